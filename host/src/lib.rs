@@ -1,0 +1,12 @@
+//! The `clx` host: CLI, course model, planner, SQLite queue, cache, worker
+//! pool and plugin loader. `ARCHITECTURE.md` at the repository root is the map.
+
+pub mod cache;
+pub mod config;
+pub mod course;
+pub mod layout;
+pub mod output;
+pub mod plan;
+pub mod plugin;
+pub mod queue;
+pub mod spec;

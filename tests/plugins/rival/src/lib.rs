@@ -1,0 +1,23 @@
+//! A second plugin that claims the `graphviz` job type, so the host's conflict
+//! report can be tested with two real libraries.
+
+use clx_plugin_api::*;
+
+pub struct Rival;
+
+impl Plugin for Rival {
+    fn manifest() -> Manifest {
+        Manifest::new("rival", "0.1.0")
+            .job_type(JobTypeDecl::new("graphviz", Role::Diagram).suffixes(&[".dot"]).formats(&["png"]))
+    }
+
+    fn new(_config: &str) -> Result<Self, String> {
+        Ok(Rival)
+    }
+
+    fn convert(&self, job: &Job, _host: &Host<'_>) -> Result<JobResult, Issue> {
+        Ok(JobResult::failed(job, Issue::error("rival renders nothing")))
+    }
+}
+
+export_plugin!(Rival);

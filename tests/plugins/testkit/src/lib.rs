@@ -1,0 +1,70 @@
+//! A misbehaving-on-request converter for testing the host: the first word of
+//! a `.testjob` source says what to do.
+//!
+//! * `ok TEXT`       outputs TEXT
+//! * `warn TEXT`     outputs TEXT and reports a warning on line 1
+//! * `sleep MS TEXT` sleeps, then outputs TEXT
+//! * `fail TEXT`     fails with TEXT on line 1
+//! * `panic TEXT`    panics
+//! * `abort`         aborts the process
+//! * `exit`          exits the process with code 3
+//! * `hang`          never returns
+
+use std::time::Duration;
+
+use clx_plugin_api::*;
+
+pub struct Testkit;
+
+impl Plugin for Testkit {
+    fn manifest() -> Manifest {
+        Manifest::new("testkit", "0.1.0")
+            .description("test converter that misbehaves on request")
+            .job_type(
+                JobTypeDecl::new("testkit", Role::Diagram)
+                    .suffixes(&[".testjob"])
+                    .formats(&["txt"]),
+            )
+    }
+
+    fn new(_config: &str) -> Result<Self, String> {
+        Ok(Testkit)
+    }
+
+    fn tool_identity(&self, _job_type: &str) -> Result<String, String> {
+        Ok(std::env::var("CLX_TESTKIT_IDENTITY").unwrap_or_else(|_| "testkit 1".to_owned()))
+    }
+
+    fn convert(&self, job: &Job, _host: &Host<'_>) -> Result<JobResult, Issue> {
+        let text = job.source_text()?.trim();
+        let (verb, rest) = text.split_once(' ').unwrap_or((text, ""));
+        let mut result = JobResult::new();
+        let payload = match verb {
+            "ok" => rest.to_owned(),
+            "warn" => {
+                result.issue(Issue::warning(rest).at_line(1));
+                rest.to_owned()
+            }
+            "sleep" => {
+                let (ms, text) = rest.split_once(' ').unwrap_or((rest, ""));
+                let ms: u64 = ms.parse().map_err(|_| Issue::error("sleep needs milliseconds").at_line(1))?;
+                std::thread::sleep(Duration::from_millis(ms));
+                text.to_owned()
+            }
+            "fail" => return Err(Issue::error(rest).at_line(1)),
+            "panic" => panic!("{rest}"),
+            "abort" => std::process::abort(),
+            "exit" => std::process::exit(3),
+            "hang" => loop {
+                std::thread::sleep(Duration::from_secs(3600));
+            },
+            other => return Err(Issue::error(format!("unknown testkit verb `{other}`")).at_line(1)),
+        };
+        for out in job.outputs.iter() {
+            result.output(&out.id, payload.clone().into_bytes());
+        }
+        Ok(result)
+    }
+}
+
+export_plugin!(Testkit);
