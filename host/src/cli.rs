@@ -1,0 +1,153 @@
+//! Command-line interface definition (clap). Parsing only; `commands/` acts.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "clx", version, about = "Build course material: slides, notebooks, HTML pages and diagrams")]
+#[command(propagate_version = true, arg_required_else_help = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Directory with converter plugins; searched first (repeatable)
+    #[arg(long = "plugin-dir", global = true, env = "CLX_PLUGIN_PATH", value_delimiter = ':', value_name = "DIR")]
+    pub plugin_dirs: Vec<PathBuf>,
+    /// Log level: error, warn, info, debug, trace
+    #[arg(long, global = true, default_value = "warn", value_name = "LEVEL")]
+    pub log_level: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build a course from its spec file
+    Build(BuildArgs),
+    /// List and inspect converter plugins
+    #[command(subcommand)]
+    Plugins(PluginsCommand),
+    /// Show the state of builds: workers, queue, recent failures
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Inspect worker processes
+    #[command(subcommand)]
+    Workers(WorkersCommand),
+    /// Inspect, cancel and retry jobs
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+    /// Inspect and trim the result cache
+    #[command(subcommand)]
+    Cache(CacheCommand),
+    /// Check which converters are ready and which external tools are missing
+    Doctor,
+    /// Run a worker process (started by `clx build`, not by hand)
+    #[command(hide = true)]
+    Worker(WorkerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The course spec (XML)
+    pub spec: PathBuf,
+    /// Output directory [default: <data dir>/output]
+    #[arg(short, long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+    /// Course root with slides/ [default: the spec's grandparent]
+    #[arg(short, long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Keep building on every change
+    #[arg(long)]
+    pub watch: bool,
+    /// Do not remove outputs the build no longer produces
+    #[arg(long)]
+    pub keep_directory: bool,
+    /// Empty the output course roots first (keeps .git directories)
+    #[arg(long, conflicts_with = "keep_directory")]
+    pub clean: bool,
+    /// Ignore cached results (results are still stored)
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Workers per job type, e.g. notebook=4 (repeatable)
+    #[arg(long, value_name = "TYPE=N", value_parser = parse_workers)]
+    pub workers: Vec<(String, usize)>,
+}
+
+fn parse_workers(s: &str) -> Result<(String, usize), String> {
+    let (t, n) = s.split_once('=').ok_or_else(|| format!("expected TYPE=N, got `{s}`"))?;
+    let n: usize = n.parse().map_err(|_| format!("`{n}` is not a number of workers"))?;
+    if n == 0 {
+        return Err("a job type needs at least one worker".into());
+    }
+    Ok((t.to_owned(), n))
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginsCommand {
+    /// List every plugin found on the search path, with its status
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one plugin's job types and claimed files
+    Info { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorkersCommand {
+    /// List workers of recent builds
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// List jobs
+    List {
+        /// Only jobs with this status (pending, running, done, failed, cancelled)
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Cancel jobs (all pending and running ones when no id is given)
+    Cancel { ids: Vec<i64> },
+    /// Put failed or cancelled jobs back in the queue
+    Retry { ids: Vec<i64> },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Entries, blobs and bytes in the cache
+    Stats,
+    /// Remove entries not used for a while
+    Prune {
+        /// Remove entries unused for this many days
+        #[arg(long, default_value_t = 30)]
+        older_than_days: u64,
+    },
+    /// Remove everything from the cache
+    Clear,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// The plugin library this worker loads
+    #[arg(long)]
+    pub plugin: PathBuf,
+    /// The queue database
+    #[arg(long)]
+    pub queue: PathBuf,
+    /// The cache directory
+    #[arg(long)]
+    pub cache: PathBuf,
+    /// The build session whose jobs this worker takes
+    #[arg(long)]
+    pub session: i64,
+    /// Job types to claim
+    #[arg(long = "job-type", required = true)]
+    pub job_types: Vec<String>,
+}

@@ -1,0 +1,166 @@
+//! `clx.toml`: defaults a course (or the user) sets once instead of passing
+//! flags every time. The course root's file wins over the user's.
+//!
+//! ```toml
+//! plugins = ["../my-plugins"]        # extra plugin directories
+//!
+//! [workers]                          # workers per job type
+//! notebook = 2
+//!
+//! [converters.graphviz]              # handed to the plugin as JSON
+//! dot = "/usr/bin/dot"
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    #[serde(default)]
+    plugins: Vec<PathBuf>,
+    #[serde(default)]
+    workers: BTreeMap<String, usize>,
+    #[serde(default)]
+    converters: BTreeMap<String, toml::Table>,
+}
+
+/// The merged configuration.
+#[derive(Debug, Default, Clone)]
+pub struct Config {
+    /// Plugin directories, resolved against the file that named them.
+    pub plugin_dirs: Vec<PathBuf>,
+    pub workers: BTreeMap<String, usize>,
+    pub converters: BTreeMap<String, toml::Table>,
+    /// The files that were read, for messages.
+    pub sources: Vec<PathBuf>,
+}
+
+impl Config {
+    /// Read `<course_root>/clx.toml` (if given and present) over the user's
+    /// `~/.config/clx/clx.toml`.
+    pub fn load(course_root: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut config = Config::default();
+        if let Some(user) = user_config_dir() {
+            config.merge_file(&user.join("clx.toml"))?;
+        }
+        if let Some(root) = course_root {
+            config.merge_file(&root.join("clx.toml"))?;
+        }
+        Ok(config)
+    }
+
+    fn merge_file(&mut self, path: &Path) -> Result<(), ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(source) => return Err(ConfigError::Read { path: path.to_owned(), source }),
+        };
+        let file: ConfigFile = toml::from_str(&text)
+            .map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        // Later files are more specific, so their plugin dirs are searched first.
+        let mut dirs: Vec<PathBuf> = file.plugins.iter().map(|p| base.join(expand_home(p))).collect();
+        dirs.append(&mut self.plugin_dirs);
+        self.plugin_dirs = dirs;
+        self.workers.extend(file.workers);
+        self.converters.extend(file.converters);
+        self.sources.push(path.to_owned());
+        Ok(())
+    }
+
+    /// A plugin's `[converters.<name>]` table as the JSON the plugin receives.
+    pub fn converter_json(&self, plugin: &str) -> String {
+        self.converters
+            .get(plugin)
+            .and_then(|t| serde_json::to_string(t).ok())
+            .unwrap_or_else(|| "{}".to_owned())
+    }
+}
+
+fn expand_home(p: &Path) -> PathBuf {
+    match (p.strip_prefix("~"), home_dir()) {
+        (Ok(rest), Some(home)) => home.join(rest),
+        _ => p.to_owned(),
+    }
+}
+
+pub fn home_dir() -> Option<PathBuf> {
+    std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from)
+}
+
+fn user_config_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| home_dir().map(|h| h.join(".config")))
+        .map(|d| d.join("clx"))
+}
+
+/// `~/.local/share/clx` (or `$XDG_DATA_HOME/clx`): user plugins and tools.
+pub fn user_data_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_DATA_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| home_dir().map(|h| h.join(".local/share")))
+        .map(|d| d.join("clx"))
+}
+
+/// Where the queue DB and the cache live: `$CLX_HOME`, else `$XDG_CACHE_HOME/clx`,
+/// else `~/.cache/clx`. One place per user, so `clx status` works from anywhere
+/// and courses share cached results.
+pub fn state_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CLX_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    std::env::var_os("XDG_CACHE_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| home_dir().map(|h| h.join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("clx")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn course_file_plugin_dirs_resolve_relative_to_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("clx.toml"), "plugins = [\"extra\"]\n[workers]\nnotebook = 3\n").unwrap();
+        let mut c = Config::default();
+        c.merge_file(&dir.path().join("clx.toml")).unwrap();
+        assert_eq!(c.plugin_dirs, vec![dir.path().join("extra")]);
+        assert_eq!(c.workers.get("notebook"), Some(&3));
+    }
+
+    #[test]
+    fn unknown_keys_are_reported_with_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("clx.toml"), "wrokers = 1\n").unwrap();
+        let err = Config::default().merge_file(&dir.path().join("clx.toml")).unwrap_err();
+        assert!(err.to_string().contains("clx.toml"), "{err}");
+        assert!(err.to_string().contains("wrokers"), "{err}");
+    }
+
+    #[test]
+    fn converter_section_reaches_the_plugin_as_json() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("clx.toml"), "[converters.graphviz]\ndot = \"/opt/dot\"\n").unwrap();
+        let mut c = Config::default();
+        c.merge_file(&dir.path().join("clx.toml")).unwrap();
+        assert_eq!(c.converter_json("graphviz"), r#"{"dot":"/opt/dot"}"#);
+        assert_eq!(c.converter_json("plantuml"), "{}");
+    }
+}

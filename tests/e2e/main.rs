@@ -1,0 +1,3 @@
+//! End-to-end tests: the built `clx` binary with the built plugin libraries.
+
+mod plugins;
