@@ -1,9 +1,10 @@
 //! One module per command. Each returns the process exit code; errors bubble up
 //! to `main`, which prints them.
 
+mod doctor;
 mod plugins;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -21,7 +22,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Workers(_) => not_yet("workers"),
         Command::Jobs(_) => not_yet("jobs"),
         Command::Cache(_) => not_yet("cache"),
-        Command::Doctor => not_yet("doctor"),
+        Command::Doctor => doctor::run(&global),
         Command::Worker(_) => not_yet("worker"),
     }
 }
@@ -37,9 +38,4 @@ pub fn discover_plugins(global: &GlobalArgs, course_root: Option<&Path>) -> Resu
     let user = config::user_data_dir();
     let search = SearchPath::new(&global.plugin_dirs, &config.plugin_dirs, exe.as_deref(), user.as_deref());
     Ok((Registry::discover(&search), config))
-}
-
-#[allow(dead_code)]
-fn display_path(p: &Path) -> PathBuf {
-    std::env::current_dir().ok().and_then(|cwd| p.strip_prefix(cwd).ok().map(Path::to_path_buf)).unwrap_or_else(|| p.to_path_buf())
 }

@@ -1,0 +1,51 @@
+//! `clx doctor`: is every converter ready to run here? Each plugin answers for
+//! itself through `tool_identity`, so a third-party plugin's missing tool is
+//! reported the same way as ours.
+
+use std::process::ExitCode;
+
+use abi_stable::std_types::RResult;
+use anyhow::Result;
+use clx::plugin::CandidateStatus;
+
+use crate::cli::GlobalArgs;
+
+pub fn run(global: &GlobalArgs) -> Result<ExitCode> {
+    let (registry, config) = super::discover_plugins(global, std::env::current_dir().ok().as_deref())?;
+    let mut problems = 0;
+    for candidate in &registry.candidates {
+        let Some(plugin) = &candidate.plugin else {
+            if let CandidateStatus::Broken(e) = &candidate.status {
+                println!("skipped  {}: {e}", candidate.path.display());
+            }
+            continue;
+        };
+        if !matches!(candidate.status, CandidateStatus::Ok) {
+            println!("skipped  {} ({}): {}", plugin.name(), candidate.path.display(), candidate.status.reason().unwrap_or_default());
+            continue;
+        }
+        let converter = match plugin.new_converter(&config.converter_json(plugin.name())) {
+            Ok(c) => c,
+            Err(e) => {
+                problems += 1;
+                println!("MISSING  {}: {e}", plugin.name());
+                continue;
+            }
+        };
+        for jt in plugin.manifest.job_types.iter() {
+            match converter.tool_identity(jt.name.as_str().into()) {
+                RResult::ROk(id) if id.is_empty() => println!("ready    {} ({})", jt.name, plugin.name()),
+                RResult::ROk(id) => println!("ready    {} ({}): {id}", jt.name, plugin.name()),
+                RResult::RErr(e) => {
+                    problems += 1;
+                    println!("MISSING  {} ({}): {e}", jt.name, plugin.name());
+                }
+            }
+        }
+    }
+    if problems > 0 {
+        println!("\n{problems} converter(s) not ready; `scripts/setup` installs every external tool clx uses");
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
