@@ -43,7 +43,7 @@ pub use module::{
     AbiConverter, AbiConverter_TO, ConverterBox, HostServices, HostServicesRef,
     HostServices_TO, PluginMod, PluginModRef,
 };
-pub use plugin::{root_module, Host, Plugin};
+pub use plugin::{root_module, Host, Plugin, StandaloneHost};
 pub use types::{
     InputFile, Issue, Job, JobOutput, JobResult, JobTypeDecl, LogLevel, Manifest,
     OutputRequest, Role, Severity,

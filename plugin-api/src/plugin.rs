@@ -68,6 +68,35 @@ impl<'a> Host<'a> {
     }
 }
 
+/// Host services that log through `tracing`-free stderr lines and never
+/// cancel: what a plugin's own unit tests and benchmarks run against.
+pub struct StandaloneHost;
+
+impl crate::module::HostServices for StandaloneHost {
+    fn log(&self, level: LogLevel, message: RStr<'_>) {
+        if std::env::var_os("CLX_PLUGIN_TEST_LOG").is_some() {
+            eprintln!("[{level:?}] {message}");
+        }
+    }
+
+    fn progress(&self, _done: u32, _total: u32, _message: RStr<'_>) {}
+
+    fn is_cancelled(&self) -> bool {
+        false
+    }
+}
+
+impl Host<'_> {
+    /// Run `f` with a host that is not a `clx` worker, for plugin tests and
+    /// benchmarks: `Plugin::convert(&job, host)` works the same way.
+    pub fn standalone<R>(f: impl FnOnce(&Host<'_>) -> R) -> R {
+        let services = StandaloneHost;
+        let inner = crate::module::HostServices_TO::from_ptr(&services, TD_Opaque);
+        let host = Host::new(inner);
+        f(&host)
+    }
+}
+
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_owned()

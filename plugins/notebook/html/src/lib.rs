@@ -1,0 +1,1 @@
+//! nbformat 4 notebook -> one self-contained HTML page (in progress).
