@@ -4,9 +4,14 @@
 pub mod cache;
 pub mod config;
 pub mod course;
+pub mod engine;
+pub mod job;
 pub mod layout;
 pub mod output;
 pub mod plan;
 pub mod plugin;
+pub mod pool;
 pub mod queue;
+pub mod report;
 pub mod spec;
+pub mod worker;

@@ -1,1 +1,189 @@
-//! (in progress)
+//! The output tree: atomic, hash-aware writes and the post-build sweep.
+//!
+//! A file is written only when its bytes change (so an unchanged rebuild
+//! touches nothing and keeps mtimes), always through a temp file in the same
+//! directory and a rename (so a reader or a crash never sees half a file).
+//! After the build, files inside the course roots that the build did not
+//! produce are removed; `.git` directories and anything outside the roots are
+//! never touched.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error("cannot write {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("cannot clean {path}: {source}")]
+    Clean { path: PathBuf, source: std::io::Error },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    Written,
+    Unchanged,
+}
+
+/// The files one build produces.
+#[derive(Debug, Default)]
+pub struct OutputTree {
+    roots: Vec<PathBuf>,
+    produced: HashSet<PathBuf>,
+}
+
+impl OutputTree {
+    pub fn new(roots: Vec<PathBuf>) -> OutputTree {
+        OutputTree { roots, produced: HashSet::new() }
+    }
+
+    /// Note a path the build owns even though nothing was written to it this
+    /// time (e.g. an output whose job failed keeps nothing, but a path that
+    /// will be written later in watch mode is claimed here).
+    pub fn claim(&mut self, path: &Path) {
+        self.produced.insert(path.to_owned());
+    }
+
+    /// Write `bytes` to `path` unless it already holds exactly them.
+    pub fn write(&mut self, path: &Path, bytes: &[u8]) -> Result<Written, OutputError> {
+        self.produced.insert(path.to_owned());
+        write_if_changed(path, bytes)
+    }
+
+    /// Copy a file, with the same rules as [`OutputTree::write`].
+    pub fn copy(&mut self, from: &Path, to: &Path) -> Result<Written, OutputError> {
+        let bytes = std::fs::read(from).map_err(|source| OutputError::Read { path: from.to_owned(), source })?;
+        self.write(to, &bytes)
+    }
+
+    /// Remove files under the roots that this build did not produce, and the
+    /// directories that become empty. Returns the removed files.
+    pub fn sweep(&self) -> Result<Vec<PathBuf>, OutputError> {
+        let mut removed = Vec::new();
+        for root in &self.roots {
+            if root.is_dir() {
+                self.sweep_dir(root, &mut removed)?;
+            }
+        }
+        Ok(removed)
+    }
+
+    fn sweep_dir(&self, dir: &Path, removed: &mut Vec<PathBuf>) -> Result<bool, OutputError> {
+        let clean_err = |source| OutputError::Clean { path: dir.to_owned(), source };
+        let mut empty = true;
+        for entry in std::fs::read_dir(dir).map_err(clean_err)? {
+            let entry = entry.map_err(clean_err)?;
+            let path = entry.path();
+            let kind = entry.file_type().map_err(clean_err)?;
+            if entry.file_name() == ".git" {
+                empty = false;
+            } else if kind.is_dir() {
+                if self.sweep_dir(&path, removed)? {
+                    std::fs::remove_dir(&path).map_err(|source| OutputError::Clean { path: path.clone(), source })?;
+                } else {
+                    empty = false;
+                }
+            } else if self.produced.contains(&path) {
+                empty = false;
+            } else {
+                std::fs::remove_file(&path).map_err(|source| OutputError::Clean { path: path.clone(), source })?;
+                removed.push(path);
+            }
+        }
+        Ok(empty)
+    }
+}
+
+/// Empty `root` (for `--clean`), keeping every `.git` directory.
+pub fn clean_root(root: &Path) -> Result<(), OutputError> {
+    if !root.is_dir() {
+        return Ok(());
+    }
+    let clean_err = |path: &Path| {
+        let path = path.to_owned();
+        move |source| OutputError::Clean { path, source }
+    };
+    for entry in std::fs::read_dir(root).map_err(clean_err(root))? {
+        let entry = entry.map_err(clean_err(root))?;
+        let path = entry.path();
+        if entry.file_name() == ".git" {
+            continue;
+        }
+        if entry.file_type().map_err(clean_err(&path))?.is_dir() {
+            clean_root(&path)?;
+            // Still holds a `.git` somewhere below: keep it.
+            let _ = std::fs::remove_dir(&path);
+        } else {
+            std::fs::remove_file(&path).map_err(clean_err(&path))?;
+        }
+    }
+    Ok(())
+}
+
+pub fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<Written, OutputError> {
+    let write_err = |source| OutputError::Write { path: path.to_owned(), source };
+    if let Ok(meta) = std::fs::metadata(path) {
+        if meta.len() == bytes.len() as u64 && std::fs::read(path).map(|old| old == bytes).unwrap_or(false) {
+            return Ok(Written::Unchanged);
+        }
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(write_err)?;
+    let mut tmp = tempfile::Builder::new().prefix(".clx-").suffix(".tmp").tempfile_in(dir).map_err(write_err)?;
+    tmp.write_all(bytes).map_err(write_err)?;
+    tmp.persist(path).map_err(|e| write_err(e.error))?;
+    Ok(Written::Written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unchanged_bytes_keep_the_file_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a/b.txt");
+        let mut tree = OutputTree::new(vec![dir.path().to_owned()]);
+        assert_eq!(tree.write(&path, b"x").unwrap(), Written::Written);
+        let before = std::fs::metadata(&path).unwrap().modified().unwrap();
+        assert_eq!(tree.write(&path, b"x").unwrap(), Written::Unchanged);
+        assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), before);
+        assert_eq!(tree.write(&path, b"y").unwrap(), Written::Written);
+        assert_eq!(std::fs::read(&path).unwrap(), b"y");
+    }
+
+    #[test]
+    fn sweep_removes_stale_files_but_never_git() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        let outside = dir.path().join("outside.txt");
+        std::fs::create_dir_all(root.join(".git")).unwrap();
+        std::fs::write(root.join(".git/HEAD"), "ref").unwrap();
+        std::fs::create_dir_all(root.join("old")).unwrap();
+        std::fs::write(root.join("old/stale.txt"), "s").unwrap();
+        std::fs::write(&outside, "o").unwrap();
+        let mut tree = OutputTree::new(vec![root.clone()]);
+        tree.write(&root.join("keep.txt"), b"k").unwrap();
+        let removed = tree.sweep().unwrap();
+        assert_eq!(removed, vec![root.join("old/stale.txt")]);
+        assert!(!root.join("old").exists());
+        assert!(root.join(".git/HEAD").exists());
+        assert!(root.join("keep.txt").exists());
+        assert!(outside.exists());
+    }
+
+    #[test]
+    fn clean_root_keeps_git_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("sub/.git")).unwrap();
+        std::fs::write(dir.path().join("sub/.git/x"), "").unwrap();
+        std::fs::write(dir.path().join("sub/y"), "").unwrap();
+        std::fs::write(dir.path().join("z"), "").unwrap();
+        clean_root(dir.path()).unwrap();
+        assert!(dir.path().join("sub/.git/x").exists());
+        assert!(!dir.path().join("sub/y").exists());
+        assert!(!dir.path().join("z").exists());
+    }
+}

@@ -1,1 +1,83 @@
-//! (in progress)
+//! The build plan: every job and every copy a build performs, with the exact
+//! output paths. The course model produces it; the engine executes it. Data
+//! only flows this way: spec -> course -> plan -> jobs -> results -> outputs.
+
+use std::path::PathBuf;
+
+/// Everything one build does.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    pub jobs: Vec<PlannedJob>,
+    pub copies: Vec<PlannedCopy>,
+    /// The directories the build owns (the four course roots): stale files
+    /// inside them are swept after the build, nothing outside is touched.
+    pub roots: Vec<PathBuf>,
+    /// Problems found while planning (unknown topic, duplicate id, …); the
+    /// rest of the plan is still built.
+    pub diagnostics: Vec<crate::report::Diagnostic>,
+}
+
+/// One converter job: one source, many outputs.
+#[derive(Debug, Clone)]
+pub struct PlannedJob {
+    /// The plugin providing `job_type`.
+    pub plugin: String,
+    pub job_type: String,
+    /// The source file on disk.
+    pub source: PathBuf,
+    /// The source as the user should see it in messages (relative to the course root).
+    pub display: String,
+    /// Files the converter may read, relative to the source's directory (`/`-separated).
+    pub siblings: Vec<(String, PathBuf)>,
+    pub outputs: Vec<PlannedOutput>,
+    /// Job options, handed to the plugin as JSON.
+    pub options: serde_json::Value,
+    /// Higher runs first (slow decks before quick diagrams keeps cores busy).
+    pub priority: i64,
+}
+
+/// One output of a job and every place it goes.
+#[derive(Debug, Clone)]
+pub struct PlannedOutput {
+    /// Unique within the job.
+    pub id: String,
+    pub format: String,
+    pub params: serde_json::Value,
+    /// Where the bytes are written; a diagram's image goes beside the decks
+    /// in every variant folder.
+    pub destinations: Vec<PathBuf>,
+}
+
+/// A file the host copies as it is (data files, images, dir groups).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedCopy {
+    pub from: PathBuf,
+    pub to: PathBuf,
+}
+
+/// What a loaded plugin says about a file: which job type claims it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobClass {
+    pub plugin: String,
+    pub job_type: String,
+    pub role: clx_plugin_api::Role,
+    /// Output formats the job type can produce.
+    pub formats: Vec<String>,
+}
+
+/// Classifies course files by asking the loaded plugins (the host knows no
+/// file type of its own).
+pub trait Classifier {
+    fn classify(&self, file_name: &str) -> Option<JobClass>;
+}
+
+impl Classifier for crate::plugin::Registry {
+    fn classify(&self, file_name: &str) -> Option<JobClass> {
+        self.job_types().find(|(_, decl)| decl.claims(file_name)).map(|(plugin, decl)| JobClass {
+            plugin: plugin.name().to_owned(),
+            job_type: decl.name.to_string(),
+            role: decl.role,
+            formats: decl.formats.iter().map(|f| f.to_string()).collect(),
+        })
+    }
+}

@@ -9,6 +9,10 @@
 //! * `abort`         aborts the process
 //! * `exit`          exits the process with code 3
 //! * `hang`          never returns
+//!
+//! With `CLX_TESTKIT_LOG` set, every conversion first appends
+//! `<pid> <source path>` to that file, so tests can count how often each job
+//! ran and find the worker that runs a job.
 
 use std::time::Duration;
 
@@ -36,6 +40,20 @@ impl Plugin for Testkit {
     }
 
     fn convert(&self, job: &Job, _host: &Host<'_>) -> Result<JobResult, Issue> {
+        if let Ok(log) = std::env::var("CLX_TESTKIT_LOG") {
+            use std::io::Write;
+            let line = format!("{} {}\n", std::process::id(), job.source_path);
+            // One write of a short line to an O_APPEND file is atomic, so
+            // concurrent workers never interleave their lines.
+            let appended = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log)
+                .and_then(|mut f| f.write_all(line.as_bytes()));
+            if let Err(e) = appended {
+                return Err(Issue::error(format!("cannot append to {log}: {e}")));
+            }
+        }
         let text = job.source_text()?.trim();
         let (verb, rest) = text.split_once(' ').unwrap_or((text, ""));
         let mut result = JobResult::new();

@@ -1,0 +1,406 @@
+//! Executes a [`Plan`]: cache lookups, queue submission, the worker pool, and
+//! materialising every output from the cache into the output tree.
+//!
+//! A cache hit and a fresh result take the same path: the worker stores its
+//! result in the cache and the engine reads it back from there, so what lands
+//! in the output tree is always what the cache holds. An unchanged rebuild
+//! finds every job in the cache and starts no worker at all.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::cache::{BlobHash, Cache, CacheEntry, StoredIssue, StoredOutput};
+use crate::config::Config;
+use crate::job::{JobPayload, OutputSpec, SiblingRef};
+use crate::output::{OutputTree, Written};
+use crate::plan::{Plan, PlannedJob};
+use crate::plugin::Registry;
+use crate::pool::{Pool, PoolConfig, PoolEvent, WorkerSpec};
+use crate::queue::{JobId, JobStatus, Queue, SessionId};
+use crate::report::{Diagnostic, Level, Report};
+
+/// How one build runs.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// The `clx` executable workers are started from.
+    pub exe: PathBuf,
+    pub queue: PathBuf,
+    pub cache: PathBuf,
+    /// Label of the session in the queue (the spec path).
+    pub label: String,
+    pub no_cache: bool,
+    /// `--workers TYPE=N`, over `clx.toml`'s `[workers]`.
+    pub workers: BTreeMap<String, usize>,
+    pub job_deadline: Duration,
+    pub log_level: String,
+    /// Skip the sweep of stale outputs.
+    pub keep_stale: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Queue(#[from] crate::queue::QueueError),
+    #[error(transparent)]
+    Cache(#[from] crate::cache::CacheError),
+    #[error(transparent)]
+    Pool(#[from] crate::pool::PoolError),
+    #[error(transparent)]
+    Output(#[from] crate::output::OutputError),
+    #[error("the build was interrupted")]
+    Interrupted,
+}
+
+/// A job on its way: its plan and what the cache knows it by.
+struct Pending<'p> {
+    job: &'p PlannedJob,
+    key: String,
+    payload: String,
+}
+
+/// Run the whole plan. Diagnostics and counts go into `report`; the returned
+/// error is only for failures of clx itself (queue, cache, disk).
+pub fn execute(
+    plan: &Plan,
+    registry: &Registry,
+    config: &Config,
+    options: &EngineOptions,
+    report: &mut Report,
+) -> Result<(), EngineError> {
+    for d in &plan.diagnostics {
+        report.diagnostic(d.clone());
+    }
+    let cache = Cache::open(&options.cache)?;
+    let mut tree = OutputTree::new(plan.roots.clone());
+
+    // Copies first: they need no worker, and a failed job must not keep
+    // data files from being written.
+    for copy in &plan.copies {
+        match tree.copy(&copy.from, &copy.to) {
+            Ok(w) => count_write(report, w),
+            Err(e) => report.diagnostic(Diagnostic::error(display(&copy.from), "", e.to_string())),
+        }
+    }
+
+    let mut identities: HashMap<&str, Result<String, String>> = HashMap::new();
+    let mut misses: Vec<Pending<'_>> = Vec::new();
+    for job in &plan.jobs {
+        let identity = identities
+            .entry(job.job_type.as_str())
+            .or_insert_with(|| tool_identity(registry, config, &job.plugin, &job.job_type));
+        let identity = match identity {
+            Ok(id) => id.clone(),
+            Err(message) => {
+                report.diagnostic(Diagnostic::error(&job.display, "", message.clone()));
+                report.failed += 1;
+                continue;
+            }
+        };
+        let payload = match payload(&cache, registry, job, identity) {
+            Ok(p) => p,
+            Err(message) => {
+                report.diagnostic(Diagnostic::error(&job.display, "", message));
+                report.failed += 1;
+                continue;
+            }
+        };
+        let key = payload.cache_key().to_string();
+        if !options.no_cache {
+            if let Some(entry) = cache.get(&key)? {
+                if materialise(&cache, job, &entry, &mut tree, report)? {
+                    report.cached += 1;
+                } else {
+                    report.failed += 1;
+                }
+                continue;
+            }
+        }
+        let payload = match serde_json::to_string(&payload) {
+            Ok(p) => p,
+            Err(e) => {
+                report.diagnostic(Diagnostic::error(&job.display, "", format!("cannot encode the job: {e}")));
+                report.failed += 1;
+                continue;
+            }
+        };
+        misses.push(Pending { job, key, payload });
+    }
+
+    if !misses.is_empty() {
+        run_jobs(&misses, registry, config, options, &cache, &mut tree, report)?;
+    }
+
+    if !options.keep_stale {
+        report.removed += tree.sweep()?.len();
+    }
+    Ok(())
+}
+
+fn run_jobs(
+    misses: &[Pending<'_>],
+    registry: &Registry,
+    config: &Config,
+    options: &EngineOptions,
+    cache: &Cache,
+    tree: &mut OutputTree,
+    report: &mut Report,
+) -> Result<(), EngineError> {
+    let queue = Queue::open(&options.queue)?;
+    queue.reap_stale()?;
+    let session = queue.start_session(&options.label)?;
+    let mut by_id: HashMap<JobId, &Pending<'_>> = HashMap::new();
+    let mut per_type: BTreeMap<&str, usize> = BTreeMap::new();
+    for pending in misses {
+        let id = queue.submit(
+            session,
+            &pending.job.job_type,
+            &pending.job.display,
+            pending.job.priority,
+            &pending.payload,
+            &pending.key,
+        )?;
+        by_id.insert(id, pending);
+        *per_type.entry(pending.job.job_type.as_str()).or_default() += 1;
+    }
+    report.start_jobs(by_id.len());
+
+    let specs = worker_specs(&per_type, registry, config, options);
+    let pool_config = PoolConfig {
+        exe: options.exe.clone(),
+        queue: options.queue.clone(),
+        cache: options.cache.clone(),
+        session,
+        job_deadline: options.job_deadline,
+        log_level: options.log_level.clone(),
+    };
+    let mut pool = Pool::start(pool_config, specs)?;
+    let outcome = wait(&mut pool, &queue, session, &by_id, cache, tree, report);
+    pool.shutdown();
+    let status = match &outcome {
+        Ok(()) => "done",
+        Err(EngineError::Interrupted) => "interrupted",
+        Err(_) => "failed",
+    };
+    queue.finish_session(session, status)?;
+    outcome
+}
+
+fn wait(
+    pool: &mut Pool,
+    queue: &Queue,
+    _session: SessionId,
+    by_id: &HashMap<JobId, &Pending<'_>>,
+    cache: &Cache,
+    tree: &mut OutputTree,
+    report: &mut Report,
+) -> Result<(), EngineError> {
+    let mut open: std::collections::HashSet<JobId> = by_id.keys().copied().collect();
+    while !open.is_empty() {
+        let Some(event) = pool.next(Duration::from_secs(1))? else {
+            // No news: a job may have been cancelled from outside (`clx jobs cancel`).
+            for id in open.clone() {
+                if queue.job(id)?.status == JobStatus::Cancelled {
+                    finish(id, queue, by_id, cache, tree, report)?;
+                    open.remove(&id);
+                }
+            }
+            continue;
+        };
+        match event {
+            PoolEvent::Finished(id) => {
+                if open.remove(&id) {
+                    finish(id, queue, by_id, cache, tree, report)?;
+                }
+            }
+            PoolEvent::Lost { job, requeued, reason } => {
+                if let Some(p) = by_id.get(&job) {
+                    report.note(&format!("{}: {reason}{}", p.job.display, if requeued { "; retrying" } else { "" }));
+                }
+                if !requeued && open.remove(&job) {
+                    finish(job, queue, by_id, cache, tree, report)?;
+                }
+            }
+            PoolEvent::CannotStart { failed, .. } => {
+                for id in failed {
+                    if open.remove(&id) {
+                        finish(id, queue, by_id, cache, tree, report)?;
+                    }
+                }
+            }
+            PoolEvent::Interrupted => return Err(EngineError::Interrupted),
+        }
+    }
+    Ok(())
+}
+
+/// A job reached a terminal state: take its result from the cache, or
+/// report why there is none.
+fn finish(
+    id: JobId,
+    queue: &Queue,
+    by_id: &HashMap<JobId, &Pending<'_>>,
+    cache: &Cache,
+    tree: &mut OutputTree,
+    report: &mut Report,
+) -> Result<(), EngineError> {
+    let Some(pending) = by_id.get(&id) else { return Ok(()) };
+    let record = queue.job(id)?;
+    report.job_finished(&pending.job.display);
+    let entry = match record.status {
+        JobStatus::Done | JobStatus::Failed => cache.get(&pending.key)?,
+        _ => None,
+    };
+    match entry {
+        Some(entry) => {
+            if materialise(cache, pending.job, &entry, tree, report)? {
+                report.built += 1;
+            } else {
+                report.failed += 1;
+            }
+        }
+        None => {
+            report.failed += 1;
+            let (message, location) = match record.error {
+                Some(e) => (e.message, e.location.unwrap_or_default()),
+                None => (format!("job ended as {} without a result", record.status.as_str()), String::new()),
+            };
+            report.diagnostic(Diagnostic::error(&pending.job.display, location, message));
+            // Its outputs are not produced this time: old ones are swept,
+            // never left looking current.
+        }
+    }
+    Ok(())
+}
+
+/// Write every output of a cached entry to its destinations and replay the
+/// job's issues. Returns whether every output was produced.
+fn materialise(
+    cache: &Cache,
+    job: &PlannedJob,
+    entry: &CacheEntry,
+    tree: &mut OutputTree,
+    report: &mut Report,
+) -> Result<bool, EngineError> {
+    let mut had_error = false;
+    for issue in &entry.issues {
+        let d = diagnostic_of(job, issue);
+        had_error |= d.level == Level::Error;
+        report.diagnostic(d);
+    }
+    let mut failed = false;
+    for out in &job.outputs {
+        match entry.output(&out.id) {
+            Some(StoredOutput::Blob(hash)) => {
+                let bytes = cache.get_blob(hash)?;
+                for dest in &out.destinations {
+                    count_write(report, tree.write(dest, &bytes)?);
+                }
+            }
+            Some(StoredOutput::Error(message)) => {
+                failed = true;
+                if !had_error {
+                    report.diagnostic(Diagnostic::error(&job.display, "", format!("{}: {message}", out.id)));
+                }
+            }
+            None => {
+                failed = true;
+                report.diagnostic(Diagnostic::error(&job.display, "", format!("no `{}` output in the cache", out.id)));
+            }
+        }
+    }
+    Ok(!failed)
+}
+
+fn diagnostic_of(job: &PlannedJob, issue: &StoredIssue) -> Diagnostic {
+    let level = if issue.severity == "error" { Level::Error } else { Level::Warning };
+    let file = issue.file.clone().unwrap_or_else(|| job.display.clone());
+    let location = match (issue.line, issue.cell) {
+        (Some(l), Some(c)) => format!("cell {c}, line {l}"),
+        (Some(l), None) => format!("line {l}"),
+        (None, Some(c)) => format!("cell {c}"),
+        (None, None) => String::new(),
+    };
+    Diagnostic { level, file, location, message: issue.message.clone() }
+}
+
+fn count_write(report: &mut Report, w: Written) {
+    match w {
+        Written::Written => report.written += 1,
+        Written::Unchanged => report.unchanged += 1,
+    }
+}
+
+fn display(path: &Path) -> String {
+    path.display().to_string()
+}
+
+fn tool_identity(registry: &Registry, config: &Config, plugin: &str, job_type: &str) -> Result<String, String> {
+    let loaded = registry
+        .plugin(plugin)
+        .ok_or_else(|| format!("plugin `{plugin}` is not loaded; see `clx plugins list`"))?;
+    let converter = loaded
+        .new_converter(&config.converter_json(plugin))
+        .map_err(|e| format!("the {plugin} plugin cannot start: {e}"))?;
+    converter
+        .tool_identity(job_type.into())
+        .into_result()
+        .map(|s| s.to_string())
+        .map_err(|e| format!("{job_type}: {e}"))
+}
+
+/// Read the job's inputs, store them as blobs (workers read them from the
+/// cache) and describe the job.
+fn payload(cache: &Cache, registry: &Registry, job: &PlannedJob, tool_identity: String) -> Result<JobPayload, String> {
+    let read = |path: &Path| std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()));
+    let store = |bytes: &[u8]| cache.put_blob(bytes).map_err(|e| e.to_string());
+    let source: BlobHash = store(&read(&job.source)?)?;
+    let mut siblings = Vec::new();
+    for (rel, path) in &job.siblings {
+        siblings.push(SiblingRef { path: rel.clone(), blob: store(&read(path)?)? });
+    }
+    let plugin_version = registry.plugin(&job.plugin).map(|p| p.manifest.version.to_string()).unwrap_or_default();
+    Ok(JobPayload {
+        plugin: job.plugin.clone(),
+        plugin_version,
+        job_type: job.job_type.clone(),
+        source_path: job.display.clone(),
+        source,
+        siblings,
+        outputs: job
+            .outputs
+            .iter()
+            .map(|o| OutputSpec { id: o.id.clone(), format: o.format.clone(), params: o.params.clone() })
+            .collect(),
+        options: job.options.clone(),
+        tool_identity,
+    })
+}
+
+/// Workers per job type: `--workers`/`clx.toml` when set, else the cores for
+/// slides and one for diagrams, never more than there are jobs.
+fn worker_specs(
+    per_type: &BTreeMap<&str, usize>,
+    registry: &Registry,
+    config: &Config,
+    options: &EngineOptions,
+) -> Vec<WorkerSpec> {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let mut specs = Vec::new();
+    for (&job_type, &jobs) in per_type {
+        let Some((plugin, decl)) = registry.job_type(job_type) else { continue };
+        let default = match decl.role {
+            clx_plugin_api::Role::Slides => cores,
+            clx_plugin_api::Role::Diagram => 1,
+        };
+        let wanted = options.workers.get(job_type).or_else(|| config.workers.get(job_type)).copied().unwrap_or(default);
+        specs.push(WorkerSpec {
+            plugin: plugin.name().to_owned(),
+            plugin_path: plugin.path.clone(),
+            job_types: vec![job_type.to_owned()],
+            count: wanted.clamp(1, jobs.max(1)),
+            plugin_config: config.converter_json(plugin.name()),
+        });
+    }
+    specs
+}

@@ -1,0 +1,380 @@
+//! The host's pool of worker processes for one build session.
+//!
+//! Each worker is `clx worker` in its own process group, so killing the group
+//! also kills whatever the plugin started (kernels, JVMs, browsers). The pool
+//! notices finished jobs from the workers' stdout, dead workers from EOF on
+//! that pipe, and hung ones from a stale heartbeat or a job past its deadline;
+//! it kills them, requeues their job and starts a replacement.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use crate::queue::{JobError, JobId, Queue, QueueError, Requeued, SessionId};
+use crate::worker::Event;
+
+/// A worker whose heartbeat is this old is hung (the heartbeat runs on its
+/// own thread, so a busy converter does not delay it).
+pub const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(15);
+/// Workers of one kind that die this many times before becoming ready mean
+/// the plugin cannot start here; their jobs fail instead of looping forever.
+const MAX_START_FAILURES: usize = 3;
+const STDERR_LINES_KEPT: usize = 20;
+
+/// Workers to run for some job types of one plugin.
+#[derive(Debug, Clone)]
+pub struct WorkerSpec {
+    pub plugin: String,
+    pub plugin_path: PathBuf,
+    pub job_types: Vec<String>,
+    pub count: usize,
+    /// The plugin's `clx.toml` section as JSON.
+    pub plugin_config: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    pub exe: PathBuf,
+    pub queue: PathBuf,
+    pub cache: PathBuf,
+    pub session: SessionId,
+    pub job_deadline: Duration,
+    pub log_level: String,
+}
+
+/// What the build loop hears from the pool.
+#[derive(Debug)]
+pub enum PoolEvent {
+    /// The job reached a terminal state in the queue (done or failed).
+    Finished(JobId),
+    /// A worker died or was killed while running the job, which was requeued
+    /// or, with its attempts used up, failed.
+    Lost { job: JobId, requeued: bool, reason: String },
+    /// Workers of this spec could not start; its pending jobs were failed.
+    CannotStart { plugin: String, reason: String, failed: Vec<JobId> },
+    /// The user pressed Ctrl-C (or sent SIGTERM).
+    Interrupted,
+}
+
+enum Message {
+    Event(Event),
+    Stderr(String),
+    Closed,
+}
+
+struct Slot {
+    spec: usize,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    ready: bool,
+    current: Option<(JobId, Instant)>,
+    worker_id: Option<crate::queue::WorkerId>,
+    stderr: VecDeque<String>,
+    alive: bool,
+}
+
+pub struct Pool {
+    config: PoolConfig,
+    specs: Vec<WorkerSpec>,
+    start_failures: Vec<usize>,
+    slots: Vec<Slot>,
+    tx: mpsc::Sender<(usize, Message)>,
+    rx: mpsc::Receiver<(usize, Message)>,
+    queue: Queue,
+    pending_events: VecDeque<PoolEvent>,
+    interrupted: Arc<AtomicBool>,
+    last_check: Instant,
+    pub started: usize,
+    pub replaced: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PoolError {
+    #[error("cannot start a worker ({0}): {1}")]
+    Spawn(String, std::io::Error),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error("cannot install the Ctrl-C handler: {0}")]
+    Signal(std::io::Error),
+}
+
+impl Pool {
+    /// Start every worker of `specs`.
+    pub fn start(config: PoolConfig, specs: Vec<WorkerSpec>) -> Result<Pool, PoolError> {
+        let (tx, rx) = mpsc::channel();
+        let interrupted = Arc::new(AtomicBool::new(false));
+        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            signal_hook::flag::register(signal, Arc::clone(&interrupted)).map_err(PoolError::Signal)?;
+        }
+        let queue = Queue::open(&config.queue)?;
+        let mut pool = Pool {
+            start_failures: vec![0; specs.len()],
+            config,
+            specs,
+            slots: Vec::new(),
+            tx,
+            rx,
+            queue,
+            pending_events: VecDeque::new(),
+            interrupted,
+            last_check: Instant::now(),
+            started: 0,
+            replaced: 0,
+        };
+        for spec in 0..pool.specs.len() {
+            for _ in 0..pool.specs[spec].count {
+                pool.spawn(spec)?;
+            }
+        }
+        Ok(pool)
+    }
+
+    fn spawn(&mut self, spec_index: usize) -> Result<(), PoolError> {
+        let spec = &self.specs[spec_index];
+        let mut cmd = Command::new(&self.config.exe);
+        cmd.arg("--log-level")
+            .arg(&self.config.log_level)
+            .arg("worker")
+            .arg("--plugin")
+            .arg(&spec.plugin_path)
+            .arg("--queue")
+            .arg(&self.config.queue)
+            .arg("--cache")
+            .arg(&self.config.cache)
+            .arg("--session")
+            .arg(self.config.session.0.to_string())
+            .env("CLX_PLUGIN_CONFIG", &spec.plugin_config)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Its own process group: Ctrl-C in the terminal reaches only the
+            // host, which then shuts workers down in order, and one killpg
+            // takes the worker together with everything its plugin started.
+            .process_group(0);
+        for t in &spec.job_types {
+            cmd.arg("--job-type").arg(t);
+        }
+        let mut child = cmd.spawn().map_err(|e| PoolError::Spawn(spec.plugin.clone(), e))?;
+        let index = self.slots.len();
+        if let Some(stdout) = child.stdout.take() {
+            let tx = self.tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { break };
+                    if let Some(event) = Event::parse(&line) {
+                        if tx.send((index, Message::Event(event))).is_err() {
+                            return;
+                        }
+                    }
+                }
+                let _ = tx.send((index, Message::Closed));
+            });
+        }
+        if let Some(stderr) = child.stderr.take() {
+            let tx = self.tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if tx.send((index, Message::Stderr(line))).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        self.slots.push(Slot {
+            spec: spec_index,
+            stdin: child.stdin.take(),
+            child,
+            ready: false,
+            current: None,
+            worker_id: None,
+            stderr: VecDeque::new(),
+            alive: true,
+        });
+        self.started += 1;
+        Ok(())
+    }
+
+    /// Tell idle workers there is new work (watch mode submits after start).
+    pub fn wake(&mut self) {
+        for slot in self.slots.iter_mut().filter(|s| s.alive) {
+            if let Some(stdin) = slot.stdin.as_mut() {
+                let _ = stdin.write_all(b"jobs\n").and_then(|_| stdin.flush());
+            }
+        }
+    }
+
+    /// Wait up to `timeout` for the next event that matters to the build.
+    pub fn next(&mut self, timeout: Duration) -> Result<Option<PoolEvent>, PoolError> {
+        let until = Instant::now() + timeout;
+        loop {
+            if let Some(e) = self.pending_events.pop_front() {
+                return Ok(Some(e));
+            }
+            if self.interrupted.swap(false, Ordering::Relaxed) {
+                return Ok(Some(PoolEvent::Interrupted));
+            }
+            if self.last_check.elapsed() >= Duration::from_millis(250) {
+                self.last_check = Instant::now();
+                self.check_hung()?;
+                continue;
+            }
+            let now = Instant::now();
+            if now >= until {
+                return Ok(None);
+            }
+            let wait = (until - now).min(Duration::from_millis(250));
+            match self.rx.recv_timeout(wait) {
+                Ok((index, message)) => self.handle(index, message)?,
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(None),
+            }
+        }
+    }
+
+    fn handle(&mut self, index: usize, message: Message) -> Result<(), PoolError> {
+        let slot = &mut self.slots[index];
+        match message {
+            Message::Event(Event::Ready(id)) => {
+                slot.ready = true;
+                slot.worker_id = Some(id);
+            }
+            Message::Event(Event::Started(job)) => slot.current = Some((job, Instant::now())),
+            Message::Event(Event::Done(job)) => {
+                slot.current = None;
+                self.pending_events.push_back(PoolEvent::Finished(job));
+            }
+            Message::Event(Event::Idle) => {}
+            Message::Stderr(line) => {
+                tracing::debug!(plugin = %self.specs[slot.spec].plugin, "worker: {line}");
+                if slot.stderr.len() == STDERR_LINES_KEPT {
+                    slot.stderr.pop_front();
+                }
+                slot.stderr.push_back(line);
+            }
+            Message::Closed => {
+                if slot.alive {
+                    let status = slot.child.wait().ok();
+                    let reason = match status.and_then(|s| describe_exit(&s)) {
+                        Some(how) => format!("worker {how}"),
+                        None => "worker exited".to_owned(),
+                    };
+                    self.lost(index, reason)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Find workers that are hung (stale heartbeat) or whose job is past its
+    /// deadline, and replace them.
+    fn check_hung(&mut self) -> Result<(), PoolError> {
+        for index in 0..self.slots.len() {
+            let slot = &self.slots[index];
+            if !slot.alive {
+                continue;
+            }
+            if let Some((job, since)) = slot.current {
+                if since.elapsed() > self.config.job_deadline {
+                    let secs = self.config.job_deadline.as_secs();
+                    tracing::warn!("job {} passed its {secs} s deadline; killing its worker", job.0);
+                    self.kill(index);
+                    self.lost(index, format!("timed out after {secs} s"))?;
+                    continue;
+                }
+            }
+            if let Some(id) = slot.worker_id {
+                if let Some(age) = self.queue.heartbeat_age(id)? {
+                    if age > HEARTBEAT_TIMEOUT {
+                        self.kill(index);
+                        self.lost(index, format!("hung: no heartbeat for {} s", age.as_secs()))?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn kill(&mut self, index: usize) {
+        let slot = &mut self.slots[index];
+        kill_group(slot.child.id());
+        let _ = slot.child.wait();
+    }
+
+    /// A worker is gone: requeue its job, record it, start a replacement.
+    fn lost(&mut self, index: usize, reason: String) -> Result<(), PoolError> {
+        let slot = &mut self.slots[index];
+        slot.alive = false;
+        slot.stdin = None;
+        kill_group(slot.child.id());
+        if let Some(id) = slot.worker_id {
+            self.queue.mark_worker_dead(id)?;
+        }
+        let spec = slot.spec;
+        let was_ready = slot.ready;
+        let detail = slot.stderr.iter().rev().find(|l| !l.trim().is_empty()).cloned();
+        if let Some((job, _)) = slot.current.take() {
+            let error = JobError::worker(reason.clone());
+            let requeued = matches!(self.queue.requeue(job, &error)?, Requeued::Pending);
+            self.pending_events.push_back(PoolEvent::Lost { job, requeued, reason: reason.clone() });
+        }
+        if !was_ready {
+            self.start_failures[spec] += 1;
+        }
+        if self.start_failures[spec] >= MAX_START_FAILURES {
+            if self.slots.iter().any(|s| s.alive && s.spec == spec) {
+                return Ok(());
+            }
+            let plugin = self.specs[spec].plugin.clone();
+            let reason = detail.unwrap_or(reason);
+            let error = JobError::tool(format!("the {plugin} worker cannot start: {reason}"));
+            let failed = self.queue.fail_pending(self.config.session, &self.specs[spec].job_types, &error)?;
+            self.pending_events.push_back(PoolEvent::CannotStart { plugin, reason, failed });
+            return Ok(());
+        }
+        self.replaced += 1;
+        self.spawn(spec)
+    }
+
+    /// Stop every worker: close their stdin (they exit when idle), then kill
+    /// whatever is left, process groups included.
+    pub fn shutdown(mut self) {
+        for slot in &mut self.slots {
+            slot.stdin = None;
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        for slot in &mut self.slots {
+            while slot.alive && Instant::now() < deadline {
+                match slot.child.try_wait() {
+                    Ok(Some(_)) | Err(_) => break,
+                    Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+            kill_group(slot.child.id());
+            let _ = slot.child.wait();
+            if let Some(id) = slot.worker_id {
+                let _ = self.queue.mark_worker_stopped(id);
+            }
+        }
+    }
+}
+
+fn kill_group(pid: u32) {
+    // SAFETY: killpg only sends a signal; the group id is our child's pid
+    // because it was spawned with process_group(0).
+    unsafe {
+        libc::killpg(pid as libc::pid_t, libc::SIGKILL);
+    }
+}
+
+fn describe_exit(status: &std::process::ExitStatus) -> Option<String> {
+    use std::os::unix::process::ExitStatusExt;
+    if let Some(signal) = status.signal() {
+        return Some(format!("killed by signal {signal}"));
+    }
+    status.code().map(|c| format!("exited with code {c}"))
+}
