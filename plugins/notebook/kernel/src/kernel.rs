@@ -1,0 +1,423 @@
+//! One running Jupyter kernel: launch, handshake, execute, interrupt, shutdown.
+//!
+//! The protocol (signing, framing, sockets, message types) is
+//! `jupyter-zmq-client` + `jupyter-protocol`; launch and lifecycle are ours,
+//! because the crates' helpers have the pitfalls measured in the project's
+//! kernel notes: IPC transport instead of TCP (no port races between
+//! concurrent launches), polling for the socket files instead of zeromq's
+//! connect backoff, racing every wait against the child's exit (a kernel that
+//! dies at start fails in milliseconds, not after 30 s), a log file for the
+//! kernel's own output, and `setsid` + parent-death signal so a kernel never
+//! outlives its worker.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use jupyter_protocol::{
+    ConnectionInfo, ExecuteRequest, ExecutionState, InterruptRequest, JupyterMessage, JupyterMessageContent,
+    KernelInfoRequest, ReplyStatus, ShutdownRequest, Transport,
+};
+use jupyter_zmq_client::{ClientControlConnection, ClientShellConnection};
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+use tokio::time::{sleep, timeout, Instant};
+
+use crate::kernelspec::Kernelspec;
+use crate::KernelError;
+
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long an interrupted cell may take to come back before the kernel is killed.
+const INTERRUPT_GRACE: Duration = Duration::from_secs(5);
+
+/// The outcome of one cell.
+#[derive(Debug, Clone, Default)]
+pub struct CellRun {
+    /// nbformat 4 output objects.
+    pub outputs: Vec<Value>,
+    pub execution_count: Option<u64>,
+    /// Set when the cell raised.
+    pub error: Option<CellError>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CellError {
+    pub ename: String,
+    pub evalue: String,
+    pub traceback: Vec<String>,
+}
+
+pub struct Kernel {
+    name: String,
+    child: tokio::process::Child,
+    pid: i32,
+    shell: ClientShellConnection,
+    control: ClientControlConnection,
+    iopub: mpsc::UnboundedReceiver<JupyterMessage>,
+    pump: tokio::task::JoinHandle<()>,
+    /// Connection file, IPC sockets and the kernel's log.
+    runtime_dir: tempfile::TempDir,
+    interrupt_by_message: bool,
+    exited: bool,
+}
+
+impl Kernel {
+    /// Start a kernel in `cwd` and wait until it answers.
+    pub async fn start(spec: &Kernelspec, cwd: &Path) -> Result<Kernel, KernelError> {
+        let runtime_dir = tempfile::Builder::new()
+            .prefix("clx-kernel-")
+            .tempdir()
+            .map_err(|e| KernelError::Io("cannot create a kernel runtime dir".into(), e))?;
+        let info = ConnectionInfo {
+            ip: runtime_dir.path().join("k").to_string_lossy().into_owned(),
+            transport: Transport::IPC,
+            shell_port: 1,
+            iopub_port: 2,
+            stdin_port: 3,
+            control_port: 4,
+            hb_port: 5,
+            key: uuid::Uuid::new_v4().to_string(),
+            signature_scheme: "hmac-sha256".into(),
+            kernel_name: Some(spec.name.clone()),
+        };
+        let conn_file = runtime_dir.path().join("connection.json");
+        let conn_json = serde_json::to_vec(&info).map_err(|e| KernelError::Protocol(e.to_string()))?;
+        std::fs::write(&conn_file, conn_json).map_err(|e| KernelError::Io("cannot write the connection file".into(), e))?;
+        let log_path = runtime_dir.path().join("kernel.log");
+        let log = std::fs::File::create(&log_path).map_err(|e| KernelError::Io("cannot create the kernel log".into(), e))?;
+        let log2 = log.try_clone().map_err(|e| KernelError::Io("cannot create the kernel log".into(), e))?;
+
+        let argv = spec.argv(&conn_file);
+        let mut cmd = tokio::process::Command::new(&argv[0]);
+        cmd.args(&argv[1..])
+            .current_dir(cwd)
+            .stdin(std::process::Stdio::null())
+            .stdout(log)
+            .stderr(log2)
+            .kill_on_drop(true)
+            .env("JPY_PARENT_PID", std::process::id().to_string())
+            .env("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+            .env("IPYTHONDIR", std::env::temp_dir().join("clx-ipython"));
+        if let Some(env) = &spec.spec.env {
+            cmd.envs(env);
+        }
+        // SAFETY: setsid and prctl are async-signal-safe and touch only the child.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::setsid();
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().map_err(|e| KernelError::Spawn { argv: argv.join(" "), source: e })?;
+        let pid = child.id().map(|p| p as i32).unwrap_or(0);
+
+        let session = uuid::Uuid::new_v4().to_string();
+        let connect = async {
+            // zeromq's connect backs off exponentially; the socket file
+            // appearing is the moment the kernel is listening.
+            let shell_path = PathBuf::from(format!("{}-{}", info.ip, info.shell_port));
+            while !shell_path.exists() {
+                sleep(Duration::from_millis(5)).await;
+            }
+            let identity = jupyter_zmq_client::peer_identity_for_session(&session)?;
+            tokio::try_join!(
+                jupyter_zmq_client::create_client_iopub_connection(&info, "", &session),
+                jupyter_zmq_client::create_client_shell_connection_with_identity(&info, &session, identity),
+                jupyter_zmq_client::create_client_control_connection(&info, &session),
+            )
+        };
+        let connected = tokio::select! {
+            c = timeout(STARTUP_TIMEOUT, connect) => c,
+            status = child.wait() => {
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                return Err(KernelError::DiedAtStart {
+                    name: spec.name.clone(),
+                    status: status.map(|s| s.to_string()).unwrap_or_default(),
+                    log: tail(&log),
+                });
+            }
+        };
+        let (mut iopub_conn, shell, control) = match connected {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => return Err(KernelError::Protocol(format!("cannot connect to kernel {}: {e}", spec.name))),
+            Err(_) => return Err(KernelError::StartTimeout { name: spec.name.clone(), secs: STARTUP_TIMEOUT.as_secs() }),
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        let pump = tokio::spawn(async move {
+            while let Ok(msg) = iopub_conn.read().await {
+                if tx.send(msg).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut kernel = Kernel {
+            name: spec.name.clone(),
+            child,
+            pid,
+            shell,
+            control,
+            iopub: rx,
+            pump,
+            runtime_dir,
+            interrupt_by_message: spec.interrupt_by_message(),
+            exited: false,
+        };
+        match timeout(STARTUP_TIMEOUT, kernel.handshake()).await {
+            Ok(Ok(())) => Ok(kernel),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(KernelError::StartTimeout { name: spec.name.clone(), secs: STARTUP_TIMEOUT.as_secs() }),
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// `kernel_info` until both its reply and an iopub message for it have
+    /// arrived: the second proves the SUB socket is subscribed, so no output
+    /// of the first cell is lost (ZeroMQ's slow joiner).
+    async fn handshake(&mut self) -> Result<(), KernelError> {
+        loop {
+            let request: JupyterMessage = KernelInfoRequest {}.into();
+            let id = request.header.msg_id.clone();
+            self.send_shell(request).await?;
+            let (mut replied, mut published) = (false, false);
+            let round = Instant::now() + Duration::from_secs(1);
+            while !(replied && published) {
+                tokio::select! {
+                    msg = self.shell.read() => {
+                        let msg = msg.map_err(|e| KernelError::Protocol(e.to_string()))?;
+                        replied |= is_child_of(&msg, &id) && matches!(msg.content, JupyterMessageContent::KernelInfoReply(_));
+                    }
+                    msg = self.iopub.recv() => {
+                        let Some(msg) = msg else { return Err(self.died().await) };
+                        published |= is_child_of(&msg, &id);
+                    }
+                    _ = self.child.wait() => return Err(self.died().await),
+                    _ = tokio::time::sleep_until(round) => break,
+                }
+            }
+            if replied && published {
+                // Drain what is left of this request on iopub (its idle status).
+                return Ok(());
+            }
+        }
+    }
+
+    async fn send_shell(&mut self, msg: JupyterMessage) -> Result<(), KernelError> {
+        self.shell.send(msg).await.map_err(|e| KernelError::Protocol(e.to_string()))
+    }
+
+    /// Run code without output or history (setup between decks).
+    pub async fn run_silent(&mut self, code: &str) -> Result<(), KernelError> {
+        let run = self.execute_inner(code, true, Duration::from_secs(30)).await?;
+        match run.error {
+            Some(e) => Err(KernelError::Protocol(format!("kernel setup failed: {}: {}", e.ename, e.evalue))),
+            None => Ok(()),
+        }
+    }
+
+    /// Run one cell. A cell that raises is a normal result (`error` set); a
+    /// kernel that dies or a cell that passes `limit` is an `Err`.
+    pub async fn execute(&mut self, code: &str, limit: Duration) -> Result<CellRun, KernelError> {
+        self.execute_inner(code, false, limit).await
+    }
+
+    async fn execute_inner(&mut self, code: &str, silent: bool, limit: Duration) -> Result<CellRun, KernelError> {
+        let request: JupyterMessage = ExecuteRequest {
+            code: code.to_owned(),
+            silent,
+            store_history: !silent,
+            user_expressions: None,
+            allow_stdin: false,
+            stop_on_error: true,
+        }
+        .into();
+        let id = request.header.msg_id.clone();
+        self.send_shell(request).await?;
+        let mut collector = Collector::default();
+        let (mut idle, mut reply) = (false, None::<ReplyStatus>);
+        let deadline = Instant::now() + limit;
+        let mut interrupted_at: Option<Instant> = None;
+        while !(idle && reply.is_some()) {
+            let wake = interrupted_at.map(|t| t + INTERRUPT_GRACE).unwrap_or(deadline);
+            tokio::select! {
+                msg = self.shell.read() => {
+                    let msg = msg.map_err(|e| KernelError::Protocol(e.to_string()))?;
+                    if is_child_of(&msg, &id) {
+                        if let JupyterMessageContent::ExecuteReply(r) = &msg.content {
+                            collector.execution_count = Some(r.execution_count.0 as u64);
+                            reply = Some(r.status.clone());
+                        }
+                    }
+                }
+                msg = self.iopub.recv() => {
+                    let Some(msg) = msg else { return Err(self.died().await) };
+                    if !is_child_of(&msg, &id) {
+                        continue;
+                    }
+                    if let JupyterMessageContent::Status(s) = &msg.content {
+                        idle |= s.execution_state == ExecutionState::Idle;
+                    } else if !silent {
+                        collector.add(msg.content);
+                    }
+                }
+                _ = self.child.wait() => return Err(self.died().await),
+                _ = tokio::time::sleep_until(wake) => {
+                    if interrupted_at.is_some() {
+                        return Err(KernelError::CellTimeout { secs: limit.as_secs() });
+                    }
+                    self.interrupt().await;
+                    interrupted_at = Some(Instant::now());
+                }
+            }
+        }
+        if interrupted_at.is_some() {
+            return Err(KernelError::CellTimeout { secs: limit.as_secs() });
+        }
+        Ok(collector.finish())
+    }
+
+    async fn interrupt(&mut self) {
+        if self.interrupt_by_message {
+            let _ = self.control.send(InterruptRequest {}.into()).await;
+        } else if self.pid > 0 {
+            // SAFETY: signals the kernel's own process group (it called setsid).
+            unsafe {
+                libc::killpg(self.pid, libc::SIGINT);
+            }
+        }
+    }
+
+    async fn died(&mut self) -> KernelError {
+        let status = match timeout(Duration::from_millis(500), self.child.wait()).await {
+            Ok(Ok(s)) => s.to_string(),
+            _ => "no exit status".into(),
+        };
+        self.exited = true;
+        let log = std::fs::read_to_string(self.runtime_dir.path().join("kernel.log")).unwrap_or_default();
+        KernelError::Died { name: self.name.clone(), status, log: tail(&log) }
+    }
+
+    /// Ask the kernel to stop, then make sure it and its children are gone:
+    /// ipykernel can take 30 s to exit when a cell left a zombie child.
+    pub async fn shutdown(mut self) {
+        if !self.exited {
+            let _ = timeout(Duration::from_millis(500), self.control.send(ShutdownRequest { restart: false }.into())).await;
+            if timeout(Duration::from_secs(2), self.child.wait()).await.is_err() {
+                self.kill_group(libc::SIGTERM);
+                if timeout(Duration::from_secs(2), self.child.wait()).await.is_err() {
+                    self.kill_group(libc::SIGKILL);
+                    let _ = self.child.wait().await;
+                }
+            }
+            self.exited = true;
+        }
+        self.kill_group(libc::SIGKILL);
+    }
+
+    fn kill_group(&self, signal: i32) {
+        if self.pid > 0 {
+            // SAFETY: only signals the kernel's own process group.
+            unsafe {
+                libc::killpg(self.pid, signal);
+            }
+        }
+    }
+}
+
+impl Drop for Kernel {
+    fn drop(&mut self) {
+        self.pump.abort();
+        // Cells may have started processes in the kernel's group; they go too.
+        self.kill_group(libc::SIGKILL);
+    }
+}
+
+fn is_child_of(msg: &JupyterMessage, id: &str) -> bool {
+    msg.parent_header.as_ref().is_some_and(|h| h.msg_id == id)
+}
+
+fn tail(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(15)..].join("\n")
+}
+
+/// Turns iopub messages into nbformat outputs, the way nbclient does: one
+/// output per stream message, `clear_output(wait)` deferred to the next
+/// output, `update_display_data` replacing outputs with the same display id.
+#[derive(Default)]
+struct Collector {
+    outputs: Vec<Value>,
+    display_ids: Vec<Option<String>>,
+    clear_pending: bool,
+    execution_count: Option<u64>,
+    error: Option<CellError>,
+}
+
+impl Collector {
+    fn push(&mut self, output: Value, display_id: Option<String>) {
+        if self.clear_pending {
+            self.outputs.clear();
+            self.display_ids.clear();
+            self.clear_pending = false;
+        }
+        self.outputs.push(output);
+        self.display_ids.push(display_id);
+    }
+
+    fn add(&mut self, content: JupyterMessageContent) {
+        match content {
+            JupyterMessageContent::StreamContent(s) => {
+                let name = serde_json::to_value(&s.name).unwrap_or(json!("stdout"));
+                self.push(json!({"output_type": "stream", "name": name, "text": s.text}), None);
+            }
+            JupyterMessageContent::ExecuteResult(r) => {
+                let out = json!({
+                    "output_type": "execute_result",
+                    "execution_count": r.execution_count.0,
+                    "data": serde_json::to_value(&r.data).unwrap_or(json!({})),
+                    "metadata": r.metadata,
+                });
+                self.push(out, None);
+            }
+            JupyterMessageContent::DisplayData(d) => {
+                let id = d.transient.as_ref().and_then(|t| t.display_id.clone());
+                let out = json!({
+                    "output_type": "display_data",
+                    "data": serde_json::to_value(&d.data).unwrap_or(json!({})),
+                    "metadata": d.metadata,
+                });
+                self.push(out, id);
+            }
+            JupyterMessageContent::UpdateDisplayData(u) => {
+                let Some(id) = u.transient.display_id.clone() else { return };
+                let data = serde_json::to_value(&u.data).unwrap_or(json!({}));
+                for (out, did) in self.outputs.iter_mut().zip(&self.display_ids) {
+                    if did.as_deref() == Some(id.as_str()) {
+                        out["data"] = data.clone();
+                        out["metadata"] = Value::Object(u.metadata.clone());
+                    }
+                }
+            }
+            JupyterMessageContent::ErrorOutput(e) => {
+                self.error = Some(CellError { ename: e.ename.clone(), evalue: e.evalue.clone(), traceback: e.traceback.clone() });
+                let out = json!({"output_type": "error", "ename": e.ename, "evalue": e.evalue, "traceback": e.traceback});
+                self.push(out, None);
+            }
+            JupyterMessageContent::ClearOutput(c) => {
+                if c.wait {
+                    self.clear_pending = true;
+                } else {
+                    self.outputs.clear();
+                    self.display_ids.clear();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn finish(self) -> CellRun {
+        CellRun { outputs: self.outputs, execution_count: self.execution_count, error: self.error }
+    }
+}
