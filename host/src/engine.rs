@@ -59,8 +59,141 @@ struct Pending<'p> {
     payload: String,
 }
 
-/// Run the whole plan. Diagnostics and counts go into `report`; the returned
-/// error is only for failures of clx itself (queue, cache, disk).
+/// Runs plans. One engine serves one `clx build`, or every rebuild of a
+/// `--watch` session: the queue session and the workers then stay up between
+/// rebuilds, so a change is converted by a warm worker.
+pub struct Engine<'r> {
+    registry: &'r Registry,
+    config: &'r Config,
+    options: EngineOptions,
+    cache: Cache,
+    /// Tool identity per job type; asked once per engine.
+    identities: HashMap<String, Result<String, String>>,
+    /// Opened when the first job has to run.
+    running: Option<(Queue, SessionId, Pool)>,
+}
+
+impl<'r> Engine<'r> {
+    pub fn new(registry: &'r Registry, config: &'r Config, options: EngineOptions) -> Result<Self, EngineError> {
+        let cache = Cache::open(&options.cache)?;
+        Ok(Engine { registry, config, options, cache, identities: HashMap::new(), running: None })
+    }
+
+    /// Run one plan. Diagnostics and counts go into `report`; the returned
+    /// error is only for failures of clx itself (queue, cache, disk) and
+    /// for an interruption.
+    pub fn build(&mut self, plan: &Plan, report: &mut Report) -> Result<(), EngineError> {
+        for d in &plan.diagnostics {
+            report.diagnostic(d.clone());
+        }
+        let mut tree = OutputTree::new(plan.roots.clone());
+        // Copies first: they need no worker, and a failed job must not keep
+        // data files from being written.
+        for copy in &plan.copies {
+            match tree.copy(&copy.from, &copy.to) {
+                Ok(w) => count_write(report, w),
+                Err(e) => report.diagnostic(Diagnostic::error(display(&copy.from), "", e.to_string())),
+            }
+        }
+        let mut misses: Vec<Pending<'_>> = Vec::new();
+        for job in &plan.jobs {
+            let (registry, config) = (self.registry, self.config);
+            let identity = self
+                .identities
+                .entry(job.job_type.clone())
+                .or_insert_with(|| tool_identity(registry, config, &job.plugin, &job.job_type))
+                .clone();
+            let identity = match identity {
+                Ok(id) => id,
+                Err(message) => {
+                    report.diagnostic(Diagnostic::error(&job.display, "", message));
+                    report.failed += 1;
+                    continue;
+                }
+            };
+            let payload = match payload(&self.cache, self.registry, job, identity) {
+                Ok(p) => p,
+                Err(message) => {
+                    report.diagnostic(Diagnostic::error(&job.display, "", message));
+                    report.failed += 1;
+                    continue;
+                }
+            };
+            let key = payload.cache_key().to_string();
+            if !self.options.no_cache {
+                if let Some(entry) = self.cache.get(&key)? {
+                    if materialise(&self.cache, job, &entry, &mut tree, report)? {
+                        report.cached += 1;
+                    } else {
+                        report.failed += 1;
+                    }
+                    continue;
+                }
+            }
+            match serde_json::to_string(&payload) {
+                Ok(payload) => misses.push(Pending { job, key, payload }),
+                Err(e) => {
+                    report.diagnostic(Diagnostic::error(&job.display, "", format!("cannot encode the job: {e}")));
+                    report.failed += 1;
+                }
+            }
+        }
+        if !misses.is_empty() {
+            self.run_jobs(&misses, &mut tree, report)?;
+        }
+        if !self.options.keep_stale {
+            report.removed += tree.sweep()?.len();
+        }
+        Ok(())
+    }
+
+    /// Whether Ctrl-C or SIGTERM arrived (only known once workers ran).
+    pub fn interrupted(&self) -> bool {
+        self.running.as_ref().is_some_and(|(_, _, pool)| pool.interrupted())
+    }
+
+    /// Stop the workers and close the queue session.
+    pub fn finish(self, status: &str) -> Result<(), EngineError> {
+        if let Some((queue, session, pool)) = self.running {
+            pool.shutdown();
+            queue.finish_session(session, status)?;
+        }
+        Ok(())
+    }
+
+    fn run_jobs(&mut self, misses: &[Pending<'_>], tree: &mut OutputTree, report: &mut Report) -> Result<(), EngineError> {
+        if self.running.is_none() {
+            let queue = Queue::open(&self.options.queue)?;
+            queue.reap_stale()?;
+            let session = queue.start_session(&self.options.label)?;
+            let pool = Pool::new(PoolConfig {
+                exe: self.options.exe.clone(),
+                queue: self.options.queue.clone(),
+                cache: self.options.cache.clone(),
+                session,
+                job_deadline: self.options.job_deadline,
+                log_level: self.options.log_level.clone(),
+            })?;
+            self.running = Some((queue, session, pool));
+        }
+        let Some((queue, session, pool)) = self.running.as_mut() else { return Ok(()) };
+        let mut by_id: HashMap<JobId, &Pending<'_>> = HashMap::new();
+        let mut per_type: BTreeMap<&str, usize> = BTreeMap::new();
+        for pending in misses {
+            let job = pending.job;
+            let id = queue.submit(*session, &job.job_type, &job.display, job.priority, &pending.payload, &pending.key)?;
+            by_id.insert(id, pending);
+            *per_type.entry(job.job_type.as_str()).or_default() += 1;
+        }
+        report.start_jobs(by_id.len());
+        for spec in worker_specs(&per_type, self.registry, self.config, &self.options) {
+            pool.ensure(spec)?;
+        }
+        wait(pool, queue, &by_id, &self.cache, tree, report)
+    }
+}
+
+/// Run the whole plan once (a plain `clx build`).
 pub fn execute(
     plan: &Plan,
     registry: &Registry,
@@ -68,128 +201,20 @@ pub fn execute(
     options: &EngineOptions,
     report: &mut Report,
 ) -> Result<(), EngineError> {
-    for d in &plan.diagnostics {
-        report.diagnostic(d.clone());
-    }
-    let cache = Cache::open(&options.cache)?;
-    let mut tree = OutputTree::new(plan.roots.clone());
-
-    // Copies first: they need no worker, and a failed job must not keep
-    // data files from being written.
-    for copy in &plan.copies {
-        match tree.copy(&copy.from, &copy.to) {
-            Ok(w) => count_write(report, w),
-            Err(e) => report.diagnostic(Diagnostic::error(display(&copy.from), "", e.to_string())),
-        }
-    }
-
-    let mut identities: HashMap<&str, Result<String, String>> = HashMap::new();
-    let mut misses: Vec<Pending<'_>> = Vec::new();
-    for job in &plan.jobs {
-        let identity = identities
-            .entry(job.job_type.as_str())
-            .or_insert_with(|| tool_identity(registry, config, &job.plugin, &job.job_type));
-        let identity = match identity {
-            Ok(id) => id.clone(),
-            Err(message) => {
-                report.diagnostic(Diagnostic::error(&job.display, "", message.clone()));
-                report.failed += 1;
-                continue;
-            }
-        };
-        let payload = match payload(&cache, registry, job, identity) {
-            Ok(p) => p,
-            Err(message) => {
-                report.diagnostic(Diagnostic::error(&job.display, "", message));
-                report.failed += 1;
-                continue;
-            }
-        };
-        let key = payload.cache_key().to_string();
-        if !options.no_cache {
-            if let Some(entry) = cache.get(&key)? {
-                if materialise(&cache, job, &entry, &mut tree, report)? {
-                    report.cached += 1;
-                } else {
-                    report.failed += 1;
-                }
-                continue;
-            }
-        }
-        let payload = match serde_json::to_string(&payload) {
-            Ok(p) => p,
-            Err(e) => {
-                report.diagnostic(Diagnostic::error(&job.display, "", format!("cannot encode the job: {e}")));
-                report.failed += 1;
-                continue;
-            }
-        };
-        misses.push(Pending { job, key, payload });
-    }
-
-    if !misses.is_empty() {
-        run_jobs(&misses, registry, config, options, &cache, &mut tree, report)?;
-    }
-
-    if !options.keep_stale {
-        report.removed += tree.sweep()?.len();
-    }
-    Ok(())
-}
-
-fn run_jobs(
-    misses: &[Pending<'_>],
-    registry: &Registry,
-    config: &Config,
-    options: &EngineOptions,
-    cache: &Cache,
-    tree: &mut OutputTree,
-    report: &mut Report,
-) -> Result<(), EngineError> {
-    let queue = Queue::open(&options.queue)?;
-    queue.reap_stale()?;
-    let session = queue.start_session(&options.label)?;
-    let mut by_id: HashMap<JobId, &Pending<'_>> = HashMap::new();
-    let mut per_type: BTreeMap<&str, usize> = BTreeMap::new();
-    for pending in misses {
-        let id = queue.submit(
-            session,
-            &pending.job.job_type,
-            &pending.job.display,
-            pending.job.priority,
-            &pending.payload,
-            &pending.key,
-        )?;
-        by_id.insert(id, pending);
-        *per_type.entry(pending.job.job_type.as_str()).or_default() += 1;
-    }
-    report.start_jobs(by_id.len());
-
-    let specs = worker_specs(&per_type, registry, config, options);
-    let pool_config = PoolConfig {
-        exe: options.exe.clone(),
-        queue: options.queue.clone(),
-        cache: options.cache.clone(),
-        session,
-        job_deadline: options.job_deadline,
-        log_level: options.log_level.clone(),
-    };
-    let mut pool = Pool::start(pool_config, specs)?;
-    let outcome = wait(&mut pool, &queue, session, &by_id, cache, tree, report);
-    pool.shutdown();
+    let mut engine = Engine::new(registry, config, options.clone())?;
+    let outcome = engine.build(plan, report);
     let status = match &outcome {
         Ok(()) => "done",
         Err(EngineError::Interrupted) => "interrupted",
         Err(_) => "failed",
     };
-    queue.finish_session(session, status)?;
+    engine.finish(status)?;
     outcome
 }
 
 fn wait(
     pool: &mut Pool,
     queue: &Queue,
-    _session: SessionId,
     by_id: &HashMap<JobId, &Pending<'_>>,
     cache: &Cache,
     tree: &mut OutputTree,

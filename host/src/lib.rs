@@ -14,4 +14,5 @@ pub mod pool;
 pub mod queue;
 pub mod report;
 pub mod spec;
+pub mod watch;
 pub mod worker;

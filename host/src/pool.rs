@@ -104,18 +104,18 @@ pub enum PoolError {
 }
 
 impl Pool {
-    /// Start every worker of `specs`.
-    pub fn start(config: PoolConfig, specs: Vec<WorkerSpec>) -> Result<Pool, PoolError> {
+    /// A pool with no workers yet; [`Pool::ensure`] starts them.
+    pub fn new(config: PoolConfig) -> Result<Pool, PoolError> {
         let (tx, rx) = mpsc::channel();
         let interrupted = Arc::new(AtomicBool::new(false));
         for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
             signal_hook::flag::register(signal, Arc::clone(&interrupted)).map_err(PoolError::Signal)?;
         }
         let queue = Queue::open(&config.queue)?;
-        let mut pool = Pool {
-            start_failures: vec![0; specs.len()],
+        Ok(Pool {
+            start_failures: Vec::new(),
             config,
-            specs,
+            specs: Vec::new(),
             slots: Vec::new(),
             tx,
             rx,
@@ -125,13 +125,44 @@ impl Pool {
             last_check: Instant::now(),
             started: 0,
             replaced: 0,
+        })
+    }
+
+    /// Make sure the workers of `spec` run (started once; a later call for
+    /// the same job types only wakes them), and tell idle workers there is
+    /// new work.
+    pub fn ensure(&mut self, spec: WorkerSpec) -> Result<(), PoolError> {
+        let known = self.specs.iter().position(|s| s.job_types == spec.job_types && s.plugin == spec.plugin);
+        let index = match known {
+            Some(i) => i,
+            None => {
+                self.specs.push(spec);
+                self.start_failures.push(0);
+                self.specs.len() - 1
+            }
         };
-        for spec in 0..pool.specs.len() {
-            for _ in 0..pool.specs[spec].count {
-                pool.spawn(spec)?;
+        if !self.slots.iter().any(|s| s.alive && s.spec == index) {
+            if self.start_failures[index] >= MAX_START_FAILURES {
+                // This plugin cannot start here; fail the new jobs at once
+                // instead of leaving them pending forever.
+                let plugin = self.specs[index].plugin.clone();
+                let reason = format!("the {plugin} worker cannot start (see the earlier error)");
+                let failed =
+                    self.queue.fail_pending(self.config.session, &self.specs[index].job_types, &JobError::tool(reason.clone()))?;
+                self.pending_events.push_back(PoolEvent::CannotStart { plugin, reason, failed });
+            } else {
+                for _ in 0..self.specs[index].count {
+                    self.spawn(index)?;
+                }
             }
         }
-        Ok(pool)
+        self.wake();
+        Ok(())
+    }
+
+    /// Whether the user asked to stop (Ctrl-C, SIGTERM) since the last check.
+    pub fn interrupted(&self) -> bool {
+        self.interrupted.swap(false, Ordering::Relaxed)
     }
 
     fn spawn(&mut self, spec_index: usize) -> Result<(), PoolError> {

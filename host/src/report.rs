@@ -60,6 +60,8 @@ pub struct Report {
     pub removed: usize,
     pub diagnostics: Vec<Diagnostic>,
     quiet: bool,
+    /// Put in front of the summary (watch mode: what changed).
+    pub label: Option<String>,
 }
 
 impl Report {
@@ -77,6 +79,7 @@ impl Report {
             removed: 0,
             diagnostics: Vec::new(),
             quiet,
+            label: None,
         }
     }
 
@@ -141,7 +144,8 @@ impl Report {
         let warnings = self.diagnostics.len() - errors;
         let secs = self.started.elapsed().as_secs_f64();
         eprintln!(
-            "{} in {secs:.2}s: {} built, {} from cache, {} failed; {} files written, {} unchanged, {} removed{}",
+            "{}{} in {secs:.2}s: {} built, {} from cache, {} failed; {} files written, {} unchanged, {} removed{}",
+            self.label.as_deref().map(|l| format!("{l}: ")).unwrap_or_default(),
             if errors == 0 { "Finished" } else { "Failed" },
             self.built,
             self.cached,

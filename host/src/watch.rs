@@ -1,0 +1,137 @@
+//! Watch mode: which file events matter, and how they are debounced.
+//!
+//! A rebuild replans the whole course and runs the plan through the same
+//! engine (whose workers stay warm); the cache makes everything that did not
+//! change a hit, so only the changed deck, diagram or data file costs work,
+//! and the sweep removes outputs of files that are gone.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+
+/// Quiet time after the last event before a rebuild starts: editors write a
+/// file in several steps (temp file, rename, chmod).
+pub const DEBOUNCE: Duration = Duration::from_millis(150);
+
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    #[error("cannot watch {path}: {source}")]
+    Watch { path: PathBuf, source: notify::Error },
+}
+
+pub struct CourseWatcher {
+    _watcher: RecommendedWatcher,
+    rx: mpsc::Receiver<notify::Result<notify::Event>>,
+    root: PathBuf,
+    output: PathBuf,
+}
+
+impl CourseWatcher {
+    /// Watch everything below `root` except `output` (our own writes).
+    pub fn new(root: &Path, output: &Path) -> Result<CourseWatcher, WatchError> {
+        let (tx, rx) = mpsc::channel();
+        let mut watcher = notify::recommended_watcher(move |e| {
+            let _ = tx.send(e);
+        })
+        .map_err(|source| WatchError::Watch { path: root.to_owned(), source })?;
+        watcher
+            .watch(root, RecursiveMode::Recursive)
+            .map_err(|source| WatchError::Watch { path: root.to_owned(), source })?;
+        let canon = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_owned());
+        Ok(CourseWatcher { _watcher: watcher, rx, root: canon(root), output: canon(output) })
+    }
+
+    /// Wait up to `timeout` for relevant changes, then until things are quiet
+    /// for [`DEBOUNCE`]. Returns the changed paths relative to the course
+    /// root (empty: nothing happened).
+    pub fn next_change(&self, timeout: Duration) -> BTreeSet<String> {
+        let mut changed = BTreeSet::new();
+        let until = Instant::now() + timeout;
+        loop {
+            let wait = if changed.is_empty() {
+                until.saturating_duration_since(Instant::now())
+            } else {
+                DEBOUNCE
+            };
+            match self.rx.recv_timeout(wait) {
+                Ok(Ok(event)) => {
+                    if matches!(event.kind, notify::EventKind::Access(_)) {
+                        continue;
+                    }
+                    for path in event.paths {
+                        if let Some(rel) = self.relevant(&path) {
+                            changed.insert(rel);
+                        }
+                    }
+                }
+                Ok(Err(e)) => tracing::warn!("file watcher: {e}"),
+                Err(_) => return changed,
+            }
+            if changed.is_empty() && Instant::now() >= until {
+                return changed;
+            }
+        }
+    }
+
+    fn relevant(&self, path: &Path) -> Option<String> {
+        if path.starts_with(&self.output) {
+            return None;
+        }
+        let rel = path.strip_prefix(&self.root).ok()?;
+        let name = rel.file_name()?.to_string_lossy();
+        if is_editor_noise(&name) {
+            return None;
+        }
+        let hidden = rel.components().any(|c| {
+            let c = c.as_os_str().to_string_lossy();
+            c.starts_with('.') || c == "__pycache__" || c == ".ipynb_checkpoints"
+        });
+        (!hidden).then(|| rel.to_string_lossy().into_owned())
+    }
+}
+
+/// Temp, backup and lock files editors write next to the real file.
+pub fn is_editor_noise(name: &str) -> bool {
+    name.starts_with(".~")
+        || name.starts_with(".#")
+        || name.starts_with('#')
+        || name.ends_with('~')
+        || name.ends_with(".swp")
+        || name.ends_with(".swx")
+        || name.ends_with(".tmp")
+        || name.ends_with(".bak")
+        || name.ends_with(".bkp")
+        || name == "4913"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn editor_temp_and_lock_files_are_noise() {
+        for n in [".~lock.x.odt#", ".#slides.py", "#slides.py#", "slides.py~", ".slides.py.swp", "4913", "x.tmp"] {
+            assert!(is_editor_noise(n), "{n}");
+        }
+        for n in ["slides_intro.py", "data.csv", "diagram.pu"] {
+            assert!(!is_editor_noise(n), "{n}");
+        }
+    }
+
+    #[test]
+    fn a_burst_of_writes_is_one_change_and_output_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("output");
+        std::fs::create_dir_all(&out).unwrap();
+        let w = CourseWatcher::new(dir.path(), &out).unwrap();
+        std::fs::write(dir.path().join("a.py"), "1").unwrap();
+        std::fs::write(dir.path().join("a.py"), "2").unwrap();
+        std::fs::write(dir.path().join(".a.py.swp"), "x").unwrap();
+        std::fs::write(out.join("ignored.html"), "x").unwrap();
+        let changed = w.next_change(Duration::from_secs(5));
+        assert_eq!(changed.into_iter().collect::<Vec<_>>(), vec!["a.py".to_owned()]);
+    }
+}
