@@ -5,12 +5,14 @@
 pub mod executor;
 pub mod kernel;
 pub mod kernelspec;
+pub mod notebook;
 
 use std::path::PathBuf;
 
 pub use executor::{Executor, Session};
 pub use kernel::{CellError, CellRun, Kernel};
 pub use kernelspec::Kernelspec;
+pub use notebook::{copy_outputs, execute, kernel_for, strip_ansi, ExecuteError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum KernelError {

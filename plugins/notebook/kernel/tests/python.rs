@@ -61,3 +61,28 @@ fn missing_kernelspec_names_the_fix() {
     let text = err.to_string();
     assert!(text.contains("no-such-kernel") && text.contains("install"), "{text}");
 }
+
+#[test]
+fn executes_a_notebook_and_reports_the_failing_cell() {
+    let exec = Executor::new(&[venv()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut nb = serde_json::json!({"cells": [
+        {"cell_type": "markdown", "id": "m", "source": "# Title", "metadata": {}},
+        {"cell_type": "code", "id": "a", "source": ["x = 1\n", "print(x + 1)"], "metadata": {}, "outputs": []},
+        {"cell_type": "code", "id": "s", "source": "raise SystemExit", "metadata": {"tags": ["skip-execution"]}, "outputs": []},
+        {"cell_type": "code", "id": "r", "source": "int('x')", "metadata": {"tags": ["raises-exception"]}, "outputs": []},
+        {"cell_type": "code", "id": "b", "source": "undefined_name", "metadata": {}, "outputs": []}
+    ]});
+    let mut s = exec.session("python3", dir.path()).unwrap();
+    let err = clx_kernel::execute(&mut nb, &mut s, LIMIT).unwrap_err();
+    match err {
+        clx_kernel::ExecuteError::CellFailed { cell, ename, excerpt, traceback, .. } => {
+            assert_eq!((cell, ename.as_str(), excerpt.as_str()), (5, "NameError", "undefined_name"));
+            assert!(traceback.contains("NameError") && !traceback.contains('\u{1b}'), "{traceback}");
+        }
+        other => panic!("{other}"),
+    }
+    assert_eq!(nb["cells"][1]["outputs"][0]["text"], "2\n");
+    assert_eq!(nb["cells"][2]["outputs"], serde_json::json!([]), "skip-execution is not run");
+    assert_eq!(nb["cells"][3]["outputs"][0]["ename"], "ValueError");
+}
