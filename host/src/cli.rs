@@ -77,6 +77,9 @@ pub struct BuildArgs {
     /// Workers per job type, e.g. notebook=4 (repeatable)
     #[arg(long, value_name = "TYPE=N", value_parser = parse_workers)]
     pub workers: Vec<(String, usize)>,
+    /// Kill a job's worker when one job runs longer than this
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    pub job_timeout: u64,
 }
 
 fn parse_workers(s: &str) -> Result<(String, usize), String> {

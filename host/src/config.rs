@@ -3,6 +3,7 @@
 //!
 //! ```toml
 //! plugins = ["../my-plugins"]        # extra plugin directories
+//! diagram-formats = ["png", "svg"]   # images per diagram (default: png)
 //!
 //! [workers]                          # workers per job type
 //! notebook = 2
@@ -33,6 +34,8 @@ struct ConfigFile {
     workers: BTreeMap<String, usize>,
     #[serde(default)]
     converters: BTreeMap<String, toml::Table>,
+    #[serde(default, rename = "diagram-formats")]
+    diagram_formats: Option<Vec<String>>,
 }
 
 /// The merged configuration.
@@ -42,6 +45,8 @@ pub struct Config {
     pub plugin_dirs: Vec<PathBuf>,
     pub workers: BTreeMap<String, usize>,
     pub converters: BTreeMap<String, toml::Table>,
+    /// Image formats every diagram is rendered to (default: png).
+    pub diagram_formats: Option<Vec<String>>,
     /// The files that were read, for messages.
     pub sources: Vec<PathBuf>,
 }
@@ -75,6 +80,9 @@ impl Config {
         self.plugin_dirs = dirs;
         self.workers.extend(file.workers);
         self.converters.extend(file.converters);
+        if file.diagram_formats.is_some() {
+            self.diagram_formats = file.diagram_formats;
+        }
         self.sources.push(path.to_owned());
         Ok(())
     }

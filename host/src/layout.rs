@@ -1,1 +1,331 @@
-//! (in progress)
+//! Where every output goes (SPEC §3):
+//! `<out>/<public|speaker>/<De|En>/<Course>/<Folien|Slides>/<Html|Notebooks|Python…>/<Code-Along|Completed|Speaker>/<Section>/<NN> <Title>.<ext>`.
+
+use std::path::{Path, PathBuf};
+
+use crate::spec::Text;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Lang {
+    De,
+    En,
+}
+
+impl Lang {
+    pub const ALL: [Lang; 2] = [Lang::De, Lang::En];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::De => "de",
+            Lang::En => "en",
+        }
+    }
+
+    fn dir(self) -> &'static str {
+        match self {
+            Lang::De => "De",
+            Lang::En => "En",
+        }
+    }
+
+    fn slides_dir(self) -> &'static str {
+        match self {
+            Lang::De => "Folien",
+            Lang::En => "Slides",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    CodeAlong,
+    Completed,
+    Speaker,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::CodeAlong => "code-along",
+            Kind::Completed => "completed",
+            Kind::Speaker => "speaker",
+        }
+    }
+
+    fn dir(self) -> &'static str {
+        match self {
+            Kind::CodeAlong => "Code-Along",
+            Kind::Completed => "Completed",
+            Kind::Speaker => "Speaker",
+        }
+    }
+
+    fn top(self) -> Top {
+        match self {
+            Kind::Speaker => Top::Speaker,
+            _ => Top::Public,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Format {
+    Html,
+    Notebook,
+    Code,
+}
+
+impl Format {
+    /// The format name a slides plugin is asked for.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Html => "html",
+            Format::Notebook => "ipynb",
+            Format::Code => "code",
+        }
+    }
+}
+
+/// The two trees of a course output: what students get and what only the speaker gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Top {
+    Public,
+    Speaker,
+}
+
+impl Top {
+    pub const ALL: [Top; 2] = [Top::Public, Top::Speaker];
+
+    fn dir(self) -> &'static str {
+        match self {
+            Top::Public => "public",
+            Top::Speaker => "speaker",
+        }
+    }
+}
+
+/// One output variant of a deck in one language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Variant {
+    pub lang: Lang,
+    pub format: Format,
+    pub kind: Kind,
+}
+
+impl Variant {
+    /// The output id a slides job uses for this variant (unique within the job).
+    pub fn output_id(self) -> String {
+        format!("{}-{}", self.format.as_str(), self.kind.as_str())
+    }
+}
+
+/// The variants of one language, in the predecessor's order: public html and
+/// notebook (code-along, completed), code (completed), then speaker html and
+/// notebook. 7, or 4 without HTML.
+pub fn variants(lang: Lang, skip_html: bool) -> Vec<Variant> {
+    let formats: &[Format] = if skip_html { &[Format::Notebook] } else { &[Format::Html, Format::Notebook] };
+    let mut out = Vec::with_capacity(7);
+    for &format in formats {
+        for kind in [Kind::CodeAlong, Kind::Completed] {
+            out.push(Variant { lang, format, kind });
+        }
+    }
+    out.push(Variant { lang, format: Format::Code, kind: Kind::Completed });
+    for &format in formats {
+        out.push(Variant { lang, format, kind: Kind::Speaker });
+    }
+    out
+}
+
+/// What the layout needs to know about a programming language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProgLang {
+    /// As in the spec and the job options: `python`.
+    pub name: &'static str,
+    /// The folder of the code outputs: `Python`.
+    pub dir: &'static str,
+    /// Extension of code outputs, without the dot.
+    pub ext: &'static str,
+}
+
+const PROG_LANGS: &[ProgLang] = &[
+    ProgLang { name: "python", dir: "Python", ext: "py" },
+    ProgLang { name: "cpp", dir: "Cpp", ext: "cpp" },
+    ProgLang { name: "csharp", dir: "CSharp", ext: "cs" },
+    ProgLang { name: "java", dir: "Java", ext: "java" },
+    ProgLang { name: "typescript", dir: "TypeScript", ext: "ts" },
+    ProgLang { name: "rust", dir: "Rust", ext: "rs" },
+];
+
+impl ProgLang {
+    /// By the spec's `<prog-lang>` value (case-insensitive).
+    pub fn by_name(name: &str) -> Option<ProgLang> {
+        let name = name.trim().to_ascii_lowercase();
+        PROG_LANGS.iter().copied().find(|p| p.name == name)
+    }
+
+    /// By a deck's file extension (without the dot); `.c` decks are C++ decks.
+    pub fn by_extension(ext: &str) -> Option<ProgLang> {
+        let name = match ext {
+            "py" => "python",
+            "cpp" | "c" => "cpp",
+            "cs" => "csharp",
+            "java" => "java",
+            "ts" => "typescript",
+            "rs" | "rust" => "rust",
+            _ => return None,
+        };
+        ProgLang::by_name(name)
+    }
+
+    pub fn known_names() -> String {
+        PROG_LANGS.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// Course and deck names as folder and file names (course.md §4.4, SPEC §3).
+pub fn sanitize_name(name: &str) -> String {
+    let replaced = name.replace("C#", "CSharp");
+    let mut out = String::with_capacity(replaced.len());
+    for c in replaced.trim().chars() {
+        match c {
+            '{' | '[' => out.push('('),
+            '}' | ']' => out.push(')'),
+            '/' | '\\' | '$' | '#' | '%' | '&' | '<' | '>' | '*' | '=' | '^' | '€' | '|' => out.push('_'),
+            ';' | '!' | '?' | '"' | '\'' | '`' | '.' | ':' => {}
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A name that may nest folders (`Code/Solutions`, `Teil 1/Grundlagen`):
+/// each segment sanitised on its own, empty segments dropped. Because `.` is
+/// deleted no segment can climb out of the course dir.
+pub fn sanitize_path(name: &str) -> PathBuf {
+    name.split(['/', '\\']).map(sanitize_name).filter(|s| !s.is_empty()).collect()
+}
+
+/// The output tree of one course below `<out>`.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    out: PathBuf,
+    course_dir: Text,
+    code: ProgLang,
+}
+
+impl Layout {
+    pub fn new(out: &Path, course_name: &Text, code: ProgLang) -> Layout {
+        Layout {
+            out: out.to_owned(),
+            course_dir: Text::new(sanitize_name(&course_name.de), sanitize_name(&course_name.en)),
+            code,
+        }
+    }
+
+    /// `<out>/<public|speaker>/<De|En>/<Course>`.
+    pub fn course_root(&self, top: Top, lang: Lang) -> PathBuf {
+        self.out.join(top.dir()).join(lang.dir()).join(self.course_dir.get(lang))
+    }
+
+    /// The four directories the build owns.
+    pub fn roots(&self) -> Vec<PathBuf> {
+        Top::ALL.iter().flat_map(|&top| Lang::ALL.map(|lang| self.course_root(top, lang))).collect()
+    }
+
+    /// `…/<Course>/<Folien>/<Html>/<Code-Along>`.
+    pub fn variant_dir(&self, v: Variant) -> PathBuf {
+        let format_dir = match v.format {
+            Format::Html => "Html",
+            Format::Notebook => "Notebooks",
+            Format::Code => self.code.dir,
+        };
+        self.course_root(v.kind.top(), v.lang).join(v.lang.slides_dir()).join(format_dir).join(v.kind.dir())
+    }
+
+    pub fn section_dir(&self, v: Variant, section: &Text) -> PathBuf {
+        self.variant_dir(v).join(sanitize_path(section.get(v.lang)))
+    }
+
+    /// `<section dir>/<NN> <Title>.<ext>`; `title` is already sanitised.
+    pub fn deck_path(&self, v: Variant, section: &Text, number: u32, title: &Text, code_ext: &str) -> PathBuf {
+        let ext = match v.format {
+            Format::Html => "html",
+            Format::Notebook => "ipynb",
+            Format::Code => code_ext,
+        };
+        self.section_dir(v, section).join(format!("{number:02} {}.{ext}", title.get(v.lang)))
+    }
+
+    /// A file of a topic (data file, generated image) beside the decks:
+    /// `rel` is `/`-separated and relative to the topic.
+    pub fn topic_file_path(&self, v: Variant, section: &Text, rel: &str) -> PathBuf {
+        let mut p = self.section_dir(v, section);
+        p.extend(rel.split('/'));
+        p
+    }
+
+    /// Where a dir group lands in one course root.
+    pub fn dir_group_base(&self, top: Top, lang: Lang, group_name: &str) -> PathBuf {
+        self.course_root(top, lang).join(sanitize_path(group_name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sanitize_matches_the_documented_examples() {
+        let cases = [
+            ("Einfaches Draw.io", "Einfaches Drawio"),
+            ("What's new?", "Whats new"),
+            ("Kurs: [A]/B?", "Kurs (A)_B"),
+            ("Course & C# {x}.", "Course _ CSharp (x)"),
+            ("  C# Grundlagen: Teil 1  ", "CSharp Grundlagen Teil 1"),
+            ("50% <off> *now* & #1", "50_ _off_ _now_ _ _1"),
+            ("Titel: Teil 1?", "Titel Teil 1"),
+            ("Title [1]", "Title (1)"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(sanitize_name(input), want, "sanitize({input:?})");
+        }
+    }
+
+    #[test]
+    fn section_names_are_sanitised_segment_wise_and_cannot_escape() {
+        assert_eq!(sanitize_path("Woche 1"), PathBuf::from("Woche 1"));
+        assert_eq!(sanitize_path(" Teil: 1 / Grundlagen? "), PathBuf::from("Teil 1/Grundlagen"));
+        assert_eq!(sanitize_path("../../etc"), PathBuf::from("etc"));
+        assert_eq!(sanitize_path(""), PathBuf::new());
+    }
+
+    #[test]
+    fn seven_variants_per_language_or_four_without_html() {
+        let all = variants(Lang::De, false);
+        assert_eq!(all.len(), 7);
+        assert_eq!(all[0], Variant { lang: Lang::De, format: Format::Html, kind: Kind::CodeAlong });
+        assert_eq!(all.iter().filter(|v| v.kind == Kind::Speaker).count(), 2);
+        let no_html = variants(Lang::En, true);
+        assert_eq!(no_html.len(), 4);
+        assert!(no_html.iter().all(|v| v.format != Format::Html));
+    }
+
+    #[test]
+    fn deck_paths_follow_the_layout_formula() {
+        let python = ProgLang::by_name("python").unwrap();
+        let layout = Layout::new(Path::new("/o"), &Text::new("Mein Kurs", "My Course"), python);
+        let v = Variant { lang: Lang::De, format: Format::Code, kind: Kind::Completed };
+        let p = layout.deck_path(v, &Text::new("Woche 1", "Week 1"), 1, &Text::new("Folien", "Slides"), "py");
+        assert_eq!(p, PathBuf::from("/o/public/De/Mein Kurs/Folien/Python/Completed/Woche 1/01 Folien.py"));
+        let v = Variant { lang: Lang::En, format: Format::Notebook, kind: Kind::Speaker };
+        let p = layout.topic_file_path(v, &Text::new("Woche 1", "Week 1"), "img/x.png");
+        assert_eq!(p, PathBuf::from("/o/speaker/En/My Course/Slides/Notebooks/Speaker/Week 1/img/x.png"));
+        assert_eq!(
+            layout.roots(),
+            ["/o/public/De/Mein Kurs", "/o/public/En/My Course", "/o/speaker/De/Mein Kurs", "/o/speaker/En/My Course"]
+                .map(PathBuf::from)
+        );
+    }
+}

@@ -9,6 +9,7 @@ pub mod job;
 pub mod layout;
 pub mod output;
 pub mod plan;
+pub mod planner;
 pub mod plugin;
 pub mod pool;
 pub mod queue;

@@ -50,13 +50,16 @@ impl CourseWatcher {
     pub fn next_change(&self, timeout: Duration) -> BTreeSet<String> {
         let mut changed = BTreeSet::new();
         let until = Instant::now() + timeout;
+        // Quiet is measured from the last *relevant* event: reads of the
+        // output tree (a browser, a test) must not hold a rebuild back.
+        let mut settle = until;
         loop {
-            let wait = if changed.is_empty() {
-                until.saturating_duration_since(Instant::now())
-            } else {
-                DEBOUNCE
-            };
-            match self.rx.recv_timeout(wait) {
+            let now = Instant::now();
+            let deadline = if changed.is_empty() { until } else { settle };
+            if now >= deadline {
+                return changed;
+            }
+            match self.rx.recv_timeout(deadline - now) {
                 Ok(Ok(event)) => {
                     if matches!(event.kind, notify::EventKind::Access(_)) {
                         continue;
@@ -64,14 +67,13 @@ impl CourseWatcher {
                     for path in event.paths {
                         if let Some(rel) = self.relevant(&path) {
                             changed.insert(rel);
+                            settle = Instant::now() + DEBOUNCE;
                         }
                     }
                 }
                 Ok(Err(e)) => tracing::warn!("file watcher: {e}"),
-                Err(_) => return changed,
-            }
-            if changed.is_empty() && Instant::now() >= until {
-                return changed;
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => return changed,
             }
         }
     }

@@ -99,3 +99,98 @@ pub fn png_size(bytes: &[u8]) -> (u32, u32) {
     let be = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
     (be(&bytes[16..20]), be(&bytes[20..24]))
 }
+
+/// A course written into a temp dir: `slides/module_100_test/topic_NNN_<id>/…`,
+/// one section listing every topic, spec at `course-specs/course.xml`.
+pub struct TestCourse {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestCourse {
+    /// `topics`: topic id and its files (path inside the topic, contents).
+    pub fn new(topics: &[(&str, &[(&str, &str)])]) -> TestCourse {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut list = String::new();
+        for (i, (id, files)) in topics.iter().enumerate() {
+            let topic = dir.path().join(format!("slides/module_100_test/topic_{}_{id}", 100 + 10 * i));
+            for (name, text) in files.iter() {
+                let path = topic.join(name);
+                std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+                std::fs::write(&path, text).expect("write course file");
+            }
+            list.push_str(&format!("        <topic>{id}</topic>\n"));
+        }
+        let spec = format!(
+            "<course>\n  <name><de>Testkurs</de><en>Test Course</en></name>\n  <prog-lang>python</prog-lang>\n  \
+             <description><de>d</de><en>d</en></description>\n  <certificate><de>c</de><en>c</en></certificate>\n  \
+             <github><de>g</de><en>g</en></github>\n  <sections>\n    <section>\n      \
+             <name><de>Woche 1</de><en>Week 1</en></name>\n      <topics>\n{list}      </topics>\n    </section>\n  \
+             </sections>\n</course>\n"
+        );
+        std::fs::create_dir_all(dir.path().join("course-specs")).expect("mkdir");
+        std::fs::write(dir.path().join("course-specs/course.xml"), spec).expect("write spec");
+        TestCourse { dir }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn spec(&self) -> PathBuf {
+        self.dir.path().join("course-specs/course.xml")
+    }
+
+    pub fn out(&self) -> PathBuf {
+        self.dir.path().join("output")
+    }
+
+    /// Every file under the output dir, relative and sorted.
+    pub fn output_files(&self) -> Vec<String> {
+        let mut files = Vec::new();
+        collect(&self.out(), &self.out(), &mut files);
+        files.sort();
+        files
+    }
+
+    /// Output files whose relative path ends with `suffix`.
+    pub fn outputs_ending(&self, suffix: &str) -> Vec<PathBuf> {
+        self.output_files().iter().filter(|f| f.ends_with(suffix)).map(|f| self.out().join(f)).collect()
+    }
+}
+
+fn collect(root: &Path, dir: &Path, files: &mut Vec<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let path = e.path();
+        if path.is_dir() {
+            collect(root, &path, files);
+        } else if let Ok(rel) = path.strip_prefix(root) {
+            files.push(rel.to_string_lossy().into_owned());
+        }
+    }
+}
+
+/// A plugin dir holding only the named fixture libraries (symlinks), so a
+/// test loads exactly the plugins it means to.
+pub fn plugin_dir(crates: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for c in crates {
+        let lib = library(c);
+        let name = lib.file_name().expect("file name");
+        std::os::unix::fs::symlink(&lib, dir.path().join(name)).expect("symlink plugin");
+    }
+    dir
+}
+
+/// Whether a process with this pid still exists (and is not a zombie).
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// The repository root (the tests crate lives in `<root>/tests`).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_path_buf()
+}

@@ -1,8 +1,11 @@
 //! One module per command. Each returns the process exit code; errors bubble up
 //! to `main`, which prints them.
 
+mod build;
 mod doctor;
+mod inspect;
 mod plugins;
+mod worker;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -17,18 +20,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let global = cli.global;
     match cli.command {
         Command::Plugins(cmd) => plugins::run(&global, cmd),
-        Command::Build(_) => not_yet("build"),
-        Command::Status { .. } => not_yet("status"),
-        Command::Workers(_) => not_yet("workers"),
-        Command::Jobs(_) => not_yet("jobs"),
-        Command::Cache(_) => not_yet("cache"),
+        Command::Build(args) => build::run(&global, args),
+        Command::Status { json } => inspect::status(json),
+        Command::Workers(cmd) => inspect::workers(cmd),
+        Command::Jobs(cmd) => inspect::jobs(cmd),
+        Command::Cache(cmd) => inspect::cache(cmd),
         Command::Doctor => doctor::run(&global),
-        Command::Worker(_) => not_yet("worker"),
+        Command::Worker(args) => worker::run(args),
     }
-}
-
-fn not_yet(command: &str) -> Result<ExitCode> {
-    anyhow::bail!("`clx {command}` is not yet available in this version of clx")
 }
 
 /// Find and load every plugin, with the course's `clx.toml` (if any) applied.

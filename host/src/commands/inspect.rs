@@ -1,0 +1,203 @@
+//! `clx status`, `clx workers`, `clx jobs`, `clx cache`: read (and, for
+//! cancel/retry/prune/clear, change) the queue and cache a build uses. They
+//! work while a build runs and after one crashed, because SQLite is the record.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clx::cache::Cache;
+use clx::config;
+use clx::queue::{now, JobId, JobStatus, Queue};
+
+use crate::cli::{CacheCommand, JobsCommand, WorkersCommand};
+
+pub fn queue_path() -> std::path::PathBuf {
+    config::state_dir().join("queue.db")
+}
+
+pub fn cache_dir() -> std::path::PathBuf {
+    config::state_dir().join("cache")
+}
+
+fn open_queue() -> Result<Queue> {
+    let queue = Queue::open(&queue_path())?;
+    queue.reap_stale()?;
+    Ok(queue)
+}
+
+fn age(t: f64) -> String {
+    let secs = (now() - t).max(0.0);
+    if secs < 90.0 {
+        format!("{secs:.0}s ago")
+    } else if secs < 5400.0 {
+        format!("{:.0}m ago", secs / 60.0)
+    } else {
+        format!("{:.1}h ago", secs / 3600.0)
+    }
+}
+
+/// `clx status`: exit 0 healthy, 1 warning (recent failures, old pending
+/// jobs), 2 error (a live worker stopped heartbeating).
+pub fn status(json: bool) -> Result<ExitCode> {
+    let queue = open_queue()?;
+    let sessions = queue.sessions(1)?;
+    let current = sessions.first();
+    let counts = queue.counts(current.map(|s| s.id))?;
+    let workers = queue.workers(false)?;
+    let failures = queue.jobs(current.map(|s| s.id), Some(JobStatus::Failed), 10)?;
+    let oldest = queue.oldest_pending()?;
+    let hung: Vec<_> = workers.iter().filter(|w| now() - w.heartbeat > 15.0).collect();
+    let level = if !hung.is_empty() {
+        2
+    } else if !failures.is_empty() || oldest.is_some_and(|t| now() - t > 600.0) {
+        1
+    } else {
+        0
+    };
+    let health = ["healthy", "warning", "error"][level];
+    if json {
+        let value = serde_json::json!({
+            "health": health,
+            "session": current,
+            "jobs": counts.iter().map(|(s, n)| (s.as_str(), *n)).collect::<std::collections::BTreeMap<_, _>>(),
+            "oldest_pending": oldest,
+            "workers": workers,
+            "recent_failures": failures,
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(ExitCode::from(level as u8));
+    }
+    match current {
+        Some(s) => println!("build {} ({}): {}, started {}", s.id.0, s.spec, s.status, age(s.started_at)),
+        None => println!("no build has run yet (queue: {})", queue_path().display()),
+    }
+    let counts: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {}", s.as_str())).collect();
+    println!("jobs: {}", counts.join(", "));
+    if let Some(t) = oldest {
+        println!("oldest pending job: created {}", age(t));
+    }
+    let mut by_type: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
+    for w in &workers {
+        let e = by_type.entry(w.job_types.join(",")).or_default();
+        if w.status == "busy" {
+            e.0 += 1;
+        } else {
+            e.1 += 1;
+        }
+    }
+    if by_type.is_empty() {
+        println!("workers: none running");
+    }
+    for (t, (busy, idle)) in by_type {
+        println!("workers {t}: {busy} busy, {idle} idle");
+    }
+    for w in &hung {
+        println!("error: worker {} (pid {}) has not sent a heartbeat since {}", w.id.0, w.pid, age(w.heartbeat));
+    }
+    if !failures.is_empty() {
+        println!("recent failures:");
+        for j in &failures {
+            let e = j.error.as_ref();
+            let loc = e.and_then(|e| e.location.clone()).map(|l| format!(": {l}")).unwrap_or_default();
+            println!("  job {} {}{loc}: {}", j.id.0, j.source, e.map(|e| e.message.as_str()).unwrap_or("failed"));
+        }
+    }
+    println!("health: {health}");
+    Ok(ExitCode::from(level as u8))
+}
+
+pub fn workers(cmd: WorkersCommand) -> Result<ExitCode> {
+    let WorkersCommand::List = cmd;
+    let queue = open_queue()?;
+    let workers = queue.workers(true)?;
+    if workers.is_empty() {
+        println!("no workers recorded");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{:>6} {:>6} {:>8} {:<10} {:<9} {:>6} {:>6}  {}", "ID", "BUILD", "PID", "TYPES", "STATUS", "DONE", "FAILED", "HEARTBEAT");
+    for w in workers.iter().take(50) {
+        println!(
+            "{:>6} {:>6} {:>8} {:<10} {:<9} {:>6} {:>6}  {}",
+            w.id.0,
+            w.session.0,
+            w.pid,
+            w.job_types.join(","),
+            w.status,
+            w.jobs_done,
+            w.jobs_failed,
+            age(w.heartbeat)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn jobs(cmd: JobsCommand) -> Result<ExitCode> {
+    let queue = open_queue()?;
+    match cmd {
+        JobsCommand::List { status } => {
+            let status = match status {
+                Some(s) => Some(JobStatus::parse(&s).with_context(|| {
+                    format!("unknown job status `{s}`; use pending, running, done, failed or cancelled")
+                })?),
+                None => None,
+            };
+            let jobs = queue.jobs(None, status, 200)?;
+            if jobs.is_empty() {
+                println!("no jobs");
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!("{:>6} {:>6} {:<10} {:<9} {:>3}  {}", "ID", "BUILD", "TYPE", "STATUS", "TRY", "SOURCE");
+            for j in jobs {
+                let error = j.error.map(|e| format!("  [{}] {}", e.category.as_str(), e.message)).unwrap_or_default();
+                println!(
+                    "{:>6} {:>6} {:<10} {:<9} {:>3}  {}{error}",
+                    j.id.0,
+                    j.session.0,
+                    j.job_type,
+                    j.status.as_str(),
+                    j.attempts,
+                    j.source
+                );
+            }
+        }
+        JobsCommand::Cancel { ids } => {
+            let ids = if ids.is_empty() {
+                let mut all = queue.jobs(None, Some(JobStatus::Pending), usize::MAX >> 1)?;
+                all.extend(queue.jobs(None, Some(JobStatus::Running), usize::MAX >> 1)?);
+                all.into_iter().map(|j| j.id).collect()
+            } else {
+                ids.into_iter().map(JobId).collect::<Vec<_>>()
+            };
+            println!("cancelled {} job(s)", queue.cancel(&ids)?);
+        }
+        JobsCommand::Retry { ids } => {
+            anyhow::ensure!(!ids.is_empty(), "name the jobs to retry (see `clx jobs list --status failed`)");
+            let ids: Vec<JobId> = ids.into_iter().map(JobId).collect();
+            let n = queue.retry(&ids)?;
+            println!("{n} job(s) back in the queue; a running build picks them up, or run `clx build` again");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn cache(cmd: CacheCommand) -> Result<ExitCode> {
+    let cache = Cache::open(&cache_dir())?;
+    match cmd {
+        CacheCommand::Stats => {
+            let s = cache.stats()?;
+            println!("cache: {}", s.path.display());
+            println!("entries: {}", s.entries);
+            println!("blobs: {} ({:.1} MiB)", s.blobs, s.blob_bytes as f64 / 1048576.0);
+        }
+        CacheCommand::Prune { older_than_days } => {
+            let (entries, blobs) = cache.prune(Duration::from_secs(older_than_days * 86400))?;
+            println!("removed {entries} entries and {blobs} blobs unused for {older_than_days} days");
+        }
+        CacheCommand::Clear => {
+            cache.clear()?;
+            println!("cache cleared");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,552 @@
+//! spec -> course -> plan: every job and copy of a build with its exact
+//! output paths (SPEC §3).
+//!
+//! Decisions: a topic's data files and generated images go to the variant
+//! folders its decks go to (so an `html="no"` topic adds nothing to the Html
+//! folders); a generated image replaces a committed file of the same path; a
+//! diagram referenced by several topics is one job; when two sources claim
+//! the same output path the first wins and the build warns.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+use crate::course::{
+    self, is_ignored_dir, is_safe_relative, Course, CourseError, CourseFile, FileRole, Section, Topic,
+};
+use crate::layout::{variants, Lang, Layout, Top, Variant};
+use crate::plan::{Classifier, Plan, PlannedCopy, PlannedJob, PlannedOutput};
+use crate::report::Diagnostic;
+use crate::spec::{self, SpecError};
+
+/// Decks first: they are slow, diagrams fill the gaps.
+const DECK_PRIORITY: i64 = 10;
+const DIAGRAM_PRIORITY: i64 = 0;
+
+#[derive(Debug, Clone)]
+pub struct PlanOptions {
+    /// Image formats every diagram is rendered to (those its plugin offers).
+    pub diagram_formats: Vec<String>,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions { diagram_formats: vec!["png".to_owned()] }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error(transparent)]
+    Course(#[from] CourseError),
+}
+
+/// Plan the build of the course `spec_path` whose files live in `data_dir`
+/// (the directory holding `slides/`) into `out_dir`.
+pub fn plan(
+    spec_path: &Path,
+    data_dir: &Path,
+    out_dir: &Path,
+    classifier: &dyn Classifier,
+    opts: &PlanOptions,
+) -> Result<Plan, PlanError> {
+    let spec = spec::parse_file(spec_path)?;
+    let course = Course::load(spec, data_dir, classifier)?;
+    Ok(plan_course(&course, out_dir, opts))
+}
+
+/// Plan an already loaded course.
+pub fn plan_course(course: &Course, out_dir: &Path, opts: &PlanOptions) -> Plan {
+    let layout = Layout::new(out_dir, &course.spec.name, course.prog_lang);
+    let mut planner = Planner {
+        course,
+        layout,
+        out: out_dir.to_owned(),
+        opts,
+        plan: Plan { diagnostics: course.diagnostics.clone(), ..Plan::default() },
+        claims: HashMap::new(),
+        diagram_jobs: BTreeMap::new(),
+        macros: HashMap::new(),
+        copies: BTreeMap::new(),
+    };
+    for section in &course.sections {
+        for topic in &section.topics {
+            planner.topic(section, topic);
+        }
+    }
+    for group in &course.dir_groups {
+        planner.dir_group(group);
+    }
+    let mut plan = planner.plan;
+    plan.copies = planner.copies.into_iter().map(|(to, from)| PlannedCopy { from, to }).collect();
+    plan.roots = planner.layout.roots();
+    plan
+}
+
+struct Planner<'a> {
+    course: &'a Course,
+    layout: Layout,
+    out: PathBuf,
+    opts: &'a PlanOptions,
+    plan: Plan,
+    /// Output path -> the source that writes it (as displayed).
+    claims: HashMap<PathBuf, String>,
+    /// Diagram source -> index of its job in `plan.jobs`.
+    diagram_jobs: BTreeMap<PathBuf, usize>,
+    /// Per prog-lang: the course's `templates/<lang>/macros.j2`, or null.
+    macros: HashMap<&'static str, Value>,
+    /// Copy target -> source, sorted by target.
+    copies: BTreeMap<PathBuf, PathBuf>,
+}
+
+impl Planner<'_> {
+    /// Whether `source` may write `dest`: false when it is already written
+    /// (by the same source: silently; by another: with a warning).
+    fn claim(&mut self, dest: &Path, source: &str) -> bool {
+        match self.claims.get(dest) {
+            None => {
+                self.claims.insert(dest.to_owned(), source.to_owned());
+                true
+            }
+            Some(owner) if owner == source => false,
+            Some(owner) => {
+                let rel = dest.strip_prefix(&self.out).unwrap_or(dest);
+                self.plan.diagnostics.push(Diagnostic::warning(
+                    source,
+                    "",
+                    format!(
+                        "output {} is already written from {owner}; this file is not used there, rename one of them",
+                        rel.display()
+                    ),
+                ));
+                false
+            }
+        }
+    }
+
+    fn topic(&mut self, section: &Section, topic: &Topic) {
+        let topic_variants: Vec<Variant> = Lang::ALL.iter().flat_map(|&l| variants(l, topic.skip_html)).collect();
+        let mut generated = BTreeSet::new();
+        for file in &topic.files {
+            if let FileRole::Diagram(class) = &file.role {
+                let formats = self.diagram_formats(file, &class.formats, &class.job_type);
+                self.diagram(section, file, &formats, &topic_variants, &class.plugin, &class.job_type);
+                generated.extend(formats.iter().map(|f| file.image_rel(f)));
+            }
+        }
+        for file in &topic.files {
+            if let FileRole::Deck(deck) = &file.role {
+                let siblings = siblings(topic, file);
+                for lang in Lang::ALL {
+                    self.deck(section, topic, file, deck, lang, &siblings);
+                }
+            }
+        }
+        for file in &topic.files {
+            if matches!(file.role, FileRole::Data) && !generated.contains(&file.rel) {
+                let who = self.course.display(&file.path);
+                for &v in &topic_variants {
+                    let to = self.layout.topic_file_path(v, &section.name, &file.rel);
+                    if self.claim(&to, &who) {
+                        self.copies.insert(to, file.path.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    /// The configured formats this diagram's plugin can produce.
+    fn diagram_formats(&mut self, file: &CourseFile, offered: &[String], job_type: &str) -> Vec<String> {
+        let (ok, missing): (Vec<_>, Vec<_>) =
+            self.opts.diagram_formats.iter().cloned().partition(|f| offered.is_empty() || offered.contains(f));
+        if ok.is_empty() {
+            // A diagram type with none of the image formats asked for (a
+            // third-party converter to text, say) still renders, to its own
+            // first format.
+            return offered.iter().take(1).cloned().collect();
+        }
+        if !missing.is_empty() {
+            self.plan.diagnostics.push(Diagnostic::warning(
+                self.course.display(&file.path),
+                "",
+                format!(
+                    "{job_type} cannot produce {}; it offers {}: fix diagram_formats in the configuration",
+                    missing.join(", "),
+                    offered.join(", ")
+                ),
+            ));
+        }
+        ok
+    }
+
+    fn diagram(
+        &mut self,
+        section: &Section,
+        file: &CourseFile,
+        formats: &[String],
+        topic_variants: &[Variant],
+        plugin: &str,
+        job_type: &str,
+    ) {
+        if formats.is_empty() {
+            return;
+        }
+        let who = self.course.display(&file.path);
+        let mut outputs = Vec::new();
+        for format in formats {
+            let rel = file.image_rel(format);
+            let mut destinations = Vec::new();
+            for &v in topic_variants {
+                let to = self.layout.topic_file_path(v, &section.name, &rel);
+                if self.claim(&to, &who) {
+                    destinations.push(to);
+                }
+            }
+            outputs.push(PlannedOutput { id: format.clone(), format: format.clone(), params: json!({}), destinations });
+        }
+        match self.diagram_jobs.get(&file.path) {
+            // The same topic used again (another section): more destinations, same job.
+            Some(&index) => {
+                for (job_output, new) in self.plan.jobs[index].outputs.iter_mut().zip(outputs) {
+                    job_output.destinations.extend(new.destinations);
+                }
+            }
+            None => {
+                self.diagram_jobs.insert(file.path.clone(), self.plan.jobs.len());
+                self.plan.jobs.push(PlannedJob {
+                    plugin: plugin.to_owned(),
+                    job_type: job_type.to_owned(),
+                    source: file.path.clone(),
+                    display: who,
+                    siblings: Vec::new(),
+                    outputs,
+                    options: json!({}),
+                    priority: DIAGRAM_PRIORITY,
+                });
+            }
+        }
+    }
+
+    fn deck(
+        &mut self,
+        section: &Section,
+        topic: &Topic,
+        file: &CourseFile,
+        deck: &course::Deck,
+        lang: Lang,
+        siblings: &[(String, PathBuf)],
+    ) {
+        let who = self.course.display(&file.path);
+        let offered = &deck.class.formats;
+        let mut outputs = Vec::new();
+        for v in variants(lang, topic.skip_html) {
+            if !offered.is_empty() && !offered.iter().any(|f| f == v.format.as_str()) {
+                continue;
+            }
+            let to = self.layout.deck_path(v, &section.name, deck.number, &deck.title, deck.prog_lang.ext);
+            if !self.claim(&to, &who) {
+                continue;
+            }
+            outputs.push(PlannedOutput {
+                id: v.output_id(),
+                format: v.format.as_str().to_owned(),
+                params: json!({ "kind": v.kind.as_str() }),
+                destinations: vec![to],
+            });
+        }
+        if outputs.is_empty() {
+            return;
+        }
+        let macros = self.macros(deck.prog_lang.name);
+        self.plan.jobs.push(PlannedJob {
+            plugin: deck.class.plugin.clone(),
+            job_type: deck.class.job_type.clone(),
+            source: file.path.clone(),
+            display: who,
+            siblings: siblings.to_vec(),
+            outputs,
+            options: json!({
+                "lang": lang.code(),
+                "prog_lang": deck.prog_lang.name,
+                "author": self.course.spec.author,
+                "macros": macros,
+                "execute": true,
+            }),
+            priority: DECK_PRIORITY,
+        });
+    }
+
+    fn macros(&mut self, prog_lang: &'static str) -> Value {
+        let root = &self.course.root;
+        self.macros
+            .entry(prog_lang)
+            .or_insert_with(|| {
+                let path = root.join("templates").join(prog_lang).join("macros.j2");
+                std::fs::read_to_string(path).map(Value::String).unwrap_or(Value::Null)
+            })
+            .clone()
+    }
+
+    fn dir_group(&mut self, group: &crate::spec::DirGroupSpec) {
+        let spec_file = self.course.display(&self.course.spec.file);
+        let base = self.course.root.join(&group.path);
+        let sources: Vec<(String, PathBuf)> = if group.subdirs.is_empty() {
+            vec![(String::new(), base)]
+        } else {
+            group.subdirs.iter().map(|s| (s.clone(), base.join(s))).collect()
+        };
+        for (subdir, dir) in sources {
+            if !subdir.is_empty() && !is_safe_relative(&subdir) {
+                self.plan.diagnostics.push(Diagnostic::error(
+                    &spec_file,
+                    "",
+                    format!("dir group `{}`: subdir `{subdir}` must be a plain relative path", group.name),
+                ));
+                continue;
+            }
+            if !dir.is_dir() {
+                self.plan.diagnostics.push(Diagnostic::error(
+                    &spec_file,
+                    "",
+                    format!(
+                        "dir group `{}`: source directory {} does not exist; fix <path>/<subdirs> or create it",
+                        group.name,
+                        self.course.display(&dir)
+                    ),
+                ));
+                continue;
+            }
+            let files = match course::walk_files(&dir, &|name| is_ignored_dir(name) || name == "pu" || name == "drawio")
+            {
+                Ok(files) => files,
+                Err(e) => {
+                    self.plan.diagnostics.push(Diagnostic::error(&spec_file, "", e.to_string()));
+                    continue;
+                }
+            };
+            for (rel, from) in files {
+                let who = self.course.display(&from);
+                for top in Top::ALL {
+                    for lang in Lang::ALL {
+                        let mut to = self.layout.dir_group_base(top, lang, &group.name);
+                        to.extend(subdir.split('/').filter(|s| !s.is_empty()));
+                        to.extend(rel.split('/'));
+                        if self.claim(&to, &who) {
+                            self.copies.insert(to, from.clone());
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The files a deck's converter may read: the topic's other files except
+/// decks and diagram sources, relative to the deck's directory.
+fn siblings(topic: &Topic, deck: &CourseFile) -> Vec<(String, PathBuf)> {
+    let deck_dir = deck.rel.rsplit_once('/').map_or("", |(dir, _)| dir);
+    topic
+        .files
+        .iter()
+        .filter(|f| matches!(f.role, FileRole::Data))
+        .map(|f| (relative_to(deck_dir, &f.rel), f.path.clone()))
+        .collect()
+}
+
+/// `/`-separated `path` as seen from directory `dir` (both relative to the same base).
+fn relative_to(dir: &str, path: &str) -> String {
+    let dir: Vec<&str> = dir.split('/').filter(|s| !s.is_empty()).collect();
+    let path: Vec<&str> = path.split('/').collect();
+    let common = dir.iter().zip(&path).take_while(|(a, b)| a == b).count();
+    let mut out: Vec<&str> = vec![".."; dir.len() - common];
+    out.extend(&path[common..]);
+    out.join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::course::tests::TestClassifier;
+    use crate::report::Level;
+
+    fn repo() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    }
+
+    fn outputs(plan: &Plan, out: &Path) -> Vec<String> {
+        let mut all: Vec<String> = plan
+            .jobs
+            .iter()
+            .flat_map(|j| &j.outputs)
+            .flat_map(|o| &o.destinations)
+            .chain(plan.copies.iter().map(|c| &c.to))
+            .map(|p| course::display(out, p))
+            .collect();
+        all.sort();
+        all
+    }
+
+    fn expected(name: &str) -> Vec<String> {
+        let path = repo().join("tests/fixtures").join(name);
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        text.lines().filter(|l| !l.is_empty()).map(str::to_owned).collect()
+    }
+
+    fn assert_same(got: &[String], want: &[String]) {
+        let missing: Vec<_> = want.iter().filter(|w| !got.contains(w)).collect();
+        let extra: Vec<_> = got.iter().filter(|g| !want.contains(g)).collect();
+        assert!(missing.is_empty() && extra.is_empty(), "missing: {missing:#?}\nextra: {extra:#?}");
+        assert_eq!(got.len(), want.len(), "some output is planned twice");
+    }
+
+    #[test]
+    fn appendix_a_course_plans_exactly_the_documented_tree() {
+        let root = repo().join("tests/fixtures/appendix-a");
+        let out = Path::new("/out");
+        let plan =
+            plan(&root.join("course-specs/test-spec-1.xml"), &root, out, &TestClassifier, &PlanOptions::default())
+                .unwrap();
+        assert_eq!(plan.diagnostics, []);
+        let got = outputs(&plan, out);
+        assert_eq!(got.len(), 122);
+        assert_same(&got, &expected("appendix-a.expected.txt"));
+        assert_eq!(plan.jobs.iter().filter(|j| j.job_type == "notebook").count(), 6);
+        assert_eq!(plan.jobs.iter().filter(|j| j.priority == DIAGRAM_PRIORITY).count(), 2);
+        assert_eq!(
+            plan.roots,
+            ["public/De/Mein Kurs", "public/En/My Course", "speaker/De/Mein Kurs", "speaker/En/My Course"]
+                .map(|r| out.join(r))
+        );
+    }
+
+    #[test]
+    fn example_course_plans_exactly_the_expected_files() {
+        let root = repo().join("examples/python-course");
+        let out = root.join("output");
+        let plan =
+            plan(&root.join("course-specs/python-course.xml"), &root, &out, &TestClassifier, &PlanOptions::default())
+                .unwrap();
+        assert_eq!(plan.diagnostics, []);
+        assert_same(&outputs(&plan, &out), &expected("python-course.expected.txt"));
+    }
+
+    #[test]
+    fn the_other_reference_specs_plan_the_documented_counts_without_hidden_files() {
+        let root = repo().join("tests/fixtures/appendix-a");
+        let out = Path::new("/out");
+        // course.md §8.7 counts, minus each `img/.gitkeep` (14 per spec 4 and 5).
+        for (spec, count, sample) in [
+            ("test-spec-2.xml", 42, "public/De/Kurs 2/Folien/Python/Completed/Woche 1/include_me.py"),
+            (
+                "test-spec-3.xml",
+                14,
+                "speaker/En/Simple Notebook/Slides/Html/Speaker/Single Section/01 Simple Notebook.html",
+            ),
+            (
+                "test-spec-4.xml",
+                14,
+                "public/En/Simple PlantUML/Slides/Html/Completed/Single Section/img/simple_diagram.png",
+            ),
+            (
+                "test-spec-5.xml",
+                14,
+                "public/De/Einfaches Drawio/Folien/Notebooks/Code-Along/Einziger Abschnitt/img/simple_drawing.png",
+            ),
+        ] {
+            let plan =
+                plan(&root.join("course-specs").join(spec), &root, out, &TestClassifier, &PlanOptions::default())
+                    .unwrap();
+            let got = outputs(&plan, out);
+            assert_eq!(got.len(), count, "{spec}");
+            assert!(got.iter().any(|p| p == sample), "{spec}: {sample} missing from {got:#?}");
+            assert!(!got.iter().any(|p| p.contains("/.")), "{spec}: hidden file planned");
+        }
+    }
+
+    #[test]
+    fn deck_jobs_carry_language_options_outputs_and_siblings() {
+        let root = repo().join("tests/fixtures/appendix-a");
+        let plan = plan(
+            &root.join("course-specs/test-spec-1.xml"),
+            &root,
+            Path::new("/out"),
+            &TestClassifier,
+            &PlanOptions::default(),
+        )
+        .unwrap();
+        let job = &plan.jobs.iter().find(|j| j.job_type == "notebook").unwrap();
+        assert_eq!(
+            job.display,
+            "slides/module_000_test_1/topic_100_some_topic_from_test_1/slides_some_topic_from_test_1.py"
+        );
+        assert_eq!(job.options["lang"], "de");
+        assert_eq!(job.options["prog_lang"], "python");
+        assert_eq!(job.options["execute"], true);
+        assert!(job.options["macros"].is_null());
+        let ids: Vec<_> = job.outputs.iter().map(|o| o.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "html-code-along",
+                "html-completed",
+                "ipynb-code-along",
+                "ipynb-completed",
+                "code-completed",
+                "html-speaker",
+                "ipynb-speaker"
+            ]
+        );
+        assert_eq!(job.outputs[5].params, json!({"kind": "speaker"}));
+        let siblings: Vec<_> = job.siblings.iter().map(|(rel, _)| rel.as_str()).collect();
+        assert_eq!(siblings, ["data/test.data", "img/my_diag.png", "img/my_drawing.png", "img/my_image.png"]);
+        assert_eq!(job.priority, DECK_PRIORITY);
+    }
+
+    #[test]
+    fn diagram_job_has_one_output_per_format_going_to_every_variant_folder() {
+        let root = repo().join("tests/fixtures/appendix-a");
+        let opts = PlanOptions { diagram_formats: vec!["png".into(), "svg".into()] };
+        let plan =
+            plan(&root.join("course-specs/test-spec-1.xml"), &root, Path::new("/out"), &TestClassifier, &opts).unwrap();
+        let job = plan.jobs.iter().find(|j| j.job_type == "plantuml").unwrap();
+        assert!(job.options.as_object().is_some_and(|o| o.is_empty()));
+        assert_eq!(job.outputs.len(), 2);
+        assert_eq!(job.outputs[1].id, "svg");
+        assert_eq!(job.outputs[0].destinations.len(), 14);
+        assert!(job.outputs[1].destinations.iter().all(|d| d.ends_with("img/my_diag.svg")));
+        // The committed PNG is replaced by the rendered one, never copied over it.
+        assert!(!plan.copies.iter().any(|c| c.to.ends_with("img/my_diag.png")));
+    }
+
+    #[test]
+    fn unknown_topic_is_reported_and_the_rest_still_planned() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        std::fs::create_dir_all(root.join("slides/module_000_a/topic_100_x")).unwrap();
+        std::fs::write(root.join("slides/module_000_a/topic_100_x/slides_x.py"), "").unwrap();
+        std::fs::create_dir_all(root.join("course-specs")).unwrap();
+        let spec = root.join("course-specs/c.xml");
+        std::fs::write(
+            &spec,
+            "<course><name><de>K</de><en>C</en></name><prog-lang>python</prog-lang>\
+             <description><de/><en/></description><certificate><de/><en/></certificate>\
+             <github><de/><en/></github><sections><section><name><de>A</de><en>A</en></name>\
+             <topics><topic>missing</topic><topic html=\"no\">x</topic></topics></section></sections></course>",
+        )
+        .unwrap();
+        let plan = plan(&spec, root, &root.join("out"), &TestClassifier, &PlanOptions::default()).unwrap();
+        assert_eq!(plan.diagnostics.iter().filter(|d| d.level == Level::Error).count(), 1);
+        assert_eq!(plan.jobs.len(), 2);
+        assert!(plan.jobs.iter().all(|j| j.outputs.len() == 4));
+    }
+
+    #[test]
+    fn relative_paths_climb_out_of_nested_deck_dirs() {
+        assert_eq!(relative_to("", "data/x.csv"), "data/x.csv");
+        assert_eq!(relative_to("nb", "data/x.csv"), "../data/x.csv");
+        assert_eq!(relative_to("nb", "nb/x.csv"), "x.csv");
+    }
+}

@@ -1,0 +1,198 @@
+//! The build engine with real workers: the graphviz plugin and the testkit
+//! fixture plugin (a real cdylib that sleeps, fails, panics, hangs or aborts
+//! on request), through the real queue, pool and cache.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use clx_e2e::*;
+
+const DOT: &str = "digraph G { rankdir=LR; Kurs -> Übung -> Lösung; }\n";
+
+struct Build {
+    env: Env,
+    course: TestCourse,
+    plugins: tempfile::TempDir,
+    log: std::path::PathBuf,
+}
+
+impl Build {
+    fn new(topics: &[(&str, &[(&str, &str)])]) -> Build {
+        let env = Env::new();
+        let log = env.home.path().join("testkit.log");
+        Build { course: TestCourse::new(topics), plugins: plugin_dir(&["clx-fixture-testkit"]), env, log }
+    }
+
+    fn cmd(&self, extra: &[&str]) -> std::process::Command {
+        let mut cmd = self.env.clx();
+        cmd.arg("--plugin-dir")
+            .arg(self.plugins.path())
+            .arg("build")
+            .arg(self.course.spec())
+            .args(extra)
+            .env("CLX_TESTKIT_LOG", &self.log);
+        cmd
+    }
+
+    fn run(&self, extra: &[&str]) -> std::process::Output {
+        self.cmd(extra).output().expect("run clx build")
+    }
+
+    /// `(pid, source)` of every conversion the testkit plugin ran.
+    fn conversions(&self) -> Vec<(u32, String)> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_once(' ').map(|(p, s)| (p.parse().unwrap_or(0), s.to_owned())))
+            .collect()
+    }
+}
+
+fn read(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn graphviz_renders_dot_to_png_and_svg_in_every_variant_folder() {
+    let b = Build::new(&[("graph", &[("graph.dot", DOT)])]);
+    std::fs::write(b.course.root().join("clx.toml"), "diagram-formats = [\"png\", \"svg\"]\n").unwrap();
+    let out = b.run(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let pngs = b.course.outputs_ending("img/graph.png");
+    assert!(pngs.len() >= 4, "expected the image in every variant folder: {:#?}", b.course.output_files());
+    let (w, h) = png_size(&read(&pngs[0]));
+    assert!(w > 100 && h > 20, "implausible size {w}x{h}");
+    let svgs = b.course.outputs_ending("img/graph.svg");
+    assert_eq!(svgs.len(), pngs.len());
+    let svg = String::from_utf8(read(&svgs[0])).unwrap();
+    assert!(svg.contains("<svg") && svg.contains("Übung"), "{svg}");
+}
+
+#[test]
+fn panicking_converter_fails_its_job_and_the_rest_is_built() {
+    let b = Build::new(&[("mixed", &[("good.testjob", "ok"), ("bad.testjob", "panic on purpose"), ("data.csv", "a,b")])]);
+    let out = b.run(&[]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("bad.testjob") && err.contains("panicked"), "{err}");
+    assert!(!b.course.outputs_ending("img/good.txt").is_empty(), "{:#?}", b.course.output_files());
+    assert!(b.course.outputs_ending("img/bad.txt").is_empty());
+    assert!(!b.course.outputs_ending("data.csv").is_empty());
+}
+
+#[test]
+fn unchanged_rebuild_starts_no_worker_and_replays_warnings() {
+    let b = Build::new(&[("t", &[("a.testjob", "warn check the label"), ("b.testjob", "ok")])]);
+    let first = b.run(&[]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(stderr(&first).contains("check the label"));
+    assert_eq!(b.conversions().len(), 2);
+    let files = b.course.output_files();
+    let mtime = std::fs::metadata(b.course.out().join(&files[0])).unwrap().modified().unwrap();
+
+    let second = b.run(&[]);
+    let err = stderr(&second);
+    assert!(second.status.success(), "{err}");
+    assert_eq!(b.conversions().len(), 2, "a cached rebuild converted again");
+    assert!(err.contains("check the label"), "warnings replay from the cache: {err}");
+    assert!(err.contains("2 from cache"), "{err}");
+    assert_eq!(b.course.output_files(), files);
+    assert_eq!(std::fs::metadata(b.course.out().join(&files[0])).unwrap().modified().unwrap(), mtime);
+    let workers = b.env.run(&["workers", "list"]);
+    let pids: std::collections::HashSet<_> = b.conversions().into_iter().map(|(p, _)| p).collect();
+    assert!(pids.len() <= 2, "{pids:?}");
+    assert!(stdout(&workers).lines().count() <= 3, "{}", stdout(&workers));
+
+    let forced = b.run(&["--no-cache"]);
+    assert!(forced.status.success());
+    assert_eq!(b.conversions().len(), 4, "--no-cache converts again");
+}
+
+#[test]
+fn changed_tool_identity_invalidates_the_cache() {
+    let b = Build::new(&[("t", &[("a.testjob", "ok")])]);
+    assert!(b.run(&[]).status.success());
+    assert!(b.cmd(&[]).env("CLX_TESTKIT_IDENTITY", "testkit 2").output().unwrap().status.success());
+    assert_eq!(b.conversions().len(), 2);
+}
+
+#[test]
+fn crashed_worker_is_replaced_and_its_job_fails_after_its_attempts() {
+    let b = Build::new(&[("t", &[("boom.testjob", "abort"), ("fine.testjob", "ok"), ("more.testjob", "ok")])]);
+    let out = b.run(&["--workers", "testkit=1"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("boom.testjob") && err.contains("gave up after 2 attempts"), "{err}");
+    let runs = b.conversions();
+    assert_eq!(runs.iter().filter(|(_, s)| s.ends_with("boom.testjob")).count(), 2, "{runs:?}");
+    assert!(!b.course.outputs_ending("img/fine.txt").is_empty());
+    assert!(!b.course.outputs_ending("img/more.txt").is_empty());
+    let pids: std::collections::HashSet<_> = runs.iter().map(|(p, _)| *p).collect();
+    assert!(pids.len() >= 2, "a replacement worker ran the rest: {runs:?}");
+}
+
+#[test]
+fn hung_job_is_killed_at_its_deadline() {
+    let b = Build::new(&[("t", &[("stuck.testjob", "hang"), ("fine.testjob", "ok")])]);
+    let started = Instant::now();
+    let out = b.run(&["--job-timeout", "2"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("stuck.testjob") && err.contains("timed out after 2 s"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    for (pid, _) in b.conversions() {
+        assert!(!alive(pid), "worker {pid} survived");
+    }
+}
+
+#[test]
+fn failed_job_is_listed_by_jobs_and_status() {
+    let b = Build::new(&[("t", &[("bad.testjob", "fail the label is missing"), ("ok.testjob", "ok")])]);
+    let out = b.run(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    let jobs = b.env.run(&["jobs", "list", "--status", "failed"]);
+    assert!(stdout(&jobs).contains("bad.testjob"), "{}", stdout(&jobs));
+    assert!(!stdout(&jobs).contains("ok.testjob"));
+    let status = b.env.run(&["status", "--json"]);
+    assert_eq!(status.status.code(), Some(1), "recent failures are a warning");
+    let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(v["jobs"]["failed"], 1);
+    assert_eq!(v["jobs"]["done"], 1);
+    let stats = b.env.run(&["cache", "stats"]);
+    assert!(stdout(&stats).contains("entries: 2"), "{}", stdout(&stats));
+    assert!(b.env.run(&["cache", "clear"]).status.success());
+    assert!(stdout(&b.env.run(&["cache", "stats"])).contains("entries: 0"));
+}
+
+/// Ctrl-C and `kill -9` of the host leave no worker behind.
+#[test]
+fn no_worker_outlives_an_interrupted_or_killed_host() {
+    for signal in [libc_signal::SIGINT, libc_signal::SIGKILL] {
+        let b = Build::new(&[("t", &[("a.testjob", "sleep 30000"), ("b.testjob", "sleep 30000")])]);
+        let mut child = b.cmd(&["--workers", "testkit=2"]).stderr(Stdio::null()).spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while b.conversions().len() < 2 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let workers: Vec<u32> = b.conversions().into_iter().map(|(p, _)| p).collect();
+        assert_eq!(workers.len(), 2, "both jobs should be running");
+        std::process::Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status().unwrap();
+        let status = child.wait().unwrap();
+        if signal == libc_signal::SIGINT {
+            assert_eq!(status.code(), Some(130));
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while workers.iter().any(|p| alive(*p)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        for p in &workers {
+            assert!(!alive(*p), "worker {p} outlived the host (signal {signal})");
+        }
+    }
+}
+
+mod libc_signal {
+    pub const SIGINT: i32 = 2;
+    pub const SIGKILL: i32 = 9;
+}
