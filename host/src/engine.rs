@@ -164,7 +164,12 @@ impl<'r> Engine<'r> {
     fn run_jobs(&mut self, misses: &[Pending<'_>], tree: &mut OutputTree, report: &mut Report) -> Result<(), EngineError> {
         if self.running.is_none() {
             let queue = Queue::open(&self.options.queue)?;
-            queue.reap_stale()?;
+            let reaped = queue.reap_stale()?;
+            if reaped > 0 {
+                report.note(&format!(
+                    "cleaned up {reaped} build(s) whose clx process had died; their unfinished jobs were cancelled"
+                ));
+            }
             let session = queue.start_session(&self.options.label)?;
             let pool = Pool::new(PoolConfig {
                 exe: self.options.exe.clone(),

@@ -252,9 +252,16 @@ impl Queue {
         if version == SCHEMA_VERSION {
             return Ok(());
         }
-        self.conn.execute_batch(&format!(
-            "BEGIN IMMEDIATE;
-             DROP TABLE IF EXISTS jobs; DROP TABLE IF EXISTS workers; DROP TABLE IF EXISTS sessions;
+        // Check again under the write lock: two processes opening a new
+        // database at once must not both (re)create it, or the second would
+        // drop the first one's session.
+        let tx = self.conn.unchecked_transaction_immediate()?;
+        let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version == SCHEMA_VERSION {
+            return tx.commit();
+        }
+        tx.execute_batch(&format!(
+            "DROP TABLE IF EXISTS jobs; DROP TABLE IF EXISTS workers; DROP TABLE IF EXISTS sessions;
              CREATE TABLE sessions(
                  id INTEGER PRIMARY KEY, spec TEXT NOT NULL, pid INTEGER NOT NULL,
                  status TEXT NOT NULL, started_at REAL NOT NULL, finished_at REAL);
@@ -272,9 +279,9 @@ impl Queue {
                  pid INTEGER NOT NULL, status TEXT NOT NULL, heartbeat REAL NOT NULL,
                  current_job INTEGER, jobs_done INTEGER NOT NULL DEFAULT 0,
                  jobs_failed INTEGER NOT NULL DEFAULT 0, started_at REAL NOT NULL, stopped_at REAL);
-             PRAGMA user_version = {SCHEMA_VERSION};
-             COMMIT;"
-        ))
+             PRAGMA user_version = {SCHEMA_VERSION};"
+        ))?;
+        tx.commit()
     }
 
     // ---- sessions -------------------------------------------------------

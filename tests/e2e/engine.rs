@@ -196,3 +196,88 @@ mod libc_signal {
     pub const SIGINT: i32 = 2;
     pub const SIGKILL: i32 = 9;
 }
+
+#[test]
+fn a_thousand_jobs_on_four_workers_each_run_exactly_once() {
+    let files: Vec<(String, String)> = (0..1000).map(|i| (format!("j{i:04}.testjob"), format!("ok {i}"))).collect();
+    let refs: Vec<(&str, &str)> = files.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let b = Build::new(&[("many", &refs)]);
+    let out = b.run(&["--workers", "testkit=4"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let runs = b.conversions();
+    assert_eq!(runs.len(), 1000, "every job runs exactly once");
+    let unique: std::collections::HashSet<_> = runs.iter().map(|(_, s)| s.clone()).collect();
+    assert_eq!(unique.len(), 1000);
+    let pids: std::collections::HashSet<_> = runs.iter().map(|(p, _)| *p).collect();
+    assert_eq!(pids.len(), 4, "four workers shared the work");
+    let outputs = b.course.outputs_ending(".txt");
+    assert_eq!(outputs.len(), 1000 * 14);
+    let sample = std::fs::read_to_string(b.course.outputs_ending("img/j0999.txt")[0].clone()).unwrap();
+    assert!(sample.contains("999"), "{sample}");
+}
+
+#[test]
+fn killed_busy_worker_is_replaced_and_its_job_runs_again() {
+    let b = Build::new(&[("t", &[("slow.testjob", "sleep 1500"), ("a.testjob", "ok"), ("b.testjob", "ok")])]);
+    let mut child = b.cmd(&["--workers", "testkit=1"]).stderr(Stdio::piped()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let victim = loop {
+        if let Some((pid, _)) = b.conversions().into_iter().find(|(_, s)| s.ends_with("slow.testjob")) {
+            break pid;
+        }
+        assert!(Instant::now() < deadline, "slow job never started");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    std::process::Command::new("kill").args(["-9", &victim.to_string()]).status().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("slow.testjob") && err.contains("retrying"), "{err}");
+    let runs = b.conversions();
+    assert_eq!(runs.iter().filter(|(_, s)| s.ends_with("slow.testjob")).count(), 2, "{runs:?}");
+    assert_eq!(runs.iter().filter(|(_, s)| s.ends_with("a.testjob")).count(), 1, "{runs:?}");
+    assert!(runs.iter().any(|(p, _)| *p != victim), "a replacement worker ran");
+    assert_eq!(b.course.outputs_ending("img/slow.txt").len(), 14);
+}
+
+#[test]
+fn two_builds_on_one_queue_never_touch_each_other() {
+    let first = Build::new(&[("one", &[("x.testjob", "sleep 300"), ("y.testjob", "sleep 300")])]);
+    let second = TestCourse::new(&[("two", &[("z.testjob", "sleep 300"), ("w.testjob", "sleep 300")])]);
+    let mut other = first.env.clx();
+    other
+        .arg("--plugin-dir")
+        .arg(first.plugins.path())
+        .arg("build")
+        .arg(second.spec())
+        .env("CLX_TESTKIT_LOG", &first.log);
+    let a = first.cmd(&[]).spawn().unwrap();
+    let b = other.spawn().unwrap();
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert!(a.status.success() && b.status.success(), "{}\n{}", stderr(&a), stderr(&b));
+    let runs = first.conversions();
+    assert_eq!(runs.len(), 4, "{runs:?}");
+    assert_eq!(first.course.outputs_ending(".txt").len(), 28);
+    assert_eq!(second.outputs_ending(".txt").len(), 28);
+    let v: serde_json::Value = serde_json::from_slice(&first.env.run(&["status", "--json"]).stdout).unwrap();
+    assert_eq!(v["jobs"]["done"], 2, "the latest build's own jobs only: {v:#}");
+}
+
+#[test]
+fn rebuild_after_the_host_was_killed_cleans_up_and_succeeds() {
+    let b = Build::new(&[("t", &[("a.testjob", "sleep 30000"), ("b.testjob", "ok")])]);
+    let mut child = b.cmd(&["--workers", "testkit=1"]).stderr(Stdio::null()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while b.conversions().is_empty() {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::fs::write(b.course.root().join("slides/module_100_test/topic_100_t/a.testjob"), "ok now").unwrap();
+    let out = b.run(&[]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("cleaned up 1 build"), "{err}");
+    assert_eq!(b.course.outputs_ending(".txt").len(), 28);
+}
