@@ -1,32 +1,27 @@
 //! Notebook converter: percent-format slide decks -> notebooks, code files and HTML.
+//!
+//! Stages (see `reference/notebook.md`): the deck is a Jinja template
+//! ([`template`]), read like jupytext's percent format ([`percent`]),
+//! filtered per kind and language ([`kind`]), then written as nbformat
+//! ([`ipynb`]) or code ([`code`]). [`deck`] chains them; [`plugin`] answers
+//! host jobs.
 
-use clx_plugin_api::*;
+pub mod cell;
+pub mod cell_id;
+pub mod code;
+pub mod deck;
+pub mod execute;
+pub mod html;
+pub mod ipynb;
+pub mod kind;
+pub mod lang;
+pub mod percent;
+mod plugin;
+pub mod template;
 
-pub struct Notebook;
+pub use deck::{build_variant, deck_outputs, DeckError, DeckInput, Format, Variant};
+pub use kind::Kind;
+pub use lang::ProgLang;
+pub use plugin::Notebook;
 
-impl Plugin for Notebook {
-    fn manifest() -> Manifest {
-        Manifest::new("notebook", env!("CARGO_PKG_VERSION"))
-            .description("Slide decks to Jupyter notebooks, code files and HTML pages")
-            .job_type(
-                JobTypeDecl::new("notebook", Role::Slides)
-                    .description("percent-format deck -> .ipynb / code / HTML per language and kind")
-                    .suffixes(&[".py", ".cpp", ".cs", ".java", ".ts"])
-                    .name_prefixes(&["slides_", "topic_"])
-                    .formats(&["ipynb", "code", "html"]),
-            )
-    }
-
-    fn new(_config: &str) -> Result<Self, String> {
-        Ok(Notebook)
-    }
-
-    fn convert(&self, job: &Job, _host: &Host<'_>) -> Result<JobResult, Issue> {
-        Err(Issue::error(format!(
-            "{}: the notebook converter is not available in this version of clx",
-            job.source_path
-        )))
-    }
-}
-
-export_plugin!(Notebook);
+clx_plugin_api::export_plugin!(Notebook);

@@ -1,0 +1,170 @@
+//! Stage 3: which cells a kind keeps and how it changes them.
+
+use serde_json::json;
+
+use crate::cell::{Cell, CellType};
+use crate::cell_id::CellIds;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Completed,
+    CodeAlong,
+    Speaker,
+}
+
+impl Kind {
+    pub fn parse(name: &str) -> Option<Kind> {
+        Some(match name {
+            "completed" => Kind::Completed,
+            "code-along" => Kind::CodeAlong,
+            "speaker" => Kind::Speaker,
+            _ => return None,
+        })
+    }
+
+    fn deleted_tags(self) -> &'static [&'static str] {
+        match self {
+            Kind::Completed => &["del", "notes", "start"],
+            Kind::CodeAlong => &["alt", "del", "notes"],
+            Kind::Speaker => &["del", "start"],
+        }
+    }
+
+    fn clears_contents(self) -> bool {
+        self == Kind::CodeAlong
+    }
+}
+
+const CODE_TAGS: &[&str] = &["keep", "start", "slide", "subslide", "notes", "private", "alt", "del"];
+const MARKDOWN_TAGS: &[&str] = &["notes", "answer", "slide", "subslide", "private", "alt", "del"];
+/// When a cell has several, the first one in this order wins (the
+/// predecessor picked one at random).
+const SLIDE_TAGS: &[&str] = &["slide", "subslide", "notes"];
+
+/// A tag the converter does not know, reported so typos surface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownTag {
+    pub tag: String,
+    pub cell_type: CellType,
+    pub rendered_line: usize,
+}
+
+/// Drop, id and transform the cells for one (kind, lang).
+pub fn filter_cells(cells: &[Cell], kind: Kind, lang: &str) -> (Vec<Cell>, Vec<UnknownTag>) {
+    let mut ids = CellIds::default();
+    let mut out = Vec::new();
+    let mut unknown = Vec::new();
+    for (index, cell) in cells.iter().enumerate() {
+        if !is_included(cell, kind, lang) {
+            continue;
+        }
+        let mut cell = cell.clone();
+        cell.id = ids.assign(&cell.source, index);
+        if let Some(slide_type) = SLIDE_TAGS.iter().find(|t| cell.has_tag(t)) {
+            cell.metadata.insert("slideshow".into(), json!({ "slide_type": slide_type }));
+        }
+        let known = match cell.cell_type {
+            CellType::Code => CODE_TAGS,
+            CellType::Markdown => MARKDOWN_TAGS,
+            CellType::Raw => SLIDE_TAGS,
+        };
+        if cell.cell_type != CellType::Raw {
+            for tag in cell.tags() {
+                if !known.contains(&tag) {
+                    unknown.push(UnknownTag { tag: tag.to_owned(), cell_type: cell.cell_type, rendered_line: cell.rendered_line });
+                }
+            }
+        }
+        match cell.cell_type {
+            CellType::Code => {
+                if kind.clears_contents() && !(cell.has_tag("keep") || cell.has_tag("start")) {
+                    cell.source.clear();
+                }
+            }
+            CellType::Markdown => {
+                if cell.has_tag("notes") {
+                    cell.source = format!("<div style='background:yellow'>\n{}\n</div>", cell.source);
+                }
+                if cell.has_tag("answer") {
+                    let prefix = if lang == "en" { "*Answer:* " } else { "*Antwort:* " };
+                    cell.source = if kind.clears_contents() { prefix.to_owned() } else { format!("{prefix}{}", cell.source) };
+                }
+            }
+            CellType::Raw => {}
+        }
+        out.push(cell);
+    }
+    (out, unknown)
+}
+
+fn is_included(cell: &Cell, kind: Kind, lang: &str) -> bool {
+    let tags = cell.tags();
+    if kind.deleted_tags().iter().any(|t| tags.contains(t)) {
+        return false;
+    }
+    cell.lang().is_none_or(|l| l == lang)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Map, Value};
+
+    fn slide_type(cell: &Cell) -> Option<&Value> {
+        cell.metadata.get("slideshow").and_then(|s| s.get("slide_type"))
+    }
+
+    fn cell(cell_type: CellType, source: &str, meta: Value) -> Cell {
+        let metadata: Map<String, Value> = meta.as_object().cloned().unwrap_or_default();
+        Cell::new(cell_type, source.to_owned(), metadata)
+    }
+
+    #[test]
+    fn code_along_empties_code_unless_keep_or_start_and_drops_alt() {
+        let cells = vec![
+            cell(CellType::Code, "a", json!({})),
+            cell(CellType::Code, "b", json!({"tags": ["keep"]})),
+            cell(CellType::Code, "c", json!({"tags": ["start"]})),
+            cell(CellType::Code, "d", json!({"tags": ["alt"]})),
+        ];
+        let (out, _) = filter_cells(&cells, Kind::CodeAlong, "de");
+        let sources: Vec<_> = out.iter().map(|c| c.source.as_str()).collect();
+        assert_eq!(sources, vec!["", "b", "c"]);
+        let (out, _) = filter_cells(&cells, Kind::Completed, "de");
+        let sources: Vec<_> = out.iter().map(|c| c.source.as_str()).collect();
+        assert_eq!(sources, vec!["a", "b", "d"]);
+    }
+
+    #[test]
+    fn several_slide_tags_pick_slide_before_subslide_before_notes() {
+        let cells = vec![cell(CellType::Markdown, "x", json!({"tags": ["notes", "subslide", "slide"]}))];
+        let (out, _) = filter_cells(&cells, Kind::Speaker, "en");
+        assert_eq!(slide_type(&out[0]), Some(&json!("slide")));
+    }
+
+    #[test]
+    fn answers_get_the_language_prefix_and_notes_the_yellow_div() {
+        let cells = vec![
+            cell(CellType::Markdown, "42", json!({"tags": ["answer"]})),
+            cell(CellType::Markdown, "n", json!({"tags": ["notes"]})),
+        ];
+        let (out, _) = filter_cells(&cells, Kind::CodeAlong, "en");
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].source, "*Answer:* ");
+        let (out, _) = filter_cells(&cells, Kind::Speaker, "de");
+        assert_eq!(out[0].source, "*Antwort:* 42");
+        assert_eq!(out[1].source, "<div style='background:yellow'>\nn\n</div>");
+    }
+
+    #[test]
+    fn other_languages_are_dropped_and_unknown_tags_reported() {
+        let cells = vec![
+            cell(CellType::Code, "x", json!({"lang": "fr"})),
+            cell(CellType::Code, "y", json!({"tags": ["tpyo"]})),
+        ];
+        let (out, unknown) = filter_cells(&cells, Kind::Completed, "de");
+        assert_eq!(out.len(), 1);
+        assert_eq!(unknown.len(), 1);
+        assert_eq!(unknown[0].tag, "tpyo");
+    }
+}

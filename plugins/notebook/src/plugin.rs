@@ -1,0 +1,195 @@
+//! The host-facing side: job options in, one answer per requested output.
+
+use clx_plugin_api::*;
+use serde_json::Value;
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use crate::deck::{build_variant, source_line, DeckError, DeckInput, Format, Variant};
+use crate::kind::Kind;
+use crate::lang::ProgLang;
+use crate::{code, execute, ipynb};
+
+/// `[converters.notebook]` in clx.toml.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    /// Seconds a single cell may run (default 120).
+    #[serde(default)]
+    cell_timeout: Option<u64>,
+    /// A Python environment whose kernelspecs come first.
+    #[serde(default)]
+    venv: Option<std::path::PathBuf>,
+}
+
+pub struct Notebook {
+    config: Config,
+    /// Started on the first deck that needs a kernel; it keeps a warm
+    /// kernel ready for the next deck.
+    executor: OnceLock<Result<clx_kernel::Executor, String>>,
+}
+
+impl Notebook {
+    fn executor(&self) -> Result<&clx_kernel::Executor, String> {
+        self.executor
+            .get_or_init(|| {
+                let mut prefixes: Vec<std::path::PathBuf> = self.config.venv.iter().cloned().collect();
+                prefixes.push(execute::tools_venv());
+                clx_kernel::Executor::new(&prefixes).map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
+
+impl Plugin for Notebook {
+    fn manifest() -> Manifest {
+        Manifest::new("notebook", env!("CARGO_PKG_VERSION"))
+            .description("Slide decks to Jupyter notebooks, code files and HTML pages")
+            .job_type(
+                JobTypeDecl::new("notebook", Role::Slides)
+                    .description("percent-format deck -> .ipynb / code / HTML per language and kind")
+                    .suffixes(&[".py", ".cpp", ".cs", ".java", ".ts"])
+                    .name_prefixes(&["slides_", "topic_"])
+                    .formats(&["ipynb", "code", "html"]),
+            )
+    }
+
+    fn new(config: &str) -> Result<Self, String> {
+        let config: Config =
+            serde_json::from_str(config).map_err(|e| format!("invalid [converters.notebook] in clx.toml: {e}"))?;
+        Ok(Notebook { config, executor: OnceLock::new() })
+    }
+
+    fn tool_identity(&self, _job_type: &str) -> Result<String, String> {
+        Ok(execute::kernel_identity())
+    }
+
+    fn convert(&self, job: &Job, host: &Host<'_>) -> Result<JobResult, Issue> {
+        let path = job.source_path.as_str();
+        let text = job.source_text()?;
+        let options = JobOptions::parse(&job.options).map_err(|m| Issue::error(m).in_file(path))?;
+        let input = DeckInput {
+            text,
+            lang: &options.lang,
+            prog_lang: options.prog_lang,
+            author: options.author.as_deref(),
+            macros: options.macros.as_deref(),
+        };
+        let mut result = JobResult::new();
+        let mut issues: Vec<Issue> = Vec::new();
+        let mut html = Vec::new();
+        for request in job.outputs.iter() {
+            match convert_one(&input, request) {
+                Ok((bytes, variant)) => {
+                    match bytes {
+                        Some(bytes) => {
+                            result.output(&request.id, bytes);
+                        }
+                        None => html.push((request.id.to_string(), variant_kind(request), variant.notebook())),
+                    }
+                    for unknown in &variant.unknown_tags {
+                        let mut issue = Issue::warning(format!(
+                            "unknown tag `{}` on a {} cell; known tags are del, keep, start, alt, notes, answer, slide, subslide, private",
+                            unknown.tag,
+                            unknown.cell_type.name()
+                        ))
+                        .in_file(path);
+                        if let Some(line) = source_line(&variant.rendered, unknown.rendered_line, text) {
+                            issue = issue.at_line(line);
+                        }
+                        push_unique(&mut issues, issue);
+                    }
+                }
+                Err(OutputError::Deck(e)) => {
+                    result.failed_output(&request.id, e.message.as_str());
+                    let mut issue = Issue::error(e.message).in_file(path);
+                    if let Some(line) = e.line {
+                        issue = issue.at_line(line);
+                    }
+                    push_unique(&mut issues, issue);
+                }
+                Err(OutputError::Request(message)) => {
+                    result.failed_output(&request.id, message.as_str());
+                    push_unique(&mut issues, Issue::error(message).in_file(path));
+                }
+            }
+        }
+        for issue in issues {
+            result.issue(issue);
+        }
+        if !html.is_empty() {
+            let speaker = build_variant(&input, Kind::Speaker, Format::Html).ok().map(|v| v.notebook());
+            let executor = options.execute.then(|| self.executor());
+            let timeout = Duration::from_secs(self.config.cell_timeout.unwrap_or(120));
+            execute::html_outputs(html, speaker, options.prog_lang, job, executor, timeout, host, &mut result);
+        }
+        Ok(result)
+    }
+}
+
+fn push_unique(issues: &mut Vec<Issue>, issue: Issue) {
+    if !issues.contains(&issue) {
+        issues.push(issue);
+    }
+}
+
+enum OutputError {
+    Deck(DeckError),
+    /// The host asked for something this plugin does not make.
+    Request(String),
+}
+
+fn variant_kind(request: &OutputRequest) -> Kind {
+    serde_json::from_str::<Value>(&request.params)
+        .ok()
+        .and_then(|p| p.get("kind").and_then(Value::as_str).and_then(Kind::parse))
+        .unwrap_or(Kind::Completed)
+}
+
+/// ipynb and code bytes at once; `None` for HTML, which the job renders
+/// after executing the deck.
+fn convert_one(input: &DeckInput<'_>, request: &OutputRequest) -> Result<(Option<Vec<u8>>, Variant), OutputError> {
+    let format = Format::parse(&request.format)
+        .ok_or_else(|| OutputError::Request(format!("the notebook plugin cannot produce format `{}` (ipynb, code, html)", request.format)))?;
+    let params: Value = serde_json::from_str(&request.params)
+        .map_err(|e| OutputError::Request(format!("output {}: params are not JSON: {e}", request.id)))?;
+    let kind_name = params.get("kind").and_then(Value::as_str).unwrap_or("");
+    let kind = Kind::parse(kind_name).ok_or_else(|| {
+        OutputError::Request(format!("output {}: unknown kind `{kind_name}` (completed, code-along, speaker)", request.id))
+    })?;
+    let variant = build_variant(input, kind, format).map_err(OutputError::Deck)?;
+    let bytes = match format {
+        Format::Ipynb => Some(ipynb::to_bytes(&variant.notebook())),
+        Format::Code => Some(code::to_bytes(&variant.cells, input.prog_lang, variant.meta.encoding.as_deref())),
+        Format::Html => None,
+    };
+    Ok((bytes, variant))
+}
+
+struct JobOptions {
+    lang: String,
+    prog_lang: ProgLang,
+    author: Option<String>,
+    macros: Option<String>,
+    /// Run completed and speaker HTML in a kernel.
+    execute: bool,
+}
+
+impl JobOptions {
+    fn parse(text: &str) -> Result<JobOptions, String> {
+        let value: Value = serde_json::from_str(text).map_err(|e| format!("notebook job options are not JSON: {e}"))?;
+        let lang = value.get("lang").and_then(Value::as_str).unwrap_or("");
+        if lang != "de" && lang != "en" {
+            return Err(format!("notebook job option `lang` must be \"de\" or \"en\", not `{lang}`"));
+        }
+        let prog_name = value.get("prog_lang").and_then(Value::as_str).unwrap_or("");
+        let prog_lang = ProgLang::parse(prog_name).ok_or_else(|| {
+            format!("unsupported programming language `{prog_name}`; decks must be python, cpp, csharp, java or typescript")
+        })?;
+        let text_option = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_owned);
+        let execute = value.get("execute").and_then(Value::as_bool).unwrap_or(false);
+        Ok(JobOptions { lang: lang.to_owned(), prog_lang, author: text_option("author"), macros: text_option("macros"), execute })
+    }
+}

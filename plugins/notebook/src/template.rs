@@ -1,0 +1,184 @@
+//! Stage 1: the whole deck is a Jinja template (minijinja).
+//!
+//! `# j2 …` / `// j2 …` lines are statements. A pre-pass rewrites them to
+//! `{% … %}` and moves the newline they consume, plus every following blank
+//! line, into a Jinja comment: the output loses those lines exactly as a
+//! line statement would, while the template keeps its line count, so
+//! minijinja's error lines are the deck's lines.
+
+use minijinja::{Environment, UndefinedBehavior};
+
+/// What the template sees.
+pub struct Globals<'a> {
+    pub is_notebook: bool,
+    pub is_html: bool,
+    pub lang: &'a str,
+    pub author: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateError {
+    pub line: Option<u32>,
+    pub message: String,
+}
+
+pub fn rewrite_line_statements(source: &str, comment: &str) -> String {
+    let prefix = format!("{comment} j2");
+    let mut out = String::with_capacity(source.len() + 64);
+    let mut lines = source.split_inclusive('\n').peekable();
+    while let Some(line) = lines.next() {
+        let trimmed = line.trim_start_matches([' ', '\t']);
+        let Some(rest) = trimmed.strip_prefix(&prefix) else {
+            out.push_str(line);
+            continue;
+        };
+        let statement = rest.trim_end_matches(['\n', '\r']).trim();
+        out.push_str("{% ");
+        out.push_str(statement.strip_suffix(':').unwrap_or(statement));
+        out.push_str(" %}");
+        let mut swallowed = String::new();
+        if line.ends_with('\n') {
+            swallowed.push('\n');
+        }
+        // Jinja2 ends a line statement with `\s*(\n|$)`: every following
+        // whitespace-only line goes, including one at the very end.
+        while let Some(next) = lines.peek() {
+            if !next.trim().is_empty() {
+                break;
+            }
+            if next.ends_with('\n') {
+                swallowed.push('\n');
+            }
+            lines.next();
+        }
+        if !swallowed.is_empty() {
+            out.push_str("{#");
+            out.push_str(&swallowed);
+            out.push_str("#}");
+        }
+    }
+    out
+}
+
+pub fn render(source: &str, comment: &str, macros: &str, globals: &Globals<'_>) -> Result<String, TemplateError> {
+    let macros = rewrite_line_statements(macros, comment);
+    let deck = rewrite_line_statements(source, comment);
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_keep_trailing_newline(true);
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    env.add_template("macros.j2", &macros).map_err(to_error)?;
+    env.add_global("is_notebook", globals.is_notebook);
+    env.add_global("is_html", globals.is_html);
+    env.add_global("lang", globals.lang);
+    env.add_global("author", minijinja::Value::from(globals.author));
+    let template = env.template_from_named_str("deck", &deck).map_err(to_error)?;
+    template.render(()).map_err(to_error)
+}
+
+fn to_error(e: minijinja::Error) -> TemplateError {
+    use minijinja::ErrorKind;
+    let mut message = e.detail().map(|d| format!("{}: {d}", e.kind())).unwrap_or_else(|| e.kind().to_string());
+    let in_macros = e.name() == Some("macros.j2");
+    if in_macros {
+        match e.line() {
+            Some(line) => message = format!("{message} (in macros.j2, line {line})"),
+            None => message = format!("{message} (in macros.j2)"),
+        }
+    }
+    let hint = match e.kind() {
+        ErrorKind::UndefinedError | ErrorKind::UnknownFunction | ErrorKind::UnknownFilter | ErrorKind::UnknownTest => {
+            "the template knows is_notebook, is_html, lang, author and what `j2 from 'macros.j2' import …` imports; \
+             check the name, or escape literal braces with {% raw %}…{% endraw %}"
+        }
+        ErrorKind::TemplateNotFound => "only macros.j2 can be imported or included",
+        _ => "fix the Jinja syntax; literal `{{`, `{%` or `{#` in the deck must be escaped with {% raw %}…{% endraw %}",
+    };
+    TemplateError {
+        line: if in_macros { None } else { e.line().and_then(|l| u32::try_from(l).ok()) },
+        message: format!("template error: {message}; {hint}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn g() -> Globals<'static> {
+        Globals { is_notebook: true, is_html: false, lang: "de", author: None }
+    }
+
+    #[test]
+    fn line_statements_swallow_following_blank_lines() {
+        let out = render("A\n# j2 if true\n\n\nB\n# j2 endif\n\n\nC", "#", "", &g()).unwrap();
+        assert_eq!(out, "A\nB\nC");
+    }
+
+    #[test]
+    fn text_before_the_prefix_is_not_a_statement() {
+        let out = render("x # j2 if true\n", "#", "", &g()).unwrap();
+        assert_eq!(out, "x # j2 if true\n");
+    }
+
+    #[test]
+    fn errors_carry_the_deck_line() {
+        let err = render("# %%\n# j2 if true\n\n\n{{ nope }}\n# j2 endif\n", "#", "", &g()).unwrap_err();
+        assert_eq!(err.line, Some(5), "{err:?}");
+        assert!(err.message.contains("undefined"), "{err:?}");
+        let err = render("# j2ee is not jinja\n", "#", "", &g()).unwrap_err();
+        assert_eq!(err.line, Some(1));
+    }
+
+    #[test]
+    fn globals_and_imported_macros_are_visible() {
+        let macros = "{% macro hi(x) %}{{ x }}/{{ lang }}/{{ is_notebook }}{% endmacro %}";
+        let out = render("// j2 from 'macros.j2' import hi\n{{ hi(1) }}\n", "//", macros, &g()).unwrap();
+        // Jinja2 prints booleans as Python does.
+        assert_eq!(out, "1/de/True\n");
+    }
+
+    #[test]
+    fn indented_statements_with_a_colon_and_tabs_are_statements() {
+        let out = render("  # j2 if true:\n\tA\n\t# j2 endif\n", "#", "", &g()).unwrap();
+        assert_eq!(out, "\tA\n");
+    }
+
+    #[test]
+    fn a_statement_on_the_last_line_without_newline_renders_nothing() {
+        let out = render("A\n// j2 if false\nB\n// j2 endif", "//", "", &g()).unwrap();
+        assert_eq!(out, "A\n");
+    }
+
+    #[test]
+    fn blank_lines_with_spaces_are_swallowed_but_text_stops_it() {
+        let out = render("# j2 set x = 1\n  \n\t\nX{{ x }}\n\nY\n", "#", "", &g()).unwrap();
+        assert_eq!(out, "X1\n\nY\n");
+    }
+
+    #[test]
+    fn the_other_languages_prefix_is_plain_text() {
+        let out = render("// j2 if true\n", "#", "", &g()).unwrap();
+        assert_eq!(out, "// j2 if true\n");
+    }
+
+    #[test]
+    fn an_unclosed_jinja_comment_reports_its_line() {
+        let err = render("a\nb\nx = \"{#\"\n", "#", "", &g()).unwrap_err();
+        assert!(err.line.is_some_and(|l| l >= 3), "{err:?}");
+    }
+
+    #[test]
+    fn errors_inside_macros_name_the_macros_file() {
+        let err = render("# j2 from 'macros.j2' import m\n{{ m() }}\n", "#", "{% macro m() %}{{ nope }}{% endmacro %}", &g())
+            .unwrap_err();
+        assert!(err.message.contains("macros.j2"), "{err:?}");
+    }
+
+    #[test]
+    fn author_is_null_or_text() {
+        let out = render("{{ author is none }}", "#", "", &g()).unwrap();
+        assert_eq!(out, "True");
+        let globals = Globals { author: Some("Ada"), ..g() };
+        assert_eq!(render("{{ author }}", "#", "", &globals).unwrap(), "Ada");
+    }
+}
