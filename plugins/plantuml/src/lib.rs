@@ -1,8 +1,101 @@
-//! PlantUML converter: `.pu` / `.puml` / `.plantuml` -> PNG or SVG.
+//! PlantUML converter: `.pu` / `.puml` / `.plantuml` -> PNG (200 dpi) or SVG,
+//! by the real PlantUML jar. One long-lived JVM per output format in `-pipe`
+//! mode serves every diagram of the worker, so N diagrams cost one JVM start.
+
+mod pipe;
+mod source;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
 
 use clx_plugin_api::*;
+use serde::Deserialize;
 
-pub struct PlantUml;
+use crate::pipe::{Answer, PipeError, PipeJvm, Tools};
+
+pub use pipe::version;
+
+/// `[converters.plantuml]` in clx.toml.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    jar: Option<PathBuf>,
+    java: Option<PathBuf>,
+    /// Seconds one diagram may take (default 60).
+    timeout: Option<u64>,
+}
+
+pub struct PlantUml {
+    tools: Result<Tools, String>,
+    timeout: Duration,
+    jvms: Mutex<HashMap<String, PipeJvm>>,
+    version: OnceLock<Result<String, String>>,
+}
+
+fn tools_dir() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os("CLX_TOOLS_DIR") {
+        return Some(d.into());
+    }
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))?;
+    Some(data.join("clx/tools"))
+}
+
+/// Config, then `PLANTUML_JAR` / `JAVA_HOME`, then the tools dir and `PATH`.
+fn find_tools(config: &Config) -> Result<Tools, String> {
+    let jar = config
+        .jar
+        .clone()
+        .or_else(|| std::env::var_os("PLANTUML_JAR").map(PathBuf::from))
+        .or_else(|| tools_dir().map(|d| d.join("plantuml/plantuml.jar")))
+        .filter(|p| p.is_file())
+        .ok_or("no PlantUML jar found (set `jar` in [converters.plantuml] or PLANTUML_JAR); install it with scripts/setup")?;
+    let java = config
+        .java
+        .clone()
+        .or_else(|| std::env::var_os("JAVA_HOME").map(|h| PathBuf::from(h).join("bin/java")).filter(|p| p.is_file()))
+        .unwrap_or_else(|| PathBuf::from("java"));
+    Ok(Tools { java, jar })
+}
+
+impl PlantUml {
+    fn tools(&self) -> Result<&Tools, Issue> {
+        self.tools.as_ref().map_err(|m| Issue::error(m.clone()))
+    }
+
+    /// Render with the format's JVM; if it died, restart it and try once more.
+    fn render(&self, format: &str, block: &str) -> Result<Answer, PipeError> {
+        let tools = self.tools().map_err(|i| PipeError::Garbage(i.message.to_string()))?;
+        let mut jvms = self.jvms.lock().unwrap_or_else(|e| e.into_inner());
+        for attempt in 0..2 {
+            if !jvms.contains_key(format) {
+                jvms.insert(format.to_owned(), PipeJvm::start(tools, format)?);
+            }
+            let Some(jvm) = jvms.get_mut(format) else { continue };
+            match jvm.render(block, self.timeout) {
+                Err(PipeError::Died | PipeError::Garbage(_)) if attempt == 0 => {
+                    // A dead or confused JVM is replaced; the diagram gets one more try.
+                    jvms.remove(format);
+                }
+                Err(e) => {
+                    jvms.remove(format);
+                    return Err(e);
+                }
+                Ok(answer) => return Ok(answer),
+            }
+        }
+        Err(PipeError::Died)
+    }
+
+    /// The JVM currently serving a format (for tests).
+    pub fn jvm_pid(&self, format: &str) -> Option<u32> {
+        self.jvms.lock().ok()?.get(format).map(PipeJvm::pid)
+    }
+}
 
 impl Plugin for PlantUml {
     fn manifest() -> Manifest {
@@ -16,15 +109,75 @@ impl Plugin for PlantUml {
             )
     }
 
-    fn new(_config: &str) -> Result<Self, String> {
-        Ok(PlantUml)
+    fn new(config: &str) -> Result<Self, String> {
+        let config: Config =
+            serde_json::from_str(config).map_err(|e| format!("invalid [converters.plantuml] in clx.toml: {e}"))?;
+        Ok(PlantUml {
+            tools: find_tools(&config),
+            timeout: Duration::from_secs(config.timeout.unwrap_or(60)),
+            jvms: Mutex::new(HashMap::new()),
+            version: OnceLock::new(),
+        })
+    }
+
+    fn tool_identity(&self, _job_type: &str) -> Result<String, String> {
+        // PlantUML's own version string: upgrading the jar re-renders.
+        self.version
+            .get_or_init(|| {
+                let tools = self.tools.as_ref().map_err(Clone::clone)?;
+                let plantuml = pipe::version(tools)?;
+                let dot = std::process::Command::new("dot")
+                    .arg("-V")
+                    .output()
+                    .map(|o| String::from_utf8_lossy(&o.stderr).trim().to_owned())
+                    .unwrap_or_else(|_| "no dot".into());
+                Ok(format!("{plantuml}; {dot}"))
+            })
+            .clone()
     }
 
     fn convert(&self, job: &Job, _host: &Host<'_>) -> Result<JobResult, Issue> {
-        Err(Issue::error(format!(
-            "{}: the PlantUML converter is not available in this version of clx",
-            job.source_path
-        )))
+        let path = job.source_path.as_str();
+        let text = job.source_text()?;
+        let block = source::blocks(text)
+            .into_iter()
+            .next()
+            .ok_or_else(|| Issue::error("no @startuml … @enduml block found").in_file(path))?;
+        if !source::pipe_safe(&block) {
+            return Err(Issue::error(
+                "the diagram must start with @start… and end with the matching @end… at the start of a line",
+            )
+            .in_file(path)
+            .at_line(block.first_line));
+        }
+        self.tools().map_err(|i| i.in_file(path))?;
+        let mut result = JobResult::new();
+        for request in job.outputs.iter() {
+            let format = request.format.as_str();
+            if format != "png" && format != "svg" {
+                result.failed_output(&request.id, format!("PlantUML cannot produce `{format}` (png, svg)"));
+                continue;
+            }
+            match self.render(format, &block.text) {
+                Ok(Answer::Image(bytes)) => {
+                    result.output(&request.id, bytes);
+                }
+                Ok(Answer::SyntaxError { line, message }) => {
+                    let line = block.first_line + line;
+                    let issue = Issue::error(format!("PlantUML: {message}")).in_file(path).at_line(line);
+                    result.failed_output(&request.id, issue.message.as_str());
+                    if !result.issues.iter().any(|i| i.message == issue.message) {
+                        result.issue(issue);
+                    }
+                }
+                Err(e) => {
+                    let issue = Issue::error(e.to_string()).in_file(path);
+                    result.failed_output(&request.id, issue.message.as_str());
+                    result.issue(issue);
+                }
+            }
+        }
+        Ok(result)
     }
 }
 

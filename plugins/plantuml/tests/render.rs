@@ -1,0 +1,86 @@
+//! With the real PlantUML jar and Java from `scripts/setup`.
+
+use clx_plugin_api::abi_stable::std_types::RResult;
+use clx_plugin_api::{Host, Job, JobResult, OutputRequest, Plugin};
+use clx_plugin_plantuml::PlantUml;
+
+fn job(source: &str, formats: &[&str]) -> Job {
+    Job {
+        job_type: "plantuml".into(),
+        source_path: "topic/pu/diagram.pu".into(),
+        source: source.as_bytes().to_vec().into(),
+        siblings: Vec::new().into(),
+        outputs: formats
+            .iter()
+            .map(|f| OutputRequest { id: (*f).into(), format: (*f).into(), params: "{}".into() })
+            .collect::<Vec<_>>()
+            .into(),
+        options: "{}".into(),
+        work_dir: "/tmp".into(),
+    }
+}
+
+fn run(plugin: &PlantUml, source: &str, formats: &[&str]) -> JobResult {
+    Host::standalone(|host| plugin.convert(&job(source, formats), host)).expect("job runs")
+}
+
+fn output(result: &JobResult, id: &str) -> Vec<u8> {
+    match &result.outputs.iter().find(|o| o.id.as_str() == id).expect("answered").result {
+        RResult::ROk(b) => b.to_vec(),
+        RResult::RErr(e) => panic!("{id} failed: {e}; issues {:?}", result.issues),
+    }
+}
+
+const DIAGRAM: &str = "@startuml\nclass Übung {\n  +lösen(): Ergebnis\n}\nÜbung --> Kurs : gehört zu\n@enduml\n";
+
+#[test]
+fn renders_png_and_svg_with_non_ascii_labels() {
+    let plugin = PlantUml::new("{}").unwrap();
+    let result = run(&plugin, DIAGRAM, &["png", "svg"]);
+    let png = output(&result, "png");
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let (w, h) = (u32::from_be_bytes(png[16..20].try_into().unwrap()), u32::from_be_bytes(png[20..24].try_into().unwrap()));
+    assert!(w > 100 && h > 100 && w < 4000 && h < 4000, "{w}x{h}");
+    let svg = String::from_utf8(output(&result, "svg")).unwrap();
+    let doc = roxmltree::Document::parse(&svg).expect("well-formed SVG");
+    let text: String = doc.descendants().filter_map(|n| n.text()).collect();
+    assert!(text.contains("Übung") && text.contains("lösen"), "{text}");
+}
+
+#[test]
+fn many_diagrams_share_one_jvm_and_a_dead_jvm_is_replaced() {
+    let plugin = PlantUml::new("{}").unwrap();
+    run(&plugin, DIAGRAM, &["png"]);
+    let pid = plugin.jvm_pid("png").expect("a JVM runs");
+    for i in 0..5 {
+        output(&run(&plugin, &format!("@startuml\nA{i} -> B\n@enduml\n"), &["png"]), "png");
+    }
+    assert_eq!(plugin.jvm_pid("png"), Some(pid), "one JVM served every diagram");
+    std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let png = output(&run(&plugin, DIAGRAM, &["png"]), "png");
+    assert_eq!(&png[..4], b"\x89PNG");
+    assert_ne!(plugin.jvm_pid("png"), Some(pid));
+}
+
+#[test]
+fn syntax_error_reports_the_file_line_and_writes_no_image() {
+    let plugin = PlantUml::new("{}").unwrap();
+    let source = "' a comment\n@startuml\nA -> B\nthis is not plantuml ((\n@enduml\n";
+    let result = run(&plugin, source, &["png"]);
+    assert!(result.outputs[0].result.is_err(), "no error image as output");
+    let issue = &result.issues[0];
+    assert_eq!(issue.line.into_option(), Some(4), "{issue:?}");
+    assert!(issue.message.contains("PlantUML"), "{issue:?}");
+    // The JVM survives a syntax error.
+    output(&run(&plugin, DIAGRAM, &["png"]), "png");
+}
+
+#[test]
+fn a_missing_jar_names_the_setup_command() {
+    let plugin = PlantUml::new(r#"{"jar": "/nonexistent/plantuml.jar"}"#).unwrap();
+    let err = plugin.tool_identity("plantuml").unwrap_err();
+    assert!(err.contains("scripts/setup"), "{err}");
+    let plugin = PlantUml::new("{}").unwrap();
+    assert!(plugin.tool_identity("plantuml").unwrap().starts_with("PlantUML version"));
+}
