@@ -1,5 +1,6 @@
 //! End-to-end tests: the built `clx` binary with the built plugin libraries.
 
+mod course;
 mod engine;
 mod plugins;
 mod watch;

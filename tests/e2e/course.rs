@@ -1,0 +1,123 @@
+//! Whole courses with every shipped plugin: the exact output tree.
+
+use std::path::Path;
+
+use clx_e2e::*;
+
+/// Copy a course tree into a temp dir, so builds never write into the repo.
+fn copy_course(src: &Path) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    copy_tree(src, dir.path());
+    dir
+}
+
+fn copy_tree(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).expect("mkdir");
+    for e in std::fs::read_dir(src).expect("read course").flatten() {
+        let (from, to) = (e.path(), dst.join(e.file_name()));
+        if e.file_name() == "output" {
+            continue;
+        }
+        if from.is_dir() {
+            copy_tree(&from, &to);
+        } else {
+            std::fs::copy(&from, &to).expect("copy course file");
+        }
+    }
+}
+
+fn expected(name: &str) -> Vec<String> {
+    let path = repo_root().join("tests/fixtures").join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut lines: Vec<String> = text.lines().filter(|l| !l.trim().is_empty()).map(str::to_owned).collect();
+    lines.sort();
+    lines
+}
+
+fn outputs(out: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    collect(out, out, &mut files);
+    files.sort();
+    files
+}
+
+fn collect(root: &Path, dir: &Path, files: &mut Vec<String>) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            collect(root, &p, files);
+        } else {
+            files.push(p.strip_prefix(root).unwrap().to_string_lossy().into_owned());
+        }
+    }
+}
+
+fn assert_same(actual: &[String], expected: &[String]) {
+    let missing: Vec<_> = expected.iter().filter(|e| !actual.contains(e)).collect();
+    let extra: Vec<_> = actual.iter().filter(|a| !expected.contains(a)).collect();
+    assert!(missing.is_empty() && extra.is_empty(), "missing: {missing:#?}\nunexpected: {extra:#?}");
+    assert_eq!(actual.len(), expected.len());
+}
+
+#[test]
+fn example_course_builds_exactly_the_expected_files() {
+    let env = Env::new();
+    let course = copy_course(&repo_root().join("examples/python-course"));
+    let spec = course.path().join("course-specs/python-course.xml");
+    let out = env.clx().arg("build").arg(&spec).output().expect("run clx");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out_dir = course.path().join("output");
+    assert_same(&outputs(&out_dir), &expected("python-course.expected.txt"));
+
+    // Executed by a real kernel: printed text and a computed value show up,
+    // and a deck importing its sibling helper module works.
+    let html = |rel: &str| std::fs::read_to_string(out_dir.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    let hello = html("public/En/Python Basics/Slides/Html/Completed/First Steps/01 Hello, World.html");
+    assert!(hello.contains("output_stream output_stdout\"><pre>Hello, World!"), "{hello}");
+    assert!(hello.contains("The answer is 42"));
+    let data = html("public/En/Python Basics/Slides/Html/Completed/Data Reading and Drawing/01 Reading Data CSV.html");
+    assert!(data.contains("<pre>86.0</pre>"), "the helper module's mean() ran: {data}");
+    let code_along = html("public/En/Python Basics/Slides/Html/Code-Along/First Steps/01 Hello, World.html");
+    assert!(!code_along.contains("output_stream"), "code-along never runs a kernel");
+    // Diagrams rendered by the real PlantUML and draw.io, beside the decks.
+    for image in ["flow.png", "pipeline.png"] {
+        let path = out_dir.join("public/De/Python Grundlagen/Folien/Html/Completed/Daten Lesen und Zeichnen/img").join(image);
+        let (w, h) = png_size(&std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())));
+        assert!(w > 50 && h > 50, "{image}: {w}x{h}");
+    }
+
+    // Unchanged rebuild: everything from the cache, nothing rewritten.
+    let again = env.clx().arg("build").arg(&spec).output().expect("run clx");
+    let err = stderr(&again);
+    assert!(again.status.success(), "{err}");
+    assert!(err.contains(" 0 built") && err.contains(" 0 files written"), "{err}");
+}
+
+#[test]
+fn appendix_a_course_builds_the_documented_tree() {
+    let env = Env::new();
+    let course = copy_course(&repo_root().join("tests/fixtures/appendix-a"));
+    let spec = course.path().join("course-specs/test-spec-1.xml");
+    let out = env.clx().arg("build").arg(&spec).output().expect("run clx");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_same(&outputs(&course.path().join("output")), &expected("appendix-a.expected.txt"));
+}
+
+#[test]
+fn a_failing_cell_fails_only_the_executed_pages_of_its_deck() {
+    let env = Env::new();
+    let bad = "# %% [markdown]\n# Fehler\n\n# %%\nx = 1\n\n# %%\nraise ValueError(\"kaputt\")\n";
+    let good = "# %%\nprint(\"fine\")\n";
+    let course = TestCourse::new(&[("bad", &[("slides_bad.py", bad)]), ("good", &[("slides_good.py", good)])]);
+    let out = env.clx().arg("build").arg(course.spec()).output().expect("run clx");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("slides_bad.py") && err.contains("cell 3") && err.contains("ValueError: kaputt"), "{err}");
+    let files = course.output_files();
+    let count = |needle: &str| files.iter().filter(|f| f.contains(needle)).count();
+    assert_eq!(count("slides_bad.ipynb"), 6, "every notebook of the failing deck is written: {files:#?}");
+    assert_eq!(count("slides_bad.py"), 2, "and its code files");
+    assert_eq!(count("Code-Along/Woche 1/01 slides_bad.html") + count("Code-Along/Week 1/01 slides_bad.html"), 2);
+    assert_eq!(count("slides_bad.html"), 2, "only code-along HTML; executed pages fail");
+    assert_eq!(count("slides_good.html"), 6, "the other deck is fine");
+}
