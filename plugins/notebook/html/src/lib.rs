@@ -1,1 +1,0 @@
-//! nbformat 4 notebook -> one self-contained HTML page (in progress).
