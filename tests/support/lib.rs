@@ -7,6 +7,10 @@ use std::process::{Command, Output};
 
 /// `target/<profile>`: the tests binary lives in `target/<profile>/deps`.
 pub fn target_dir() -> PathBuf {
+    // Benchmarks run from target/release but may measure another build.
+    if let Some(dir) = std::env::var_os("CLX_TARGET_DIR") {
+        return PathBuf::from(dir);
+    }
     let exe = std::env::current_exe().expect("test executable path");
     let dir = exe.parent().and_then(Path::parent).expect("target dir").to_path_buf();
     assert!(
