@@ -153,6 +153,26 @@ pub struct Job {
 }
 
 impl Job {
+    /// A job with no outputs yet, for plugin tests and benchmarks (the host
+    /// builds jobs itself).
+    pub fn new(job_type: &str, source_path: &str, source: impl Into<Vec<u8>>) -> Job {
+        Job {
+            job_type: job_type.into(),
+            source_path: source_path.into(),
+            source: source.into().into(),
+            siblings: RVec::new(),
+            outputs: RVec::new(),
+            options: "{}".into(),
+            work_dir: std::env::temp_dir().to_string_lossy().as_ref().into(),
+        }
+    }
+
+    /// Request one more output.
+    pub fn with_output(mut self, id: &str, format: &str, params: &str) -> Job {
+        self.outputs.push(OutputRequest { id: id.into(), format: format.into(), params: params.into() });
+        self
+    }
+
     /// The source as text, or an input error naming the file.
     pub fn source_text(&self) -> Result<&str, Issue> {
         std::str::from_utf8(&self.source).map_err(|e| {

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use clx_plugin_api::{Host, Job, OutputRequest, Plugin};
+use clx_plugin_api::{Host, Job, Plugin};
 use clx_plugin_drawio::Drawio;
 
 fn diagram(i: usize) -> String {
@@ -18,15 +18,7 @@ fn main() {
     let plugin = Drawio::new("{}").expect("plugin");
     let mut times: Vec<Duration> = Vec::new();
     for i in 0..20 {
-        let job = Job {
-            job_type: "drawio".into(),
-            source_path: format!("d{i}.drawio").as_str().into(),
-            source: diagram(i).into_bytes().into(),
-            siblings: Vec::new().into(),
-            outputs: vec![OutputRequest { id: "png".into(), format: "png".into(), params: "{}".into() }].into(),
-            options: "{}".into(),
-            work_dir: "/tmp".into(),
-        };
+        let job = Job::new("drawio", &format!("d{i}.drawio"), diagram(i)).with_output("png", "png", "{}");
         let t = Instant::now();
         let result = Host::standalone(|h| plugin.convert(&job, h)).expect("converts");
         assert!(result.outputs[0].result.is_ok(), "{:?}", result.issues);

@@ -26,17 +26,6 @@ pub struct Drawio {
     session: Mutex<Option<Session>>,
 }
 
-fn tools_dir() -> Option<PathBuf> {
-    if let Some(d) = std::env::var_os("CLX_TOOLS_DIR") {
-        return Some(d.into());
-    }
-    let data = std::env::var_os("XDG_DATA_HOME")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))?;
-    Some(data.join("clx/tools"))
-}
-
 fn find_engine(config: &Config) -> Result<Engine, String> {
     let chromium = config
         .chromium
@@ -50,10 +39,10 @@ fn find_engine(config: &Config) -> Result<Engine, String> {
         .app
         .clone()
         .or_else(|| std::env::var_os("CLX_DRAWIO_APP").map(PathBuf::from))
-        .or_else(|| tools_dir().map(|d| d.join("drawio/app")))
+        .or_else(|| clx_plugin_api::tools_dir().map(|d| d.join("drawio/app")))
         .filter(|a| a.join("export3.html").is_file())
         .ok_or("the draw.io web app (export3.html) is not installed; run scripts/setup")?;
-    let font_css = tools_dir().map(|d| d.join("drawio/fonts/architects-daughter/400.css")).filter(|p| p.is_file());
+    let font_css = clx_plugin_api::tools_dir().map(|d| d.join("drawio/fonts/architects-daughter/400.css")).filter(|p| p.is_file());
     Ok(Engine { chromium, app, font_css })
 }
 

@@ -1,7 +1,7 @@
 //! With Debian's Chromium and the draw.io web app from `scripts/setup`.
 
 use clx_plugin_api::abi_stable::std_types::RResult;
-use clx_plugin_api::{Host, Job, JobResult, OutputRequest, Plugin};
+use clx_plugin_api::{Host, Job, JobResult, Plugin};
 use clx_plugin_drawio::Drawio;
 
 /// One 120×60 box at (40, 40) labelled with umlauts; draw.io's bounds of a
@@ -9,19 +9,7 @@ use clx_plugin_drawio::Drawio;
 const BOX: &str = r#"<mxfile><diagram id="p1" name="Seite 1"><mxGraphModel><root><mxCell id="0"/><mxCell id="1" parent="0"/><mxCell id="2" value="Größe" style="rounded=0;whiteSpace=wrap;html=1;" vertex="1" parent="1"><mxGeometry x="40" y="40" width="120" height="60" as="geometry"/></mxCell></root></mxGraphModel></diagram></mxfile>"#;
 
 fn job(xml: &str, outputs: &[(&str, &str, &str)]) -> Job {
-    Job {
-        job_type: "drawio".into(),
-        source_path: "topic/drawio/box.drawio".into(),
-        source: xml.as_bytes().to_vec().into(),
-        siblings: Vec::new().into(),
-        outputs: outputs
-            .iter()
-            .map(|(id, f, p)| OutputRequest { id: (*id).into(), format: (*f).into(), params: (*p).into() })
-            .collect::<Vec<_>>()
-            .into(),
-        options: "{}".into(),
-        work_dir: "/tmp".into(),
-    }
+    outputs.iter().fold(Job::new("drawio", "topic/drawio/box.drawio", xml), |j, (id, f, p)| j.with_output(id, f, p))
 }
 
 fn run(plugin: &Drawio, j: &Job) -> JobResult {

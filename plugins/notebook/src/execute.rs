@@ -14,14 +14,7 @@ use crate::lang::ProgLang;
 
 /// The project's tools venv (`scripts/setup`), where ipykernel lives.
 pub fn tools_venv() -> PathBuf {
-    let tools = std::env::var_os("CLX_TOOLS_DIR").map(PathBuf::from).or_else(|| {
-        let data = std::env::var_os("XDG_DATA_HOME")
-            .filter(|d| !d.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))?;
-        Some(data.join("clx/tools"))
-    });
-    tools.unwrap_or_else(|| PathBuf::from(".")).join("venv")
+    clx_plugin_api::tools_dir().unwrap_or_else(|| PathBuf::from(".")).join("venv")
 }
 
 /// Cheap stand-in for the kernel's version in the cache key: the venv's

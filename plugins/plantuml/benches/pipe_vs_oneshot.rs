@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use clx_plugin_api::{Host, Job, OutputRequest, Plugin};
+use clx_plugin_api::{Host, Job, Plugin};
 use clx_plugin_plantuml::PlantUml;
 
 const N: usize = 50;
@@ -24,15 +24,7 @@ fn main() {
     let started = Instant::now();
     let mut pipe = Vec::new();
     for i in 0..N {
-        let job = Job {
-            job_type: "plantuml".into(),
-            source_path: format!("d{i}.pu").as_str().into(),
-            source: diagram(i).into_bytes().into(),
-            siblings: Vec::new().into(),
-            outputs: vec![OutputRequest { id: "png".into(), format: "png".into(), params: "{}".into() }].into(),
-            options: "{}".into(),
-            work_dir: "/tmp".into(),
-        };
+        let job = Job::new("plantuml", &format!("d{i}.pu"), diagram(i)).with_output("png", "png", "{}");
         let t = Instant::now();
         let result = Host::standalone(|h| plugin.convert(&job, h)).expect("converts");
         assert!(result.outputs[0].result.is_ok());

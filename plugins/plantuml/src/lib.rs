@@ -34,24 +34,13 @@ pub struct PlantUml {
     version: OnceLock<Result<String, String>>,
 }
 
-fn tools_dir() -> Option<PathBuf> {
-    if let Some(d) = std::env::var_os("CLX_TOOLS_DIR") {
-        return Some(d.into());
-    }
-    let data = std::env::var_os("XDG_DATA_HOME")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))?;
-    Some(data.join("clx/tools"))
-}
-
 /// Config, then `PLANTUML_JAR` / `JAVA_HOME`, then the tools dir and `PATH`.
 fn find_tools(config: &Config) -> Result<Tools, String> {
     let jar = config
         .jar
         .clone()
         .or_else(|| std::env::var_os("PLANTUML_JAR").map(PathBuf::from))
-        .or_else(|| tools_dir().map(|d| d.join("plantuml/plantuml.jar")))
+        .or_else(|| clx_plugin_api::tools_dir().map(|d| d.join("plantuml/plantuml.jar")))
         .filter(|p| p.is_file())
         .ok_or("no PlantUML jar found (set `jar` in [converters.plantuml] or PLANTUML_JAR); install it with scripts/setup")?;
     let java = config

@@ -1,23 +1,11 @@
 //! With the real PlantUML jar and Java from `scripts/setup`.
 
 use clx_plugin_api::abi_stable::std_types::RResult;
-use clx_plugin_api::{Host, Job, JobResult, OutputRequest, Plugin};
+use clx_plugin_api::{Host, Job, JobResult, Plugin};
 use clx_plugin_plantuml::PlantUml;
 
 fn job(source: &str, formats: &[&str]) -> Job {
-    Job {
-        job_type: "plantuml".into(),
-        source_path: "topic/pu/diagram.pu".into(),
-        source: source.as_bytes().to_vec().into(),
-        siblings: Vec::new().into(),
-        outputs: formats
-            .iter()
-            .map(|f| OutputRequest { id: (*f).into(), format: (*f).into(), params: "{}".into() })
-            .collect::<Vec<_>>()
-            .into(),
-        options: "{}".into(),
-        work_dir: "/tmp".into(),
-    }
+    formats.iter().fold(Job::new("plantuml", "topic/pu/diagram.pu", source), |j, f| j.with_output(f, f, "{}"))
 }
 
 fn run(plugin: &PlantUml, source: &str, formats: &[&str]) -> JobResult {
