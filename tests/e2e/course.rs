@@ -77,6 +77,7 @@ fn example_course_builds_exactly_the_expected_files() {
     assert!(hello.contains("The answer is 42"));
     let data = html("public/En/Python Basics/Slides/Html/Completed/Data Reading and Drawing/01 Reading Data CSV.html");
     assert!(data.contains("<pre>86.0</pre>"), "the helper module's mean() ran: {data}");
+    rendered_in_chromium(&out_dir.join("public/En/Python Basics/Slides/Html/Completed/First Steps/01 Hello, World.html"));
     let code_along = html("public/En/Python Basics/Slides/Html/Code-Along/First Steps/01 Hello, World.html");
     assert!(!code_along.contains("output_stream"), "code-along never runs a kernel");
     // Diagrams rendered by the real PlantUML and draw.io, beside the decks.
@@ -120,4 +121,37 @@ fn a_failing_cell_fails_only_the_executed_pages_of_its_deck() {
     assert_eq!(count("Code-Along/Woche 1/01 slides_bad.html") + count("Code-Along/Week 1/01 slides_bad.html"), 2);
     assert_eq!(count("slides_bad.html"), 2, "only code-along HTML; executed pages fail");
     assert_eq!(count("slides_good.html"), 6, "the other deck is fine");
+}
+
+/// Open a page in headless Chromium: the DOM it builds has the cells, the
+/// highlighted code and the rendered table; the screenshot is kept in
+/// target/tmp for a look.
+fn rendered_in_chromium(page: &Path) {
+    let url = format!("file://{}", page.display());
+    let flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--host-resolver-rules=MAP * ~NOTFOUND"];
+    let profile = tempfile::tempdir().expect("profile dir");
+    let dom = std::process::Command::new("chromium")
+        .args(flags)
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg("--dump-dom")
+        .arg(&url)
+        .output()
+        .expect("chromium runs (scripts/setup installs it)");
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert!(dom.matches("class=\"cell border-box-sizing").count() >= 4, "cells: {dom}");
+    assert!(dom.contains("<span class=\"source python\"") || dom.contains("class=\"support function"), "highlighted code: {dom}");
+    assert!(dom.contains("<table>") && dom.contains("<td><code>len()</code></td>"), "markdown table: {dom}");
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("example-course-hello-world.png");
+    let status = std::process::Command::new("chromium")
+        .args(flags)
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg("--window-size=1200,1600")
+        .arg(&url)
+        .output()
+        .expect("chromium runs");
+    assert!(status.status.success());
+    let (w, h) = png_size(&std::fs::read(&shot).expect("screenshot written"));
+    assert_eq!((w, h), (1200, 1600));
 }

@@ -38,3 +38,17 @@ print(f"The answer is {answer}")
 # %% [markdown] lang="en" tags=["notes"]
 #
 # Note: the last line of a cell is shown as its result.
+
+# %% [markdown] lang="de"
+#
+# | Funktion | Zweck |
+# |----------|-------|
+# | `print()` | Text ausgeben |
+# | `len()` | Länge bestimmen |
+
+# %% [markdown] lang="en"
+#
+# | Function | Purpose |
+# |----------|---------|
+# | `print()` | write text |
+# | `len()` | get a length |
