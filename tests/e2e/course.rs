@@ -155,3 +155,75 @@ fn rendered_in_chromium(page: &Path) {
     let (w, h) = png_size(&std::fs::read(&shot).expect("screenshot written"));
     assert_eq!((w, h), (1200, 1600));
 }
+
+fn build(env: &Env, args: &[&std::ffi::OsStr]) -> (Option<i32>, String) {
+    let out = env.clx().arg("build").args(args).output().expect("run clx");
+    (out.status.code(), stderr(&out))
+}
+
+#[test]
+fn bad_specs_and_paths_name_the_problem_and_exit_non_zero() {
+    let env = Env::new();
+    let course = TestCourse::new(&[("one", &[("data.txt", "x")])]);
+    let spec = course.spec();
+    let write = |xml: &str| std::fs::write(&spec, xml).unwrap();
+    let good = std::fs::read_to_string(&spec).unwrap();
+
+    write("<course>\n  <name><de>a</de>\n</course>\n");
+    let (code, err) = build(&env, &[spec.as_os_str()]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("course.xml:3:") && err.contains("malformed XML"), "{err}");
+
+    write(&good.replace("<name><de>Testkurs</de><en>Test Course</en></name>", ""));
+    let (code, err) = build(&env, &[spec.as_os_str()]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("<name>"), "{err}");
+
+    write(&good.replace("<topic>one</topic>", "<topic>one</topic><topic>nowhere</topic>"));
+    let (code, err) = build(&env, &[spec.as_os_str()]);
+    assert_eq!(code, Some(1), "unknown topic is an error, the rest is built: {err}");
+    assert!(err.contains("nowhere"), "{err}");
+    assert!(!course.outputs_ending("data.txt").is_empty(), "the known topic was still built");
+
+    write(&good.replace("<topics>", "").replace("</topics>", "").replace("<topic>one</topic>", ""));
+    let (code, err) = build(&env, &[spec.as_os_str()]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("section `Week 1` has no <topics>; it is skipped"), "{err}");
+
+    write(&good);
+    let twin = course.root().join("slides/module_200_other/topic_100_one");
+    std::fs::create_dir_all(&twin).unwrap();
+    std::fs::write(twin.join("x.txt"), "y").unwrap();
+    let (code, err) = build(&env, &[spec.as_os_str()]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("duplicate topic id `one`") && err.contains("module_200_other"), "{err}");
+
+    let (code, err) = build(&env, &[spec.as_os_str(), "-d".as_ref(), "/nonexistent/course".as_ref()]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("data directory /nonexistent/course not found"), "{err}");
+    let (code, err) = build(&env, &["/nonexistent/course.xml".as_ref()]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("course spec /nonexistent/course.xml not found"), "{err}");
+}
+
+#[test]
+fn renamed_source_loses_its_old_outputs_but_git_dirs_stay() {
+    let env = Env::new();
+    let plugins = plugin_dir(&["clx-fixture-testkit"]);
+    let course = TestCourse::new(&[("t", &[("old.testjob", "ok"), ("keep.txt", "k")])]);
+    let run = || {
+        let out = env.clx().arg("--plugin-dir").arg(plugins.path()).arg("build").arg(course.spec()).output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    };
+    run();
+    let root = course.out().join("public/En/Test Course");
+    std::fs::create_dir_all(root.join(".git")).unwrap();
+    std::fs::write(root.join(".git/HEAD"), "ref: refs/heads/main\n").unwrap();
+    let topic = course.root().join("slides/module_100_test/topic_100_t");
+    std::fs::rename(topic.join("old.testjob"), topic.join("new.testjob")).unwrap();
+    run();
+    assert!(course.outputs_ending("img/old.txt").is_empty(), "{:#?}", course.output_files());
+    assert_eq!(course.outputs_ending("img/new.txt").len(), 14);
+    assert_eq!(course.outputs_ending("keep.txt").len(), 14);
+    assert!(root.join(".git/HEAD").exists(), "a .git directory inside an output root is never swept");
+}
