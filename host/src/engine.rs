@@ -95,6 +95,7 @@ impl<'r> Engine<'r> {
                 Err(e) => report.diagnostic(Diagnostic::error(display(&copy.from), "", e.to_string())),
             }
         }
+        self.ask_tool_identities(plan);
         let mut misses: Vec<Pending<'_>> = Vec::new();
         for job in &plan.jobs {
             let (registry, config) = (self.registry, self.config);
@@ -145,6 +146,35 @@ impl<'r> Engine<'r> {
             report.removed += tree.sweep()?.len();
         }
         Ok(())
+    }
+
+    /// Ask every plugin of the plan for its tool's identity at once: each
+    /// may start its tool (`java -version` takes a third of a second), and
+    /// an unchanged rebuild should not pay for them one after the other.
+    fn ask_tool_identities(&mut self, plan: &Plan) {
+        let mut wanted: Vec<(&str, &str)> = Vec::new();
+        for job in &plan.jobs {
+            if !self.identities.contains_key(&job.job_type) && !wanted.iter().any(|(_, t)| *t == job.job_type) {
+                wanted.push((job.plugin.as_str(), job.job_type.as_str()));
+            }
+        }
+        let (registry, config) = (self.registry, self.config);
+        let answers: Vec<(String, Result<String, String>)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = wanted
+                .iter()
+                .map(|&(plugin, job_type)| {
+                    (job_type, scope.spawn(move || tool_identity(registry, config, plugin, job_type)))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|(job_type, h)| {
+                    let answer = h.join().unwrap_or_else(|_| Err(format!("{job_type}: the plugin panicked")));
+                    (job_type.to_owned(), answer)
+                })
+                .collect()
+        });
+        self.identities.extend(answers);
     }
 
     /// Whether Ctrl-C or SIGTERM arrived (only known once workers ran).
