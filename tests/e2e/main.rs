@@ -2,5 +2,6 @@
 
 mod course;
 mod engine;
+mod golden;
 mod plugins;
 mod watch;
