@@ -102,6 +102,9 @@ fn markdown(text: &str) -> String {
 }
 
 /// ANSI SGR colours (tracebacks) to HTML spans; everything else escaped.
+/// Hand-written: Jupyter tracebacks use only bold and the 16 basic colours,
+/// and the converter crates on crates.io either emit classes that need their
+/// own stylesheet or do not escape the text around the codes.
 pub fn ansi_to_html(text: &str) -> String {
     const COLORS: [&str; 8] = ["#000", "#e75c58", "#00a250", "#ddb62b", "#208ffb", "#d160c4", "#60c6c8", "#c5c1b4"];
     let mut out = String::new();
