@@ -188,10 +188,7 @@ impl Cache {
     pub fn open(dir: &Path) -> Result<Cache, CacheError> {
         let blobs = dir.join("blobs");
         std::fs::create_dir_all(&blobs).map_err(io_err(&blobs))?;
-        let conn = Connection::open(dir.join("index.db"))?;
-        conn.busy_timeout(Duration::from_secs(30))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let conn = crate::db::open(&dir.join("index.db"))?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS entries(
                  key TEXT PRIMARY KEY, value TEXT NOT NULL, bytes INTEGER NOT NULL,

@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod config;
 pub mod course;
+pub mod db;
 pub mod engine;
 pub mod job;
 pub mod layout;

@@ -238,10 +238,7 @@ impl Queue {
         if let Some(dir) = path.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
-        let conn = Connection::open(path).map_err(open_err)?;
-        conn.busy_timeout(Duration::from_secs(30)).map_err(open_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(open_err)?;
+        let conn = crate::db::open(path).map_err(open_err)?;
         let queue = Queue { conn };
         queue.migrate().map_err(open_err)?;
         Ok(queue)

@@ -251,8 +251,8 @@ fn two_builds_on_one_queue_never_touch_each_other() {
         .arg("build")
         .arg(second.spec())
         .env("CLX_TESTKIT_LOG", &first.log);
-    let a = first.cmd(&[]).spawn().unwrap();
-    let b = other.spawn().unwrap();
+    let a = first.cmd(&[]).stderr(Stdio::piped()).spawn().unwrap();
+    let b = other.stderr(Stdio::piped()).spawn().unwrap();
     let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
     assert!(a.status.success() && b.status.success(), "{}\n{}", stderr(&a), stderr(&b));
     let runs = first.conversions();

@@ -115,3 +115,96 @@ fn watch_rebuilds_edits_additions_and_deletions_then_stops_cleanly() {
     assert!(status.success(), "{status}");
     wait_for("the workers to exit", || workers.iter().all(|p| !alive(*p)));
 }
+
+fn copy_tree(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap().flatten() {
+        if e.file_name() == "output" {
+            continue;
+        }
+        let (from, to) = (e.path(), dst.join(e.file_name()));
+        if from.is_dir() {
+            copy_tree(&from, &to);
+        } else {
+            std::fs::copy(&from, &to).unwrap();
+        }
+    }
+}
+
+/// The example course under `--watch`: edit a deck, add a topic to the
+/// spec, delete a data file, break and fix a PlantUML diagram.
+#[test]
+fn watch_follows_edits_of_the_example_course() {
+    let env = Env::new();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    copy_tree(&repo_root().join("examples/python-course"), root);
+    let spec = root.join("course-specs/python-course.xml");
+    let log = env.home.path().join("watch.log");
+    let child = env
+        .clx()
+        .args(["build", "--watch"])
+        .arg(&spec)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let w = Watching { child, log };
+    wait_for_log(&w, "the first build", || w.log().contains("watching"));
+    let out = root.join("output/public/En/Python Basics/Slides");
+    let hello = out.join("Html/Completed/First Steps/01 Hello, World.html");
+    assert!(read(&hello).contains("Hello, World!"));
+
+    // Edit a deck: its executed page shows the new output.
+    let deck = root.join("slides/module_100_basics/topic_100_hello_world/slides_hello_world.py");
+    std::fs::write(&deck, read(&deck).replace("print(\"Hello, World!\")", "print(\"Hello, watcher!\")")).unwrap();
+    wait_for_log(&w, "the edited deck", || read(&hello).contains("Hello, watcher!"));
+
+    // Delete a data file: its copies go, everywhere.
+    let csv = root.join("slides/module_200_data/topic_100_reading_data/data/scores.csv");
+    let copies = || {
+        let mut n = 0;
+        for top in ["public", "speaker"] {
+            for lang in ["De/Python Grundlagen/Folien", "En/Python Basics/Slides"] {
+                let base = root.join("output").join(top).join(lang);
+                n += walk_count(&base, "scores.csv");
+            }
+        }
+        n
+    };
+    assert!(copies() > 0);
+    std::fs::remove_file(&csv).unwrap();
+    wait_for_log(&w, "the deleted data file", || copies() == 0);
+
+    // Break a diagram: reported, the old image is gone; fix it: back.
+    let pu = root.join("slides/module_300_functions/topic_100_functions/pu/call.pu");
+    let good = read(&pu);
+    let image = out.join("Html/Completed/Functions/img/call.png");
+    let image_exists = || out.join("Html/Completed").read_dir().into_iter().flatten().flatten().any(|s| s.path().join("img/call.png").exists());
+    assert!(image_exists(), "{}", image.display());
+    std::fs::write(&pu, good.replace("@enduml", "this is not plantuml ((\n@enduml")).unwrap();
+    wait_for_log(&w, "the broken diagram's error", || w.log().contains("call.pu") && w.log().contains("PlantUML:"));
+    wait_for_log(&w, "the stale image to go", || !image_exists());
+    std::fs::write(&pu, &good).unwrap();
+    wait_for_log(&w, "the fixed diagram", image_exists);
+
+    // Add a topic to the spec: its outputs appear.
+    let topic = root.join("slides/module_300_functions/topic_200_added");
+    std::fs::create_dir_all(&topic).unwrap();
+    std::fs::write(topic.join("slides_added.py"), "# %%\nprint(\"added\")\n").unwrap();
+    std::fs::write(&spec, read(&spec).replace("<topic>lists</topic>", "<topic>lists</topic>\n<topic>added</topic>")).unwrap();
+    wait_for_log(&w, "the added topic", || walk_count(&root.join("output"), "slides_added.html") == 6);
+}
+
+fn walk_count(dir: &Path, name: &str) -> usize {
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            n += walk_count(&p, name);
+        } else if p.file_name().is_some_and(|f| f.to_string_lossy().ends_with(name)) {
+            n += 1;
+        }
+    }
+    n
+}

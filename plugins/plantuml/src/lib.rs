@@ -7,8 +7,8 @@ mod source;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock};
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
 
 use clx_plugin_api::*;
 use serde::Deserialize;
@@ -31,7 +31,24 @@ pub struct PlantUml {
     tools: Result<Tools, String>,
     timeout: Duration,
     jvms: Mutex<HashMap<String, PipeJvm>>,
-    version: OnceLock<Result<String, String>>,
+    /// Tool identity, memoised per jar file as it was when asked.
+    version: Mutex<Option<(JarStamp, String)>>,
+}
+
+/// A jar is re-identified when it is replaced (path, size or mtime change).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct JarStamp {
+    path: PathBuf,
+    size: u64,
+    modified: Option<SystemTime>,
+}
+
+impl JarStamp {
+    fn of(jar: &std::path::Path) -> Result<JarStamp, String> {
+        let meta = std::fs::metadata(jar)
+            .map_err(|e| format!("cannot read the PlantUML jar {} ({e}); run scripts/setup", jar.display()))?;
+        Ok(JarStamp { path: jar.to_owned(), size: meta.len(), modified: meta.modified().ok() })
+    }
 }
 
 /// Config, then `PLANTUML_JAR` / `JAVA_HOME`, then the tools dir and `PATH`.
@@ -58,7 +75,10 @@ impl PlantUml {
 
     /// Render with the format's JVM; if it died, restart it and try once more.
     fn render(&self, format: &str, block: &str) -> Result<Answer, PipeError> {
-        let tools = self.tools().map_err(|i| PipeError::Garbage(i.message.to_string()))?;
+        let tools = match &self.tools {
+            Ok(tools) => tools,
+            Err(message) => return Err(PipeError::Setup(message.clone())),
+        };
         let mut jvms = self.jvms.lock().unwrap_or_else(|e| e.into_inner());
         for attempt in 0..2 {
             if !jvms.contains_key(format) {
@@ -66,7 +86,7 @@ impl PlantUml {
             }
             let Some(jvm) = jvms.get_mut(format) else { continue };
             match jvm.render(block, self.timeout) {
-                Err(PipeError::Died | PipeError::Garbage(_)) if attempt == 0 => {
+                Err(PipeError::Died(_) | PipeError::Garbage(_)) if attempt == 0 => {
                     // A dead or confused JVM is replaced; the diagram gets one more try.
                     jvms.remove(format);
                 }
@@ -77,7 +97,7 @@ impl PlantUml {
                 Ok(answer) => return Ok(answer),
             }
         }
-        Err(PipeError::Died)
+        Err(PipeError::Died(String::new()))
     }
 
     /// The JVM currently serving a format (for tests).
@@ -105,24 +125,30 @@ impl Plugin for PlantUml {
             tools: find_tools(&config),
             timeout: Duration::from_secs(config.timeout.unwrap_or(60)),
             jvms: Mutex::new(HashMap::new()),
-            version: OnceLock::new(),
+            version: Mutex::new(None),
         })
     }
 
     fn tool_identity(&self, _job_type: &str) -> Result<String, String> {
-        // PlantUML's own version string: upgrading the jar re-renders.
-        self.version
-            .get_or_init(|| {
-                let tools = self.tools.as_ref().map_err(Clone::clone)?;
-                let plantuml = pipe::version(tools)?;
-                let dot = std::process::Command::new("dot")
-                    .arg("-V")
-                    .output()
-                    .map(|o| String::from_utf8_lossy(&o.stderr).trim().to_owned())
-                    .unwrap_or_else(|_| "no dot".into());
-                Ok(format!("{plantuml}; {dot}"))
-            })
-            .clone()
+        // PlantUML's own version line: upgrading the jar re-renders. Graphviz
+        // lays out most diagrams, so its version belongs to the identity too.
+        let tools = self.tools.as_ref().map_err(Clone::clone)?;
+        let stamp = JarStamp::of(&tools.jar)?;
+        let mut memo = self.version.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((known, identity)) = memo.as_ref() {
+            if *known == stamp {
+                return Ok(identity.clone());
+            }
+        }
+        let plantuml = pipe::version(tools)?;
+        let dot = std::process::Command::new("dot")
+            .arg("-V")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stderr).trim().to_owned())
+            .unwrap_or_else(|_| "no dot".into());
+        let identity = format!("{plantuml}; {dot}");
+        *memo = Some((stamp, identity.clone()));
+        Ok(identity)
     }
 
     fn convert(&self, job: &Job, _host: &Host<'_>) -> Result<JobResult, Issue> {
@@ -131,14 +157,9 @@ impl Plugin for PlantUml {
         let block = source::blocks(text)
             .into_iter()
             .next()
-            .ok_or_else(|| Issue::error("no @startuml … @enduml block found").in_file(path))?;
-        if !source::pipe_safe(&block) {
-            return Err(Issue::error(
-                "the diagram must start with @start… and end with the matching @end… at the start of a line",
-            )
-            .in_file(path)
-            .at_line(block.first_line));
-        }
+            .ok_or_else(|| Issue::error("no diagram found: put the diagram between a `@startuml` line and an `@enduml` line").in_file(path))?;
+        let text = source::pipe_text(&block)
+            .map_err(|why| Issue::error(format!("cannot render this PlantUML block: {why}")).in_file(path).at_line(block.first_line))?;
         self.tools().map_err(|i| i.in_file(path))?;
         let mut result = JobResult::new();
         for request in job.outputs.iter() {
@@ -147,7 +168,7 @@ impl Plugin for PlantUml {
                 result.failed_output(&request.id, format!("PlantUML cannot produce `{format}` (png, svg)"));
                 continue;
             }
-            match self.render(format, &block.text) {
+            match self.render(format, &text) {
                 Ok(Answer::Image(bytes)) => {
                     result.output(&request.id, bytes);
                 }

@@ -5,7 +5,8 @@
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use std::os::unix::process::CommandExt;
@@ -19,10 +20,13 @@ pub enum Answer {
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipeError {
+    /// Java or the jar is missing; the message names the fix.
+    #[error("{0}")]
+    Setup(String),
     #[error("cannot start `{java}`: {source}; install Java (scripts/setup)")]
     Spawn { java: String, source: std::io::Error },
-    #[error("the PlantUML JVM exited unexpectedly")]
-    Died,
+    #[error("the PlantUML JVM exited unexpectedly{0}")]
+    Died(String),
     #[error("PlantUML did not answer within {0} s")]
     Timeout(u64),
     #[error("PlantUML answered with something that is not an image: {0}")]
@@ -38,6 +42,8 @@ pub struct PipeJvm {
     child: Child,
     stdin: ChildStdin,
     out: Receiver<Vec<u8>>,
+    /// What the JVM wrote to stderr since the last answer.
+    stderr: Arc<Mutex<Vec<u8>>>,
     buffer: Vec<u8>,
     delimiter: Vec<u8>,
     /// Work dir: relative `!include`s resolve here.
@@ -60,20 +66,29 @@ impl PipeJvm {
             .current_dir(cwd.path())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             // Its own group, so a timeout kills the JVM and a hung `dot`
-            // together; the parent-death signal ends it with the worker.
+            // together.
             .process_group(0);
-        // SAFETY: prctl only sets a flag on the child.
+        let parent = std::process::id() as libc::pid_t;
+        // SAFETY: only async-signal-safe calls between fork and exec.
         unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            cmd.pre_exec(move || {
+                // The JVM must not outlive the worker. The signal fires when
+                // the spawning *thread* ends, hence `spawn_from_long_lived_thread`;
+                // the getppid check closes the race with a parent that is
+                // already gone.
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 || libc::getppid() != parent {
+                    return Err(std::io::Error::last_os_error());
+                }
                 Ok(())
             });
         }
-        let mut child = cmd.spawn().map_err(|source| PipeError::Spawn { java: tools.java.display().to_string(), source })?;
-        let stdin = child.stdin.take().ok_or(PipeError::Died)?;
-        let mut stdout = child.stdout.take().ok_or(PipeError::Died)?;
+        let mut child = spawn_from_long_lived_thread(cmd)
+            .map_err(|source| PipeError::Spawn { java: tools.java.display().to_string(), source })?;
+        let stdin = child.stdin.take().ok_or_else(|| PipeError::Died(String::new()))?;
+        let mut stdout = child.stdout.take().ok_or_else(|| PipeError::Died(String::new()))?;
+        let mut stderr_pipe = child.stderr.take().ok_or_else(|| PipeError::Died(String::new()))?;
         let (tx, out) = mpsc::channel();
         std::thread::spawn(move || {
             let mut chunk = vec![0u8; 64 * 1024];
@@ -83,7 +98,25 @@ impl PipeJvm {
                 }
             }
         });
-        Ok(PipeJvm { child, stdin, out, buffer: Vec::new(), delimiter: delimiter.into_bytes(), _cwd: cwd, fresh: true })
+        // Drained always: a JVM blocked on a full stderr pipe looks hung.
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            let mut chunk = vec![0u8; 8 * 1024];
+            while let Ok(n) = stderr_pipe.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                let mut sink = sink.lock().unwrap_or_else(|e| e.into_inner());
+                sink.extend_from_slice(&chunk[..n]);
+                // Only the tail matters (OOM marker, last words before dying).
+                if sink.len() > 64 * 1024 {
+                    let cut = sink.len() - 16 * 1024;
+                    sink.drain(..cut);
+                }
+            }
+        });
+        Ok(PipeJvm { child, stdin, out, stderr, buffer: Vec::new(), delimiter: delimiter.into_bytes(), _cwd: cwd, fresh: true })
     }
 
     pub fn pid(&self) -> u32 {
@@ -97,7 +130,9 @@ impl PipeJvm {
         self.fresh = false;
         let mut request = block.to_owned();
         request.push('\n');
-        self.stdin.write_all(request.as_bytes()).and_then(|_| self.stdin.flush()).map_err(|_| PipeError::Died)?;
+        if self.stdin.write_all(request.as_bytes()).and_then(|_| self.stdin.flush()).is_err() {
+            return Err(self.died());
+        }
         let deadline = Instant::now() + timeout;
         let end = self.delimiter.len() + 1;
         let mut searched = 0;
@@ -107,6 +142,11 @@ impl PipeJvm {
                 if self.buffer.len() >= pos + end {
                     let payload: Vec<u8> = self.buffer[..pos].to_vec();
                     self.buffer.drain(..pos + end);
+                    let stderr = self.take_stderr();
+                    if stderr.contains("OutOfMemoryError") {
+                        // The payload is PlantUML's crash picture, not the diagram.
+                        return Err(PipeError::Garbage("PlantUML ran out of memory (java.lang.OutOfMemoryError)".into()));
+                    }
                     return classify(payload);
                 }
             }
@@ -118,9 +158,26 @@ impl PipeJvm {
                     self.kill();
                     return Err(PipeError::Timeout(timeout.as_secs()));
                 }
-                Err(RecvTimeoutError::Disconnected) => return Err(PipeError::Died),
+                Err(RecvTimeoutError::Disconnected) => return Err(self.died()),
             }
         }
+    }
+
+    fn take_stderr(&self) -> String {
+        let mut sink = self.stderr.lock().unwrap_or_else(|e| e.into_inner());
+        let text = String::from_utf8_lossy(&sink).into_owned();
+        sink.clear();
+        text
+    }
+
+    /// The JVM is gone: reap it and keep its last words for the message.
+    fn died(&mut self) -> PipeError {
+        self.kill();
+        // The stderr reader may still be copying the final bytes.
+        std::thread::sleep(Duration::from_millis(20));
+        let stderr = self.take_stderr();
+        let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+        PipeError::Died(if last.is_empty() { String::new() } else { format!(": {last}") })
     }
 
     pub fn kill(&mut self) {
@@ -136,6 +193,31 @@ impl Drop for PipeJvm {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+type SpawnRequest = (Command, Sender<std::io::Result<Child>>);
+
+/// Spawn on one thread that lives as long as the process, so the JVM's
+/// parent-death signal means "the worker died", not "the thread that
+/// happened to start it ended".
+fn spawn_from_long_lived_thread(cmd: Command) -> std::io::Result<Child> {
+    static SPAWNER: OnceLock<Mutex<Sender<SpawnRequest>>> = OnceLock::new();
+    let spawner = SPAWNER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<SpawnRequest>();
+        std::thread::Builder::new()
+            .name("plantuml-spawner".into())
+            .spawn(move || {
+                for (mut cmd, reply) in rx {
+                    let _ = reply.send(cmd.spawn());
+                }
+            })
+            .ok();
+        Mutex::new(tx)
+    });
+    let (reply, answer) = mpsc::channel();
+    let unavailable = || std::io::Error::other("the PlantUML spawner thread is gone");
+    spawner.lock().unwrap_or_else(|e| e.into_inner()).send((cmd, reply)).map_err(|_| unavailable())?;
+    answer.recv().map_err(|_| unavailable())?
 }
 
 fn classify(payload: Vec<u8>) -> Result<Answer, PipeError> {

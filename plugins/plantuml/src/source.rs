@@ -33,17 +33,29 @@ pub fn blocks(source: &str) -> Vec<Block> {
     out
 }
 
-/// Whether `-pipe` reads this block as one diagram, exactly as written.
-pub fn pipe_safe(block: &Block) -> bool {
-    let lines: Vec<&str> = block.text.lines().collect();
-    let (Some(first), Some(last)) = (lines.first(), lines.last()) else { return false };
-    if !first.starts_with("@start") {
-        return false;
-    }
-    let word: String = first["@start".len()..].chars().take_while(|c| c.is_ascii_alphabetic()).collect();
-    let plain_start = first.trim_end().len() == "@start".len() + word.len();
+/// The block as `-pipe` must receive it. The pipe reader only sees
+/// `@start`/`@end` markers in column 0 with a matching end keyword, and
+/// treats `@@@format` lines as commands; anything else makes it swallow the
+/// request or merge it with the next one. Indented markers are moved to
+/// column 0 (same picture as the one-shot CLI); the rest is refused.
+pub fn pipe_text(block: &Block) -> Result<String, String> {
+    let mut lines: Vec<&str> = block.text.lines().collect();
+    let (Some(first), Some(last)) = (lines.first().map(|l| l.trim()), lines.last().map(|l| l.trim())) else {
+        return Err("empty diagram block".into());
+    };
+    let word: String = first["@start".len().min(first.len())..].chars().take_while(|c| c.is_ascii_alphabetic()).collect();
+    let plain_start = first.len() == "@start".len() + word.len();
     let end = if plain_start { format!("@end{word}") } else { "@end".to_owned() };
-    last.starts_with(&end) && !lines.iter().any(|l| l.starts_with("@@@format "))
+    if !first.starts_with("@start") || !last.starts_with(&end) {
+        return Err(format!("`{first}` must be closed by `{end}`, not `{last}`"));
+    }
+    if let Some(i) = lines.iter().position(|l| l.starts_with("@@@format ")) {
+        return Err(format!("line {} starts with `@@@format`, which PlantUML reserves; indent it or remove it", i + 1));
+    }
+    let n = lines.len();
+    lines[0] = first;
+    lines[n - 1] = last;
+    Ok(lines.join("\n"))
 }
 
 #[cfg(test)]
@@ -56,13 +68,21 @@ mod tests {
         assert_eq!(b.len(), 2);
         assert_eq!(b[0].first_line, 3);
         assert_eq!(b[1].first_line, 6);
-        assert!(pipe_safe(&b[0]) && pipe_safe(&b[1]));
+        assert_eq!(pipe_text(&b[0]).as_deref(), Ok("@startuml\nA -> B\n@enduml"));
+        assert_eq!(pipe_text(&b[1]).as_deref(), Ok("@startuml x\nC\n@enduml"));
     }
 
     #[test]
-    fn indented_or_mismatched_blocks_are_not_pipe_safe() {
-        assert!(!pipe_safe(&blocks("  @startuml\nA\n@enduml\n")[0]));
-        assert!(!pipe_safe(&blocks("@startuml\nA\n@endmindmap\n")[0]));
-        assert!(!pipe_safe(&blocks("@startuml\n@@@format svg\n@enduml\n")[0]));
+    fn a_bom_is_stripped_and_indented_markers_move_to_column_zero() {
+        let b = blocks("\u{feff}  @startuml\n  A -> B\n\t@enduml  \n");
+        assert_eq!(pipe_text(&b[0]).as_deref(), Ok("@startuml\n  A -> B\n@enduml"));
+    }
+
+    #[test]
+    fn mismatched_ends_and_format_lines_are_refused() {
+        let err = pipe_text(&blocks("@startuml\nA\n@endmindmap\n")[0]).unwrap_err();
+        assert!(err.contains("@enduml"), "{err}");
+        let err = pipe_text(&blocks("@startuml\n@@@format svg\n@enduml\n")[0]).unwrap_err();
+        assert!(err.contains("line 2"), "{err}");
     }
 }

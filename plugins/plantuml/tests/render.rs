@@ -59,7 +59,8 @@ fn syntax_error_reports_the_file_line_and_writes_no_image() {
     assert!(result.outputs[0].result.is_err(), "no error image as output");
     let issue = &result.issues[0];
     assert_eq!(issue.line.into_option(), Some(4), "{issue:?}");
-    assert!(issue.message.contains("PlantUML"), "{issue:?}");
+    assert!(issue.message.contains("Syntax Error"), "PlantUML's own message: {issue:?}");
+    assert_eq!(issue.file.as_ref().map(|f| f.as_str()).into_option(), Some("topic/pu/diagram.pu"));
     // The JVM survives a syntax error.
     output(&run(&plugin, DIAGRAM, &["png"]), "png");
 }
@@ -71,4 +72,68 @@ fn a_missing_jar_names_the_setup_command() {
     assert!(err.contains("scripts/setup"), "{err}");
     let plugin = PlantUml::new("{}").unwrap();
     assert!(plugin.tool_identity("plantuml").unwrap().starts_with("PlantUML version"));
+}
+
+/// A `java` that behaves like a JVM dying mid-diagram: it takes the request
+/// and exits without answering, the first `deaths` times; then it is the
+/// real Java.
+fn flaky_java(dir: &std::path::Path, deaths: u32) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let script = dir.join("java");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nd=$(dirname \"$0\")\nn=$(ls \"$d\" | grep -c '^died')\n\
+             if [ \"$n\" -lt {deaths} ]; then touch \"$d/died$n\"; head -c 1 >/dev/null; echo 'simulated JVM crash' >&2; exit 3; fi\n\
+             exec java \"$@\"\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    script
+}
+
+#[test]
+fn a_jvm_dying_mid_diagram_is_restarted_and_the_diagram_retried_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let java = flaky_java(dir.path(), 1);
+    let plugin = PlantUml::new(&serde_json::json!({ "java": java }).to_string()).unwrap();
+    let png = output(&run(&plugin, DIAGRAM, &["png"]), "png");
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    assert!(dir.path().join("died0").exists(), "the first JVM really died");
+}
+
+#[test]
+fn a_jvm_dying_twice_fails_the_output_with_its_last_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let java = flaky_java(dir.path(), 2);
+    let plugin = PlantUml::new(&serde_json::json!({ "java": java }).to_string()).unwrap();
+    let result = run(&plugin, DIAGRAM, &["png"]);
+    let message = match &result.outputs[0].result {
+        RResult::RErr(m) => m.to_string(),
+        RResult::ROk(_) => panic!("a twice-dead JVM cannot have rendered"),
+    };
+    assert!(message.contains("exited unexpectedly") && message.contains("simulated JVM crash"), "{message}");
+    assert!(dir.path().join("died1").exists(), "exactly one retry happened");
+}
+
+#[test]
+fn missing_java_fails_the_output_and_names_the_setup_command() {
+    let plugin = PlantUml::new(r#"{"java": "/nonexistent/bin/java"}"#).unwrap();
+    let result = run(&plugin, DIAGRAM, &["svg"]);
+    assert!(result.outputs[0].result.is_err());
+    assert!(result.issues[0].message.contains("scripts/setup"), "{:?}", result.issues);
+}
+
+#[test]
+fn svg_and_png_jvms_are_separate_and_each_is_reused() {
+    let plugin = PlantUml::new("{}").unwrap();
+    run(&plugin, DIAGRAM, &["png", "svg"]);
+    let (png, svg) = (plugin.jvm_pid("png").unwrap(), plugin.jvm_pid("svg").unwrap());
+    assert_ne!(png, svg);
+    for i in 0..3 {
+        let svg_text = String::from_utf8(output(&run(&plugin, &format!("@startuml\nÄrger{i} -> Öl\n@enduml\n"), &["svg"]), "svg")).unwrap();
+        assert!(svg_text.contains(&format!("Ärger{i}")), "{svg_text}");
+    }
+    assert_eq!((plugin.jvm_pid("png"), plugin.jvm_pid("svg")), (Some(png), Some(svg)));
 }
