@@ -10,20 +10,6 @@ use std::time::{Duration, Instant};
 
 use clx_e2e::*;
 
-fn copy_tree(src: &Path, dst: &Path) {
-    std::fs::create_dir_all(dst).expect("mkdir");
-    for e in std::fs::read_dir(src).expect("read").flatten() {
-        let (from, to) = (e.path(), dst.join(e.file_name()));
-        if e.file_name() == "output" {
-            continue;
-        }
-        if from.is_dir() {
-            copy_tree(&from, &to);
-        } else {
-            std::fs::copy(&from, &to).expect("copy");
-        }
-    }
-}
 
 fn main() {
     let env = Env::new();

@@ -11,20 +11,6 @@ fn copy_course(src: &Path) -> tempfile::TempDir {
     dir
 }
 
-fn copy_tree(src: &Path, dst: &Path) {
-    std::fs::create_dir_all(dst).expect("mkdir");
-    for e in std::fs::read_dir(src).expect("read course").flatten() {
-        let (from, to) = (e.path(), dst.join(e.file_name()));
-        if e.file_name() == "output" {
-            continue;
-        }
-        if from.is_dir() {
-            copy_tree(&from, &to);
-        } else {
-            std::fs::copy(&from, &to).expect("copy course file");
-        }
-    }
-}
 
 fn expected(name: &str) -> Vec<String> {
     let path = repo_root().join("tests/fixtures").join(name);

@@ -219,7 +219,7 @@ fn a_thousand_jobs_on_four_workers_each_run_exactly_once() {
 #[test]
 fn killed_busy_worker_is_replaced_and_its_job_runs_again() {
     let b = Build::new(&[("t", &[("slow.testjob", "sleep 1500"), ("a.testjob", "ok"), ("b.testjob", "ok")])]);
-    let mut child = b.cmd(&["--workers", "testkit=1"]).stderr(Stdio::piped()).spawn().unwrap();
+    let child = b.cmd(&["--workers", "testkit=1"]).stderr(Stdio::piped()).spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     let victim = loop {
         if let Some((pid, _)) = b.conversions().into_iter().find(|(_, s)| s.ends_with("slow.testjob")) {

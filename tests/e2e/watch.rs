@@ -116,20 +116,6 @@ fn watch_rebuilds_edits_additions_and_deletions_then_stops_cleanly() {
     wait_for("the workers to exit", || workers.iter().all(|p| !alive(*p)));
 }
 
-fn copy_tree(src: &Path, dst: &Path) {
-    std::fs::create_dir_all(dst).unwrap();
-    for e in std::fs::read_dir(src).unwrap().flatten() {
-        if e.file_name() == "output" {
-            continue;
-        }
-        let (from, to) = (e.path(), dst.join(e.file_name()));
-        if from.is_dir() {
-            copy_tree(&from, &to);
-        } else {
-            std::fs::copy(&from, &to).unwrap();
-        }
-    }
-}
 
 /// The example course under `--watch`: edit a deck, add a topic to the
 /// spec, delete a data file, break and fix a PlantUML diagram.

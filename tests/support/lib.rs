@@ -198,3 +198,19 @@ pub fn alive(pid: u32) -> bool {
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_path_buf()
 }
+
+/// Copy a course tree (without its `output/`), so builds never write into the repo.
+pub fn copy_tree(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).expect("mkdir");
+    for e in std::fs::read_dir(src).expect("read course").flatten() {
+        if e.file_name() == "output" {
+            continue;
+        }
+        let (from, to) = (e.path(), dst.join(e.file_name()));
+        if from.is_dir() {
+            copy_tree(&from, &to);
+        } else {
+            std::fs::copy(&from, &to).expect("copy course file");
+        }
+    }
+}
