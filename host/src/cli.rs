@@ -78,7 +78,7 @@ pub struct BuildArgs {
     #[arg(long, value_name = "TYPE=N", value_parser = parse_workers)]
     pub workers: Vec<(String, usize)>,
     /// Kill a job's worker when one job runs longer than this
-    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
     pub job_timeout: u64,
 }
 

@@ -71,11 +71,24 @@ impl Config {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(source) => return Err(ConfigError::Read { path: path.to_owned(), source }),
         };
-        let file: ConfigFile = toml::from_str(&text)
-            .map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })?;
+        let invalid = |message: String| ConfigError::Parse { path: path.to_owned(), message };
+        let file: ConfigFile = toml::from_str(&text).map_err(|e| invalid(toml_message(&text, &e)))?;
+        if let Some((job_type, _)) = file.workers.iter().find(|(_, n)| **n == 0) {
+            return Err(invalid(format!(
+                "[workers] {job_type} = 0: a job type needs at least one worker; remove the line for the default"
+            )));
+        }
         let base = path.parent().unwrap_or(Path::new("."));
         // Later files are more specific, so their plugin dirs are searched first.
         let mut dirs: Vec<PathBuf> = file.plugins.iter().map(|p| base.join(expand_home(p))).collect();
+        // A listed plugin directory that is missing is a typo more often than
+        // not; saying so beats a later "no plugin handles …".
+        if let Some(missing) = dirs.iter().find(|d| !d.is_dir()) {
+            return Err(invalid(format!(
+                "plugins: {} is not a directory; fix the path (relative paths start at this file's directory)",
+                missing.display()
+            )));
+        }
         dirs.append(&mut self.plugin_dirs);
         self.plugin_dirs = dirs;
         self.workers.extend(file.workers);
@@ -93,6 +106,21 @@ impl Config {
             .get(plugin)
             .and_then(|t| serde_json::to_string(t).ok())
             .unwrap_or_else(|| "{}".to_owned())
+    }
+}
+
+/// A TOML error on one line, `line L, column C: what`, instead of the
+/// crate's multi-line snippet, so it reads like every other clx error.
+fn toml_message(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim_end();
+    match e.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}: {message}; fix the file (TOML syntax)")
+        }
+        None => format!("{message}; fix the file (TOML syntax)"),
     }
 }
 
@@ -147,6 +175,7 @@ mod tests {
     fn course_file_plugin_dirs_resolve_relative_to_the_file() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("clx.toml"), "plugins = [\"extra\"]\n[workers]\nnotebook = 3\n").unwrap();
+        std::fs::create_dir(dir.path().join("extra")).unwrap();
         let mut c = Config::default();
         c.merge_file(&dir.path().join("clx.toml")).unwrap();
         assert_eq!(c.plugin_dirs, vec![dir.path().join("extra")]);

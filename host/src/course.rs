@@ -241,6 +241,7 @@ impl Course {
                     continue;
                 };
                 let found = if path.is_dir() { dir_topic(path)? } else { file_topic(root, path)? };
+                let found_nothing = found.files.is_empty();
                 let mut topic = Topic {
                     id: topic_spec.id.clone(),
                     path: path.clone(),
@@ -268,6 +269,17 @@ impl Course {
                     };
                     topic.files.push(CourseFile { path, rel, role });
                 }
+                if found_nothing {
+                    diagnostics.push(Diagnostic::warning(
+                        &spec_display,
+                        format!("{}:{}", topic_spec.line, topic_spec.column),
+                        format!(
+                            "topic `{}` ({}) has no files, so it produces nothing; add a slides_* deck or remove the topic",
+                            topic_spec.id,
+                            display(root, path)
+                        ),
+                    ));
+                }
                 topics.push(topic);
             }
             sections.push(Section { name: section_spec.name.clone(), topics });
@@ -286,10 +298,12 @@ fn deck(root: &Path, path: &Path, class: JobClass, course_lang: ProgLang, number
     let text = std::fs::read(path)
         .map_err(|e| Diagnostic::error(display(root, path), "", format!("cannot read the deck: {e}")))?;
     let text = String::from_utf8(text).map_err(|e| {
+        let offset = e.utf8_error().valid_up_to();
+        let line = e.as_bytes()[..offset].iter().filter(|&&b| b == b'\n').count() + 1;
         Diagnostic::error(
             display(root, path),
-            "",
-            format!("the deck is not UTF-8 (byte {}); save it as UTF-8", e.utf8_error().valid_up_to()),
+            format!("line {line}"),
+            format!("the deck is not UTF-8 (byte {offset}); save it as UTF-8"),
         )
     })?;
     let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();

@@ -173,7 +173,7 @@ impl Planner<'_> {
                 self.course.display(&file.path),
                 "",
                 format!(
-                    "{job_type} cannot produce {}; it offers {}: fix diagram_formats in the configuration",
+                    "{job_type} cannot produce {}; it offers {}: fix `diagram-formats` in clx.toml",
                     missing.join(", "),
                     offered.join(", ")
                 ),

@@ -110,8 +110,13 @@ impl Report {
         }
     }
 
-    /// Record a diagnostic and show it now, above the progress bar.
+    /// Record a diagnostic and show it now, above the progress bar. The same
+    /// problem reported again (a deck fails alike for German and English) is
+    /// shown once.
     pub fn diagnostic(&mut self, d: Diagnostic) {
+        if self.diagnostics.contains(&d) {
+            return;
+        }
         let line = d.to_string();
         match &self.bar {
             Some(bar) => bar.suspend(|| eprintln!("{line}")),
@@ -160,8 +165,12 @@ impl Report {
         );
         if errors > 0 {
             eprintln!("errors:");
+            // One line each: tracebacks and tool output were shown above.
             for d in self.diagnostics.iter().filter(|d| d.level == Level::Error) {
-                eprintln!("  {d}");
+                let text = d.to_string();
+                let first = text.lines().next().unwrap_or_default();
+                let more = if text.contains('\n') { " […]" } else { "" };
+                eprintln!("  {first}{more}");
             }
         }
         errors == 0

@@ -87,6 +87,8 @@ pub enum SpecError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{}:{line}: the course spec is not UTF-8 (byte {offset}); save it as UTF-8", file.display())]
+    NotUtf8 { file: PathBuf, line: u32, offset: usize },
     #[error("{}:{line}:{column}: malformed XML: {message}; fix the markup at that position", file.display())]
     Xml { file: PathBuf, line: u32, column: u32, message: String },
     #[error("{}:{line}:{column}: <{parent}> lacks the required element <{element}>; add it", file.display())]
@@ -100,6 +102,7 @@ impl SpecError {
     pub fn position(&self) -> Option<(u32, u32)> {
         match self {
             SpecError::Read { .. } => None,
+            SpecError::NotUtf8 { line, .. } => Some((*line, 1)),
             SpecError::Xml { line, column, .. }
             | SpecError::Missing { line, column, .. }
             | SpecError::Invalid { line, column, .. } => Some((*line, *column)),
@@ -109,7 +112,12 @@ impl SpecError {
 
 /// Read and parse a spec file.
 pub fn parse_file(path: &Path) -> Result<CourseSpec, SpecError> {
-    let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read { file: path.to_owned(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| SpecError::Read { file: path.to_owned(), source })?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let offset = e.utf8_error().valid_up_to();
+        let line = e.as_bytes()[..offset].iter().filter(|&&b| b == b'\n').count() as u32 + 1;
+        SpecError::NotUtf8 { file: path.to_owned(), line, offset }
+    })?;
     parse_str(&text, path)
 }
 
@@ -189,7 +197,7 @@ impl<'a, 'input> Parser<'a, 'input> {
                 let topics = topics
                     .children()
                     .filter(|c| c.is_element() && c.tag_name().name() == "topic")
-                    .map(|t| self.topic(t))
+                    .map(|t| self.topic(t, &mut warnings))
                     .collect::<Result<Vec<_>, _>>()?;
                 sections.push(SectionSpec { name, topics });
             }
@@ -219,7 +227,7 @@ impl<'a, 'input> Parser<'a, 'input> {
         Ok(Text { de, en })
     }
 
-    fn topic(&self, node: Node) -> Result<TopicSpec, SpecError> {
+    fn topic(&self, node: Node, warnings: &mut Vec<SpecWarning>) -> Result<TopicSpec, SpecError> {
         // The id is the topic's own text; child elements (a nested dir group)
         // contribute nothing, wherever they sit.
         let text: String =
@@ -239,11 +247,22 @@ impl<'a, 'input> Parser<'a, 'input> {
             return Err(self
                 .invalid(node, "<topic> has no id; write <topic>my_topic</topic> or <topic id=\"my_topic\"/>".into()));
         }
+        let (line, column) = self.pos(node);
         let skip_html = match node.attribute("html") {
             None => false,
-            Some(v) => means_no(v),
+            Some(v) if means_no(v) => true,
+            Some(v) if means_yes(v) => false,
+            Some(v) => {
+                warnings.push(SpecWarning {
+                    line,
+                    column,
+                    message: format!(
+                        "topic `{id}`: html=\"{v}\" is neither yes nor no; HTML is built, write html=\"no\" to skip it"
+                    ),
+                });
+                false
+            }
         };
-        let (line, column) = self.pos(node);
         Ok(TopicSpec { id, skip_html, line, column })
     }
 
@@ -261,6 +280,10 @@ impl<'a, 'input> Parser<'a, 'input> {
 /// does not, unlike the predecessor where even `"false"`… any value skipped.
 fn means_no(value: &str) -> bool {
     matches!(value.trim().to_ascii_lowercase().as_str(), "no" | "false" | "0" | "off" | "none" | "skip")
+}
+
+fn means_yes(value: &str) -> bool {
+    matches!(value.trim().to_ascii_lowercase().as_str(), "yes" | "true" | "1" | "on")
 }
 
 fn all_text(node: Node) -> String {

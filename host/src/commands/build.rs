@@ -12,7 +12,7 @@ use clx::config::Config;
 use clx::engine::{Engine, EngineError, EngineOptions};
 use clx::plan::Plan;
 use clx::planner::{self, PlanOptions};
-use clx::plugin::Registry;
+use clx::plugin::{CandidateStatus, Registry};
 use clx::report::{Diagnostic, Report};
 use clx::watch::CourseWatcher;
 
@@ -34,6 +34,13 @@ impl Course {
 
 pub fn run(global: &GlobalArgs, args: BuildArgs) -> Result<ExitCode> {
     let spec = existing(&args.spec, "course spec")?;
+    if spec.is_dir() {
+        bail!(
+            "{} is a directory; pass the course spec file, e.g. {}",
+            args.spec.display(),
+            args.spec.join("course.xml").display()
+        );
+    }
     let data_dir = match &args.data_dir {
         Some(d) => existing(d, "data directory")?,
         None => spec
@@ -56,6 +63,10 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> Result<ExitCode> {
     }
     let course = Course { spec, data_dir, out_dir, plan_options };
     let options = engine_options(global, &args, &config, &course)?;
+    if let Some((job_type, _)) = args.workers.iter().find(|(t, _)| registry.job_type(t).is_none()) {
+        let known: Vec<String> = registry.job_types().map(|(_, d)| d.name.to_string()).collect();
+        bail!("--workers {job_type}=…: no plugin handles job type `{job_type}`; known: {}", known.join(", "));
+    }
 
     let plan = course.plan(&registry)?;
     if args.clean {
@@ -65,6 +76,19 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> Result<ExitCode> {
     }
     let mut engine = Engine::new(&registry, &config, options)?;
     let mut report = Report::new(false);
+    // A plugin that cannot be used may be the one this course needs: say so
+    // here, not only in `clx plugins list`.
+    for candidate in &registry.candidates {
+        if let (CandidateStatus::Broken(_) | CandidateStatus::Conflict { .. }, Some(reason)) =
+            (&candidate.status, candidate.status.reason())
+        {
+            report.diagnostic(Diagnostic::warning(
+                candidate.path.display().to_string(),
+                "",
+                format!("plugin not used: {reason}; see `clx plugins list`"),
+            ));
+        }
+    }
     let outcome = engine.build(&plan, &mut report);
     if !args.watch || matches!(outcome, Err(EngineError::Interrupted)) {
         return finish(engine, outcome, report);

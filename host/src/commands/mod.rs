@@ -32,6 +32,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 
 /// Find and load every plugin, with the course's `clx.toml` (if any) applied.
 pub fn discover_plugins(global: &GlobalArgs, course_root: Option<&Path>) -> Result<(Registry, Config)> {
+    if let Some(missing) = global.plugin_dirs.iter().find(|d| !d.is_dir()) {
+        anyhow::bail!(
+            "plugin directory {} (from --plugin-dir or CLX_PLUGIN_PATH) is not a directory; fix the path",
+            missing.display()
+        );
+    }
     let config = Config::load(course_root)?;
     let exe = std::env::current_exe().ok().and_then(|p| p.canonicalize().ok());
     let user = config::user_data_dir();

@@ -79,7 +79,7 @@ fn run(
             }
             Err(clx_kernel::ExecuteError::CellFailed { cell, ename, evalue, excerpt, traceback }) => {
                 let message = format!(
-                    "cell {cell} raised {ename}: {evalue}\n--- cell {cell} ---\n{excerpt}\n--- traceback ---\n{traceback}\n\
+                    "raised {ename}: {evalue}\n--- cell {cell} ---\n{excerpt}\n--- traceback ---\n{traceback}\n\
                      (tag the cell `raises-exception` if the error is intended)"
                 );
                 return Err(Issue::error(message).in_file(path).at_cell(cell as u32));
