@@ -1,5 +1,6 @@
 //! End-to-end tests: the built `clx` binary with the built plugin libraries.
 
+mod bad_inputs;
 mod course;
 mod engine;
 mod golden;

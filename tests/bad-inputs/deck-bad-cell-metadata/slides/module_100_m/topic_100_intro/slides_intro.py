@@ -1,0 +1,5 @@
+# %% [markdown]
+# Hi
+
+# %% tags=["keep"
+x = 1

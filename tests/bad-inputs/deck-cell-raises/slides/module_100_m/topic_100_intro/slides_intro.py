@@ -1,0 +1,8 @@
+# %% [markdown]
+# Hi
+
+# %%
+print("fine")
+
+# %%
+1 / 0

@@ -1,0 +1,3 @@
+# %% [markdown]
+# {% if is_notebook %}
+# Hello

@@ -1,0 +1,5 @@
+# %% [markdown]
+# Text
+
+# %% [markdown]
+# {{ sldie_header("x") }}
