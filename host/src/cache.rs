@@ -26,7 +26,7 @@ pub const CACHE_SCHEMA_VERSION: u32 = 1;
 pub enum CacheError {
     #[error("cache {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("cache index: {0}")]
+    #[error("cache index: {0}; if this persists, run `clx cache clear`")]
     Sql(#[from] rusqlite::Error),
     #[error("cache blob {0} is missing; run `clx cache clear` and build again")]
     MissingBlob(String),
@@ -182,19 +182,22 @@ pub struct CacheStats {
 pub struct Cache {
     dir: PathBuf,
     conn: Connection,
+    /// Set when the index was damaged and replaced by an empty one.
+    pub recovered: Option<crate::db::Recovered>,
 }
 
 impl Cache {
     pub fn open(dir: &Path) -> Result<Cache, CacheError> {
         let blobs = dir.join("blobs");
         std::fs::create_dir_all(&blobs).map_err(io_err(&blobs))?;
-        let conn = crate::db::open(&dir.join("index.db"))?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS entries(
-                 key TEXT PRIMARY KEY, value TEXT NOT NULL, bytes INTEGER NOT NULL,
-                 created_at REAL NOT NULL, used_at REAL NOT NULL)",
-        )?;
-        Ok(Cache { dir: dir.to_owned(), conn })
+        let (conn, recovered) = crate::db::open_rebuildable(&dir.join("index.db"), |conn| {
+            conn.execute_batch(
+                "CREATE TABLE IF NOT EXISTS entries(
+                     key TEXT PRIMARY KEY, value TEXT NOT NULL, bytes INTEGER NOT NULL,
+                     created_at REAL NOT NULL, used_at REAL NOT NULL)",
+            )
+        })?;
+        Ok(Cache { dir: dir.to_owned(), conn, recovered })
     }
 
     pub fn dir(&self) -> &Path {

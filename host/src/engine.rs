@@ -83,6 +83,9 @@ impl<'r> Engine<'r> {
     /// error is only for failures of clx itself (queue, cache, disk) and
     /// for an interruption.
     pub fn build(&mut self, plan: &Plan, report: &mut Report) -> Result<(), EngineError> {
+        if let Some(recovered) = self.cache.recovered.take() {
+            report.diagnostic(Diagnostic::warning("", "", recovered.to_string()));
+        }
         for d in &plan.diagnostics {
             report.diagnostic(d.clone());
         }
@@ -193,7 +196,10 @@ impl<'r> Engine<'r> {
 
     fn run_jobs(&mut self, misses: &[Pending<'_>], tree: &mut OutputTree, report: &mut Report) -> Result<(), EngineError> {
         if self.running.is_none() {
-            let queue = Queue::open(&self.options.queue)?;
+            let mut queue = Queue::open(&self.options.queue)?;
+            if let Some(recovered) = queue.recovered.take() {
+                report.diagnostic(Diagnostic::warning("", "", recovered.to_string()));
+            }
             let reaped = queue.reap_stale()?;
             if reaped > 0 {
                 report.note(&format!(
@@ -353,8 +359,16 @@ fn materialise(
         match entry.output(&out.id) {
             Some(StoredOutput::Blob(hash)) => {
                 let bytes = cache.get_blob(hash)?;
+                // One output that cannot be written fails its job, not the
+                // build: every other output is still written.
                 for dest in &out.destinations {
-                    count_write(report, tree.write(dest, &bytes)?);
+                    match tree.write(dest, &bytes) {
+                        Ok(w) => count_write(report, w),
+                        Err(e) => {
+                            failed = true;
+                            report.diagnostic(Diagnostic::error(&job.display, "", e.to_string()));
+                        }
+                    }
                 }
             }
             Some(StoredOutput::Error(message)) => {

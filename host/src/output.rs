@@ -13,8 +13,12 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}: {source}; check that folder's permissions and the free disk space")]
     Write { path: PathBuf, source: std::io::Error },
+    #[error("cannot write {path}: {blocker} is a file where clx needs a folder; move it away (or build with --clean)")]
+    FileInTheWay { path: PathBuf, blocker: PathBuf },
+    #[error("cannot write {path}: a folder is in the way; move it away (or build with --clean)")]
+    FolderInTheWay { path: PathBuf },
     #[error("cannot read {path}: {source}")]
     Read { path: PathBuf, source: std::io::Error },
     #[error("cannot clean {path}: {source}")]
@@ -129,8 +133,18 @@ pub fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<Written, OutputErro
             return Ok(Written::Unchanged);
         }
     }
+    if path.is_dir() {
+        return Err(OutputError::FolderInTheWay { path: path.to_owned() });
+    }
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(write_err)?;
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        // The io error ("File exists", "Not a directory") does not say
+        // which part of the path is the problem; the user needs to know.
+        return Err(match dir.ancestors().find(|a| a.is_file()) {
+            Some(blocker) => OutputError::FileInTheWay { path: path.to_owned(), blocker: blocker.to_owned() },
+            None => write_err(e),
+        });
+    }
     let mut tmp = tempfile::Builder::new().prefix(".clx-").suffix(".tmp").tempfile_in(dir).map_err(write_err)?;
     tmp.write_all(bytes).map_err(write_err)?;
     tmp.persist(path).map_err(|e| write_err(e.error))?;
@@ -140,6 +154,17 @@ pub fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<Written, OutputErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_where_a_folder_must_go_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a"), "in the way").unwrap();
+        let err = write_if_changed(&dir.path().join("a/b/c.txt"), b"x").unwrap_err();
+        assert!(matches!(&err, OutputError::FileInTheWay { blocker, .. } if blocker == &dir.path().join("a")), "{err}");
+        std::fs::create_dir_all(dir.path().join("d/e.txt")).unwrap();
+        let err = write_if_changed(&dir.path().join("d/e.txt"), b"x").unwrap_err();
+        assert!(matches!(err, OutputError::FolderInTheWay { .. }), "{err}");
+    }
 
     #[test]
     fn unchanged_bytes_keep_the_file_untouched() {

@@ -196,6 +196,45 @@ pub enum Requeued {
 
 pub struct Queue {
     conn: Connection,
+    /// Set when the file was damaged and replaced by an empty queue.
+    pub recovered: Option<crate::db::Recovered>,
+}
+
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version == SCHEMA_VERSION {
+        return Ok(());
+    }
+    // Check again under the write lock: two processes opening a new
+    // database at once must not both (re)create it, or the second would
+    // drop the first one's session.
+    let tx = conn.unchecked_transaction_immediate()?;
+    let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version == SCHEMA_VERSION {
+        return tx.commit();
+    }
+    tx.execute_batch(&format!(
+        "DROP TABLE IF EXISTS jobs; DROP TABLE IF EXISTS workers; DROP TABLE IF EXISTS sessions;
+         CREATE TABLE sessions(
+             id INTEGER PRIMARY KEY, spec TEXT NOT NULL, pid INTEGER NOT NULL,
+             status TEXT NOT NULL, started_at REAL NOT NULL, finished_at REAL);
+         CREATE TABLE jobs(
+             id INTEGER PRIMARY KEY, session INTEGER NOT NULL, job_type TEXT NOT NULL,
+             source TEXT NOT NULL, priority INTEGER NOT NULL DEFAULT 0,
+             status TEXT NOT NULL CHECK (status IN ('pending','running','done','failed','cancelled')),
+             attempts INTEGER NOT NULL DEFAULT 0, max_attempts INTEGER NOT NULL,
+             payload TEXT NOT NULL, cache_key TEXT NOT NULL, worker INTEGER,
+             created_at REAL NOT NULL, started_at REAL, finished_at REAL,
+             error_message TEXT, error_location TEXT, error_category TEXT);
+         CREATE INDEX jobs_claim ON jobs(session, status, job_type, priority DESC, id);
+         CREATE TABLE workers(
+             id INTEGER PRIMARY KEY, session INTEGER NOT NULL, job_types TEXT NOT NULL,
+             pid INTEGER NOT NULL, status TEXT NOT NULL, heartbeat REAL NOT NULL,
+             current_job INTEGER, jobs_done INTEGER NOT NULL DEFAULT 0,
+             jobs_failed INTEGER NOT NULL DEFAULT 0, started_at REAL NOT NULL, stopped_at REAL);
+         PRAGMA user_version = {SCHEMA_VERSION};"
+    ))?;
+    tx.commit()
 }
 
 pub fn now() -> f64 {
@@ -238,47 +277,8 @@ impl Queue {
         if let Some(dir) = path.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
-        let conn = crate::db::open(path).map_err(open_err)?;
-        let queue = Queue { conn };
-        queue.migrate().map_err(open_err)?;
-        Ok(queue)
-    }
-
-    fn migrate(&self) -> rusqlite::Result<()> {
-        let version: i64 = self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        if version == SCHEMA_VERSION {
-            return Ok(());
-        }
-        // Check again under the write lock: two processes opening a new
-        // database at once must not both (re)create it, or the second would
-        // drop the first one's session.
-        let tx = self.conn.unchecked_transaction_immediate()?;
-        let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        if version == SCHEMA_VERSION {
-            return tx.commit();
-        }
-        tx.execute_batch(&format!(
-            "DROP TABLE IF EXISTS jobs; DROP TABLE IF EXISTS workers; DROP TABLE IF EXISTS sessions;
-             CREATE TABLE sessions(
-                 id INTEGER PRIMARY KEY, spec TEXT NOT NULL, pid INTEGER NOT NULL,
-                 status TEXT NOT NULL, started_at REAL NOT NULL, finished_at REAL);
-             CREATE TABLE jobs(
-                 id INTEGER PRIMARY KEY, session INTEGER NOT NULL, job_type TEXT NOT NULL,
-                 source TEXT NOT NULL, priority INTEGER NOT NULL DEFAULT 0,
-                 status TEXT NOT NULL CHECK (status IN ('pending','running','done','failed','cancelled')),
-                 attempts INTEGER NOT NULL DEFAULT 0, max_attempts INTEGER NOT NULL,
-                 payload TEXT NOT NULL, cache_key TEXT NOT NULL, worker INTEGER,
-                 created_at REAL NOT NULL, started_at REAL, finished_at REAL,
-                 error_message TEXT, error_location TEXT, error_category TEXT);
-             CREATE INDEX jobs_claim ON jobs(session, status, job_type, priority DESC, id);
-             CREATE TABLE workers(
-                 id INTEGER PRIMARY KEY, session INTEGER NOT NULL, job_types TEXT NOT NULL,
-                 pid INTEGER NOT NULL, status TEXT NOT NULL, heartbeat REAL NOT NULL,
-                 current_job INTEGER, jobs_done INTEGER NOT NULL DEFAULT 0,
-                 jobs_failed INTEGER NOT NULL DEFAULT 0, started_at REAL NOT NULL, stopped_at REAL);
-             PRAGMA user_version = {SCHEMA_VERSION};"
-        ))?;
-        tx.commit()
+        let (conn, recovered) = crate::db::open_rebuildable(path, migrate).map_err(open_err)?;
+        Ok(Queue { conn, recovered })
     }
 
     // ---- sessions -------------------------------------------------------
