@@ -3,6 +3,7 @@
 mod bad_inputs;
 mod course;
 mod engine;
+mod faults;
 mod golden;
 mod plugins;
 mod watch;

@@ -214,3 +214,24 @@ pub fn copy_tree(src: &Path, dst: &Path) {
         }
     }
 }
+
+/// Live processes whose environment holds `var=value`, this process aside.
+/// Everything a build starts (workers, Jupyter kernels, Java, Chromium)
+/// inherits `CLX_HOME`, so this finds one test's processes among those of
+/// tests running in parallel. Processes that vanish or deny access while
+/// being read are skipped.
+pub fn processes_with_env(var: &str, value: &Path) -> Vec<u32> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut wanted = format!("{var}=").into_bytes();
+    wanted.extend_from_slice(value.as_os_str().as_bytes());
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| pid != std::process::id() && alive(pid))
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|environ| environ.split(|&b| b == 0).any(|entry| entry == wanted.as_slice()))
+        })
+        .collect()
+}
