@@ -176,3 +176,18 @@ impl Report {
         errors == 0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_problem_from_two_jobs_is_recorded_once() {
+        let mut report = Report::new(true);
+        let d = Diagnostic::error("slides_a.py", "line 2", "template error");
+        report.diagnostic(d.clone());
+        report.diagnostic(d.clone());
+        report.diagnostic(Diagnostic::error("slides_a.py", "line 3", "template error"));
+        assert_eq!(report.errors(), 2);
+    }
+}
