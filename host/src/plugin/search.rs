@@ -114,7 +114,7 @@ mod tests {
         std::fs::write(a.path().join("libanything.so"), b"x").unwrap();
         std::fs::write(b.path().join("libclx_plugin_b.so"), b"x").unwrap();
         let path = SearchPath::new(&[a.path().to_path_buf()], &[], Some(&b.path().join("clx")), None);
-        let found: Vec<_> = path.candidates().into_iter().map(|(p, o)| (p, o)).collect();
+        let found: Vec<_> = path.candidates().into_iter().collect();
         assert_eq!(found[0], (a.path().join("libanything.so"), SearchOrigin::CommandLine));
         assert_eq!(found[1], (b.path().join("libclx_plugin_b.so"), SearchOrigin::Executable));
     }
