@@ -5,7 +5,7 @@ use serde_json::Value;
 use crate::cell::Cell;
 use crate::code;
 use crate::ipynb::{self, NotebookMeta};
-use crate::kind::{self, Kind, UnknownTag};
+use crate::kind::{self, CellWarning, Kind};
 use crate::lang::ProgLang;
 use crate::percent;
 use crate::template::{self, Globals};
@@ -52,7 +52,7 @@ pub struct DeckError {
 pub struct Variant {
     pub cells: Vec<Cell>,
     pub meta: NotebookMeta,
-    pub unknown_tags: Vec<UnknownTag>,
+    pub warnings: Vec<CellWarning>,
     /// The rendered deck, for mapping cell lines back to the source.
     pub rendered: String,
 }
@@ -78,13 +78,13 @@ pub fn build_variant(input: &DeckInput<'_>, kind: Kind, format: Format) -> Resul
         template::render(input.text, comment, macros, &globals).map_err(|e| DeckError { line: e.line, message: e.message })?;
     let deck = percent::read(&rendered, comment, input.prog_lang.is_python());
     check_cells(&deck.cells, &rendered, input.text)?;
-    let (cells, unknown_tags) = kind::filter_cells(&deck.cells, kind, input.lang);
+    let (cells, warnings) = kind::filter_cells(&deck.cells, kind, input.lang);
     let meta = NotebookMeta {
         prog_lang: input.prog_lang,
         encoding: deck.encoding.clone(),
         cell_metadata_keys: deck.metadata_keys.iter().cloned().collect(),
     };
-    Ok(Variant { cells, meta, unknown_tags, rendered })
+    Ok(Variant { cells, meta, warnings, rendered })
 }
 
 /// Stages 1-4 for the ipynb and code formats.

@@ -41,20 +41,28 @@ const MARKDOWN_TAGS: &[&str] = &["notes", "answer", "slide", "subslide", "privat
 /// predecessor picked one at random).
 const SLIDE_TAGS: &[&str] = &["slide", "subslide", "notes"];
 
-/// A tag the converter does not know, reported so typos surface.
+/// A cell the author probably did not mean to write that way (an unknown
+/// tag, a language that is neither de nor en), reported so typos surface.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnknownTag {
-    pub tag: String,
-    pub cell_type: CellType,
+pub struct CellWarning {
+    pub message: String,
     pub rendered_line: usize,
 }
 
 /// Drop, id and transform the cells for one (kind, lang).
-pub fn filter_cells(cells: &[Cell], kind: Kind, lang: &str) -> (Vec<Cell>, Vec<UnknownTag>) {
+pub fn filter_cells(cells: &[Cell], kind: Kind, lang: &str) -> (Vec<Cell>, Vec<CellWarning>) {
     let mut ids = CellIds::default();
     let mut out = Vec::new();
     let mut unknown = Vec::new();
     for (index, cell) in cells.iter().enumerate() {
+        if let Some(other) = cell.lang().filter(|l| !["de", "en"].contains(l)) {
+            unknown.push(CellWarning {
+                message: format!(
+                    "cell language `{other}` is neither de nor en, so the cell is in no output; write lang=\"de\" or lang=\"en\""
+                ),
+                rendered_line: cell.rendered_line,
+            });
+        }
         if !is_included(cell, kind, lang) {
             continue;
         }
@@ -71,7 +79,13 @@ pub fn filter_cells(cells: &[Cell], kind: Kind, lang: &str) -> (Vec<Cell>, Vec<U
         if cell.cell_type != CellType::Raw {
             for tag in cell.tags() {
                 if !known.contains(&tag) {
-                    unknown.push(UnknownTag { tag: tag.to_owned(), cell_type: cell.cell_type, rendered_line: cell.rendered_line });
+                    unknown.push(CellWarning {
+                        message: format!(
+                            "unknown tag `{tag}` on a {} cell; known tags are del, keep, start, alt, notes, answer, slide, subslide, private",
+                            cell.cell_type.name()
+                        ),
+                        rendered_line: cell.rendered_line,
+                    });
                 }
             }
         }
@@ -157,14 +171,15 @@ mod tests {
     }
 
     #[test]
-    fn other_languages_are_dropped_and_unknown_tags_reported() {
+    fn other_languages_are_dropped_and_unknown_tags_and_languages_reported() {
         let cells = vec![
             cell(CellType::Code, "x", json!({"lang": "fr"})),
             cell(CellType::Code, "y", json!({"tags": ["tpyo"]})),
         ];
         let (out, unknown) = filter_cells(&cells, Kind::Completed, "de");
         assert_eq!(out.len(), 1);
-        assert_eq!(unknown.len(), 1);
-        assert_eq!(unknown[0].tag, "tpyo");
+        assert_eq!(unknown.len(), 2);
+        assert!(unknown[0].message.contains("`fr` is neither de nor en"), "{unknown:?}");
+        assert!(unknown[1].message.contains("unknown tag `tpyo` on a code cell"), "{unknown:?}");
     }
 }

@@ -89,14 +89,9 @@ impl Plugin for Notebook {
                         }
                         None => html.push((request.id.to_string(), variant_kind(request), variant.notebook())),
                     }
-                    for unknown in &variant.unknown_tags {
-                        let mut issue = Issue::warning(format!(
-                            "unknown tag `{}` on a {} cell; known tags are del, keep, start, alt, notes, answer, slide, subslide, private",
-                            unknown.tag,
-                            unknown.cell_type.name()
-                        ))
-                        .in_file(path);
-                        if let Some(line) = source_line(&variant.rendered, unknown.rendered_line, text) {
+                    for warning in &variant.warnings {
+                        let mut issue = Issue::warning(warning.message.as_str()).in_file(path);
+                        if let Some(line) = source_line(&variant.rendered, warning.rendered_line, text) {
                             issue = issue.at_line(line);
                         }
                         push_unique(&mut issues, issue);

@@ -1,0 +1,5 @@
+# %% [markdown] lang="de"
+# Hallo
+
+# %% [markdown] lang="En"
+# Hello
