@@ -215,7 +215,7 @@ impl Course {
         if ProgLang::by_name(&spec.prog_lang).is_none() {
             diagnostics.push(Diagnostic::error(
                 &spec_display,
-                "",
+                format!("{}:{}", spec.prog_lang_at.0, spec.prog_lang_at.1),
                 format!(
                     "unknown <prog-lang> `{}`; use one of {} (code outputs go to `Python` meanwhile)",
                     spec.prog_lang,

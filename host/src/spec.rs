@@ -36,6 +36,8 @@ pub struct CourseSpec {
     pub file: PathBuf,
     pub name: Text,
     pub prog_lang: String,
+    /// Where `<prog-lang>` is, so an unknown language can be located.
+    pub prog_lang_at: (u32, u32),
     pub description: Text,
     pub certificate: Text,
     pub github: Text,
@@ -172,7 +174,9 @@ impl<'a, 'input> Parser<'a, 'input> {
             ));
         }
         let name = self.text_pair(self.required(root, "name")?)?;
-        let prog_lang = all_text(self.required(root, "prog-lang")?).trim().to_owned();
+        let prog_lang_node = self.required(root, "prog-lang")?;
+        let prog_lang_at = self.pos(prog_lang_node);
+        let prog_lang = all_text(prog_lang_node).trim().to_owned();
         if prog_lang.is_empty() {
             return Err(self.invalid(root, "<prog-lang> is empty; write e.g. <prog-lang>python</prog-lang>".into()));
         }
@@ -211,6 +215,7 @@ impl<'a, 'input> Parser<'a, 'input> {
             file: self.file.to_owned(),
             name,
             prog_lang,
+            prog_lang_at,
             description,
             certificate,
             github,
