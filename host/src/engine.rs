@@ -27,6 +27,8 @@ pub struct EngineOptions {
     pub exe: PathBuf,
     pub queue: PathBuf,
     pub cache: PathBuf,
+    /// Parent of the workers' scratch folders.
+    pub scratch: PathBuf,
     /// Label of the session in the queue (the spec path).
     pub label: String,
     pub no_cache: bool,
@@ -211,6 +213,7 @@ impl<'r> Engine<'r> {
                 exe: self.options.exe.clone(),
                 queue: self.options.queue.clone(),
                 cache: self.options.cache.clone(),
+                scratch: self.options.scratch.clone(),
                 session,
                 job_deadline: self.options.job_deadline,
                 log_level: self.options.log_level.clone(),

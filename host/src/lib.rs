@@ -15,6 +15,7 @@ pub mod plugin;
 pub mod pool;
 pub mod queue;
 pub mod report;
+pub mod scratch;
 pub mod spec;
 pub mod watch;
 pub mod worker;

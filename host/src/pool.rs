@@ -4,7 +4,8 @@
 //! also kills whatever the plugin started (kernels, JVMs, browsers). The pool
 //! notices finished jobs from the workers' stdout, dead workers from EOF on
 //! that pipe, and hung ones from a stale heartbeat or a job past its deadline;
-//! it kills them, requeues their job and starts a replacement.
+//! it kills them, requeues their job and starts a replacement. Each worker
+//! gets a scratch folder as its temp dir, removed once its group is gone.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
@@ -16,6 +17,7 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use crate::queue::{JobError, JobId, Queue, QueueError, Requeued, SessionId};
+use crate::scratch::Scratch;
 use crate::worker::Event;
 
 /// A worker whose heartbeat is this old is hung (the heartbeat runs on its
@@ -42,6 +44,8 @@ pub struct PoolConfig {
     pub exe: PathBuf,
     pub queue: PathBuf,
     pub cache: PathBuf,
+    /// Where workers' scratch folders go (`<state dir>/tmp`).
+    pub scratch: PathBuf,
     pub session: SessionId,
     pub job_deadline: Duration,
     pub log_level: String,
@@ -76,6 +80,8 @@ struct Slot {
     worker_id: Option<crate::queue::WorkerId>,
     stderr: VecDeque<String>,
     alive: bool,
+    /// The worker's `TMPDIR`.
+    scratch: PathBuf,
 }
 
 pub struct Pool {
@@ -89,6 +95,10 @@ pub struct Pool {
     pending_events: VecDeque<PoolEvent>,
     interrupted: Arc<AtomicBool>,
     last_check: Instant,
+    scratch: Scratch,
+    /// Scratch folders of lost workers, removed once nothing in the
+    /// worker's process group can write to them any more.
+    to_remove: Vec<(u32, PathBuf)>,
     pub started: usize,
     pub replaced: usize,
 }
@@ -101,6 +111,8 @@ pub enum PoolError {
     Queue(#[from] QueueError),
     #[error("cannot install the Ctrl-C handler: {0}")]
     Signal(std::io::Error),
+    #[error("cannot create a scratch folder for workers in {0}: {1}; check that the state dir (CLX_HOME) is writable")]
+    Scratch(PathBuf, std::io::Error),
 }
 
 impl Pool {
@@ -112,7 +124,10 @@ impl Pool {
             signal_hook::flag::register(signal, Arc::clone(&interrupted)).map_err(PoolError::Signal)?;
         }
         let queue = Queue::open(&config.queue)?;
+        let scratch = Scratch::new(config.scratch.clone()).map_err(|e| PoolError::Scratch(config.scratch.clone(), e))?;
         Ok(Pool {
+            scratch,
+            to_remove: Vec::new(),
             start_failures: Vec::new(),
             config,
             specs: Vec::new(),
@@ -166,6 +181,7 @@ impl Pool {
     }
 
     fn spawn(&mut self, spec_index: usize) -> Result<(), PoolError> {
+        let scratch = self.scratch.create().map_err(|e| PoolError::Scratch(self.config.scratch.clone(), e))?;
         let spec = &self.specs[spec_index];
         let mut cmd = Command::new(&self.config.exe);
         cmd.arg("--log-level")
@@ -180,6 +196,7 @@ impl Pool {
             .arg("--session")
             .arg(self.config.session.0.to_string())
             .env("CLX_PLUGIN_CONFIG", &spec.plugin_config)
+            .env("TMPDIR", &scratch)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -225,6 +242,7 @@ impl Pool {
             worker_id: None,
             stderr: VecDeque::new(),
             alive: true,
+            scratch,
         });
         self.started += 1;
         Ok(())
@@ -252,6 +270,7 @@ impl Pool {
             if self.last_check.elapsed() >= Duration::from_millis(250) {
                 self.last_check = Instant::now();
                 self.check_hung()?;
+                self.remove_dead_scratch();
                 continue;
             }
             let now = Instant::now();
@@ -342,6 +361,7 @@ impl Pool {
         slot.alive = false;
         slot.stdin = None;
         kill_group(slot.child.id());
+        self.to_remove.push((slot.child.id(), slot.scratch.clone()));
         if let Some(id) = slot.worker_id {
             self.queue.mark_worker_dead(id)?;
         }
@@ -371,8 +391,18 @@ impl Pool {
         self.spawn(spec)
     }
 
+    fn remove_dead_scratch(&mut self) {
+        self.to_remove.retain(|(group, dir)| {
+            if group_alive(*group) {
+                return true;
+            }
+            crate::scratch::remove(dir);
+            false
+        });
+    }
+
     /// Stop every worker: close their stdin (they exit when idle), then kill
-    /// whatever is left, process groups included.
+    /// whatever is left, process groups included, and remove their scratch.
     pub fn shutdown(mut self) {
         for slot in &mut self.slots {
             slot.stdin = None;
@@ -391,7 +421,20 @@ impl Pool {
                 let _ = self.queue.mark_worker_stopped(id);
             }
         }
+        // SIGKILL is delivered at once but dying takes a moment; a browser
+        // still writing its profile would defeat the removal.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while self.slots.iter().any(|s| group_alive(s.child.id())) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.scratch.clear();
     }
+}
+
+/// Whether any process of the group still exists (zombies included).
+fn group_alive(pid: u32) -> bool {
+    // SAFETY: signal 0 only checks for existence.
+    unsafe { libc::killpg(pid as libc::pid_t, 0) == 0 }
 }
 
 fn kill_group(pid: u32) {

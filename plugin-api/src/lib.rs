@@ -83,6 +83,22 @@ macro_rules! export_plugin {
     };
 }
 
+
+/// Where `scripts/setup` installs external tools: `$CLX_TOOLS_DIR`, else
+/// `$XDG_DATA_HOME/clx/tools`, else `~/.local/share/clx/tools`. Plugins look
+/// for their tools here after their own config and environment variables.
+pub fn tools_dir() -> Option<std::path::PathBuf> {
+    use std::path::PathBuf;
+    if let Some(d) = std::env::var_os("CLX_TOOLS_DIR").filter(|d| !d.is_empty()) {
+        return Some(d.into());
+    }
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))?;
+    Some(data.join("clx/tools"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,19 +120,4 @@ mod tests {
         let diagram = JobTypeDecl::new("plantuml", Role::Diagram).suffixes(&[".puml"]);
         assert!(diagram.claims("classes.puml"));
     }
-}
-
-/// Where `scripts/setup` installs external tools: `$CLX_TOOLS_DIR`, else
-/// `$XDG_DATA_HOME/clx/tools`, else `~/.local/share/clx/tools`. Plugins look
-/// for their tools here after their own config and environment variables.
-pub fn tools_dir() -> Option<std::path::PathBuf> {
-    use std::path::PathBuf;
-    if let Some(d) = std::env::var_os("CLX_TOOLS_DIR").filter(|d| !d.is_empty()) {
-        return Some(d.into());
-    }
-    let data = std::env::var_os("XDG_DATA_HOME")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))?;
-    Some(data.join("clx/tools"))
 }

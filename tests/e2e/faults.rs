@@ -84,6 +84,7 @@ fn reference() -> &'static Tree {
         let (code, err) = build(&env, &course);
         assert_eq!(code, Some(0), "the clean reference build failed: {err}");
         assert_no_processes_left(&env, "reference build");
+        assert_no_scratch_left(&env, "reference build");
         read_tree(&course.out())
     })
 }
@@ -142,6 +143,20 @@ fn assert_no_processes_left(env: &Env, context: &str) {
             panic!("{context}: processes outlived the build by 15 s: {left:#?}");
         }
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Workers' temp files (job work dirs, kernel connection files, browser
+/// profiles and sockets) go to scratch folders in `<CLX_HOME>/tmp`; a host
+/// that ended, however its workers died, leaves neither that nor the temp
+/// dir it was given holding anything.
+fn assert_no_scratch_left(env: &Env, context: &str) {
+    for root in [env.state_dir().join("tmp"), env.temp_dir()] {
+        let left: Vec<String> = match std::fs::read_dir(&root) {
+            Ok(entries) => entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect(),
+            Err(_) => Vec::new(),
+        };
+        assert!(left.is_empty(), "{context}: temp files left in {}: {left:?}", root.display());
     }
 }
 
@@ -237,6 +252,7 @@ fn randomly_killed_workers_never_leave_wrong_outputs() {
         }
         compare_to_reference(&course.out(), None, &context);
         assert_no_processes_left(&env, &context);
+        assert_no_scratch_left(&env, &context);
     }
 }
 
@@ -262,10 +278,15 @@ fn signal_host_mid_build(signal: &str, test: &str) {
     }
     // Before the rebuild: what the dead host started must go by itself.
     assert_no_processes_left(&env, &format!("after SIG{signal} to the host"));
+    if signal == "INT" {
+        assert_no_scratch_left(&env, "after SIGINT to the host");
+    }
     let (code, err) = build(&env, &course);
     assert_eq!(code, Some(0), "rebuild after SIG{signal}: {err}");
     compare_to_reference(&course.out(), None, &format!("rebuild after SIG{signal}"));
     assert_no_processes_left(&env, &format!("rebuild after SIG{signal}"));
+    // A killed host cannot clean up; the next one removes what it left.
+    assert_no_scratch_left(&env, &format!("rebuild after SIG{signal}"));
 }
 
 #[test]
@@ -311,6 +332,7 @@ fn a_file_in_place_of_an_output_folder_fails_that_folder_only() {
     assert!(reference().keys().any(|rel| rel.starts_with(&format!("{BLOCKED}/"))), "{BLOCKED} holds no output");
     compare_to_reference(&course.out(), Some(BLOCKED), "build with a blocked folder");
     assert_no_processes_left(&env, "build with a blocked folder");
+    assert_no_scratch_left(&env, "build with a blocked folder");
 
     // The sweep may have removed the blocker already: it is no output.
     let _ = std::fs::remove_file(&blocker);
@@ -336,6 +358,7 @@ fn a_file_in_place_of_an_output_folder_fails_that_folder_only() {
         compare_to_reference(&course.out(), None, "rebuild with the permissions back");
     }
     assert_no_processes_left(&env, "rebuilds after a blocked folder");
+    assert_no_scratch_left(&env, "rebuilds after a blocked folder");
 }
 
 fn garbage(path: &Path) {
@@ -381,6 +404,7 @@ fn corrupt_cache_or_queue_database_is_moved_aside_and_the_build_completes() {
         assert_eq!(std::fs::read(&aside).expect("moved-aside file"), damaged, "{context}");
         compare_to_reference(&course.out(), None, &context);
         assert_no_processes_left(&case, &context);
+        assert_no_scratch_left(&case, &context);
         // The fresh database works for the commands that read it.
         let status = case.run(&["cache", "stats"]);
         assert!(status.status.success(), "{context}: {}", stderr(&status));

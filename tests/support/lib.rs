@@ -62,11 +62,18 @@ impl Default for Env {
 
 impl Env {
     pub fn new() -> Env {
-        Env { home: tempfile::tempdir().expect("temp dir") }
+        let env = Env { home: tempfile::tempdir().expect("temp dir") };
+        std::fs::create_dir(env.temp_dir()).expect("create the TMPDIR");
+        env
     }
 
     pub fn state_dir(&self) -> PathBuf {
         self.home.path().join("state")
+    }
+
+    /// clx's `TMPDIR`, so a test can see what clx leaves in the temp dir.
+    pub fn temp_dir(&self) -> PathBuf {
+        self.home.path().join("tmp")
     }
 
     /// A `clx` command in this environment.
@@ -76,6 +83,7 @@ impl Env {
             .env("XDG_CONFIG_HOME", self.home.path().join("config"))
             .env("XDG_DATA_HOME", self.home.path().join("data"))
             .env("CLX_TOOLS_DIR", tools_dir())
+            .env("TMPDIR", self.temp_dir())
             .env_remove("CLX_PLUGIN_PATH")
             .env_remove("CLX_LOG");
         cmd

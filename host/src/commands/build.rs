@@ -17,7 +17,7 @@ use clx::report::{Diagnostic, Report};
 use clx::watch::CourseWatcher;
 
 use crate::cli::{BuildArgs, GlobalArgs};
-use crate::commands::inspect::{cache_dir, queue_path};
+use crate::commands::inspect::{cache_dir, queue_path, scratch_dir};
 
 struct Course {
     spec: PathBuf,
@@ -105,6 +105,7 @@ fn engine_options(global: &GlobalArgs, args: &BuildArgs, config: &Config, course
         exe: std::env::current_exe().context("cannot find the clx executable to start workers from")?,
         queue: queue_path(),
         cache: cache_dir(),
+        scratch: scratch_dir(),
         label: course.spec.display().to_string(),
         no_cache: args.no_cache,
         workers,

@@ -20,6 +20,11 @@ pub fn cache_dir() -> std::path::PathBuf {
     config::state_dir().join("cache")
 }
 
+/// Workers' temp dirs; see `clx::scratch`.
+pub fn scratch_dir() -> std::path::PathBuf {
+    config::state_dir().join("tmp")
+}
+
 fn open_queue() -> Result<Queue> {
     let queue = Queue::open(&queue_path())?;
     queue.reap_stale()?;
@@ -115,7 +120,7 @@ pub fn workers(cmd: WorkersCommand) -> Result<ExitCode> {
         println!("no workers recorded");
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{:>6} {:>6} {:>8} {:<10} {:<9} {:>6} {:>6}  {}", "ID", "BUILD", "PID", "TYPES", "STATUS", "DONE", "FAILED", "HEARTBEAT");
+    println!("{:>6} {:>6} {:>8} {:<10} {:<9} {:>6} {:>6}  HEARTBEAT", "ID", "BUILD", "PID", "TYPES", "STATUS", "DONE", "FAILED");
     for w in workers.iter().take(50) {
         println!(
             "{:>6} {:>6} {:>8} {:<10} {:<9} {:>6} {:>6}  {}",
@@ -147,7 +152,7 @@ pub fn jobs(cmd: JobsCommand) -> Result<ExitCode> {
                 println!("no jobs");
                 return Ok(ExitCode::SUCCESS);
             }
-            println!("{:>6} {:>6} {:<10} {:<9} {:>3}  {}", "ID", "BUILD", "TYPE", "STATUS", "TRY", "SOURCE");
+            println!("{:>6} {:>6} {:<10} {:<9} {:>3}  SOURCE", "ID", "BUILD", "TYPE", "STATUS", "TRY");
             for j in jobs {
                 let error = j.error.map(|e| format!("  [{}] {}", e.category.as_str(), e.message)).unwrap_or_default();
                 println!(
