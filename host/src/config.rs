@@ -102,10 +102,7 @@ impl Config {
 
     /// A plugin's `[converters.<name>]` table as the JSON the plugin receives.
     pub fn converter_json(&self, plugin: &str) -> String {
-        self.converters
-            .get(plugin)
-            .and_then(|t| serde_json::to_string(t).ok())
-            .unwrap_or_else(|| "{}".to_owned())
+        self.converters.get(plugin).and_then(|t| serde_json::to_string(t).ok()).unwrap_or_else(|| "{}".to_owned())
     }
 }
 

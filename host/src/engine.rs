@@ -196,7 +196,12 @@ impl<'r> Engine<'r> {
         Ok(())
     }
 
-    fn run_jobs(&mut self, misses: &[Pending<'_>], tree: &mut OutputTree, report: &mut Report) -> Result<(), EngineError> {
+    fn run_jobs(
+        &mut self,
+        misses: &[Pending<'_>],
+        tree: &mut OutputTree,
+        report: &mut Report,
+    ) -> Result<(), EngineError> {
         if self.running.is_none() {
             let mut queue = Queue::open(&self.options.queue)?;
             if let Some(recovered) = queue.recovered.take() {
@@ -225,7 +230,8 @@ impl<'r> Engine<'r> {
         let mut per_type: BTreeMap<&str, usize> = BTreeMap::new();
         for pending in misses {
             let job = pending.job;
-            let id = queue.submit(*session, &job.job_type, &job.display, job.priority, &pending.payload, &pending.key)?;
+            let id =
+                queue.submit(*session, &job.job_type, &job.display, job.priority, &pending.payload, &pending.key)?;
             by_id.insert(id, pending);
             *per_type.entry(job.job_type.as_str()).or_default() += 1;
         }
@@ -413,9 +419,8 @@ fn display(path: &Path) -> String {
 }
 
 fn tool_identity(registry: &Registry, config: &Config, plugin: &str, job_type: &str) -> Result<String, String> {
-    let loaded = registry
-        .plugin(plugin)
-        .ok_or_else(|| format!("plugin `{plugin}` is not loaded; see `clx plugins list`"))?;
+    let loaded =
+        registry.plugin(plugin).ok_or_else(|| format!("plugin `{plugin}` is not loaded; see `clx plugins list`"))?;
     let converter = loaded
         .new_converter(&config.converter_json(plugin))
         .map_err(|e| format!("the {plugin} plugin cannot start: {e}"))?;

@@ -124,7 +124,8 @@ impl Pool {
             signal_hook::flag::register(signal, Arc::clone(&interrupted)).map_err(PoolError::Signal)?;
         }
         let queue = Queue::open(&config.queue)?;
-        let scratch = Scratch::new(config.scratch.clone()).map_err(|e| PoolError::Scratch(config.scratch.clone(), e))?;
+        let scratch =
+            Scratch::new(config.scratch.clone()).map_err(|e| PoolError::Scratch(config.scratch.clone(), e))?;
         Ok(Pool {
             scratch,
             to_remove: Vec::new(),
@@ -162,8 +163,11 @@ impl Pool {
                 // instead of leaving them pending forever.
                 let plugin = self.specs[index].plugin.clone();
                 let reason = format!("the {plugin} worker cannot start (see the earlier error)");
-                let failed =
-                    self.queue.fail_pending(self.config.session, &self.specs[index].job_types, &JobError::tool(reason.clone()))?;
+                let failed = self.queue.fail_pending(
+                    self.config.session,
+                    &self.specs[index].job_types,
+                    &JobError::tool(reason.clone()),
+                )?;
                 self.pending_events.push_back(PoolEvent::CannotStart { plugin, reason, failed });
             } else {
                 for _ in 0..self.specs[index].count {

@@ -309,10 +309,8 @@ impl Queue {
              WHERE session=?1 AND status NOT IN ('dead','stopped')",
             params![session.0, t, workers],
         )?;
-        self.conn.execute(
-            "UPDATE sessions SET status=?2, finished_at=?3 WHERE id=?1",
-            params![session.0, status, t],
-        )?;
+        self.conn
+            .execute("UPDATE sessions SET status=?2, finished_at=?3 WHERE id=?1", params![session.0, status, t])?;
         Ok(())
     }
 
@@ -320,8 +318,7 @@ impl Queue {
     /// `kill -9`), so their jobs and workers stop showing as running.
     pub fn reap_stale(&self) -> Result<usize, QueueError> {
         let mut stmt = self.conn.prepare("SELECT id, pid FROM sessions WHERE status='running'")?;
-        let running: Vec<(i64, i64)> =
-            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+        let running: Vec<(i64, i64)> = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
         let mut reaped = 0;
         for (id, pid) in running {
             if !process_alive(pid) {
@@ -334,9 +331,9 @@ impl Queue {
     }
 
     pub fn sessions(&self, limit: usize) -> Result<Vec<SessionRecord>, QueueError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, spec, pid, status, started_at, finished_at FROM sessions ORDER BY id DESC LIMIT ?1",
-        )?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, spec, pid, status, started_at, finished_at FROM sessions ORDER BY id DESC LIMIT ?1")?;
         let rows = stmt.query_map([limit as i64], |r| {
             Ok(SessionRecord {
                 id: SessionId(r.get(0)?),
@@ -388,10 +385,8 @@ impl Queue {
              WHERE (?1 IS NULL OR session=?1) AND (?2 IS NULL OR status=?2)
              ORDER BY id DESC LIMIT ?3"
         ))?;
-        let rows = stmt.query_map(
-            params![session.map(|s| s.0), status.map(|s| s.as_str()), limit as i64],
-            job_from_row,
-        )?;
+        let rows =
+            stmt.query_map(params![session.map(|s| s.0), status.map(|s| s.as_str()), limit as i64], job_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

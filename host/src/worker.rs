@@ -111,8 +111,8 @@ impl HostServices for Services {
 /// Run the worker until the host closes our stdin. Returns on EOF.
 pub fn run(config: WorkerConfig) -> Result<(), WorkerError> {
     die_with_parent();
-    let plugin = loader::load(&config.plugin)
-        .map_err(|source| WorkerError::Load { path: config.plugin.clone(), source })?;
+    let plugin =
+        loader::load(&config.plugin).map_err(|source| WorkerError::Load { path: config.plugin.clone(), source })?;
     let converter = plugin
         .new_converter(&config.plugin_config)
         .map_err(|message| WorkerError::Start { plugin: plugin.name().to_owned(), message })?;
@@ -165,8 +165,8 @@ fn run_job(
     cache_key: &str,
     cancelled: Arc<AtomicBool>,
 ) -> Result<Option<JobError>, JobError> {
-    let payload: JobPayload = serde_json::from_str(payload)
-        .map_err(|e| JobError::internal(format!("unreadable job payload: {e}")))?;
+    let payload: JobPayload =
+        serde_json::from_str(payload).map_err(|e| JobError::internal(format!("unreadable job payload: {e}")))?;
     let work_dir = tempfile::Builder::new()
         .prefix("clx-job-")
         .tempdir()
@@ -183,7 +183,11 @@ fn run_job(
     Ok(first_error(&payload, &result))
 }
 
-fn store_result(cache: &Cache, payload: &JobPayload, result: &JobResult) -> Result<CacheEntry, crate::cache::CacheError> {
+fn store_result(
+    cache: &Cache,
+    payload: &JobPayload,
+    result: &JobResult,
+) -> Result<CacheEntry, crate::cache::CacheError> {
     let mut outputs = Vec::new();
     for spec in &payload.outputs {
         let produced = result.outputs.iter().find(|o| o.id.as_str() == spec.id);
@@ -207,9 +211,10 @@ fn first_error(payload: &JobPayload, result: &JobResult) -> Option<JobError> {
         };
         return Some(JobError::input(issue.message.to_string(), location));
     }
-    let failed = payload.outputs.iter().find(|spec| {
-        !result.outputs.iter().any(|o| o.id.as_str() == spec.id && o.result.is_ok())
-    })?;
+    let failed = payload
+        .outputs
+        .iter()
+        .find(|spec| !result.outputs.iter().any(|o| o.id.as_str() == spec.id && o.result.is_ok()))?;
     Some(JobError::input(format!("output `{}` failed", failed.id), None))
 }
 

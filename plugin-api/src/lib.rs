@@ -40,13 +40,12 @@ mod types;
 pub use abi_stable;
 pub use abi_stable::std_types::{RResult, RStr, RString, RVec};
 pub use module::{
-    AbiConverter, AbiConverter_TO, ConverterBox, HostServices, HostServicesRef,
-    HostServices_TO, PluginMod, PluginModRef,
+    AbiConverter, AbiConverter_TO, ConverterBox, HostServices, HostServicesRef, HostServices_TO, PluginMod,
+    PluginModRef,
 };
 pub use plugin::{root_module, Host, Plugin, StandaloneHost};
 pub use types::{
-    InputFile, Issue, Job, JobOutput, JobResult, JobTypeDecl, LogLevel, Manifest,
-    OutputRequest, Role, Severity,
+    InputFile, Issue, Job, JobOutput, JobResult, JobTypeDecl, LogLevel, Manifest, OutputRequest, Role, Severity,
 };
 
 /// Version of this crate, which is the plugin ABI version.
@@ -83,7 +82,6 @@ macro_rules! export_plugin {
     };
 }
 
-
 /// Where `scripts/setup` installs external tools: `$CLX_TOOLS_DIR`, else
 /// `$XDG_DATA_HOME/clx/tools`, else `~/.local/share/clx/tools`. Plugins look
 /// for their tools here after their own config and environment variables.
@@ -110,9 +108,8 @@ mod tests {
 
     #[test]
     fn claims_needs_suffix_and_prefix_when_prefixes_given() {
-        let decl = JobTypeDecl::new("notebook", Role::Slides)
-            .suffixes(&[".py", ".cpp"])
-            .name_prefixes(&["slides_", "topic_"]);
+        let decl =
+            JobTypeDecl::new("notebook", Role::Slides).suffixes(&[".py", ".cpp"]).name_prefixes(&["slides_", "topic_"]);
         assert!(decl.claims("slides_intro.py"));
         assert!(decl.claims("topic_10_x.cpp"));
         assert!(!decl.claims("helper.py"));

@@ -124,10 +124,7 @@ impl<P: Plugin> AbiConverter for Adapter<P> {
         match outcome {
             Ok(Ok(result)) => result,
             Ok(Err(issue)) => JobResult::failed(job, issue),
-            Err(p) => JobResult::failed(
-                job,
-                Issue::error(format!("converter panicked: {}", panic_message(&*p))),
-            ),
+            Err(p) => JobResult::failed(job, Issue::error(format!("converter panicked: {}", panic_message(&*p)))),
         }
     }
 }

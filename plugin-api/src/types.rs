@@ -79,8 +79,8 @@ impl JobTypeDecl {
     /// Whether this job type claims a file with this name (no directories).
     pub fn claims(&self, file_name: &str) -> bool {
         let suffix_ok = self.suffixes.iter().any(|s| file_name.ends_with(s.as_str()));
-        let prefix_ok = self.name_prefixes.is_empty()
-            || self.name_prefixes.iter().any(|p| file_name.starts_with(p.as_str()));
+        let prefix_ok =
+            self.name_prefixes.is_empty() || self.name_prefixes.iter().any(|p| file_name.starts_with(p.as_str()));
         suffix_ok && prefix_ok
     }
 }
@@ -97,12 +97,7 @@ pub struct Manifest {
 
 impl Manifest {
     pub fn new(name: &str, version: &str) -> Self {
-        Manifest {
-            name: name.into(),
-            version: version.into(),
-            description: RString::new(),
-            job_types: RVec::new(),
-        }
+        Manifest { name: name.into(), version: version.into(), description: RString::new(), job_types: RVec::new() }
     }
 
     pub fn description(mut self, text: &str) -> Self {
@@ -175,9 +170,8 @@ impl Job {
 
     /// The source as text, or an input error naming the file.
     pub fn source_text(&self) -> Result<&str, Issue> {
-        std::str::from_utf8(&self.source).map_err(|e| {
-            Issue::error(format!("{} is not valid UTF-8: {e}", self.source_path))
-        })
+        std::str::from_utf8(&self.source)
+            .map_err(|e| Issue::error(format!("{} is not valid UTF-8: {e}", self.source_path)))
     }
 }
 
@@ -270,18 +264,12 @@ impl JobResult {
     }
 
     pub fn output(&mut self, id: &str, bytes: Vec<u8>) -> &mut Self {
-        self.outputs.push(JobOutput {
-            id: id.into(),
-            result: RResult::ROk(bytes.into()),
-        });
+        self.outputs.push(JobOutput { id: id.into(), result: RResult::ROk(bytes.into()) });
         self
     }
 
     pub fn failed_output(&mut self, id: &str, message: impl Into<String>) -> &mut Self {
-        self.outputs.push(JobOutput {
-            id: id.into(),
-            result: RResult::RErr(RString::from(message.into())),
-        });
+        self.outputs.push(JobOutput { id: id.into(), result: RResult::RErr(RString::from(message.into())) });
         self
     }
 

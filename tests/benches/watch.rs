@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use clx_e2e::*;
 
-
 fn main() {
     let env = Env::new();
     let dir = tempfile::tempdir().expect("temp dir");

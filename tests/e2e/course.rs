@@ -11,7 +11,6 @@ fn copy_course(src: &Path) -> tempfile::TempDir {
     dir
 }
 
-
 fn expected(name: &str) -> Vec<String> {
     let path = repo_root().join("tests/fixtures").join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -63,12 +62,15 @@ fn example_course_builds_exactly_the_expected_files() {
     assert!(hello.contains("The answer is 42"));
     let data = html("public/En/Python Basics/Slides/Html/Completed/Data Reading and Drawing/01 Reading Data CSV.html");
     assert!(data.contains("<pre>86.0</pre>"), "the helper module's mean() ran: {data}");
-    rendered_in_chromium(&out_dir.join("public/En/Python Basics/Slides/Html/Completed/First Steps/01 Hello, World.html"));
+    rendered_in_chromium(
+        &out_dir.join("public/En/Python Basics/Slides/Html/Completed/First Steps/01 Hello, World.html"),
+    );
     let code_along = html("public/En/Python Basics/Slides/Html/Code-Along/First Steps/01 Hello, World.html");
     assert!(!code_along.contains("output_stream"), "code-along never runs a kernel");
     // Diagrams rendered by the real PlantUML and draw.io, beside the decks.
     for image in ["flow.png", "pipeline.png"] {
-        let path = out_dir.join("public/De/Python Grundlagen/Folien/Html/Completed/Daten Lesen und Zeichnen/img").join(image);
+        let path =
+            out_dir.join("public/De/Python Grundlagen/Folien/Html/Completed/Daten Lesen und Zeichnen/img").join(image);
         let (w, h) = png_size(&std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())));
         assert!(w > 50 && h > 50, "{image}: {w}x{h}");
     }
@@ -114,8 +116,16 @@ fn a_failing_cell_fails_only_the_executed_pages_of_its_deck() {
 /// target/tmp for a look.
 fn rendered_in_chromium(page: &Path) {
     let url = format!("file://{}", page.display());
-    let flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--host-resolver-rules=MAP * ~NOTFOUND"];
+    let flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+    ];
     let profile = tempfile::tempdir().expect("profile dir");
     let dom = std::process::Command::new("chromium")
         .args(flags)
@@ -126,7 +136,10 @@ fn rendered_in_chromium(page: &Path) {
         .expect("chromium runs (scripts/setup installs it)");
     let dom = String::from_utf8_lossy(&dom.stdout);
     assert!(dom.matches("class=\"cell border-box-sizing").count() >= 4, "cells: {dom}");
-    assert!(dom.contains("<span class=\"source python\"") || dom.contains("class=\"support function"), "highlighted code: {dom}");
+    assert!(
+        dom.contains("<span class=\"source python\"") || dom.contains("class=\"support function"),
+        "highlighted code: {dom}"
+    );
     assert!(dom.contains("<table>") && dom.contains("<td><code>len()</code></td>"), "markdown table: {dom}");
     let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("example-course-hello-world.png");
     let status = std::process::Command::new("chromium")

@@ -71,7 +71,8 @@ fn graphviz_renders_dot_to_png_and_svg_in_every_variant_folder() {
 
 #[test]
 fn panicking_converter_fails_its_job_and_the_rest_is_built() {
-    let b = Build::new(&[("mixed", &[("good.testjob", "ok"), ("bad.testjob", "panic on purpose"), ("data.csv", "a,b")])]);
+    let b =
+        Build::new(&[("mixed", &[("good.testjob", "ok"), ("bad.testjob", "panic on purpose"), ("data.csv", "a,b")])]);
     let out = b.run(&[]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");

@@ -113,7 +113,8 @@ fn compare_to_reference(out: &Path, except: Option<&str>, context: &str) {
     let skipped = |rel: &str| except.is_some_and(|dir| rel.starts_with(&format!("{dir}/")));
     let expected: Vec<_> = reference().iter().filter(|(rel, _)| !skipped(rel)).collect();
     let missing: Vec<_> = expected.iter().filter(|(rel, _)| !actual.contains_key(*rel)).map(|(r, _)| r).collect();
-    let differ: Vec<_> = expected.iter().filter(|(r, b)| actual.get(*r).is_some_and(|a| a != *b)).map(|(r, _)| r).collect();
+    let differ: Vec<_> =
+        expected.iter().filter(|(r, b)| actual.get(*r).is_some_and(|a| a != *b)).map(|(r, _)| r).collect();
     let extra: Vec<_> = match except {
         Some(_) => actual.keys().filter(|rel| is_temp_file(rel)).collect(),
         None => actual.keys().filter(|rel| !reference().contains_key(*rel)).collect(),
@@ -242,9 +243,13 @@ fn randomly_killed_workers_never_leave_wrong_outputs() {
                 // Any other error means a kill did damage it must not.
                 let errors = error_lines(&err);
                 let by_kill = |l: &&str| {
-                    l.contains("killed by signal 9") && (l.contains("gave up after 2 attempts") || l.contains("cannot start"))
+                    l.contains("killed by signal 9")
+                        && (l.contains("gave up after 2 attempts") || l.contains("cannot start"))
                 };
-                assert!(!errors.is_empty() && errors.iter().all(by_kill), "{context}: exit 1 not from a lost worker: {err}");
+                assert!(
+                    !errors.is_empty() && errors.iter().all(by_kill),
+                    "{context}: exit 1 not from a lost worker: {err}"
+                );
                 let (code, err) = build(&env, &course);
                 assert_eq!(code, Some(0), "{context}: the rebuild after a lost job failed: {err}");
             }

@@ -56,7 +56,10 @@ fn golden_decks_come_out_of_the_worker_path_unchanged() {
     }
     for (rel, text) in &files {
         let (topic, name) = rel.split_once('/').unwrap();
-        let path = root.join(format!("slides/module_100_golden/topic_{}_{topic}/{name}", 100 + topic[1..].parse::<usize>().unwrap()));
+        let path = root.join(format!(
+            "slides/module_100_golden/topic_{}_{topic}/{name}",
+            100 + topic[1..].parse::<usize>().unwrap()
+        ));
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, text).unwrap();
     }
@@ -84,7 +87,13 @@ fn golden_decks_come_out_of_the_worker_path_unchanged() {
     for (i, deck) in DECKS.iter().enumerate() {
         let text = std::fs::read_to_string(golden().join("inputs").join(deck)).unwrap();
         for (lang, top_lang, slides) in [("de", "De", "Folien"), ("en", "En", "Slides")] {
-            let input = DeckInput { text: &text, lang, prog_lang: ProgLang::Python, author: Some("Dr. Matthias Hölzl"), macros: Some(&macros) };
+            let input = DeckInput {
+                text: &text,
+                lang,
+                prog_lang: ProgLang::Python,
+                author: Some("Dr. Matthias Hölzl"),
+                macros: Some(&macros),
+            };
             for (kind, kind_dir, top, format, folder, ext) in [
                 (Kind::Completed, "Completed", "public", Format::Ipynb, "Notebooks", "ipynb"),
                 (Kind::CodeAlong, "Code-Along", "public", Format::Ipynb, "Notebooks", "ipynb"),

@@ -94,7 +94,9 @@ fn watch_rebuilds_edits_additions_and_deletions_then_stops_cleanly() {
     wait_for("the error report", || w.log().contains("the arrow has no target") && w.rebuilds() > before);
     assert!(outputs(&course, "img/diagram.txt").is_empty(), "a failed diagram leaves no stale image");
     std::fs::write(topic.join("pu/diagram.testjob"), "ok v3").unwrap();
-    wait_for("the fixed diagram", || outputs(&course, "img/diagram.txt").iter().filter(|p| read(p).contains("v3")).count() == 14);
+    wait_for("the fixed diagram", || {
+        outputs(&course, "img/diagram.txt").iter().filter(|p| read(p).contains("v3")).count() == 14
+    });
 
     // Add a topic to the spec: replanned.
     let second = course.root().join("slides/module_100_test/topic_200_second");
@@ -115,7 +117,6 @@ fn watch_rebuilds_edits_additions_and_deletions_then_stops_cleanly() {
     assert!(status.success(), "{status}");
     wait_for("the workers to exit", || workers.iter().all(|p| !alive(*p)));
 }
-
 
 /// The example course under `--watch`: edit a deck, add a topic to the
 /// spec, delete a data file, break and fix a PlantUML diagram.
@@ -166,7 +167,14 @@ fn watch_follows_edits_of_the_example_course() {
     let pu = root.join("slides/module_300_functions/topic_100_functions/pu/call.pu");
     let good = read(&pu);
     let image = out.join("Html/Completed/Functions/img/call.png");
-    let image_exists = || out.join("Html/Completed").read_dir().into_iter().flatten().flatten().any(|s| s.path().join("img/call.png").exists());
+    let image_exists = || {
+        out.join("Html/Completed")
+            .read_dir()
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|s| s.path().join("img/call.png").exists())
+    };
     assert!(image_exists(), "{}", image.display());
     std::fs::write(&pu, good.replace("@enduml", "this is not plantuml ((\n@enduml")).unwrap();
     wait_for_log(&w, "the broken diagram's error", || w.log().contains("call.pu") && w.log().contains("PlantUML:"));
@@ -178,7 +186,8 @@ fn watch_follows_edits_of_the_example_course() {
     let topic = root.join("slides/module_300_functions/topic_200_added");
     std::fs::create_dir_all(&topic).unwrap();
     std::fs::write(topic.join("slides_added.py"), "# %%\nprint(\"added\")\n").unwrap();
-    std::fs::write(&spec, read(&spec).replace("<topic>lists</topic>", "<topic>lists</topic>\n<topic>added</topic>")).unwrap();
+    std::fs::write(&spec, read(&spec).replace("<topic>lists</topic>", "<topic>lists</topic>\n<topic>added</topic>"))
+        .unwrap();
     wait_for_log(&w, "the added topic", || walk_count(&root.join("output"), "slides_added.html") == 6);
 }
 

@@ -27,12 +27,8 @@ pub fn clx_bin() -> PathBuf {
 
 /// Path of a built library, by crate name (`clx-plugin-graphviz`).
 pub fn library(crate_name: &str) -> PathBuf {
-    let file = format!(
-        "{}{}{}",
-        std::env::consts::DLL_PREFIX,
-        crate_name.replace('-', "_"),
-        std::env::consts::DLL_SUFFIX
-    );
+    let file =
+        format!("{}{}{}", std::env::consts::DLL_PREFIX, crate_name.replace('-', "_"), std::env::consts::DLL_SUFFIX);
     let path = target_dir().join(file);
     assert!(path.exists(), "{} missing: run `cargo build --workspace`", path.display());
     path

@@ -21,7 +21,12 @@ pub fn run(global: &GlobalArgs) -> Result<ExitCode> {
             continue;
         };
         if !matches!(candidate.status, CandidateStatus::Ok) {
-            println!("skipped  {} ({}): {}", plugin.name(), candidate.path.display(), candidate.status.reason().unwrap_or_default());
+            println!(
+                "skipped  {} ({}): {}",
+                plugin.name(),
+                candidate.path.display(),
+                candidate.status.reason().unwrap_or_default()
+            );
             continue;
         }
         let converter = match plugin.new_converter(&config.converter_json(plugin.name())) {

@@ -120,7 +120,10 @@ pub fn workers(cmd: WorkersCommand) -> Result<ExitCode> {
         println!("no workers recorded");
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{:>6} {:>6} {:>8} {:<10} {:<9} {:>6} {:>6}  HEARTBEAT", "ID", "BUILD", "PID", "TYPES", "STATUS", "DONE", "FAILED");
+    println!(
+        "{:>6} {:>6} {:>8} {:<10} {:<9} {:>6} {:>6}  HEARTBEAT",
+        "ID", "BUILD", "PID", "TYPES", "STATUS", "DONE", "FAILED"
+    );
     for w in workers.iter().take(50) {
         println!(
             "{:>6} {:>6} {:>8} {:<10} {:<9} {:>6} {:>6}  {}",

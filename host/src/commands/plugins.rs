@@ -17,10 +17,7 @@ pub fn run(global: &GlobalArgs, cmd: PluginsCommand) -> Result<ExitCode> {
         }
         PluginsCommand::List { json: false } => print_table(&registry),
         PluginsCommand::Info { name } => {
-            let Some(c) = registry
-                .candidates
-                .iter()
-                .find(|c| c.plugin.as_ref().is_some_and(|p| p.name() == name))
+            let Some(c) = registry.candidates.iter().find(|c| c.plugin.as_ref().is_some_and(|p| p.name() == name))
             else {
                 bail!("no plugin named `{name}` found; `clx plugins list` shows what is installed");
             };
@@ -101,7 +98,9 @@ fn print_table(registry: &Registry) {
         })
         .collect();
     if rows.is_empty() {
-        println!("no plugins found; put plugin libraries beside clx, in ~/.local/share/clx/plugins, or pass --plugin-dir");
+        println!(
+            "no plugins found; put plugin libraries beside clx, in ~/.local/share/clx/plugins, or pass --plugin-dir"
+        );
         return;
     }
     let header = ["NAME", "VERSION", "JOB TYPES (FILES)", "PATH", "STATUS"];

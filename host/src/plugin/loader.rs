@@ -17,7 +17,9 @@ pub enum LoadError {
     NotALibrary(String),
     #[error("not a clx plugin (it exports no clx root module)")]
     NotAPlugin,
-    #[error("built against plugin-api {found}, this clx needs {needed}; rebuild the plugin against clx-plugin-api {needed}")]
+    #[error(
+        "built against plugin-api {found}, this clx needs {needed}; rebuild the plugin against clx-plugin-api {needed}"
+    )]
     IncompatibleVersion { found: String, needed: String },
     #[error("its plugin-api types do not match this clx (incompatible layout); rebuild the plugin against clx-plugin-api {API_VERSION}: {0}")]
     IncompatibleLayout(String),

@@ -12,10 +12,16 @@ use super::search::{SearchOrigin, SearchPath};
 pub enum CandidateStatus {
     Ok,
     /// A plugin of the same name earlier in the search path wins.
-    Shadowed { by: PathBuf },
+    Shadowed {
+        by: PathBuf,
+    },
     /// Claims a job type another plugin already provides; none of its job
     /// types are used, so a build never depends on search-path accidents.
-    Conflict { job_type: String, owner: String, owner_path: PathBuf },
+    Conflict {
+        job_type: String,
+        owner: String,
+        owner_path: PathBuf,
+    },
     Broken(LoadError),
 }
 
@@ -36,11 +42,12 @@ impl CandidateStatus {
     pub fn reason(&self) -> Option<String> {
         match self {
             CandidateStatus::Ok => None,
-            CandidateStatus::Shadowed { by } => Some(format!("a plugin of the same name is loaded from {}", by.display())),
-            CandidateStatus::Conflict { job_type, owner, owner_path } => Some(format!(
-                "job type `{job_type}` already provided by {owner} ({})",
-                owner_path.display()
-            )),
+            CandidateStatus::Shadowed { by } => {
+                Some(format!("a plugin of the same name is loaded from {}", by.display()))
+            }
+            CandidateStatus::Conflict { job_type, owner, owner_path } => {
+                Some(format!("job type `{job_type}` already provided by {owner} ({})", owner_path.display()))
+            }
             CandidateStatus::Broken(e) => Some(e.to_string()),
         }
     }

@@ -73,8 +73,11 @@ impl Session {
         // Chromium must die with its worker even when the host is killed:
         // a launcher sets the parent-death signal, then execs Chromium.
         let launcher = dir.path().join("chromium");
-        std::fs::write(&launcher, format!("#!/bin/sh\nexec setpriv --pdeathsig KILL {} \"$@\"\n", engine.chromium.display()))
-            .map_err(|e| err("launcher", e))?;
+        std::fs::write(
+            &launcher,
+            format!("#!/bin/sh\nexec setpriv --pdeathsig KILL {} \"$@\"\n", engine.chromium.display()),
+        )
+        .map_err(|e| err("launcher", e))?;
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&launcher, std::fs::Permissions::from_mode(0o755)).map_err(|e| err("launcher", e))?;
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -134,7 +137,14 @@ impl Session {
     }
 
     /// Render `xml` on the page; returns the bounds and the page count.
-    fn render(&mut self, engine: &Engine, xml: &str, format: &str, scale: f64, border: u32) -> Result<(Bounds, usize), String> {
+    fn render(
+        &mut self,
+        engine: &Engine,
+        xml: &str,
+        format: &str,
+        scale: f64,
+        border: u32,
+    ) -> Result<(Bounds, usize), String> {
         if self.renders >= RECYCLE_AFTER {
             self.load(engine)?;
         }

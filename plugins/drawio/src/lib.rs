@@ -42,7 +42,8 @@ fn find_engine(config: &Config) -> Result<Engine, String> {
         .or_else(|| clx_plugin_api::tools_dir().map(|d| d.join("drawio/app")))
         .filter(|a| a.join("export3.html").is_file())
         .ok_or("the draw.io web app (export3.html) is not installed; run scripts/setup")?;
-    let font_css = clx_plugin_api::tools_dir().map(|d| d.join("drawio/fonts/architects-daughter/400.css")).filter(|p| p.is_file());
+    let font_css =
+        clx_plugin_api::tools_dir().map(|d| d.join("drawio/fonts/architects-daughter/400.css")).filter(|p| p.is_file());
     Ok(Engine { chromium, app, font_css })
 }
 
@@ -68,7 +69,9 @@ impl Drawio {
             match f(session, engine) {
                 Ok(v) => return Ok(v),
                 // A crashed or wedged browser is replaced and the diagram retried once.
-                Err(e) if attempt == 0 && !e.contains("the diagram is empty") && !e.contains("draw.io did not finish") => {
+                Err(e)
+                    if attempt == 0 && !e.contains("the diagram is empty") && !e.contains("draw.io did not finish") =>
+                {
                     *slot = None;
                 }
                 Err(e) => return Err(e),
@@ -102,7 +105,9 @@ impl Plugin for Drawio {
             .arg("--version")
             .output()
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-            .map_err(|e| format!("cannot run {} ({e}); install Chromium with scripts/setup", engine.chromium.display()))?;
+            .map_err(|e| {
+                format!("cannot run {} ({e}); install Chromium with scripts/setup", engine.chromium.display())
+            })?;
         Ok(format!("draw.io web app {} in {chromium}", browser::app_version(&engine.app)))
     }
 

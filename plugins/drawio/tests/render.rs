@@ -31,7 +31,8 @@ fn size(png: &[u8]) -> (u32, u32) {
 #[test]
 fn png_is_the_diagram_bounds_times_three_and_svg_has_the_labels() {
     let plugin = Drawio::new("{}").unwrap();
-    let result = run(&plugin, &job(BOX, &[("png", "png", "{}"), ("framed", "png", r#"{"border": 10}"#), ("svg", "svg", "{}")]));
+    let result =
+        run(&plugin, &job(BOX, &[("png", "png", "{}"), ("framed", "png", r#"{"border": 10}"#), ("svg", "svg", "{}")]));
     let (w, h) = size(&bytes(&result, "png"));
     // 3 × (120 + 1 px stroke) wide plus the desktop framing (+1 px and the half-pixel offset).
     assert!((363..=368).contains(&w) && (183..=188).contains(&h), "{w}x{h}");
@@ -46,7 +47,8 @@ fn png_is_the_diagram_bounds_times_three_and_svg_has_the_labels() {
 #[test]
 fn corrupt_file_is_a_clear_error_and_the_browser_is_reused() {
     let plugin = Drawio::new("{}").unwrap();
-    let err = Host::standalone(|host| plugin.convert(&job("<mxfile><diagram>", &[("png", "png", "{}")]), host)).unwrap_err();
+    let err =
+        Host::standalone(|host| plugin.convert(&job("<mxfile><diagram>", &[("png", "png", "{}")]), host)).unwrap_err();
     assert!(err.message.contains("not valid draw.io XML"), "{err:?}");
     for _ in 0..3 {
         size(&bytes(&run(&plugin, &job(BOX, &[("png", "png", "{}")])), "png"));

@@ -52,7 +52,13 @@ fn cell_text(cell: &Cell, comment: &str) -> Vec<String> {
                 line.to_owned()
             }
         })),
-        _ => text.extend(source_lines.map(|line| if line.is_empty() { comment.to_owned() } else { format!("{comment} {line}") })),
+        _ => text.extend(source_lines.map(|line| {
+            if line.is_empty() {
+                comment.to_owned()
+            } else {
+                format!("{comment} {line}")
+            }
+        })),
     }
     text
 }

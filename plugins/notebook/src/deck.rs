@@ -74,8 +74,8 @@ pub fn build_variant(input: &DeckInput<'_>, kind: Kind, format: Format) -> Resul
         author: input.author,
     };
     let macros = input.macros.unwrap_or_else(|| input.prog_lang.builtin_macros());
-    let rendered =
-        template::render(input.text, comment, macros, &globals).map_err(|e| DeckError { line: e.line, message: e.message })?;
+    let rendered = template::render(input.text, comment, macros, &globals)
+        .map_err(|e| DeckError { line: e.line, message: e.message })?;
     let deck = percent::read(&rendered, comment, input.prog_lang.is_python());
     check_cells(&deck.cells, &rendered, input.text)?;
     let (cells, warnings) = kind::filter_cells(&deck.cells, kind, input.lang);

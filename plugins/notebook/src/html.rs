@@ -190,7 +190,13 @@ fn outputs(cell: &Value, out: &mut String) {
         let (prompt, body) = match o["output_type"].as_str().unwrap_or("") {
             "stream" => {
                 let name = o["name"].as_str().unwrap_or("stdout");
-                (String::new(), format!("<div class=\"output_text output_stream output_{name}\"><pre>{}</pre></div>", ansi_to_html(&text_of(&o["text"]))))
+                (
+                    String::new(),
+                    format!(
+                        "<div class=\"output_text output_stream output_{name}\"><pre>{}</pre></div>",
+                        ansi_to_html(&text_of(&o["text"]))
+                    ),
+                )
             }
             "execute_result" => {
                 let n = o["execution_count"].as_u64().map(|n| n.to_string()).unwrap_or_default();
@@ -198,8 +204,15 @@ fn outputs(cell: &Value, out: &mut String) {
             }
             "display_data" => (String::new(), rich(&o["data"])),
             "error" => {
-                let tb: Vec<String> = o["traceback"].as_array().map(|t| t.iter().map(text_of).collect()).unwrap_or_default();
-                (String::new(), format!("<div class=\"output_text output_error\"><pre>{}</pre></div>", ansi_to_html(&tb.join("\n"))))
+                let tb: Vec<String> =
+                    o["traceback"].as_array().map(|t| t.iter().map(text_of).collect()).unwrap_or_default();
+                (
+                    String::new(),
+                    format!(
+                        "<div class=\"output_text output_error\"><pre>{}</pre></div>",
+                        ansi_to_html(&tb.join("\n"))
+                    ),
+                )
             }
             _ => continue,
         };

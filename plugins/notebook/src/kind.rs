@@ -101,7 +101,8 @@ pub fn filter_cells(cells: &[Cell], kind: Kind, lang: &str) -> (Vec<Cell>, Vec<C
                 }
                 if cell.has_tag("answer") {
                     let prefix = if lang == "en" { "*Answer:* " } else { "*Antwort:* " };
-                    cell.source = if kind.clears_contents() { prefix.to_owned() } else { format!("{prefix}{}", cell.source) };
+                    cell.source =
+                        if kind.clears_contents() { prefix.to_owned() } else { format!("{prefix}{}", cell.source) };
                 }
             }
             CellType::Raw => {}

@@ -33,22 +33,23 @@ fn parse_marker(line: &str, comment: &str) -> Option<Marker> {
     let options = rest.trim();
     let mut metadata = Map::new();
     let mut cell_type = CellType::Code;
-    let (title, meta_text) = match [("[markdown]", CellType::Markdown), ("[md]", CellType::Markdown), ("[raw]", CellType::Raw)]
-        .into_iter()
-        .find_map(|(pat, ty)| options.find(pat).map(|pos| (pat, ty, pos)))
-    {
-        Some((pat, ty, pos)) => {
-            cell_type = ty;
-            if pat == "[md]" {
-                metadata.insert("region_name".into(), Value::from("md"));
+    let (title, meta_text) =
+        match [("[markdown]", CellType::Markdown), ("[md]", CellType::Markdown), ("[raw]", CellType::Raw)]
+            .into_iter()
+            .find_map(|(pat, ty)| options.find(pat).map(|pos| (pat, ty, pos)))
+        {
+            Some((pat, ty, pos)) => {
+                cell_type = ty;
+                if pat == "[md]" {
+                    metadata.insert("region_name".into(), Value::from("md"));
+                }
+                (options[..pos].trim(), options[pos + pat.len()..].trim())
             }
-            (options[..pos].trim(), options[pos + pat.len()..].trim())
-        }
-        None => {
-            let split = first_key_position(options).unwrap_or(options.len());
-            (options[..split].trim(), options[split..].trim())
-        }
-    };
+            None => {
+                let split = first_key_position(options).unwrap_or(options.len());
+                (options[..split].trim(), options[split..].trim())
+            }
+        };
     if !title.is_empty() {
         metadata.insert("title".into(), Value::from(title));
     }
@@ -326,7 +327,13 @@ fn yaml_header_len(lines: &[&str], comment: &str) -> usize {
 fn is_internal_key(key: &str) -> bool {
     matches!(
         key,
-        "lines_to_next_cell" | "lines_to_end_of_cell_marker" | "cell_marker" | "skipline" | "noskipline" | "language" | "magic_args"
+        "lines_to_next_cell"
+            | "lines_to_end_of_cell_marker"
+            | "cell_marker"
+            | "skipline"
+            | "noskipline"
+            | "language"
+            | "magic_args"
     )
 }
 

@@ -146,13 +146,20 @@ fn variant_kind(request: &OutputRequest) -> Kind {
 /// ipynb and code bytes at once; `None` for HTML, which the job renders
 /// after executing the deck.
 fn convert_one(input: &DeckInput<'_>, request: &OutputRequest) -> Result<(Option<Vec<u8>>, Variant), OutputError> {
-    let format = Format::parse(&request.format)
-        .ok_or_else(|| OutputError::Request(format!("the notebook plugin cannot produce format `{}` (ipynb, code, html)", request.format)))?;
+    let format = Format::parse(&request.format).ok_or_else(|| {
+        OutputError::Request(format!(
+            "the notebook plugin cannot produce format `{}` (ipynb, code, html)",
+            request.format
+        ))
+    })?;
     let params: Value = serde_json::from_str(&request.params)
         .map_err(|e| OutputError::Request(format!("output {}: params are not JSON: {e}", request.id)))?;
     let kind_name = params.get("kind").and_then(Value::as_str).unwrap_or("");
     let kind = Kind::parse(kind_name).ok_or_else(|| {
-        OutputError::Request(format!("output {}: unknown kind `{kind_name}` (completed, code-along, speaker)", request.id))
+        OutputError::Request(format!(
+            "output {}: unknown kind `{kind_name}` (completed, code-along, speaker)",
+            request.id
+        ))
     })?;
     let variant = build_variant(input, kind, format).map_err(OutputError::Deck)?;
     let bytes = match format {
@@ -181,10 +188,18 @@ impl JobOptions {
         }
         let prog_name = value.get("prog_lang").and_then(Value::as_str).unwrap_or("");
         let prog_lang = ProgLang::parse(prog_name).ok_or_else(|| {
-            format!("unsupported programming language `{prog_name}`; decks must be python, cpp, csharp, java or typescript")
+            format!(
+                "unsupported programming language `{prog_name}`; decks must be python, cpp, csharp, java or typescript"
+            )
         })?;
         let text_option = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_owned);
         let execute = value.get("execute").and_then(Value::as_bool).unwrap_or(false);
-        Ok(JobOptions { lang: lang.to_owned(), prog_lang, author: text_option("author"), macros: text_option("macros"), execute })
+        Ok(JobOptions {
+            lang: lang.to_owned(),
+            prog_lang,
+            author: text_option("author"),
+            macros: text_option("macros"),
+            execute,
+        })
     }
 }

@@ -169,8 +169,9 @@ mod tests {
 
     #[test]
     fn errors_inside_macros_name_the_macros_file() {
-        let err = render("# j2 from 'macros.j2' import m\n{{ m() }}\n", "#", "{% macro m() %}{{ nope }}{% endmacro %}", &g())
-            .unwrap_err();
+        let err =
+            render("# j2 from 'macros.j2' import m\n{{ m() }}\n", "#", "{% macro m() %}{{ nope }}{% endmacro %}", &g())
+                .unwrap_err();
         assert!(err.message.contains("macros.j2"), "{err:?}");
     }
 

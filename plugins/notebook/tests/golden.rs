@@ -81,17 +81,25 @@ fn every_golden_output_is_reproduced_byte_for_byte() {
     let dir = golden_dir();
     let mut checked = 0;
     let mut failures = Vec::new();
-    let mut decks: Vec<PathBuf> = fs::read_dir(dir.join("outputs")).expect("golden outputs").map(|e| e.expect("entry").path()).collect();
+    let mut decks: Vec<PathBuf> =
+        fs::read_dir(dir.join("outputs")).expect("golden outputs").map(|e| e.expect("entry").path()).collect();
     decks.sort();
     for deck_dir in decks {
         let deck = deck_dir.file_name().and_then(|n| n.to_str()).expect("deck name").to_owned();
-        let (prog_lang, ext, macros_file) =
-            if deck == "slides_cs_wrapped" { (ProgLang::CSharp, "cs", "csharp.j2") } else { (ProgLang::Python, "py", "python.j2") };
+        let (prog_lang, ext, macros_file) = if deck == "slides_cs_wrapped" {
+            (ProgLang::CSharp, "cs", "csharp.j2")
+        } else {
+            (ProgLang::Python, "py", "python.j2")
+        };
         let text = fs::read_to_string(dir.join("inputs").join(format!("{deck}.{ext}"))).expect("golden input");
         let macros = fs::read_to_string(dir.join("macros").join(macros_file)).expect("golden macros");
         for lang in ["de", "en"] {
-            for (kind_name, kind) in [("completed", Kind::Completed), ("code-along", Kind::CodeAlong), ("speaker", Kind::Speaker)] {
-                for (format_name, format, file_ext) in [("notebook", Format::Ipynb, "ipynb"), ("code", Format::Code, ext)] {
+            for (kind_name, kind) in
+                [("completed", Kind::Completed), ("code-along", Kind::CodeAlong), ("speaker", Kind::Speaker)]
+            {
+                for (format_name, format, file_ext) in
+                    [("notebook", Format::Ipynb, "ipynb"), ("code", Format::Code, ext)]
+                {
                     let golden_path = deck_dir.join(format!("{lang}-{kind_name}-{format_name}.{file_ext}"));
                     let expected = normalise_golden(&fs::read_to_string(&golden_path).expect("golden output"));
                     let input = DeckInput { text: &text, lang, prog_lang, author: None, macros: Some(&macros) };
@@ -100,7 +108,11 @@ fn every_golden_output_is_reproduced_byte_for_byte() {
                         Ok(bytes) => {
                             let actual = String::from_utf8(bytes).expect("utf-8 output");
                             if actual != expected {
-                                failures.push(format!("{}:\n{}", golden_path.display(), first_difference(&expected, &actual)));
+                                failures.push(format!(
+                                    "{}:\n{}",
+                                    golden_path.display(),
+                                    first_difference(&expected, &actual)
+                                ));
                             }
                         }
                         Err(e) => failures.push(format!("{}: error {e:?}", golden_path.display())),
@@ -119,6 +131,7 @@ fn normalising_sorts_the_filter_and_fixes_the_double_slide_tag() {
     assert_eq!(normalise_golden(text), " \"cell_metadata_filter\": \"lang,tags,-all\",\n");
     let cell = "   \"metadata\": {\n    \"slideshow\": {\n     \"slide_type\": \"subslide\"\n    },\n    \"tags\": [\n     \"slide\",\n     \"subslide\"\n    ]\n";
     assert!(normalise_golden(cell).contains("\"slide_type\": \"slide\""));
-    let single = "    \"slideshow\": {\n     \"slide_type\": \"subslide\"\n    },\n    \"tags\": [\n     \"subslide\"\n    ]\n";
+    let single =
+        "    \"slideshow\": {\n     \"slide_type\": \"subslide\"\n    },\n    \"tags\": [\n     \"subslide\"\n    ]\n";
     assert_eq!(normalise_golden(single), single);
 }

@@ -1,9 +1,9 @@
 //! The notebook job as the host runs it: options, one answer per requested
 //! output, and issues that point at the deck line to fix.
 
+use abi_stable::std_types::{ROption, RResult};
 use clx_plugin_api::{Host, InputFile, Issue, Job, JobResult, OutputRequest, Plugin, Severity};
 use clx_plugin_notebook::Notebook;
-use abi_stable::std_types::{ROption, RResult};
 use serde_json::Value;
 
 fn request(id: &str, format: &str, kind: &str) -> OutputRequest {
@@ -48,7 +48,8 @@ const DECK: &str = "# j2 from 'macros.j2' import header\n# {{ header(\"Titel\", 
 
 #[test]
 fn every_request_is_answered_and_html_is_rendered_without_a_kernel_when_execution_is_off() {
-    let outputs = vec![request("a", "ipynb", "completed"), request("b", "code", "code-along"), request("c", "html", "speaker")];
+    let outputs =
+        vec![request("a", "ipynb", "completed"), request("b", "code", "code-along"), request("c", "html", "speaker")];
     let result = run(DECK, "slides_x.py", options("en", "python"), outputs).expect("job runs");
     let notebook: Value = serde_json::from_str(&ok_text(&result, "a")).expect("ipynb is JSON");
     let cells = notebook["cells"].as_array().expect("cells");
@@ -64,9 +65,13 @@ fn every_request_is_answered_and_html_is_rendered_without_a_kernel_when_executio
 #[test]
 fn a_template_error_fails_every_output_with_the_deck_line() {
     let deck = "# %%\nx = 1\n\n# %%\nd = {{1: 2}}\n";
-    let result =
-        run(deck, "topic/slides_bad.py", options("de", "python"), vec![request("a", "ipynb", "completed"), request("b", "code", "completed")])
-            .expect("job runs");
+    let result = run(
+        deck,
+        "topic/slides_bad.py",
+        options("de", "python"),
+        vec![request("a", "ipynb", "completed"), request("b", "code", "completed")],
+    )
+    .expect("job runs");
     assert!(failure(&result, "a").contains("template error"));
     assert!(failure(&result, "b").contains("template error"));
     assert_eq!(result.issues.len(), 1, "the same error is reported once: {:?}", result.issues);
@@ -79,7 +84,8 @@ fn a_template_error_fails_every_output_with_the_deck_line() {
 #[test]
 fn unquoted_metadata_is_an_error_at_its_marker_line() {
     let deck = "# %%\nx = 1\n\n# %% lang=de\ny = 2\n";
-    let result = run(deck, "slides_bad.py", options("de", "python"), vec![request("a", "ipynb", "completed")]).expect("job runs");
+    let result = run(deck, "slides_bad.py", options("de", "python"), vec![request("a", "ipynb", "completed")])
+        .expect("job runs");
     assert!(failure(&result, "a").contains("lang=\"de\""));
     assert_eq!(result.issues[0].line, ROption::RSome(4));
 }
@@ -87,7 +93,8 @@ fn unquoted_metadata_is_an_error_at_its_marker_line() {
 #[test]
 fn unknown_tags_are_warnings_with_the_cell_line() {
     let deck = "# %%\nx = 1\n\n# %% tags=[\"kepp\"]\ny = 2\n";
-    let result = run(deck, "slides_t.py", options("de", "python"), vec![request("a", "ipynb", "completed")]).expect("job runs");
+    let result =
+        run(deck, "slides_t.py", options("de", "python"), vec![request("a", "ipynb", "completed")]).expect("job runs");
     ok_text(&result, "a");
     assert_eq!(result.issues.len(), 1);
     assert_eq!(result.issues[0].severity, Severity::Warning);
@@ -97,18 +104,24 @@ fn unknown_tags_are_warnings_with_the_cell_line() {
 
 #[test]
 fn bad_options_and_requests_say_what_is_allowed() {
-    let err = run(DECK, "slides_x.rs", options("de", "rust"), vec![request("a", "ipynb", "completed")]).expect_err("unsupported language");
+    let err = run(DECK, "slides_x.rs", options("de", "rust"), vec![request("a", "ipynb", "completed")])
+        .expect_err("unsupported language");
     assert!(err.message.contains("python, cpp, csharp, java or typescript"), "{}", err.message);
-    let result =
-        run(DECK, "slides_x.py", options("de", "python"), vec![request("a", "pdf", "completed"), request("b", "ipynb", "everything")])
-            .expect("job runs");
+    let result = run(
+        DECK,
+        "slides_x.py",
+        options("de", "python"),
+        vec![request("a", "pdf", "completed"), request("b", "ipynb", "everything")],
+    )
+    .expect("job runs");
     assert!(failure(&result, "a").contains("ipynb, code, html"));
     assert!(failure(&result, "b").contains("completed, code-along, speaker"));
 }
 
 #[test]
 fn built_in_macros_give_one_title_per_language_with_the_author() {
-    for (prog_lang, comment) in [("python", "#"), ("cpp", "//"), ("csharp", "//"), ("java", "//"), ("typescript", "//")] {
+    for (prog_lang, comment) in [("python", "#"), ("cpp", "//"), ("csharp", "//"), ("java", "//"), ("typescript", "//")]
+    {
         let deck = if comment == "#" {
             DECK.to_owned()
         } else {
@@ -117,15 +130,24 @@ fn built_in_macros_give_one_title_per_language_with_the_author() {
         for lang in ["de", "en"] {
             let mut opts = options(lang, prog_lang);
             opts["author"] = Value::from("Ada Lovelace");
-            let result = run(&deck, "slides_x", opts, vec![request("a", "ipynb", "completed"), request("b", "code", "completed")])
-                .expect("job runs");
+            let result = run(
+                &deck,
+                "slides_x",
+                opts,
+                vec![request("a", "ipynb", "completed"), request("b", "code", "completed")],
+            )
+            .expect("job runs");
             let notebook: Value = serde_json::from_str(&ok_text(&result, "a")).expect("ipynb is JSON");
             let cells = notebook["cells"].as_array().expect("cells");
             assert_eq!(cells.len(), 2, "{prog_lang}/{lang}: {cells:?}");
-            let title: String = cells[0]["source"].as_array().expect("lines").iter().filter_map(Value::as_str).collect();
+            let title: String =
+                cells[0]["source"].as_array().expect("lines").iter().filter_map(Value::as_str).collect();
             let expected = if lang == "de" { "<b>Titel</b>" } else { "<b>Title</b>" };
             assert!(title.contains(expected), "{prog_lang}/{lang}: {title}");
-            assert!(title.contains("Ada Lovelace") && title.contains("data:image/svg+xml;base64,"), "{prog_lang}/{lang}: {title}");
+            assert!(
+                title.contains("Ada Lovelace") && title.contains("data:image/svg+xml;base64,"),
+                "{prog_lang}/{lang}: {title}"
+            );
             let code = ok_text(&result, "b");
             assert!(code.contains("Ada Lovelace") && !code.contains("base64"), "{prog_lang}/{lang}: {code}");
         }

@@ -59,7 +59,9 @@ fn find_tools(config: &Config) -> Result<Tools, String> {
         .or_else(|| std::env::var_os("PLANTUML_JAR").map(PathBuf::from))
         .or_else(|| clx_plugin_api::tools_dir().map(|d| d.join("plantuml/plantuml.jar")))
         .filter(|p| p.is_file())
-        .ok_or("no PlantUML jar found (set `jar` in [converters.plantuml] or PLANTUML_JAR); install it with scripts/setup")?;
+        .ok_or(
+            "no PlantUML jar found (set `jar` in [converters.plantuml] or PLANTUML_JAR); install it with scripts/setup",
+        )?;
     let java = config
         .java
         .clone()
@@ -154,12 +156,13 @@ impl Plugin for PlantUml {
     fn convert(&self, job: &Job, _host: &Host<'_>) -> Result<JobResult, Issue> {
         let path = job.source_path.as_str();
         let text = job.source_text()?;
-        let block = source::blocks(text)
-            .into_iter()
-            .next()
-            .ok_or_else(|| Issue::error("no diagram found: put the diagram between a `@startuml` line and an `@enduml` line").in_file(path))?;
-        let text = source::pipe_text(&block)
-            .map_err(|why| Issue::error(format!("cannot render this PlantUML block: {why}")).in_file(path).at_line(block.first_line))?;
+        let block = source::blocks(text).into_iter().next().ok_or_else(|| {
+            Issue::error("no diagram found: put the diagram between a `@startuml` line and an `@enduml` line")
+                .in_file(path)
+        })?;
+        let text = source::pipe_text(&block).map_err(|why| {
+            Issue::error(format!("cannot render this PlantUML block: {why}")).in_file(path).at_line(block.first_line)
+        })?;
         self.tools().map_err(|i| i.in_file(path))?;
         let mut result = JobResult::new();
         for request in job.outputs.iter() {

@@ -15,7 +15,10 @@ use std::os::unix::process::CommandExt;
 pub enum Answer {
     Image(Vec<u8>),
     /// 0-based line inside the block, and PlantUML's messages.
-    SyntaxError { line: u32, message: String },
+    SyntaxError {
+        line: u32,
+        message: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -116,7 +119,16 @@ impl PipeJvm {
                 }
             }
         });
-        Ok(PipeJvm { child, stdin, out, stderr, buffer: Vec::new(), delimiter: delimiter.into_bytes(), _cwd: cwd, fresh: true })
+        Ok(PipeJvm {
+            child,
+            stdin,
+            out,
+            stderr,
+            buffer: Vec::new(),
+            delimiter: delimiter.into_bytes(),
+            _cwd: cwd,
+            fresh: true,
+        })
     }
 
     pub fn pid(&self) -> u32 {
@@ -145,7 +157,9 @@ impl PipeJvm {
                     let stderr = self.take_stderr();
                     if stderr.contains("OutOfMemoryError") {
                         // The payload is PlantUML's crash picture, not the diagram.
-                        return Err(PipeError::Garbage("PlantUML ran out of memory (java.lang.OutOfMemoryError)".into()));
+                        return Err(PipeError::Garbage(
+                            "PlantUML ran out of memory (java.lang.OutOfMemoryError)".into(),
+                        ));
                     }
                     return classify(payload);
                 }
@@ -269,9 +283,7 @@ pub fn version(tools: &Tools) -> Result<String, String> {
         .output()
         .map_err(|e| format!("cannot run `{}` ({e}); install Java: scripts/setup", tools.java.display()))?;
     let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .next()
-        .filter(|l| l.starts_with("PlantUML"))
-        .map(str::to_owned)
-        .ok_or_else(|| format!("{} is not a PlantUML jar (-version printed nothing); run scripts/setup", tools.jar.display()))
+    text.lines().next().filter(|l| l.starts_with("PlantUML")).map(str::to_owned).ok_or_else(|| {
+        format!("{} is not a PlantUML jar (-version printed nothing); run scripts/setup", tools.jar.display())
+    })
 }

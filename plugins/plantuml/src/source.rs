@@ -43,7 +43,8 @@ pub fn pipe_text(block: &Block) -> Result<String, String> {
     let (Some(first), Some(last)) = (lines.first().map(|l| l.trim()), lines.last().map(|l| l.trim())) else {
         return Err("empty diagram block".into());
     };
-    let word: String = first["@start".len().min(first.len())..].chars().take_while(|c| c.is_ascii_alphabetic()).collect();
+    let word: String =
+        first["@start".len().min(first.len())..].chars().take_while(|c| c.is_ascii_alphabetic()).collect();
     let plain_start = first.len() == "@start".len() + word.len();
     let end = if plain_start { format!("@end{word}") } else { "@end".to_owned() };
     if !first.starts_with("@start") || !last.starts_with(&end) {

@@ -27,7 +27,8 @@ fn renders_png_and_svg_with_non_ascii_labels() {
     let result = run(&plugin, DIAGRAM, &["png", "svg"]);
     let png = output(&result, "png");
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
-    let (w, h) = (u32::from_be_bytes(png[16..20].try_into().unwrap()), u32::from_be_bytes(png[20..24].try_into().unwrap()));
+    let (w, h) =
+        (u32::from_be_bytes(png[16..20].try_into().unwrap()), u32::from_be_bytes(png[20..24].try_into().unwrap()));
     assert!(w > 100 && h > 100 && w < 4000 && h < 4000, "{w}x{h}");
     let svg = String::from_utf8(output(&result, "svg")).unwrap();
     let doc = roxmltree::Document::parse(&svg).expect("well-formed SVG");
@@ -132,7 +133,9 @@ fn svg_and_png_jvms_are_separate_and_each_is_reused() {
     let (png, svg) = (plugin.jvm_pid("png").unwrap(), plugin.jvm_pid("svg").unwrap());
     assert_ne!(png, svg);
     for i in 0..3 {
-        let svg_text = String::from_utf8(output(&run(&plugin, &format!("@startuml\nÄrger{i} -> Öl\n@enduml\n"), &["svg"]), "svg")).unwrap();
+        let svg_text =
+            String::from_utf8(output(&run(&plugin, &format!("@startuml\nÄrger{i} -> Öl\n@enduml\n"), &["svg"]), "svg"))
+                .unwrap();
         assert!(svg_text.contains(&format!("Ärger{i}")), "{svg_text}");
     }
     assert_eq!((plugin.jvm_pid("png"), plugin.jvm_pid("svg")), (Some(png), Some(svg)));

@@ -81,9 +81,11 @@ impl Kernel {
         };
         let conn_file = runtime_dir.path().join("connection.json");
         let conn_json = serde_json::to_vec(&info).map_err(|e| KernelError::Protocol(e.to_string()))?;
-        std::fs::write(&conn_file, conn_json).map_err(|e| KernelError::Io("cannot write the connection file".into(), e))?;
+        std::fs::write(&conn_file, conn_json)
+            .map_err(|e| KernelError::Io("cannot write the connection file".into(), e))?;
         let log_path = runtime_dir.path().join("kernel.log");
-        let log = std::fs::File::create(&log_path).map_err(|e| KernelError::Io("cannot create the kernel log".into(), e))?;
+        let log =
+            std::fs::File::create(&log_path).map_err(|e| KernelError::Io("cannot create the kernel log".into(), e))?;
         let log2 = log.try_clone().map_err(|e| KernelError::Io("cannot create the kernel log".into(), e))?;
 
         let argv = spec.argv(&conn_file);
@@ -140,7 +142,9 @@ impl Kernel {
         let (mut iopub_conn, shell, control) = match connected {
             Ok(Ok(c)) => c,
             Ok(Err(e)) => return Err(KernelError::Protocol(format!("cannot connect to kernel {}: {e}", spec.name))),
-            Err(_) => return Err(KernelError::StartTimeout { name: spec.name.clone(), secs: STARTUP_TIMEOUT.as_secs() }),
+            Err(_) => {
+                return Err(KernelError::StartTimeout { name: spec.name.clone(), secs: STARTUP_TIMEOUT.as_secs() })
+            }
         };
         let (tx, rx) = mpsc::unbounded_channel();
         let pump = tokio::spawn(async move {
@@ -303,7 +307,8 @@ impl Kernel {
     /// ipykernel can take 30 s to exit when a cell left a zombie child.
     pub async fn shutdown(mut self) {
         if !self.exited {
-            let _ = timeout(Duration::from_millis(500), self.control.send(ShutdownRequest { restart: false }.into())).await;
+            let _ =
+                timeout(Duration::from_millis(500), self.control.send(ShutdownRequest { restart: false }.into())).await;
             if timeout(Duration::from_secs(2), self.child.wait()).await.is_err() {
                 self.kill_group(libc::SIGTERM);
                 if timeout(Duration::from_secs(2), self.child.wait()).await.is_err() {
@@ -401,8 +406,13 @@ impl Collector {
                 }
             }
             JupyterMessageContent::ErrorOutput(e) => {
-                self.error = Some(CellError { ename: e.ename.clone(), evalue: e.evalue.clone(), traceback: e.traceback.clone() });
-                let out = json!({"output_type": "error", "ename": e.ename, "evalue": e.evalue, "traceback": e.traceback});
+                self.error = Some(CellError {
+                    ename: e.ename.clone(),
+                    evalue: e.evalue.clone(),
+                    traceback: e.traceback.clone(),
+                });
+                let out =
+                    json!({"output_type": "error", "ename": e.ename, "evalue": e.evalue, "traceback": e.traceback});
                 self.push(out, None);
             }
             JupyterMessageContent::ClearOutput(c) => {

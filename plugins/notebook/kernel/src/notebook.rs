@@ -68,9 +68,8 @@ pub fn execute(notebook: &mut Value, session: &mut Session<'_>, cell_timeout: Du
             continue;
         }
         let code = source_text(cell);
-        let run = session
-            .run(&code, cell_timeout)
-            .map_err(|source| ExecuteError::Kernel { cell: index + 1, source })?;
+        let run =
+            session.run(&code, cell_timeout).map_err(|source| ExecuteError::Kernel { cell: index + 1, source })?;
         cell["outputs"] = Value::Array(run.outputs);
         cell["execution_count"] = run.execution_count.map(Value::from).unwrap_or(Value::Null);
         if let Some(error) = run.error {

@@ -3,9 +3,8 @@
 //! with a message, not crash.
 
 use abi_stable::{
-    declare_root_module_statics, export_root_module, library::RootModule,
-    package_version_strings, prefix_type::PrefixTypeTrait, sabi_types::VersionStrings,
-    std_types::RString, StableAbi,
+    declare_root_module_statics, export_root_module, library::RootModule, package_version_strings,
+    prefix_type::PrefixTypeTrait, sabi_types::VersionStrings, std_types::RString, StableAbi,
 };
 
 #[repr(C)]

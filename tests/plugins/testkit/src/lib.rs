@@ -24,11 +24,7 @@ impl Plugin for Testkit {
     fn manifest() -> Manifest {
         Manifest::new("testkit", "0.1.0")
             .description("test converter that misbehaves on request")
-            .job_type(
-                JobTypeDecl::new("testkit", Role::Diagram)
-                    .suffixes(&[".testjob"])
-                    .formats(&["txt"]),
-            )
+            .job_type(JobTypeDecl::new("testkit", Role::Diagram).suffixes(&[".testjob"]).formats(&["txt"]))
     }
 
     fn new(_config: &str) -> Result<Self, String> {
