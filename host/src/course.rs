@@ -298,8 +298,7 @@ fn deck(root: &Path, path: &Path, class: JobClass, course_lang: ProgLang, number
     let text = std::fs::read(path)
         .map_err(|e| Diagnostic::error(display(root, path), "", format!("cannot read the deck: {e}")))?;
     let text = String::from_utf8(text).map_err(|e| {
-        let offset = e.utf8_error().valid_up_to();
-        let line = e.as_bytes()[..offset].iter().filter(|&&b| b == b'\n').count() + 1;
+        let (line, offset) = crate::spec::not_utf8_at(&e);
         Diagnostic::error(
             display(root, path),
             format!("line {line}"),

@@ -85,9 +85,7 @@ impl<'r> Engine<'r> {
     /// error is only for failures of clx itself (queue, cache, disk) and
     /// for an interruption.
     pub fn build(&mut self, plan: &Plan, report: &mut Report) -> Result<(), EngineError> {
-        if let Some(recovered) = self.cache.recovered.take() {
-            report.diagnostic(Diagnostic::warning("", "", recovered.to_string()));
-        }
+        warn_recovered(report, self.cache.recovered.take());
         for d in &plan.diagnostics {
             report.diagnostic(d.clone());
         }
@@ -204,9 +202,7 @@ impl<'r> Engine<'r> {
     ) -> Result<(), EngineError> {
         if self.running.is_none() {
             let mut queue = Queue::open(&self.options.queue)?;
-            if let Some(recovered) = queue.recovered.take() {
-                report.diagnostic(Diagnostic::warning("", "", recovered.to_string()));
-            }
+            warn_recovered(report, queue.recovered.take());
             let reaped = queue.reap_stale()?;
             if reaped > 0 {
                 report.note(&format!(
@@ -416,6 +412,13 @@ fn count_write(report: &mut Report, w: Written) {
 
 fn display(path: &Path) -> String {
     path.display().to_string()
+}
+
+/// A damaged state file was replaced by an empty one: say why work is redone.
+fn warn_recovered(report: &mut Report, recovered: Option<crate::db::Recovered>) {
+    if let Some(recovered) = recovered {
+        report.diagnostic(Diagnostic::warning("", "", recovered.to_string()));
+    }
 }
 
 fn tool_identity(registry: &Registry, config: &Config, plugin: &str, job_type: &str) -> Result<String, String> {

@@ -13,6 +13,7 @@ pub mod plan;
 pub mod planner;
 pub mod plugin;
 pub mod pool;
+pub mod process;
 pub mod queue;
 pub mod report;
 pub mod scratch;

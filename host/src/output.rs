@@ -129,12 +129,12 @@ pub fn clean_root(root: &Path) -> Result<(), OutputError> {
 pub fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<Written, OutputError> {
     let write_err = |source| OutputError::Write { path: path.to_owned(), source };
     if let Ok(meta) = std::fs::metadata(path) {
+        if meta.is_dir() {
+            return Err(OutputError::FolderInTheWay { path: path.to_owned() });
+        }
         if meta.len() == bytes.len() as u64 && std::fs::read(path).map(|old| old == bytes).unwrap_or(false) {
             return Ok(Written::Unchanged);
         }
-    }
-    if path.is_dir() {
-        return Err(OutputError::FolderInTheWay { path: path.to_owned() });
     }
     let dir = path.parent().unwrap_or(Path::new("."));
     if let Err(e) = std::fs::create_dir_all(dir) {

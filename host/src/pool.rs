@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
+use crate::process::{group_alive, kill_group};
 use crate::queue::{JobError, JobId, Queue, QueueError, Requeued, SessionId};
 use crate::scratch::Scratch;
 use crate::worker::Event;
@@ -432,20 +433,6 @@ impl Pool {
             std::thread::sleep(Duration::from_millis(10));
         }
         self.scratch.clear();
-    }
-}
-
-/// Whether any process of the group still exists (zombies included).
-fn group_alive(pid: u32) -> bool {
-    // SAFETY: signal 0 only checks for existence.
-    unsafe { libc::killpg(pid as libc::pid_t, 0) == 0 }
-}
-
-fn kill_group(pid: u32) {
-    // SAFETY: killpg only sends a signal; the group id is our child's pid
-    // because it was spawned with process_group(0).
-    unsafe {
-        libc::killpg(pid as libc::pid_t, libc::SIGKILL);
     }
 }
 

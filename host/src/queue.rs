@@ -321,7 +321,7 @@ impl Queue {
         let running: Vec<(i64, i64)> = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
         let mut reaped = 0;
         for (id, pid) in running {
-            if !process_alive(pid) {
+            if !u32::try_from(pid).is_ok_and(crate::process::alive) {
                 // Its workers died with it (parent-death signal).
                 self.close_session(SessionId(id), "crashed", "dead")?;
                 reaped += 1;
@@ -635,13 +635,6 @@ impl ImmediateTransaction for Connection {
     fn unchecked_transaction_immediate(&self) -> rusqlite::Result<rusqlite::Transaction<'_>> {
         rusqlite::Transaction::new_unchecked(self, TransactionBehavior::Immediate)
     }
-}
-
-fn process_alive(pid: i64) -> bool {
-    let Ok(pid) = i32::try_from(pid) else { return false };
-    // SAFETY: signal 0 only checks that the process exists.
-    let r = unsafe { libc::kill(pid, 0) };
-    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ impl Scratch {
     pub fn new(root: PathBuf) -> std::io::Result<Scratch> {
         std::fs::create_dir_all(&root)?;
         let scratch = Scratch { root, host: std::process::id(), next: 0 };
-        scratch.sweep(|host| host != scratch.host && !alive(host));
+        scratch.sweep(|host| host != scratch.host && !crate::process::alive(host));
         Ok(scratch)
     }
 
@@ -60,15 +60,6 @@ pub fn remove(dir: &Path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => tracing::debug!("cannot remove {}: {e}", dir.display()),
     }
-}
-
-/// Whether a process with this pid exists (a reused pid keeps a dead host's
-/// folder a while longer, which is harmless).
-fn alive(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
-    // SAFETY: signal 0 only checks that the process exists.
-    let rc = unsafe { libc::kill(pid, 0) };
-    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 #[cfg(test)]

@@ -116,11 +116,18 @@ impl SpecError {
 pub fn parse_file(path: &Path) -> Result<CourseSpec, SpecError> {
     let bytes = std::fs::read(path).map_err(|source| SpecError::Read { file: path.to_owned(), source })?;
     let text = String::from_utf8(bytes).map_err(|e| {
-        let offset = e.utf8_error().valid_up_to();
-        let line = e.as_bytes()[..offset].iter().filter(|&&b| b == b'\n').count() as u32 + 1;
+        let (line, offset) = not_utf8_at(&e);
         SpecError::NotUtf8 { file: path.to_owned(), line, offset }
     })?;
     parse_str(&text, path)
+}
+
+/// The line (1-based) and byte offset of the first byte that is not UTF-8,
+/// for an error the author can find in an editor.
+pub fn not_utf8_at(e: &std::string::FromUtf8Error) -> (u32, usize) {
+    let offset = e.utf8_error().valid_up_to();
+    let line = e.as_bytes()[..offset].iter().filter(|&&b| b == b'\n').count() + 1;
+    (u32::try_from(line).unwrap_or(u32::MAX), offset)
 }
 
 /// Parse spec text; `file` is only used in messages.

@@ -53,10 +53,10 @@ pub struct CellWarning {
 pub fn filter_cells(cells: &[Cell], kind: Kind, lang: &str) -> (Vec<Cell>, Vec<CellWarning>) {
     let mut ids = CellIds::default();
     let mut out = Vec::new();
-    let mut unknown = Vec::new();
+    let mut warnings = Vec::new();
     for (index, cell) in cells.iter().enumerate() {
         if let Some(other) = cell.lang().filter(|l| !["de", "en"].contains(l)) {
-            unknown.push(CellWarning {
+            warnings.push(CellWarning {
                 message: format!(
                     "cell language `{other}` is neither de nor en, so the cell is in no output; write lang=\"de\" or lang=\"en\""
                 ),
@@ -79,7 +79,7 @@ pub fn filter_cells(cells: &[Cell], kind: Kind, lang: &str) -> (Vec<Cell>, Vec<C
         if cell.cell_type != CellType::Raw {
             for tag in cell.tags() {
                 if !known.contains(&tag) {
-                    unknown.push(CellWarning {
+                    warnings.push(CellWarning {
                         message: format!(
                             "unknown tag `{tag}` on a {} cell; known tags are del, keep, start, alt, notes, answer, slide, subslide, private",
                             cell.cell_type.name()
@@ -109,7 +109,7 @@ pub fn filter_cells(cells: &[Cell], kind: Kind, lang: &str) -> (Vec<Cell>, Vec<C
         }
         out.push(cell);
     }
-    (out, unknown)
+    (out, warnings)
 }
 
 fn is_included(cell: &Cell, kind: Kind, lang: &str) -> bool {
