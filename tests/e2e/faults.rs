@@ -83,8 +83,7 @@ fn reference() -> &'static Tree {
         let (env, course) = fresh();
         let (code, err) = build(&env, &course);
         assert_eq!(code, Some(0), "the clean reference build failed: {err}");
-        assert_no_processes_left(&env, "reference build");
-        assert_no_scratch_left(&env, "reference build");
+        assert_nothing_left(&env, "reference build");
         read_tree(&course.out())
     })
 }
@@ -147,6 +146,12 @@ fn assert_no_processes_left(env: &Env, context: &str) {
     }
 }
 
+/// No process and no temp file of the build is left.
+fn assert_nothing_left(env: &Env, context: &str) {
+    assert_no_processes_left(env, context);
+    assert_no_scratch_left(env, context);
+}
+
 /// Workers' temp files (job work dirs, kernel connection files, browser
 /// profiles and sockets) go to scratch folders in `<CLX_HOME>/tmp`; a host
 /// that ended, however its workers died, leaves neither that nor the temp
@@ -166,17 +171,11 @@ fn args(pid: u32) -> Vec<String> {
     raw.split(|&b| b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into_owned()).collect()
 }
 
-/// `clx worker` processes the host started (its children, by /proc stat).
+/// `clx worker` processes the host started (its children).
 fn workers_of(host: u32) -> Vec<u32> {
-    let parent = |pid: u32| -> Option<u32> {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        stat.rsplit(')').next()?.split_whitespace().nth(1)?.parse().ok()
-    };
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse().ok())
-        .filter(|&pid| parent(pid) == Some(host) && alive(pid) && args(pid).iter().any(|a| a == "worker"))
+    live_processes()
+        .into_iter()
+        .filter(|&pid| parent_of(pid) == Some(host) && args(pid).iter().any(|a| a == "worker"))
         .collect()
 }
 
@@ -256,8 +255,7 @@ fn randomly_killed_workers_never_leave_wrong_outputs() {
             other => panic!("{context}: exit {other:?}: {err}"),
         }
         compare_to_reference(&course.out(), None, &context);
-        assert_no_processes_left(&env, &context);
-        assert_no_scratch_left(&env, &context);
+        assert_nothing_left(&env, &context);
     }
 }
 
@@ -289,9 +287,8 @@ fn signal_host_mid_build(signal: &str, test: &str) {
     let (code, err) = build(&env, &course);
     assert_eq!(code, Some(0), "rebuild after SIG{signal}: {err}");
     compare_to_reference(&course.out(), None, &format!("rebuild after SIG{signal}"));
-    assert_no_processes_left(&env, &format!("rebuild after SIG{signal}"));
-    // A killed host cannot clean up; the next one removes what it left.
-    assert_no_scratch_left(&env, &format!("rebuild after SIG{signal}"));
+    // A killed host cannot remove its temp files; the next one does.
+    assert_nothing_left(&env, &format!("rebuild after SIG{signal}"));
 }
 
 #[test]
@@ -336,8 +333,7 @@ fn a_file_in_place_of_an_output_folder_fails_that_folder_only() {
     );
     assert!(reference().keys().any(|rel| rel.starts_with(&format!("{BLOCKED}/"))), "{BLOCKED} holds no output");
     compare_to_reference(&course.out(), Some(BLOCKED), "build with a blocked folder");
-    assert_no_processes_left(&env, "build with a blocked folder");
-    assert_no_scratch_left(&env, "build with a blocked folder");
+    assert_nothing_left(&env, "build with a blocked folder");
 
     // The sweep may have removed the blocker already: it is no output.
     let _ = std::fs::remove_file(&blocker);
@@ -362,8 +358,7 @@ fn a_file_in_place_of_an_output_folder_fails_that_folder_only() {
         assert_eq!(code, Some(0), "rebuild with the permissions back: {err}");
         compare_to_reference(&course.out(), None, "rebuild with the permissions back");
     }
-    assert_no_processes_left(&env, "rebuilds after a blocked folder");
-    assert_no_scratch_left(&env, "rebuilds after a blocked folder");
+    assert_nothing_left(&env, "rebuilds after a blocked folder");
 }
 
 fn garbage(path: &Path) {
@@ -408,8 +403,7 @@ fn corrupt_cache_or_queue_database_is_moved_aside_and_the_build_completes() {
         let aside = case.state_dir().join(format!("{db}.corrupt"));
         assert_eq!(std::fs::read(&aside).expect("moved-aside file"), damaged, "{context}");
         compare_to_reference(&course.out(), None, &context);
-        assert_no_processes_left(&case, &context);
-        assert_no_scratch_left(&case, &context);
+        assert_nothing_left(&case, &context);
         // The fresh database works for the commands that read it.
         let status = case.run(&["cache", "stats"]);
         assert!(status.status.success(), "{context}: {}", stderr(&status));

@@ -190,12 +190,31 @@ pub fn plugin_dir(crates: &[&str]) -> tempfile::TempDir {
     dir
 }
 
+/// The fields of `/proc/PID/stat` after the command name (state, parent
+/// pid, ...); the name is skipped whole because it may hold spaces.
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    Some(stat.rsplit(')').next()?.split_whitespace().map(str::to_owned).collect())
+}
+
 /// Whether a process with this pid still exists (and is not a zombie).
 pub fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')),
-        Err(_) => false,
-    }
+    stat_fields(pid).is_some_and(|f| f.first().is_some_and(|state| state != "Z"))
+}
+
+/// The parent of a process, while it exists.
+pub fn parent_of(pid: u32) -> Option<u32> {
+    stat_fields(pid)?.get(1)?.parse().ok()
+}
+
+/// Every live process but this one.
+pub fn live_processes() -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| pid != std::process::id() && alive(pid))
+        .collect()
 }
 
 /// The repository root (the tests crate lives in `<root>/tests`).
@@ -228,11 +247,8 @@ pub fn processes_with_env(var: &str, value: &Path) -> Vec<u32> {
     use std::os::unix::ffi::OsStrExt;
     let mut wanted = format!("{var}=").into_bytes();
     wanted.extend_from_slice(value.as_os_str().as_bytes());
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|&pid| pid != std::process::id() && alive(pid))
+    live_processes()
+        .into_iter()
         .filter(|pid| {
             std::fs::read(format!("/proc/{pid}/environ"))
                 .is_ok_and(|environ| environ.split(|&b| b == 0).any(|entry| entry == wanted.as_slice()))
