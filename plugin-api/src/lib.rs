@@ -1,20 +1,50 @@
-//! The stable-ABI contract between the `clx` host and its converter plugins.
+//! The contract between the `clx` host and its converter plugins.
 //!
-//! A plugin is a `cdylib` that depends on this crate only, implements
-//! [`Plugin`] and calls [`export_plugin!`] once at its crate root:
+//! `clx` builds course material: it reads a course spec, finds the files of
+//! every topic and hands each file some plugin claims to that plugin as a
+//! *job*. The host knows no file type of its own; everything it converts, it
+//! converts through a plugin built against this crate. A plugin is a Rust
+//! `cdylib` that depends on `clx-plugin-api` only, implements [`Plugin`] and
+//! calls [`export_plugin!`] once at its crate root. The types that cross the
+//! library boundary are `#[repr(C)]` and checked with [`abi_stable`] when the
+//! host loads the library, so host and plugin may be built by different
+//! compilers at different times.
 //!
-//! ```ignore
+//! # A complete plugin
+//!
+//! ```toml
+//! # Cargo.toml
+//! [package]
+//! name = "clx-plugin-upper"
+//! version = "0.1.0"
+//! edition = "2021"
+//!
+//! [lib]
+//! crate-type = ["cdylib", "rlib"]   # rlib: so `cargo test` can link it
+//!
+//! [dependencies]
+//! clx-plugin-api = "0.1"
+//! ```
+//!
+//! ```
+//! // src/lib.rs
 //! use clx_plugin_api::*;
 //!
-//! struct Upper;
+//! pub struct Upper;
 //!
 //! impl Plugin for Upper {
 //!     fn manifest() -> Manifest {
 //!         Manifest::new("upper", env!("CARGO_PKG_VERSION")).job_type(
-//!             JobTypeDecl::new("upper", Role::Diagram).suffixes(&[".txt"]).formats(&["txt"]),
+//!             JobTypeDecl::new("upper", Role::Diagram) // one source -> one file in img/
+//!                 .suffixes(&[".up"])                  // the files it claims
+//!                 .formats(&["txt"]),                  // what it can produce
 //!         )
 //!     }
-//!     fn new(_config: &str) -> Result<Self, String> { Ok(Upper) }
+//!
+//!     fn new(_config: &str) -> Result<Self, String> {
+//!         Ok(Upper) // `config` is the plugin's [converters.upper] table as JSON
+//!     }
+//!
 //!     fn convert(&self, job: &Job, _host: &Host<'_>) -> Result<JobResult, Issue> {
 //!         let text = job.source_text()?.to_uppercase();
 //!         let mut result = JobResult::new();
@@ -26,16 +56,205 @@
 //! }
 //!
 //! export_plugin!(Upper);
+//! # fn main() {}
 //! ```
 //!
-//! The host checks every library before using it: `abi_stable` compares the
-//! layout of every type reachable from [`PluginMod`] and the semver of this
-//! crate (0.x minor versions are breaking), so a plugin built against an
-//! incompatible API is refused with a message instead of crashing.
+//! `cargo build --release` produces `target/release/libclx_plugin_upper.so`;
+//! copy it into `~/.local/share/clx/plugins/` (or pass `--plugin-dir`) and
+//! `clx plugins list` shows it. From then on every `.up` file in a course is
+//! rendered. The Graphviz plugin in the clx repository (`plugins/graphviz`) is
+//! a complete real-world example: configuration, an external program, its
+//! identity in the cache key, and errors that point at a line.
+//!
+//! # The `Plugin` trait
+//!
+//! * [`Plugin::manifest`] says who the plugin is and which **job types** it
+//!   registers. The host calls it each time it loads the library, so it must be
+//!   cheap and must not fail. Names are 1-64 characters of `a-z`, `0-9`, `-`,
+//!   `_`; every job type claims at least one suffix (`.dot`) and offers at
+//!   least one format. A job type name is unique among all loaded plugins:
+//!   when two plugins register the same one, the first in the search path
+//!   wins and `clx plugins list` reports the conflict.
+//! * [`Plugin::new`] creates the converter from the plugin's configuration.
+//!   `config` is the `[converters.<plugin name>]` table of `clx.toml`,
+//!   converted to a JSON object, `{}` when there is none. Return `Err` with a
+//!   message naming that table when it is wrong. The host calls `new` in every
+//!   worker process and also, briefly, in its own process to ask
+//!   [`Plugin::tool_identity`]: do not start an expensive tool here; start it on
+//!   the first `convert` and keep it in `self`.
+//! * [`Plugin::tool_identity`] names the external tool behind a job type and
+//!   its version (see [the cache](#tool-identity-and-the-cache)).
+//! * [`Plugin::convert`] does one job. One converter value serves every job of
+//!   its worker process, one job at a time, so a JVM, a browser or a kernel
+//!   started once is reused for the next job.
+//!
+//! # Roles, outputs and where they land
+//!
+//! A [`JobTypeDecl`] claims files by suffix (and, optionally, name prefix) and
+//! has a [`Role`] that decides what the host asks for and where the results go.
+//! Each requested output is an [`OutputRequest`]: an `id` to answer under, a
+//! `format` from the declared formats, and `params` as a JSON object. Answer
+//! every requested id with [`JobResult::output`] or
+//! [`JobResult::failed_output`]; an id left unanswered fails that output.
+//!
+//! **[`Role::Diagram`]**: one source, one image per format. The host asks for
+//! the formats listed in `clx.toml`'s `diagram-formats` (default `png`) that
+//! the job type declares, or for its first declared format when it declares
+//! none of them. Each output's `id` equals its `format` and its `params` are
+//! `{}`. The job's `options` are `{}` and it has no siblings. A source
+//! `diagrams/classes.dot` becomes `img/classes.png` (and `img/classes.svg`)
+//! in the topic's folder of every output variant, next to the topic's
+//! notebooks, where the slides reference it. A diagram used by several topics
+//! is converted once.
+//!
+//! **[`Role::Slides`]**: one deck in, many variants out. The host sends one
+//! job per deck and language. Its `options` are
+//!
+//! ```json
+//! {"lang": "de", "prog_lang": "python", "author": "…", "macros": "…", "execute": true}
+//! ```
+//!
+//! where `lang` is `de` or `en`, `prog_lang` the course's programming language,
+//! `author` the spec's author, `macros` the text of the course's
+//! `templates/<prog_lang>/macros.j2` or `null`, and `execute` whether code
+//! cells should run. The outputs are the declared formats among `html`,
+//! `ipynb` and `code`, with ids `<format>-<kind>` (`html-code-along`,
+//! `ipynb-speaker`, `code-completed`, …) and `params` of `{"kind": K}`,
+//! where `K` is `code-along`, `completed` or `speaker` (`code` comes only as
+//! `completed`; topics marked `html="no"` ask for no `html`). Each output is
+//! written to its own variant folder under the course's public or speaker
+//! tree; the host names the file after the deck's number and title.
+//!
+//! Read `options` and `params` with any JSON parser and ignore keys you do
+//! not know: the host may add some.
+//!
+//! # Sibling files
+//!
+//! [`Job::siblings`] holds the files a job may read besides its source, with
+//! their bytes: for a deck, every other file of its topic that is neither a
+//! deck nor a diagram source (helper modules, data files, images), each with a
+//! `/`-separated path relative to the source's directory (`data/table.csv`,
+//! `../shared.py`). They are part of the cache key, so read files through
+//! `siblings`, not from disk: a file read behind the host's back does not
+//! invalidate the cache when it changes. To run a tool that expects the files
+//! on disk, write them below [`Job::work_dir`], a scratch directory that
+//! exists for the job and is deleted after it.
+//!
+//! # Issues and their file paths
+//!
+//! An [`Issue`] is a diagnostic for the course author: severity, message and
+//! where. The host prints it as `file:location: message`. [`Issue::file`] is
+//! shown as given: leave it `None` to mean the job's source (shown as
+//! [`Job::source_path`], relative to the course root); to point at another file
+//! give a path in the same form, for a sibling [`Job::path_of_sibling`].
+//! [`Issue::line`] and [`Issue::cell`] are 1-based. An error issue fails the job
+//! even if every output was produced; warnings are shown and the job succeeds.
+//! Say what to do, not only what is wrong: "syntax error in line 3 near `->`"
+//! helps; "dot failed" does not.
+//!
+//! The result of `convert`, issues included, is stored in the cache and
+//! replayed on every build whose inputs are unchanged, so an issue must depend
+//! on the inputs only. A problem of the machine (the tool is not installed)
+//! belongs in `tool_identity`, which the host asks before a job is queued and
+//! whose failure is never cached.
+//!
+//! # Logs, progress and cancellation
+//!
+//! [`Host`] is the host's side of a running job. [`Host::log`] (and
+//! [`Host::info`], [`Host::warn`]) go through the host's logger and are shown
+//! with `--log-level`; do not print to stdout, which the worker uses to talk to
+//! the host. [`Host::progress`] reports how far a long job is.
+//! [`Host::is_cancelled`] turns true when the host no longer wants the job
+//! (the build was interrupted or the job was given to another worker); check
+//! it between expensive steps and return early, with any error: the host does
+//! not use the result of a cancelled job.
+//!
+//! # Panics, crashes and child processes
+//!
+//! A panic in `manifest`, `new`, `tool_identity` or `convert` is caught at the
+//! library boundary and becomes an error for that call only (build plugins
+//! with the default `panic = "unwind"`; with `panic = "abort"` nothing can be
+//! caught). A panic in a thread you started is yours to handle. A crash, an
+//! abort or a hang takes down only the worker process, which the host
+//! replaces; the job is retried. Programs you start run in the worker's process
+//! group and are killed with it, so kill a tool that hangs rather than waiting
+//! forever.
+//!
+//! # Tool identity and the cache
+//!
+//! The host caches every result under a key made of the plugin's name and
+//! [`Manifest::version`], the job type, the job (source bytes, siblings,
+//! requested outputs and options) and the string [`Plugin::tool_identity`]
+//! returns for the job type. An unchanged rebuild converts nothing. Hence:
+//!
+//! * return the external tool's name and version (`dot - graphviz version
+//!   2.43.0`); upgrading the tool then re-renders, and a different tool on
+//!   another machine never shares results. Plugins without an external tool
+//!   keep the default, the empty string;
+//! * raise the plugin's version whenever its output changes for the same
+//!   input;
+//! * return `Err` when the tool is missing, saying how to install it: the
+//!   job fails before it is queued, and nothing is cached.
+//!
+//! [`tools_dir`] is where `clx`'s setup script installs external tools; look
+//! there after your own configuration and environment variables.
+//!
+//! # Testing without clx
+//!
+//! A plugin's own tests need no host: build a [`Job`] with [`Job::new`] and
+//! [`Job::with_output`] and run `convert` inside [`Host::standalone`], whose
+//! host never cancels and drops logs (set `CLX_PLUGIN_TEST_LOG=1` to see them
+//! on stderr). With `crate-type = ["cdylib", "rlib"]` this is an ordinary
+//! `#[test]`:
+//!
+//! ```
+//! # use clx_plugin_api::*;
+//! # struct Upper;
+//! # impl Plugin for Upper {
+//! #     fn manifest() -> Manifest { Manifest::new("upper", "0.1.0") }
+//! #     fn new(_config: &str) -> Result<Self, String> { Ok(Upper) }
+//! #     fn convert(&self, job: &Job, _host: &Host<'_>) -> Result<JobResult, Issue> {
+//! #         let text = job.source_text()?.to_uppercase();
+//! #         let mut result = JobResult::new();
+//! #         for out in job.outputs.iter() { result.output(&out.id, text.clone().into_bytes()); }
+//! #         Ok(result)
+//! #     }
+//! # }
+//! let upper = Upper::new("{}").expect("starts");
+//! let job = Job::new("upper", "slides/intro/hello.up", "hello").with_output("txt", "txt", "{}");
+//! let result = Host::standalone(|host| upper.convert(&job, host)).expect("converts");
+//! assert_eq!(result.bytes("txt"), Some(&b"HELLO"[..]));
+//! assert!(result.issues.is_empty());
+//! ```
+//!
+//! To see the plugin in a real build, put it into a plugin directory and run
+//! `clx --plugin-dir DIR plugins info NAME`, then `clx --plugin-dir DIR build`.
+//!
+//! # Versions
+//!
+//! This crate's version is the plugin ABI version, [`API_VERSION`]. Cargo's
+//! semver rules decide compatibility: a new 0.x minor (0.1 to 0.2) or a new
+//! major is breaking, patch releases only add. Before `abi_stable` compares
+//! type layouts, the host reads the version the plugin was built against
+//! ([`API_VERSION_SYMBOL`], exported by [`export_plugin!`]) and refuses a
+//! mismatch with a message naming both versions (see [`check_api_version`]):
+//!
+//! ```text
+//! built against plugin-api 0.2.0; this clx speaks 0.1.x: rebuild against 0.1
+//! ```
+//!
+//! Then `abi_stable` checks the layout of every type reachable from
+//! [`PluginMod`], so a plugin whose types disagree with the host's is refused
+//! instead of crashing it. The root module and the trait objects are prefix
+//! types: a later patch release can add functions at their end, and a host
+//! reading an older plugin sees them as absent.
+
+#![deny(missing_docs)]
 
 mod module;
 mod plugin;
 mod types;
+mod version;
 
 pub use abi_stable;
 pub use abi_stable::std_types::{RResult, RStr, RString, RVec};
@@ -47,8 +266,12 @@ pub use plugin::{root_module, Host, Plugin, StandaloneHost};
 pub use types::{
     InputFile, Issue, Job, JobOutput, JobResult, JobTypeDecl, LogLevel, Manifest, OutputRequest, Role, Severity,
 };
+#[doc(hidden)]
+pub use version::API_VERSION_C;
+pub use version::{check_api_version, ApiVersionFn, API_VERSION_SYMBOL};
 
-/// Version of this crate, which is the plugin ABI version.
+/// Version of this crate, which is the plugin ABI version. A plugin's copy is
+/// what its [`API_VERSION_SYMBOL`] reports; compare with [`check_api_version`].
 pub const API_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Symbol under which `abi_stable` looks for a library's root module. Written
@@ -58,10 +281,24 @@ pub const API_VERSION: &str = env!("CARGO_PKG_VERSION");
 pub const ROOT_MODULE_SYMBOL: &str = "_1as_0lib_1header_0root_bmodule_bloader";
 
 /// Export `$plugin` (a type implementing [`Plugin`]) as this library's root
-/// module. Invoke exactly once per plugin crate.
+/// module. Invoke exactly once, at the plugin crate's root.
+///
+/// It defines two symbols: the `abi_stable` root module the host loads the
+/// plugin through, and `clx_plugin_api_version` ([`API_VERSION_SYMBOL`]), a
+/// plain C function returning the plugin-api version the plugin is built
+/// against, so a host can refuse a version mismatch with a clear message
+/// before comparing layouts.
 #[macro_export]
 macro_rules! export_plugin {
     ($plugin:ty) => {
+        /// The plugin-api version this plugin was built against, readable
+        /// without any layout agreement (see `clx_plugin_api::API_VERSION_SYMBOL`).
+        #[doc(hidden)]
+        #[unsafe(no_mangle)]
+        pub extern "C" fn clx_plugin_api_version() -> *const ::std::ffi::c_char {
+            $crate::API_VERSION_C.as_ptr()
+        }
+
         #[doc(hidden)]
         #[allow(non_upper_case_globals)]
         #[unsafe(no_mangle)]
@@ -104,6 +341,36 @@ mod tests {
     #[test]
     fn root_module_symbol_matches_abi_stable() {
         assert_eq!(ROOT_MODULE_SYMBOL, abi_stable::library::ROOT_MODULE_LOADER_NAME);
+    }
+
+    /// A plugin as the macro exports it, so the test can call what a host reads.
+    mod exported {
+        use crate::*;
+
+        pub struct Nothing;
+
+        impl Plugin for Nothing {
+            fn manifest() -> Manifest {
+                Manifest::new("nothing", "0.0.0")
+            }
+            fn new(_config: &str) -> Result<Self, String> {
+                Ok(Nothing)
+            }
+            fn convert(&self, job: &Job, _host: &Host<'_>) -> Result<JobResult, Issue> {
+                Ok(JobResult::failed(job, Issue::error("nothing")))
+            }
+        }
+
+        export_plugin!(Nothing);
+    }
+
+    #[test]
+    fn export_plugin_exports_the_api_version_under_the_documented_symbol() {
+        assert_eq!(API_VERSION_SYMBOL, "clx_plugin_api_version");
+        let read: ApiVersionFn = exported::clx_plugin_api_version;
+        // SAFETY: the function returns a pointer to a static NUL-terminated string.
+        let version = unsafe { std::ffi::CStr::from_ptr(read()) };
+        assert_eq!(version.to_str(), Ok(API_VERSION));
     }
 
     #[test]

@@ -15,61 +15,88 @@ use abi_stable::{
 use crate::module::{AbiConverter, AbiConverter_TO, ConverterBox, HostServicesRef, PluginMod};
 use crate::types::{Issue, Job, JobResult, LogLevel, Manifest};
 
-/// What a converter plugin implements. One value is created per worker
-/// process and serves all of that worker's jobs, so expensive state (a JVM, a
-/// browser) belongs in `Self`.
+/// What a converter plugin implements; see the [crate documentation](crate)
+/// for what the host passes and expects.
+///
+/// One value is created per worker process and serves all of that worker's
+/// jobs, one at a time, so expensive state (a JVM, a browser) belongs in
+/// `Self`, started on first use. Every method may panic without taking the
+/// host down: the panic becomes an error for that call.
 pub trait Plugin: Send + Sync + Sized + 'static {
     /// Who the plugin is and which job types it handles. Must be cheap: the
     /// host calls it whenever it loads the plugin.
     fn manifest() -> Manifest;
 
-    /// Create the converter. `config` is the plugin's `clx.toml` section as a
-    /// JSON object (`{}` when there is none).
+    /// Create the converter. `config` is the plugin's `[converters.<name>]`
+    /// section of `clx.toml` as a JSON object (`{}` when there is none); an
+    /// `Err` should name that section and say what is wrong. Keep it cheap:
+    /// the host also creates a converter just to ask
+    /// [`tool_identity`](Self::tool_identity).
     fn new(config: &str) -> Result<Self, String>;
 
     /// Name and version of the external tool behind `job_type`, part of the
-    /// cache key. Plugins without an external tool keep the default.
+    /// cache key, asked once per build before any job is queued. `Err` (the
+    /// tool is missing: say how to install it) fails that job type's jobs
+    /// without caching anything. Plugins without an external tool keep the
+    /// default, the empty string.
     fn tool_identity(&self, _job_type: &str) -> Result<String, String> {
         Ok(String::new())
     }
 
-    /// Do one job. `Err` fails every requested output with that issue.
+    /// Do one job: answer every [`Job::outputs`](crate::Job::outputs) entry
+    /// by its id and report issues. `Err` fails every requested output with
+    /// that issue, which is what `?` on an [`Issue`] gives.
     fn convert(&self, job: &Job, host: &Host<'_>) -> Result<JobResult, Issue>;
 }
 
-/// The host's services as seen from author code.
+/// The host's services as seen from plugin code, passed to
+/// [`Plugin::convert`]. Outside `clx`, [`Host::standalone`] provides one.
 pub struct Host<'a> {
     inner: HostServicesRef<'a>,
 }
 
 impl<'a> Host<'a> {
+    /// Wrap the services a host passes across the boundary; the adapter
+    /// behind [`export_plugin!`](crate::export_plugin) does this.
     pub fn new(inner: HostServicesRef<'a>) -> Self {
         Host { inner }
     }
 
+    /// Send a log line to the host's logger (the worker's stderr, which `clx`
+    /// shows according to `--log-level`). Never print to stdout: the worker
+    /// talks to the host there.
     pub fn log(&self, level: LogLevel, message: &str) {
         self.inner.log(level, message.into());
     }
 
+    /// Log at [`LogLevel::Info`].
     pub fn info(&self, message: &str) {
         self.log(LogLevel::Info, message);
     }
 
+    /// Log at [`LogLevel::Warn`]. For problems in the course author's input
+    /// return an [`Issue`] instead: issues are shown with file and line and
+    /// replayed from the cache, logs are not.
     pub fn warn(&self, message: &str) {
         self.log(LogLevel::Warn, message);
     }
 
+    /// Report that `done` of `total` steps of the current job are finished.
     pub fn progress(&self, done: u32, total: u32, message: &str) {
         self.inner.progress(done, total, message.into());
     }
 
+    /// Whether the host no longer wants the current job (the build was
+    /// interrupted, or the job was handed to another worker). Check it between
+    /// expensive steps and return early with any error.
     pub fn is_cancelled(&self) -> bool {
         self.inner.is_cancelled()
     }
 }
 
-/// Host services that log through `tracing`-free stderr lines and never
-/// cancel: what a plugin's own unit tests and benchmarks run against.
+/// The services behind [`Host::standalone`]: logs go to stderr when
+/// `CLX_PLUGIN_TEST_LOG` is set and are dropped otherwise, progress is
+/// ignored, and nothing is ever cancelled.
 pub struct StandaloneHost;
 
 impl crate::module::HostServices for StandaloneHost {
@@ -88,7 +115,21 @@ impl crate::module::HostServices for StandaloneHost {
 
 impl Host<'_> {
     /// Run `f` with a host that is not a `clx` worker, for plugin tests and
-    /// benchmarks: `Plugin::convert(&job, host)` works the same way.
+    /// benchmarks: `plugin.convert(&job, host)` inside `f` works as it does
+    /// in a worker, except that panics are not caught (the test should see
+    /// them) and nothing is cancelled.
+    ///
+    /// ```
+    /// use clx_plugin_api::{Host, Job};
+    ///
+    /// let job = Job::new("upper", "slides/intro/hello.up", "hello").with_output("txt", "txt", "{}");
+    /// let shout = Host::standalone(|host| {
+    ///     host.info("converting");
+    ///     assert!(!host.is_cancelled());
+    ///     job.source_text().map(str::to_uppercase)
+    /// });
+    /// assert_eq!(shout.ok().as_deref(), Some("HELLO"));
+    /// ```
     pub fn standalone<R>(f: impl FnOnce(&Host<'_>) -> R) -> R {
         let services = StandaloneHost;
         let inner = crate::module::HostServices_TO::from_ptr(&services, TD_Opaque);
@@ -144,7 +185,8 @@ extern "C" fn new_converter_of<P: Plugin>(config: RStr<'_>) -> RResult<Converter
     }
 }
 
-/// Build the root module for `P`; called by [`export_plugin!`](crate::export_plugin).
+/// Build the root module for `P`; called by [`export_plugin!`](crate::export_plugin),
+/// which is how plugins should use it.
 pub fn root_module<P: Plugin>() -> PluginMod {
     PluginMod {
         api_version: RStr::from_str(crate::API_VERSION),

@@ -19,6 +19,7 @@ pub enum Role {
 }
 
 impl Role {
+    /// The role's name as `clx plugins list` and `clx plugins info` show it.
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Slides => "slides",
@@ -33,7 +34,9 @@ impl Role {
 pub struct JobTypeDecl {
     /// Unique across all loaded plugins, e.g. `plantuml`.
     pub name: RString,
+    /// What the host asks of the job type's jobs and where their outputs go.
     pub role: Role,
+    /// One line for `clx plugins info`; may be empty.
     pub description: RString,
     /// File name suffixes claimed, with the dot: `.puml`.
     pub suffixes: RVec<RString>,
@@ -45,6 +48,8 @@ pub struct JobTypeDecl {
 }
 
 impl JobTypeDecl {
+    /// A job type claiming nothing yet; add [`suffixes`](Self::suffixes) and
+    /// [`formats`](Self::formats), which the host requires.
     pub fn new(name: &str, role: Role) -> Self {
         JobTypeDecl {
             name: name.into(),
@@ -56,21 +61,26 @@ impl JobTypeDecl {
         }
     }
 
+    /// Set the one-line description.
     pub fn description(mut self, text: &str) -> Self {
         self.description = text.into();
         self
     }
 
+    /// Claim files ending in these suffixes, each with its dot (`.dot`).
     pub fn suffixes(mut self, suffixes: &[&str]) -> Self {
         self.suffixes = suffixes.iter().map(|s| RString::from(*s)).collect();
         self
     }
 
+    /// Claim only files whose name also starts with one of these (`slides_`).
     pub fn name_prefixes(mut self, prefixes: &[&str]) -> Self {
         self.name_prefixes = prefixes.iter().map(|s| RString::from(*s)).collect();
         self
     }
 
+    /// The output formats the job type can produce, most wanted first
+    /// (`png`, `svg`).
     pub fn formats(mut self, formats: &[&str]) -> Self {
         self.formats = formats.iter().map(|s| RString::from(*s)).collect();
         self
@@ -89,22 +99,32 @@ impl JobTypeDecl {
 #[repr(C)]
 #[derive(StableAbi, Clone, Debug, PartialEq, Eq)]
 pub struct Manifest {
+    /// The plugin's name: 1-64 characters of `a-z`, `0-9`, `-`, `_`. Its
+    /// `clx.toml` section is `[converters.<name>]`.
     pub name: RString,
+    /// The plugin's own version, part of every cache key: raise it when the
+    /// output for the same input changes.
     pub version: RString,
+    /// One line for `clx plugins list`; may be empty.
     pub description: RString,
+    /// The job types the plugin registers; at least one.
     pub job_types: RVec<JobTypeDecl>,
 }
 
 impl Manifest {
+    /// A manifest registering no job type yet; `version` is usually
+    /// `env!("CARGO_PKG_VERSION")`.
     pub fn new(name: &str, version: &str) -> Self {
         Manifest { name: name.into(), version: version.into(), description: RString::new(), job_types: RVec::new() }
     }
 
+    /// Set the one-line description.
     pub fn description(mut self, text: &str) -> Self {
         self.description = text.into();
         self
     }
 
+    /// Register one more job type.
     pub fn job_type(mut self, decl: JobTypeDecl) -> Self {
         self.job_types.push(decl);
         self
@@ -115,8 +135,10 @@ impl Manifest {
 #[repr(C)]
 #[derive(StableAbi, Clone, Debug, PartialEq, Eq)]
 pub struct InputFile {
-    /// Path relative to the source's directory, `/`-separated.
+    /// Path relative to the source's directory, `/`-separated; may start
+    /// with `../`.
     pub path: RString,
+    /// The file's content.
     pub bytes: RVec<u8>,
 }
 
@@ -124,10 +146,13 @@ pub struct InputFile {
 #[repr(C)]
 #[derive(StableAbi, Clone, Debug, PartialEq, Eq)]
 pub struct OutputRequest {
-    /// Identifies the output in the result; chosen by the host.
+    /// Identifies the output in the result; chosen by the host, unique within
+    /// the job (`png` for a diagram, `html-speaker` for a deck).
     pub id: RString,
+    /// One of the job type's declared formats.
     pub format: RString,
-    /// Output parameters as a JSON object (`{"lang":"de","kind":"speaker"}`).
+    /// Output parameters as a JSON object: `{}` for a diagram,
+    /// `{"kind":"speaker"}` for a deck.
     pub params: RString,
 }
 
@@ -135,15 +160,22 @@ pub struct OutputRequest {
 #[repr(C)]
 #[derive(StableAbi, Clone, Debug, PartialEq, Eq)]
 pub struct Job {
+    /// The job type, one of those the plugin registered.
     pub job_type: RString,
-    /// Path of the source as the user knows it, for messages.
+    /// Path of the source as the user knows it (relative to the course root,
+    /// `/`-separated), for messages.
     pub source_path: RString,
+    /// The source file's content.
     pub source: RVec<u8>,
+    /// Other files the job may read (none for diagrams).
     pub siblings: RVec<InputFile>,
+    /// What the host wants back; answer each by its id.
     pub outputs: RVec<OutputRequest>,
-    /// Job options as a JSON object.
+    /// Job options as a JSON object: `{}` for a diagram; language, programming
+    /// language, author, macros and `execute` for a deck.
     pub options: RString,
-    /// A scratch directory that exists for the duration of the job.
+    /// A scratch directory that exists for the duration of the job and is
+    /// deleted after it.
     pub work_dir: RString,
 }
 
@@ -168,6 +200,25 @@ impl Job {
         self
     }
 
+    /// How the user knows the sibling `sibling_path` (a path from
+    /// [`InputFile::path`]): joined to the directory of
+    /// [`source_path`](Self::source_path), `..` resolved. Use it for
+    /// [`Issue::in_file`] when an issue is about a sibling.
+    pub fn path_of_sibling(&self, sibling_path: &str) -> String {
+        let mut parts: Vec<&str> = self.source_path.split('/').collect();
+        parts.pop();
+        for part in sibling_path.split('/') {
+            match part {
+                "" | "." => {}
+                ".." if parts.last().is_some_and(|p| *p != "..") => {
+                    parts.pop();
+                }
+                other => parts.push(other),
+            }
+        }
+        parts.join("/")
+    }
+
     /// The source as text, or an input error naming the file.
     pub fn source_text(&self) -> Result<&str, Issue> {
         std::str::from_utf8(&self.source)
@@ -175,15 +226,20 @@ impl Job {
     }
 }
 
+/// How bad an [`Issue`] is.
 #[repr(u8)]
 #[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
+    /// Worth knowing; shown like a warning.
     Info,
+    /// Shown; the job still succeeds.
     Warning,
+    /// Shown; the build fails even if every output was produced.
     Error,
 }
 
 impl Severity {
+    /// The severity's name as stored in the cache and shown in reports.
     pub fn as_str(self) -> &'static str {
         match self {
             Severity::Info => "info",
@@ -197,9 +253,12 @@ impl Severity {
 #[repr(C)]
 #[derive(StableAbi, Clone, Debug, PartialEq, Eq)]
 pub struct Issue {
+    /// How bad it is.
     pub severity: Severity,
+    /// What is wrong and what to do about it, in one line.
     pub message: RString,
-    /// File the issue is about; `None` means the job's source.
+    /// File the issue is about, shown as given; `None` means the job's source
+    /// ([`Job::source_path`]).
     pub file: ROption<RString>,
     /// 1-based line in `file`.
     pub line: ROption<u32>,
@@ -208,6 +267,7 @@ pub struct Issue {
 }
 
 impl Issue {
+    /// An issue about the job's source, with no line or cell.
     pub fn new(severity: Severity, message: impl Into<String>) -> Self {
         Issue {
             severity,
@@ -218,24 +278,30 @@ impl Issue {
         }
     }
 
+    /// An [`Severity::Error`] issue.
     pub fn error(message: impl Into<String>) -> Self {
         Issue::new(Severity::Error, message)
     }
 
+    /// A [`Severity::Warning`] issue.
     pub fn warning(message: impl Into<String>) -> Self {
         Issue::new(Severity::Warning, message)
     }
 
+    /// Point the issue at another file, given as the user knows it (like
+    /// [`Job::source_path`]; for a sibling see [`Job::path_of_sibling`]).
     pub fn in_file(mut self, file: impl Into<String>) -> Self {
         self.file = ROption::RSome(RString::from(file.into()));
         self
     }
 
+    /// Point the issue at a 1-based line of its file.
     pub fn at_line(mut self, line: u32) -> Self {
         self.line = ROption::RSome(line);
         self
     }
 
+    /// Point the issue at a 1-based cell of a deck.
     pub fn at_cell(mut self, cell: u32) -> Self {
         self.cell = ROption::RSome(cell);
         self
@@ -246,7 +312,9 @@ impl Issue {
 #[repr(C)]
 #[derive(StableAbi, Clone, Debug, PartialEq, Eq)]
 pub struct JobOutput {
+    /// The [`OutputRequest::id`] this answers.
     pub id: RString,
+    /// The output's bytes, or why it could not be produced.
     pub result: RResult<RVec<u8>, RString>,
 }
 
@@ -254,28 +322,45 @@ pub struct JobOutput {
 #[repr(C)]
 #[derive(StableAbi, Clone, Debug, Default, PartialEq, Eq)]
 pub struct JobResult {
+    /// One entry per requested output; a request left unanswered fails.
     pub outputs: RVec<JobOutput>,
+    /// Diagnostics for the course author, replayed on every cached build.
     pub issues: RVec<Issue>,
 }
 
 impl JobResult {
+    /// A result with no outputs and no issues yet.
     pub fn new() -> Self {
         JobResult::default()
     }
 
+    /// Answer output `id` with its bytes.
     pub fn output(&mut self, id: &str, bytes: Vec<u8>) -> &mut Self {
         self.outputs.push(JobOutput { id: id.into(), result: RResult::ROk(bytes.into()) });
         self
     }
 
+    /// Answer output `id` with the reason it could not be produced. Add an
+    /// [`Issue`] too when the author should see where and what to fix.
     pub fn failed_output(&mut self, id: &str, message: impl Into<String>) -> &mut Self {
         self.outputs.push(JobOutput { id: id.into(), result: RResult::RErr(RString::from(message.into())) });
         self
     }
 
+    /// Report an issue.
     pub fn issue(&mut self, issue: Issue) -> &mut Self {
         self.issues.push(issue);
         self
+    }
+
+    /// The bytes produced for output `id`, if it succeeded: what a plugin's
+    /// tests look at.
+    pub fn bytes(&self, id: &str) -> Option<&[u8]> {
+        self.outputs
+            .iter()
+            .find(|o| o.id.as_str() == id)
+            .and_then(|o| o.result.as_ref().ok().into_option())
+            .map(|b| b.as_slice())
     }
 
     /// A result in which every requested output failed because of `issue`.
@@ -289,12 +374,48 @@ impl JobResult {
     }
 }
 
+/// Level of a log line sent through [`Host::log`](crate::Host::log); the
+/// host's `--log-level` decides which are shown.
 #[repr(u8)]
 #[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogLevel {
+    /// Very detailed tracing.
     Trace,
+    /// Details for whoever debugs the plugin.
     Debug,
+    /// What the plugin is doing.
     Info,
+    /// Something unexpected that does not fail the job.
     Warn,
+    /// Something failed.
     Error,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sibling_is_named_from_the_course_root_like_its_source() {
+        let job = Job::new("notebook", "slides/module_1/topic_2/slides_intro.py", "");
+        assert_eq!(job.path_of_sibling("data/table.csv"), "slides/module_1/topic_2/data/table.csv");
+        assert_eq!(job.path_of_sibling("./helper.py"), "slides/module_1/topic_2/helper.py");
+        assert_eq!(job.path_of_sibling("../shared/util.py"), "slides/module_1/shared/util.py");
+    }
+
+    #[test]
+    fn a_sibling_above_a_top_level_source_keeps_its_dots() {
+        let job = Job::new("notebook", "slides_intro.py", "");
+        assert_eq!(job.path_of_sibling("../x.py"), "../x.py");
+        assert_eq!(job.path_of_sibling("x.py"), "x.py");
+    }
+
+    #[test]
+    fn bytes_returns_only_outputs_that_succeeded() {
+        let mut result = JobResult::new();
+        result.output("png", b"image".to_vec()).failed_output("svg", "no");
+        assert_eq!(result.bytes("png"), Some(&b"image"[..]));
+        assert_eq!(result.bytes("svg"), None);
+        assert_eq!(result.bytes("pdf"), None);
+    }
 }
