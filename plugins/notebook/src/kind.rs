@@ -24,8 +24,8 @@ impl Kind {
 
     fn deleted_tags(self) -> &'static [&'static str] {
         match self {
-            Kind::Completed => &["del", "notes", "start"],
-            Kind::CodeAlong => &["alt", "del", "notes"],
+            Kind::Completed => &["del", "notes", "voiceover", "start"],
+            Kind::CodeAlong => &["alt", "completed", "del", "notes", "voiceover"],
             Kind::Speaker => &["del", "start"],
         }
     }
@@ -35,11 +35,37 @@ impl Kind {
     }
 }
 
-const CODE_TAGS: &[&str] = &["keep", "start", "slide", "subslide", "notes", "private", "alt", "del"];
-const MARKDOWN_TAGS: &[&str] = &["notes", "answer", "slide", "subslide", "private", "alt", "del"];
+/// Tags every cell may carry. `workshop` / `end-workshop` mark the bounds
+/// of an exercise block and `private` a cell for private documents: the
+/// outputs here do not depend on them, but decks use them, so they are not
+/// typos.
+const COMMON_TAGS: &[&str] =
+    &["slide", "subslide", "notes", "voiceover", "private", "alt", "completed", "del", "workshop", "end-workshop"];
+/// `allow-untranslated` only tells a deck checker that German text in a
+/// shared code cell is meant; `raises-exception` and `skip-execution` steer
+/// the kernel.
+const CODE_ONLY_TAGS: &[&str] = &["keep", "start", "allow-untranslated", "raises-exception", "skip-execution"];
+/// `nodataurl` keeps a cell's images as links where images get inlined.
+const MARKDOWN_ONLY_TAGS: &[&str] = &["answer", "nodataurl"];
 /// When a cell has several, the first one in this order wins (the
-/// predecessor picked one at random).
-const SLIDE_TAGS: &[&str] = &["slide", "subslide", "notes"];
+/// predecessor picked one at random). A voiceover is narration for the
+/// speaker, so it shows as a speaker note in a slideshow.
+const SLIDE_TAGS: &[(&str, &str)] =
+    &[("slide", "slide"), ("subslide", "subslide"), ("notes", "notes"), ("voiceover", "notes")];
+
+fn is_known(tag: &str, cell_type: CellType) -> bool {
+    let own: &[&str] = match cell_type {
+        CellType::Code => CODE_ONLY_TAGS,
+        CellType::Markdown => MARKDOWN_ONLY_TAGS,
+        CellType::Raw => &[],
+    };
+    COMMON_TAGS.contains(&tag) || own.contains(&tag)
+}
+
+fn known_tags(cell_type: CellType) -> String {
+    let own: &[&str] = if cell_type == CellType::Code { CODE_ONLY_TAGS } else { MARKDOWN_ONLY_TAGS };
+    COMMON_TAGS.iter().chain(own).copied().collect::<Vec<_>>().join(", ")
+}
 
 /// A cell the author probably did not mean to write that way (an unknown
 /// tag, a language that is neither de nor en), reported so typos surface.
@@ -68,21 +94,17 @@ pub fn filter_cells(cells: &[Cell], kind: Kind, lang: &str) -> (Vec<Cell>, Vec<C
         }
         let mut cell = cell.clone();
         cell.id = ids.assign(&cell.source, index);
-        if let Some(slide_type) = SLIDE_TAGS.iter().find(|t| cell.has_tag(t)) {
+        if let Some((_, slide_type)) = SLIDE_TAGS.iter().find(|(t, _)| cell.has_tag(t)) {
             cell.metadata.insert("slideshow".into(), json!({ "slide_type": slide_type }));
         }
-        let known = match cell.cell_type {
-            CellType::Code => CODE_TAGS,
-            CellType::Markdown => MARKDOWN_TAGS,
-            CellType::Raw => SLIDE_TAGS,
-        };
         if cell.cell_type != CellType::Raw {
             for tag in cell.tags() {
-                if !known.contains(&tag) {
+                if !is_known(tag, cell.cell_type) {
                     warnings.push(CellWarning {
                         message: format!(
-                            "unknown tag `{tag}` on a {} cell; known tags are del, keep, start, alt, notes, answer, slide, subslide, private",
-                            cell.cell_type.name()
+                            "unknown tag `{tag}` on a {} cell; known tags there are {}",
+                            cell.cell_type.name(),
+                            known_tags(cell.cell_type)
                         ),
                         rendered_line: cell.rendered_line,
                     });
@@ -98,6 +120,8 @@ pub fn filter_cells(cells: &[Cell], kind: Kind, lang: &str) -> (Vec<Cell>, Vec<C
             CellType::Markdown => {
                 if cell.has_tag("notes") {
                     cell.source = format!("<div style='background:yellow'>\n{}\n</div>", cell.source);
+                } else if cell.has_tag("voiceover") {
+                    cell.source = format!("<div style='background: #FFEEBA; color: black;'>\n{}\n</div>", cell.source);
                 }
                 if cell.has_tag("answer") {
                     let prefix = if lang == "en" { "*Answer:* " } else { "*Antwort:* " };
@@ -169,6 +193,74 @@ mod tests {
         let (out, _) = filter_cells(&cells, Kind::Speaker, "de");
         assert_eq!(out[0].source, "*Antwort:* 42");
         assert_eq!(out[1].source, "<div style='background:yellow'>\nn\n</div>");
+    }
+
+    fn sources(cells: &[Cell], kind: Kind) -> Vec<String> {
+        filter_cells(cells, kind, "de").0.into_iter().map(|c| c.source).collect()
+    }
+
+    #[test]
+    fn a_completed_solution_is_dropped_from_code_along_only() {
+        let cells = vec![
+            cell(CellType::Code, "todo", json!({"tags": ["start"]})),
+            cell(CellType::Code, "done", json!({"tags": ["completed"]})),
+        ];
+        assert_eq!(sources(&cells, Kind::CodeAlong), vec!["todo"]);
+        assert_eq!(sources(&cells, Kind::Completed), vec!["done"]);
+        assert_eq!(sources(&cells, Kind::Speaker), vec!["done"]);
+    }
+
+    #[test]
+    fn a_voiceover_is_for_the_speaker_only_and_marked_as_a_note() {
+        let cells = vec![
+            cell(CellType::Markdown, "Read this aloud.", json!({"tags": ["voiceover"]})),
+            cell(CellType::Code, "x", json!({"tags": ["voiceover"]})),
+        ];
+        assert!(sources(&cells, Kind::Completed).is_empty());
+        assert!(sources(&cells, Kind::CodeAlong).is_empty());
+        let (out, warnings) = filter_cells(&cells, Kind::Speaker, "de");
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(out[0].source, "<div style='background: #FFEEBA; color: black;'>\nRead this aloud.\n</div>");
+        assert_eq!(out[1].source, "x");
+        assert_eq!(slide_type(&out[0]), Some(&json!("notes")));
+        assert_eq!(slide_type(&out[1]), Some(&json!("notes")));
+    }
+
+    #[test]
+    fn todays_tag_vocabulary_is_known_and_changes_nothing_else() {
+        let code_tags = [
+            "private",
+            "workshop",
+            "end-workshop",
+            "allow-untranslated",
+            "raises-exception",
+            "skip-execution",
+            "completed",
+        ];
+        let markdown_tags = ["private", "workshop", "end-workshop", "nodataurl", "completed"];
+        let mut cells: Vec<Cell> = code_tags.iter().map(|t| cell(CellType::Code, t, json!({ "tags": [t] }))).collect();
+        cells.extend(markdown_tags.iter().map(|t| cell(CellType::Markdown, t, json!({ "tags": [t] }))));
+        for kind in [Kind::Completed, Kind::Speaker] {
+            let (out, warnings) = filter_cells(&cells, kind, "en");
+            assert!(warnings.is_empty(), "{kind:?}: {warnings:?}");
+            let kept: Vec<&str> = out.iter().map(|c| c.source.as_str()).collect();
+            let all: Vec<&str> = code_tags.iter().chain(&markdown_tags).copied().collect();
+            assert_eq!(kept, all, "{kind:?}");
+            assert!(out.iter().all(|c| !c.metadata.contains_key("slideshow")));
+        }
+    }
+
+    #[test]
+    fn execution_and_validation_tags_on_markdown_are_still_reported() {
+        let cells = vec![
+            cell(CellType::Markdown, "m", json!({"tags": ["skip-execution"]})),
+            cell(CellType::Code, "c", json!({"tags": ["nodataurl"]})),
+        ];
+        let (_, warnings) = filter_cells(&cells, Kind::Completed, "de");
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].message.contains("`skip-execution` on a markdown cell"), "{warnings:?}");
+        assert!(warnings[1].message.contains("`nodataurl` on a code cell"), "{warnings:?}");
+        assert!(warnings[1].message.contains("raises-exception"), "the message lists the known tags: {warnings:?}");
     }
 
     #[test]

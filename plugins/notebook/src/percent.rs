@@ -57,6 +57,11 @@ fn parse_marker(line: &str, comment: &str) -> Option<Marker> {
     Some(Marker { cell_type, metadata })
 }
 
+/// The type of the cell a marker line opens; `None` if the line is no marker.
+pub fn marker_type(line: &str, comment: &str) -> Option<CellType> {
+    parse_marker(line, comment).map(|m| m.cell_type)
+}
+
 fn is_key_start(s: &str) -> bool {
     let mut chars = s.chars();
     let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');

@@ -8,6 +8,12 @@
 
 use minijinja::{Environment, UndefinedBehavior};
 
+use crate::cell::CellType;
+use crate::percent;
+
+/// The filter a title line without a markdown marker above it runs through.
+const TITLE_FILTER: &str = "clx_title_cell";
+
 /// What the template sees.
 pub struct Globals<'a> {
     pub is_notebook: bool,
@@ -60,10 +66,70 @@ pub fn rewrite_line_statements(source: &str, comment: &str) -> String {
     out
 }
 
+/// `// {{ header("…", "…") }}`: the line that renders a deck's title cells.
+fn is_title_line(line: &str, comment: &str) -> bool {
+    let blank = [' ', '\t'];
+    let Some(rest) = line.trim_start_matches(blank).strip_prefix(comment) else {
+        return false;
+    };
+    let Some(call) = rest.trim_start_matches(blank).strip_prefix("{{") else {
+        return false;
+    };
+    call.trim_start().strip_prefix("header").is_some_and(|r| r.trim_start().starts_with('('))
+}
+
+/// Title lines come in two shapes. Python's `header` macro opens the German
+/// title cell itself, so the deck line stands alone; the C-family macros
+/// leave that to a markdown marker the deck writes above the line, and
+/// decks written for newer macros leave the marker out. Left alone, such a
+/// deck would turn the German title into a code cell shared by both
+/// languages. So a title line with no markdown marker above it (blank lines
+/// and `j2` statements in between do not count) goes through a filter that
+/// adds the German marker when the macro did not render one: both deck
+/// shapes and both kinds of macros then give the same two title cells.
+/// The rewrite stays on the line, so template errors keep their deck line.
+pub fn wrap_bare_title_lines(source: &str, comment: &str) -> String {
+    let statement = format!("{comment} j2");
+    let mut out = String::with_capacity(source.len() + 64);
+    let mut opened_by_markdown = false;
+    for line in source.split_inclusive('\n') {
+        let body = line.trim_end_matches(['\n', '\r']);
+        if is_title_line(body, comment) && !opened_by_markdown {
+            out.push_str("{% filter ");
+            out.push_str(TITLE_FILTER);
+            out.push_str(" %}");
+            out.push_str(body);
+            out.push_str("{% endfilter %}");
+            out.push_str(&line[body.len()..]);
+        } else {
+            out.push_str(line);
+        }
+        let trimmed = body.trim_start_matches([' ', '\t']);
+        if !(trimmed.trim().is_empty() || trimmed.starts_with(&statement)) {
+            opened_by_markdown = percent::marker_type(body, comment) == Some(CellType::Markdown);
+        }
+    }
+    out
+}
+
+/// What [`TITLE_FILTER`] does to a rendered title line: a line the macro
+/// already made a cell marker stays as it is; otherwise the German title
+/// cell's marker goes above it, as a wrapped deck would have written it.
+fn open_german_title_cell(rendered: String, comment: &str) -> String {
+    let first = rendered.split('\n').next().unwrap_or_default();
+    if percent::marker_type(first, comment).is_some() {
+        rendered
+    } else {
+        format!("{comment} %% [markdown] lang=\"de\" tags=[\"slide\"]\n{rendered}")
+    }
+}
+
 pub fn render(source: &str, comment: &str, macros: &str, globals: &Globals<'_>) -> Result<String, TemplateError> {
     let macros = rewrite_line_statements(macros, comment);
-    let deck = rewrite_line_statements(source, comment);
+    let deck = rewrite_line_statements(&wrap_bare_title_lines(source, comment), comment);
     let mut env = Environment::new();
+    let title_comment = comment.to_owned();
+    env.add_filter(TITLE_FILTER, move |rendered: String| open_german_title_cell(rendered, &title_comment));
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_keep_trailing_newline(true);
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
@@ -173,6 +239,56 @@ mod tests {
             render("# j2 from 'macros.j2' import m\n{{ m() }}\n", "#", "{% macro m() %}{{ nope }}{% endmacro %}", &g())
                 .unwrap_err();
         assert!(err.message.contains("macros.j2"), "{err:?}");
+    }
+
+    /// A header macro in the C-family style: the deck opens the German cell.
+    const BARE_MACRO: &str = "{% macro header(de, en) %}\n// <b>{{ de }}</b>\n\n// %% [markdown] lang=\"en\" tags=[\"slide\"]\n// <b>{{ en }}</b>\n{% endmacro %}";
+    /// A header macro in the Python style: it opens the German cell itself.
+    const OPENING_MACRO: &str = "{% macro header(de, en) %}%% [markdown] lang=\"de\" tags=[\"slide\"]\n// <b>{{ de }}</b>\n\n// %% [markdown] lang=\"en\" tags=[\"slide\"]\n// <b>{{ en }}</b>\n{% endmacro %}";
+    const WRAPPED: &str = "// %% [markdown] lang=\"de\" tags=[\"slide\"]\n// j2 from 'macros.j2' import header\n// {{ header(\"T\", \"E\") }}\n\n// %%\nint x;\n";
+    const UNWRAPPED: &str = "// j2 from 'macros.j2' import header\n// {{ header(\"T\", \"E\") }}\n\n// %%\nint x;\n";
+
+    #[test]
+    fn an_unwrapped_title_line_renders_like_a_wrapped_one() {
+        let wrapped = render(WRAPPED, "//", BARE_MACRO, &g()).unwrap();
+        assert!(wrapped.starts_with("// %% [markdown] lang=\"de\" tags=[\"slide\"]\n// \n// <b>T</b>\n"), "{wrapped}");
+        assert_eq!(render(UNWRAPPED, "//", BARE_MACRO, &g()).unwrap(), wrapped);
+        let coded = |deck: &str| format!("// -*- coding: utf-8 -*-\n{deck}");
+        let wrapped = render(&coded(WRAPPED), "//", BARE_MACRO, &g()).unwrap();
+        assert_eq!(render(&coded(UNWRAPPED), "//", BARE_MACRO, &g()).unwrap(), wrapped);
+    }
+
+    #[test]
+    fn a_macro_that_opens_the_title_cell_gets_no_second_marker() {
+        let out = render(UNWRAPPED, "//", OPENING_MACRO, &g()).unwrap();
+        assert_eq!(out.matches("lang=\"de\"").count(), 1, "{out}");
+        assert!(out.starts_with("// %% [markdown] lang=\"de\" tags=[\"slide\"]\n// <b>T</b>\n"), "{out}");
+        let python = render(
+            "# j2 from 'macros.j2' import header\n# {{ header(\"T\", \"E\") }}\n",
+            "#",
+            &OPENING_MACRO.replace("//", "#"),
+            &g(),
+        )
+        .unwrap();
+        assert!(python.starts_with("# %% [markdown] lang=\"de\" tags=[\"slide\"]\n# <b>T</b>\n"), "{python}");
+    }
+
+    #[test]
+    fn only_a_markdown_marker_above_counts_as_the_wrapper() {
+        let rewritten = wrap_bare_title_lines(WRAPPED, "//");
+        assert_eq!(rewritten, WRAPPED);
+        let after_code = "// %%\nint x;\n// {{ header(\"T\", \"E\") }}\n";
+        assert!(wrap_bare_title_lines(after_code, "//").contains(TITLE_FILTER));
+        let not_a_call = "// {{ headers }}\n// {{ title(\"x\") }}\n";
+        assert_eq!(wrap_bare_title_lines(not_a_call, "//"), not_a_call);
+    }
+
+    #[test]
+    fn an_error_in_an_unwrapped_title_line_keeps_its_deck_line() {
+        let err = render("// -*- coding: utf-8 -*-\n// {{ header(\"T\", \"E\") }}\n", "//", "", &g()).unwrap_err();
+        assert_eq!(err.line, Some(2), "{err:?}");
+        assert!(err.message.contains("header"), "{err:?}");
+        assert!(!err.message.contains(TITLE_FILTER), "{err:?}");
     }
 
     #[test]
