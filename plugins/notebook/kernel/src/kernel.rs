@@ -2,13 +2,14 @@
 //!
 //! The protocol (signing, framing, sockets, message types) is
 //! `jupyter-zmq-client` + `jupyter-protocol`; launch and lifecycle are ours,
-//! because the crates' helpers have the pitfalls measured in the project's
-//! kernel notes: IPC transport instead of TCP (no port races between
-//! concurrent launches), polling for the socket files instead of zeromq's
-//! connect backoff, racing every wait against the child's exit (a kernel that
-//! dies at start fails in milliseconds, not after 30 s), a log file for the
-//! kernel's own output, and `setsid` + parent-death signal so a kernel never
-//! outlives its worker.
+//! because the crates' helpers have pitfalls: IPC where the kernel accepts it
+//! and TCP with ports reserved under a spawn lock otherwise (concurrent
+//! launches must not inherit each other's reserved sockets), polling for the
+//! kernel's listening sockets instead of zeromq's connect backoff, racing
+//! every wait against the child's exit (a kernel that dies at start fails in
+//! milliseconds, not after 30 s), a log file for the kernel's own output, and
+//! `setsid` + parent-death signal so a kernel and the processes it starts
+//! (Deno and evcxr run children of their own) go as one process group.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -58,16 +59,66 @@ pub struct Kernel {
     runtime_dir: tempfile::TempDir,
     interrupt_by_message: bool,
     exited: bool,
+    wire: Wire,
 }
 
+/// How the client reaches the kernel's sockets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wire {
+    /// Unix sockets in the kernel's runtime dir: no ports to race for, but
+    /// only kernels built on libzmq/pyzmq accept it.
+    Ipc,
+    /// Loopback ports: every kernel speaks it (Deno, evcxr, the JeroMQ and
+    /// NetMQ kernels of Java and .NET accept nothing else).
+    Tcp,
+}
+
+impl Wire {
+    /// IPC only where the kernel is known to accept it: ipykernel.
+    pub fn for_spec(spec: &Kernelspec) -> Wire {
+        if spec.spec.argv.iter().any(|a| a.starts_with("ipykernel")) {
+            Wire::Ipc
+        } else {
+            Wire::Tcp
+        }
+    }
+}
+
+/// Forking while another launch still holds its reserved listening sockets
+/// would hand them to our child until it execs, and the other kernel's
+/// client would then connect to a socket nobody accepts on. Reserving,
+/// spawning and releasing happen under this lock.
+static SPAWN_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Attempts per start when a port was taken between release and the
+/// kernel's bind (another process can grab it in that gap).
+const TCP_ATTEMPTS: usize = 4;
+
 impl Kernel {
-    /// Start a kernel in `cwd` and wait until it answers.
+    /// Start a kernel in `cwd` and wait until it answers, over the transport
+    /// its kernelspec supports.
     pub async fn start(spec: &Kernelspec, cwd: &Path) -> Result<Kernel, KernelError> {
+        Kernel::start_with(spec, cwd, Wire::for_spec(spec)).await
+    }
+
+    /// Start a kernel over a chosen transport.
+    pub async fn start_with(spec: &Kernelspec, cwd: &Path, wire: Wire) -> Result<Kernel, KernelError> {
+        let mut attempt = 1;
+        loop {
+            match Kernel::start_once(spec, cwd, wire).await {
+                Err(e) if wire == Wire::Tcp && attempt < TCP_ATTEMPTS && lost_a_port(&e) => attempt += 1,
+                other => return other,
+            }
+        }
+    }
+
+    async fn start_once(spec: &Kernelspec, cwd: &Path, wire: Wire) -> Result<Kernel, KernelError> {
         let runtime_dir = tempfile::Builder::new()
             .prefix("clx-kernel-")
             .tempdir()
             .map_err(|e| KernelError::Io("cannot create a kernel runtime dir".into(), e))?;
-        let info = ConnectionInfo {
+        let key = uuid::Uuid::new_v4().to_string();
+        let mut info = ConnectionInfo {
             ip: runtime_dir.path().join("k").to_string_lossy().into_owned(),
             transport: Transport::IPC,
             shell_port: 1,
@@ -75,14 +126,11 @@ impl Kernel {
             stdin_port: 3,
             control_port: 4,
             hb_port: 5,
-            key: uuid::Uuid::new_v4().to_string(),
+            key,
             signature_scheme: "hmac-sha256".into(),
             kernel_name: Some(spec.name.clone()),
         };
         let conn_file = runtime_dir.path().join("connection.json");
-        let conn_json = serde_json::to_vec(&info).map_err(|e| KernelError::Protocol(e.to_string()))?;
-        std::fs::write(&conn_file, conn_json)
-            .map_err(|e| KernelError::Io("cannot write the connection file".into(), e))?;
         let log_path = runtime_dir.path().join("kernel.log");
         let log =
             std::fs::File::create(&log_path).map_err(|e| KernelError::Io("cannot create the kernel log".into(), e))?;
@@ -98,7 +146,8 @@ impl Kernel {
             .kill_on_drop(true)
             .env("JPY_PARENT_PID", std::process::id().to_string())
             .env("PYDEVD_DISABLE_FILE_VALIDATION", "1")
-            .env("IPYTHONDIR", std::env::temp_dir().join("clx-ipython"));
+            .env("IPYTHONDIR", std::env::temp_dir().join("clx-ipython"))
+            .env("DENO_NO_UPDATE_CHECK", "1");
         if let Some(env) = &spec.spec.env {
             cmd.envs(env);
         }
@@ -110,16 +159,43 @@ impl Kernel {
                 Ok(())
             });
         }
-        let mut child = cmd.spawn().map_err(|e| KernelError::Spawn { argv: argv.join(" "), source: e })?;
+        let mut child = {
+            let _guard = SPAWN_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+            // Held until the child is spawned, so no other kernel can be
+            // handed these ports in between.
+            let _reserved = if wire == Wire::Tcp {
+                let (ports, listeners) = reserve_ports()?;
+                info.transport = Transport::TCP;
+                info.ip = "127.0.0.1".into();
+                [info.shell_port, info.iopub_port, info.stdin_port, info.control_port, info.hb_port] = ports;
+                listeners
+            } else {
+                Vec::new()
+            };
+            let conn_json = serde_json::to_vec(&info).map_err(|e| KernelError::Protocol(e.to_string()))?;
+            std::fs::write(&conn_file, conn_json)
+                .map_err(|e| KernelError::Io("cannot write the connection file".into(), e))?;
+            cmd.spawn().map_err(|e| KernelError::Spawn { argv: argv.join(" "), source: e })?
+        };
         let pid = child.id().map(|p| p as i32).unwrap_or(0);
 
         let session = uuid::Uuid::new_v4().to_string();
         let connect = async {
-            // zeromq's connect backs off exponentially; the socket file
-            // appearing is the moment the kernel is listening.
-            let shell_path = PathBuf::from(format!("{}-{}", info.ip, info.shell_port));
-            while !shell_path.exists() {
-                sleep(Duration::from_millis(5)).await;
+            // zeromq's connect backs off exponentially (50, 100, 200 ms…);
+            // polling for the kernel's listening sockets is much quicker.
+            match wire {
+                Wire::Ipc => {
+                    let shell_path = PathBuf::from(format!("{}-{}", info.ip, info.shell_port));
+                    while !shell_path.exists() {
+                        sleep(Duration::from_millis(5)).await;
+                    }
+                }
+                Wire::Tcp => {
+                    let ports = [info.shell_port, info.iopub_port, info.control_port];
+                    while !listening(&ports) {
+                        sleep(Duration::from_millis(5)).await;
+                    }
+                }
             }
             let identity = jupyter_zmq_client::peer_identity_for_session(&session)?;
             tokio::try_join!(
@@ -165,12 +241,18 @@ impl Kernel {
             runtime_dir,
             interrupt_by_message: spec.interrupt_by_message(),
             exited: false,
+            wire,
         };
         match timeout(STARTUP_TIMEOUT, kernel.handshake()).await {
             Ok(Ok(())) => Ok(kernel),
             Ok(Err(e)) => Err(e),
             Err(_) => Err(KernelError::StartTimeout { name: spec.name.clone(), secs: STARTUP_TIMEOUT.as_secs() }),
         }
+    }
+
+    /// The transport this kernel was started with.
+    pub fn wire(&self) -> Wire {
+        self.wire
     }
 
     pub fn pid(&self) -> i32 {
@@ -341,6 +423,61 @@ impl Drop for Kernel {
 
 fn is_child_of(msg: &JupyterMessage, id: &str) -> bool {
     msg.parent_header.as_ref().is_some_and(|h| h.msg_id == id)
+}
+
+/// Five free loopback ports, each still bound so no one else gets it
+/// before the kernel is spawned.
+fn reserve_ports() -> Result<([u16; 5], Vec<std::net::TcpListener>), KernelError> {
+    let mut ports = [0u16; 5];
+    let mut listeners = Vec::with_capacity(5);
+    for port in &mut ports {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", 0))
+            .map_err(|e| KernelError::Io("cannot reserve a loopback port".into(), e))?;
+        *port = listener.local_addr().map_err(|e| KernelError::Io("cannot reserve a loopback port".into(), e))?.port();
+        listeners.push(listener);
+    }
+    Ok((ports, listeners))
+}
+
+/// Whether a failed start looks like a port taken by another process in
+/// the moment between our release and the kernel's bind.
+fn lost_a_port(error: &KernelError) -> bool {
+    match error {
+        KernelError::DiedAtStart { log, .. } | KernelError::Died { log, .. } => {
+            let log = log.to_ascii_lowercase();
+            log.contains("address already in use") || log.contains("addrinuse") || log.contains("address in use")
+        }
+        // Another kernel answered on the port: its replies fail our signature.
+        KernelError::Protocol(_) => true,
+        _ => false,
+    }
+}
+
+/// Whether every port has a listening socket, read from the kernel's
+/// socket tables rather than by connecting: a bare TCP connect without a
+/// ZMTP greeting is noise some kernels log or choke on.
+fn listening(ports: &[u16]) -> bool {
+    let mut found = vec![false; ports.len()];
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else { continue };
+        for line in text.lines().skip(1) {
+            let mut fields = line.split_whitespace();
+            let (Some(_), Some(local), Some(_), Some(state)) =
+                (fields.next(), fields.next(), fields.next(), fields.next())
+            else {
+                continue;
+            };
+            // State 0A is LISTEN; the local address ends in `:PORT` (hex).
+            if state != "0A" {
+                continue;
+            }
+            let Some(port) = local.rsplit(':').next().and_then(|p| u16::from_str_radix(p, 16).ok()) else { continue };
+            for (seen, wanted) in found.iter_mut().zip(ports) {
+                *seen |= port == *wanted;
+            }
+        }
+    }
+    found.iter().all(|f| *f)
 }
 
 fn tail(log: &str) -> String {

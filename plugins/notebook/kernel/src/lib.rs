@@ -10,7 +10,7 @@ pub mod notebook;
 use std::path::PathBuf;
 
 pub use executor::{Executor, Session};
-pub use kernel::{CellError, CellRun, Kernel};
+pub use kernel::{CellError, CellRun, Kernel, Wire};
 pub use kernelspec::Kernelspec;
 pub use notebook::{copy_outputs, execute, kernel_for, strip_ansi, ExecuteError};
 
