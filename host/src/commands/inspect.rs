@@ -6,27 +6,14 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clx::cache::Cache;
-use clx::config;
-use clx::queue::{now, JobId, JobStatus, Queue};
+use clx::config::StateDir;
+use clx::store::cache::Cache;
+use clx::store::queue::{now, JobId, JobStatus, Queue, WorkerStatus};
 
 use crate::cli::{CacheCommand, JobsCommand, WorkersCommand};
 
-pub fn queue_path() -> std::path::PathBuf {
-    config::state_dir().join("queue.db")
-}
-
-pub fn cache_dir() -> std::path::PathBuf {
-    config::state_dir().join("cache")
-}
-
-/// Workers' temp dirs; see `clx::scratch`.
-pub fn scratch_dir() -> std::path::PathBuf {
-    config::state_dir().join("tmp")
-}
-
 fn open_queue() -> Result<Queue> {
-    let queue = Queue::open(&queue_path())?;
+    let queue = Queue::open(&StateDir::from_env().queue())?;
     queue.reap_stale()?;
     Ok(queue)
 }
@@ -74,8 +61,8 @@ pub fn status(json: bool) -> Result<ExitCode> {
         return Ok(ExitCode::from(level as u8));
     }
     match current {
-        Some(s) => println!("build {} ({}): {}, started {}", s.id.0, s.spec, s.status, age(s.started_at)),
-        None => println!("no build has run yet (queue: {})", queue_path().display()),
+        Some(s) => println!("build {} ({}): {}, started {}", s.id.0, s.spec, s.status.as_str(), age(s.started_at)),
+        None => println!("no build has run yet (queue: {})", StateDir::from_env().queue().display()),
     }
     let counts: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {}", s.as_str())).collect();
     println!("jobs: {}", counts.join(", "));
@@ -85,7 +72,7 @@ pub fn status(json: bool) -> Result<ExitCode> {
     let mut by_type: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
     for w in &workers {
         let e = by_type.entry(w.job_types.join(",")).or_default();
-        if w.status == "busy" {
+        if w.status == WorkerStatus::Busy {
             e.0 += 1;
         } else {
             e.1 += 1;
@@ -131,7 +118,7 @@ pub fn workers(cmd: WorkersCommand) -> Result<ExitCode> {
             w.session.0,
             w.pid,
             w.job_types.join(","),
-            w.status,
+            w.status.as_str(),
             w.jobs_done,
             w.jobs_failed,
             age(w.heartbeat)
@@ -190,7 +177,7 @@ pub fn jobs(cmd: JobsCommand) -> Result<ExitCode> {
 }
 
 pub fn cache(cmd: CacheCommand) -> Result<ExitCode> {
-    let cache = Cache::open(&cache_dir())?;
+    let cache = Cache::open(&StateDir::from_env().cache())?;
     match cmd {
         CacheCommand::Stats => {
             let s = cache.stats()?;

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clx_plugin_api::{JobTypeDecl, Role};
 
+use crate::course::{Classifier, JobClass};
+
 use super::loader::{load, LoadError, LoadedPlugin};
 use super::search::{SearchOrigin, SearchPath};
 
@@ -150,5 +152,17 @@ impl Registry {
     /// Which job type claims a file of this name, if any.
     pub fn classify(&self, file_name: &str) -> Option<(&JobTypeDecl, Role)> {
         self.job_types().map(|(_, d)| d).find(|d| d.claims(file_name)).map(|d| (d, d.role))
+    }
+}
+
+/// The course model asks the loaded plugins what a file is.
+impl Classifier for Registry {
+    fn classify(&self, file_name: &str) -> Option<JobClass> {
+        self.job_types().find(|(_, decl)| decl.claims(file_name)).map(|(plugin, decl)| JobClass {
+            plugin: plugin.name().to_owned(),
+            job_type: decl.name.to_string(),
+            role: decl.role,
+            formats: decl.formats.iter().map(|f| f.to_string()).collect(),
+        })
     }
 }

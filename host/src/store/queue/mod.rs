@@ -8,7 +8,10 @@
 //! `cancelled`) sets `finished_at`; `cancelled` is never overwritten.
 
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use crate::report::Location;
+pub use crate::store::db::now;
 
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
@@ -42,7 +45,7 @@ pub enum QueueError {
 pub struct JobError {
     pub message: String,
     /// `line 3`, `cell 2`, … when the error has a place in the source.
-    pub location: Option<String>,
+    pub location: Option<Location>,
     pub category: ErrorCategory,
 }
 
@@ -84,10 +87,10 @@ impl ErrorCategory {
 }
 
 impl JobError {
-    fn new(category: ErrorCategory, message: impl Into<String>, location: Option<String>) -> Self {
+    fn new(category: ErrorCategory, message: impl Into<String>, location: Option<Location>) -> Self {
         JobError { message: message.into(), location, category }
     }
-    pub fn input(message: impl Into<String>, location: Option<String>) -> Self {
+    pub fn input(message: impl Into<String>, location: Option<Location>) -> Self {
         JobError::new(ErrorCategory::Input, message, location)
     }
     pub fn tool(message: impl Into<String>) -> Self {
@@ -137,6 +140,72 @@ impl JobStatus {
     }
 }
 
+/// How a build session stands or ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionStatus {
+    Running,
+    Done,
+    Interrupted,
+    Failed,
+    /// Its host died without closing it; found by the next one.
+    Crashed,
+}
+
+impl SessionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionStatus::Running => "running",
+            SessionStatus::Done => "done",
+            SessionStatus::Interrupted => "interrupted",
+            SessionStatus::Failed => "failed",
+            SessionStatus::Crashed => "crashed",
+        }
+    }
+
+    fn parse(s: &str) -> SessionStatus {
+        match s {
+            "running" => SessionStatus::Running,
+            "done" => SessionStatus::Done,
+            "interrupted" => SessionStatus::Interrupted,
+            "failed" => SessionStatus::Failed,
+            _ => SessionStatus::Crashed,
+        }
+    }
+}
+
+/// What a worker is doing, as recorded by itself and by the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkerStatus {
+    Idle,
+    Busy,
+    /// Stopped by the host at the end of a build.
+    Stopped,
+    /// Lost: crashed, killed or hung.
+    Dead,
+}
+
+impl WorkerStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkerStatus::Idle => "idle",
+            WorkerStatus::Busy => "busy",
+            WorkerStatus::Stopped => "stopped",
+            WorkerStatus::Dead => "dead",
+        }
+    }
+
+    fn parse(s: &str) -> WorkerStatus {
+        match s {
+            "idle" => WorkerStatus::Idle,
+            "busy" => WorkerStatus::Busy,
+            "stopped" => WorkerStatus::Stopped,
+            _ => WorkerStatus::Dead,
+        }
+    }
+}
+
 /// A job a worker has claimed.
 #[derive(Debug, Clone)]
 pub struct ClaimedJob {
@@ -167,7 +236,7 @@ pub struct WorkerRecord {
     pub session: SessionId,
     pub job_types: Vec<String>,
     pub pid: i64,
-    pub status: String,
+    pub status: WorkerStatus,
     pub heartbeat: f64,
     pub current_job: Option<JobId>,
     pub jobs_done: i64,
@@ -180,7 +249,7 @@ pub struct SessionRecord {
     pub id: SessionId,
     pub spec: String,
     pub pid: i64,
-    pub status: String,
+    pub status: SessionStatus,
     pub started_at: f64,
     pub finished_at: Option<f64>,
 }
@@ -197,7 +266,7 @@ pub enum Requeued {
 pub struct Queue {
     conn: Connection,
     /// Set when the file was damaged and replaced by an empty queue.
-    pub recovered: Option<crate::db::Recovered>,
+    pub recovered: Option<crate::store::db::Recovered>,
 }
 
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
@@ -237,10 +306,6 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     tx.commit()
 }
 
-pub fn now() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
-}
-
 const JOB_COLUMNS: &str = "id, session, job_type, source, status, attempts, worker, created_at, started_at, \
                            finished_at, error_message, error_location, error_category";
 
@@ -261,7 +326,7 @@ fn job_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
         finished_at: row.get(9)?,
         error: message.map(|message| JobError {
             message,
-            location: row.get(11).ok().flatten(),
+            location: row.get::<_, Option<String>>(11).ok().flatten().map(|l| Location::parse(&l)),
             category: ErrorCategory::parse(category.as_deref().unwrap_or("")),
         }),
     })
@@ -277,7 +342,7 @@ impl Queue {
         if let Some(dir) = path.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
-        let (conn, recovered) = crate::db::open_rebuildable(path, migrate).map_err(open_err)?;
+        let (conn, recovered) = crate::store::db::open_rebuildable(path, migrate).map_err(open_err)?;
         Ok(Queue { conn, recovered })
     }
 
@@ -292,11 +357,16 @@ impl Queue {
     }
 
     /// End a session: whatever it left unfinished is cancelled.
-    pub fn finish_session(&self, session: SessionId, status: &str) -> Result<(), QueueError> {
-        self.close_session(session, status, "stopped")
+    pub fn finish_session(&self, session: SessionId, status: SessionStatus) -> Result<(), QueueError> {
+        self.close_session(session, status, WorkerStatus::Stopped)
     }
 
-    fn close_session(&self, session: SessionId, status: &str, workers: &str) -> Result<(), QueueError> {
+    fn close_session(
+        &self,
+        session: SessionId,
+        status: SessionStatus,
+        workers: WorkerStatus,
+    ) -> Result<(), QueueError> {
         let t = now();
         self.conn.execute(
             "UPDATE jobs SET status='cancelled', finished_at=?2, error_message='the build ended before the job ran',
@@ -307,10 +377,12 @@ impl Queue {
         self.conn.execute(
             "UPDATE workers SET status=?3, stopped_at=?2, current_job=NULL
              WHERE session=?1 AND status NOT IN ('dead','stopped')",
-            params![session.0, t, workers],
+            params![session.0, t, workers.as_str()],
         )?;
-        self.conn
-            .execute("UPDATE sessions SET status=?2, finished_at=?3 WHERE id=?1", params![session.0, status, t])?;
+        self.conn.execute(
+            "UPDATE sessions SET status=?2, finished_at=?3 WHERE id=?1",
+            params![session.0, status.as_str(), t],
+        )?;
         Ok(())
     }
 
@@ -323,7 +395,7 @@ impl Queue {
         for (id, pid) in running {
             if !u32::try_from(pid).is_ok_and(crate::process::alive) {
                 // Its workers died with it (parent-death signal).
-                self.close_session(SessionId(id), "crashed", "dead")?;
+                self.close_session(SessionId(id), SessionStatus::Crashed, WorkerStatus::Dead)?;
                 reaped += 1;
             }
         }
@@ -339,7 +411,7 @@ impl Queue {
                 id: SessionId(r.get(0)?),
                 spec: r.get(1)?,
                 pid: r.get(2)?,
-                status: r.get(3)?,
+                status: SessionStatus::parse(&r.get::<_, String>(3)?),
                 started_at: r.get(4)?,
                 finished_at: r.get(5)?,
             })
@@ -457,7 +529,7 @@ impl Queue {
             tx.execute(
                 "UPDATE jobs SET status='pending', worker=NULL, error_message=?2, error_location=?3, error_category=?4
                  WHERE id=?1",
-                params![id.0, error.message, error.location, error.category.as_str()],
+                params![id.0, error.message, error.location.map(|l| l.to_string()), error.category.as_str()],
             )?;
             Requeued::Pending
         } else {
@@ -465,7 +537,7 @@ impl Queue {
             tx.execute(
                 "UPDATE jobs SET status='failed', finished_at=?2, error_message=?3, error_location=?4, error_category=?5
                  WHERE id=?1",
-                params![id.0, now(), message, error.location, error.category.as_str()],
+                params![id.0, now(), message, error.location.map(|l| l.to_string()), error.category.as_str()],
             )?;
             Requeued::Terminal
         };
@@ -488,7 +560,7 @@ impl Queue {
         let mut values: Vec<rusqlite::types::Value> = vec![
             now().into(),
             error.message.clone().into(),
-            error.location.clone().into(),
+            error.location.map(|l| l.to_string()).into(),
             error.category.as_str().to_owned().into(),
             session.0.into(),
         ];
@@ -524,12 +596,12 @@ impl Queue {
             })
             .optional()?;
         let (status, current) = match &job {
-            Some(j) => ("busy", Some(j.id.0)),
-            None => ("idle", None),
+            Some(j) => (WorkerStatus::Busy, Some(j.id.0)),
+            None => (WorkerStatus::Idle, None),
         };
         self.conn.execute(
             "UPDATE workers SET status=?2, current_job=?3, heartbeat=?4 WHERE id=?1 AND status NOT IN ('dead','stopped')",
-            params![worker.0, status, current, now()],
+            params![worker.0, status.as_str(), current, now()],
         )?;
         Ok(job)
     }
@@ -550,7 +622,14 @@ impl Queue {
         self.conn.execute(
             "UPDATE jobs SET status='failed', finished_at=?3, error_message=?4, error_location=?5, error_category=?6
              WHERE id=?1 AND worker=?2 AND status='running'",
-            params![id.0, worker.0, now(), error.message, error.location, error.category.as_str()],
+            params![
+                id.0,
+                worker.0,
+                now(),
+                error.message,
+                error.location.map(|l| l.to_string()),
+                error.category.as_str()
+            ],
         )?;
         self.conn.execute("UPDATE workers SET jobs_failed=jobs_failed+1 WHERE id=?1", [worker.0])?;
         Ok(())
@@ -584,17 +663,17 @@ impl Queue {
     }
 
     pub fn mark_worker_dead(&self, worker: WorkerId) -> Result<(), QueueError> {
-        self.set_worker_status(worker, "dead")
+        self.set_worker_status(worker, WorkerStatus::Dead)
     }
 
     pub fn mark_worker_stopped(&self, worker: WorkerId) -> Result<(), QueueError> {
-        self.set_worker_status(worker, "stopped")
+        self.set_worker_status(worker, WorkerStatus::Stopped)
     }
 
-    fn set_worker_status(&self, worker: WorkerId, status: &str) -> Result<(), QueueError> {
+    fn set_worker_status(&self, worker: WorkerId, status: WorkerStatus) -> Result<(), QueueError> {
         self.conn.execute(
             "UPDATE workers SET status=?2, stopped_at=?3, current_job=NULL WHERE id=?1",
-            params![worker.0, status, now()],
+            params![worker.0, status.as_str(), now()],
         )?;
         Ok(())
     }
@@ -613,7 +692,7 @@ impl Queue {
                 session: SessionId(r.get(1)?),
                 job_types: types.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
                 pid: r.get(3)?,
-                status: r.get(4)?,
+                status: WorkerStatus::parse(&r.get::<_, String>(4)?),
                 heartbeat: r.get(5)?,
                 current_job: r.get::<_, Option<i64>>(6)?.map(JobId),
                 jobs_done: r.get(7)?,
@@ -720,16 +799,16 @@ mod tests {
         q.complete(done, w).unwrap();
         let failed = q.submit(s, "a", "y", 0, "{}", "k").unwrap();
         q.claim(s, w, &types("a")).unwrap();
-        q.fail(failed, w, &JobError::input("bad", Some("line 3".into()))).unwrap();
+        q.fail(failed, w, &JobError::input("bad", Some(Location::line(3)))).unwrap();
         let left = q.submit(s, "a", "z", 0, "{}", "k").unwrap();
-        q.finish_session(s, "done").unwrap();
+        q.finish_session(s, SessionStatus::Done).unwrap();
         for id in [done, failed, left] {
             let job = q.job(id).unwrap();
             assert!(job.status.is_terminal(), "{:?}", job.status);
             assert!(job.finished_at.is_some(), "{:?}", job.status);
         }
         let e = q.job(failed).unwrap().error.unwrap();
-        assert_eq!((e.message.as_str(), e.location.as_deref()), ("bad", Some("line 3")));
+        assert_eq!((e.message.as_str(), e.location.map(|l| l.to_string())), ("bad", Some("line 3".to_owned())));
     }
 
     #[test]
@@ -753,6 +832,6 @@ mod tests {
         let id = q.submit(s, "a", "x", 0, "{}", "k").unwrap();
         assert_eq!(q.reap_stale().unwrap(), 1);
         assert_eq!(q.job(id).unwrap().status, JobStatus::Cancelled);
-        assert_eq!(q.sessions(1).unwrap()[0].status, "crashed");
+        assert_eq!(q.sessions(1).unwrap()[0].status, SessionStatus::Crashed);
     }
 }

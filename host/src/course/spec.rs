@@ -10,25 +10,7 @@ use std::path::{Path, PathBuf};
 
 use roxmltree::{Document, Node};
 
-/// A pair of strings, one per output language.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Text {
-    pub de: String,
-    pub en: String,
-}
-
-impl Text {
-    pub fn new(de: impl Into<String>, en: impl Into<String>) -> Text {
-        Text { de: de.into(), en: en.into() }
-    }
-
-    pub fn get(&self, lang: crate::layout::Lang) -> &str {
-        match lang {
-            crate::layout::Lang::De => &self.de,
-            crate::layout::Lang::En => &self.en,
-        }
-    }
-}
+pub use crate::course::lang::Text;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CourseSpec {

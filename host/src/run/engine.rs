@@ -10,15 +10,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cache::{BlobHash, Cache, CacheEntry, StoredIssue, StoredOutput};
 use crate::config::Config;
-use crate::job::{JobPayload, OutputSpec, SiblingRef};
-use crate::output::{OutputTree, Written};
-use crate::plan::{Plan, PlannedJob};
+use crate::course::plan::{Plan, PlannedJob};
 use crate::plugin::Registry;
-use crate::pool::{Pool, PoolConfig, PoolEvent, WorkerSpec};
-use crate::queue::{JobId, JobStatus, Queue, SessionId};
-use crate::report::{Diagnostic, Level, Report};
+use crate::report::{Diagnostic, Level, Location, Report};
+use crate::run::output::{OutputTree, Written};
+use crate::run::pool::{Pool, PoolConfig, PoolEvent, WorkerSpec};
+use crate::store::cache::{BlobHash, Cache, CacheEntry, StoredIssue, StoredOutput};
+use crate::store::job::{JobPayload, OutputSpec, SiblingRef};
+use crate::store::queue::{JobId, JobStatus, Queue, SessionId, SessionStatus};
 
 /// How one build runs.
 #[derive(Debug, Clone)]
@@ -43,13 +43,13 @@ pub struct EngineOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error(transparent)]
-    Queue(#[from] crate::queue::QueueError),
+    Queue(#[from] crate::store::queue::QueueError),
     #[error(transparent)]
-    Cache(#[from] crate::cache::CacheError),
+    Cache(#[from] crate::store::cache::CacheError),
     #[error(transparent)]
-    Pool(#[from] crate::pool::PoolError),
+    Pool(#[from] crate::run::pool::PoolError),
     #[error(transparent)]
-    Output(#[from] crate::output::OutputError),
+    Output(#[from] crate::run::output::OutputError),
     #[error("the build was interrupted")]
     Interrupted,
 }
@@ -95,7 +95,7 @@ impl<'r> Engine<'r> {
         for copy in &plan.copies {
             match tree.copy(&copy.from, &copy.to) {
                 Ok(w) => count_write(report, w),
-                Err(e) => report.diagnostic(Diagnostic::error(display(&copy.from), "", e.to_string())),
+                Err(e) => report.diagnostic(Diagnostic::error(display(&copy.from), Location::NONE, e.to_string())),
             }
         }
         self.ask_tool_identities(plan);
@@ -110,7 +110,7 @@ impl<'r> Engine<'r> {
             let identity = match identity {
                 Ok(id) => id,
                 Err(message) => {
-                    report.diagnostic(Diagnostic::error(&job.display, "", message));
+                    report.diagnostic(Diagnostic::error(&job.display, Location::NONE, message));
                     report.failed += 1;
                     continue;
                 }
@@ -118,7 +118,7 @@ impl<'r> Engine<'r> {
             let payload = match payload(&self.cache, self.registry, job, identity) {
                 Ok(p) => p,
                 Err(message) => {
-                    report.diagnostic(Diagnostic::error(&job.display, "", message));
+                    report.diagnostic(Diagnostic::error(&job.display, Location::NONE, message));
                     report.failed += 1;
                     continue;
                 }
@@ -137,7 +137,11 @@ impl<'r> Engine<'r> {
             match serde_json::to_string(&payload) {
                 Ok(payload) => misses.push(Pending { job, key, payload }),
                 Err(e) => {
-                    report.diagnostic(Diagnostic::error(&job.display, "", format!("cannot encode the job: {e}")));
+                    report.diagnostic(Diagnostic::error(
+                        &job.display,
+                        Location::NONE,
+                        format!("cannot encode the job: {e}"),
+                    ));
                     report.failed += 1;
                 }
             }
@@ -186,7 +190,7 @@ impl<'r> Engine<'r> {
     }
 
     /// Stop the workers and close the queue session.
-    pub fn finish(self, status: &str) -> Result<(), EngineError> {
+    pub fn finish(self, status: SessionStatus) -> Result<(), EngineError> {
         if let Some((queue, session, pool)) = self.running {
             pool.shutdown();
             queue.finish_session(session, status)?;
@@ -237,25 +241,6 @@ impl<'r> Engine<'r> {
         }
         wait(pool, queue, &by_id, &self.cache, tree, report)
     }
-}
-
-/// Run the whole plan once (a plain `clx build`).
-pub fn execute(
-    plan: &Plan,
-    registry: &Registry,
-    config: &Config,
-    options: &EngineOptions,
-    report: &mut Report,
-) -> Result<(), EngineError> {
-    let mut engine = Engine::new(registry, config, options.clone())?;
-    let outcome = engine.build(plan, report);
-    let status = match &outcome {
-        Ok(()) => "done",
-        Err(EngineError::Interrupted) => "interrupted",
-        Err(_) => "failed",
-    };
-    engine.finish(status)?;
-    outcome
 }
 
 fn wait(
@@ -334,7 +319,7 @@ fn finish(
             report.failed += 1;
             let (message, location) = match record.error {
                 Some(e) => (e.message, e.location.unwrap_or_default()),
-                None => (format!("job ended as {} without a result", record.status.as_str()), String::new()),
+                None => (format!("job ended as {} without a result", record.status.as_str()), Location::NONE),
             };
             report.diagnostic(Diagnostic::error(&pending.job.display, location, message));
             // Its outputs are not produced this time: old ones are swept,
@@ -371,7 +356,7 @@ fn materialise(
                         Ok(w) => count_write(report, w),
                         Err(e) => {
                             failed = true;
-                            report.diagnostic(Diagnostic::error(&job.display, "", e.to_string()));
+                            report.diagnostic(Diagnostic::error(&job.display, Location::NONE, e.to_string()));
                         }
                     }
                 }
@@ -379,12 +364,20 @@ fn materialise(
             Some(StoredOutput::Error(message)) => {
                 failed = true;
                 if !had_error {
-                    report.diagnostic(Diagnostic::error(&job.display, "", format!("{}: {message}", out.id)));
+                    report.diagnostic(Diagnostic::error(
+                        &job.display,
+                        Location::NONE,
+                        format!("{}: {message}", out.id),
+                    ));
                 }
             }
             None => {
                 failed = true;
-                report.diagnostic(Diagnostic::error(&job.display, "", format!("no `{}` output in the cache", out.id)));
+                report.diagnostic(Diagnostic::error(
+                    &job.display,
+                    Location::NONE,
+                    format!("no `{}` output in the cache", out.id),
+                ));
             }
         }
     }
@@ -392,15 +385,9 @@ fn materialise(
 }
 
 fn diagnostic_of(job: &PlannedJob, issue: &StoredIssue) -> Diagnostic {
-    let level = if issue.severity == "error" { Level::Error } else { Level::Warning };
     let file = issue.file.clone().unwrap_or_else(|| job.display.clone());
-    let location = match (issue.line, issue.cell) {
-        (Some(l), Some(c)) => format!("cell {c}, line {l}"),
-        (Some(l), None) => format!("line {l}"),
-        (None, Some(c)) => format!("cell {c}"),
-        (None, None) => String::new(),
-    };
-    Diagnostic { level, file, location, message: issue.message.clone() }
+    let location = Location::cell(issue.cell, issue.line);
+    Diagnostic { level: issue.severity, file, location, message: issue.message.clone() }
 }
 
 fn count_write(report: &mut Report, w: Written) {
@@ -415,9 +402,9 @@ fn display(path: &Path) -> String {
 }
 
 /// A damaged state file was replaced by an empty one: say why work is redone.
-fn warn_recovered(report: &mut Report, recovered: Option<crate::db::Recovered>) {
+fn warn_recovered(report: &mut Report, recovered: Option<crate::store::db::Recovered>) {
     if let Some(recovered) = recovered {
-        report.diagnostic(Diagnostic::warning("", "", recovered.to_string()));
+        report.diagnostic(Diagnostic::warning("", Location::NONE, recovered.to_string()));
     }
 }
 

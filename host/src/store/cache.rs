@@ -17,7 +17,8 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
-use crate::queue::now;
+use crate::report::Level;
+use crate::store::db::now;
 
 /// Part of every key: bump it when the meaning of an entry changes.
 pub const CACHE_SCHEMA_VERSION: u32 = 1;
@@ -139,7 +140,7 @@ pub enum StoredOutput {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredIssue {
-    pub severity: String,
+    pub severity: Level,
     pub message: String,
     pub file: Option<String>,
     pub line: Option<u32>,
@@ -149,7 +150,7 @@ pub struct StoredIssue {
 impl From<&clx_plugin_api::Issue> for StoredIssue {
     fn from(i: &clx_plugin_api::Issue) -> Self {
         StoredIssue {
-            severity: i.severity.as_str().to_owned(),
+            severity: Level::parse(i.severity.as_str()),
             message: i.message.to_string(),
             file: i.file.as_ref().map(|f| f.to_string()).into_option(),
             line: i.line.into_option(),
@@ -183,14 +184,14 @@ pub struct Cache {
     dir: PathBuf,
     conn: Connection,
     /// Set when the index was damaged and replaced by an empty one.
-    pub recovered: Option<crate::db::Recovered>,
+    pub recovered: Option<crate::store::db::Recovered>,
 }
 
 impl Cache {
     pub fn open(dir: &Path) -> Result<Cache, CacheError> {
         let blobs = dir.join("blobs");
         std::fs::create_dir_all(&blobs).map_err(io_err(&blobs))?;
-        let (conn, recovered) = crate::db::open_rebuildable(&dir.join("index.db"), |conn| {
+        let (conn, recovered) = crate::store::db::open_rebuildable(&dir.join("index.db"), |conn| {
             conn.execute_batch(
                 "CREATE TABLE IF NOT EXISTS entries(
                      key TEXT PRIMARY KEY, value TEXT NOT NULL, bytes INTEGER NOT NULL,

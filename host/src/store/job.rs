@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::cache::{BlobHash, Cache, CacheError, CacheKey};
+use crate::store::cache::{BlobHash, Cache, CacheError, CacheKey};
 
 /// One requested output, as the plugin sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

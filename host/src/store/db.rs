@@ -132,3 +132,9 @@ mod tests {
         assert!(recovered.is_some(), "a truncated file is detected");
     }
 }
+
+/// Seconds since the Unix epoch: the time stamps of queue rows and cache entries.
+pub fn now() -> f64 {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}

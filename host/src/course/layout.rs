@@ -3,38 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::spec::Text;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Lang {
-    De,
-    En,
-}
-
-impl Lang {
-    pub const ALL: [Lang; 2] = [Lang::De, Lang::En];
-
-    pub fn code(self) -> &'static str {
-        match self {
-            Lang::De => "de",
-            Lang::En => "en",
-        }
-    }
-
-    fn dir(self) -> &'static str {
-        match self {
-            Lang::De => "De",
-            Lang::En => "En",
-        }
-    }
-
-    fn slides_dir(self) -> &'static str {
-        match self {
-            Lang::De => "Folien",
-            Lang::En => "Slides",
-        }
-    }
-}
+use crate::course::lang::{Lang, Text};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {

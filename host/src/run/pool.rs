@@ -17,9 +17,9 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use crate::process::{group_alive, kill_group};
-use crate::queue::{JobError, JobId, Queue, QueueError, Requeued, SessionId};
-use crate::scratch::Scratch;
-use crate::worker::Event;
+use crate::run::protocol::Event;
+use crate::run::scratch::Scratch;
+use crate::store::queue::{JobError, JobId, Queue, QueueError, Requeued, SessionId};
 
 /// A worker whose heartbeat is this old is hung (the heartbeat runs on its
 /// own thread, so a busy converter does not delay it).
@@ -78,7 +78,7 @@ struct Slot {
     stdin: Option<ChildStdin>,
     ready: bool,
     current: Option<(JobId, Instant)>,
-    worker_id: Option<crate::queue::WorkerId>,
+    worker_id: Option<crate::store::queue::WorkerId>,
     stderr: VecDeque<String>,
     alive: bool,
     /// The worker's `TMPDIR`.
@@ -401,7 +401,7 @@ impl Pool {
             if group_alive(*group) {
                 return true;
             }
-            crate::scratch::remove(dir);
+            crate::run::scratch::remove(dir);
             false
         });
     }
