@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clx::config::StateDir;
+use clx::run::pool::HEARTBEAT_TIMEOUT;
 use clx::store::cache::Cache;
 use clx::store::queue::{now, JobId, JobStatus, Queue, WorkerStatus};
 
@@ -39,7 +40,7 @@ pub fn status(json: bool) -> Result<ExitCode> {
     let workers = queue.workers(false)?;
     let failures = queue.jobs(current.map(|s| s.id), Some(JobStatus::Failed), 10)?;
     let oldest = queue.oldest_pending()?;
-    let hung: Vec<_> = workers.iter().filter(|w| now() - w.heartbeat > 15.0).collect();
+    let hung: Vec<_> = workers.iter().filter(|w| now() - w.heartbeat > HEARTBEAT_TIMEOUT.as_secs_f64()).collect();
     let level = if !hung.is_empty() {
         2
     } else if !failures.is_empty() || oldest.is_some_and(|t| now() - t > 600.0) {
@@ -91,7 +92,7 @@ pub fn status(json: bool) -> Result<ExitCode> {
         println!("recent failures:");
         for j in &failures {
             let e = j.error.as_ref();
-            let loc = e.and_then(|e| e.location.clone()).map(|l| format!(": {l}")).unwrap_or_default();
+            let loc = e.and_then(|e| e.location).map(|l| format!(": {l}")).unwrap_or_default();
             println!("  job {} {}{loc}: {}", j.id.0, j.source, e.map(|e| e.message.as_str()).unwrap_or("failed"));
         }
     }

@@ -41,7 +41,8 @@ pub(super) fn deck(
 }
 
 /// The titles of `{{ header("DE", "EN") }}`: the first match on one line,
-/// both captures greedy as in the predecessor's regex
+/// both captures greedy (`{{ header('a", "b', "c") }}` gives `a", "b` and
+/// `c`), the way existing courses' titles were always read:
 /// `{{\s*header\s*\(\s*["'](.*)["']\s*,\s*["'](.*)["']\s*\)\s*}}`.
 pub fn find_header(text: &str) -> Option<(String, String)> {
     text.lines().find_map(header_in_line)
@@ -159,7 +160,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn header_capture_is_greedy_like_the_predecessor() {
+    fn header_capture_is_greedy() {
         assert_eq!(find_header(r#"# {{ header("A", "B") }}"#), Some(("A".into(), "B".into())));
         assert_eq!(find_header(r#"{{header('a", "b', "c")}}"#), Some(("a\", \"b".into(), "c".into())));
         assert_eq!(find_header("{{ header(\"A\",\n \"B\") }}"), None);

@@ -2,13 +2,9 @@
 //! directories and files below `<course root>/slides/`, each file
 //! classified as a deck, a diagram source or a data file.
 //!
-//! Decisions (SPEC §2): everything is scanned in sorted order so the result
-//! does not depend on the file system; ignore rules look only at path
-//! components below the course root (a course stored under `~/build/` still
-//! works); hidden files are never course files; a single-file topic pulls in
-//! only referenced files that exist; a file directly in a module directory is
-//! a topic only when a plugin claims it as slides (so `my_image_v2.png` does
-//! not become topic `v2`).
+//! Decks are numbered per section, in topic order and then file order; a
+//! deck's title comes from its header line (see `deck_text`). Finding the
+//! files is `scan`'s job.
 
 use std::path::{Path, PathBuf};
 

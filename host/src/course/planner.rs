@@ -1,5 +1,5 @@
 //! spec -> course -> plan: every job and copy of a build with its exact
-//! output paths (SPEC §3).
+//! output paths.
 //!
 //! Decisions: a topic's data files and generated images go to the variant
 //! folders its decks go to (so an `html="no"` topic adds nothing to the Html
@@ -455,7 +455,7 @@ mod tests {
     fn the_other_reference_specs_plan_the_documented_counts_without_hidden_files() {
         let root = repo().join("tests/fixtures/appendix-a");
         let out = Path::new("/out");
-        // course.md §8.7 counts, minus each `img/.gitkeep` (14 per spec 4 and 5).
+        // The fixture's file counts per spec, minus each `img/.gitkeep` (14 per spec 4 and 5).
         for (spec, count, sample) in [
             ("test-spec-2.xml", 42, "public/De/Kurs 2/Folien/Python/Completed/Woche 1/include_me.py"),
             (

@@ -34,8 +34,8 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> CourseError + '_ {
     move |source| CourseError::Io { path: path.to_owned(), source }
 }
 
-/// Directory names that never hold course files (course.md §2.4), plus
-/// everything starting with `_` or `.` (SPEC §2).
+/// Directory names that never hold course files (tool caches, build output,
+/// editor folders), plus everything starting with `_` or `.`.
 pub fn is_ignored_dir(name: &str) -> bool {
     const NAMES: &[&str] = &[
         "__pycache__",

@@ -1,7 +1,7 @@
 //! The course spec: the XML file naming the course, its sections and topics,
 //! and the extra directories copied verbatim (dir groups).
 //!
-//! Differences from the predecessor (SPEC §2): element lookup uses local
+//! Lenient where it costs nothing: element lookup uses local
 //! names so a default namespace does not break parsing; texts are trimmed;
 //! `<topic id="…">` is accepted; only an `html` value meaning "no" skips
 //! HTML; a topic without an id is an error with its position.
@@ -271,7 +271,7 @@ impl<'a, 'input> Parser<'a, 'input> {
 }
 
 /// `html="no"` (and its synonyms) skips HTML; `html="yes"` or anything else
-/// does not, unlike the predecessor where even `"false"`… any value skipped.
+/// does not: an attribute written to keep HTML must never drop it.
 fn means_no(value: &str) -> bool {
     matches!(value.trim().to_ascii_lowercase().as_str(), "no" | "false" | "0" | "off" | "none" | "skip")
 }

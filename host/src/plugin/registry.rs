@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use clx_plugin_api::{JobTypeDecl, Role};
+use clx_plugin_api::JobTypeDecl;
 
 use crate::course::{Classifier, JobClass};
 
@@ -147,11 +147,6 @@ impl Registry {
     /// Every job type in use, in registration order.
     pub fn job_types(&self) -> impl Iterator<Item = (&LoadedPlugin, &JobTypeDecl)> {
         self.order.iter().filter_map(|name| self.job_type(name))
-    }
-
-    /// Which job type claims a file of this name, if any.
-    pub fn classify(&self, file_name: &str) -> Option<(&JobTypeDecl, Role)> {
-        self.job_types().map(|(_, d)| d).find(|d| d.claims(file_name)).map(|d| (d, d.role))
     }
 }
 

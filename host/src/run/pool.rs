@@ -100,8 +100,6 @@ pub struct Pool {
     /// Scratch folders of lost workers, removed once nothing in the
     /// worker's process group can write to them any more.
     to_remove: Vec<(u32, PathBuf)>,
-    pub started: usize,
-    pub replaced: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -140,8 +138,6 @@ impl Pool {
             pending_events: VecDeque::new(),
             interrupted,
             last_check: Instant::now(),
-            started: 0,
-            replaced: 0,
         })
     }
 
@@ -249,7 +245,6 @@ impl Pool {
             alive: true,
             scratch,
         });
-        self.started += 1;
         Ok(())
     }
 
@@ -392,7 +387,6 @@ impl Pool {
             self.pending_events.push_back(PoolEvent::CannotStart { plugin, reason, failed });
             return Ok(());
         }
-        self.replaced += 1;
         self.spawn(spec)
     }
 

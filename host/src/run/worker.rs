@@ -21,7 +21,7 @@ use clx_plugin_api::{ConverterBox, HostServices, HostServices_TO, JobResult, Log
 use crate::plugin::loader;
 use crate::report::Location;
 use crate::run::protocol::Event;
-use crate::store::cache::{Cache, CacheEntry, StoredIssue, StoredOutput};
+use crate::store::cache::{Cache, CacheEntry, CacheKey, StoredIssue, StoredOutput};
 use crate::store::job::JobPayload;
 use crate::store::queue::{JobError, JobId, Queue, SessionId, WorkerId};
 
@@ -132,7 +132,7 @@ fn run_job(
     converter: &ConverterBox,
     cache: &Cache,
     payload: &str,
-    cache_key: &str,
+    cache_key: &CacheKey,
     cancelled: Arc<AtomicBool>,
 ) -> Result<Option<JobError>, JobError> {
     let payload: JobPayload =

@@ -8,7 +8,7 @@
 //!   error, plus the job's issues), with sizes and last use for pruning.
 //!
 //! A worker stores its result here; the host materialises outputs from here,
-//! whether the entry is fresh or from an earlier build (SPEC §6).
+//! whether the entry is fresh or from an earlier build.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -69,6 +69,11 @@ impl CacheKey {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// A key read back from the queue, where it was stored by [`CacheKey::as_str`].
+    pub(in crate::store) fn from_stored(key: String) -> CacheKey {
+        CacheKey(key)
     }
 }
 
@@ -201,10 +206,6 @@ impl Cache {
         Ok(Cache { dir: dir.to_owned(), conn, recovered })
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     fn blob_path(&self, hash: &BlobHash) -> PathBuf {
         let hex = hash.to_hex();
         let (prefix, rest) = hex.split_at(2.min(hex.len()));
@@ -243,9 +244,9 @@ impl Cache {
         Ok(bytes)
     }
 
-    pub fn put(&self, key: &str, entry: &CacheEntry) -> Result<(), CacheError> {
+    pub fn put(&self, key: &CacheKey, entry: &CacheEntry) -> Result<(), CacheError> {
         let value = serde_json::to_string(entry)
-            .map_err(|e| CacheError::CorruptEntry { key: key.to_owned(), message: e.to_string() })?;
+            .map_err(|e| CacheError::CorruptEntry { key: key.to_string(), message: e.to_string() })?;
         let mut bytes = 0u64;
         for (_, out) in &entry.outputs {
             if let StoredOutput::Blob(h) = out {
@@ -256,18 +257,18 @@ impl Cache {
         self.conn.execute(
             "INSERT INTO entries(key, value, bytes, created_at, used_at) VALUES (?1, ?2, ?3, ?4, ?4)
              ON CONFLICT(key) DO UPDATE SET value=excluded.value, bytes=excluded.bytes, used_at=excluded.used_at",
-            params![key, value, bytes as i64, t],
+            params![key.as_str(), value, bytes as i64, t],
         )?;
         Ok(())
     }
 
     /// The entry for `key`, if present and every output blob still exists.
-    pub fn get(&self, key: &str) -> Result<Option<CacheEntry>, CacheError> {
+    pub fn get(&self, key: &CacheKey) -> Result<Option<CacheEntry>, CacheError> {
         let value: Option<String> =
-            self.conn.query_row("SELECT value FROM entries WHERE key=?1", [key], |r| r.get(0)).optional()?;
+            self.conn.query_row("SELECT value FROM entries WHERE key=?1", [key.as_str()], |r| r.get(0)).optional()?;
         let Some(value) = value else { return Ok(None) };
         let entry: CacheEntry = serde_json::from_str(&value)
-            .map_err(|e| CacheError::CorruptEntry { key: key.to_owned(), message: e.to_string() })?;
+            .map_err(|e| CacheError::CorruptEntry { key: key.to_string(), message: e.to_string() })?;
         let complete = entry.outputs.iter().all(|(_, o)| match o {
             StoredOutput::Blob(h) => self.blob_path(h).exists(),
             StoredOutput::Error(_) => true,
@@ -275,7 +276,7 @@ impl Cache {
         if !complete {
             return Ok(None);
         }
-        self.conn.execute("UPDATE entries SET used_at=?2 WHERE key=?1", params![key, now()])?;
+        self.conn.execute("UPDATE entries SET used_at=?2 WHERE key=?1", params![key.as_str(), now()])?;
         Ok(Some(entry))
     }
 
@@ -349,6 +350,10 @@ impl Cache {
 mod tests {
     use super::*;
 
+    fn key(name: &str) -> CacheKey {
+        CacheKey::builder().job_type(name).finish()
+    }
+
     #[test]
     fn blob_round_trips_and_detects_corruption() {
         let dir = tempfile::tempdir().unwrap();
@@ -365,10 +370,10 @@ mod tests {
         let cache = Cache::open(dir.path()).unwrap();
         let h = cache.put_blob(b"png").unwrap();
         let entry = CacheEntry { outputs: vec![("png".into(), StoredOutput::Blob(h.clone()))], issues: vec![] };
-        cache.put("k", &entry).unwrap();
-        assert_eq!(cache.get("k").unwrap(), Some(entry));
+        cache.put(&key("k"), &entry).unwrap();
+        assert_eq!(cache.get(&key("k")).unwrap(), Some(entry));
         std::fs::remove_file(cache.blob_path(&h)).unwrap();
-        assert_eq!(cache.get("k").unwrap(), None);
+        assert_eq!(cache.get(&key("k")).unwrap(), None);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! Inputs travel as blob hashes into the content-addressed cache, not as
 //! bytes: the payload stays small in SQLite, a source shared by many jobs is
-//! stored once, and a worker on another machine (SPEC §8) only needs the cache.
+//! stored once, and a worker on another machine only needs the cache.
 
 use serde::{Deserialize, Serialize};
 
@@ -39,7 +39,7 @@ pub struct JobPayload {
 }
 
 impl JobPayload {
-    /// The cache key over every input that can change the result (SPEC §6).
+    /// The cache key over every input that can change the result.
     /// Sources and siblings enter through their blob hashes, which are hashes
     /// of their bytes: the same key as hashing the bytes, without rereading them.
     pub fn cache_key(&self) -> CacheKey {

@@ -7,13 +7,17 @@
 //! never take the same job. Every terminal state (`done`, `failed`,
 //! `cancelled`) sets `finished_at`; `cancelled` is never overwritten.
 
+mod jobs;
+mod sessions;
+mod workers;
+
 use std::path::Path;
-use std::time::Duration;
 
 use crate::report::Location;
+use crate::store::cache::CacheKey;
 pub use crate::store::db::now;
 
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{Connection, TransactionBehavior};
 use serde::Serialize;
 
 /// Bumped when the schema changes; an old database is recreated (the queue
@@ -211,7 +215,7 @@ impl WorkerStatus {
 pub struct ClaimedJob {
     pub id: JobId,
     pub payload: String,
-    pub cache_key: String,
+    pub cache_key: CacheKey,
 }
 
 /// A job as `clx jobs list` and the build loop see it.
@@ -306,36 +310,6 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     tx.commit()
 }
 
-const JOB_COLUMNS: &str = "id, session, job_type, source, status, attempts, worker, created_at, started_at, \
-                           finished_at, error_message, error_location, error_category";
-
-fn job_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
-    let status: String = row.get(4)?;
-    let message: Option<String> = row.get(10)?;
-    let category: Option<String> = row.get(12)?;
-    Ok(JobRecord {
-        id: JobId(row.get(0)?),
-        session: SessionId(row.get(1)?),
-        job_type: row.get(2)?,
-        source: row.get(3)?,
-        status: JobStatus::parse(&status).unwrap_or(JobStatus::Failed),
-        attempts: row.get(5)?,
-        worker: row.get::<_, Option<i64>>(6)?.map(WorkerId),
-        created_at: row.get(7)?,
-        started_at: row.get(8)?,
-        finished_at: row.get(9)?,
-        error: message.map(|message| JobError {
-            message,
-            location: row.get::<_, Option<String>>(11).ok().flatten().map(|l| Location::parse(&l)),
-            category: ErrorCategory::parse(category.as_deref().unwrap_or("")),
-        }),
-    })
-}
-
-fn placeholders(n: usize) -> String {
-    vec!["?"; n].join(",")
-}
-
 impl Queue {
     pub fn open(path: &Path) -> Result<Queue, QueueError> {
         let open_err = |source| QueueError::Open { path: path.display().to_string(), source };
@@ -345,366 +319,9 @@ impl Queue {
         let (conn, recovered) = crate::store::db::open_rebuildable(path, migrate).map_err(open_err)?;
         Ok(Queue { conn, recovered })
     }
-
-    // ---- sessions -------------------------------------------------------
-
-    pub fn start_session(&self, spec: &str) -> Result<SessionId, QueueError> {
-        self.conn.execute(
-            "INSERT INTO sessions(spec, pid, status, started_at) VALUES (?1, ?2, 'running', ?3)",
-            params![spec, std::process::id(), now()],
-        )?;
-        Ok(SessionId(self.conn.last_insert_rowid()))
-    }
-
-    /// End a session: whatever it left unfinished is cancelled.
-    pub fn finish_session(&self, session: SessionId, status: SessionStatus) -> Result<(), QueueError> {
-        self.close_session(session, status, WorkerStatus::Stopped)
-    }
-
-    fn close_session(
-        &self,
-        session: SessionId,
-        status: SessionStatus,
-        workers: WorkerStatus,
-    ) -> Result<(), QueueError> {
-        let t = now();
-        self.conn.execute(
-            "UPDATE jobs SET status='cancelled', finished_at=?2, error_message='the build ended before the job ran',
-                 error_category='cancelled'
-             WHERE session=?1 AND status IN ('pending','running')",
-            params![session.0, t],
-        )?;
-        self.conn.execute(
-            "UPDATE workers SET status=?3, stopped_at=?2, current_job=NULL
-             WHERE session=?1 AND status NOT IN ('dead','stopped')",
-            params![session.0, t, workers.as_str()],
-        )?;
-        self.conn.execute(
-            "UPDATE sessions SET status=?2, finished_at=?3 WHERE id=?1",
-            params![session.0, status.as_str(), t],
-        )?;
-        Ok(())
-    }
-
-    /// Close the sessions of hosts that died without finishing them (crash,
-    /// `kill -9`), so their jobs and workers stop showing as running.
-    pub fn reap_stale(&self) -> Result<usize, QueueError> {
-        let mut stmt = self.conn.prepare("SELECT id, pid FROM sessions WHERE status='running'")?;
-        let running: Vec<(i64, i64)> = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
-        let mut reaped = 0;
-        for (id, pid) in running {
-            if !u32::try_from(pid).is_ok_and(crate::process::alive) {
-                // Its workers died with it (parent-death signal).
-                self.close_session(SessionId(id), SessionStatus::Crashed, WorkerStatus::Dead)?;
-                reaped += 1;
-            }
-        }
-        Ok(reaped)
-    }
-
-    pub fn sessions(&self, limit: usize) -> Result<Vec<SessionRecord>, QueueError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id, spec, pid, status, started_at, finished_at FROM sessions ORDER BY id DESC LIMIT ?1")?;
-        let rows = stmt.query_map([limit as i64], |r| {
-            Ok(SessionRecord {
-                id: SessionId(r.get(0)?),
-                spec: r.get(1)?,
-                pid: r.get(2)?,
-                status: SessionStatus::parse(&r.get::<_, String>(3)?),
-                started_at: r.get(4)?,
-                finished_at: r.get(5)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    // ---- jobs: host side -------------------------------------------------
-
-    pub fn submit(
-        &self,
-        session: SessionId,
-        job_type: &str,
-        source: &str,
-        priority: i64,
-        payload: &str,
-        cache_key: &str,
-    ) -> Result<JobId, QueueError> {
-        self.conn.execute(
-            "INSERT INTO jobs(session, job_type, source, priority, status, max_attempts, payload, cache_key, created_at)
-             VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8)",
-            params![session.0, job_type, source, priority, MAX_ATTEMPTS, payload, cache_key, now()],
-        )?;
-        Ok(JobId(self.conn.last_insert_rowid()))
-    }
-
-    pub fn job(&self, id: JobId) -> Result<JobRecord, QueueError> {
-        self.conn
-            .query_row(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id=?1"), [id.0], job_from_row)
-            .optional()?
-            .ok_or(QueueError::NoSuchJob(id.0))
-    }
-
-    /// Jobs, newest first; all sessions when `session` is `None`.
-    pub fn jobs(
-        &self,
-        session: Option<SessionId>,
-        status: Option<JobStatus>,
-        limit: usize,
-    ) -> Result<Vec<JobRecord>, QueueError> {
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT {JOB_COLUMNS} FROM jobs
-             WHERE (?1 IS NULL OR session=?1) AND (?2 IS NULL OR status=?2)
-             ORDER BY id DESC LIMIT ?3"
-        ))?;
-        let rows =
-            stmt.query_map(params![session.map(|s| s.0), status.map(|s| s.as_str()), limit as i64], job_from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// Job counts by status.
-    pub fn counts(&self, session: Option<SessionId>) -> Result<Vec<(JobStatus, i64)>, QueueError> {
-        let mut out = Vec::new();
-        for status in JobStatus::ALL {
-            let n: i64 = self.conn.query_row(
-                "SELECT count(*) FROM jobs WHERE (?1 IS NULL OR session=?1) AND status=?2",
-                params![session.map(|s| s.0), status.as_str()],
-                |r| r.get(0),
-            )?;
-            out.push((status, n));
-        }
-        Ok(out)
-    }
-
-    /// Creation time of the oldest pending job.
-    pub fn oldest_pending(&self) -> Result<Option<f64>, QueueError> {
-        Ok(self.conn.query_row("SELECT min(created_at) FROM jobs WHERE status='pending'", [], |r| r.get(0))?)
-    }
-
-    /// Cancel pending or running jobs. A running job's worker learns of it on
-    /// its next heartbeat and tells its converter; the status stays
-    /// `cancelled` whatever the worker reports afterwards.
-    pub fn cancel(&self, ids: &[JobId]) -> Result<usize, QueueError> {
-        let mut n = 0;
-        for id in ids {
-            n += self.conn.execute(
-                "UPDATE jobs SET status='cancelled', finished_at=?2, error_message='cancelled by the user',
-                     error_category='cancelled'
-                 WHERE id=?1 AND status IN ('pending','running')",
-                params![id.0, now()],
-            )?;
-        }
-        Ok(n)
-    }
-
-    /// Put failed or cancelled jobs back to pending with fresh attempts.
-    pub fn retry(&self, ids: &[JobId]) -> Result<usize, QueueError> {
-        let mut n = 0;
-        for id in ids {
-            n += self.conn.execute(
-                "UPDATE jobs SET status='pending', attempts=0, worker=NULL, started_at=NULL, finished_at=NULL,
-                     error_message=NULL, error_location=NULL, error_category=NULL
-                 WHERE id=?1 AND status IN ('failed','cancelled')",
-                [id.0],
-            )?;
-        }
-        Ok(n)
-    }
-
-    /// A lost worker's job goes back to pending, or fails for good when its
-    /// attempts are used up. A cancelled job stays cancelled.
-    pub fn requeue(&self, id: JobId, error: &JobError) -> Result<Requeued, QueueError> {
-        let tx = self.conn.unchecked_transaction_immediate()?;
-        let row: Option<(String, i64, i64)> = tx
-            .query_row("SELECT status, attempts, max_attempts FROM jobs WHERE id=?1", [id.0], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
-            .optional()?;
-        let Some((status, attempts, max)) = row else {
-            return Err(QueueError::NoSuchJob(id.0));
-        };
-        let outcome = if status != "running" {
-            Requeued::Terminal
-        } else if attempts < max {
-            tx.execute(
-                "UPDATE jobs SET status='pending', worker=NULL, error_message=?2, error_location=?3, error_category=?4
-                 WHERE id=?1",
-                params![id.0, error.message, error.location.map(|l| l.to_string()), error.category.as_str()],
-            )?;
-            Requeued::Pending
-        } else {
-            let message = format!("{} (gave up after {attempts} attempts)", error.message);
-            tx.execute(
-                "UPDATE jobs SET status='failed', finished_at=?2, error_message=?3, error_location=?4, error_category=?5
-                 WHERE id=?1",
-                params![id.0, now(), message, error.location.map(|l| l.to_string()), error.category.as_str()],
-            )?;
-            Requeued::Terminal
-        };
-        tx.commit()?;
-        Ok(outcome)
-    }
-
-    /// Fail every pending job of these types (their workers cannot start).
-    pub fn fail_pending(
-        &self,
-        session: SessionId,
-        job_types: &[String],
-        error: &JobError,
-    ) -> Result<Vec<JobId>, QueueError> {
-        let sql = format!(
-            "UPDATE jobs SET status='failed', finished_at=?, error_message=?, error_location=?, error_category=?
-             WHERE session=? AND status='pending' AND job_type IN ({}) RETURNING id",
-            placeholders(job_types.len())
-        );
-        let mut values: Vec<rusqlite::types::Value> = vec![
-            now().into(),
-            error.message.clone().into(),
-            error.location.map(|l| l.to_string()).into(),
-            error.category.as_str().to_owned().into(),
-            session.0.into(),
-        ];
-        values.extend(job_types.iter().map(|t| t.clone().into()));
-        let mut stmt = self.conn.prepare(&sql)?;
-        let ids = stmt.query_map(params_from_iter(values), |r| Ok(JobId(r.get(0)?)))?;
-        Ok(ids.collect::<Result<_, _>>()?)
-    }
-
-    // ---- jobs: worker side -------------------------------------------------
-
-    /// Take the next pending job of these types: one statement, so two
-    /// workers never get the same job.
-    pub fn claim(
-        &self,
-        session: SessionId,
-        worker: WorkerId,
-        job_types: &[String],
-    ) -> Result<Option<ClaimedJob>, QueueError> {
-        let sql = format!(
-            "UPDATE jobs SET status='running', worker=?, attempts=attempts+1, started_at=?
-             WHERE id = (SELECT id FROM jobs WHERE session=? AND status='pending' AND job_type IN ({})
-                         ORDER BY priority DESC, id LIMIT 1)
-             RETURNING id, payload, cache_key",
-            placeholders(job_types.len())
-        );
-        let mut values: Vec<rusqlite::types::Value> = vec![worker.0.into(), now().into(), session.0.into()];
-        values.extend(job_types.iter().map(|t| t.clone().into()));
-        let job = self
-            .conn
-            .query_row(&sql, params_from_iter(values), |r| {
-                Ok(ClaimedJob { id: JobId(r.get(0)?), payload: r.get(1)?, cache_key: r.get(2)? })
-            })
-            .optional()?;
-        let (status, current) = match &job {
-            Some(j) => (WorkerStatus::Busy, Some(j.id.0)),
-            None => (WorkerStatus::Idle, None),
-        };
-        self.conn.execute(
-            "UPDATE workers SET status=?2, current_job=?3, heartbeat=?4 WHERE id=?1 AND status NOT IN ('dead','stopped')",
-            params![worker.0, status.as_str(), current, now()],
-        )?;
-        Ok(job)
-    }
-
-    pub fn complete(&self, id: JobId, worker: WorkerId) -> Result<(), QueueError> {
-        self.conn.execute(
-            "UPDATE jobs SET status='done', finished_at=?3, error_message=NULL, error_location=NULL, error_category=NULL
-             WHERE id=?1 AND worker=?2 AND status='running'",
-            params![id.0, worker.0, now()],
-        )?;
-        self.conn.execute("UPDATE workers SET jobs_done=jobs_done+1 WHERE id=?1", [worker.0])?;
-        Ok(())
-    }
-
-    /// A converter error is terminal at once: running the same input again
-    /// gives the same error.
-    pub fn fail(&self, id: JobId, worker: WorkerId, error: &JobError) -> Result<(), QueueError> {
-        self.conn.execute(
-            "UPDATE jobs SET status='failed', finished_at=?3, error_message=?4, error_location=?5, error_category=?6
-             WHERE id=?1 AND worker=?2 AND status='running'",
-            params![
-                id.0,
-                worker.0,
-                now(),
-                error.message,
-                error.location.map(|l| l.to_string()),
-                error.category.as_str()
-            ],
-        )?;
-        self.conn.execute("UPDATE workers SET jobs_failed=jobs_failed+1 WHERE id=?1", [worker.0])?;
-        Ok(())
-    }
-
-    // ---- workers -----------------------------------------------------------
-
-    pub fn register_worker(&self, session: SessionId, job_types: &[String], pid: u32) -> Result<WorkerId, QueueError> {
-        let t = now();
-        self.conn.execute(
-            "INSERT INTO workers(session, job_types, pid, status, heartbeat, started_at) VALUES (?1, ?2, ?3, 'idle', ?4, ?4)",
-            params![session.0, job_types.join(","), pid, t],
-        )?;
-        Ok(WorkerId(self.conn.last_insert_rowid()))
-    }
-
-    /// Record that the worker is alive. Returns `false` when its current job
-    /// is no longer wanted (cancelled), so the converter can stop early.
-    pub fn heartbeat(&self, worker: WorkerId, job: Option<JobId>) -> Result<bool, QueueError> {
-        self.conn.execute("UPDATE workers SET heartbeat=?2 WHERE id=?1", params![worker.0, now()])?;
-        let Some(job) = job else { return Ok(true) };
-        let status: Option<String> =
-            self.conn.query_row("SELECT status FROM jobs WHERE id=?1", [job.0], |r| r.get(0)).optional()?;
-        Ok(status.as_deref() == Some("running"))
-    }
-
-    pub fn heartbeat_age(&self, worker: WorkerId) -> Result<Option<Duration>, QueueError> {
-        let beat: Option<f64> =
-            self.conn.query_row("SELECT heartbeat FROM workers WHERE id=?1", [worker.0], |r| r.get(0)).optional()?;
-        Ok(beat.map(|b| Duration::from_secs_f64((now() - b).max(0.0))))
-    }
-
-    pub fn mark_worker_dead(&self, worker: WorkerId) -> Result<(), QueueError> {
-        self.set_worker_status(worker, WorkerStatus::Dead)
-    }
-
-    pub fn mark_worker_stopped(&self, worker: WorkerId) -> Result<(), QueueError> {
-        self.set_worker_status(worker, WorkerStatus::Stopped)
-    }
-
-    fn set_worker_status(&self, worker: WorkerId, status: WorkerStatus) -> Result<(), QueueError> {
-        self.conn.execute(
-            "UPDATE workers SET status=?2, stopped_at=?3, current_job=NULL WHERE id=?1",
-            params![worker.0, status.as_str(), now()],
-        )?;
-        Ok(())
-    }
-
-    /// Workers, live ones first; stopped and dead ones of finished sessions
-    /// only with `all`.
-    pub fn workers(&self, all: bool) -> Result<Vec<WorkerRecord>, QueueError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, session, job_types, pid, status, heartbeat, current_job, jobs_done, jobs_failed, started_at
-             FROM workers WHERE ?1 OR status NOT IN ('dead','stopped') ORDER BY id DESC LIMIT 500",
-        )?;
-        let rows = stmt.query_map([all], |r| {
-            let types: String = r.get(2)?;
-            Ok(WorkerRecord {
-                id: WorkerId(r.get(0)?),
-                session: SessionId(r.get(1)?),
-                job_types: types.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
-                pid: r.get(3)?,
-                status: WorkerStatus::parse(&r.get::<_, String>(4)?),
-                heartbeat: r.get(5)?,
-                current_job: r.get::<_, Option<i64>>(6)?.map(JobId),
-                jobs_done: r.get(7)?,
-                jobs_failed: r.get(8)?,
-                started_at: r.get(9)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
 }
 
-trait ImmediateTransaction {
+pub(super) trait ImmediateTransaction {
     fn unchecked_transaction_immediate(&self) -> rusqlite::Result<rusqlite::Transaction<'_>>;
 }
 
@@ -719,6 +336,11 @@ impl ImmediateTransaction for Connection {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rusqlite::params;
+
+    fn key(name: &str) -> CacheKey {
+        CacheKey::builder().job_type(name).finish()
+    }
 
     fn queue() -> (tempfile::TempDir, Queue) {
         let dir = tempfile::tempdir().unwrap();
@@ -734,8 +356,8 @@ mod tests {
     fn claim_takes_each_job_once_in_priority_order() {
         let (_d, q) = queue();
         let s = q.start_session("spec").unwrap();
-        let low = q.submit(s, "a", "x", 0, "{}", "k1").unwrap();
-        let high = q.submit(s, "a", "y", 5, "{}", "k2").unwrap();
+        let low = q.submit(s, "a", "x", 0, "{}", &key("k1")).unwrap();
+        let high = q.submit(s, "a", "y", 5, "{}", &key("k2")).unwrap();
         let w = q.register_worker(s, &types("a"), 1).unwrap();
         assert_eq!(q.claim(s, w, &types("a")).unwrap().unwrap().id, high);
         assert_eq!(q.claim(s, w, &types("a")).unwrap().unwrap().id, low);
@@ -747,7 +369,7 @@ mod tests {
         let (_d, q) = queue();
         let s1 = q.start_session("one").unwrap();
         let s2 = q.start_session("two").unwrap();
-        q.submit(s1, "a", "x", 0, "{}", "k").unwrap();
+        q.submit(s1, "a", "x", 0, "{}", &key("k")).unwrap();
         let w = q.register_worker(s2, &types("a"), 1).unwrap();
         assert!(q.claim(s2, w, &types("a")).unwrap().is_none());
     }
@@ -756,7 +378,7 @@ mod tests {
     fn cancelled_job_stays_cancelled_when_its_worker_reports() {
         let (_d, q) = queue();
         let s = q.start_session("spec").unwrap();
-        let id = q.submit(s, "a", "x", 0, "{}", "k").unwrap();
+        let id = q.submit(s, "a", "x", 0, "{}", &key("k")).unwrap();
         let w = q.register_worker(s, &types("a"), 1).unwrap();
         q.claim(s, w, &types("a")).unwrap();
         assert_eq!(q.cancel(&[id]).unwrap(), 1);
@@ -773,7 +395,7 @@ mod tests {
     fn lost_worker_requeues_until_attempts_are_used_up() {
         let (_d, q) = queue();
         let s = q.start_session("spec").unwrap();
-        let id = q.submit(s, "a", "x", 0, "{}", "k").unwrap();
+        let id = q.submit(s, "a", "x", 0, "{}", &key("k")).unwrap();
         let w = q.register_worker(s, &types("a"), 1).unwrap();
         for _ in 1..MAX_ATTEMPTS {
             q.claim(s, w, &types("a")).unwrap().unwrap();
@@ -794,13 +416,13 @@ mod tests {
         let (_d, q) = queue();
         let s = q.start_session("spec").unwrap();
         let w = q.register_worker(s, &types("a"), 1).unwrap();
-        let done = q.submit(s, "a", "x", 0, "{}", "k").unwrap();
+        let done = q.submit(s, "a", "x", 0, "{}", &key("k")).unwrap();
         q.claim(s, w, &types("a")).unwrap();
         q.complete(done, w).unwrap();
-        let failed = q.submit(s, "a", "y", 0, "{}", "k").unwrap();
+        let failed = q.submit(s, "a", "y", 0, "{}", &key("k")).unwrap();
         q.claim(s, w, &types("a")).unwrap();
         q.fail(failed, w, &JobError::input("bad", Some(Location::line(3)))).unwrap();
-        let left = q.submit(s, "a", "z", 0, "{}", "k").unwrap();
+        let left = q.submit(s, "a", "z", 0, "{}", &key("k")).unwrap();
         q.finish_session(s, SessionStatus::Done).unwrap();
         for id in [done, failed, left] {
             let job = q.job(id).unwrap();
@@ -816,7 +438,7 @@ mod tests {
         let (_d, q) = queue();
         let s = q.start_session("spec").unwrap();
         let w = q.register_worker(s, &types("a"), 1).unwrap();
-        let id = q.submit(s, "a", "x", 0, "{}", "k").unwrap();
+        let id = q.submit(s, "a", "x", 0, "{}", &key("k")).unwrap();
         q.claim(s, w, &types("a")).unwrap();
         q.fail(id, w, &JobError::input("bad", None)).unwrap();
         assert_eq!(q.retry(&[id]).unwrap(), 1);
@@ -829,7 +451,7 @@ mod tests {
         let (_d, q) = queue();
         let s = q.start_session("spec").unwrap();
         q.conn.execute("UPDATE sessions SET pid=?1 WHERE id=?2", params![i32::MAX, s.0]).unwrap();
-        let id = q.submit(s, "a", "x", 0, "{}", "k").unwrap();
+        let id = q.submit(s, "a", "x", 0, "{}", &key("k")).unwrap();
         assert_eq!(q.reap_stale().unwrap(), 1);
         assert_eq!(q.job(id).unwrap().status, JobStatus::Cancelled);
         assert_eq!(q.sessions(1).unwrap()[0].status, SessionStatus::Crashed);
