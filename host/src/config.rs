@@ -152,16 +152,43 @@ pub fn user_data_dir() -> Option<PathBuf> {
 /// Where the queue DB and the cache live: `$CLX_HOME`, else `$XDG_CACHE_HOME/clx`,
 /// else `~/.cache/clx`. One place per user, so `clx status` works from anywhere
 /// and courses share cached results.
-pub fn state_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("CLX_HOME").filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir);
+/// Where clx keeps its state: the queue, the cache and the workers' scratch
+/// folders. `CLX_HOME`, else `$XDG_CACHE_HOME/clx`, else `~/.cache/clx`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateDir(PathBuf);
+
+impl StateDir {
+    /// The state dir of this user (see the type's docs for the order).
+    pub fn from_env() -> StateDir {
+        if let Some(dir) = std::env::var_os("CLX_HOME").filter(|d| !d.is_empty()) {
+            return StateDir(PathBuf::from(dir));
+        }
+        let base = std::env::var_os("XDG_CACHE_HOME")
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| home_dir().map(|h| h.join(".cache")))
+            .unwrap_or_else(std::env::temp_dir);
+        StateDir(base.join("clx"))
     }
-    std::env::var_os("XDG_CACHE_HOME")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| home_dir().map(|h| h.join(".cache")))
-        .unwrap_or_else(std::env::temp_dir)
-        .join("clx")
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// The SQLite job queue.
+    pub fn queue(&self) -> PathBuf {
+        self.0.join("queue.db")
+    }
+
+    /// The content-addressed cache (index and blobs).
+    pub fn cache(&self) -> PathBuf {
+        self.0.join("cache")
+    }
+
+    /// Parent of the workers' private `TMPDIR`s.
+    pub fn scratch(&self) -> PathBuf {
+        self.0.join("tmp")
+    }
 }
 
 #[cfg(test)]

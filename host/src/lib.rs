@@ -1,22 +1,19 @@
-//! The `clx` host: CLI, course model, planner, SQLite queue, cache, worker
-//! pool and plugin loader. `ARCHITECTURE.md` at the repository root is the map.
+//! The `clx` host library, in three wings that follow the pipeline:
+//!
+//! * [`course`] reads the course (spec, files, layout) and plans the build;
+//! * [`store`] is the record: the job queue and the content-addressed cache,
+//!   the only place that speaks SQL;
+//! * [`run`] executes a plan: engine, worker pool, workers, output tree.
+//!
+//! [`build`] ties them together as one library operation. `ARCHITECTURE.md`
+//! at the repository root is the map and lists the invariants.
 
-pub mod cache;
+pub mod build;
 pub mod config;
 pub mod course;
-pub mod db;
-pub mod engine;
-pub mod job;
-pub mod layout;
-pub mod output;
-pub mod plan;
-pub mod planner;
 pub mod plugin;
-pub mod pool;
 pub mod process;
-pub mod queue;
 pub mod report;
-pub mod scratch;
-pub mod spec;
+pub mod run;
+pub mod store;
 pub mod watch;
-pub mod worker;

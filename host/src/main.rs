@@ -14,7 +14,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {}", render(&e));
-            ExitCode::from(2)
+            clx::report::ExitStatus::Usage.into()
         }
     }
 }

@@ -6,44 +6,143 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// How bad a diagnostic is. `Info` carries a converter's remarks that are
+/// neither warnings nor errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Level {
+    Info,
     Warning,
     Error,
 }
 
-/// One diagnostic, already located.
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Info => "info",
+            Level::Warning => "warning",
+            Level::Error => "error",
+        }
+    }
+
+    /// The level of a stored severity name; unknown names count as errors
+    /// so nothing serious is ever shown as harmless.
+    pub fn parse(s: &str) -> Level {
+        match s {
+            "info" => Level::Info,
+            "warning" => Level::Warning,
+            _ => Level::Error,
+        }
+    }
+}
+
+/// Where in a file a diagnostic points: a spec position (`line:column`), or
+/// a deck's cell and line. Every part is optional; an empty location shows
+/// nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Location {
+    pub line: Option<u32>,
+    pub column: Option<u32>,
+    pub cell: Option<u32>,
+}
+
+impl Location {
+    pub const NONE: Location = Location { line: None, column: None, cell: None };
+
+    pub fn at(line: u32, column: u32) -> Location {
+        Location { line: Some(line), column: Some(column), cell: None }
+    }
+
+    pub fn line(line: u32) -> Location {
+        Location { line: Some(line), ..Location::NONE }
+    }
+
+    pub fn cell(cell: Option<u32>, line: Option<u32>) -> Location {
+        Location { line, column: None, cell }
+    }
+
+    pub fn is_none(&self) -> bool {
+        *self == Location::NONE
+    }
+
+    /// Read back what [`Display`](std::fmt::Display) wrote (the queue stores
+    /// locations as text); anything else is no location.
+    pub fn parse(text: &str) -> Location {
+        let num = |s: &str| s.trim().parse::<u32>().ok();
+        if let Some((l, c)) = text.split_once(':') {
+            if let (Some(l), Some(c)) = (num(l), num(c)) {
+                return Location::at(l, c);
+            }
+        }
+        let mut loc = Location::NONE;
+        for part in text.split(", ") {
+            match part.split_once(' ') {
+                Some(("cell", n)) => loc.cell = num(n),
+                Some(("line", n)) => loc.line = num(n),
+                _ => return Location::NONE,
+            }
+        }
+        loc
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.line, self.column, self.cell) {
+            (Some(l), Some(c), _) => write!(f, "{l}:{c}"),
+            (Some(l), None, Some(c)) => write!(f, "cell {c}, line {l}"),
+            (Some(l), None, None) => write!(f, "line {l}"),
+            (None, _, Some(c)) => write!(f, "cell {c}"),
+            (None, _, None) => Ok(()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
     pub level: Level,
-    /// File the diagnostic is about, as the user knows it.
     pub file: String,
-    /// `line 3`, `cell 2`, `3:14` … or empty.
-    pub location: String,
+    pub location: Location,
     pub message: String,
 }
 
 impl Diagnostic {
-    pub fn error(file: impl Into<String>, location: impl Into<String>, message: impl Into<String>) -> Self {
-        Diagnostic { level: Level::Error, file: file.into(), location: location.into(), message: message.into() }
+    pub fn error(file: impl Into<String>, location: Location, message: impl Into<String>) -> Self {
+        Diagnostic { level: Level::Error, file: file.into(), location, message: message.into() }
     }
 
-    pub fn warning(file: impl Into<String>, location: impl Into<String>, message: impl Into<String>) -> Self {
-        Diagnostic { level: Level::Warning, file: file.into(), location: location.into(), message: message.into() }
+    pub fn warning(file: impl Into<String>, location: Location, message: impl Into<String>) -> Self {
+        Diagnostic { level: Level::Warning, file: file.into(), location, message: message.into() }
     }
 }
 
 impl std::fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let level = match self.level {
-            Level::Warning => "warning",
-            Level::Error => "error",
-        };
-        match (self.file.is_empty(), self.location.is_empty()) {
+        let level = self.level.as_str();
+        match (self.file.is_empty(), self.location.is_none()) {
             (true, _) => write!(f, "{level}: {}", self.message),
             (false, true) => write!(f, "{level}: {}: {}", self.file, self.message),
             (false, false) => write!(f, "{level}: {}: {}: {}", self.file, self.location, self.message),
         }
+    }
+}
+
+/// The process exit status of a command, as scripts and CI read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// Everything was built (or is an exact cache hit).
+    Success = 0,
+    /// The build ran, but some outputs failed (see the errors).
+    Failed = 1,
+    /// clx could not run at all: bad arguments, spec, config or state.
+    Usage = 2,
+    /// Ctrl-C or SIGTERM.
+    Interrupted = 130,
+}
+
+impl From<ExitStatus> for std::process::ExitCode {
+    fn from(status: ExitStatus) -> Self {
+        std::process::ExitCode::from(status as u8)
     }
 }
 
@@ -146,7 +245,7 @@ impl Report {
             bar.finish_and_clear();
         }
         let errors = self.errors();
-        let warnings = self.diagnostics.len() - errors;
+        let warnings = self.diagnostics.iter().filter(|d| d.level == Level::Warning).count();
         let secs = self.started.elapsed().as_secs_f64();
         eprintln!(
             "{}{} in {secs:.2}s: {} built, {} from cache, {} failed; {} files written, {} unchanged, {} removed{}",
@@ -184,10 +283,10 @@ mod tests {
     #[test]
     fn the_same_problem_from_two_jobs_is_recorded_once() {
         let mut report = Report::new(true);
-        let d = Diagnostic::error("slides_a.py", "line 2", "template error");
+        let d = Diagnostic::error("slides_a.py", Location::line(2), "template error");
         report.diagnostic(d.clone());
         report.diagnostic(d.clone());
-        report.diagnostic(Diagnostic::error("slides_a.py", "line 3", "template error"));
+        report.diagnostic(Diagnostic::error("slides_a.py", Location::line(3), "template error"));
         assert_eq!(report.errors(), 2);
     }
 }

@@ -8,31 +8,44 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use clx::config::Config;
-use clx::engine::{Engine, EngineError, EngineOptions};
-use clx::plan::Plan;
-use clx::planner::{self, PlanOptions};
+use clx::build::{self, Build, BuildError, BuildOptions};
+use clx::config::{Config, StateDir};
+use clx::course::planner::{CourseInputs, PlanOptions};
 use clx::plugin::{CandidateStatus, Registry};
-use clx::report::{Diagnostic, Report};
+use clx::report::{Diagnostic, ExitStatus, Location, Report};
+use clx::run::engine::EngineOptions;
+use clx::store::queue::SessionStatus;
 use clx::watch::CourseWatcher;
 
 use crate::cli::{BuildArgs, GlobalArgs};
-use crate::commands::inspect::{cache_dir, queue_path, scratch_dir};
-
-struct Course {
-    spec: PathBuf,
-    data_dir: PathBuf,
-    out_dir: PathBuf,
-    plan_options: PlanOptions,
-}
-
-impl Course {
-    fn plan(&self, registry: &Registry) -> Result<Plan, planner::PlanError> {
-        planner::plan(&self.spec, &self.data_dir, &self.out_dir, registry, &self.plan_options)
-    }
-}
 
 pub fn run(global: &GlobalArgs, args: BuildArgs) -> Result<ExitCode> {
+    let course = course_inputs(&args)?;
+    let (registry, config) = super::discover_plugins(global, Some(&course.data_dir))?;
+    let course = CourseInputs { options: plan_options(&config), ..course };
+    if let Some((job_type, _)) = args.workers.iter().find(|(t, _)| registry.job_type(t).is_none()) {
+        let known: Vec<String> = registry.job_types().map(|(_, d)| d.name.to_string()).collect();
+        bail!("--workers {job_type}=…: no plugin handles job type `{job_type}`; known: {}", known.join(", "));
+    }
+    let engine = engine_options(global, &args, &config, &course)?;
+    let options = BuildOptions { course, engine, clean: args.clean };
+
+    let mut build = Build::open(&registry, &config, options)?;
+    // Plan errors (a broken spec) stop the build before anything is written.
+    let plan = build.plan()?;
+    let mut report = Report::new(false);
+    warn_unused_plugins(&registry, &mut report);
+    let outcome = build.build_plan(&plan, &mut report);
+    if !args.watch || outcome.as_ref().is_err_and(BuildError::is_interrupted) {
+        return finish(build, outcome, report);
+    }
+    outcome?;
+    report.finish();
+    watch(build)
+}
+
+/// Where the course is and where its outputs go, checked before any work.
+fn course_inputs(args: &BuildArgs) -> Result<CourseInputs> {
     let spec = existing(&args.spec, "course spec")?;
     if spec.is_dir() {
         bail!(
@@ -56,56 +69,45 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> Result<ExitCode> {
         );
     }
     let out_dir = args.output_dir.clone().unwrap_or_else(|| data_dir.join("output"));
-    let (registry, config) = super::discover_plugins(global, Some(&data_dir))?;
-    let mut plan_options = PlanOptions::default();
-    if let Some(formats) = &config.diagram_formats {
-        plan_options.diagram_formats = formats.clone();
-    }
-    let course = Course { spec, data_dir, out_dir, plan_options };
-    let options = engine_options(global, &args, &config, &course)?;
-    if let Some((job_type, _)) = args.workers.iter().find(|(t, _)| registry.job_type(t).is_none()) {
-        let known: Vec<String> = registry.job_types().map(|(_, d)| d.name.to_string()).collect();
-        bail!("--workers {job_type}=…: no plugin handles job type `{job_type}`; known: {}", known.join(", "));
-    }
+    Ok(CourseInputs { spec, data_dir, out_dir, options: PlanOptions::default() })
+}
 
-    let plan = course.plan(&registry)?;
-    if args.clean {
-        for root in &plan.roots {
-            clx::output::clean_root(root)?;
-        }
+fn plan_options(config: &Config) -> PlanOptions {
+    let mut options = PlanOptions::default();
+    if let Some(formats) = &config.diagram_formats {
+        options.diagram_formats = formats.clone();
     }
-    let mut engine = Engine::new(&registry, &config, options)?;
-    let mut report = Report::new(false);
-    // A plugin that cannot be used may be the one this course needs: say so
-    // here, not only in `clx plugins list`.
+    options
+}
+
+fn warn_unused_plugins(registry: &Registry, report: &mut Report) {
     for candidate in &registry.candidates {
         if let (CandidateStatus::Broken(_) | CandidateStatus::Conflict { .. }, Some(reason)) =
             (&candidate.status, candidate.status.reason())
         {
             report.diagnostic(Diagnostic::warning(
                 candidate.path.display().to_string(),
-                "",
+                Location::NONE,
                 format!("plugin not used: {reason}; see `clx plugins list`"),
             ));
         }
     }
-    let outcome = engine.build(&plan, &mut report);
-    if !args.watch || matches!(outcome, Err(EngineError::Interrupted)) {
-        return finish(engine, outcome, report);
-    }
-    outcome?;
-    report.finish();
-    watch(&course, &registry, engine)
 }
 
-fn engine_options(global: &GlobalArgs, args: &BuildArgs, config: &Config, course: &Course) -> Result<EngineOptions> {
+fn engine_options(
+    global: &GlobalArgs,
+    args: &BuildArgs,
+    config: &Config,
+    course: &CourseInputs,
+) -> Result<EngineOptions> {
     let mut workers = config.workers.clone();
     workers.extend(args.workers.iter().cloned());
+    let state = StateDir::from_env();
     Ok(EngineOptions {
         exe: std::env::current_exe().context("cannot find the clx executable to start workers from")?,
-        queue: queue_path(),
-        cache: cache_dir(),
-        scratch: scratch_dir(),
+        queue: state.queue(),
+        cache: state.cache(),
+        scratch: state.scratch(),
         label: course.spec.display().to_string(),
         no_cache: args.no_cache,
         workers,
@@ -115,36 +117,37 @@ fn engine_options(global: &GlobalArgs, args: &BuildArgs, config: &Config, course
     })
 }
 
-fn finish(engine: Engine<'_>, outcome: Result<(), EngineError>, mut report: Report) -> Result<ExitCode> {
-    let status = match &outcome {
-        Ok(()) => "done",
-        Err(EngineError::Interrupted) => "interrupted",
-        Err(_) => "failed",
-    };
-    engine.finish(status)?;
-    match outcome {
-        Ok(()) => Ok(if report.finish() { ExitCode::SUCCESS } else { ExitCode::from(1) }),
-        Err(EngineError::Interrupted) => {
+fn finish(build: Build<'_>, outcome: Result<(), BuildError>, mut report: Report) -> Result<ExitCode> {
+    build.finish(build::session_status(&outcome))?;
+    let status = match outcome {
+        Ok(()) => {
+            if report.finish() {
+                ExitStatus::Success
+            } else {
+                ExitStatus::Failed
+            }
+        }
+        Err(e) if e.is_interrupted() => {
             report.finish();
             eprintln!("interrupted; every output written so far is complete, run `clx build` again to finish");
-            Ok(ExitCode::from(130))
+            ExitStatus::Interrupted
         }
-        Err(e) => Err(e.into()),
-    }
+        Err(e) => return Err(e.into()),
+    };
+    Ok(status.into())
 }
 
-/// Rebuild on every change until Ctrl-C or SIGTERM. Errors are reported and
-/// never stop the watcher.
-fn watch(course: &Course, registry: &Registry, mut engine: Engine<'_>) -> Result<ExitCode> {
+fn watch(mut build: Build<'_>) -> Result<ExitCode> {
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, Arc::clone(&stop)).context("cannot install the Ctrl-C handler")?;
     }
-    let watcher = CourseWatcher::new(&course.data_dir, &course.out_dir)?;
-    eprintln!("watching {} for changes (Ctrl-C to stop)", course.data_dir.display());
+    let (data_dir, out_dir) = (build.course().data_dir.clone(), build.course().out_dir.clone());
+    let watcher = CourseWatcher::new(&data_dir, &out_dir)?;
+    eprintln!("watching {} for changes (Ctrl-C to stop)", data_dir.display());
     loop {
         let changed = watcher.next_change(Duration::from_millis(250));
-        if stop.load(Ordering::Relaxed) || engine.interrupted() {
+        if stop.load(Ordering::Relaxed) || build.interrupted() {
             break;
         }
         if changed.is_empty() {
@@ -156,19 +159,19 @@ fn watch(course: &Course, registry: &Registry, mut engine: Engine<'_>) -> Result
         let more = if more > 0 { format!(" and {more} more") } else { String::new() };
         names.sort();
         report.label = Some(format!("changed {}{more}", names.join(", ")));
-        match course.plan(registry) {
-            Ok(plan) => match engine.build(&plan, &mut report) {
+        match build.plan() {
+            Ok(plan) => match build.build_plan(&plan, &mut report) {
                 Ok(()) => {}
-                Err(EngineError::Interrupted) => break,
-                Err(e) => report.diagnostic(Diagnostic::error("", "", e.to_string())),
+                Err(e) if e.is_interrupted() => break,
+                Err(e) => report.diagnostic(Diagnostic::error("", Location::NONE, e.to_string())),
             },
-            Err(e) => report.diagnostic(Diagnostic::error("", "", format!("{e:#}"))),
+            Err(e) => report.diagnostic(Diagnostic::error("", Location::NONE, format!("{e:#}"))),
         }
         report.finish();
     }
-    engine.finish("done")?;
+    build.finish(SessionStatus::Done)?;
     eprintln!("stopped watching");
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success.into())
 }
 
 fn existing(path: &Path, what: &str) -> Result<PathBuf> {

@@ -6,27 +6,15 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clx::cache::Cache;
-use clx::config;
-use clx::queue::{now, JobId, JobStatus, Queue};
+use clx::config::StateDir;
+use clx::run::pool::HEARTBEAT_TIMEOUT;
+use clx::store::cache::Cache;
+use clx::store::queue::{now, JobId, JobStatus, Queue, WorkerStatus};
 
 use crate::cli::{CacheCommand, JobsCommand, WorkersCommand};
 
-pub fn queue_path() -> std::path::PathBuf {
-    config::state_dir().join("queue.db")
-}
-
-pub fn cache_dir() -> std::path::PathBuf {
-    config::state_dir().join("cache")
-}
-
-/// Workers' temp dirs; see `clx::scratch`.
-pub fn scratch_dir() -> std::path::PathBuf {
-    config::state_dir().join("tmp")
-}
-
 fn open_queue() -> Result<Queue> {
-    let queue = Queue::open(&queue_path())?;
+    let queue = Queue::open(&StateDir::from_env().queue())?;
     queue.reap_stale()?;
     Ok(queue)
 }
@@ -52,7 +40,7 @@ pub fn status(json: bool) -> Result<ExitCode> {
     let workers = queue.workers(false)?;
     let failures = queue.jobs(current.map(|s| s.id), Some(JobStatus::Failed), 10)?;
     let oldest = queue.oldest_pending()?;
-    let hung: Vec<_> = workers.iter().filter(|w| now() - w.heartbeat > 15.0).collect();
+    let hung: Vec<_> = workers.iter().filter(|w| now() - w.heartbeat > HEARTBEAT_TIMEOUT.as_secs_f64()).collect();
     let level = if !hung.is_empty() {
         2
     } else if !failures.is_empty() || oldest.is_some_and(|t| now() - t > 600.0) {
@@ -74,8 +62,8 @@ pub fn status(json: bool) -> Result<ExitCode> {
         return Ok(ExitCode::from(level as u8));
     }
     match current {
-        Some(s) => println!("build {} ({}): {}, started {}", s.id.0, s.spec, s.status, age(s.started_at)),
-        None => println!("no build has run yet (queue: {})", queue_path().display()),
+        Some(s) => println!("build {} ({}): {}, started {}", s.id.0, s.spec, s.status.as_str(), age(s.started_at)),
+        None => println!("no build has run yet (queue: {})", StateDir::from_env().queue().display()),
     }
     let counts: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {}", s.as_str())).collect();
     println!("jobs: {}", counts.join(", "));
@@ -85,7 +73,7 @@ pub fn status(json: bool) -> Result<ExitCode> {
     let mut by_type: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
     for w in &workers {
         let e = by_type.entry(w.job_types.join(",")).or_default();
-        if w.status == "busy" {
+        if w.status == WorkerStatus::Busy {
             e.0 += 1;
         } else {
             e.1 += 1;
@@ -104,7 +92,7 @@ pub fn status(json: bool) -> Result<ExitCode> {
         println!("recent failures:");
         for j in &failures {
             let e = j.error.as_ref();
-            let loc = e.and_then(|e| e.location.clone()).map(|l| format!(": {l}")).unwrap_or_default();
+            let loc = e.and_then(|e| e.location).map(|l| format!(": {l}")).unwrap_or_default();
             println!("  job {} {}{loc}: {}", j.id.0, j.source, e.map(|e| e.message.as_str()).unwrap_or("failed"));
         }
     }
@@ -131,7 +119,7 @@ pub fn workers(cmd: WorkersCommand) -> Result<ExitCode> {
             w.session.0,
             w.pid,
             w.job_types.join(","),
-            w.status,
+            w.status.as_str(),
             w.jobs_done,
             w.jobs_failed,
             age(w.heartbeat)
@@ -190,7 +178,7 @@ pub fn jobs(cmd: JobsCommand) -> Result<ExitCode> {
 }
 
 pub fn cache(cmd: CacheCommand) -> Result<ExitCode> {
-    let cache = Cache::open(&cache_dir())?;
+    let cache = Cache::open(&StateDir::from_env().cache())?;
     match cmd {
         CacheCommand::Stats => {
             let s = cache.stats()?;

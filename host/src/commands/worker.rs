@@ -1,10 +1,10 @@
-//! `clx worker`: the process the pool starts; see `clx::worker`.
+//! `clx worker`: the process the pool starts; see `clx::run::worker`.
 
 use std::process::ExitCode;
 
 use anyhow::Result;
-use clx::queue::SessionId;
-use clx::worker::{self, WorkerConfig};
+use clx::run::worker::{self, WorkerConfig};
+use clx::store::queue::SessionId;
 
 use crate::cli::WorkerArgs;
 

@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use clx_plugin_api::{JobTypeDecl, Role};
+use clx_plugin_api::JobTypeDecl;
+
+use crate::course::{Classifier, JobClass};
 
 use super::loader::{load, LoadError, LoadedPlugin};
 use super::search::{SearchOrigin, SearchPath};
@@ -146,9 +148,16 @@ impl Registry {
     pub fn job_types(&self) -> impl Iterator<Item = (&LoadedPlugin, &JobTypeDecl)> {
         self.order.iter().filter_map(|name| self.job_type(name))
     }
+}
 
-    /// Which job type claims a file of this name, if any.
-    pub fn classify(&self, file_name: &str) -> Option<(&JobTypeDecl, Role)> {
-        self.job_types().map(|(_, d)| d).find(|d| d.claims(file_name)).map(|d| (d, d.role))
+/// The course model asks the loaded plugins what a file is.
+impl Classifier for Registry {
+    fn classify(&self, file_name: &str) -> Option<JobClass> {
+        self.job_types().find(|(_, decl)| decl.claims(file_name)).map(|(plugin, decl)| JobClass {
+            plugin: plugin.name().to_owned(),
+            job_type: decl.name.to_string(),
+            role: decl.role,
+            formats: decl.formats.iter().map(|f| f.to_string()).collect(),
+        })
     }
 }

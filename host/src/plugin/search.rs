@@ -1,4 +1,4 @@
-//! The plugin search path (SPEC §1), in order: `--plugin-dir` / `CLX_PLUGIN_PATH`,
+//! The plugin search path, in order: `--plugin-dir` / `CLX_PLUGIN_PATH`,
 //! `plugins` from `clx.toml`, the directory of the `clx` executable and its
 //! `plugins/`, then the user data dir.
 

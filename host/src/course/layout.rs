@@ -1,40 +1,9 @@
-//! Where every output goes (SPEC §3):
+//! Where every output goes:
 //! `<out>/<public|speaker>/<De|En>/<Course>/<Folien|Slides>/<Html|Notebooks|Python…>/<Code-Along|Completed|Speaker>/<Section>/<NN> <Title>.<ext>`.
 
 use std::path::{Path, PathBuf};
 
-use crate::spec::Text;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Lang {
-    De,
-    En,
-}
-
-impl Lang {
-    pub const ALL: [Lang; 2] = [Lang::De, Lang::En];
-
-    pub fn code(self) -> &'static str {
-        match self {
-            Lang::De => "de",
-            Lang::En => "en",
-        }
-    }
-
-    fn dir(self) -> &'static str {
-        match self {
-            Lang::De => "De",
-            Lang::En => "En",
-        }
-    }
-
-    fn slides_dir(self) -> &'static str {
-        match self {
-            Lang::De => "Folien",
-            Lang::En => "Slides",
-        }
-    }
-}
+use crate::course::lang::{Lang, Text};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {
@@ -119,7 +88,7 @@ impl Variant {
     }
 }
 
-/// The variants of one language, in the predecessor's order: public html and
+/// The variants of one language, in the order the outputs are listed: public html and
 /// notebook (code-along, completed), code (completed), then speaker html and
 /// notebook. 7, or 4 without HTML.
 pub fn variants(lang: Lang, skip_html: bool) -> Vec<Variant> {
@@ -183,7 +152,9 @@ impl ProgLang {
     }
 }
 
-/// Course and deck names as folder and file names (course.md §4.4, SPEC §3).
+/// Course and deck names as folder and file names: `C#` becomes `CSharp`,
+/// brackets become parentheses, path and shell characters become `_`, and
+/// punctuation that trips file systems or URLs is dropped.
 pub fn sanitize_name(name: &str) -> String {
     let replaced = name.replace("C#", "CSharp");
     let mut out = String::with_capacity(replaced.len());

@@ -70,14 +70,3 @@ pub struct JobClass {
 pub trait Classifier {
     fn classify(&self, file_name: &str) -> Option<JobClass>;
 }
-
-impl Classifier for crate::plugin::Registry {
-    fn classify(&self, file_name: &str) -> Option<JobClass> {
-        self.job_types().find(|(_, decl)| decl.claims(file_name)).map(|(plugin, decl)| JobClass {
-            plugin: plugin.name().to_owned(),
-            job_type: decl.name.to_string(),
-            role: decl.role,
-            formats: decl.formats.iter().map(|f| f.to_string()).collect(),
-        })
-    }
-}

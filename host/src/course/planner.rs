@@ -1,5 +1,5 @@
 //! spec -> course -> plan: every job and copy of a build with its exact
-//! output paths (SPEC §3).
+//! output paths.
 //!
 //! Decisions: a topic's data files and generated images go to the variant
 //! folders its decks go to (so an `html="no"` topic adds nothing to the Html
@@ -12,13 +12,13 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use crate::course::{
-    self, is_ignored_dir, is_safe_relative, Course, CourseError, CourseFile, FileRole, Section, Topic,
-};
-use crate::layout::{variants, Lang, Layout, Top, Variant};
-use crate::plan::{Classifier, Plan, PlannedCopy, PlannedJob, PlannedOutput};
-use crate::report::Diagnostic;
-use crate::spec::{self, SpecError};
+use crate::course::lang::Lang;
+use crate::course::layout::{variants, Layout, Top, Variant};
+use crate::course::model::{Course, CourseFile, Deck, FileRole, Section, Topic};
+use crate::course::plan::{Classifier, Plan, PlannedCopy, PlannedJob, PlannedOutput};
+use crate::course::scan::{self, is_ignored_dir, is_safe_relative, CourseError};
+use crate::course::spec::{self, SpecError};
+use crate::report::{Diagnostic, Location};
 
 /// Decks first: they are slow, diagrams fill the gaps.
 const DECK_PRIORITY: i64 = 10;
@@ -44,18 +44,24 @@ pub enum PlanError {
     Course(#[from] CourseError),
 }
 
-/// Plan the build of the course `spec_path` whose files live in `data_dir`
-/// (the directory holding `slides/`) into `out_dir`.
-pub fn plan(
-    spec_path: &Path,
-    data_dir: &Path,
-    out_dir: &Path,
-    classifier: &dyn Classifier,
-    opts: &PlanOptions,
-) -> Result<Plan, PlanError> {
-    let spec = spec::parse_file(spec_path)?;
-    let course = Course::load(spec, data_dir, classifier)?;
-    Ok(plan_course(&course, out_dir, opts))
+/// Where a course is and where its outputs go: everything the front end
+/// reads, resolved before any work starts.
+#[derive(Debug, Clone)]
+pub struct CourseInputs {
+    /// The course spec (XML).
+    pub spec: PathBuf,
+    /// The course root: the directory holding `slides/`.
+    pub data_dir: PathBuf,
+    /// The output root (`public/` and `speaker/` go below it).
+    pub out_dir: PathBuf,
+    pub options: PlanOptions,
+}
+
+/// Plan the build of a course.
+pub fn plan(inputs: &CourseInputs, classifier: &dyn Classifier) -> Result<Plan, PlanError> {
+    let spec = spec::parse_file(&inputs.spec)?;
+    let course = Course::load(spec, &inputs.data_dir, classifier)?;
+    Ok(plan_course(&course, &inputs.out_dir, &inputs.options))
 }
 
 /// Plan an already loaded course.
@@ -116,7 +122,7 @@ impl Planner<'_> {
                 let rel = dest.strip_prefix(&self.out).unwrap_or(dest);
                 self.plan.diagnostics.push(Diagnostic::warning(
                     source,
-                    "",
+                    Location::NONE,
                     format!(
                         "output {} is already written from {owner}; this file is not used there, rename one of them",
                         rel.display()
@@ -171,7 +177,7 @@ impl Planner<'_> {
         if !missing.is_empty() {
             self.plan.diagnostics.push(Diagnostic::warning(
                 self.course.display(&file.path),
-                "",
+                Location::NONE,
                 format!(
                     "{job_type} cannot produce {}; it offers {}: fix `diagram-formats` in clx.toml",
                     missing.join(", "),
@@ -235,7 +241,7 @@ impl Planner<'_> {
         section: &Section,
         topic: &Topic,
         file: &CourseFile,
-        deck: &course::Deck,
+        deck: &Deck,
         lang: Lang,
         siblings: &[(String, PathBuf)],
     ) {
@@ -290,7 +296,7 @@ impl Planner<'_> {
             .clone()
     }
 
-    fn dir_group(&mut self, group: &crate::spec::DirGroupSpec) {
+    fn dir_group(&mut self, group: &crate::course::spec::DirGroupSpec) {
         let spec_file = self.course.display(&self.course.spec.file);
         let base = self.course.root.join(&group.path);
         let sources: Vec<(String, PathBuf)> = if group.subdirs.is_empty() {
@@ -302,7 +308,7 @@ impl Planner<'_> {
             if !subdir.is_empty() && !is_safe_relative(&subdir) {
                 self.plan.diagnostics.push(Diagnostic::error(
                     &spec_file,
-                    "",
+                    Location::NONE,
                     format!("dir group `{}`: subdir `{subdir}` must be a plain relative path", group.name),
                 ));
                 continue;
@@ -310,7 +316,7 @@ impl Planner<'_> {
             if !dir.is_dir() {
                 self.plan.diagnostics.push(Diagnostic::error(
                     &spec_file,
-                    "",
+                    Location::NONE,
                     format!(
                         "dir group `{}`: source directory {} does not exist; fix <path>/<subdirs> or create it",
                         group.name,
@@ -319,11 +325,10 @@ impl Planner<'_> {
                 ));
                 continue;
             }
-            let files = match course::walk_files(&dir, &|name| is_ignored_dir(name) || name == "pu" || name == "drawio")
-            {
+            let files = match scan::walk_files(&dir, &|name| is_ignored_dir(name) || name == "pu" || name == "drawio") {
                 Ok(files) => files,
                 Err(e) => {
-                    self.plan.diagnostics.push(Diagnostic::error(&spec_file, "", e.to_string()));
+                    self.plan.diagnostics.push(Diagnostic::error(&spec_file, Location::NONE, e.to_string()));
                     continue;
                 }
             };
@@ -369,7 +374,16 @@ fn relative_to(dir: &str, path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::course::tests::TestClassifier;
+
+    fn inputs(spec: &Path, data_dir: &Path, out_dir: &Path, options: &PlanOptions) -> CourseInputs {
+        CourseInputs {
+            spec: spec.to_owned(),
+            data_dir: data_dir.to_owned(),
+            out_dir: out_dir.to_owned(),
+            options: options.clone(),
+        }
+    }
+    use crate::course::model::tests::TestClassifier;
     use crate::report::Level;
 
     fn repo() -> PathBuf {
@@ -383,7 +397,7 @@ mod tests {
             .flat_map(|j| &j.outputs)
             .flat_map(|o| &o.destinations)
             .chain(plan.copies.iter().map(|c| &c.to))
-            .map(|p| course::display(out, p))
+            .map(|p| scan::display(out, p))
             .collect();
         all.sort();
         all
@@ -406,9 +420,11 @@ mod tests {
     fn appendix_a_course_plans_exactly_the_documented_tree() {
         let root = repo().join("tests/fixtures/appendix-a");
         let out = Path::new("/out");
-        let plan =
-            plan(&root.join("course-specs/test-spec-1.xml"), &root, out, &TestClassifier, &PlanOptions::default())
-                .unwrap();
+        let plan = plan(
+            &inputs(&root.join("course-specs/test-spec-1.xml"), &root, out, &PlanOptions::default()),
+            &TestClassifier,
+        )
+        .unwrap();
         assert_eq!(plan.diagnostics, []);
         let got = outputs(&plan, out);
         assert_eq!(got.len(), 122);
@@ -426,9 +442,11 @@ mod tests {
     fn example_course_plans_exactly_the_expected_files() {
         let root = repo().join("examples/python-course");
         let out = root.join("output");
-        let plan =
-            plan(&root.join("course-specs/python-course.xml"), &root, &out, &TestClassifier, &PlanOptions::default())
-                .unwrap();
+        let plan = plan(
+            &inputs(&root.join("course-specs/python-course.xml"), &root, &out, &PlanOptions::default()),
+            &TestClassifier,
+        )
+        .unwrap();
         assert_eq!(plan.diagnostics, []);
         assert_same(&outputs(&plan, &out), &expected("python-course.expected.txt"));
     }
@@ -437,7 +455,7 @@ mod tests {
     fn the_other_reference_specs_plan_the_documented_counts_without_hidden_files() {
         let root = repo().join("tests/fixtures/appendix-a");
         let out = Path::new("/out");
-        // course.md §8.7 counts, minus each `img/.gitkeep` (14 per spec 4 and 5).
+        // The fixture's file counts per spec, minus each `img/.gitkeep` (14 per spec 4 and 5).
         for (spec, count, sample) in [
             ("test-spec-2.xml", 42, "public/De/Kurs 2/Folien/Python/Completed/Woche 1/include_me.py"),
             (
@@ -456,9 +474,11 @@ mod tests {
                 "public/De/Einfaches Drawio/Folien/Notebooks/Code-Along/Einziger Abschnitt/img/simple_drawing.png",
             ),
         ] {
-            let plan =
-                plan(&root.join("course-specs").join(spec), &root, out, &TestClassifier, &PlanOptions::default())
-                    .unwrap();
+            let plan = plan(
+                &inputs(&root.join("course-specs").join(spec), &root, out, &PlanOptions::default()),
+                &TestClassifier,
+            )
+            .unwrap();
             let got = outputs(&plan, out);
             assert_eq!(got.len(), count, "{spec}");
             assert!(got.iter().any(|p| p == sample), "{spec}: {sample} missing from {got:#?}");
@@ -470,11 +490,8 @@ mod tests {
     fn deck_jobs_carry_language_options_outputs_and_siblings() {
         let root = repo().join("tests/fixtures/appendix-a");
         let plan = plan(
-            &root.join("course-specs/test-spec-1.xml"),
-            &root,
-            Path::new("/out"),
+            &inputs(&root.join("course-specs/test-spec-1.xml"), &root, Path::new("/out"), &PlanOptions::default()),
             &TestClassifier,
-            &PlanOptions::default(),
         )
         .unwrap();
         let job = &plan.jobs.iter().find(|j| j.job_type == "notebook").unwrap();
@@ -510,7 +527,8 @@ mod tests {
         let root = repo().join("tests/fixtures/appendix-a");
         let opts = PlanOptions { diagram_formats: vec!["png".into(), "svg".into()] };
         let plan =
-            plan(&root.join("course-specs/test-spec-1.xml"), &root, Path::new("/out"), &TestClassifier, &opts).unwrap();
+            plan(&inputs(&root.join("course-specs/test-spec-1.xml"), &root, Path::new("/out"), &opts), &TestClassifier)
+                .unwrap();
         let job = plan.jobs.iter().find(|j| j.job_type == "plantuml").unwrap();
         assert!(job.options.as_object().is_some_and(|o| o.is_empty()));
         assert_eq!(job.outputs.len(), 2);
@@ -537,7 +555,7 @@ mod tests {
              <topics><topic>missing</topic><topic html=\"no\">x</topic></topics></section></sections></course>",
         )
         .unwrap();
-        let plan = plan(&spec, root, &root.join("out"), &TestClassifier, &PlanOptions::default()).unwrap();
+        let plan = plan(&inputs(&spec, root, &root.join("out"), &PlanOptions::default()), &TestClassifier).unwrap();
         assert_eq!(plan.diagnostics.iter().filter(|d| d.level == Level::Error).count(), 1);
         assert_eq!(plan.jobs.len(), 2);
         assert!(plan.jobs.iter().all(|j| j.outputs.len() == 4));

@@ -43,13 +43,6 @@ impl OutputTree {
         OutputTree { roots, produced: HashSet::new() }
     }
 
-    /// Note a path the build owns even though nothing was written to it this
-    /// time (e.g. an output whose job failed keeps nothing, but a path that
-    /// will be written later in watch mode is claimed here).
-    pub fn claim(&mut self, path: &Path) {
-        self.produced.insert(path.to_owned());
-    }
-
     /// Write `bytes` to `path` unless it already holds exactly them.
     pub fn write(&mut self, path: &Path, bytes: &[u8]) -> Result<Written, OutputError> {
         self.produced.insert(path.to_owned());

@@ -2,11 +2,11 @@
 //!
 //! Inputs travel as blob hashes into the content-addressed cache, not as
 //! bytes: the payload stays small in SQLite, a source shared by many jobs is
-//! stored once, and a worker on another machine (SPEC §8) only needs the cache.
+//! stored once, and a worker on another machine only needs the cache.
 
 use serde::{Deserialize, Serialize};
 
-use crate::cache::{BlobHash, Cache, CacheError, CacheKey};
+use crate::store::cache::{BlobHash, Cache, CacheError, CacheKey};
 
 /// One requested output, as the plugin sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,7 +39,7 @@ pub struct JobPayload {
 }
 
 impl JobPayload {
-    /// The cache key over every input that can change the result (SPEC §6).
+    /// The cache key over every input that can change the result.
     /// Sources and siblings enter through their blob hashes, which are hashes
     /// of their bytes: the same key as hashing the bytes, without rereading them.
     pub fn cache_key(&self) -> CacheKey {

@@ -10,15 +10,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cache::{BlobHash, Cache, CacheEntry, StoredIssue, StoredOutput};
 use crate::config::Config;
-use crate::job::{JobPayload, OutputSpec, SiblingRef};
-use crate::output::{OutputTree, Written};
-use crate::plan::{Plan, PlannedJob};
+use crate::course::plan::{Plan, PlannedJob};
 use crate::plugin::Registry;
-use crate::pool::{Pool, PoolConfig, PoolEvent, WorkerSpec};
-use crate::queue::{JobId, JobStatus, Queue, SessionId};
-use crate::report::{Diagnostic, Level, Report};
+use crate::report::{Diagnostic, Level, Location, Report};
+use crate::run::output::{OutputTree, Written};
+use crate::run::pool::{Pool, PoolConfig, PoolEvent, WorkerSpec};
+use crate::store::cache::{BlobHash, Cache, CacheEntry, CacheKey, StoredIssue, StoredOutput};
+use crate::store::job::{JobPayload, OutputSpec, SiblingRef};
+use crate::store::queue::{JobId, JobStatus, Queue, SessionId, SessionStatus};
 
 /// How one build runs.
 #[derive(Debug, Clone)]
@@ -43,13 +43,13 @@ pub struct EngineOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error(transparent)]
-    Queue(#[from] crate::queue::QueueError),
+    Queue(#[from] crate::store::queue::QueueError),
     #[error(transparent)]
-    Cache(#[from] crate::cache::CacheError),
+    Cache(#[from] crate::store::cache::CacheError),
     #[error(transparent)]
-    Pool(#[from] crate::pool::PoolError),
+    Pool(#[from] crate::run::pool::PoolError),
     #[error(transparent)]
-    Output(#[from] crate::output::OutputError),
+    Output(#[from] crate::run::output::OutputError),
     #[error("the build was interrupted")]
     Interrupted,
 }
@@ -57,7 +57,7 @@ pub enum EngineError {
 /// A job on its way: its plan and what the cache knows it by.
 struct Pending<'p> {
     job: &'p PlannedJob,
-    key: String,
+    key: CacheKey,
     payload: String,
 }
 
@@ -89,17 +89,10 @@ impl<'r> Engine<'r> {
         for d in &plan.diagnostics {
             report.diagnostic(d.clone());
         }
-        let mut tree = OutputTree::new(plan.roots.clone());
-        // Copies first: they need no worker, and a failed job must not keep
-        // data files from being written.
-        for copy in &plan.copies {
-            match tree.copy(&copy.from, &copy.to) {
-                Ok(w) => count_write(report, w),
-                Err(e) => report.diagnostic(Diagnostic::error(display(&copy.from), "", e.to_string())),
-            }
-        }
         self.ask_tool_identities(plan);
         let mut misses: Vec<Pending<'_>> = Vec::new();
+        let mut hits: Vec<(&PlannedJob, CacheEntry)> = Vec::new();
+        let mut unready: Vec<(&PlannedJob, String)> = Vec::new();
         for job in &plan.jobs {
             let (registry, config) = (self.registry, self.config);
             let identity = self
@@ -107,46 +100,46 @@ impl<'r> Engine<'r> {
                 .entry(job.job_type.clone())
                 .or_insert_with(|| tool_identity(registry, config, &job.plugin, &job.job_type))
                 .clone();
-            let identity = match identity {
-                Ok(id) => id,
-                Err(message) => {
-                    report.diagnostic(Diagnostic::error(&job.display, "", message));
-                    report.failed += 1;
-                    continue;
-                }
-            };
-            let payload = match payload(&self.cache, self.registry, job, identity) {
+            let payload = identity.and_then(|identity| payload(&self.cache, self.registry, job, identity));
+            let payload = match payload {
                 Ok(p) => p,
                 Err(message) => {
-                    report.diagnostic(Diagnostic::error(&job.display, "", message));
-                    report.failed += 1;
+                    unready.push((job, message));
                     continue;
                 }
             };
-            let key = payload.cache_key().to_string();
+            let key = payload.cache_key();
             if !self.options.no_cache {
                 if let Some(entry) = self.cache.get(&key)? {
-                    if materialise(&self.cache, job, &entry, &mut tree, report)? {
-                        report.cached += 1;
-                    } else {
-                        report.failed += 1;
-                    }
+                    hits.push((job, entry));
                     continue;
                 }
             }
             match serde_json::to_string(&payload) {
                 Ok(payload) => misses.push(Pending { job, key, payload }),
-                Err(e) => {
-                    report.diagnostic(Diagnostic::error(&job.display, "", format!("cannot encode the job: {e}")));
-                    report.failed += 1;
-                }
+                Err(e) => unready.push((job, format!("cannot encode the job: {e}"))),
             }
         }
-        if !misses.is_empty() {
-            self.run_jobs(&misses, &mut tree, report)?;
+        // Misses go to the queue first, so workers start while the host lands
+        // the rest.
+        let mut in_flight = if misses.is_empty() { None } else { Some(self.submit(misses, report)?) };
+        let mut landing = Landing { cache: &self.cache, tree: OutputTree::new(plan.roots.clone()), report };
+        // Copies first: they need no worker, and a failed job must not keep
+        // data files from being written.
+        for copy in &plan.copies {
+            landing.copy(&copy.from, &copy.to);
+        }
+        for (job, message) in unready {
+            landing.fail(job, Location::NONE, message);
+        }
+        for (job, entry) in &hits {
+            landing.land(job, entry, Source::Cache)?;
+        }
+        if let (Some(in_flight), Some((queue, _, pool))) = (in_flight.as_mut(), self.running.as_mut()) {
+            in_flight.wait(pool, queue, &mut landing)?;
         }
         if !self.options.keep_stale {
-            report.removed += tree.sweep()?.len();
+            landing.report.removed += landing.tree.sweep()?.len();
         }
         Ok(())
     }
@@ -186,7 +179,7 @@ impl<'r> Engine<'r> {
     }
 
     /// Stop the workers and close the queue session.
-    pub fn finish(self, status: &str) -> Result<(), EngineError> {
+    pub fn finish(self, status: SessionStatus) -> Result<(), EngineError> {
         if let Some((queue, session, pool)) = self.running {
             pool.shutdown();
             queue.finish_session(session, status)?;
@@ -194,12 +187,9 @@ impl<'r> Engine<'r> {
         Ok(())
     }
 
-    fn run_jobs(
-        &mut self,
-        misses: &[Pending<'_>],
-        tree: &mut OutputTree,
-        report: &mut Report,
-    ) -> Result<(), EngineError> {
+    /// Put the misses in the queue and make sure workers for their job
+    /// types run. The queue session and the pool start with the first miss.
+    fn submit<'p>(&mut self, misses: Vec<Pending<'p>>, report: &mut Report) -> Result<InFlight<'p>, EngineError> {
         if self.running.is_none() {
             let mut queue = Queue::open(&self.options.queue)?;
             warn_recovered(report, queue.recovered.take());
@@ -221,193 +211,184 @@ impl<'r> Engine<'r> {
             })?;
             self.running = Some((queue, session, pool));
         }
-        let Some((queue, session, pool)) = self.running.as_mut() else { return Ok(()) };
-        let mut by_id: HashMap<JobId, &Pending<'_>> = HashMap::new();
+        let mut in_flight = InFlight::default();
+        let Some((queue, session, pool)) = self.running.as_mut() else { return Ok(in_flight) };
         let mut per_type: BTreeMap<&str, usize> = BTreeMap::new();
         for pending in misses {
             let job = pending.job;
             let id =
                 queue.submit(*session, &job.job_type, &job.display, job.priority, &pending.payload, &pending.key)?;
-            by_id.insert(id, pending);
             *per_type.entry(job.job_type.as_str()).or_default() += 1;
+            in_flight.jobs.insert(id, pending);
         }
-        report.start_jobs(by_id.len());
+        report.start_jobs(in_flight.jobs.len());
         for spec in worker_specs(&per_type, self.registry, self.config, &self.options) {
             pool.ensure(spec)?;
         }
-        wait(pool, queue, &by_id, &self.cache, tree, report)
+        Ok(in_flight)
     }
 }
 
-/// Run the whole plan once (a plain `clx build`).
-pub fn execute(
-    plan: &Plan,
-    registry: &Registry,
-    config: &Config,
-    options: &EngineOptions,
-    report: &mut Report,
-) -> Result<(), EngineError> {
-    let mut engine = Engine::new(registry, config, options.clone())?;
-    let outcome = engine.build(plan, report);
-    let status = match &outcome {
-        Ok(()) => "done",
-        Err(EngineError::Interrupted) => "interrupted",
-        Err(_) => "failed",
-    };
-    engine.finish(status)?;
-    outcome
+/// Jobs in the queue whose results have not landed yet.
+#[derive(Default)]
+struct InFlight<'p> {
+    jobs: HashMap<JobId, Pending<'p>>,
 }
 
-fn wait(
-    pool: &mut Pool,
-    queue: &Queue,
-    by_id: &HashMap<JobId, &Pending<'_>>,
-    cache: &Cache,
-    tree: &mut OutputTree,
-    report: &mut Report,
-) -> Result<(), EngineError> {
-    let mut open: std::collections::HashSet<JobId> = by_id.keys().copied().collect();
-    while !open.is_empty() {
-        let Some(event) = pool.next(Duration::from_secs(1))? else {
-            // No news: a job may have been cancelled from outside (`clx jobs cancel`).
-            for id in open.clone() {
-                if queue.job(id)?.status == JobStatus::Cancelled {
-                    finish(id, queue, by_id, cache, tree, report)?;
-                    open.remove(&id);
-                }
-            }
-            continue;
-        };
-        match event {
-            PoolEvent::Finished(id) => {
-                if open.remove(&id) {
-                    finish(id, queue, by_id, cache, tree, report)?;
-                }
-            }
-            PoolEvent::Lost { job, requeued, reason } => {
-                if let Some(p) = by_id.get(&job) {
-                    report.note(&format!("{}: {reason}{}", p.job.display, if requeued { "; retrying" } else { "" }));
-                }
-                if !requeued && open.remove(&job) {
-                    finish(job, queue, by_id, cache, tree, report)?;
-                }
-            }
-            PoolEvent::CannotStart { failed, .. } => {
-                for id in failed {
-                    if open.remove(&id) {
-                        finish(id, queue, by_id, cache, tree, report)?;
+impl InFlight<'_> {
+    /// Land each job as the pool reports it finished, until none is left.
+    fn wait(&mut self, pool: &mut Pool, queue: &Queue, landing: &mut Landing<'_>) -> Result<(), EngineError> {
+        while !self.jobs.is_empty() {
+            let Some(event) = pool.next(Duration::from_secs(1))? else {
+                // No news: a job may have been cancelled from outside (`clx jobs cancel`).
+                let ids: Vec<JobId> = self.jobs.keys().copied().collect();
+                for id in ids {
+                    if queue.job(id)?.status == JobStatus::Cancelled {
+                        self.settle(id, queue, landing)?;
                     }
                 }
-            }
-            PoolEvent::Interrupted => return Err(EngineError::Interrupted),
-        }
-    }
-    Ok(())
-}
-
-/// A job reached a terminal state: take its result from the cache, or
-/// report why there is none.
-fn finish(
-    id: JobId,
-    queue: &Queue,
-    by_id: &HashMap<JobId, &Pending<'_>>,
-    cache: &Cache,
-    tree: &mut OutputTree,
-    report: &mut Report,
-) -> Result<(), EngineError> {
-    let Some(pending) = by_id.get(&id) else { return Ok(()) };
-    let record = queue.job(id)?;
-    report.job_finished(&pending.job.display);
-    let entry = match record.status {
-        JobStatus::Done | JobStatus::Failed => cache.get(&pending.key)?,
-        _ => None,
-    };
-    match entry {
-        Some(entry) => {
-            if materialise(cache, pending.job, &entry, tree, report)? {
-                report.built += 1;
-            } else {
-                report.failed += 1;
-            }
-        }
-        None => {
-            report.failed += 1;
-            let (message, location) = match record.error {
-                Some(e) => (e.message, e.location.unwrap_or_default()),
-                None => (format!("job ended as {} without a result", record.status.as_str()), String::new()),
+                continue;
             };
-            report.diagnostic(Diagnostic::error(&pending.job.display, location, message));
-            // Its outputs are not produced this time: old ones are swept,
-            // never left looking current.
+            match event {
+                PoolEvent::Finished(id) => self.settle(id, queue, landing)?,
+                PoolEvent::Lost { job, requeued, reason } => {
+                    if let Some(p) = self.jobs.get(&job) {
+                        let retry = if requeued { "; retrying" } else { "" };
+                        landing.report.note(&format!("{}: {reason}{retry}", p.job.display));
+                    }
+                    if !requeued {
+                        self.settle(job, queue, landing)?;
+                    }
+                }
+                PoolEvent::CannotStart { failed, .. } => {
+                    for id in failed {
+                        self.settle(id, queue, landing)?;
+                    }
+                }
+                PoolEvent::Interrupted => return Err(EngineError::Interrupted),
+            }
         }
+        Ok(())
     }
-    Ok(())
+
+    /// A job reached a terminal state: land its result from the cache, or
+    /// report why there is none. A job that is not in flight is ignored.
+    fn settle(&mut self, id: JobId, queue: &Queue, landing: &mut Landing<'_>) -> Result<(), EngineError> {
+        let Some(pending) = self.jobs.remove(&id) else { return Ok(()) };
+        let record = queue.job(id)?;
+        landing.report.job_finished(&pending.job.display);
+        let entry = match record.status {
+            JobStatus::Done | JobStatus::Failed => landing.cache.get(&pending.key)?,
+            _ => None,
+        };
+        match entry {
+            Some(entry) => landing.land(pending.job, &entry, Source::Built)?,
+            None => {
+                let (message, location) = match record.error {
+                    Some(e) => (e.message, e.location.unwrap_or_default()),
+                    None => (format!("job ended as {} without a result", record.status.as_str()), Location::NONE),
+                };
+                // Its outputs are not produced this time: old ones are swept,
+                // never left looking current.
+                landing.fail(pending.job, location, message);
+            }
+        }
+        Ok(())
+    }
 }
 
-/// Write every output of a cached entry to its destinations and replay the
-/// job's issues. Returns whether every output was produced.
-fn materialise(
-    cache: &Cache,
-    job: &PlannedJob,
-    entry: &CacheEntry,
-    tree: &mut OutputTree,
-    report: &mut Report,
-) -> Result<bool, EngineError> {
-    let mut had_error = false;
-    for issue in &entry.issues {
-        let d = diagnostic_of(job, issue);
-        had_error |= d.level == Level::Error;
-        report.diagnostic(d);
+/// Where a landed result came from, for the summary's counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Cache,
+    Built,
+}
+
+/// The one path by which results reach the output tree: copies, cache
+/// entries (hits and fresh results alike) and failures, each counted and
+/// reported.
+struct Landing<'a> {
+    cache: &'a Cache,
+    tree: OutputTree,
+    report: &'a mut Report,
+}
+
+impl Landing<'_> {
+    /// Copy a file the host writes itself (data files, dir groups).
+    fn copy(&mut self, from: &Path, to: &Path) {
+        match self.tree.copy(from, to) {
+            Ok(w) => self.count_write(w),
+            Err(e) => self.report.diagnostic(Diagnostic::error(display(from), Location::NONE, e.to_string())),
+        }
     }
-    let mut failed = false;
-    for out in &job.outputs {
-        match entry.output(&out.id) {
-            Some(StoredOutput::Blob(hash)) => {
-                let bytes = cache.get_blob(hash)?;
-                // One output that cannot be written fails its job, not the
-                // build: every other output is still written.
-                for dest in &out.destinations {
-                    match tree.write(dest, &bytes) {
-                        Ok(w) => count_write(report, w),
-                        Err(e) => {
-                            failed = true;
-                            report.diagnostic(Diagnostic::error(&job.display, "", e.to_string()));
+
+    /// Write every output of a cache entry to its destinations and replay
+    /// the job's issues; the job counts as failed unless every output was
+    /// produced and written.
+    fn land(&mut self, job: &PlannedJob, entry: &CacheEntry, source: Source) -> Result<(), EngineError> {
+        let mut had_error = false;
+        for issue in &entry.issues {
+            let d = diagnostic_of(job, issue);
+            had_error |= d.level == Level::Error;
+            self.report.diagnostic(d);
+        }
+        let mut failed = false;
+        for out in &job.outputs {
+            match entry.output(&out.id) {
+                Some(StoredOutput::Blob(hash)) => {
+                    let bytes = self.cache.get_blob(hash)?;
+                    // One output that cannot be written fails its job, not the
+                    // build: every other output is still written.
+                    for dest in &out.destinations {
+                        match self.tree.write(dest, &bytes) {
+                            Ok(w) => self.count_write(w),
+                            Err(e) => {
+                                failed = true;
+                                self.report.diagnostic(Diagnostic::error(&job.display, Location::NONE, e.to_string()));
+                            }
                         }
                     }
                 }
-            }
-            Some(StoredOutput::Error(message)) => {
-                failed = true;
-                if !had_error {
-                    report.diagnostic(Diagnostic::error(&job.display, "", format!("{}: {message}", out.id)));
+                Some(StoredOutput::Error(message)) => {
+                    failed = true;
+                    if !had_error {
+                        let message = format!("{}: {message}", out.id);
+                        self.report.diagnostic(Diagnostic::error(&job.display, Location::NONE, message));
+                    }
+                }
+                None => {
+                    failed = true;
+                    let message = format!("no `{}` output in the cache", out.id);
+                    self.report.diagnostic(Diagnostic::error(&job.display, Location::NONE, message));
                 }
             }
-            None => {
-                failed = true;
-                report.diagnostic(Diagnostic::error(&job.display, "", format!("no `{}` output in the cache", out.id)));
-            }
+        }
+        match (failed, source) {
+            (true, _) => self.report.failed += 1,
+            (false, Source::Cache) => self.report.cached += 1,
+            (false, Source::Built) => self.report.built += 1,
+        }
+        Ok(())
+    }
+
+    /// A job produced nothing this build.
+    fn fail(&mut self, job: &PlannedJob, location: Location, message: String) {
+        self.report.failed += 1;
+        self.report.diagnostic(Diagnostic::error(&job.display, location, message));
+    }
+
+    fn count_write(&mut self, w: Written) {
+        match w {
+            Written::Written => self.report.written += 1,
+            Written::Unchanged => self.report.unchanged += 1,
         }
     }
-    Ok(!failed)
 }
 
 fn diagnostic_of(job: &PlannedJob, issue: &StoredIssue) -> Diagnostic {
-    let level = if issue.severity == "error" { Level::Error } else { Level::Warning };
     let file = issue.file.clone().unwrap_or_else(|| job.display.clone());
-    let location = match (issue.line, issue.cell) {
-        (Some(l), Some(c)) => format!("cell {c}, line {l}"),
-        (Some(l), None) => format!("line {l}"),
-        (None, Some(c)) => format!("cell {c}"),
-        (None, None) => String::new(),
-    };
-    Diagnostic { level, file, location, message: issue.message.clone() }
-}
-
-fn count_write(report: &mut Report, w: Written) {
-    match w {
-        Written::Written => report.written += 1,
-        Written::Unchanged => report.unchanged += 1,
-    }
+    let location = Location::cell(issue.cell, issue.line);
+    Diagnostic { level: issue.severity, file, location, message: issue.message.clone() }
 }
 
 fn display(path: &Path) -> String {
@@ -415,9 +396,9 @@ fn display(path: &Path) -> String {
 }
 
 /// A damaged state file was replaced by an empty one: say why work is redone.
-fn warn_recovered(report: &mut Report, recovered: Option<crate::db::Recovered>) {
+fn warn_recovered(report: &mut Report, recovered: Option<crate::store::db::Recovered>) {
     if let Some(recovered) = recovered {
-        report.diagnostic(Diagnostic::warning("", "", recovered.to_string()));
+        report.diagnostic(Diagnostic::warning("", Location::NONE, recovered.to_string()));
     }
 }
 

@@ -8,7 +8,7 @@
 //!   error, plus the job's issues), with sizes and last use for pruning.
 //!
 //! A worker stores its result here; the host materialises outputs from here,
-//! whether the entry is fresh or from an earlier build (SPEC §6).
+//! whether the entry is fresh or from an earlier build.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -17,7 +17,8 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
-use crate::queue::now;
+use crate::report::Level;
+use crate::store::db::now;
 
 /// Part of every key: bump it when the meaning of an entry changes.
 pub const CACHE_SCHEMA_VERSION: u32 = 1;
@@ -68,6 +69,11 @@ impl CacheKey {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// A key read back from the queue, where it was stored by [`CacheKey::as_str`].
+    pub(in crate::store) fn from_stored(key: String) -> CacheKey {
+        CacheKey(key)
     }
 }
 
@@ -139,7 +145,7 @@ pub enum StoredOutput {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredIssue {
-    pub severity: String,
+    pub severity: Level,
     pub message: String,
     pub file: Option<String>,
     pub line: Option<u32>,
@@ -149,7 +155,7 @@ pub struct StoredIssue {
 impl From<&clx_plugin_api::Issue> for StoredIssue {
     fn from(i: &clx_plugin_api::Issue) -> Self {
         StoredIssue {
-            severity: i.severity.as_str().to_owned(),
+            severity: Level::parse(i.severity.as_str()),
             message: i.message.to_string(),
             file: i.file.as_ref().map(|f| f.to_string()).into_option(),
             line: i.line.into_option(),
@@ -183,14 +189,14 @@ pub struct Cache {
     dir: PathBuf,
     conn: Connection,
     /// Set when the index was damaged and replaced by an empty one.
-    pub recovered: Option<crate::db::Recovered>,
+    pub recovered: Option<crate::store::db::Recovered>,
 }
 
 impl Cache {
     pub fn open(dir: &Path) -> Result<Cache, CacheError> {
         let blobs = dir.join("blobs");
         std::fs::create_dir_all(&blobs).map_err(io_err(&blobs))?;
-        let (conn, recovered) = crate::db::open_rebuildable(&dir.join("index.db"), |conn| {
+        let (conn, recovered) = crate::store::db::open_rebuildable(&dir.join("index.db"), |conn| {
             conn.execute_batch(
                 "CREATE TABLE IF NOT EXISTS entries(
                      key TEXT PRIMARY KEY, value TEXT NOT NULL, bytes INTEGER NOT NULL,
@@ -198,10 +204,6 @@ impl Cache {
             )
         })?;
         Ok(Cache { dir: dir.to_owned(), conn, recovered })
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     fn blob_path(&self, hash: &BlobHash) -> PathBuf {
@@ -242,9 +244,9 @@ impl Cache {
         Ok(bytes)
     }
 
-    pub fn put(&self, key: &str, entry: &CacheEntry) -> Result<(), CacheError> {
+    pub fn put(&self, key: &CacheKey, entry: &CacheEntry) -> Result<(), CacheError> {
         let value = serde_json::to_string(entry)
-            .map_err(|e| CacheError::CorruptEntry { key: key.to_owned(), message: e.to_string() })?;
+            .map_err(|e| CacheError::CorruptEntry { key: key.to_string(), message: e.to_string() })?;
         let mut bytes = 0u64;
         for (_, out) in &entry.outputs {
             if let StoredOutput::Blob(h) = out {
@@ -255,18 +257,18 @@ impl Cache {
         self.conn.execute(
             "INSERT INTO entries(key, value, bytes, created_at, used_at) VALUES (?1, ?2, ?3, ?4, ?4)
              ON CONFLICT(key) DO UPDATE SET value=excluded.value, bytes=excluded.bytes, used_at=excluded.used_at",
-            params![key, value, bytes as i64, t],
+            params![key.as_str(), value, bytes as i64, t],
         )?;
         Ok(())
     }
 
     /// The entry for `key`, if present and every output blob still exists.
-    pub fn get(&self, key: &str) -> Result<Option<CacheEntry>, CacheError> {
+    pub fn get(&self, key: &CacheKey) -> Result<Option<CacheEntry>, CacheError> {
         let value: Option<String> =
-            self.conn.query_row("SELECT value FROM entries WHERE key=?1", [key], |r| r.get(0)).optional()?;
+            self.conn.query_row("SELECT value FROM entries WHERE key=?1", [key.as_str()], |r| r.get(0)).optional()?;
         let Some(value) = value else { return Ok(None) };
         let entry: CacheEntry = serde_json::from_str(&value)
-            .map_err(|e| CacheError::CorruptEntry { key: key.to_owned(), message: e.to_string() })?;
+            .map_err(|e| CacheError::CorruptEntry { key: key.to_string(), message: e.to_string() })?;
         let complete = entry.outputs.iter().all(|(_, o)| match o {
             StoredOutput::Blob(h) => self.blob_path(h).exists(),
             StoredOutput::Error(_) => true,
@@ -274,7 +276,7 @@ impl Cache {
         if !complete {
             return Ok(None);
         }
-        self.conn.execute("UPDATE entries SET used_at=?2 WHERE key=?1", params![key, now()])?;
+        self.conn.execute("UPDATE entries SET used_at=?2 WHERE key=?1", params![key.as_str(), now()])?;
         Ok(Some(entry))
     }
 
@@ -348,6 +350,10 @@ impl Cache {
 mod tests {
     use super::*;
 
+    fn key(name: &str) -> CacheKey {
+        CacheKey::builder().job_type(name).finish()
+    }
+
     #[test]
     fn blob_round_trips_and_detects_corruption() {
         let dir = tempfile::tempdir().unwrap();
@@ -364,10 +370,10 @@ mod tests {
         let cache = Cache::open(dir.path()).unwrap();
         let h = cache.put_blob(b"png").unwrap();
         let entry = CacheEntry { outputs: vec![("png".into(), StoredOutput::Blob(h.clone()))], issues: vec![] };
-        cache.put("k", &entry).unwrap();
-        assert_eq!(cache.get("k").unwrap(), Some(entry));
+        cache.put(&key("k"), &entry).unwrap();
+        assert_eq!(cache.get(&key("k")).unwrap(), Some(entry));
         std::fs::remove_file(cache.blob_path(&h)).unwrap();
-        assert_eq!(cache.get("k").unwrap(), None);
+        assert_eq!(cache.get(&key("k")).unwrap(), None);
     }
 
     #[test]

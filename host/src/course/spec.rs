@@ -1,7 +1,7 @@
 //! The course spec: the XML file naming the course, its sections and topics,
 //! and the extra directories copied verbatim (dir groups).
 //!
-//! Differences from the predecessor (SPEC §2): element lookup uses local
+//! Lenient where it costs nothing: element lookup uses local
 //! names so a default namespace does not break parsing; texts are trimmed;
 //! `<topic id="…">` is accepted; only an `html` value meaning "no" skips
 //! HTML; a topic without an id is an error with its position.
@@ -10,25 +10,7 @@ use std::path::{Path, PathBuf};
 
 use roxmltree::{Document, Node};
 
-/// A pair of strings, one per output language.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Text {
-    pub de: String,
-    pub en: String,
-}
-
-impl Text {
-    pub fn new(de: impl Into<String>, en: impl Into<String>) -> Text {
-        Text { de: de.into(), en: en.into() }
-    }
-
-    pub fn get(&self, lang: crate::layout::Lang) -> &str {
-        match lang {
-            crate::layout::Lang::De => &self.de,
-            crate::layout::Lang::En => &self.en,
-        }
-    }
-}
+pub use crate::course::lang::Text;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CourseSpec {
@@ -289,7 +271,7 @@ impl<'a, 'input> Parser<'a, 'input> {
 }
 
 /// `html="no"` (and its synonyms) skips HTML; `html="yes"` or anything else
-/// does not, unlike the predecessor where even `"false"`… any value skipped.
+/// does not: an attribute written to keep HTML must never drop it.
 fn means_no(value: &str) -> bool {
     matches!(value.trim().to_ascii_lowercase().as_str(), "no" | "false" | "0" | "off" | "none" | "skip")
 }

@@ -18,10 +18,12 @@ use abi_stable::sabi_types::RRef;
 use abi_stable::std_types::{RResult, RStr};
 use clx_plugin_api::{ConverterBox, HostServices, HostServices_TO, JobResult, LogLevel, Severity};
 
-use crate::cache::{Cache, CacheEntry, StoredIssue, StoredOutput};
-use crate::job::JobPayload;
 use crate::plugin::loader;
-use crate::queue::{JobError, JobId, Queue, SessionId, WorkerId};
+use crate::report::Location;
+use crate::run::protocol::Event;
+use crate::store::cache::{Cache, CacheEntry, CacheKey, StoredIssue, StoredOutput};
+use crate::store::job::JobPayload;
+use crate::store::queue::{JobError, JobId, Queue, SessionId, WorkerId};
 
 /// How often a worker proves it is alive, also while a job runs.
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_millis(500);
@@ -33,43 +35,11 @@ pub enum WorkerError {
     #[error("plugin {plugin} refused to start: {message}")]
     Start { plugin: String, message: String },
     #[error(transparent)]
-    Queue(#[from] crate::queue::QueueError),
+    Queue(#[from] crate::store::queue::QueueError),
     #[error(transparent)]
-    Cache(#[from] crate::cache::CacheError),
+    Cache(#[from] crate::store::cache::CacheError),
     #[error("lost the connection to the host: {0}")]
     Pipe(#[from] std::io::Error),
-}
-
-/// A line the worker sends to the host.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
-    Ready(WorkerId),
-    Started(JobId),
-    Done(JobId),
-    Idle,
-}
-
-impl Event {
-    pub fn parse(line: &str) -> Option<Event> {
-        let (word, arg) = line.trim().split_once(' ').unwrap_or((line.trim(), ""));
-        let id = || arg.parse::<i64>().ok();
-        Some(match word {
-            "ready" => Event::Ready(WorkerId(id()?)),
-            "started" => Event::Started(JobId(id()?)),
-            "done" => Event::Done(JobId(id()?)),
-            "idle" => Event::Idle,
-            _ => return None,
-        })
-    }
-
-    fn line(&self) -> String {
-        match self {
-            Event::Ready(w) => format!("ready {}\n", w.0),
-            Event::Started(j) => format!("started {}\n", j.0),
-            Event::Done(j) => format!("done {}\n", j.0),
-            Event::Idle => "idle\n".to_owned(),
-        }
-    }
 }
 
 pub struct WorkerConfig {
@@ -162,7 +132,7 @@ fn run_job(
     converter: &ConverterBox,
     cache: &Cache,
     payload: &str,
-    cache_key: &str,
+    cache_key: &CacheKey,
     cancelled: Arc<AtomicBool>,
 ) -> Result<Option<JobError>, JobError> {
     let payload: JobPayload =
@@ -187,7 +157,7 @@ fn store_result(
     cache: &Cache,
     payload: &JobPayload,
     result: &JobResult,
-) -> Result<CacheEntry, crate::cache::CacheError> {
+) -> Result<CacheEntry, crate::store::cache::CacheError> {
     let mut outputs = Vec::new();
     for spec in &payload.outputs {
         let produced = result.outputs.iter().find(|o| o.id.as_str() == spec.id);
@@ -205,8 +175,8 @@ fn store_result(
 fn first_error(payload: &JobPayload, result: &JobResult) -> Option<JobError> {
     if let Some(issue) = result.issues.iter().find(|i| i.severity == Severity::Error) {
         let location = match (issue.line.into_option(), issue.cell.into_option()) {
-            (Some(line), _) => Some(format!("line {line}")),
-            (None, Some(cell)) => Some(format!("cell {cell}")),
+            (Some(line), _) => Some(Location::line(line)),
+            (None, Some(cell)) => Some(Location::cell(Some(cell), None)),
             _ => None,
         };
         return Some(JobError::input(issue.message.to_string(), location));

@@ -95,6 +95,12 @@ pub fn open_rebuildable(
     }
 }
 
+/// Seconds since the Unix epoch: the time stamps of queue rows and cache entries.
+pub fn now() -> f64 {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

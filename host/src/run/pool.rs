@@ -17,9 +17,9 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use crate::process::{group_alive, kill_group};
-use crate::queue::{JobError, JobId, Queue, QueueError, Requeued, SessionId};
-use crate::scratch::Scratch;
-use crate::worker::Event;
+use crate::run::protocol::Event;
+use crate::run::scratch::Scratch;
+use crate::store::queue::{JobError, JobId, Queue, QueueError, Requeued, SessionId};
 
 /// A worker whose heartbeat is this old is hung (the heartbeat runs on its
 /// own thread, so a busy converter does not delay it).
@@ -78,7 +78,7 @@ struct Slot {
     stdin: Option<ChildStdin>,
     ready: bool,
     current: Option<(JobId, Instant)>,
-    worker_id: Option<crate::queue::WorkerId>,
+    worker_id: Option<crate::store::queue::WorkerId>,
     stderr: VecDeque<String>,
     alive: bool,
     /// The worker's `TMPDIR`.
@@ -100,8 +100,6 @@ pub struct Pool {
     /// Scratch folders of lost workers, removed once nothing in the
     /// worker's process group can write to them any more.
     to_remove: Vec<(u32, PathBuf)>,
-    pub started: usize,
-    pub replaced: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -140,8 +138,6 @@ impl Pool {
             pending_events: VecDeque::new(),
             interrupted,
             last_check: Instant::now(),
-            started: 0,
-            replaced: 0,
         })
     }
 
@@ -249,7 +245,6 @@ impl Pool {
             alive: true,
             scratch,
         });
-        self.started += 1;
         Ok(())
     }
 
@@ -392,7 +387,6 @@ impl Pool {
             self.pending_events.push_back(PoolEvent::CannotStart { plugin, reason, failed });
             return Ok(());
         }
-        self.replaced += 1;
         self.spawn(spec)
     }
 
@@ -401,7 +395,7 @@ impl Pool {
             if group_alive(*group) {
                 return true;
             }
-            crate::scratch::remove(dir);
+            crate::run::scratch::remove(dir);
             false
         });
     }

@@ -1,0 +1,107 @@
+//! The build as a library operation: resolved options in, outputs and a
+//! report out. `clx build` turns its arguments into [`BuildOptions`], calls
+//! [`run`] (or keeps a [`Build`] open for watch mode) and maps the outcome
+//! to an exit status; everything between lives here.
+
+use crate::config::Config;
+use crate::course::plan::Plan;
+use crate::course::planner::{self, CourseInputs, PlanError};
+use crate::plugin::Registry;
+use crate::report::Report;
+use crate::run::engine::{Engine, EngineError, EngineOptions};
+use crate::run::output::{self, OutputError};
+use crate::store::queue::SessionStatus;
+
+/// Everything one build needs, resolved before work starts.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    pub course: CourseInputs,
+    pub engine: EngineOptions,
+    /// Empty the course's output roots first (`--clean`).
+    pub clean: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Output(#[from] OutputError),
+}
+
+impl BuildError {
+    pub fn is_interrupted(&self) -> bool {
+        matches!(self, BuildError::Engine(EngineError::Interrupted))
+    }
+}
+
+/// A course being built: one engine that serves the first build and, in
+/// watch mode, every rebuild (its workers stay warm in between).
+pub struct Build<'r> {
+    registry: &'r Registry,
+    course: CourseInputs,
+    clean: bool,
+    engine: Engine<'r>,
+}
+
+impl<'r> Build<'r> {
+    pub fn open(registry: &'r Registry, config: &'r Config, options: BuildOptions) -> Result<Self, BuildError> {
+        let engine = Engine::new(registry, config, options.engine)?;
+        Ok(Build { registry, course: options.course, clean: options.clean, engine })
+    }
+
+    /// Plan the course as it is on disk now.
+    pub fn plan(&self) -> Result<Plan, PlanError> {
+        planner::plan(&self.course, self.registry)
+    }
+
+    /// Plan and build once.
+    pub fn build(&mut self, report: &mut Report) -> Result<(), BuildError> {
+        let plan = self.plan()?;
+        self.build_plan(&plan, report)
+    }
+
+    /// Build a plan made by [`Build::plan`]. `--clean` applies to the first
+    /// build only.
+    pub fn build_plan(&mut self, plan: &Plan, report: &mut Report) -> Result<(), BuildError> {
+        if std::mem::take(&mut self.clean) {
+            for root in &plan.roots {
+                output::clean_root(root)?;
+            }
+        }
+        Ok(self.engine.build(plan, report)?)
+    }
+
+    /// Whether Ctrl-C or SIGTERM reached the workers.
+    pub fn interrupted(&self) -> bool {
+        self.engine.interrupted()
+    }
+
+    pub fn course(&self) -> &CourseInputs {
+        &self.course
+    }
+
+    /// Stop the workers and record how the session ended.
+    pub fn finish(self, status: SessionStatus) -> Result<(), BuildError> {
+        Ok(self.engine.finish(status)?)
+    }
+}
+
+/// How a session ends, from what its last build returned.
+pub fn session_status(outcome: &Result<(), BuildError>) -> SessionStatus {
+    match outcome {
+        Ok(()) => SessionStatus::Done,
+        Err(e) if e.is_interrupted() => SessionStatus::Interrupted,
+        Err(_) => SessionStatus::Failed,
+    }
+}
+
+/// Build a course once: plan, run every job, sweep, close the session.
+pub fn run(registry: &Registry, config: &Config, options: BuildOptions, report: &mut Report) -> Result<(), BuildError> {
+    let mut build = Build::open(registry, config, options)?;
+    let outcome = build.build(report);
+    build.finish(session_status(&outcome))?;
+    outcome
+}

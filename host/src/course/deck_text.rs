@@ -1,0 +1,168 @@
+//! The one place the host reads a deck's content. The host otherwise treats
+//! course files as opaque bytes for the plugins; it looks inside a deck only
+//! for what the output layout needs: the title of `{{ header("DE", "EN") }}`
+//! (it names the output files) and, for a single-file topic, which module
+//! files the deck refers to (they are copied beside it).
+
+use std::path::Path;
+
+use crate::course::lang::Text;
+use crate::course::layout::{sanitize_name, ProgLang};
+use crate::course::model::Deck;
+use crate::course::plan::JobClass;
+use crate::course::scan::{self, display};
+use crate::report::{Diagnostic, Location};
+
+pub(super) fn deck(
+    root: &Path,
+    path: &Path,
+    class: JobClass,
+    course_lang: ProgLang,
+    number: u32,
+) -> Result<Deck, Diagnostic> {
+    let text = std::fs::read(path)
+        .map_err(|e| Diagnostic::error(display(root, path), Location::NONE, format!("cannot read the deck: {e}")))?;
+    let text = String::from_utf8(text).map_err(|e| {
+        let (line, offset) = crate::course::spec::not_utf8_at(&e);
+        Diagnostic::error(
+            display(root, path),
+            Location::line(line),
+            format!("the deck is not UTF-8 (byte {offset}); save it as UTF-8"),
+        )
+    })?;
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let title = match find_header(&text) {
+        Some((de, en)) => Text::new(sanitize_name(&de), sanitize_name(&en)),
+        None => Text::new(stem.clone(), stem),
+    };
+    let ext = path.extension().map(|e| e.to_string_lossy().into_owned()).unwrap_or_default();
+    let prog_lang = ProgLang::by_extension(&ext).unwrap_or(course_lang);
+    Ok(Deck { class, number, title, prog_lang })
+}
+
+/// The titles of `{{ header("DE", "EN") }}`: the first match on one line,
+/// both captures greedy (`{{ header('a", "b', "c") }}` gives `a", "b` and
+/// `c`), the way existing courses' titles were always read:
+/// `{{\s*header\s*\(\s*["'](.*)["']\s*,\s*["'](.*)["']\s*\)\s*}}`.
+pub fn find_header(text: &str) -> Option<(String, String)> {
+    text.lines().find_map(header_in_line)
+}
+
+fn header_in_line(line: &str) -> Option<(String, String)> {
+    let b = line.as_bytes();
+    let skip_ws = |mut i: usize| {
+        while i < b.len() && b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        i
+    };
+    let is_quote = |i: usize| i < b.len() && (b[i] == b'"' || b[i] == b'\'');
+    for (start, _) in line.match_indices("{{") {
+        let mut i = skip_ws(start + 2);
+        if !line[i..].starts_with("header") {
+            continue;
+        }
+        i = skip_ws(i + "header".len());
+        if b.get(i) != Some(&b'(') {
+            continue;
+        }
+        i = skip_ws(i + 1);
+        if !is_quote(i) {
+            continue;
+        }
+        let g1 = i + 1;
+        // Greedy: try the latest end of the first capture first, then the
+        // latest end of the second.
+        for e1 in (g1..b.len()).rev().filter(|&e| is_quote(e)) {
+            let mut j = skip_ws(e1 + 1);
+            if b.get(j) != Some(&b',') {
+                continue;
+            }
+            j = skip_ws(j + 1);
+            if !is_quote(j) {
+                continue;
+            }
+            let g2 = j + 1;
+            for e2 in (g2..b.len()).rev().filter(|&e| is_quote(e)) {
+                let mut k = skip_ws(e2 + 1);
+                if b.get(k) != Some(&b')') {
+                    continue;
+                }
+                k = skip_ws(k + 1);
+                if line[k..].starts_with("}}") {
+                    return Some((line[g1..e1].to_owned(), line[g2..e2].to_owned()));
+                }
+            }
+        }
+    }
+    None
+}
+
+/// The files a single-file deck refers to (see [`referenced_files`]).
+pub fn references(deck: &Path) -> std::io::Result<Vec<String>> {
+    let text = std::fs::read(deck)?;
+    let text = String::from_utf8_lossy(&text);
+    let ext = deck.extension().map(|e| e.to_string_lossy().into_owned()).unwrap_or_default();
+    Ok(referenced_files(&text, &ext))
+}
+
+/// Module-relative paths a single-file deck refers to: `<img src="…">` and
+/// `import x` / `from x import …` (as `x.<ext>`). Only safe relative paths
+/// are returned; whether they exist is the caller's check.
+pub fn referenced_files(text: &str, ext: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("<img") {
+        rest = &rest[at + 4..];
+        let tag_end = rest.find('>').unwrap_or(rest.len());
+        let tag = &rest[..tag_end];
+        if let Some(src_at) = tag.find("src=\"") {
+            let value = &tag[src_at + 5..];
+            if let Some(end) = value.find('"') {
+                out.push(value[..end].to_owned());
+            }
+        }
+    }
+    for line in text.lines() {
+        let line = line.trim_start();
+        let names: Vec<&str> = if let Some(after) = line.strip_prefix("from") {
+            let after = after.trim_start();
+            if !line[4..].starts_with(char::is_whitespace) {
+                continue;
+            }
+            let name = after.split_whitespace().next().unwrap_or("");
+            let tail = after[name.len()..].trim_start();
+            if !tail.starts_with("import") {
+                continue;
+            }
+            vec![name]
+        } else if let Some(after) = line.strip_prefix("import") {
+            if !after.starts_with(char::is_whitespace) {
+                continue;
+            }
+            after.split(',').filter_map(|part| part.split_whitespace().next()).collect()
+        } else {
+            continue;
+        };
+        for name in names {
+            let name = name.trim_start_matches('.').trim_end_matches([';', '"', '\'']);
+            if !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '.') {
+                out.push(format!("{}.{ext}", name.replace('.', "/")));
+            }
+        }
+    }
+    out.retain(|p| scan::is_safe_relative(p));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_capture_is_greedy() {
+        assert_eq!(find_header(r#"# {{ header("A", "B") }}"#), Some(("A".into(), "B".into())));
+        assert_eq!(find_header(r#"{{header('a", "b', "c")}}"#), Some(("a\", \"b".into(), "c".into())));
+        assert_eq!(find_header("{{ header(\"A\",\n \"B\") }}"), None);
+    }
+}

@@ -1,0 +1,14 @@
+//! The front end: reads the course and nothing else. It turns a spec and the
+//! files below `slides/` into a [`plan::Plan`]; it knows no queue, cache,
+//! worker or plugin library (plugins answer through [`Classifier`]).
+
+pub mod deck_text;
+pub mod lang;
+pub mod layout;
+pub mod model;
+pub mod plan;
+pub mod planner;
+pub mod scan;
+pub mod spec;
+
+pub use plan::{Classifier, JobClass};

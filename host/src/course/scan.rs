@@ -1,0 +1,278 @@
+//! Finding the course's files: topic directories and single-file topics
+//! below `slides/`, in sorted order so the result does not depend on the
+//! file system.
+//!
+//! Ignore rules look only at path components below the course root (a
+//! course stored under `~/build/` still works); hidden files are never
+//! course files; a single-file topic pulls in only referenced files that
+//! exist; a file directly in a module directory is a topic only when a
+//! plugin claims it as slides (so `my_image_v2.png` does not become topic
+//! `v2`).
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+
+use clx_plugin_api::Role;
+
+use crate::course::deck_text;
+use crate::course::plan::Classifier;
+use crate::report::{Diagnostic, Location};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CourseError {
+    #[error("{}: no slides/ directory; the course root (--data-dir) must contain slides/", root.display())]
+    NoSlides { root: PathBuf },
+    #[error("{}: cannot read: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> CourseError + '_ {
+    move |source| CourseError::Io { path: path.to_owned(), source }
+}
+
+/// Directory names that never hold course files (tool caches, build output,
+/// editor folders), plus everything starting with `_` or `.`.
+pub fn is_ignored_dir(name: &str) -> bool {
+    const NAMES: &[&str] = &[
+        "__pycache__",
+        ".git",
+        ".ipynb_checkpoints",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".tox",
+        ".venv",
+        ".vs",
+        ".vscode",
+        ".idea",
+        "build",
+        "dist",
+        ".cargo",
+        "target",
+        "out",
+        "CMakeFiles",
+        "bin",
+        "obj",
+        "localdata",
+    ];
+    name.starts_with('_')
+        || name.starts_with('.')
+        || NAMES.contains(&name)
+        || name.contains(".egg-info")
+        || name.contains("cmake-build-")
+        || name.ends_with(".bkp")
+        || name.ends_with(".bak")
+}
+
+/// Files that are never course files: hidden files (`.gitkeep`, editor
+/// locks) and backups.
+pub fn is_ignored_file(name: &str) -> bool {
+    name.starts_with('.') || name.ends_with(".keras") || name.ends_with(".bkp") || name.ends_with(".bak")
+}
+
+/// `topic_100_abc_def[.py]` -> `abc_def`: drop the last extension and the
+/// first two `_`-separated parts. Empty when there are fewer than three.
+pub fn topic_id(name: &str) -> String {
+    let stem = name.rsplit_once('.').map_or(name, |(stem, _)| stem);
+    let mut parts = stem.splitn(3, '_');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(_), Some(_), Some(rest)) => rest.to_owned(),
+        _ => String::new(),
+    }
+}
+
+/// Topic ids found below `slides/`.
+#[derive(Debug, Default)]
+pub struct TopicMap {
+    pub topics: BTreeMap<String, PathBuf>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl TopicMap {
+    pub fn scan(root: &Path, classifier: &dyn Classifier) -> Result<TopicMap, CourseError> {
+        let slides = root.join("slides");
+        if !slides.is_dir() {
+            return Err(CourseError::NoSlides { root: root.to_owned() });
+        }
+        let mut map = TopicMap::default();
+        for (module_name, module) in sorted_entries(&slides)? {
+            if !module.is_dir() || is_ignored_dir(&module_name) {
+                continue;
+            }
+            for (name, path) in sorted_entries(&module)? {
+                let is_topic = if path.is_dir() {
+                    !is_ignored_dir(&name)
+                } else {
+                    !is_ignored_file(&name) && classifier.classify(&name).is_some_and(|c| c.role == Role::Slides)
+                };
+                let id = topic_id(&name);
+                if !is_topic || id.is_empty() {
+                    continue;
+                }
+                match map.topics.get(&id) {
+                    Some(first) => map.diagnostics.push(Diagnostic::warning(
+                        display(root, &path),
+                        Location::NONE,
+                        format!(
+                            "duplicate topic id `{id}`: {} and {}; the first is used, rename the other",
+                            display(root, first),
+                            display(root, &path)
+                        ),
+                    )),
+                    None => {
+                        map.topics.insert(id, path);
+                    }
+                }
+            }
+        }
+        Ok(map)
+    }
+}
+
+/// A topic's files before classification: (`/`-separated path relative to `base`, path).
+pub(super) struct FoundTopic {
+    pub(super) base: PathBuf,
+    pub(super) files: Vec<(String, PathBuf)>,
+}
+
+pub(super) fn dir_topic(dir: &Path) -> Result<FoundTopic, CourseError> {
+    Ok(FoundTopic { base: dir.to_owned(), files: walk_files(dir, &is_ignored_dir)? })
+}
+
+/// Every file below `dir` that is not ignored, sorted, as (`/`-separated
+/// path relative to `dir`, path); `skip_dir` says which directory names to
+/// leave out.
+pub fn walk_files(dir: &Path, skip_dir: &dyn Fn(&str) -> bool) -> Result<Vec<(String, PathBuf)>, CourseError> {
+    let mut out = Vec::new();
+    walk(dir, "", skip_dir, &mut out)?;
+    out.sort();
+    Ok(out)
+}
+
+fn walk(
+    dir: &Path,
+    prefix: &str,
+    skip_dir: &dyn Fn(&str) -> bool,
+    out: &mut Vec<(String, PathBuf)>,
+) -> Result<(), CourseError> {
+    for (name, path) in sorted_entries(dir)? {
+        let rel = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
+        if path.is_dir() {
+            if !skip_dir(&name) {
+                walk(&path, &rel, skip_dir, out)?;
+            }
+        } else if path.is_file() && !is_ignored_file(&name) {
+            out.push((rel, path));
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn file_topic(root: &Path, deck: &Path) -> Result<FoundTopic, CourseError> {
+    let module = deck.parent().unwrap_or(root).to_owned();
+    let references = deck_text::references(deck).map_err(io_err(deck))?;
+    let deck_name = deck.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut files = vec![(deck_name, deck.to_owned())];
+    for reference in references {
+        let path = reference.split('/').fold(module.clone(), |p, c| p.join(c));
+        let hidden = reference.split('/').any(|c| c.starts_with('.'));
+        let ignored = reference.split('/').rev().skip(1).any(is_ignored_dir);
+        if !hidden && !ignored && path.is_file() && !files.iter().any(|(rel, _)| *rel == reference) {
+            files.push((reference, path));
+        }
+    }
+    Ok(FoundTopic { base: module, files })
+}
+
+pub fn is_safe_relative(p: &str) -> bool {
+    !p.is_empty() && !p.contains(':') && Path::new(p).components().all(|c| matches!(c, Component::Normal(_)))
+}
+
+/// Directory entries sorted by name (file names that are not UTF-8 are skipped:
+/// they cannot appear in output names).
+fn sorted_entries(dir: &Path) -> Result<Vec<(String, PathBuf)>, CourseError> {
+    let mut entries = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io_err(dir))? {
+        let entry = entry.map_err(io_err(dir))?;
+        if let Ok(name) = entry.file_name().into_string() {
+            entries.push((name, entry.path()));
+        }
+    }
+    entries.sort();
+    Ok(entries)
+}
+
+/// `path` relative to `root`, `/`-separated; the path itself when outside.
+pub fn display(root: &Path, path: &Path) -> String {
+    match path.strip_prefix(root) {
+        Ok(rel) => rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/"),
+        Err(_) => path.display().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::course::model::tests::{write, TestClassifier};
+    use crate::report::Level;
+
+    #[test]
+    fn topic_id_drops_extension_and_first_two_parts() {
+        assert_eq!(topic_id("topic_100_abc_def"), "abc_def");
+        assert_eq!(topic_id("topic_110_another_topic_from_test_1.py"), "another_topic_from_test_1");
+        assert_eq!(topic_id("topic_100_foo.bar"), "foo");
+        assert_eq!(topic_id("img"), "");
+        assert_eq!(topic_id("include_me.py"), "");
+        assert_eq!(topic_id("topic_100"), "");
+    }
+
+    #[test]
+    fn ignore_rules_cover_the_list_patterns_and_underscore_or_dot_dirs() {
+        for name in [
+            "__pycache__",
+            ".git",
+            "build",
+            "target",
+            "foo.egg-info",
+            "cmake-build-debug",
+            "old.bak",
+            "_drafts",
+            ".hidden",
+        ] {
+            assert!(is_ignored_dir(name), "{name} should be ignored");
+        }
+        for name in ["img", "data", "pu", "builder", "module_010_x"] {
+            assert!(!is_ignored_dir(name), "{name} should not be ignored");
+        }
+        assert!(is_ignored_file(".gitkeep"));
+        assert!(!is_ignored_file("x.csv"));
+    }
+
+    #[test]
+    fn duplicate_id_warns_once_with_both_paths_and_the_first_sorted_wins() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        write(root, "slides/module_010_b/topic_100_x/slides_b.py", "");
+        write(root, "slides/module_000_a/topic_200_x/slides_a.py", "");
+        let map = TopicMap::scan(root, &TestClassifier).unwrap();
+        assert_eq!(map.topics["x"], root.join("slides/module_000_a/topic_200_x"));
+        assert_eq!(map.diagnostics.len(), 1);
+        let d = &map.diagnostics[0];
+        assert_eq!(d.level, Level::Warning);
+        assert!(d.message.contains("slides/module_000_a/topic_200_x"), "{}", d.message);
+        assert!(d.message.contains("slides/module_010_b/topic_100_x"), "{}", d.message);
+    }
+
+    #[test]
+    fn module_files_are_topics_only_when_claimed_as_slides() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        write(root, "slides/module_000_a/my_image_v2.png", "");
+        write(root, "slides/module_000_a/topic_100_v3.py", "");
+        let map = TopicMap::scan(root, &TestClassifier).unwrap();
+        assert_eq!(map.topics.keys().collect::<Vec<_>>(), ["v3"]);
+    }
+}

@@ -1,0 +1,7 @@
+//! The record: the job queue and the content-addressed cache. This is the
+//! only place in the host that speaks SQL.
+
+pub mod cache;
+pub mod db;
+pub mod job;
+pub mod queue;
