@@ -1,55 +1,23 @@
 //! Stage 4: one self-contained HTML page per variant, in the look of the
-//! classic Jupyter notebook: prompts, highlighted code (syntect, CSS
-//! classes), markdown (pulldown-cmark, tables and raw HTML; math left for
-//! MathJax), and every kind of output.
+//! classic Jupyter notebook: prompts, highlighted code ([`highlight`]),
+//! markdown with math left for MathJax ([`markdown`]), and every kind of
+//! output, ANSI colours included ([`ansi`]).
 
-use std::sync::OnceLock;
+mod ansi;
+mod highlight;
+mod markdown;
 
-use pulldown_cmark::{html::push_html, Options, Parser};
 use serde_json::Value;
-use syntect::html::{ClassStyle, ClassedHTMLGenerator};
-use syntect::parsing::SyntaxSet;
-use syntect::util::LinesWithEndings;
 
 use crate::lang::ProgLang;
 
-const CSS: &str = r#"
-body{margin:0;background:#fff;font-family:"Helvetica Neue",Helvetica,Arial,sans-serif;font-size:14px;line-height:1.43;color:#000}
-#notebook{padding-top:20px;padding-bottom:20px}
-#notebook-container{max-width:1140px;margin:0 auto;padding:15px;background:#fff;box-shadow:0 0 12px 1px rgba(87,87,87,.2)}
-.cell{display:flex;flex-direction:column;padding:5px;margin:0;border:1px solid transparent;border-radius:2px;width:100%;box-sizing:border-box}
-.input,.output_area{display:flex;flex-direction:row;align-items:stretch}
-.prompt{min-width:14ex;padding:.4em;text-align:right;font-family:monospace;line-height:1.21429em;flex:none;user-select:none}
-.input_prompt{color:#303f9f;border-top:1px solid transparent}
-.output_prompt{color:#d84315}
-.inner_cell,.output_subarea{flex:1;min-width:0}
-.input_area{border:1px solid #cfcfcf;border-radius:2px;background:#f7f7f7;line-height:1.21429em}
-.input_area pre{margin:0;padding:.4em;background:transparent;border:0;font-size:14px;white-space:pre-wrap;overflow-x:auto}
-pre{font-family:Menlo,Monaco,Consolas,"Courier New",monospace}
-.output_subarea{padding:.4em .4em 0 .4em;overflow-x:auto}
-.output_subarea pre{margin:0;padding:0;white-space:pre-wrap;word-wrap:break-word}
-.output_stderr{background:#fdd}
-.output_subarea img{max-width:100%}
-.text_cell_render{padding:.5em .5em .5em .4em;outline:none;overflow-x:auto}
-.text_cell .prompt{display:none}
-.text_cell_render table{border-collapse:collapse;margin:1em 0}
-.text_cell_render th,.text_cell_render td{border:1px solid #ccc;padding:4px 8px}
-.text_cell_render img{max-width:100%}
-.raw_cell pre{margin:0;padding:.4em}
-.c,.comment{color:#408080;font-style:italic}.keyword,.storage{color:#008000;font-weight:bold}
-.string{color:#ba2121}.constant.numeric{color:#666}.entity.name.function{color:#00f}
-.entity.name.class,.entity.name.type{color:#00f;font-weight:bold}.support.function{color:#008000}
-.keyword.operator{color:#666;font-weight:normal}.constant.language{color:#008000;font-weight:bold}
-.ansi-bold{font-weight:bold}
-"#;
+const CSS: &str = include_str!("../assets/page.css");
 
-const MATHJAX: &str = r#"<script>window.MathJax={tex:{inlineMath:[['$','$'],['\\(','\\)']],displayMath:[['$$','$$'],['\\[','\\]']],processEscapes:true}};</script>
+/// MathJax 3 from its CDN, as nbconvert's pages load MathJax. Markdown math
+/// arrives as `\(…\)` / `\[…\]`; the dollar delimiters are for
+/// `text/latex` outputs and raw HTML, which IPython writes with dollars.
+const MATHJAX: &str = r#"<script>window.MathJax={tex:{inlineMath:[['$','$'],['\\(','\\)']],displayMath:[['$$','$$'],['\\[','\\]']],processEscapes:true,processEnvironments:true}};</script>
 <script async src="https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml-full.js"></script>"#;
-
-fn syntaxes() -> &'static SyntaxSet {
-    static SET: OnceLock<SyntaxSet> = OnceLock::new();
-    SET.get_or_init(SyntaxSet::load_defaults_newlines)
-}
 
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -74,74 +42,26 @@ fn text_of(v: &Value) -> String {
     }
 }
 
-fn highlight(code: &str, lang: ProgLang) -> String {
-    let set = syntaxes();
-    let token = match lang {
-        ProgLang::Python => "py",
-        ProgLang::Cpp => "cpp",
-        ProgLang::CSharp => "cs",
-        ProgLang::Java => "java",
-        // No TypeScript grammar ships with syntect; JavaScript is close.
-        ProgLang::TypeScript => "js",
-    };
-    let syntax = set.find_syntax_by_extension(token).unwrap_or_else(|| set.find_syntax_plain_text());
-    let mut generator = ClassedHTMLGenerator::new_with_class_style(syntax, set, ClassStyle::Spaced);
-    for line in LinesWithEndings::from(code) {
-        if generator.parse_html_for_line_which_includes_newline(line).is_err() {
-            return escape(code);
-        }
-    }
-    generator.finalize()
-}
-
-fn markdown(text: &str) -> String {
-    let mut out = String::new();
-    let options = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
-    push_html(&mut out, Parser::new_ext(text, options));
-    out
-}
-
-/// ANSI SGR colours (tracebacks) to HTML spans; everything else escaped.
-/// Hand-written: Jupyter tracebacks use only bold and the 16 basic colours,
-/// and the converter crates on crates.io either emit classes that need their
-/// own stylesheet or do not escape the text around the codes.
+/// ANSI-coloured text (streams, plain-text results) as HTML.
 pub fn ansi_to_html(text: &str) -> String {
-    const COLORS: [&str; 8] = ["#000", "#e75c58", "#00a250", "#ddb62b", "#208ffb", "#d160c4", "#60c6c8", "#c5c1b4"];
+    ansi::to_html(text)
+}
+
+/// A traceback with its colours, the line IPython's arrow (`---->`) points
+/// at set apart so the eye finds it.
+fn traceback_html(text: &str) -> String {
+    let lines = ansi::lines(text);
+    let last = lines.len().saturating_sub(1);
     let mut out = String::new();
-    let mut open = false;
-    let mut rest = text;
-    while let Some(pos) = rest.find('\u{1b}') {
-        out.push_str(&escape(&rest[..pos]));
-        rest = &rest[pos + 1..];
-        let Some(body) = rest.strip_prefix('[') else { continue };
-        let end = body.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(body.len());
-        let (params, command) = (&body[..end], body[end..].chars().next());
-        rest = body.get(end + 1..).unwrap_or("");
-        if command != Some('m') {
-            continue;
+    for (i, line) in lines.into_iter().enumerate() {
+        let newline = if i < last { "\n" } else { "" };
+        let arrow = line.plain.trim_start();
+        if arrow.starts_with("-->") || (arrow.starts_with("--") && arrow.trim_start_matches('-').starts_with('>')) {
+            out.push_str(&format!("<span class=\"tb-failing-line\">{}{newline}</span>", line.html));
+        } else {
+            out.push_str(&line.html);
+            out.push_str(newline);
         }
-        if open {
-            out.push_str("</span>");
-            open = false;
-        }
-        let mut style = Vec::new();
-        for p in params.split(';').filter_map(|p| p.parse::<u32>().ok()) {
-            match p {
-                1 => style.push("font-weight:bold".to_owned()),
-                30..=37 => style.push(format!("color:{}", COLORS[(p - 30) as usize])),
-                40..=47 => style.push(format!("background-color:{}", COLORS[(p - 40) as usize])),
-                90..=97 => style.push(format!("color:{}", COLORS[(p - 90) as usize])),
-                _ => {}
-            }
-        }
-        if !style.is_empty() {
-            out.push_str(&format!("<span style=\"{}\">", style.join(";")));
-            open = true;
-        }
-    }
-    out.push_str(&escape(rest));
-    if open {
-        out.push_str("</span>");
     }
     out
 }
@@ -160,7 +80,7 @@ fn rich(data: &Value) -> String {
         }
     }
     if let Some(md) = data.get("text/markdown") {
-        return format!("<div class=\"output_markdown rendered_html\">{}</div>", markdown(&text_of(md)));
+        return format!("<div class=\"output_markdown rendered_html\">{}</div>", markdown::to_html(&text_of(md)));
     }
     if let Some(latex) = data.get("text/latex") {
         return format!("<div class=\"output_latex\">{}</div>", escape(&text_of(latex)));
@@ -210,7 +130,7 @@ fn outputs(cell: &Value, out: &mut String) {
                     String::new(),
                     format!(
                         "<div class=\"output_text output_error\"><pre>{}</pre></div>",
-                        ansi_to_html(&tb.join("\n"))
+                        traceback_html(&tb.join("\n"))
                     ),
                 )
             }
@@ -239,17 +159,22 @@ fn cell_html(cell: &Value, lang: ProgLang, out: &mut String) {
     let source = text_of(&cell["source"]);
     match kind {
         "code" => {
-            let n = cell["execution_count"].as_u64().map(|n| n.to_string()).unwrap_or_else(|| " ".into());
+            // An empty cell never ran, whatever count a kernel echoed for it.
+            let n = match cell["execution_count"].as_u64() {
+                Some(n) if !source.trim().is_empty() => n.to_string(),
+                _ => " ".to_owned(),
+            };
+            let name = lang.name();
             out.push_str(&format!(
-                "<div class=\"input\"><div class=\"prompt input_prompt\">In&nbsp;[{n}]:</div><div class=\"inner_cell\"><div class=\"input_area\"><div class=\"highlight\"><pre>{}</pre></div></div></div></div>",
-                highlight(&source, lang)
+                "<div class=\"input\"><div class=\"prompt input_prompt\">In&nbsp;[{n}]:</div><div class=\"inner_cell\"><div class=\"input_area\"><div class=\"highlight hl-{name}\"><pre>{}</pre></div></div></div></div>",
+                highlight::highlight(&source, name)
             ));
             outputs(cell, out);
         }
         "markdown" => {
             out.push_str(&format!(
                 "<div class=\"inner_cell\"><div class=\"text_cell_render rendered_html\">{}</div></div>",
-                markdown(&source)
+                markdown::to_html(&source)
             ));
         }
         _ => out.push_str(&format!("<div class=\"inner_cell\"><pre>{}</pre></div>", escape(&source))),
@@ -271,10 +196,54 @@ pub fn render(notebook: &Value, lang: ProgLang) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    fn page(cells: Value) -> String {
+        render(&json!({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}), ProgLang::Python)
+    }
 
     #[test]
-    fn ansi_colours_become_spans_and_text_is_escaped() {
-        let html = ansi_to_html("\u{1b}[0;31mZeroDivisionError\u{1b}[0m: <b>");
-        assert_eq!(html, "<span style=\"color:#e75c58\">ZeroDivisionError</span>: &lt;b&gt;");
+    fn an_empty_code_cell_shows_a_blank_prompt_even_with_an_echoed_count() {
+        let html = page(json!([
+            {"cell_type": "code", "id": "a", "source": "x = 1", "execution_count": 3, "outputs": [], "metadata": {}},
+            {"cell_type": "code", "id": "b", "source": "\n  ", "execution_count": 3, "outputs": [], "metadata": {}}
+        ]));
+        assert!(html.contains("In&nbsp;[3]:"), "{html}");
+        assert_eq!(html.matches("In&nbsp;[ ]:").count(), 1, "{html}");
+    }
+
+    #[test]
+    fn the_line_a_traceback_points_at_is_marked_and_keeps_its_colours() {
+        let tb = [
+            "\u{1b}[31mZeroDivisionError\u{1b}[39m    Traceback (most recent call last)",
+            "\u{1b}[32m      1\u{1b}[39m y = \u{1b}[32m2\u{1b}[39m\n\u{1b}[32m----> \u{1b}[39m\u{1b}[32m2\u{1b}[39m f(\u{1b}[32m0\u{1b}[39m)\n",
+            "\u{1b}[31mZeroDivisionError\u{1b}[39m: division by zero",
+        ];
+        let html = page(json!([{"cell_type": "code", "id": "a", "source": "f(0)", "execution_count": 1,
+            "outputs": [{"output_type": "error", "ename": "ZeroDivisionError", "evalue": "division by zero", "traceback": tb}],
+            "metadata": {"tags": ["raises-exception"]}}]));
+        assert!(
+            html.contains("<span class=\"tb-failing-line\"><span class=\"ansi-green-fg\">----&gt; </span><span class=\"ansi-green-fg\">2</span> f(<span class=\"ansi-green-fg\">0</span>)\n</span>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<span class=\"ansi-red-fg\">ZeroDivisionError</span>: division by zero</pre>"),
+            "{html}"
+        );
+        assert_eq!(html.matches("tb-failing-line\"").count(), 1, "{html}");
+    }
+
+    #[test]
+    fn markdown_math_reaches_the_page_untouched() {
+        let html = page(json!([{"cell_type": "markdown", "id": "m", "metadata": {},
+            "source": "$$(a^b - c)\\, da\\, db\\, dc$$"}]));
+        assert!(html.contains("\\[(a^b - c)\\, da\\, db\\, dc\\]"), "{html}");
+    }
+
+    #[test]
+    fn the_page_is_the_same_for_the_same_notebook() {
+        let cells = json!([{"cell_type": "code", "id": "a", "source": "import os\nprint(len(os.sep))", "execution_count": 1,
+            "outputs": [{"output_type": "stream", "name": "stdout", "text": "1\n"}], "metadata": {}}]);
+        assert_eq!(page(cells.clone()), page(cells));
     }
 }
