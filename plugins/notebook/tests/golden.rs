@@ -12,7 +12,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use clx_plugin_notebook::{deck_outputs, DeckInput, Format, Kind, ProgLang};
+use clx_plugin_notebook::{build_variant, deck_outputs, html, DeckInput, Format, Kind, ProgLang};
 
 fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
@@ -134,4 +134,145 @@ fn normalising_sorts_the_filter_and_fixes_the_double_slide_tag() {
     let single =
         "    \"slideshow\": {\n     \"slide_type\": \"subslide\"\n    },\n    \"tags\": [\n     \"subslide\"\n    ]\n";
     assert_eq!(normalise_golden(single), single);
+}
+
+const KINDS: [(&str, Kind); 3] =
+    [("completed", Kind::Completed), ("code-along", Kind::CodeAlong), ("speaker", Kind::Speaker)];
+
+/// Decks in the shape the predecessor writes them today; their golden
+/// outputs were made by clx and checked by hand (`today/README.md`).
+fn today_dir() -> PathBuf {
+    golden_dir().join("today")
+}
+
+fn output_text(input: &DeckInput<'_>, kind: Kind, format: Format) -> String {
+    let bytes = deck_outputs(input, kind, format).unwrap_or_else(|e| panic!("{e:?}"));
+    String::from_utf8(bytes).expect("utf-8 output")
+}
+
+/// Compares with the stored golden file; `CLX_BLESS=1` writes it instead.
+fn check_golden(path: &Path, actual: &str, failures: &mut Vec<String>) {
+    if std::env::var_os("CLX_BLESS").is_some() {
+        fs::create_dir_all(path.parent().expect("parent")).expect("golden dir");
+        fs::write(path, actual).expect("write golden");
+        return;
+    }
+    match fs::read_to_string(path) {
+        Ok(expected) if expected == actual => {}
+        Ok(expected) => failures.push(format!("{}:\n{}", path.display(), first_difference(&expected, actual))),
+        Err(e) => failures.push(format!("{}: {e} (run with CLX_BLESS=1 to write it)", path.display())),
+    }
+}
+
+/// The same deck with the markdown marker the predecessor's older decks put
+/// above the `j2` import and the title line.
+fn wrapped(unwrapped: &str) -> String {
+    let at = unwrapped.find("// j2 ").expect("the deck imports the header macro");
+    format!("{}// %% [markdown] lang=\"de\" tags=[\"slide\"]\n{}", &unwrapped[..at], &unwrapped[at..])
+}
+
+#[test]
+fn an_unwrapped_csharp_header_reproduces_the_predecessors_wrapped_outputs() {
+    let dir = golden_dir();
+    let text = fs::read_to_string(today_dir().join("inputs/slides_cs_unwrapped.cs")).expect("input");
+    assert!(!text.contains("%% [markdown] lang=\"de\" tags=[\"slide\"]\n// j2"), "the deck is unwrapped");
+    let macros = fs::read_to_string(dir.join("macros/csharp.j2")).expect("golden macros");
+    let mut failures = Vec::new();
+    for lang in ["de", "en"] {
+        for (kind_name, kind) in KINDS {
+            for (format_name, format, ext) in [("notebook", Format::Ipynb, "ipynb"), ("code", Format::Code, "cs")] {
+                let path = dir.join(format!("outputs/slides_cs_wrapped/{lang}-{kind_name}-{format_name}.{ext}"));
+                let expected = normalise_golden(&fs::read_to_string(&path).expect("golden output"));
+                let input =
+                    DeckInput { text: &text, lang, prog_lang: ProgLang::CSharp, author: None, macros: Some(&macros) };
+                let actual = output_text(&input, kind, format);
+                if actual != expected {
+                    failures.push(format!("{}:\n{}", path.display(), first_difference(&expected, &actual)));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn unwrapped_c_family_headers_give_the_wrapped_title_cells_in_every_output() {
+    let titles = [
+        (ProgLang::Java, "java", "Ausnahmen in Java", "Exceptions in Java"),
+        (ProgLang::Cpp, "cpp", "Zeiger in C++", "Pointers in C++"),
+        (ProgLang::CSharp, "cs", "Eigenschaften in C#", "Properties in C#"),
+        (ProgLang::TypeScript, "ts", "Typen in TypeScript", "Types in TypeScript"),
+    ];
+    let mut failures = Vec::new();
+    for (prog_lang, ext, title_de, title_en) in titles {
+        let unwrapped = fs::read_to_string(today_dir().join(format!("inputs/slides_title.{ext}"))).expect("input");
+        let wrapped = wrapped(&unwrapped);
+        for lang in ["de", "en"] {
+            let (own, other) = if lang == "de" { (title_de, title_en) } else { (title_en, title_de) };
+            for (kind_name, kind) in KINDS {
+                let deck = |text| DeckInput { text, lang, prog_lang, author: Some("Ada Lovelace"), macros: None };
+                let variant = format!("{ext} {lang} {kind_name}");
+                for (format_name, format, file_ext) in
+                    [("notebook", Format::Ipynb, "ipynb"), ("code", Format::Code, ext)]
+                {
+                    let actual = output_text(&deck(&unwrapped), kind, format);
+                    assert_eq!(actual, output_text(&deck(&wrapped), kind, format), "{variant} {format_name}");
+                    assert!(actual.contains(&format!("<b>{own}</b>")), "{variant} {format_name}: {actual}");
+                    assert!(!actual.contains(other), "{variant} {format_name}: the other title: {actual}");
+                    let path = today_dir()
+                        .join(format!("outputs/slides_title_{ext}/{lang}-{kind_name}-{format_name}.{file_ext}"));
+                    check_golden(&path, &actual, &mut failures);
+                }
+                let build = |text| build_variant(&deck(text), kind, Format::Html).unwrap_or_else(|e| panic!("{e:?}"));
+                let (bare, marked) = (build(&unwrapped), build(&wrapped));
+                let first = &bare.cells[0];
+                assert_eq!(first.cell_type.name(), "markdown", "{variant}: {:?}", first);
+                assert_eq!(first.lang(), Some(lang), "{variant}");
+                assert!(first.source.contains(own), "{variant}: {}", first.source);
+                assert!(bare.warnings.is_empty(), "{variant}: {:?}", bare.warnings);
+                assert_eq!(
+                    html::render(&bare.notebook(), prog_lang),
+                    html::render(&marked.notebook(), prog_lang),
+                    "{variant} html"
+                );
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn todays_tags_have_the_predecessors_meaning_and_only_unknown_ones_warn() {
+    let text = fs::read_to_string(today_dir().join("inputs/slides_tags_today.py")).expect("input");
+    let mut failures = Vec::new();
+    for lang in ["de", "en"] {
+        for (kind_name, kind) in KINDS {
+            let input = DeckInput { text: &text, lang, prog_lang: ProgLang::Python, author: None, macros: None };
+            for (format_name, format, ext) in [("notebook", Format::Ipynb, "ipynb"), ("code", Format::Code, "py")] {
+                let actual = output_text(&input, kind, format);
+                let path =
+                    today_dir().join(format!("outputs/slides_tags_today/{lang}-{kind_name}-{format_name}.{ext}"));
+                check_golden(&path, &actual, &mut failures);
+            }
+            let variant = build_variant(&input, kind, Format::Ipynb).unwrap_or_else(|e| panic!("{e:?}"));
+            let messages: Vec<&str> = variant.warnings.iter().map(|w| w.message.as_str()).collect();
+            assert_eq!(messages.len(), 1, "{lang} {kind_name}: {messages:?}");
+            assert!(messages[0].starts_with("unknown tag `tpyo` on a code cell"), "{messages:?}");
+            let has = |needle: &str| variant.cells.iter().any(|c| c.source.contains(needle));
+            let solution = has("return a + b");
+            let narration = has("read this aloud");
+            match kind {
+                Kind::CodeAlong => assert!(!solution && !narration && !has("solution, explained"), "{kind_name}"),
+                Kind::Completed => assert!(solution && !narration && has("solution, explained"), "{kind_name}"),
+                Kind::Speaker => assert!(solution && narration, "{kind_name}"),
+            }
+            for markdown in ["Only for private documents", "img/diagram.png", "Workshop: add"] {
+                assert!(has(markdown), "{kind_name}: `{markdown}` is kept");
+            }
+            for code in ["Haus", "1 / 0", "input()", "add(1, 2)"] {
+                assert_eq!(has(code), kind != Kind::CodeAlong, "{kind_name}: `{code}` is code like any other");
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
