@@ -1,0 +1,133 @@
+//! Throughput of the SQLite job queue alone: no plugins, no cache, no files.
+//!
+//! One process submits `QUEUE_BENCH_JOBS` trivial jobs (default 20,000) into
+//! a fresh database, then K worker processes (K = 1, 2, 4) drain them with
+//! `claim` + `complete`, each through its own `Queue` on the same file, as the
+//! real pool does. Workers are this binary started again with `worker`; they
+//! open the queue and register first and start claiming only when every one
+//! is ready, so process start and schema checks stay out of the timing.
+//!
+//! Prints, per K, the median of 3 runs of: submit rate, drain rate (claim +
+//! complete) and the whole round trip (submit, claim, complete).
+//!
+//!     cargo bench -p clx --bench queue
+//!     QUEUE_BENCH_JOBS=50000 cargo bench -p clx --bench queue
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::Instant;
+
+use clx::store::cache::CacheKey;
+use clx::store::queue::{Queue, SessionId};
+
+const JOB_TYPE: &str = "bench";
+const RUNS: usize = 3;
+const WORKER_COUNTS: [usize; 3] = [1, 2, 4];
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("worker") {
+        let db = PathBuf::from(&args[2]);
+        let session = SessionId(args[3].parse().expect("session id"));
+        worker(&db, session);
+        return;
+    }
+    let jobs: usize = std::env::var("QUEUE_BENCH_JOBS").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
+    println!("queue: {jobs} trivial jobs, median of {RUNS} runs per worker count");
+    println!("{:>7}  {:>12}  {:>12}  {:>12}", "workers", "submit/s", "drain/s", "round trip/s");
+    for k in WORKER_COUNTS {
+        let mut submit = Vec::new();
+        let mut drain = Vec::new();
+        let mut total = Vec::new();
+        for _ in 0..RUNS {
+            let run = run(jobs, k);
+            submit.push(jobs as f64 / run.submit_secs);
+            drain.push(jobs as f64 / run.drain_secs);
+            total.push(jobs as f64 / (run.submit_secs + run.drain_secs));
+        }
+        println!("{k:>7}  {:>12.0}  {:>12.0}  {:>12.0}", median(submit), median(drain), median(total));
+    }
+}
+
+struct Run {
+    submit_secs: f64,
+    drain_secs: f64,
+}
+
+fn run(jobs: usize, workers: usize) -> Run {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("queue.db");
+    let queue = Queue::open(&db).expect("open queue");
+    let session = queue.start_session("bench").expect("session");
+    // The real planner gives every job its own key; keep that shape without
+    // hashing inside the timed loop.
+    let keys: Vec<CacheKey> =
+        (0..jobs).map(|i| CacheKey::builder().job_type(JOB_TYPE).source(&i.to_le_bytes()).finish()).collect();
+
+    let start = Instant::now();
+    for (i, key) in keys.iter().enumerate() {
+        queue.submit(session, JOB_TYPE, &format!("deck_{i}.py"), 0, "{}", key).expect("submit");
+    }
+    let submit_secs = start.elapsed().as_secs_f64();
+
+    let exe = std::env::current_exe().expect("own executable");
+    let mut children: Vec<(Child, ChildStdin, BufReader<ChildStdout>)> = (0..workers)
+        .map(|_| {
+            let mut child = Command::new(&exe)
+                .arg("worker")
+                .arg(&db)
+                .arg(session.0.to_string())
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("start worker");
+            let stdin = child.stdin.take().unwrap();
+            let stdout = BufReader::new(child.stdout.take().unwrap());
+            (child, stdin, stdout)
+        })
+        .collect();
+    for (_, _, out) in &mut children {
+        assert_eq!(read_line(out), "ready", "worker did not start");
+    }
+    let start = Instant::now();
+    for (_, stdin, _) in &mut children {
+        stdin.write_all(b"go\n").and_then(|()| stdin.flush()).expect("start signal");
+    }
+    let mut done = 0;
+    for (child, _, out) in &mut children {
+        done += read_line(out).parse::<usize>().expect("job count");
+        assert!(child.wait().expect("worker exit").success(), "worker failed");
+    }
+    let drain_secs = start.elapsed().as_secs_f64();
+    assert_eq!(done, jobs, "every job is claimed exactly once");
+    Run { submit_secs, drain_secs }
+}
+
+/// Claim and complete until the queue is empty; print how many.
+fn worker(db: &Path, session: SessionId) {
+    let queue = Queue::open(db).expect("open queue");
+    let types = vec![JOB_TYPE.to_owned()];
+    let id = queue.register_worker(session, &types, std::process::id()).expect("register");
+    println!("ready");
+    std::io::stdout().flush().unwrap();
+    let mut go = String::new();
+    std::io::stdin().read_line(&mut go).expect("start signal");
+    let mut done = 0usize;
+    while let Some(job) = queue.claim(session, id, &types).expect("claim") {
+        queue.complete(job.id, id, "{}").expect("complete");
+        done += 1;
+    }
+    println!("{done}");
+}
+
+fn read_line(out: &mut impl BufRead) -> String {
+    let mut line = String::new();
+    out.read_line(&mut line).expect("worker output");
+    line.trim().to_owned()
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
