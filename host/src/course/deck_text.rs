@@ -9,8 +9,8 @@ use std::path::Path;
 use crate::course::lang::Text;
 use crate::course::layout::{sanitize_name, ProgLang};
 use crate::course::model::Deck;
+use crate::course::paths::{display, is_safe_relative};
 use crate::course::plan::JobClass;
-use crate::course::scan::{self, display};
 use crate::report::{Diagnostic, Location};
 
 pub(super) fn deck(
@@ -151,7 +151,7 @@ pub fn referenced_files(text: &str, ext: &str) -> Vec<String> {
             }
         }
     }
-    out.retain(|p| scan::is_safe_relative(p));
+    out.retain(|p| is_safe_relative(p));
     out
 }
 

@@ -6,6 +6,7 @@ pub mod deck_text;
 pub mod lang;
 pub mod layout;
 pub mod model;
+pub mod paths;
 pub mod plan;
 pub mod planner;
 pub mod scan;

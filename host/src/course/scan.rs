@@ -10,11 +10,12 @@
 //! `v2`).
 
 use std::collections::BTreeMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use clx_plugin_api::Role;
 
 use crate::course::deck_text;
+pub use crate::course::paths::{display, is_safe_relative};
 use crate::course::plan::Classifier;
 use crate::report::{Diagnostic, Location};
 
@@ -187,10 +188,6 @@ pub(super) fn file_topic(root: &Path, deck: &Path) -> Result<FoundTopic, CourseE
     Ok(FoundTopic { base: module, files })
 }
 
-pub fn is_safe_relative(p: &str) -> bool {
-    !p.is_empty() && !p.contains(':') && Path::new(p).components().all(|c| matches!(c, Component::Normal(_)))
-}
-
 /// Directory entries sorted by name (file names that are not UTF-8 are skipped:
 /// they cannot appear in output names).
 fn sorted_entries(dir: &Path) -> Result<Vec<(String, PathBuf)>, CourseError> {
@@ -203,14 +200,6 @@ fn sorted_entries(dir: &Path) -> Result<Vec<(String, PathBuf)>, CourseError> {
     }
     entries.sort();
     Ok(entries)
-}
-
-/// `path` relative to `root`, `/`-separated; the path itself when outside.
-pub fn display(root: &Path, path: &Path) -> String {
-    match path.strip_prefix(root) {
-        Ok(rel) => rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/"),
-        Err(_) => path.display().to_string(),
-    }
 }
 
 #[cfg(test)]
