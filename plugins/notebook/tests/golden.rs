@@ -5,7 +5,7 @@
 //! (`tests/golden/macros/`, rebuilt from the golden outputs: its Python and
 //! C# logos and the hard-coded author line); the built-in macros ship a logo
 //! of our own. The golden files are compared after fixing the two places
-//! where the predecessor was random (notebook.md §9): the order of
+//! where the old tool's output was not deterministic: the order of
 //! `cell_metadata_filter` entries (we sort) and the slide type of a cell
 //! tagged both `slide` and `subslide` (we pick `slide`).
 
