@@ -5,5 +5,6 @@ mod course;
 mod engine;
 mod faults;
 mod golden;
+mod pages;
 mod plugins;
 mod watch;
