@@ -5,22 +5,30 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use clx_kernel::KernelChoice;
 use clx_plugin_api::{Host, Issue, Job, JobResult};
 use serde_json::Value;
+use sha3::{Digest, Sha3_224};
 
+use crate::deck::{source_line, Variant};
 use crate::html;
 use crate::kind::Kind;
 use crate::lang::ProgLang;
 
-/// The project's tools venv (`scripts/setup`), where ipykernel lives.
+/// How an issue that lies in the machine's setup (a kernel not installed,
+/// a kernelspec that cannot start) begins: such a result says nothing about
+/// the deck and must not be kept as its outcome.
+pub const ENVIRONMENT_ERROR: &str = "environment error: ";
+
+/// The project's tools venv (`scripts/setup`), where the kernelspecs live.
 pub fn tools_venv() -> PathBuf {
     clx_plugin_api::tools_dir().unwrap_or_else(|| PathBuf::from(".")).join("venv")
 }
 
-/// Cheap stand-in for the kernel's version in the cache key: the venv's
-/// ipykernel install (path and modification time).
-pub fn kernel_identity() -> String {
-    let venv = tools_venv();
+/// Stand-in for the kernels' versions in the cache key: per language, the
+/// kernelspec chosen and its `kernel.json` (path and modification time), so
+/// choosing or installing another kernel runs the decks again.
+pub fn kernel_identity(env_prefixes: &[PathBuf], choice: &KernelChoice) -> String {
     let stamp = |p: &Path| {
         std::fs::metadata(p)
             .and_then(|m| m.modified())
@@ -29,13 +37,47 @@ pub fn kernel_identity() -> String {
             .map(|d| d.as_secs())
             .unwrap_or(0)
     };
-    let kernel = venv.join("share/jupyter/kernels/python3/kernel.json");
-    format!("python3 kernel {} ({})", kernel.display(), stamp(&kernel))
+    let lines: Vec<String> = clx_kernel::survey(env_prefixes, choice)
+        .into_iter()
+        .map(|s| match s.found {
+            Ok(file) => format!("{}={} {} ({})", s.language.prog_lang, s.kernel, file.display(), stamp(&file)),
+            Err(_) => format!("{}={} missing", s.language.prog_lang, s.kernel),
+        })
+        .collect();
+    lines.join("; ")
 }
 
-fn seed_work_dir(job: &Job) -> Result<PathBuf, String> {
-    let dir = Path::new(job.work_dir.as_str()).join("kernel");
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+/// Where decks run: `$CLX_RUN_DIR`, else `run/` in clx's state dir
+/// (`$CLX_HOME`, `$XDG_CACHE_HOME/clx`, `~/.cache/clx`), a path that is the
+/// same on every build.
+fn run_root() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CLX_RUN_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    let state = std::env::var_os("CLX_HOME").filter(|d| !d.is_empty()).map(PathBuf::from).unwrap_or_else(|| {
+        std::env::var_os("XDG_CACHE_HOME")
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .unwrap_or_else(std::env::temp_dir)
+            .join("clx")
+    });
+    state.join("run")
+}
+
+/// The run directory's name: a hash of the course (when the host names it
+/// in the job options), the deck's course-relative path and the language
+/// of the page, so the German and English runs of a deck can go at once.
+fn run_key(job: &Job, course: Option<&str>, lang: &str) -> String {
+    let mut hasher = Sha3_224::new();
+    for part in [course.unwrap_or(""), job.source_path.as_str(), lang] {
+        hasher.update((part.len() as u64).to_le_bytes());
+        hasher.update(part.as_bytes());
+    }
+    hasher.finalize().iter().take(10).map(|b| format!("{b:02x}")).collect()
+}
+
+fn seed(dir: &Path, job: &Job) -> Result<(), String> {
     for file in job.siblings.iter() {
         let rel = file.path.as_str();
         if rel.split('/').any(|c| c == ".." || c.is_empty()) {
@@ -47,67 +89,128 @@ fn seed_work_dir(job: &Job) -> Result<PathBuf, String> {
         }
         std::fs::write(&path, file.bytes.as_slice()).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
-    Ok(dir)
+    Ok(())
 }
 
 fn has_code(nb: &Value) -> bool {
     nb["cells"].as_array().is_some_and(|c| c.iter().any(|c| c["cell_type"] == "code"))
 }
 
+/// What a deck run needs beyond the notebook.
+pub struct RunContext<'a> {
+    pub job: &'a Job,
+    pub prog_lang: ProgLang,
+    /// The job's page language (`de`/`en`).
+    pub lang: &'a str,
+    /// The course's name as the host gives it (part of the run dir's key).
+    pub course: Option<&'a str>,
+    pub kernel: &'a str,
+    pub timeout: Duration,
+    /// The deck text, for mapping a failing cell back to its line.
+    pub source: &'a str,
+}
+
+/// The deck line of a failing cell: the line of the statement the kernel
+/// names when it says which one (Python's `Cell In[n], line L`, Deno's
+/// `<anonymous>:L:C`, evcxr's `command_n:L:C`), else the cell's marker.
+fn deck_line(speaker: &Variant, cell: usize, traceback: &str, source: &str) -> Option<u32> {
+    let marker = speaker.cells.get(cell.checked_sub(1)?)?.rendered_line;
+    let marker_line = source_line(&speaker.rendered, marker, source);
+    let within = line_in_cell(traceback)?;
+    source_line(&speaker.rendered, marker + within, source).or(marker_line)
+}
+
+fn line_in_cell(traceback: &str) -> Option<usize> {
+    let number = |s: &str| {
+        s.bytes()
+            .take_while(u8::is_ascii_digit)
+            .fold(None, |n: Option<usize>, b| Some(n.unwrap_or(0) * 10 + usize::from(b - b'0')))
+    };
+    // Deno lists the innermost frame first; the cell's own statement is the
+    // outermost one.
+    if let Some(at) = traceback.rfind("<anonymous>:") {
+        return number(&traceback[at + "<anonymous>:".len()..]);
+    }
+    if let Some(at) = traceback.find("command_") {
+        let rest = &traceback[at + "command_".len()..];
+        let rest = rest.trim_start_matches(|c: char| c.is_ascii_digit()).strip_prefix(':')?;
+        return number(rest);
+    }
+    if let Some(at) = traceback.find("Cell In[") {
+        let rest = &traceback[at..];
+        let at = rest.find("], line ")?;
+        return number(&rest[at + "], line ".len()..]);
+    }
+    None
+}
+
 /// Run the speaker notebook; one retry on a fresh kernel if the kernel died.
 fn run(
-    speaker: &Value,
-    prog_lang: ProgLang,
-    job: &Job,
+    speaker: &Variant,
+    ctx: &RunContext<'_>,
     executor: &clx_kernel::Executor,
-    timeout: Duration,
     host: &Host<'_>,
 ) -> Result<Value, Issue> {
-    let path = job.source_path.as_str();
-    let kernel = clx_kernel::kernel_for(prog_lang.name())
-        .ok_or_else(|| Issue::error(format!("no Jupyter kernel is known for {}", prog_lang.name())).in_file(path))?;
-    let dir = seed_work_dir(job).map_err(|m| Issue::error(m).in_file(path))?;
+    let path = ctx.job.source_path.as_str();
+    let at = |issue: Issue, line: Option<u32>| match line {
+        Some(line) => issue.at_line(line),
+        None => issue,
+    };
+    let environment = |e: clx_kernel::KernelError| {
+        let message = if e.is_environment() { format!("{ENVIRONMENT_ERROR}{e}") } else { e.to_string() };
+        Issue::error(message).in_file(path)
+    };
+    let dir = clx_kernel::RunDir::claim(&run_root(), &run_key(ctx.job, ctx.course, ctx.lang)).map_err(environment)?;
+    seed(dir.path(), ctx.job).map_err(|m| Issue::error(m).in_file(path))?;
+    let notebook = speaker.notebook();
     let mut last = None;
     for attempt in 0..2 {
-        let mut nb = speaker.clone();
-        let mut session = executor.session(kernel, &dir).map_err(|e| Issue::error(e.to_string()).in_file(path))?;
-        match clx_kernel::execute(&mut nb, &mut session, timeout) {
+        let mut nb = notebook.clone();
+        let mut session = executor.session_for(ctx.prog_lang.name(), ctx.kernel, dir.path()).map_err(environment)?;
+        match clx_kernel::execute(&mut nb, &mut session, ctx.timeout) {
             Ok(()) => return Ok(nb),
             Err(e) if e.is_kernel_death() && attempt == 0 => {
                 host.warn(&format!("{path}: {e}; retrying with a fresh kernel"));
                 last = Some(e);
             }
             Err(clx_kernel::ExecuteError::CellFailed { cell, ename, evalue, excerpt, traceback }) => {
+                let line = deck_line(speaker, cell, &traceback, ctx.source);
                 let message = format!(
                     "raised {ename}: {evalue}\n--- cell {cell} ---\n{excerpt}\n--- traceback ---\n{traceback}\n\
                      (tag the cell `raises-exception` if the error is intended)"
                 );
-                return Err(Issue::error(message).in_file(path).at_cell(cell as u32));
+                return Err(at(Issue::error(message).in_file(path).at_cell(cell as u32), line));
             }
-            Err(e) => return Err(Issue::error(e.to_string()).in_file(path)),
+            Err(clx_kernel::ExecuteError::Kernel { cell, source }) => {
+                let line = deck_line(speaker, cell, "", ctx.source);
+                let issue = Issue::error(format!("cell {cell}: {source}")).in_file(path).at_cell(cell as u32);
+                return Err(at(issue, line));
+            }
         }
     }
-    Err(Issue::error(last.map(|e| e.to_string()).unwrap_or_default()).in_file(path))
+    let issue = Issue::error(last.map(|e| e.to_string()).unwrap_or_default()).in_file(path);
+    Err(issue)
 }
 
 /// Answer the HTML requests `(id, kind, notebook of that variant)` of a job.
 /// The speaker notebook is executed once; executed kinds take its outputs.
 pub fn html_outputs(
     requests: Vec<(String, Kind, Value)>,
-    speaker: Option<Value>,
-    prog_lang: ProgLang,
-    job: &Job,
+    speaker: Option<Variant>,
+    ctx: &RunContext<'_>,
     executor: Option<Result<&clx_kernel::Executor, String>>,
-    timeout: Duration,
     host: &Host<'_>,
     result: &mut JobResult,
 ) {
-    let path = job.source_path.as_str();
+    let path = ctx.job.source_path.as_str();
     let wants_run = requests.iter().any(|(_, k, _)| *k != Kind::CodeAlong);
     let executed: Option<Result<Value, Issue>> = match (executor, speaker) {
-        (Some(exec), Some(speaker)) if wants_run && has_code(&speaker) => Some(match exec {
-            Ok(exec) => run(&speaker, prog_lang, job, exec, timeout, host),
-            Err(e) => Err(Issue::error(format!("cannot start Jupyter kernels: {e}; run scripts/setup")).in_file(path)),
+        (Some(exec), Some(speaker)) if wants_run && has_code(&speaker.notebook()) => Some(match exec {
+            Ok(exec) => run(&speaker, ctx, exec, host),
+            Err(e) => {
+                Err(Issue::error(format!("{ENVIRONMENT_ERROR}cannot start Jupyter kernels: {e}; run scripts/setup"))
+                    .in_file(path))
+            }
         }),
         _ => None,
     };
@@ -125,6 +228,29 @@ pub fn html_outputs(
                 None => {}
             }
         }
-        result.output(&id, html::render(&nb, prog_lang).into_bytes());
+        result.output(&id, html::render(&nb, ctx.prog_lang).into_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_failing_line_is_read_from_each_kernels_traceback() {
+        assert_eq!(line_in_cell("ReferenceError: x is not defined\n    at <anonymous>:3:1"), Some(3));
+        assert_eq!(line_in_cell("[E0308] Error: mismatched types\n ╭─[ command_6:2:14 ]"), Some(2));
+        assert_eq!(line_in_cell("Cell In[4], line 7\n----> 7 1/0"), Some(7));
+        assert_eq!(line_in_cell("Error: no location"), None);
+    }
+
+    #[test]
+    fn the_run_dir_depends_on_course_deck_and_language_only() {
+        let job = |path: &str| Job::new("notebook", path, "x = 1\n");
+        let a = run_key(&job("slides/m/t/slides_a.py"), Some("course"), "de");
+        assert_eq!(a, run_key(&job("slides/m/t/slides_a.py"), Some("course"), "de"));
+        assert_ne!(a, run_key(&job("slides/m/t/slides_a.py"), Some("other"), "de"));
+        assert_ne!(a, run_key(&job("slides/m/t/slides_a.py"), Some("course"), "en"));
+        assert_ne!(a, run_key(&job("slides/m/u/slides_a.py"), Some("course"), "de"));
     }
 }

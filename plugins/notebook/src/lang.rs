@@ -10,6 +10,7 @@ pub enum ProgLang {
     CSharp,
     Java,
     TypeScript,
+    Rust,
 }
 
 impl ProgLang {
@@ -20,6 +21,7 @@ impl ProgLang {
             "csharp" => ProgLang::CSharp,
             "java" => ProgLang::Java,
             "typescript" => ProgLang::TypeScript,
+            "rust" => ProgLang::Rust,
             _ => return None,
         })
     }
@@ -31,6 +33,7 @@ impl ProgLang {
             ProgLang::CSharp => "csharp",
             ProgLang::Java => "java",
             ProgLang::TypeScript => "typescript",
+            ProgLang::Rust => "rust",
         }
     }
 
@@ -53,9 +56,11 @@ impl ProgLang {
             ProgLang::CSharp => "csharp",
             ProgLang::Java => "java",
             ProgLang::TypeScript => "typescript",
+            ProgLang::Rust => "rust",
         }
     }
 
+    /// The notebook's `kernelspec` metadata for the language's default kernel.
     pub fn kernelspec(self) -> Value {
         let (display, language, name) = match self {
             ProgLang::Python => ("Python 3 (ipykernel)", "python", "python3"),
@@ -63,8 +68,26 @@ impl ProgLang {
             ProgLang::CSharp => (".NET (C#)", "C#", ".net-csharp"),
             ProgLang::Java => ("Java", "java", "java"),
             ProgLang::TypeScript => ("Deno", "typescript", "deno"),
+            ProgLang::Rust => ("Rust", "rust", "rust"),
         };
         json!({"display_name": display, "language": language, "name": name})
+    }
+
+    /// The `kernelspec` metadata for a kernel chosen in `clx.toml`; the
+    /// default kernel's exactly as [`ProgLang::kernelspec`].
+    pub fn kernelspec_named(self, name: &str) -> Value {
+        let default = self.kernelspec();
+        if default["name"] == name {
+            return default;
+        }
+        // xeus-cpp installs one kernelspec per standard: xcpp17, xcpp20, …
+        if let Some(standard) =
+            name.strip_prefix("xcpp").filter(|s| s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit()))
+        {
+            let title = format!("C++{standard}");
+            return json!({"display_name": title, "language": title, "name": name});
+        }
+        json!({"display_name": name, "language": default["language"], "name": name})
     }
 
     pub fn language_info(self) -> Value {
@@ -90,6 +113,11 @@ impl ProgLang {
                 "codemirror_mode": "typescript", "file_extension": ".ts", "mimetype": "text/x.typescript",
                 "name": "typescript", "pygments_lexer": "typescript", "version": "5.6.2"
             }),
+            // As evcxr's kernel_info reports it.
+            ProgLang::Rust => json!({
+                "codemirror_mode": "rust", "file_extension": ".rs", "mimetype": "text/rust",
+                "name": "Rust", "pygment_lexer": "rust", "version": ""
+            }),
         }
     }
 
@@ -101,6 +129,7 @@ impl ProgLang {
             ProgLang::CSharp => include_str!("../templates/csharp/macros.j2"),
             ProgLang::Java => include_str!("../templates/java/macros.j2"),
             ProgLang::TypeScript => include_str!("../templates/typescript/macros.j2"),
+            ProgLang::Rust => include_str!("../templates/rust/macros.j2"),
         }
     }
 }

@@ -21,23 +21,33 @@ struct Config {
     /// A Python environment whose kernelspecs come first.
     #[serde(default)]
     venv: Option<std::path::PathBuf>,
+    /// Kernelspec per course language over the defaults
+    /// (`[converters.notebook.kernels] cpp = "xcpp20"`): used in the
+    /// notebooks' metadata and to run the decks.
+    #[serde(default)]
+    kernels: std::collections::BTreeMap<String, String>,
 }
 
 pub struct Notebook {
     config: Config,
+    kernels: clx_kernel::KernelChoice,
     /// Started on the first deck that needs a kernel; it keeps a warm
     /// kernel ready for the next deck.
     executor: OnceLock<Result<clx_kernel::Executor, String>>,
 }
 
 impl Notebook {
+    /// Environments whose kernelspecs come first: the configured venv, then
+    /// the tools venv.
+    fn env_prefixes(&self) -> Vec<std::path::PathBuf> {
+        let mut prefixes: Vec<std::path::PathBuf> = self.config.venv.iter().cloned().collect();
+        prefixes.push(execute::tools_venv());
+        prefixes
+    }
+
     fn executor(&self) -> Result<&clx_kernel::Executor, String> {
         self.executor
-            .get_or_init(|| {
-                let mut prefixes: Vec<std::path::PathBuf> = self.config.venv.iter().cloned().collect();
-                prefixes.push(execute::tools_venv());
-                clx_kernel::Executor::new(&prefixes).map_err(|e| e.to_string())
-            })
+            .get_or_init(|| clx_kernel::Executor::new(&self.env_prefixes()).map_err(|e| e.to_string()))
             .as_ref()
             .map_err(Clone::clone)
     }
@@ -50,7 +60,7 @@ impl Plugin for Notebook {
             .job_type(
                 JobTypeDecl::new("notebook", Role::Slides)
                     .description("percent-format deck -> .ipynb / code / HTML per language and kind")
-                    .suffixes(&[".py", ".cpp", ".cs", ".java", ".ts"])
+                    .suffixes(&[".py", ".cpp", ".cs", ".java", ".ts", ".rs"])
                     .name_prefixes(&["slides_", "topic_"])
                     .formats(&["ipynb", "code", "html"]),
             )
@@ -59,11 +69,13 @@ impl Plugin for Notebook {
     fn new(config: &str) -> Result<Self, String> {
         let config: Config =
             serde_json::from_str(config).map_err(|e| format!("invalid [converters.notebook] in clx.toml: {e}"))?;
-        Ok(Notebook { config, executor: OnceLock::new() })
+        let kernels = clx_kernel::KernelChoice::new(config.kernels.clone())
+            .map_err(|e| format!("invalid [converters.notebook.kernels] in clx.toml: {e}"))?;
+        Ok(Notebook { config, kernels, executor: OnceLock::new() })
     }
 
     fn tool_identity(&self, _job_type: &str) -> Result<String, String> {
-        Ok(execute::kernel_identity())
+        Ok(execute::kernel_identity(&self.env_prefixes(), &self.kernels))
     }
 
     fn convert(&self, job: &Job, host: &Host<'_>) -> Result<JobResult, Issue> {
@@ -77,17 +89,29 @@ impl Plugin for Notebook {
             author: options.author.as_deref(),
             macros: options.macros.as_deref(),
         };
+        let kernel = self.kernels.kernel(options.prog_lang.name()).unwrap_or_default();
+        // Only a chosen kernel touches the metadata: the defaults keep the
+        // notebooks byte-identical to the predecessor's.
+        let kernelspec =
+            self.kernels.is_overridden(options.prog_lang.name()).then(|| options.prog_lang.kernelspec_named(kernel));
+        let notebook = |variant: &Variant| {
+            let mut nb = variant.notebook();
+            if let Some(spec) = &kernelspec {
+                nb["metadata"]["kernelspec"] = spec.clone();
+            }
+            nb
+        };
         let mut result = JobResult::new();
         let mut issues: Vec<Issue> = Vec::new();
         let mut html = Vec::new();
         for request in job.outputs.iter() {
-            match convert_one(&input, request) {
+            match convert_one(&input, request, &notebook) {
                 Ok((bytes, variant)) => {
                     match bytes {
                         Some(bytes) => {
                             result.output(&request.id, bytes);
                         }
-                        None => html.push((request.id.to_string(), variant_kind(request), variant.notebook())),
+                        None => html.push((request.id.to_string(), variant_kind(request), notebook(&variant))),
                     }
                     for warning in &variant.warnings {
                         let mut issue = Issue::warning(warning.message.as_str()).in_file(path);
@@ -115,10 +139,18 @@ impl Plugin for Notebook {
             result.issue(issue);
         }
         if !html.is_empty() {
-            let speaker = build_variant(&input, Kind::Speaker, Format::Html).ok().map(|v| v.notebook());
+            let speaker = build_variant(&input, Kind::Speaker, Format::Html).ok();
             let executor = options.execute.then(|| self.executor());
-            let timeout = Duration::from_secs(self.config.cell_timeout.unwrap_or(120));
-            execute::html_outputs(html, speaker, options.prog_lang, job, executor, timeout, host, &mut result);
+            let context = execute::RunContext {
+                job,
+                prog_lang: options.prog_lang,
+                lang: &options.lang,
+                course: options.course.as_deref(),
+                kernel,
+                timeout: Duration::from_secs(self.config.cell_timeout.unwrap_or(120)),
+                source: text,
+            };
+            execute::html_outputs(html, speaker, &context, executor, host, &mut result);
         }
         Ok(result)
     }
@@ -145,7 +177,11 @@ fn variant_kind(request: &OutputRequest) -> Kind {
 
 /// ipynb and code bytes at once; `None` for HTML, which the job renders
 /// after executing the deck.
-fn convert_one(input: &DeckInput<'_>, request: &OutputRequest) -> Result<(Option<Vec<u8>>, Variant), OutputError> {
+fn convert_one(
+    input: &DeckInput<'_>,
+    request: &OutputRequest,
+    notebook: &dyn Fn(&Variant) -> Value,
+) -> Result<(Option<Vec<u8>>, Variant), OutputError> {
     let format = Format::parse(&request.format).ok_or_else(|| {
         OutputError::Request(format!(
             "the notebook plugin cannot produce format `{}` (ipynb, code, html)",
@@ -163,7 +199,7 @@ fn convert_one(input: &DeckInput<'_>, request: &OutputRequest) -> Result<(Option
     })?;
     let variant = build_variant(input, kind, format).map_err(OutputError::Deck)?;
     let bytes = match format {
-        Format::Ipynb => Some(ipynb::to_bytes(&variant.notebook())),
+        Format::Ipynb => Some(ipynb::to_bytes(&notebook(&variant))),
         Format::Code => Some(code::to_bytes(&variant.cells, input.prog_lang, variant.meta.encoding.as_deref())),
         Format::Html => None,
     };
@@ -177,6 +213,8 @@ struct JobOptions {
     macros: Option<String>,
     /// Run completed and speaker HTML in a kernel.
     execute: bool,
+    /// The course, as the host names it: part of the run directory's key.
+    course: Option<String>,
 }
 
 impl JobOptions {
@@ -189,7 +227,7 @@ impl JobOptions {
         let prog_name = value.get("prog_lang").and_then(Value::as_str).unwrap_or("");
         let prog_lang = ProgLang::parse(prog_name).ok_or_else(|| {
             format!(
-                "unsupported programming language `{prog_name}`; decks must be python, cpp, csharp, java or typescript"
+                "unsupported programming language `{prog_name}`; decks must be python, cpp, csharp, java, typescript or rust"
             )
         })?;
         let text_option = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_owned);
@@ -200,6 +238,7 @@ impl JobOptions {
             author: text_option("author"),
             macros: text_option("macros"),
             execute,
+            course: text_option("course"),
         })
     }
 }

@@ -104,9 +104,9 @@ fn unknown_tags_are_warnings_with_the_cell_line() {
 
 #[test]
 fn bad_options_and_requests_say_what_is_allowed() {
-    let err = run(DECK, "slides_x.rs", options("de", "rust"), vec![request("a", "ipynb", "completed")])
+    let err = run(DECK, "slides_x.cob", options("de", "cobol"), vec![request("a", "ipynb", "completed")])
         .expect_err("unsupported language");
-    assert!(err.message.contains("python, cpp, csharp, java or typescript"), "{}", err.message);
+    assert!(err.message.contains("python, cpp, csharp, java, typescript or rust"), "{}", err.message);
     let result = run(
         DECK,
         "slides_x.py",

@@ -56,8 +56,12 @@ impl Executor {
     }
 
     /// Make sure a kernel of this spec is starting, without waiting for it.
+    /// Kernels that cannot change their working directory start per deck.
     pub fn prewarm(&self, name: &str) -> Result<(), KernelError> {
         let spec = self.kernelspec(name)?;
+        if chdir_code(&spec, Path::new("/")).is_none() {
+            return Ok(());
+        }
         let mut warm = self.warm.lock().unwrap_or_else(|e| e.into_inner());
         if !warm.contains_key(name) {
             warm.insert(name.to_owned(), self.start_in_background(spec));
@@ -65,10 +69,22 @@ impl Executor {
         Ok(())
     }
 
-    /// A fresh kernel for one deck, working in `work_dir`. The next kernel of
-    /// this spec starts at once in the background.
+    /// [`Executor::session`] for a deck language: a missing kernelspec
+    /// names the language and its install command.
+    pub fn session_for(&self, prog_lang: &str, name: &str, work_dir: &Path) -> Result<Session<'_>, KernelError> {
+        self.session(name, work_dir).map_err(|e| e.for_language(prog_lang))
+    }
+
+    /// A fresh kernel for one deck, working in `work_dir`. Where the kernel
+    /// can be moved into `work_dir` after starting, it was started ahead of
+    /// time and the next one starts at once in the background; otherwise it
+    /// starts now, in `work_dir`.
     pub fn session(&self, name: &str, work_dir: &Path) -> Result<Session<'_>, KernelError> {
         let spec = self.kernelspec(name)?;
+        let Some(setup) = chdir_code(&spec, work_dir) else {
+            let kernel = self.rt.block_on(Kernel::start(&spec, work_dir))?;
+            return Ok(Session { exec: self, kernel: Some(kernel) });
+        };
         let starting = {
             let mut warm = self.warm.lock().unwrap_or_else(|e| e.into_inner());
             let current = warm.remove(name).unwrap_or_else(|| self.start_in_background(spec.clone()));
@@ -80,14 +96,27 @@ impl Executor {
             Ok(Err(e)) => return Err(e),
             Err(e) => return Err(KernelError::Protocol(format!("kernel start task failed: {e}"))),
         };
-        if spec.spec.language.eq_ignore_ascii_case("python") {
-            let dir = work_dir.to_string_lossy().replace('\\', "\\\\").replace('\'', "\\'");
-            let setup = format!(
-                "import os as __o, sys as __s, importlib as __i\n__o.chdir('{dir}')\n__s.path.insert(0, '{dir}')\n__i.invalidate_caches()\ndel __o, __s, __i"
-            );
-            self.rt.block_on(kernel.run_silent(&setup))?;
-        }
+        self.rt.block_on(kernel.run_silent(&setup))?;
         Ok(Session { exec: self, kernel: Some(kernel) })
+    }
+}
+
+/// Code that moves a running kernel into `dir` (and, for Python, makes
+/// modules there importable), for the languages where that is known to
+/// work; `None` means the kernel has to be started in `dir`.
+fn chdir_code(spec: &Kernelspec, dir: &Path) -> Option<String> {
+    let dir = dir.to_string_lossy();
+    // A JSON string is a valid Python, TypeScript and (debug-escaped) Rust literal.
+    let quoted = serde_json::to_string(dir.as_ref()).ok()?;
+    match spec.spec.language.to_ascii_lowercase().as_str() {
+        "python" => Some(format!(
+            "import os as __o, sys as __s, importlib as __i\n__o.chdir({quoted})\n__s.path.insert(0, {quoted})\n__i.invalidate_caches()\ndel __o, __s, __i"
+        )),
+        // Deno resolves relative imports against the current directory.
+        "typescript" | "javascript" => Some(format!("Deno.chdir({quoted});")),
+        // evcxr loads each cell into its one runtime process.
+        "rust" => Some(format!("std::env::set_current_dir({:?}).unwrap();", dir.as_ref())),
+        _ => None,
     }
 }
 

@@ -148,6 +148,11 @@ impl Kernel {
             .env("PYDEVD_DISABLE_FILE_VALIDATION", "1")
             .env("IPYTHONDIR", std::env::temp_dir().join("clx-ipython"))
             .env("DENO_NO_UPDATE_CHECK", "1");
+        if Wire::for_spec(spec) == Wire::Tcp {
+            // Deno styles values for a terminal unless told not to; the
+            // escape codes would end up in the pages.
+            cmd.env("NO_COLOR", "1");
+        }
         if let Some(env) = &spec.spec.env {
             cmd.envs(env);
         }

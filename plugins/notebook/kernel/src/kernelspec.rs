@@ -60,7 +60,7 @@ pub fn find(name: &str, dirs: &[PathBuf]) -> Result<Kernelspec, KernelError> {
         let env_prefix = env_prefix_of(data);
         return Ok(Kernelspec { name: name.to_owned(), dir, spec, env_prefix });
     }
-    Err(KernelError::NoKernelspec { name: name.to_owned(), searched: dirs.to_vec() })
+    Err(KernelError::NoKernelspec { name: name.to_owned(), searched: dirs.to_vec(), language: None })
 }
 
 /// `<prefix>/share/jupyter` -> `<prefix>` when that prefix has a Python.

@@ -5,19 +5,27 @@
 pub mod executor;
 pub mod kernel;
 pub mod kernelspec;
+pub mod languages;
 pub mod notebook;
+pub mod rundir;
 
 use std::path::PathBuf;
 
 pub use executor::{Executor, Session};
 pub use kernel::{CellError, CellRun, Kernel, Wire};
 pub use kernelspec::Kernelspec;
-pub use notebook::{copy_outputs, execute, kernel_for, strip_ansi, ExecuteError};
+pub use languages::{kernel_for, language, survey, KernelChoice, Language, LanguageStatus, LANGUAGES};
+pub use notebook::{copy_outputs, execute, strip_ansi, ExecuteError};
+pub use rundir::RunDir;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KernelError {
-    #[error("no Jupyter kernelspec `{name}` found (searched {}); install it, e.g. run scripts/setup for python3", searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
-    NoKernelspec { name: String, searched: Vec<PathBuf> },
+    /// An environment error: nothing in the deck can fix it, installing can.
+    #[error("{}no Jupyter kernelspec `{name}` found (searched {}); install it with: {}",
+        language.map(|l| format!("cannot run {} decks: ", l.display)).unwrap_or_default(),
+        searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+        language.map(|l| l.install).unwrap_or("the kernel's own installer, which writes kernels/<name>/kernel.json"))]
+    NoKernelspec { name: String, searched: Vec<PathBuf>, language: Option<&'static languages::Language> },
     #[error("kernelspec {path} is invalid: {message}")]
     BadKernelspec { path: PathBuf, message: String },
     #[error("cannot start kernel `{argv}`: {source}")]
@@ -37,6 +45,24 @@ pub enum KernelError {
 }
 
 impl KernelError {
+    /// Whether the error lies in the machine's setup (a kernel missing, broken
+    /// or not startable) rather than in the deck: such a result must not be
+    /// remembered as the deck's outcome.
+    pub fn is_environment(&self) -> bool {
+        matches!(self, KernelError::NoKernelspec { .. } | KernelError::BadKernelspec { .. } | KernelError::Spawn { .. })
+    }
+
+    /// Attach the deck language a missing kernelspec was looked up for, so
+    /// the message names the language and its install command.
+    pub fn for_language(self, prog_lang: &str) -> KernelError {
+        match self {
+            KernelError::NoKernelspec { name, searched, .. } => {
+                KernelError::NoKernelspec { name, searched, language: languages::language(prog_lang) }
+            }
+            other => other,
+        }
+    }
+
     /// Whether a fresh kernel could succeed where this one failed.
     pub fn is_kernel_death(&self) -> bool {
         matches!(self, KernelError::Died { .. })

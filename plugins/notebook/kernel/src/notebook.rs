@@ -8,18 +8,6 @@ use serde_json::Value;
 use crate::executor::Session;
 use crate::KernelError;
 
-/// The kernelspec a course language runs in (the names their installers use).
-pub fn kernel_for(prog_lang: &str) -> Option<&'static str> {
-    Some(match prog_lang {
-        "python" => "python3",
-        "cpp" => "xcpp17",
-        "csharp" => ".net-csharp",
-        "java" => "java",
-        "typescript" => "tslab",
-        _ => return None,
-    })
-}
-
 /// Why executing a notebook stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ExecuteError {
