@@ -47,6 +47,16 @@ pub enum Command {
     Cache(CacheCommand),
     /// Check which converters are ready and which external tools are missing
     Doctor,
+    /// Start a new course: spec, a deck, a diagram, data and settings that build at once
+    Init(InitArgs),
+    /// Print a shell completion script (e.g. `clx completions bash > ~/.local/share/bash-completion/completions/clx`)
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout
+    #[command(hide = true)]
+    Man,
     /// Run a worker process (started by `clx build`, not by hand)
     #[command(hide = true)]
     Worker(WorkerArgs),
@@ -80,6 +90,34 @@ pub struct BuildArgs {
     /// Kill a job's worker when one job runs longer than this
     #[arg(long, value_name = "SECONDS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
     pub job_timeout: u64,
+    /// How diagnostics are printed: `human`, or `json` (one object per line on stdout, a summary last)
+    #[arg(long, value_enum, value_name = "FMT", default_value = "human")]
+    pub message_format: clx::report::MessageFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Where the course goes (created when missing)
+    pub dir: PathBuf,
+    /// Programming language of the slides
+    #[arg(long, value_enum, default_value = "python")]
+    pub lang: InitLang,
+    /// Course name (German and English alike; edit the spec to differ)
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Write into a non-empty directory, replacing files of the same name
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum InitLang {
+    Python,
+    Typescript,
+    Cpp,
+    Csharp,
+    Java,
+    Rust,
 }
 
 fn parse_workers(s: &str) -> Result<(String, usize), String> {

@@ -5,10 +5,18 @@ mod commands;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = if commands::completions::wants_version(&args) {
+        // Leaked once: the process prints the text and exits.
+        let text: &'static str = Box::leak(commands::completions::version_text().into_boxed_str());
+        let matches = cli::Cli::command().version(text).long_version(text).get_matches_from(args);
+        cli::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    } else {
+        cli::Cli::parse_from(args)
+    };
     init_tracing(&cli.global.log_level);
     match commands::run(cli) {
         Ok(code) => code,

@@ -1,7 +1,10 @@
 //! What a build tells the user: a progress bar on a terminal (plain lines
 //! otherwise), every warning and error with file and location, and a summary.
+//! Tools read the same as JSON lines on stdout (`--message-format json`), and
+//! GitHub Actions gets workflow annotations so problems show on the diff.
 
-use std::io::IsTerminal;
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -146,6 +149,69 @@ impl From<ExitStatus> for std::process::ExitCode {
     }
 }
 
+/// How diagnostics and the summary are printed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum MessageFormat {
+    /// Lines for people on stderr.
+    #[default]
+    Human,
+    /// One JSON object per diagnostic on stdout and a summary object last;
+    /// progress and notes stay on stderr.
+    Json,
+}
+
+impl Diagnostic {
+    /// The diagnostic as one JSON object (`"reason": "diagnostic"`).
+    pub fn to_json(&self, job_type: Option<&str>) -> serde_json::Value {
+        serde_json::json!({
+            "reason": "diagnostic",
+            "level": self.level.as_str(),
+            "file": self.file,
+            "line": self.location.line,
+            "column": self.location.column,
+            "cell": self.location.cell,
+            "message": self.message,
+            "job_type": job_type,
+        })
+    }
+
+    /// A GitHub Actions workflow command (`::error file=…,line=…::message`);
+    /// the runner turns it into an annotation on the file.
+    pub fn to_annotation(&self) -> String {
+        let command = match self.level {
+            Level::Error => "error",
+            Level::Warning => "warning",
+            Level::Info => "notice",
+        };
+        let mut props = Vec::new();
+        if !self.file.is_empty() {
+            props.push(format!("file={}", escape_property(&self.file)));
+        }
+        if let Some(line) = self.location.line {
+            props.push(format!("line={line}"));
+        }
+        if let Some(col) = self.location.column {
+            props.push(format!("col={col}"));
+        }
+        let message = match self.location.cell {
+            Some(cell) => format!("cell {cell}: {}", self.message),
+            None => self.message.clone(),
+        };
+        let props = if props.is_empty() { String::new() } else { format!(" {}", props.join(",")) };
+        format!("::{command}{props}::{}", escape_data(&message))
+    }
+}
+
+/// Workflow command data: `%`, CR and LF would end or corrupt the command.
+fn escape_data(s: &str) -> String {
+    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+}
+
+/// Property values also must not contain the separators `:` and `,`.
+fn escape_property(s: &str) -> String {
+    escape_data(s).replace(':', "%3A").replace(',', "%2C")
+}
+
 pub struct Report {
     bar: Option<ProgressBar>,
     started: Instant,
@@ -161,6 +227,11 @@ pub struct Report {
     quiet: bool,
     /// Put in front of the summary (watch mode: what changed).
     pub label: Option<String>,
+    format: MessageFormat,
+    /// Also print GitHub Actions annotations (`GITHUB_ACTIONS=true`).
+    annotations: bool,
+    /// Source as displayed -> its job type, for the JSON diagnostics.
+    job_types: HashMap<String, String>,
 }
 
 impl Report {
@@ -179,7 +250,21 @@ impl Report {
             diagnostics: Vec::new(),
             quiet,
             label: None,
+            format: MessageFormat::Human,
+            annotations: std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true"),
+            job_types: HashMap::new(),
         }
+    }
+
+    pub fn with_format(mut self, format: MessageFormat) -> Report {
+        self.format = format;
+        self
+    }
+
+    /// Which job type converts which source (as displayed), so JSON
+    /// diagnostics can name it.
+    pub fn set_job_types(&mut self, pairs: impl IntoIterator<Item = (String, String)>) {
+        self.job_types.extend(pairs);
     }
 
     /// Start showing progress over `total` jobs.
@@ -216,10 +301,21 @@ impl Report {
         if self.diagnostics.contains(&d) {
             return;
         }
-        let line = d.to_string();
+        let mut err_lines = Vec::new();
+        match self.format {
+            MessageFormat::Human => err_lines.push(d.to_string()),
+            MessageFormat::Json => {
+                let job_type = self.job_types.get(&d.file).map(String::as_str);
+                print_json(&d.to_json(job_type));
+            }
+        }
+        if self.annotations {
+            err_lines.push(d.to_annotation());
+        }
+        let print = || err_lines.iter().for_each(|l| eprintln!("{l}"));
         match &self.bar {
-            Some(bar) => bar.suspend(|| eprintln!("{line}")),
-            None => eprintln!("{line}"),
+            Some(bar) => bar.suspend(print),
+            None => print(),
         }
         self.diagnostics.push(d);
     }
@@ -262,7 +358,21 @@ impl Report {
                 (e, w) => format!("; {e} error(s), {w} warning(s)"),
             }
         );
-        if errors > 0 {
+        if self.format == MessageFormat::Json {
+            print_json(&serde_json::json!({
+                "reason": "build-finished",
+                "success": errors == 0,
+                "built": self.built,
+                "cached": self.cached,
+                "failed": self.failed,
+                "written": self.written,
+                "unchanged": self.unchanged,
+                "removed": self.removed,
+                "errors": errors,
+                "warnings": warnings,
+                "seconds": secs,
+            }));
+        } else if errors > 0 {
             eprintln!("errors:");
             // One line each: tracebacks and tool output were shown above.
             for d in self.diagnostics.iter().filter(|d| d.level == Level::Error) {
@@ -274,6 +384,13 @@ impl Report {
         }
         errors == 0
     }
+}
+
+/// One JSON line on stdout, flushed so a reader sees it as it happens.
+fn print_json(value: &serde_json::Value) {
+    let mut out = std::io::stdout().lock();
+    // A closed stdout (the reader went away) must not stop the build.
+    let _ = writeln!(out, "{value}").and_then(|()| out.flush());
 }
 
 #[cfg(test)]
@@ -288,5 +405,23 @@ mod tests {
         report.diagnostic(d.clone());
         report.diagnostic(Diagnostic::error("slides_a.py", Location::line(3), "template error"));
         assert_eq!(report.errors(), 2);
+    }
+
+    #[test]
+    fn annotations_escape_what_would_break_the_workflow_command() {
+        let d = Diagnostic::error("slides/a,b:c.py", Location::cell(Some(3), Some(7)), "50% done\nthen failed");
+        assert_eq!(d.to_annotation(), "::error file=slides/a%2Cb%3Ac.py,line=7::cell 3: 50%25 done%0Athen failed");
+        let w = Diagnostic::warning("", Location::NONE, "plain");
+        assert_eq!(w.to_annotation(), "::warning::plain");
+    }
+
+    #[test]
+    fn json_diagnostics_carry_location_parts_and_job_type() {
+        let d = Diagnostic::error("slides_a.py", Location::cell(Some(2), None), "boom");
+        let v = d.to_json(Some("notebook"));
+        assert_eq!(v["level"], "error");
+        assert_eq!(v["cell"], 2);
+        assert!(v["line"].is_null());
+        assert_eq!(v["job_type"], "notebook");
     }
 }

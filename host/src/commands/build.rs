@@ -33,7 +33,8 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> Result<ExitCode> {
     let mut build = Build::open(&registry, &config, options)?;
     // Plan errors (a broken spec) stop the build before anything is written.
     let plan = build.plan()?;
-    let mut report = Report::new(false);
+    let mut report = Report::new(false).with_format(args.message_format);
+    report.set_job_types(plan.jobs.iter().map(|j| (j.display.clone(), j.job_type.clone())));
     warn_unused_plugins(&registry, &mut report);
     let outcome = build.build_plan(&plan, &mut report);
     if !args.watch || outcome.as_ref().is_err_and(BuildError::is_interrupted) {

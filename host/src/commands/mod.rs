@@ -2,7 +2,9 @@
 //! to `main`, which prints them.
 
 mod build;
+pub mod completions;
 mod doctor;
+mod init;
 mod inspect;
 mod plugins;
 mod worker;
@@ -26,6 +28,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Jobs(cmd) => inspect::jobs(cmd),
         Command::Cache(cmd) => inspect::cache(cmd),
         Command::Doctor => doctor::run(&global),
+        Command::Init(args) => init::run(args),
+        Command::Completions { shell } => completions::completions(shell),
+        Command::Man => completions::man(),
         Command::Worker(args) => worker::run(args),
     }
 }
