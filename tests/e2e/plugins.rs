@@ -40,7 +40,7 @@ fn lists_the_shipped_plugins_with_their_job_types() {
     // Test fixtures sit beside clx in the target dir but are not named like plugins.
     assert!(!list.iter().any(|p| p["path"].as_str().unwrap().contains("fixture")));
     let table = stdout(&env.run(&["plugins", "list"]));
-    assert!(table.contains("notebook (slides_*|topic_* .py .cpp .cs .java .ts)"), "{table}");
+    assert!(table.contains("notebook (slides_*|topic_* .py .cpp .cs .java .ts .rs)"), "{table}");
 }
 
 #[test]
@@ -52,9 +52,21 @@ fn a_plugin_built_against_an_incompatible_api_is_reported_and_skipped() {
     let old = by_file(&list, "libold.so");
     assert_eq!(old["status"], "incompatible");
     let reason = old["reason"].as_str().unwrap();
-    assert!(reason.contains("built against plugin-api 0.0.3, this clx needs 0.1.x"), "{reason}");
+    assert!(reason.contains("built against plugin-api 0.0.3; this clx speaks 0.1.x: rebuild against 0.1"), "{reason}");
     // Everything else still loads.
     assert!(list.iter().any(|p| p["name"] == "graphviz" && p["status"] == "ok"));
+}
+
+#[test]
+fn a_plugin_built_against_a_newer_api_names_both_versions_before_any_layout_check() {
+    let env = Env::new();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(library("clx-fixture-newer-api"), dir.path().join("libnewer.so")).unwrap();
+    let list = plugin_list(&env, Some(dir.path()));
+    let newer = by_file(&list, "libnewer.so");
+    assert_eq!(newer["status"], "incompatible");
+    let reason = newer["reason"].as_str().unwrap();
+    assert_eq!(reason, "built against plugin-api 0.2.0; this clx speaks 0.1.x: rebuild against 0.1");
 }
 
 #[test]

@@ -5,11 +5,14 @@
 //! of every type reachable from it. We add our own checks on what the plugin
 //! says about itself, because a compatible library can still declare garbage.
 
+use std::ffi::CStr;
 use std::path::{Path, PathBuf};
 
-use abi_stable::library::{lib_header_from_path, LibraryError};
+use abi_stable::library::{lib_header_from_raw_library, LibraryError, RawLibrary};
 use abi_stable::std_types::RResult;
-use clx_plugin_api::{ConverterBox, Manifest, PluginModRef, API_VERSION};
+use clx_plugin_api::{
+    check_api_version, ApiVersionFn, ConverterBox, Manifest, PluginModRef, API_VERSION, API_VERSION_SYMBOL,
+};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum LoadError {
@@ -17,10 +20,9 @@ pub enum LoadError {
     NotALibrary(String),
     #[error("not a clx plugin (it exports no clx root module)")]
     NotAPlugin,
-    #[error(
-        "built against plugin-api {found}, this clx needs {needed}; rebuild the plugin against clx-plugin-api {needed}"
-    )]
-    IncompatibleVersion { found: String, needed: String },
+    /// Names both versions and what to rebuild against.
+    #[error("{0}")]
+    IncompatibleVersion(String),
     #[error("its plugin-api types do not match this clx (incompatible layout); rebuild the plugin against clx-plugin-api {API_VERSION}: {0}")]
     IncompatibleLayout(String),
     #[error("the plugin failed to initialise: {0}")]
@@ -59,7 +61,17 @@ impl LoadedPlugin {
 
 /// Load and check the library at `path`. Never panics on a bad file.
 pub fn load(path: &Path) -> Result<LoadedPlugin, LoadError> {
-    let header = lib_header_from_path(path).map_err(classify_error)?;
+    let library = RawLibrary::load_at(path).map_err(classify_error)?;
+    // abi_stable lets a newer 0.x minor through to its layout check, whose
+    // report names neither version: ask the plugin which one it was built
+    // against first, and say so in both versions' words.
+    if let Some(found) = declared_api_version(&library) {
+        check_api_version(&found, API_VERSION).map_err(LoadError::IncompatibleVersion)?;
+    }
+    // SAFETY: the library is never unloaded (it is leaked below), so the
+    // header's 'static references stay valid.
+    let header = unsafe { lib_header_from_raw_library(&library) }.map_err(classify_error)?;
+    std::mem::forget(library);
     let module = header.init_root_module::<PluginModRef>().map_err(classify_error)?;
     let api_version = module.api_version().as_str().to_owned();
     let manifest = match (module.manifest())() {
@@ -74,12 +86,11 @@ fn classify_error(e: LibraryError) -> LoadError {
     match e {
         LibraryError::OpenError { err, .. } => LoadError::NotALibrary(err.to_string()),
         LibraryError::GetSymbolError { .. } => LoadError::NotAPlugin,
-        LibraryError::IncompatibleVersionNumber { expected_version, actual_version, .. } => {
-            LoadError::IncompatibleVersion {
-                found: actual_version.to_string(),
-                needed: format!("{}.{}.x", expected_version.major, expected_version.minor),
-            }
-        }
+        LibraryError::IncompatibleVersionNumber { actual_version, .. } => LoadError::IncompatibleVersion(
+            check_api_version(&actual_version.to_string(), API_VERSION).err().unwrap_or_else(|| {
+                format!("built against plugin-api {actual_version}, which this clx ({API_VERSION}) refuses")
+            }),
+        ),
         LibraryError::AbiInstability(details) => {
             // abi_stable's report is many lines; the first names the mismatch.
             let text = details.to_string();
@@ -87,6 +98,22 @@ fn classify_error(e: LibraryError) -> LoadError {
         }
         other => LoadError::InitFailed(other.to_string()),
     }
+}
+
+/// The plugin-api version a plugin built with `export_plugin!` declares;
+/// `None` for plugins built before that symbol existed (abi_stable's own
+/// version check still applies to them).
+fn declared_api_version(library: &RawLibrary) -> Option<String> {
+    // SAFETY: `export_plugin!` defines this symbol with exactly this type.
+    let read: ApiVersionFn = *unsafe { library.get::<ApiVersionFn>(API_VERSION_SYMBOL.as_bytes()) }.ok()?;
+    let version = read();
+    if version.is_null() {
+        return None;
+    }
+    // SAFETY: a non-null answer points to a NUL-terminated string in the
+    // library's static memory, mapped while `library` lives.
+    let version = unsafe { CStr::from_ptr(version) };
+    Some(version.to_string_lossy().chars().take(64).collect())
 }
 
 fn is_identifier(s: &str) -> bool {

@@ -34,7 +34,7 @@ impl CandidateStatus {
             CandidateStatus::Shadowed { .. } => "shadowed",
             CandidateStatus::Conflict { .. } => "conflict",
             CandidateStatus::Broken(LoadError::NotALibrary(_) | LoadError::NotAPlugin) => "not a plugin",
-            CandidateStatus::Broken(LoadError::IncompatibleVersion { .. } | LoadError::IncompatibleLayout(_)) => {
+            CandidateStatus::Broken(LoadError::IncompatibleVersion(_) | LoadError::IncompatibleLayout(_)) => {
                 "incompatible"
             }
             CandidateStatus::Broken(_) => "broken",
