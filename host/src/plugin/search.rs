@@ -1,6 +1,7 @@
 //! The plugin search path, in order: `--plugin-dir` / `CLX_PLUGIN_PATH`,
-//! `plugins` from `clx.toml`, the directory of the `clx` executable and its
-//! `plugins/`, then the user data dir.
+//! `plugins` from `clx.toml`, the directory of the `clx` executable, its
+//! `plugins/` and `../lib/clx/plugins` (where `scripts/install` puts them),
+//! then the user data dir.
 
 use std::path::{Path, PathBuf};
 
@@ -58,6 +59,9 @@ impl SearchPath {
         if let Some(dir) = exe.and_then(Path::parent) {
             push(dir.to_path_buf(), SearchOrigin::Executable, false);
             push(dir.join("plugins"), SearchOrigin::Executable, true);
+            if let Some(prefix) = dir.parent() {
+                push(prefix.join("lib").join("clx").join("plugins"), SearchOrigin::Executable, true);
+            }
         }
         if let Some(dir) = user_data {
             push(dir.join("plugins"), SearchOrigin::UserData, true);
@@ -117,5 +121,12 @@ mod tests {
         let found: Vec<_> = path.candidates().into_iter().collect();
         assert_eq!(found[0], (a.path().join("libanything.so"), SearchOrigin::CommandLine));
         assert_eq!(found[1], (b.path().join("libclx_plugin_b.so"), SearchOrigin::Executable));
+    }
+
+    #[test]
+    fn an_installed_clx_finds_the_plugins_in_its_prefix_lib() {
+        let path = SearchPath::new(&[], &[], Some(Path::new("/opt/x/bin/clx")), None);
+        let dir = path.dirs.iter().find(|d| d.path == Path::new("/opt/x/lib/clx/plugins"));
+        assert!(dir.is_some_and(|d| d.every_library && d.origin == SearchOrigin::Executable));
     }
 }
