@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 
+use crate::course::layout::Top;
+
 /// Quiet time after the last event before a rebuild starts: editors write a
 /// file in several steps (temp file, rename, chmod).
 pub const DEBOUNCE: Duration = Duration::from_millis(150);
@@ -26,11 +28,14 @@ pub struct CourseWatcher {
     _watcher: RecommendedWatcher,
     rx: mpsc::Receiver<notify::Result<notify::Event>>,
     root: PathBuf,
-    output: PathBuf,
+    /// Where the build writes: events below these are our own.
+    ignored: Vec<PathBuf>,
 }
 
 impl CourseWatcher {
-    /// Watch everything below `root` except `output` (our own writes).
+    /// Watch everything below `root` except `output` (our own writes). An
+    /// output folder that holds the course (`-o .`) is not ignored whole,
+    /// only the trees the build writes into, or no edit would ever count.
     pub fn new(root: &Path, output: &Path) -> Result<CourseWatcher, WatchError> {
         let (tx, rx) = mpsc::channel();
         let mut watcher = notify::recommended_watcher(move |e| {
@@ -41,7 +46,13 @@ impl CourseWatcher {
             .watch(root, RecursiveMode::Recursive)
             .map_err(|source| WatchError::Watch { path: root.to_owned(), source })?;
         let canon = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_owned());
-        Ok(CourseWatcher { _watcher: watcher, rx, root: canon(root), output: canon(output) })
+        let (root, output) = (canon(root), canon(output));
+        let ignored = if root.starts_with(&output) {
+            Top::ALL.iter().map(|top| output.join(top.dir())).collect()
+        } else {
+            vec![output]
+        };
+        Ok(CourseWatcher { _watcher: watcher, rx, root, ignored })
     }
 
     /// Wait up to `timeout` for relevant changes, then until things are quiet
@@ -79,7 +90,7 @@ impl CourseWatcher {
     }
 
     fn relevant(&self, path: &Path) -> Option<String> {
-        if path.starts_with(&self.output) {
+        if self.ignored.iter().any(|dir| path.starts_with(dir)) {
             return None;
         }
         let rel = path.strip_prefix(&self.root).ok()?;
@@ -135,5 +146,17 @@ mod tests {
         std::fs::write(out.join("ignored.html"), "x").unwrap();
         let changed = w.next_change(Duration::from_secs(5));
         assert_eq!(changed.into_iter().collect::<Vec<_>>(), vec!["a.py".to_owned()]);
+    }
+
+    #[test]
+    fn an_output_folder_holding_the_course_still_sees_edits() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("public/En")).unwrap();
+        std::fs::create_dir_all(dir.path().join("slides")).unwrap();
+        let w = CourseWatcher::new(dir.path(), dir.path()).unwrap();
+        std::fs::write(dir.path().join("public/En/page.html"), "x").unwrap();
+        std::fs::write(dir.path().join("slides/a.py"), "1").unwrap();
+        let changed = w.next_change(Duration::from_secs(5));
+        assert_eq!(changed.into_iter().collect::<Vec<_>>(), vec!["slides/a.py".to_owned()]);
     }
 }

@@ -65,7 +65,8 @@ pub enum Top {
 impl Top {
     pub const ALL: [Top; 2] = [Top::Public, Top::Speaker];
 
-    fn dir(self) -> &'static str {
+    /// The folder directly below `<out>`.
+    pub fn dir(self) -> &'static str {
         match self {
             Top::Public => "public",
             Top::Speaker => "speaker",

@@ -42,6 +42,21 @@ pub enum PlanError {
     Spec(#[from] SpecError),
     #[error(transparent)]
     Course(#[from] CourseError),
+    /// The sweep and `--clean` remove what the build does not produce below
+    /// each output root, so a root that overlaps the course's own files
+    /// would delete them.
+    #[error(
+        "output folder {} is inside the course's slides/ folder; the build would delete decks there: \
+         pass an --output-dir outside {}",
+        root.display(), slides.display()
+    )]
+    OutputInSlides { root: PathBuf, slides: PathBuf },
+    #[error(
+        "output folder {} contains the course's {what} {}; the build would delete it: pass an --output-dir \
+         that does not contain the course",
+        root.display(), input.display()
+    )]
+    OutputContainsCourse { root: PathBuf, what: &'static str, input: PathBuf },
 }
 
 /// Where a course is and where its outputs go: everything the front end
@@ -61,7 +76,58 @@ pub struct CourseInputs {
 pub fn plan(inputs: &CourseInputs, classifier: &dyn Classifier) -> Result<Plan, PlanError> {
     let spec = spec::parse_file(&inputs.spec)?;
     let course = Course::load(spec, &inputs.data_dir, classifier)?;
-    Ok(plan_course(&course, &inputs.out_dir, &inputs.options))
+    let plan = plan_course(&course, &inputs.out_dir, &inputs.options);
+    check_roots(inputs, &plan.roots)?;
+    Ok(plan)
+}
+
+/// Refuse output roots that overlap the course: inside `slides/`, or
+/// holding the course root or the spec.
+pub fn check_roots(inputs: &CourseInputs, roots: &[PathBuf]) -> Result<(), PlanError> {
+    let data_dir = resolve(&inputs.data_dir);
+    let slides = data_dir.join("slides");
+    let spec = resolve(&inputs.spec);
+    for root in roots {
+        let resolved = resolve(root);
+        if resolved.starts_with(&slides) {
+            return Err(PlanError::OutputInSlides { root: root.clone(), slides });
+        }
+        for (what, input) in [("root folder", &data_dir), ("spec", &spec)] {
+            if input.starts_with(&resolved) {
+                return Err(PlanError::OutputContainsCourse { root: root.clone(), what, input: input.clone() });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `path` with symlinks and `..` resolved as far as it exists, the rest
+/// appended lexically (an output root usually does not exist yet).
+fn resolve(path: &Path) -> PathBuf {
+    let mut missing = Vec::new();
+    let mut existing = path;
+    loop {
+        if let Ok(canonical) = existing.canonicalize() {
+            let mut out = canonical;
+            for part in missing.iter().rev() {
+                match part {
+                    std::path::Component::ParentDir => {
+                        out.pop();
+                    }
+                    std::path::Component::Normal(name) => out.push(name),
+                    _ => {}
+                }
+            }
+            return out;
+        }
+        match (existing.parent(), existing.components().next_back()) {
+            (Some(parent), Some(last)) => {
+                missing.push(last);
+                existing = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
+            }
+            _ => return path.to_owned(),
+        }
+    }
 }
 
 /// Plan an already loaded course.
@@ -298,6 +364,20 @@ impl Planner<'_> {
 
     fn dir_group(&mut self, group: &crate::course::spec::DirGroupSpec) {
         let spec_file = self.course.display(&self.course.spec.file);
+        // The copies of a dir group are published; a path that leaves the
+        // course would publish whatever it names (`../..`, `/home/me`).
+        if !stays_inside(&group.path) {
+            self.plan.diagnostics.push(Diagnostic::error(
+                &spec_file,
+                Location::NONE,
+                format!(
+                    "dir group `{}`: path `{}` must be relative and stay inside the course (no `..`, no leading `/`); \
+                     move the folder into the course",
+                    group.name, group.path
+                ),
+            ));
+            return;
+        }
         let base = self.course.root.join(&group.path);
         let sources: Vec<(String, PathBuf)> = if group.subdirs.is_empty() {
             vec![(String::new(), base)]
@@ -347,6 +427,15 @@ impl Planner<'_> {
             }
         }
     }
+}
+
+/// A dir group's `<path>`: empty or `.` (the course root itself) or plain
+/// relative segments.
+fn stays_inside(path: &str) -> bool {
+    !path.contains(':')
+        && Path::new(path)
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir))
 }
 
 /// The files a deck's converter may read: the topic's other files except
@@ -559,6 +648,67 @@ mod tests {
         assert_eq!(plan.diagnostics.iter().filter(|d| d.level == Level::Error).count(), 1);
         assert_eq!(plan.jobs.len(), 2);
         assert!(plan.jobs.iter().all(|j| j.outputs.len() == 4));
+    }
+
+    /// A one-topic course in `dir/course` whose spec ends with `extra`.
+    fn small_course(dir: &Path, extra: &str) -> PathBuf {
+        let root = dir.join("course");
+        std::fs::create_dir_all(root.join("slides/module_000_a/topic_100_x")).unwrap();
+        std::fs::write(root.join("slides/module_000_a/topic_100_x/slides_x.py"), "").unwrap();
+        std::fs::create_dir_all(root.join("course-specs")).unwrap();
+        std::fs::write(
+            root.join("course-specs/c.xml"),
+            format!(
+                "<course><name><de>K</de><en>C</en></name><prog-lang>python</prog-lang>\
+                 <description><de/><en/></description><certificate><de/><en/></certificate>\
+                 <github><de/><en/></github><sections><section><name><de>A</de><en>A</en></name>\
+                 <topics><topic>x</topic></topics></section></sections>{extra}</course>"
+            ),
+        )
+        .unwrap();
+        root
+    }
+
+    #[test]
+    fn dir_group_paths_that_leave_the_course_are_errors_and_copy_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("secret")).unwrap();
+        std::fs::write(tmp.path().join("secret/key"), "k").unwrap();
+        let groups = "<dir-groups><dir-group><name>Up</name><path>../secret</path></dir-group>\
+                      <dir-group><name>Abs</name><path>SECRET</path></dir-group></dir-groups>"
+            .replace("SECRET", &tmp.path().join("secret").to_string_lossy());
+        let root = small_course(tmp.path(), &groups);
+        let out = tmp.path().join("out");
+        let plan =
+            plan(&inputs(&root.join("course-specs/c.xml"), &root, &out, &PlanOptions::default()), &TestClassifier)
+                .unwrap();
+        assert!(plan.copies.is_empty(), "{:#?}", plan.copies);
+        let errors: Vec<_> = plan.diagnostics.iter().filter(|d| d.level == Level::Error).collect();
+        assert_eq!(errors.len(), 2, "{errors:#?}");
+        assert!(errors[0].message.contains("`../secret` must be relative and stay inside"), "{}", errors[0].message);
+    }
+
+    #[test]
+    fn output_roots_overlapping_the_course_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = small_course(tmp.path(), "");
+        let spec = root.join("course-specs/c.xml");
+        let try_out = |out: &Path| plan(&inputs(&spec, &root, out, &PlanOptions::default()), &TestClassifier);
+        let err = try_out(&root.join("slides")).unwrap_err();
+        assert!(matches!(err, PlanError::OutputInSlides { .. }), "{err}");
+        let err = try_out(&root.join("slides/module_000_a/../x")).unwrap_err();
+        assert!(matches!(err, PlanError::OutputInSlides { .. }), "{err}");
+        // A data dir that is itself where a course root lands.
+        let nested = tmp.path().join("out/public/De/K");
+        std::fs::create_dir_all(nested.parent().unwrap()).unwrap();
+        std::fs::rename(&root, &nested).unwrap();
+        let spec = nested.join("course-specs/c.xml");
+        let err = plan(&inputs(&spec, &nested, &tmp.path().join("out"), &PlanOptions::default()), &TestClassifier)
+            .unwrap_err();
+        assert!(matches!(err, PlanError::OutputContainsCourse { what: "root folder", .. }), "{err}");
+        // The default and the course folder itself are fine.
+        assert!(plan(&inputs(&spec, &nested, &nested.join("output"), &PlanOptions::default()), &TestClassifier).is_ok());
+        assert!(plan(&inputs(&spec, &nested, &nested, &PlanOptions::default()), &TestClassifier).is_ok());
     }
 
     #[test]

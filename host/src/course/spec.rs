@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use roxmltree::{Document, Node};
 
+use crate::course::layout::sanitize_name;
+
 pub use crate::course::lang::Text;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,7 +164,9 @@ impl<'a, 'input> Parser<'a, 'input> {
                 format!("the root element is <{}>, expected <course>; is this a course spec?", root.tag_name().name()),
             ));
         }
-        let name = self.text_pair(self.required(root, "name")?)?;
+        let name_node = self.required(root, "name")?;
+        let name = self.text_pair(name_node)?;
+        self.check_course_name(name_node, &name)?;
         let prog_lang_node = self.required(root, "prog-lang")?;
         let prog_lang_at = self.pos(prog_lang_node);
         let prog_lang = all_text(prog_lang_node).trim().to_owned();
@@ -219,6 +223,27 @@ impl<'a, 'input> Parser<'a, 'input> {
         let de = all_text(self.required(node, "de")?).trim().to_owned();
         let en = all_text(self.required(node, "en")?).trim().to_owned();
         Ok(Text { de, en })
+    }
+
+    /// The course name becomes the folder every output of the course goes
+    /// below; a name with nothing left after sanitising would make that
+    /// folder the language folder itself, shared with other courses.
+    fn check_course_name(&self, node: Node, name: &Text) -> Result<(), SpecError> {
+        for (tag, text) in [("de", &name.de), ("en", &name.en)] {
+            if sanitize_name(text).is_empty() {
+                let at = self.child(node, tag).unwrap_or(node);
+                let what = if text.is_empty() {
+                    format!("the course name's <{tag}> is empty")
+                } else {
+                    format!(
+                        "the course name <{tag}>{text}</{tag}> leaves nothing for a folder name once `/`, `.`, `?` \
+                         and the like are dropped"
+                    )
+                };
+                return Err(self.invalid(at, format!("{what}; give the course a name with letters or digits")));
+            }
+        }
+        Ok(())
     }
 
     fn topic(&self, node: Node, warnings: &mut Vec<SpecWarning>) -> Result<TopicSpec, SpecError> {
@@ -377,6 +402,18 @@ mod tests {
         assert_eq!(names, ["Code/Solutions", "Bonus", ""]);
         assert_eq!(spec.dir_groups[0].subdirs, ["Example_1", "Example_3"]);
         assert!(spec.dir_groups[1].subdirs.is_empty());
+    }
+
+    #[test]
+    fn a_course_name_that_sanitises_to_nothing_is_an_error_at_its_element() {
+        for (de, en) in [("Kurs", " "), ("...", "Course"), ("Kurs", "???")] {
+            let text = MINIMAL
+                .replace("<de>Kurs</de><en>Course</en>", &format!("<de>{de}</de><en>{en}</en>"))
+                .replace("SECTIONS", "");
+            let err = parse_str(&text, Path::new("spec.xml")).unwrap_err();
+            assert!(err.to_string().contains("give the course a name with letters or digits"), "{err}");
+            assert_eq!(err.position().map(|p| p.0), Some(2), "{err}");
+        }
     }
 
     #[test]
