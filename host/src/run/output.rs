@@ -9,7 +9,9 @@
 
 use std::collections::HashSet;
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
@@ -49,10 +51,14 @@ impl OutputTree {
         write_if_changed(path, bytes)
     }
 
-    /// Copy a file, with the same rules as [`OutputTree::write`].
+    /// Copy a file, with the same rules as [`OutputTree::write`]; an
+    /// executable source (a script in a dir group) stays executable.
     pub fn copy(&mut self, from: &Path, to: &Path) -> Result<Written, OutputError> {
-        let bytes = std::fs::read(from).map_err(|source| OutputError::Read { path: from.to_owned(), source })?;
-        self.write(to, &bytes)
+        let read_err = |source| OutputError::Read { path: from.to_owned(), source };
+        let bytes = std::fs::read(from).map_err(read_err)?;
+        let executable = std::fs::metadata(from).map_err(read_err)?.permissions().mode() & 0o111 != 0;
+        self.produced.insert(to.to_owned());
+        write_with_mode(to, &bytes, if executable { 0o777 } else { 0o666 })
     }
 
     /// Remove files under the roots that this build did not produce, and the
@@ -119,13 +125,28 @@ pub fn clean_root(root: &Path) -> Result<(), OutputError> {
     Ok(())
 }
 
+/// Write an ordinary (not executable) file; see [`write_with_mode`].
 pub fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<Written, OutputError> {
+    write_with_mode(path, bytes, 0o666)
+}
+
+/// Write `bytes` to `path` unless it already holds exactly them. The file
+/// gets `mode` less the umask, as any program's new file would: outputs are
+/// published (a web server reads them), so the temp file's private 0600
+/// must not survive the rename. A file whose bytes are unchanged but whose
+/// mode is not what a fresh write would give (written by an older clx) gets
+/// its mode fixed and keeps its mtime.
+pub fn write_with_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<Written, OutputError> {
     let write_err = |source| OutputError::Write { path: path.to_owned(), source };
+    let wanted = umask().map(|mask| mode & !mask);
     if let Ok(meta) = std::fs::metadata(path) {
         if meta.is_dir() {
             return Err(OutputError::FolderInTheWay { path: path.to_owned() });
         }
         if meta.len() == bytes.len() as u64 && std::fs::read(path).map(|old| old == bytes).unwrap_or(false) {
+            if let Some(wanted) = wanted.filter(|&w| meta.permissions().mode() & 0o777 != w) {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(wanted)).map_err(write_err)?;
+            }
             return Ok(Written::Unchanged);
         }
     }
@@ -138,10 +159,27 @@ pub fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<Written, OutputErro
             None => write_err(e),
         });
     }
-    let mut tmp = tempfile::Builder::new().prefix(".clx-").suffix(".tmp").tempfile_in(dir).map_err(write_err)?;
+    // The mode goes to open(2), so the kernel applies the umask.
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".clx-")
+        .suffix(".tmp")
+        .permissions(std::fs::Permissions::from_mode(mode))
+        .tempfile_in(dir)
+        .map_err(write_err)?;
     tmp.write_all(bytes).map_err(write_err)?;
     tmp.persist(path).map_err(|e| write_err(e.error))?;
     Ok(Written::Written)
+}
+
+/// The process's umask, read from `/proc` (setting it to read it back would
+/// change it for every thread meanwhile); `None` where `/proc` lacks it.
+fn umask() -> Option<u32> {
+    static UMASK: OnceLock<Option<u32>> = OnceLock::new();
+    *UMASK.get_or_init(|| {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let line = status.lines().find_map(|l| l.strip_prefix("Umask:"))?;
+        u32::from_str_radix(line.trim(), 8).ok()
+    })
 }
 
 #[cfg(test)]
@@ -203,5 +241,28 @@ mod tests {
         assert!(dir.path().join("sub/.git/x").exists());
         assert!(!dir.path().join("sub/y").exists());
         assert!(!dir.path().join("z").exists());
+    }
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn outputs_get_the_mode_the_umask_allows_and_copies_keep_the_exec_bit() {
+        let mask = umask().expect("/proc/self/status has a Umask line");
+        let dir = tempfile::tempdir().unwrap();
+        let mut tree = OutputTree::new(vec![dir.path().to_owned()]);
+        let page = dir.path().join("out/page.html");
+        tree.write(&page, b"<p>").unwrap();
+        assert_eq!(mode(&page), 0o666 & !mask);
+        let script = dir.path().join("run.sh");
+        std::fs::write(&script, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        tree.copy(&script, &dir.path().join("out/run.sh")).unwrap();
+        assert_eq!(mode(&dir.path().join("out/run.sh")), 0o777 & !mask);
+        // An unchanged file left private by an older build is opened up.
+        std::fs::set_permissions(&page, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(tree.write(&page, b"<p>").unwrap(), Written::Unchanged);
+        assert_eq!(mode(&page), 0o666 & !mask);
     }
 }
