@@ -5,6 +5,7 @@ mod course;
 mod engine;
 mod faults;
 mod golden;
+mod languages;
 mod pages;
 mod plugins;
 mod watch;

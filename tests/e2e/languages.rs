@@ -1,0 +1,97 @@
+//! Course languages beyond Python, built by the real clx with real kernels:
+//! TypeScript in Deno's kernel (installed by `scripts/setup --kernels
+//! typescript`, as CI does), Rust in evcxr's (opt-in, see README).
+
+use std::path::Path;
+
+use clx_e2e::*;
+
+fn copy_course(src: &Path) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    copy_tree(src, dir.path());
+    dir
+}
+
+fn kernelspec_installed(name: &str) -> bool {
+    tools_dir().join("venv/share/jupyter/kernels").join(name).join("kernel.json").exists()
+}
+
+fn page(out: &Path, rel: &str) -> String {
+    std::fs::read_to_string(out.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+#[test]
+fn typescript_example_course_runs_in_deno_with_outputs_in_completed_and_speaker_pages() {
+    assert!(kernelspec_installed("deno"), "Deno's kernel is missing: run scripts/setup --kernels python,typescript");
+    let env = Env::new();
+    let course = copy_course(&repo_root().join("examples/typescript-course"));
+    let spec = course.path().join("course-specs/typescript-course.xml");
+    let out = env.clx().arg("build").arg(&spec).output().expect("run clx");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out_dir = course.path().join("output");
+    for rel in [
+        "public/En/TypeScript Basics/Slides/Html/Completed/First Steps/01 Hello, TypeScript.html",
+        "speaker/En/TypeScript Basics/Slides/Html/Speaker/First Steps/01 Hello, TypeScript.html",
+        "public/De/TypeScript Grundlagen/Folien/Html/Completed/Erste Schritte/01 Hallo, TypeScript.html",
+    ] {
+        let hello = page(&out_dir, rel);
+        assert!(hello.contains("output_stdout\"><pre>Hello, TypeScript!"), "console.log in {rel}: {hello}");
+        assert!(hello.contains("<pre>42</pre>"), "the expression's value, without terminal colours, in {rel}");
+        assert!(hello.contains("<pre>&quot;Hello, Ada!&quot;</pre>"), "the sibling module was imported in {rel}");
+    }
+    let types = page(&out_dir, "public/En/TypeScript Basics/Slides/Html/Completed/First Steps/02 Types.html");
+    assert!(types.contains("<pre>[ 4, 9, 25, 49 ]</pre>"), "{types}");
+    assert!(types.contains("SyntaxError"), "the raises-exception cell shows its error: {types}");
+    let notebook =
+        page(&out_dir, "public/En/TypeScript Basics/Slides/Notebooks/Completed/First Steps/01 Hello, TypeScript.ipynb");
+    assert!(notebook.contains("\"name\": \"deno\""), "the metadata names the kernel that ran: {notebook}");
+    let code_along =
+        page(&out_dir, "public/En/TypeScript Basics/Slides/Html/Code-Along/First Steps/01 Hello, TypeScript.html");
+    assert!(!code_along.contains("output_stream"), "code-along never runs a kernel");
+}
+
+#[test]
+fn a_failing_typescript_cell_is_reported_at_its_deck_line_and_rebuilding_gives_the_same_pages() {
+    assert!(kernelspec_installed("deno"), "Deno's kernel is missing: run scripts/setup --kernels python,typescript");
+    let env = Env::new();
+    let bad = "// %% [markdown]\n// Fehler\n\n// %%\nconst x = 1;\n\n// %%\nconsole.log(x);\nnotDefined(x);\n";
+    let good = "// %%\nconsole.log(Deno.cwd().length > 0 ? Deno.cwd() : \"?\");\n";
+    let course = TestCourse::new(&[("bad", &[("slides_bad.ts", bad)]), ("good", &[("slides_good.ts", good)])]);
+    let spec = std::fs::read_to_string(course.spec()).expect("spec");
+    std::fs::write(course.spec(), spec.replace("<prog-lang>python</prog-lang>", "<prog-lang>typescript</prog-lang>"))
+        .expect("write spec");
+    let out = env.clx().arg("build").arg(course.spec()).output().expect("run clx");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("slides_bad.ts") && err.contains("cell 3, line 9"), "the deck line of the call: {err}");
+    assert!(err.contains("ReferenceError: notDefined is not defined"), "{err}");
+
+    // The deck printing its working directory: same bytes on a rebuild.
+    let good_page = |course: &TestCourse| {
+        let files = course.outputs_ending("slides_good.html");
+        let speaker = files.iter().find(|p| p.to_string_lossy().contains("Speaker")).expect("speaker page");
+        std::fs::read(speaker).expect("read page")
+    };
+    let first = good_page(&course);
+    let again = env.clx().args(["build", "--no-cache"]).arg(course.spec()).output().expect("run clx");
+    assert_eq!(again.status.code(), Some(1), "{}", stderr(&again));
+    assert_eq!(good_page(&course), first, "the working directory is the same on every build");
+    assert!(String::from_utf8_lossy(&first).contains("/run/"), "ran in the stable run directory");
+}
+
+#[test]
+#[ignore = "needs evcxr's kernel (scripts/setup --kernels rust, a long compile); run: cargo test --test e2e languages -- --ignored"]
+fn rust_example_course_runs_in_evcxr() {
+    assert!(kernelspec_installed("rust"), "evcxr's kernel is missing: run scripts/setup --kernels rust");
+    let env = Env::new();
+    let course = copy_course(&repo_root().join("examples/rust-course"));
+    let spec = course.path().join("course-specs/rust-course.xml");
+    let out = env.clx().arg("build").arg(&spec).output().expect("run clx");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out_dir = course.path().join("output");
+    let hello = page(&out_dir, "public/En/Rust Basics/Slides/Html/Completed/First Steps/01 Hello, Rust.html");
+    assert!(hello.contains("output_stdout\"><pre>Hello, Rust!"), "{hello}");
+    assert!(hello.contains("<pre>42</pre>"), "{hello}");
+    let code = page(&out_dir, "public/En/Rust Basics/Slides/Rust/Completed/First Steps/01 Hello, Rust.rs");
+    assert!(code.contains("println!(\"Hello, Rust!\");"), "{code}");
+}
