@@ -5,6 +5,7 @@ mod course;
 mod engine;
 mod faults;
 mod golden;
+mod isolation;
 mod languages;
 mod pages;
 mod plugins;

@@ -16,12 +16,12 @@ pub fn run(global: &GlobalArgs) -> Result<ExitCode> {
     for candidate in &registry.candidates {
         let Some(plugin) = &candidate.plugin else {
             if let CandidateStatus::Broken(e) = &candidate.status {
-                println!("skipped  {}: {e}", candidate.path.display());
+                outln!("skipped  {}: {e}", candidate.path.display());
             }
             continue;
         };
         if !matches!(candidate.status, CandidateStatus::Ok) {
-            println!(
+            outln!(
                 "skipped  {} ({}): {}",
                 plugin.name(),
                 candidate.path.display(),
@@ -33,23 +33,23 @@ pub fn run(global: &GlobalArgs) -> Result<ExitCode> {
             Ok(c) => c,
             Err(e) => {
                 problems += 1;
-                println!("MISSING  {}: {e}", plugin.name());
+                outln!("MISSING  {}: {e}", plugin.name());
                 continue;
             }
         };
         for jt in plugin.manifest.job_types.iter() {
             match converter.tool_identity(jt.name.as_str().into()) {
-                RResult::ROk(id) if id.is_empty() => println!("ready    {} ({})", jt.name, plugin.name()),
-                RResult::ROk(id) => println!("ready    {} ({}): {id}", jt.name, plugin.name()),
+                RResult::ROk(id) if id.is_empty() => outln!("ready    {} ({})", jt.name, plugin.name()),
+                RResult::ROk(id) => outln!("ready    {} ({}): {id}", jt.name, plugin.name()),
                 RResult::RErr(e) => {
                     problems += 1;
-                    println!("MISSING  {} ({}): {e}", jt.name, plugin.name());
+                    outln!("MISSING  {} ({}): {e}", jt.name, plugin.name());
                 }
             }
         }
     }
     if problems > 0 {
-        println!("\n{problems} converter(s) not ready; `scripts/setup` installs every external tool clx uses");
+        outln!("\n{problems} converter(s) not ready; `scripts/setup` installs every external tool clx uses");
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)

@@ -58,17 +58,17 @@ pub fn status(json: bool) -> Result<ExitCode> {
             "workers": workers,
             "recent_failures": failures,
         });
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        outln!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(ExitCode::from(level as u8));
     }
     match current {
-        Some(s) => println!("build {} ({}): {}, started {}", s.id.0, s.spec, s.status.as_str(), age(s.started_at)),
-        None => println!("no build has run yet (queue: {})", StateDir::from_env().queue().display()),
+        Some(s) => outln!("build {} ({}): {}, started {}", s.id.0, s.spec, s.status.as_str(), age(s.started_at)),
+        None => outln!("no build has run yet (queue: {})", StateDir::from_env().queue().display()),
     }
     let counts: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {}", s.as_str())).collect();
-    println!("jobs: {}", counts.join(", "));
+    outln!("jobs: {}", counts.join(", "));
     if let Some(t) = oldest {
-        println!("oldest pending job: created {}", age(t));
+        outln!("oldest pending job: created {}", age(t));
     }
     let mut by_type: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
     for w in &workers {
@@ -80,23 +80,23 @@ pub fn status(json: bool) -> Result<ExitCode> {
         }
     }
     if by_type.is_empty() {
-        println!("workers: none running");
+        outln!("workers: none running");
     }
     for (t, (busy, idle)) in by_type {
-        println!("workers {t}: {busy} busy, {idle} idle");
+        outln!("workers {t}: {busy} busy, {idle} idle");
     }
     for w in &hung {
-        println!("error: worker {} (pid {}) has not sent a heartbeat since {}", w.id.0, w.pid, age(w.heartbeat));
+        outln!("error: worker {} (pid {}) has not sent a heartbeat since {}", w.id.0, w.pid, age(w.heartbeat));
     }
     if !failures.is_empty() {
-        println!("recent failures:");
+        outln!("recent failures:");
         for j in &failures {
             let e = j.error.as_ref();
             let loc = e.and_then(|e| e.location).map(|l| format!(": {l}")).unwrap_or_default();
-            println!("  job {} {}{loc}: {}", j.id.0, j.source, e.map(|e| e.message.as_str()).unwrap_or("failed"));
+            outln!("  job {} {}{loc}: {}", j.id.0, j.source, e.map(|e| e.message.as_str()).unwrap_or("failed"));
         }
     }
-    println!("health: {health}");
+    outln!("health: {health}");
     Ok(ExitCode::from(level as u8))
 }
 
@@ -105,15 +105,21 @@ pub fn workers(cmd: WorkersCommand) -> Result<ExitCode> {
     let queue = open_queue()?;
     let workers = queue.workers(true)?;
     if workers.is_empty() {
-        println!("no workers recorded");
+        outln!("no workers recorded");
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    outln!(
         "{:>6} {:>6} {:>8} {:<10} {:<9} {:>6} {:>6}  HEARTBEAT",
-        "ID", "BUILD", "PID", "TYPES", "STATUS", "DONE", "FAILED"
+        "ID",
+        "BUILD",
+        "PID",
+        "TYPES",
+        "STATUS",
+        "DONE",
+        "FAILED"
     );
     for w in workers.iter().take(50) {
-        println!(
+        outln!(
             "{:>6} {:>6} {:>8} {:<10} {:<9} {:>6} {:>6}  {}",
             w.id.0,
             w.session.0,
@@ -140,13 +146,13 @@ pub fn jobs(cmd: JobsCommand) -> Result<ExitCode> {
             };
             let jobs = queue.jobs(None, status, 200)?;
             if jobs.is_empty() {
-                println!("no jobs");
+                outln!("no jobs");
                 return Ok(ExitCode::SUCCESS);
             }
-            println!("{:>6} {:>6} {:<10} {:<9} {:>3}  SOURCE", "ID", "BUILD", "TYPE", "STATUS", "TRY");
+            outln!("{:>6} {:>6} {:<10} {:<9} {:>3}  SOURCE", "ID", "BUILD", "TYPE", "STATUS", "TRY");
             for j in jobs {
                 let error = j.error.map(|e| format!("  [{}] {}", e.category.as_str(), e.message)).unwrap_or_default();
-                println!(
+                outln!(
                     "{:>6} {:>6} {:<10} {:<9} {:>3}  {}{error}",
                     j.id.0,
                     j.session.0,
@@ -165,13 +171,13 @@ pub fn jobs(cmd: JobsCommand) -> Result<ExitCode> {
             } else {
                 ids.into_iter().map(JobId).collect::<Vec<_>>()
             };
-            println!("cancelled {} job(s)", queue.cancel(&ids)?);
+            outln!("cancelled {} job(s)", queue.cancel(&ids)?);
         }
         JobsCommand::Retry { ids } => {
             anyhow::ensure!(!ids.is_empty(), "name the jobs to retry (see `clx jobs list --status failed`)");
             let ids: Vec<JobId> = ids.into_iter().map(JobId).collect();
             let n = queue.retry(&ids)?;
-            println!("{n} job(s) back in the queue; a running build picks them up, or run `clx build` again");
+            outln!("{n} job(s) back in the queue; a running build picks them up, or run `clx build` again");
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -182,17 +188,17 @@ pub fn cache(cmd: CacheCommand) -> Result<ExitCode> {
     match cmd {
         CacheCommand::Stats => {
             let s = cache.stats()?;
-            println!("cache: {}", s.path.display());
-            println!("entries: {}", s.entries);
-            println!("blobs: {} ({:.1} MiB)", s.blobs, s.blob_bytes as f64 / 1048576.0);
+            outln!("cache: {}", s.path.display());
+            outln!("entries: {}", s.entries);
+            outln!("blobs: {} ({:.1} MiB)", s.blobs, s.blob_bytes as f64 / 1048576.0);
         }
         CacheCommand::Prune { older_than_days } => {
             let (entries, blobs) = cache.prune(Duration::from_secs(older_than_days * 86400))?;
-            println!("removed {entries} entries and {blobs} blobs unused for {older_than_days} days");
+            outln!("removed {entries} entries and {blobs} blobs unused for {older_than_days} days");
         }
         CacheCommand::Clear => {
             cache.clear()?;
-            println!("cache cleared");
+            outln!("cache cleared");
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -1,6 +1,14 @@
 //! One module per command. Each returns the process exit code; errors bubble up
 //! to `main`, which prints them.
 
+/// `println!` for command output: a reader that went away (`clx status |
+/// head -1`) or a full disk is an error the command returns, never a panic.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::commands::out(format_args!($($arg)*))?
+    };
+}
+
 mod build;
 pub mod completions;
 mod doctor;
@@ -9,6 +17,7 @@ mod inspect;
 mod plugins;
 mod worker;
 
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -18,7 +27,35 @@ use clx::plugin::{Registry, SearchPath};
 
 use crate::cli::{Cli, Command, GlobalArgs};
 
+/// Writing to stdout failed: the reader closed the pipe, or the disk is full.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write to standard output: {0}")]
+pub struct StdoutError(#[source] std::io::Error);
+
+/// One line of command output; see `outln!`.
+pub fn out(args: std::fmt::Arguments) -> Result<(), StdoutError> {
+    writeln!(std::io::stdout().lock(), "{args}").map_err(StdoutError)
+}
+
+/// Run a command. A reader that stops reading early (`| head`) has all it
+/// wanted, so a closed pipe ends the command quietly with success, like
+/// other tools that ignore SIGPIPE. SIGPIPE stays ignored rather than reset
+/// to its default: the build writes to its workers' pipes, and a worker that
+/// died must not take the host down with a signal.
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    let outcome =
+        dispatch(cli).and_then(|code| std::io::stdout().flush().map(|()| code).map_err(|e| StdoutError(e).into()));
+    match outcome {
+        Err(e) if e.chain().any(is_closed_pipe) => Ok(ExitCode::SUCCESS),
+        other => other,
+    }
+}
+
+fn is_closed_pipe(e: &(dyn std::error::Error + 'static)) -> bool {
+    e.downcast_ref::<StdoutError>().is_some_and(|StdoutError(io)| io.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
+fn dispatch(cli: Cli) -> Result<ExitCode> {
     let global = cli.global;
     match cli.command {
         Command::Plugins(cmd) => plugins::run(&global, cmd),

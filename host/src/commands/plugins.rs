@@ -13,15 +13,15 @@ pub fn run(global: &GlobalArgs, cmd: PluginsCommand) -> Result<ExitCode> {
     match cmd {
         PluginsCommand::List { json: true } => {
             let list: Vec<_> = registry.candidates.iter().map(candidate_json).collect();
-            println!("{}", serde_json::to_string_pretty(&json!({ "plugins": list }))?);
+            outln!("{}", serde_json::to_string_pretty(&json!({ "plugins": list }))?);
         }
-        PluginsCommand::List { json: false } => print_table(&registry),
+        PluginsCommand::List { json: false } => print_table(&registry)?,
         PluginsCommand::Info { name } => {
             let Some(c) = registry.candidates.iter().find(|c| c.plugin.as_ref().is_some_and(|p| p.name() == name))
             else {
                 bail!("no plugin named `{name}` found; `clx plugins list` shows what is installed");
             };
-            print_info(c);
+            print_info(c)?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -79,7 +79,7 @@ fn claims(c: &Candidate) -> String {
         .join(", ")
 }
 
-fn print_table(registry: &Registry) {
+fn print_table(registry: &Registry) -> Result<()> {
     let rows: Vec<[String; 5]> = registry
         .candidates
         .iter()
@@ -98,10 +98,10 @@ fn print_table(registry: &Registry) {
         })
         .collect();
     if rows.is_empty() {
-        println!(
+        outln!(
             "no plugins found; put plugin libraries beside clx, in ~/.local/share/clx/plugins, or pass --plugin-dir"
         );
-        return;
+        return Ok(());
     }
     let header = ["NAME", "VERSION", "JOB TYPES (FILES)", "PATH", "STATUS"];
     let mut widths = header.map(str::len);
@@ -110,7 +110,7 @@ fn print_table(registry: &Registry) {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let line = |cells: [&str; 5]| {
+    let line = |cells: [&str; 5]| -> Result<()> {
         let mut s = String::new();
         for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
             if i == 4 {
@@ -119,38 +119,41 @@ fn print_table(registry: &Registry) {
                 s.push_str(&format!("{cell:<w$}  "));
             }
         }
-        println!("{}", s.trim_end());
+        outln!("{}", s.trim_end());
+        Ok(())
     };
-    line(header);
+    line(header)?;
     for row in &rows {
-        line([&row[0], &row[1], &row[2], &row[3], &row[4]]);
+        line([&row[0], &row[1], &row[2], &row[3], &row[4]])?;
     }
+    Ok(())
 }
 
-fn print_info(c: &Candidate) {
-    let Some(p) = &c.plugin else { return };
-    println!("{} {}", p.name(), p.manifest.version);
+fn print_info(c: &Candidate) -> Result<()> {
+    let Some(p) = &c.plugin else { return Ok(()) };
+    outln!("{} {}", p.name(), p.manifest.version);
     if !p.manifest.description.is_empty() {
-        println!("  {}", p.manifest.description);
+        outln!("  {}", p.manifest.description);
     }
-    println!("  path:        {}", c.path.display());
-    println!("  plugin-api:  {}", p.api_version);
+    outln!("  path:        {}", c.path.display());
+    outln!("  plugin-api:  {}", p.api_version);
     match c.status.reason() {
-        Some(reason) => println!("  status:      {}: {reason}", c.status.label()),
-        None => println!("  status:      {}", c.status.label()),
+        Some(reason) => outln!("  status:      {}: {reason}", c.status.label()),
+        None => outln!("  status:      {}", c.status.label()),
     }
     for jt in p.manifest.job_types.iter() {
-        println!("  job type `{}` ({})", jt.name, jt.role.as_str());
+        outln!("  job type `{}` ({})", jt.name, jt.role.as_str());
         if !jt.description.is_empty() {
-            println!("    {}", jt.description);
+            outln!("    {}", jt.description);
         }
         let list = |v: &abi_stable::std_types::RVec<abi_stable::std_types::RString>| {
             v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")
         };
-        println!("    suffixes:      {}", list(&jt.suffixes));
+        outln!("    suffixes:      {}", list(&jt.suffixes));
         if !jt.name_prefixes.is_empty() {
-            println!("    name prefixes: {}", list(&jt.name_prefixes));
+            outln!("    name prefixes: {}", list(&jt.name_prefixes));
         }
-        println!("    formats:       {}", list(&jt.formats));
+        outln!("    formats:       {}", list(&jt.formats));
     }
+    Ok(())
 }

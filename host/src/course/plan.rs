@@ -9,6 +9,8 @@ use std::path::PathBuf;
 pub struct Plan {
     pub jobs: Vec<PlannedJob>,
     pub copies: Vec<PlannedCopy>,
+    /// Files the host generates itself (the course home pages).
+    pub pages: Vec<PlannedPage>,
     /// The directories the build owns (the four course roots): stale files
     /// inside them are swept after the build, nothing outside is touched.
     pub roots: Vec<PathBuf>,
@@ -53,6 +55,13 @@ pub struct PlannedOutput {
 pub struct PlannedCopy {
     pub from: PathBuf,
     pub to: PathBuf,
+}
+
+/// A file whose bytes the plan already holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedPage {
+    pub to: PathBuf,
+    pub bytes: Vec<u8>,
 }
 
 /// What a loaded plugin says about a file: which job type claims it.

@@ -155,6 +155,7 @@ pub fn plan_course(course: &Course, out_dir: &Path, opts: &PlanOptions) -> Plan 
     let mut plan = planner.plan;
     plan.copies = planner.copies.into_iter().map(|(to, from)| PlannedCopy { from, to }).collect();
     plan.roots = planner.layout.roots();
+    plan.pages = crate::course::home::pages(course, &planner.layout, &plan);
     plan
 }
 
@@ -333,6 +334,21 @@ impl Planner<'_> {
             return;
         }
         let macros = self.macros(deck.prog_lang.name);
+        let mut options = json!({
+            "lang": lang.code(),
+            "prog_lang": deck.prog_lang.name,
+            "author": self.course.spec.author,
+            "macros": macros,
+            "execute": true,
+        });
+        // The course's package list travels with each Python deck: being
+        // part of the options, it is part of the cache key, so changing a pin
+        // re-runs this course's decks and no others.
+        if deck.prog_lang.name == "python" {
+            if let Some(requirements) = self.requirements() {
+                options["requirements"] = requirements;
+            }
+        }
         self.plan.jobs.push(PlannedJob {
             plugin: deck.class.plugin.clone(),
             job_type: deck.class.job_type.clone(),
@@ -340,15 +356,17 @@ impl Planner<'_> {
             display: who,
             siblings: siblings.to_vec(),
             outputs,
-            options: json!({
-                "lang": lang.code(),
-                "prog_lang": deck.prog_lang.name,
-                "author": self.course.spec.author,
-                "macros": macros,
-                "execute": true,
-            }),
+            options,
             priority: DECK_PRIORITY,
         });
+    }
+
+    /// `requirements.txt` at the course root as `{path, text}` (the path as
+    /// the author knows it, for messages), or `None` without one.
+    fn requirements(&self) -> Option<Value> {
+        let path = self.course.root.join("requirements.txt");
+        let text = std::fs::read_to_string(&path).ok()?;
+        Some(json!({ "path": self.course.display(&path), "text": text }))
     }
 
     fn macros(&mut self, prog_lang: &'static str) -> Value {
@@ -667,6 +685,23 @@ mod tests {
         )
         .unwrap();
         root
+    }
+
+    #[test]
+    fn python_decks_carry_the_course_requirements_file_and_nothing_without_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = small_course(tmp.path(), "");
+        let spec = root.join("course-specs/c.xml");
+        let opts = PlanOptions::default();
+        let without = plan(&inputs(&spec, &root, &tmp.path().join("out"), &opts), &TestClassifier).unwrap();
+        assert!(without.jobs.iter().all(|j| j.options.get("requirements").is_none()));
+        std::fs::write(root.join("requirements.txt"), "six==1.16.0\n").unwrap();
+        let with = plan(&inputs(&spec, &root, &tmp.path().join("out"), &opts), &TestClassifier).unwrap();
+        assert_eq!(with.jobs.len(), 2);
+        for job in &with.jobs {
+            assert_eq!(job.options["requirements"]["path"], "requirements.txt");
+            assert_eq!(job.options["requirements"]["text"], "six==1.16.0\n");
+        }
     }
 
     #[test]

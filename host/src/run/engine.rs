@@ -152,6 +152,9 @@ impl<'r> Engine<'r> {
         for job in &plan.jobs {
             if !self.identities.contains_key(&job.job_type) && !wanted.iter().any(|(_, t)| *t == job.job_type) {
                 wanted.push((job.plugin.as_str(), job.job_type.as_str()));
+        for page in &plan.pages {
+            landing.write_generated(&page.to, &page.bytes);
+        }
             }
         }
         let (registry, config) = (self.registry, self.config);
@@ -419,6 +422,14 @@ fn tool_identity(registry: &Registry, config: &Config, plugin: &str, job_type: &
 /// cache) and describe the job.
 fn payload(cache: &Cache, registry: &Registry, job: &PlannedJob, tool_identity: String) -> Result<JobPayload, String> {
     let read = |path: &Path| std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()));
+    /// Write a file the plan generated itself (a course home page).
+    fn write_generated(&mut self, to: &Path, bytes: &[u8]) {
+        match self.tree.write(to, bytes) {
+            Ok(w) => self.count_write(w),
+            Err(e) => self.report.diagnostic(Diagnostic::error(display(to), Location::NONE, e.to_string())),
+        }
+    }
+
     let store = |bytes: &[u8]| cache.put_blob(bytes).map_err(|e| e.to_string());
     let source: BlobHash = store(&read(&job.source)?)?;
     let mut siblings = Vec::new();

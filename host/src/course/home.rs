@@ -1,0 +1,275 @@
+//! The course home page: an `index.html` at the top of every output course
+//! root, so a participant who opens the folder (from disk, a web server or a
+//! git host) sees the course's sections and topics in order and reaches every
+//! page, notebook, code file and data file from there.
+//!
+//! The page is made from the plan itself: it links exactly the files this
+//! build writes into its root, with relative links only, so it never points
+//! at something another tree has (the public page never names a speaker
+//! file). It carries no timestamp: an unchanged plan gives the same bytes, and
+//! the output tree then leaves the file alone.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Component, Path, PathBuf};
+
+use crate::course::lang::Lang;
+use crate::course::layout::{Layout, Top};
+use crate::course::model::{Course, FileRole, Topic};
+use crate::course::plan::{Plan, PlannedPage};
+
+/// The file name of the home page in each course root.
+pub const HOME_PAGE: &str = "index.html";
+
+/// One home page per course root, for the plan as it stands.
+pub fn pages(course: &Course, layout: &Layout, plan: &Plan) -> Vec<PlannedPage> {
+    let mut pages = Vec::new();
+    for top in Top::ALL {
+        for lang in Lang::ALL {
+            let root = layout.course_root(top, lang);
+            let to = root.join(HOME_PAGE);
+            // A course file of that name already owns the spot: it wins.
+            let taken = plan.copies.iter().any(|c| c.to == to)
+                || plan.jobs.iter().flat_map(|j| &j.outputs).any(|o| o.destinations.contains(&to));
+            if taken {
+                continue;
+            }
+            let html = render(course, layout, plan, top, lang, &root);
+            pages.push(PlannedPage { to, bytes: html.into_bytes() });
+        }
+    }
+    pages
+}
+
+/// A link on the page: its text and the target relative to the course root.
+struct Link {
+    label: String,
+    rel: PathBuf,
+}
+
+fn render(course: &Course, layout: &Layout, plan: &Plan, top: Top, lang: Lang, root: &Path) -> String {
+    let de = lang == Lang::De;
+    let title = course.spec.name.get(lang);
+    let mut body = String::new();
+    let _ = writeln!(body, "<h1>{}</h1>", esc(title));
+    if top == Top::Speaker {
+        let _ =
+            writeln!(body, "<p class=\"tree\">{}</p>", if de { "Ausgabe für Vortragende" } else { "Speaker edition" });
+    }
+    let description = course.spec.description.get(lang).trim();
+    if !description.is_empty() {
+        let _ = writeln!(body, "<p class=\"description\">{}</p>", esc(description));
+    }
+    for section in &course.sections {
+        let _ = writeln!(body, "<section>\n<h2>{}</h2>\n<ol class=\"topics\">", esc(section.name.get(lang)));
+        for topic in &section.topics {
+            topic_item(&mut body, topic, plan, lang, root);
+        }
+        body.push_str("</ol>\n</section>\n");
+    }
+    let groups = dir_groups(course, layout, plan, top, lang, root);
+    if !groups.is_empty() {
+        let _ = writeln!(body, "<section>\n<h2>{}</h2>", if de { "Weitere Dateien" } else { "More files" });
+        for (name, links) in groups {
+            let _ = writeln!(body, "<h3>{}</h3>\n<ul class=\"files\">", esc(&name));
+            for link in links {
+                let _ = writeln!(body, "<li>{}</li>", anchor(&link));
+            }
+            body.push_str("</ul>\n");
+        }
+        body.push_str("</section>\n");
+    }
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"{}\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<main>\n{body}</main>\n</body>\n</html>\n",
+        lang.code(),
+        esc(title)
+    )
+}
+
+/// A topic: each deck with its pages, notebooks and code, then the topic's
+/// data files.
+fn topic_item(body: &mut String, topic: &Topic, plan: &Plan, lang: Lang, root: &Path) {
+    let mut decks = Vec::new();
+    let mut data = Vec::new();
+    for file in &topic.files {
+        match &file.role {
+            FileRole::Deck(deck) => {
+                let mut links: Vec<Link> = plan
+                    .jobs
+                    .iter()
+                    .filter(|j| j.source == file.path)
+                    .flat_map(|j| &j.outputs)
+                    .flat_map(|o| &o.destinations)
+                    .filter_map(|d| d.strip_prefix(root).ok())
+                    .map(|rel| Link { label: variant_label(rel, lang), rel: rel.to_owned() })
+                    .collect();
+                if links.is_empty() {
+                    continue;
+                }
+                links.sort_by_key(|l| variant_rank(&l.rel));
+                decks.push((format!("{:02} {}", deck.number, deck.title.get(lang)), links));
+            }
+            FileRole::Data => {
+                // The same file lands beside every variant; one link is enough.
+                let first =
+                    plan.copies.iter().filter(|c| c.from == file.path).find_map(|c| c.to.strip_prefix(root).ok());
+                if let Some(rel) = first {
+                    data.push(Link { label: file.rel.clone(), rel: rel.to_owned() });
+                }
+            }
+            FileRole::Diagram(_) => {}
+        }
+    }
+    if decks.is_empty() && data.is_empty() {
+        return;
+    }
+    body.push_str("<li class=\"topic\">\n");
+    if decks.is_empty() {
+        let _ = writeln!(body, "<span class=\"title\">{}</span>", esc(&topic.id));
+    }
+    for (title, links) in decks {
+        let _ = write!(body, "<div class=\"deck\"><span class=\"title\">{}</span> ", esc(&title));
+        let parts: Vec<String> = links.iter().map(anchor).collect();
+        let _ = writeln!(body, "<span class=\"links\">{}</span></div>", parts.join(" "));
+    }
+    if !data.is_empty() {
+        let parts: Vec<String> = data.iter().map(anchor).collect();
+        let _ = writeln!(body, "<div class=\"data\">{}</div>", parts.join(" "));
+    }
+    body.push_str("</li>\n");
+}
+
+/// Each dir group's files in this root, by group name.
+fn dir_groups(
+    course: &Course,
+    layout: &Layout,
+    plan: &Plan,
+    top: Top,
+    lang: Lang,
+    root: &Path,
+) -> BTreeMap<String, Vec<Link>> {
+    let mut groups: BTreeMap<String, Vec<Link>> = BTreeMap::new();
+    for group in &course.dir_groups {
+        let base = layout.dir_group_base(top, lang, &group.name);
+        for copy in &plan.copies {
+            let (Ok(inside), Ok(rel)) = (copy.to.strip_prefix(&base), copy.to.strip_prefix(root)) else { continue };
+            let links = groups.entry(group.name.clone()).or_default();
+            if !links.iter().any(|l| l.rel == rel) {
+                links.push(Link { label: slash_path(inside), rel: rel.to_owned() });
+            }
+        }
+    }
+    groups
+}
+
+/// `Slides/Html/Completed/…` -> `HTML completed`; what a participant
+/// recognises, in the page's language.
+fn variant_label(rel: &Path, lang: Lang) -> String {
+    let parts: Vec<String> =
+        rel.components().skip(1).take(2).map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+    let de = lang == Lang::De;
+    let format = match parts.first().map(String::as_str) {
+        Some("Html") => "HTML".to_owned(),
+        Some("Notebooks") => "Notebook".to_owned(),
+        Some(other) => other.to_owned(),
+        None => String::new(),
+    };
+    let kind = match parts.get(1).map(String::as_str) {
+        Some("Completed") if de => "vollständig",
+        Some("Completed") => "completed",
+        Some("Code-Along") => "code-along",
+        Some("Speaker") if de => "Vortrag",
+        Some("Speaker") => "speaker",
+        _ => "",
+    };
+    if kind.is_empty() {
+        format
+    } else {
+        format!("{format} {kind}")
+    }
+}
+
+/// HTML first, then notebooks, then code; completed before code-along before speaker.
+fn variant_rank(rel: &Path) -> (u8, u8) {
+    let mut parts = rel.components().skip(1).map(|c| c.as_os_str().to_string_lossy().into_owned());
+    let format = match parts.next().as_deref() {
+        Some("Html") => 0,
+        Some("Notebooks") => 1,
+        _ => 2,
+    };
+    let kind = match parts.next().as_deref() {
+        Some("Completed") => 0,
+        Some("Code-Along") => 1,
+        _ => 2,
+    };
+    (format, kind)
+}
+
+fn anchor(link: &Link) -> String {
+    format!("<a href=\"{}\">{}</a>", href(&link.rel), esc(&link.label))
+}
+
+/// A relative URL: each segment percent-encoded, so spaces, umlauts, `#` and
+/// `?` in names survive every way the folder is served.
+fn href(rel: &Path) -> String {
+    let mut out = String::new();
+    for (i, c) in rel
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(s) => Some(s.to_string_lossy()),
+            _ => None,
+        })
+        .enumerate()
+    {
+        if i > 0 {
+            out.push('/');
+        }
+        for b in c.bytes() {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                out.push(b as char);
+            } else {
+                let _ = write!(out, "%{b:02X}");
+            }
+        }
+    }
+    out
+}
+
+fn slash_path(p: &Path) -> String {
+    p.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0;color:#1f2933;\
+background:#f7f8fa}main{max-width:60rem;margin:0 auto;padding:2rem 1.5rem}h1{margin:0 0 .5rem}\
+.tree{color:#8a4b08;font-weight:600}.description{color:#52606d}section{margin-top:2rem}\
+h2{border-bottom:1px solid #d9e2ec;padding-bottom:.3rem}ol.topics{padding-left:1.5rem}\
+li.topic{margin:.6rem 0}.deck{margin:.2rem 0}.title{font-weight:600;margin-right:.5rem}\
+.links a,.data a,ul.files a{display:inline-block;margin:.1rem .3rem .1rem 0;padding:.1rem .5rem;\
+border:1px solid #bcccdc;border-radius:.3rem;text-decoration:none;color:#0b4f8a;background:#fff}\
+.links a:hover,.data a:hover,ul.files a:hover{background:#e6f0fa}.data{font-size:.9rem}ul.files{list-style:none;padding:0}";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_are_relative_and_percent_encoded() {
+        let rel = Path::new("Folien/Html/Completed/Einführung/01 Was & wie?.html");
+        assert_eq!(href(rel), "Folien/Html/Completed/Einf%C3%BChrung/01%20Was%20%26%20wie%3F.html");
+    }
+
+    #[test]
+    fn variants_are_named_and_ordered_for_people() {
+        let html = Path::new("Slides/Html/Code-Along/W/01 A.html");
+        let code = Path::new("Slides/Python/Completed/W/01 A.py");
+        assert_eq!(variant_label(html, Lang::En), "HTML code-along");
+        assert_eq!(variant_label(code, Lang::De), "Python vollständig");
+        assert!(variant_rank(html) < variant_rank(code));
+    }
+}
