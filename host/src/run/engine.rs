@@ -129,6 +129,9 @@ impl<'r> Engine<'r> {
         for copy in &plan.copies {
             landing.copy(&copy.from, &copy.to);
         }
+        for page in &plan.pages {
+            landing.write_generated(&page.to, &page.bytes);
+        }
         for (job, message) in unready {
             landing.fail(job, Location::NONE, message);
         }
@@ -152,9 +155,6 @@ impl<'r> Engine<'r> {
         for job in &plan.jobs {
             if !self.identities.contains_key(&job.job_type) && !wanted.iter().any(|(_, t)| *t == job.job_type) {
                 wanted.push((job.plugin.as_str(), job.job_type.as_str()));
-        for page in &plan.pages {
-            landing.write_generated(&page.to, &page.bytes);
-        }
             }
         }
         let (registry, config) = (self.registry, self.config);
@@ -325,6 +325,14 @@ impl Landing<'_> {
         }
     }
 
+    /// Write a file the plan generated itself (a course home page).
+    fn write_generated(&mut self, to: &Path, bytes: &[u8]) {
+        match self.tree.write(to, bytes) {
+            Ok(w) => self.count_write(w),
+            Err(e) => self.report.diagnostic(Diagnostic::error(display(to), Location::NONE, e.to_string())),
+        }
+    }
+
     /// Write every output of a cache entry to its destinations and replay
     /// the job's issues; the job counts as failed unless every output was
     /// produced and written.
@@ -422,14 +430,6 @@ fn tool_identity(registry: &Registry, config: &Config, plugin: &str, job_type: &
 /// cache) and describe the job.
 fn payload(cache: &Cache, registry: &Registry, job: &PlannedJob, tool_identity: String) -> Result<JobPayload, String> {
     let read = |path: &Path| std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()));
-    /// Write a file the plan generated itself (a course home page).
-    fn write_generated(&mut self, to: &Path, bytes: &[u8]) {
-        match self.tree.write(to, bytes) {
-            Ok(w) => self.count_write(w),
-            Err(e) => self.report.diagnostic(Diagnostic::error(display(to), Location::NONE, e.to_string())),
-        }
-    }
-
     let store = |bytes: &[u8]| cache.put_blob(bytes).map_err(|e| e.to_string());
     let source: BlobHash = store(&read(&job.source)?)?;
     let mut siblings = Vec::new();
