@@ -54,15 +54,7 @@ fn run_root() -> PathBuf {
     if let Some(dir) = std::env::var_os("CLX_RUN_DIR").filter(|d| !d.is_empty()) {
         return PathBuf::from(dir);
     }
-    let state = std::env::var_os("CLX_HOME").filter(|d| !d.is_empty()).map(PathBuf::from).unwrap_or_else(|| {
-        std::env::var_os("XDG_CACHE_HOME")
-            .filter(|d| !d.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-            .unwrap_or_else(std::env::temp_dir)
-            .join("clx")
-    });
-    state.join("run")
+    crate::env::state_dir().join("run")
 }
 
 /// The run directory's name: a hash of the course (when the host names it
@@ -131,10 +123,14 @@ fn line_in_cell(traceback: &str) -> Option<usize> {
     if let Some(at) = traceback.rfind("<anonymous>:") {
         return number(&traceback[at + "<anonymous>:".len()..]);
     }
-    if let Some(at) = traceback.find("command_") {
-        let rest = &traceback[at + "command_".len()..];
-        let rest = rest.trim_start_matches(|c: char| c.is_ascii_digit()).strip_prefix(':')?;
-        return number(rest);
+    // evcxr's report marks the line in its source gutter (` 2 │ let …`);
+    // the `command_n:L:C` header does not always point at it.
+    if traceback.contains("command_") {
+        let plain = clx_kernel::strip_ansi(traceback);
+        return plain.lines().find_map(|l| {
+            let (gutter, _) = l.split_once('│')?;
+            number(gutter.trim()).filter(|_| !gutter.trim().is_empty())
+        });
     }
     if let Some(at) = traceback.find("Cell In[") {
         let rest = &traceback[at..];
@@ -175,8 +171,14 @@ fn run(
             }
             Err(clx_kernel::ExecuteError::CellFailed { cell, ename, evalue, excerpt, traceback }) => {
                 let line = deck_line(speaker, cell, &traceback, ctx.source);
+                let hint = if ename == "ModuleNotFoundError" {
+                    let env = executor.kernelspec(ctx.kernel).ok().and_then(|s| s.env_prefix);
+                    format!("\n{}", crate::env::missing_module_hint(env.as_deref()))
+                } else {
+                    String::new()
+                };
                 let message = format!(
-                    "raised {ename}: {evalue}\n--- cell {cell} ---\n{excerpt}\n--- traceback ---\n{traceback}\n\
+                    "raised {ename}: {evalue}{hint}\n--- cell {cell} ---\n{excerpt}\n--- traceback ---\n{traceback}\n\
                      (tag the cell `raises-exception` if the error is intended)"
                 );
                 return Err(at(Issue::error(message).in_file(path).at_cell(cell as u32), line));
@@ -198,7 +200,7 @@ pub fn html_outputs(
     requests: Vec<(String, Kind, Value)>,
     speaker: Option<Variant>,
     ctx: &RunContext<'_>,
-    executor: Option<Result<&clx_kernel::Executor, String>>,
+    executor: Option<Result<&clx_kernel::Executor, Issue>>,
     host: &Host<'_>,
     result: &mut JobResult,
 ) {
@@ -207,10 +209,7 @@ pub fn html_outputs(
     let executed: Option<Result<Value, Issue>> = match (executor, speaker) {
         (Some(exec), Some(speaker)) if wants_run && has_code(&speaker.notebook()) => Some(match exec {
             Ok(exec) => run(&speaker, ctx, exec, host),
-            Err(e) => {
-                Err(Issue::error(format!("{ENVIRONMENT_ERROR}cannot start Jupyter kernels: {e}; run scripts/setup"))
-                    .in_file(path))
-            }
+            Err(issue) => Err(issue),
         }),
         _ => None,
     };
@@ -239,7 +238,8 @@ mod tests {
     #[test]
     fn the_failing_line_is_read_from_each_kernels_traceback() {
         assert_eq!(line_in_cell("ReferenceError: x is not defined\n    at <anonymous>:3:1"), Some(3));
-        assert_eq!(line_in_cell("[E0308] Error: mismatched types\n ╭─[ command_6:2:14 ]"), Some(2));
+        let evcxr = "[E0308] Error: mismatched types\n ╭─[ command_6:1:1 ]\n │\n 2 │ let s: i32 = \"x\";";
+        assert_eq!(line_in_cell(evcxr), Some(2));
         assert_eq!(line_in_cell("Cell In[4], line 7\n----> 7 1/0"), Some(7));
         assert_eq!(line_in_cell("Error: no location"), None);
     }

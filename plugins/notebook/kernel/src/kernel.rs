@@ -353,7 +353,14 @@ impl Kernel {
                         collector.add(msg.content);
                     }
                 }
-                _ = self.child.wait() => return Err(self.died().await),
+                _ = self.child.wait() => {
+                    // Deno and others take SIGINT as "exit": stopped for its timeout.
+                    if interrupted_at.is_some() {
+                        self.exited = true;
+                        return Err(KernelError::CellTimeout { secs: limit.as_secs() });
+                    }
+                    return Err(self.died().await);
+                }
                 _ = tokio::time::sleep_until(wake) => {
                     if interrupted_at.is_some() {
                         return Err(KernelError::CellTimeout { secs: limit.as_secs() });

@@ -1,0 +1,78 @@
+//! Deno's kernel (installed in CI by `scripts/setup --kernels typescript`)
+//! and evcxr's (opt-in: these tests run when its kernelspec is installed).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clx_kernel::{Executor, KernelError};
+
+fn venv() -> PathBuf {
+    let tools = std::env::var_os("CLX_TOOLS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".local/share/clx/tools"));
+    tools.join("venv")
+}
+
+const LIMIT: Duration = Duration::from_secs(120);
+
+#[test]
+fn deno_runs_typescript_in_the_deck_directory_without_terminal_colours() {
+    let exec = Executor::new(&[venv()]).unwrap();
+    exec.kernelspec("deno").expect("Deno's kernel: run scripts/setup --kernels python,typescript");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("helper.ts"), "export const base = 40;\n").unwrap();
+    let mut s = exec.session_for("typescript", "deno", dir.path()).unwrap();
+    let run = s.run("console.log(\"hi\");\nconst n: number = 2;\nn", LIMIT).unwrap();
+    assert_eq!(run.outputs[0]["text"], "hi\n");
+    assert_eq!(run.outputs[1]["data"]["text/plain"], "2", "plain value, no ANSI codes");
+    let run = s.run("import { base } from \"./helper.ts\";\nbase + n", LIMIT).unwrap();
+    assert_eq!(run.outputs[0]["data"]["text/plain"], "42", "{:?}", run.outputs);
+    let run = s.run("Deno.cwd()", LIMIT).unwrap();
+    let cwd = run.outputs[0]["data"]["text/plain"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(cwd, format!("{:?}", dir.path().to_string_lossy()));
+    let run = s.run("const a = 1;\nthrow new Error(\"boom\");", LIMIT).unwrap();
+    let error = run.error.expect("the cell threw");
+    assert_eq!((error.ename.as_str(), error.evalue.as_str()), ("Error", "boom"));
+    assert!(error.traceback.join("\n").contains("<anonymous>:2:"), "{:?}", error.traceback);
+}
+
+#[test]
+fn a_stuck_deno_cell_times_out_and_a_dead_deno_kernel_is_reported() {
+    let exec = Executor::new(&[venv()]).unwrap();
+    exec.kernelspec("deno").expect("Deno's kernel: run scripts/setup --kernels python,typescript");
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = exec.session("deno", dir.path()).unwrap();
+    let err = s.run("while (true) {}", Duration::from_secs(1)).unwrap_err();
+    assert!(matches!(err, KernelError::CellTimeout { secs: 1 }), "{err}");
+    let mut s = exec.session("deno", dir.path()).unwrap();
+    let err = s.run("Deno.exit(3)", LIMIT).unwrap_err();
+    assert!(err.is_kernel_death(), "{err}");
+}
+
+#[test]
+fn a_missing_language_kernel_is_an_environment_error_with_its_install_command() {
+    let exec = Executor::new(&[venv()]).unwrap();
+    let err = exec.session_for("cpp", "xcpp-not-installed", std::path::Path::new("/")).err().expect("must fail");
+    assert!(err.is_environment());
+    let text = err.to_string();
+    assert!(text.contains("C++") && text.contains("`xcpp-not-installed`") && text.contains("xeus-cpp"), "{text}");
+}
+
+#[test]
+fn evcxr_runs_rust_when_installed() {
+    let exec = Executor::new(&[venv()]).unwrap();
+    if exec.kernelspec("rust").is_err() {
+        eprintln!("skipped: evcxr's kernel is not installed (scripts/setup --kernels rust)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = exec.session_for("rust", "rust", dir.path()).unwrap();
+    let run = s.run("println!(\"hi\");\nlet n: i32 = 6 * 7;\nn", LIMIT).unwrap();
+    assert_eq!(run.outputs[0]["text"], "hi\n");
+    assert_eq!(run.outputs[1]["data"]["text/plain"], "42");
+    let run = s.run("std::env::current_dir().unwrap()", LIMIT).unwrap();
+    assert_eq!(run.outputs[0]["data"]["text/plain"], format!("{:?}", dir.path()));
+    let run = s.run("let x = 1;\nlet s: i32 = \"x\";", LIMIT).unwrap();
+    let error = run.error.expect("compile error");
+    assert!(clx_kernel::strip_ansi(&error.traceback.join("\n")).contains(" 2 │"), "{:?}", error.traceback);
+}
