@@ -22,9 +22,7 @@ pub const ENVIRONMENT_ERROR: &str = "environment error: ";
 
 /// The project's tools venv (`scripts/setup`), where the kernelspecs live.
 pub fn tools_venv() -> PathBuf {
-    clx_plugin_api::tools_dir()
-        .unwrap_or_else(|| PathBuf::from("."))
-        .join("venv")
+    clx_plugin_api::tools_dir().unwrap_or_else(|| PathBuf::from(".")).join("venv")
 }
 
 /// Stand-in for the kernels' versions in the cache key: per language, the
@@ -42,13 +40,7 @@ pub fn kernel_identity(env_prefixes: &[PathBuf], choice: &KernelChoice) -> Strin
     let lines: Vec<String> = clx_kernel::survey(env_prefixes, choice)
         .into_iter()
         .map(|s| match s.found {
-            Ok(file) => format!(
-                "{}={} {} ({})",
-                s.language.prog_lang,
-                s.kernel,
-                file.display(),
-                stamp(&file)
-            ),
+            Ok(file) => format!("{}={} {} ({})", s.language.prog_lang, s.kernel, file.display(), stamp(&file)),
             Err(_) => format!("{}={} missing", s.language.prog_lang, s.kernel),
         })
         .collect();
@@ -62,17 +54,14 @@ fn run_root() -> PathBuf {
     if let Some(dir) = std::env::var_os("CLX_RUN_DIR").filter(|d| !d.is_empty()) {
         return PathBuf::from(dir);
     }
-    let state = std::env::var_os("CLX_HOME")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            std::env::var_os("XDG_CACHE_HOME")
-                .filter(|d| !d.is_empty())
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-                .unwrap_or_else(std::env::temp_dir)
-                .join("clx")
-        });
+    let state = std::env::var_os("CLX_HOME").filter(|d| !d.is_empty()).map(PathBuf::from).unwrap_or_else(|| {
+        std::env::var_os("XDG_CACHE_HOME")
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .unwrap_or_else(std::env::temp_dir)
+            .join("clx")
+    });
     state.join("run")
 }
 
@@ -85,12 +74,7 @@ fn run_key(job: &Job, course: Option<&str>, lang: &str) -> String {
         hasher.update((part.len() as u64).to_le_bytes());
         hasher.update(part.as_bytes());
     }
-    hasher
-        .finalize()
-        .iter()
-        .take(10)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hasher.finalize().iter().take(10).map(|b| format!("{b:02x}")).collect()
 }
 
 fn seed(dir: &Path, job: &Job) -> Result<(), String> {
@@ -101,19 +85,15 @@ fn seed(dir: &Path, job: &Job) -> Result<(), String> {
         }
         let path = dir.join(rel);
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+            std::fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
         }
-        std::fs::write(&path, file.bytes.as_slice())
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        std::fs::write(&path, file.bytes.as_slice()).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     Ok(())
 }
 
 fn has_code(nb: &Value) -> bool {
-    nb["cells"]
-        .as_array()
-        .is_some_and(|c| c.iter().any(|c| c["cell_type"] == "code"))
+    nb["cells"].as_array().is_some_and(|c| c.iter().any(|c| c["cell_type"] == "code"))
 }
 
 /// What a deck run needs beyond the notebook.
@@ -144,9 +124,7 @@ fn line_in_cell(traceback: &str) -> Option<usize> {
     let number = |s: &str| {
         s.bytes()
             .take_while(u8::is_ascii_digit)
-            .fold(None, |n: Option<usize>, b| {
-                Some(n.unwrap_or(0) * 10 + usize::from(b - b'0'))
-            })
+            .fold(None, |n: Option<usize>, b| Some(n.unwrap_or(0) * 10 + usize::from(b - b'0')))
     };
     // Deno lists the innermost frame first; the cell's own statement is the
     // outermost one.
@@ -183,51 +161,33 @@ fn run(
         None => issue,
     };
     let environment = |e: clx_kernel::KernelError| {
-        let message = if e.is_environment() {
-            format!("{ENVIRONMENT_ERROR}{e}")
-        } else {
-            e.to_string()
-        };
+        let message = if e.is_environment() { format!("{ENVIRONMENT_ERROR}{e}") } else { e.to_string() };
         Issue::error(message).in_file(path)
     };
-    let dir = clx_kernel::RunDir::claim(&run_root(), &run_key(ctx.job, ctx.course, ctx.lang))
-        .map_err(environment)?;
+    let dir = clx_kernel::RunDir::claim(&run_root(), &run_key(ctx.job, ctx.course, ctx.lang)).map_err(environment)?;
     seed(dir.path(), ctx.job).map_err(|m| Issue::error(m).in_file(path))?;
     let notebook = speaker.notebook();
     let mut last = None;
     for attempt in 0..2 {
         let mut nb = notebook.clone();
-        let mut session = executor
-            .session_for(ctx.prog_lang.name(), ctx.kernel, dir.path())
-            .map_err(environment)?;
+        let mut session = executor.session_for(ctx.prog_lang.name(), ctx.kernel, dir.path()).map_err(environment)?;
         match clx_kernel::execute(&mut nb, &mut session, ctx.timeout) {
             Ok(()) => return Ok(nb),
             Err(e) if e.is_kernel_death() && attempt == 0 => {
                 host.warn(&format!("{path}: {e}; retrying with a fresh kernel"));
                 last = Some(e);
             }
-            Err(clx_kernel::ExecuteError::CellFailed {
-                cell,
-                ename,
-                evalue,
-                excerpt,
-                traceback,
-            }) => {
+            Err(clx_kernel::ExecuteError::CellFailed { cell, ename, evalue, excerpt, traceback }) => {
                 let line = deck_line(speaker, cell, &traceback, ctx.source);
                 let message = format!(
                     "raised {ename}: {evalue}\n--- cell {cell} ---\n{excerpt}\n--- traceback ---\n{traceback}\n\
                      (tag the cell `raises-exception` if the error is intended)"
                 );
-                return Err(at(
-                    Issue::error(message).in_file(path).at_cell(cell as u32),
-                    line,
-                ));
+                return Err(at(Issue::error(message).in_file(path).at_cell(cell as u32), line));
             }
             Err(clx_kernel::ExecuteError::Kernel { cell, source }) => {
                 let line = deck_line(speaker, cell, "", ctx.source);
-                let issue = Issue::error(format!("cell {cell}: {source}"))
-                    .in_file(path)
-                    .at_cell(cell as u32);
+                let issue = Issue::error(format!("cell {cell}: {source}")).in_file(path).at_cell(cell as u32);
                 return Err(at(issue, line));
             }
         }
@@ -249,15 +209,13 @@ pub fn html_outputs(
     let path = ctx.job.source_path.as_str();
     let wants_run = requests.iter().any(|(_, k, _)| *k != Kind::CodeAlong);
     let executed: Option<Result<Value, Issue>> = match (executor, speaker) {
-        (Some(exec), Some(speaker)) if wants_run && has_code(&speaker.notebook()) => {
-            Some(match exec {
-                Ok(exec) => run(&speaker, ctx, exec, host),
-                Err(e) => Err(Issue::error(format!(
-                    "{ENVIRONMENT_ERROR}cannot start Jupyter kernels: {e}; run scripts/setup"
-                ))
-                .in_file(path)),
-            })
-        }
+        (Some(exec), Some(speaker)) if wants_run && has_code(&speaker.notebook()) => Some(match exec {
+            Ok(exec) => run(&speaker, ctx, exec, host),
+            Err(e) => {
+                Err(Issue::error(format!("{ENVIRONMENT_ERROR}cannot start Jupyter kernels: {e}; run scripts/setup"))
+                    .in_file(path))
+            }
+        }),
         _ => None,
     };
     if let Some(Err(issue)) = &executed {
@@ -284,12 +242,8 @@ mod tests {
 
     #[test]
     fn the_failing_line_is_read_from_each_kernels_traceback() {
-        assert_eq!(
-            line_in_cell("ReferenceError: x is not defined\n    at <anonymous>:3:1"),
-            Some(3)
-        );
-        let evcxr =
-            "[E0308] Error: mismatched types\n ╭─[ command_6:1:1 ]\n │\n 2 │ let s: i32 = \"x\";";
+        assert_eq!(line_in_cell("ReferenceError: x is not defined\n    at <anonymous>:3:1"), Some(3));
+        let evcxr = "[E0308] Error: mismatched types\n ╭─[ command_6:1:1 ]\n │\n 2 │ let s: i32 = \"x\";";
         assert_eq!(line_in_cell(evcxr), Some(2));
         assert_eq!(line_in_cell("Cell In[4], line 7\n----> 7 1/0"), Some(7));
         assert_eq!(line_in_cell("Error: no location"), None);
@@ -299,21 +253,9 @@ mod tests {
     fn the_run_dir_depends_on_course_deck_and_language_only() {
         let job = |path: &str| Job::new("notebook", path, "x = 1\n");
         let a = run_key(&job("slides/m/t/slides_a.py"), Some("course"), "de");
-        assert_eq!(
-            a,
-            run_key(&job("slides/m/t/slides_a.py"), Some("course"), "de")
-        );
-        assert_ne!(
-            a,
-            run_key(&job("slides/m/t/slides_a.py"), Some("other"), "de")
-        );
-        assert_ne!(
-            a,
-            run_key(&job("slides/m/t/slides_a.py"), Some("course"), "en")
-        );
-        assert_ne!(
-            a,
-            run_key(&job("slides/m/u/slides_a.py"), Some("course"), "de")
-        );
+        assert_eq!(a, run_key(&job("slides/m/t/slides_a.py"), Some("course"), "de"));
+        assert_ne!(a, run_key(&job("slides/m/t/slides_a.py"), Some("other"), "de"));
+        assert_ne!(a, run_key(&job("slides/m/t/slides_a.py"), Some("course"), "en"));
+        assert_ne!(a, run_key(&job("slides/m/u/slides_a.py"), Some("course"), "de"));
     }
 }
