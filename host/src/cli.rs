@@ -180,15 +180,18 @@ pub struct WorkerArgs {
     #[arg(long)]
     pub plugin: PathBuf,
     /// The queue database
-    #[arg(long)]
-    pub queue: PathBuf,
+    #[arg(long, required_unless_present = "probe")]
+    pub queue: Option<PathBuf>,
     /// The cache directory
-    #[arg(long)]
-    pub cache: PathBuf,
+    #[arg(long, required_unless_present = "probe")]
+    pub cache: Option<PathBuf>,
     /// The build session whose jobs this worker takes
-    #[arg(long)]
-    pub session: i64,
-    /// Job types to claim
+    #[arg(long, required_unless_present = "probe")]
+    pub session: Option<i64>,
+    /// Job types to claim (or, with --probe, to identify)
     #[arg(long = "job-type", required = true)]
     pub job_types: Vec<String>,
+    /// Start the plugin, print its tool identities as JSON and exit
+    #[arg(long)]
+    pub probe: bool,
 }

@@ -264,7 +264,8 @@ pub use module::{
 };
 pub use plugin::{root_module, Host, Plugin, StandaloneHost};
 pub use types::{
-    InputFile, Issue, Job, JobOutput, JobResult, JobTypeDecl, LogLevel, Manifest, OutputRequest, Role, Severity,
+    InputFile, Issue, IssueKind, Job, JobOutput, JobResult, JobTypeDecl, LogLevel, Manifest, OutputRequest, Role,
+    Severity,
 };
 #[doc(hidden)]
 pub use version::API_VERSION_C;

@@ -13,7 +13,7 @@ use abi_stable::{
 };
 
 use crate::module::{AbiConverter, AbiConverter_TO, ConverterBox, HostServicesRef, PluginMod};
-use crate::types::{Issue, Job, JobResult, LogLevel, Manifest};
+use crate::types::{Issue, IssueKind, Job, JobResult, LogLevel, Manifest};
 
 /// What a converter plugin implements; see the [crate documentation](crate)
 /// for what the host passes and expects.
@@ -138,13 +138,39 @@ impl Host<'_> {
     }
 }
 
+std::thread_local! {
+    /// Where the last panic on this thread happened, recorded by the hook
+    /// [`record_panic_locations`] installs: the payload does not say.
+    static PANIC_AT: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Keep the place of every panic, so the error names `file:line` of the
+/// plugin's code. Chains to the previous hook, which still prints as before.
+fn record_panic_locations() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if let Some(l) = info.location() {
+                let at = format!("{}:{}:{}", l.file(), l.line(), l.column());
+                PANIC_AT.with(|p| *p.borrow_mut() = Some(at));
+            }
+            previous(info);
+        }));
+    });
+}
+
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
+    let message = if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_owned()
     } else if let Some(s) = payload.downcast_ref::<String>() {
         s.clone()
     } else {
         "non-string panic payload".to_owned()
+    };
+    match PANIC_AT.with(|p| p.borrow_mut().take()) {
+        Some(at) => format!("at {at}: {message}"),
+        None => message,
     }
 }
 
@@ -155,7 +181,7 @@ impl<P: Plugin> AbiConverter for Adapter<P> {
         match catch_unwind(AssertUnwindSafe(|| self.0.tool_identity(job_type.as_str()))) {
             Ok(Ok(id)) => RResult::ROk(id.into()),
             Ok(Err(e)) => RResult::RErr(e.into()),
-            Err(p) => RResult::RErr(format!("plugin panicked: {}", panic_message(&*p)).into()),
+            Err(p) => RResult::RErr(format!("plugin panicked {}", panic_message(&*p)).into()),
         }
     }
 
@@ -165,7 +191,10 @@ impl<P: Plugin> AbiConverter for Adapter<P> {
         match outcome {
             Ok(Ok(result)) => result,
             Ok(Err(issue)) => JobResult::failed(job, issue),
-            Err(p) => JobResult::failed(job, Issue::error(format!("converter panicked: {}", panic_message(&*p)))),
+            Err(p) => JobResult::failed(
+                job,
+                Issue::error(format!("converter panicked {}", panic_message(&*p))).of_kind(IssueKind::Plugin),
+            ),
         }
     }
 }
@@ -178,10 +207,11 @@ extern "C" fn manifest_of<P: Plugin>() -> RResult<Manifest, RString> {
 }
 
 extern "C" fn new_converter_of<P: Plugin>(config: RStr<'_>) -> RResult<ConverterBox, RString> {
+    record_panic_locations();
     match catch_unwind(|| P::new(config.as_str())) {
         Ok(Ok(p)) => RResult::ROk(AbiConverter_TO::from_value(Adapter(p), TD_Opaque)),
         Ok(Err(e)) => RResult::RErr(e.into()),
-        Err(p) => RResult::RErr(format!("plugin start panicked: {}", panic_message(&*p)).into()),
+        Err(p) => RResult::RErr(format!("plugin start panicked {}", panic_message(&*p)).into()),
     }
 }
 

@@ -249,7 +249,39 @@ impl Severity {
     }
 }
 
-/// A diagnostic about the job's input, replayed from the cache on every build.
+/// What an [`Issue`] is about. It decides whether the job's result may be
+/// cached: only a result that depends on nothing but the course's input can be
+/// replayed on a later build.
+#[repr(u8)]
+#[derive(StableAbi, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum IssueKind {
+    /// The course's input is wrong (a syntax error, a cell that raises, a
+    /// broken diagram): the same input gives the same error, so the result
+    /// is cached and the issue replayed until the input changes.
+    #[default]
+    Input,
+    /// The machine is not ready (a tool, kernel or kernelspec is missing, a
+    /// tool crashed or timed out): the result is never cached, so the job
+    /// runs again on the next build, when the author may have fixed it.
+    Environment,
+    /// The plugin itself failed (it panicked): never cached, reported as a
+    /// plugin error rather than an error in the course.
+    Plugin,
+}
+
+impl IssueKind {
+    /// The kind's name, as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IssueKind::Input => "input",
+            IssueKind::Environment => "environment",
+            IssueKind::Plugin => "plugin",
+        }
+    }
+}
+
+/// A diagnostic about the job, replayed from the cache on every build when it
+/// is of [`IssueKind::Input`].
 #[repr(C)]
 #[derive(StableAbi, Clone, Debug, PartialEq, Eq)]
 pub struct Issue {
@@ -264,6 +296,10 @@ pub struct Issue {
     pub line: ROption<u32>,
     /// 1-based cell number, for decks.
     pub cell: ROption<u32>,
+    /// Whether the issue is about the input, the machine or the plugin;
+    /// [`IssueKind::Input`] unless set with [`Issue::environment`] or
+    /// [`Issue::of_kind`].
+    pub kind: IssueKind,
 }
 
 impl Issue {
@@ -275,6 +311,7 @@ impl Issue {
             file: ROption::RNone,
             line: ROption::RNone,
             cell: ROption::RNone,
+            kind: IssueKind::Input,
         }
     }
 
@@ -298,6 +335,19 @@ impl Issue {
     /// Point the issue at a 1-based line of its file.
     pub fn at_line(mut self, line: u32) -> Self {
         self.line = ROption::RSome(line);
+        self
+    }
+
+    /// Mark the issue as caused by the machine, not the course (a missing
+    /// tool or kernel): the result is not cached, so the job runs again once
+    /// the author fixed their setup.
+    pub fn environment(self) -> Self {
+        self.of_kind(IssueKind::Environment)
+    }
+
+    /// Set what the issue is about.
+    pub fn of_kind(mut self, kind: IssueKind) -> Self {
+        self.kind = kind;
         self
     }
 

@@ -2,6 +2,7 @@
 //! fixture plugin (a real cdylib that sleeps, fails, panics, hangs or aborts
 //! on request), through the real queue, pool and cache.
 
+use std::io::Write;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -281,4 +282,185 @@ fn rebuild_after_the_host_was_killed_cleans_up_and_succeeds() {
     assert!(out.status.success(), "{err}");
     assert!(err.contains("cleaned up 1 build"), "{err}");
     assert_eq!(b.course.outputs_ending(".txt").len(), 28);
+}
+
+/// Builds where what a job does is switched by a file the test writes, so
+/// its input (and cache key) stays the same while its behaviour changes.
+fn switched(topics: &[(&str, &[(&str, &str)])]) -> (Build, std::path::PathBuf) {
+    let b = Build::new(topics);
+    let switch = b.env.home.path().join("switch");
+    (b, switch)
+}
+
+fn runs_of(b: &Build, name: &str) -> usize {
+    b.conversions().iter().filter(|(_, s)| s.ends_with(name)).count()
+}
+
+#[test]
+fn a_job_that_times_out_is_failed_and_never_lands_an_older_cached_result() {
+    let (b, switch) = switched(&[("t", &[("slow.testjob", "ok first result"), ("data.csv", "a,b")])]);
+    let run = |extra: &[&str]| b.cmd(extra).env("CLX_TESTKIT_SWITCH", &switch).output().unwrap();
+    assert!(run(&[]).status.success());
+    assert!(!b.course.outputs_ending("img/slow.txt").is_empty(), "{:#?}", b.course.output_files());
+
+    std::fs::write(&switch, "hang").unwrap();
+    let out = run(&["--no-cache", "--job-timeout", "2"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "a timed-out job fails the build: {err}");
+    assert!(err.contains("slow.testjob") && err.contains("timed out after 2 s"), "{err}");
+    assert!(err.contains("0 built, 0 from cache, 1 failed"), "the old result was counted as built: {err}");
+    assert!(
+        b.course.outputs_ending("img/slow.txt").is_empty(),
+        "the old result is not presented as this build's: {:#?}",
+        b.course.output_files()
+    );
+    let status = b.env.run(&["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(v["jobs"]["failed"], 1, "{v}");
+}
+
+#[test]
+fn no_cache_never_falls_back_to_a_cached_result_when_the_worker_is_lost() {
+    let (b, switch) = switched(&[("t", &[("boom.testjob", "ok first result")])]);
+    let run = |extra: &[&str]| b.cmd(extra).env("CLX_TESTKIT_SWITCH", &switch).output().unwrap();
+    assert!(run(&[]).status.success());
+    assert!(run(&["--no-cache"]).status.success());
+    assert_eq!(runs_of(&b, "boom.testjob"), 2, "--no-cache reruns the job");
+
+    std::fs::write(&switch, "abort").unwrap();
+    let out = run(&["--no-cache"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("gave up after 2 attempts") && err.contains("0 built"), "{err}");
+    assert!(b.course.outputs_ending("img/boom.txt").is_empty(), "{:#?}", b.course.output_files());
+}
+
+#[test]
+fn a_job_killed_at_its_deadline_is_not_run_twice() {
+    let b = Build::new(&[("t", &[("stuck.testjob", "hang")])]);
+    let out = b.run(&["--job-timeout", "2"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(runs_of(&b, "stuck.testjob"), 1, "a deterministic hang ran again");
+}
+
+#[test]
+fn an_environment_error_is_not_cached_and_the_job_runs_again() {
+    let (b, switch) = switched(&[("t", &[("deck.testjob", "ok rendered")])]);
+    let run = || b.cmd(&[]).env("CLX_TESTKIT_SWITCH", &switch).output().unwrap();
+    std::fs::write(&switch, "missing the deno kernel is not installed").unwrap();
+    let out = run();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("the deno kernel is not installed"), "{err}");
+    let jobs = stdout(&b.env.run(&["jobs", "list", "--status", "failed"]));
+    assert!(jobs.contains("tool"), "filed as a tool problem: {jobs}");
+
+    // The author installs the tool; nothing in the course changed.
+    std::fs::remove_file(&switch).unwrap();
+    let out = run();
+    assert!(out.status.success(), "the old error was replayed: {}", stderr(&out));
+    assert_eq!(runs_of(&b, "deck.testjob"), 2, "{:?}", b.conversions());
+    assert!(!b.course.outputs_ending("img/deck.txt").is_empty());
+}
+
+#[test]
+fn an_input_error_is_cached_and_replayed() {
+    let b = Build::new(&[("t", &[("bad.testjob", "fail the label is missing")])]);
+    assert_eq!(b.run(&[]).status.code(), Some(1));
+    let out = b.run(&[]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("line 1: the label is missing"), "{err}");
+    assert_eq!(runs_of(&b, "bad.testjob"), 1, "an input error replays from the cache");
+}
+
+#[test]
+fn a_plugin_panic_names_the_plugin_and_where_and_is_not_cached() {
+    let b = Build::new(&[("t", &[("bad.testjob", "panic on purpose")])]);
+    let out = b.run(&[]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("plugin `testkit` failed: converter panicked at "), "{err}");
+    assert!(err.contains("testkit/src/lib.rs:") && err.contains("on purpose"), "{err}");
+    let jobs = stdout(&b.env.run(&["jobs", "list", "--status", "failed"]));
+    assert!(jobs.contains("plugin"), "filed as a plugin error: {jobs}");
+    assert_eq!(b.run(&[]).status.code(), Some(1));
+    assert_eq!(runs_of(&b, "bad.testjob"), 2, "a panic is not replayed from the cache");
+}
+
+#[test]
+fn changed_plugin_settings_rerun_the_jobs() {
+    let b = Build::new(&[("t", &[("a.testjob", "ok")])]);
+    assert!(b.run(&[]).status.success());
+    std::fs::write(b.course.root().join("clx.toml"), "[converters.testkit]\ncell_timeout = 5\n").unwrap();
+    let out = b.run(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(runs_of(&b, "a.testjob"), 2, "a changed [converters.testkit] replayed the old result");
+    assert!(b.run(&[]).status.success());
+    assert_eq!(runs_of(&b, "a.testjob"), 2);
+}
+
+#[test]
+fn a_rebuilt_plugin_library_reruns_the_jobs() {
+    let b = Build::new(&[("t", &[("a.testjob", "ok")])]);
+    let lib = library("clx-fixture-testkit");
+    let copy = b.plugins.path().join(lib.file_name().unwrap());
+    std::fs::remove_file(&copy).unwrap();
+    std::fs::copy(&lib, &copy).unwrap();
+    assert!(b.run(&[]).status.success());
+    // Same name and version, different bytes: what a rebuilt plugin looks like.
+    std::fs::OpenOptions::new().append(true).open(&copy).unwrap().write_all(b"rebuilt").unwrap();
+    let out = b.run(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(runs_of(&b, "a.testjob"), 2, "a rebuilt plugin replayed the old result");
+}
+
+#[test]
+fn an_unchanged_rebuild_starts_no_probe_and_changed_settings_do() {
+    let b = Build::new(&[("t", &[("a.testjob", "ok")])]);
+    let probes = b.env.home.path().join("probes.log");
+    let run = || b.cmd(&[]).env("CLX_TESTKIT_PROBE_LOG", &probes).output().unwrap();
+    let count = || std::fs::read_to_string(&probes).unwrap_or_default().lines().count();
+    assert!(run().status.success());
+    assert_eq!(count(), 1);
+    let out = run();
+    assert!(out.status.success() && stderr(&out).contains("1 from cache"), "{}", stderr(&out));
+    assert_eq!(count(), 1, "an unchanged rebuild asked the plugin again");
+    std::fs::write(b.course.root().join("clx.toml"), "[converters.testkit]\nx = 1\n").unwrap();
+    assert!(run().status.success());
+    assert_eq!(count(), 2, "changed settings are probed anew");
+}
+
+#[test]
+fn a_plugin_that_aborts_or_panics_while_starting_fails_its_jobs_not_the_build() {
+    for (var, how) in [
+        ("CLX_TESTKIT_ON_START", "abort"),
+        ("CLX_TESTKIT_ON_IDENTITY", "abort"),
+        ("CLX_TESTKIT_ON_START", "panic"),
+        ("CLX_TESTKIT_ON_IDENTITY", "fail"),
+    ] {
+        let b = Build::new(&[("t", &[("a.testjob", "ok"), ("data.csv", "a,b")])]);
+        let out = b.cmd(&[]).env(var, how).output().unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{var}={how}: {err}");
+        assert!(err.contains("a.testjob") && err.contains("testkit"), "{var}={how}: {err}");
+        match how {
+            "abort" => assert!(err.contains("testkit plugin crashed while starting (killed by signal 6)"), "{err}"),
+            "panic" => assert!(err.contains("panicked at") && err.contains("asked for a panic"), "{err}"),
+            _ => assert!(err.contains("asked for a failure"), "{err}"),
+        }
+        assert!(!b.course.outputs_ending("data.csv").is_empty(), "the rest is built: {:#?}", b.course.output_files());
+    }
+}
+
+#[test]
+fn a_plugin_that_hangs_while_starting_is_stopped_and_named() {
+    let b = Build::new(&[("t", &[("a.testjob", "ok"), ("data.csv", "a,b")])]);
+    let started = Instant::now();
+    let out = b.cmd(&["--job-timeout", "2"]).env("CLX_TESTKIT_ON_IDENTITY", "hang").output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("the testkit plugin did not start within 2 s"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert!(processes_with_env("CLX_HOME", &b.env.state_dir()).is_empty(), "the hung probe was left running");
 }

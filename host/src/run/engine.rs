@@ -1,10 +1,17 @@
 //! Executes a [`Plan`]: cache lookups, queue submission, the worker pool, and
 //! materialising every output from the cache into the output tree.
 //!
-//! A cache hit and a fresh result take the same path: the worker stores its
-//! result in the cache and the engine reads it back from there, so what lands
-//! in the output tree is always what the cache holds. An unchanged rebuild
-//! finds every job in the cache and starts no worker at all.
+//! A result reaches the output tree only from this build's own job or an exact
+//! cache hit: a worker records what it produced on its job's row in the queue
+//! (and stores it in the cache when it depends on nothing but the inputs),
+//! and the engine lands that record, never whatever the cache happens to hold
+//! under the key. A job that failed, timed out or was lost lands nothing, so
+//! an older result can never pass for this build's.
+//!
+//! Plugins are asked for their tool identities in a probe process with a
+//! time-out (a plugin that aborts or hangs while starting fails its jobs, not
+//! the build), and the answers are remembered in the cache index, keyed by
+//! the plugin library and its settings: an unchanged rebuild only hashes.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -16,6 +23,7 @@ use crate::plugin::Registry;
 use crate::report::{Diagnostic, Level, Location, Report};
 use crate::run::output::{OutputTree, Written};
 use crate::run::pool::{Pool, PoolConfig, PoolEvent, WorkerSpec};
+use crate::run::worker::ProbeAnswer;
 use crate::store::cache::{BlobHash, Cache, CacheEntry, CacheKey, StoredIssue, StoredOutput};
 use crate::store::job::{JobPayload, OutputSpec, SiblingRef};
 use crate::store::queue::{JobId, JobStatus, Queue, SessionId, SessionStatus};
@@ -71,6 +79,8 @@ pub struct Engine<'r> {
     cache: Cache,
     /// Tool identity per job type; asked once per engine.
     identities: HashMap<String, Result<String, String>>,
+    /// Content hash of each plugin's library, by plugin name.
+    libraries: HashMap<String, Result<String, String>>,
     /// Opened when the first job has to run.
     running: Option<(Queue, SessionId, Pool)>,
 }
@@ -78,7 +88,15 @@ pub struct Engine<'r> {
 impl<'r> Engine<'r> {
     pub fn new(registry: &'r Registry, config: &'r Config, options: EngineOptions) -> Result<Self, EngineError> {
         let cache = Cache::open(&options.cache)?;
-        Ok(Engine { registry, config, options, cache, identities: HashMap::new(), running: None })
+        Ok(Engine {
+            registry,
+            config,
+            options,
+            cache,
+            identities: HashMap::new(),
+            libraries: HashMap::new(),
+            running: None,
+        })
     }
 
     /// Run one plan. Diagnostics and counts go into `report`; the returned
@@ -94,13 +112,18 @@ impl<'r> Engine<'r> {
         let mut hits: Vec<(&PlannedJob, CacheEntry)> = Vec::new();
         let mut unready: Vec<(&PlannedJob, String)> = Vec::new();
         for job in &plan.jobs {
-            let (registry, config) = (self.registry, self.config);
-            let identity = self
-                .identities
-                .entry(job.job_type.clone())
-                .or_insert_with(|| tool_identity(registry, config, &job.plugin, &job.job_type))
-                .clone();
-            let payload = identity.and_then(|identity| payload(&self.cache, self.registry, job, identity));
+            let identity =
+                self.identities.get(&job.job_type).cloned().unwrap_or_else(|| {
+                    Err(format!("{}: the {} plugin named no tool identity", job.job_type, job.plugin))
+                });
+            let library = self
+                .libraries
+                .get(&job.plugin)
+                .cloned()
+                .unwrap_or_else(|| Err(format!("plugin `{}` is not loaded; see `clx plugins list`", job.plugin)));
+            let config = self.config.converter_json(&job.plugin);
+            let payload =
+                identity.and_then(|identity| payload(&self.cache, self.registry, job, identity, library?, config));
             let payload = match payload {
                 Ok(p) => p,
                 Err(message) => {
@@ -147,33 +170,104 @@ impl<'r> Engine<'r> {
         Ok(())
     }
 
-    /// Ask every plugin of the plan for its tool's identity at once: each
-    /// may start its tool (`java -version` takes a third of a second), and
-    /// an unchanged rebuild should not pay for them one after the other.
+    /// Find every plan plugin's tool identities: remembered ones from the
+    /// cache index, the rest from probe processes run side by side (each may
+    /// start its tool, and `java -version` takes a third of a second).
     fn ask_tool_identities(&mut self, plan: &Plan) {
-        let mut wanted: Vec<(&str, &str)> = Vec::new();
+        let mut wanted: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for job in &plan.jobs {
-            if !self.identities.contains_key(&job.job_type) && !wanted.iter().any(|(_, t)| *t == job.job_type) {
-                wanted.push((job.plugin.as_str(), job.job_type.as_str()));
+            if !self.identities.contains_key(&job.job_type) {
+                let types = wanted.entry(job.plugin.as_str()).or_default();
+                if !types.contains(&job.job_type) {
+                    types.push(job.job_type.clone());
+                }
             }
         }
-        let (registry, config) = (self.registry, self.config);
-        let answers: Vec<(String, Result<String, String>)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = wanted
-                .iter()
-                .map(|&(plugin, job_type)| {
-                    (job_type, scope.spawn(move || tool_identity(registry, config, plugin, job_type)))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|(job_type, h)| {
-                    let answer = h.join().unwrap_or_else(|_| Err(format!("{job_type}: the plugin panicked")));
-                    (job_type.to_owned(), answer)
-                })
-                .collect()
-        });
-        self.identities.extend(answers);
+        let mut probes: Vec<Probe> = Vec::new();
+        for (plugin, job_types) in wanted {
+            let Some(loaded) = self.registry.plugin(plugin) else {
+                let message = format!("plugin `{plugin}` is not loaded; see `clx plugins list`");
+                for t in job_types {
+                    self.identities.insert(t, Err(message.clone()));
+                }
+                continue;
+            };
+            let library = library_hash(&self.cache, &loaded.path);
+            self.libraries.insert(plugin.to_owned(), library.clone());
+            let library = match library {
+                Ok(l) => l,
+                Err(message) => {
+                    for t in job_types {
+                        self.identities.insert(t, Err(message.clone()));
+                    }
+                    continue;
+                }
+            };
+            let probe = Probe {
+                plugin: plugin.to_owned(),
+                path: loaded.path.clone(),
+                config: self.config.converter_json(plugin),
+                job_types,
+                memo_key: String::new(),
+            };
+            let probe = Probe { memo_key: probe.memo_key(&library), ..probe };
+            let remembered = self
+                .cache
+                .memo(&probe.memo_key)
+                .ok()
+                .flatten()
+                .and_then(|json| serde_json::from_str::<BTreeMap<String, String>>(&json).ok());
+            match remembered {
+                Some(ids) if probe.job_types.iter().all(|t| ids.contains_key(t)) => {
+                    self.identities.extend(ids.into_iter().map(|(t, id)| (t, Ok(id))));
+                }
+                _ => probes.push(probe),
+            }
+        }
+        if probes.is_empty() {
+            return;
+        }
+        let timeout = self.options.job_deadline.min(PROBE_TIMEOUT);
+        let (exe, log_level) = (&self.options.exe, self.options.log_level.as_str());
+        let answers: Vec<(&Probe, Result<BTreeMap<String, Result<String, String>>, String>)> =
+            std::thread::scope(|scope| {
+                let handles: Vec<_> =
+                    probes.iter().map(|p| (p, scope.spawn(move || p.run(exe, log_level, timeout)))).collect();
+                handles
+                    .into_iter()
+                    .map(|(p, h)| {
+                        let answer =
+                            h.join().unwrap_or_else(|_| Err(format!("the probe of the {} plugin failed", p.plugin)));
+                        (p, answer)
+                    })
+                    .collect()
+            });
+        for (probe, answer) in answers {
+            match answer {
+                Ok(ids) => {
+                    // Only a complete answer is remembered: a missing tool
+                    // is looked for again next build.
+                    let all: Option<BTreeMap<&String, &String>> =
+                        ids.iter().map(|(t, id)| id.as_ref().ok().map(|id| (t, id))).collect();
+                    if let Some(all) = all {
+                        if let Ok(json) = serde_json::to_string(&all) {
+                            let _ = self.cache.put_memo(&probe.memo_key, &json);
+                        }
+                    }
+                    for t in &probe.job_types {
+                        let id = ids.get(t).cloned().unwrap_or_else(|| {
+                            Err(format!("the {} plugin named no tool identity for `{t}`", probe.plugin))
+                        });
+                        self.identities.insert(t.clone(), id.map_err(|e| format!("{t}: {e}")));
+                    }
+                }
+                Err(message) => {
+                    for t in &probe.job_types {
+                        self.identities.insert(t.clone(), Err(message.clone()));
+                    }
+                }
+            }
+        }
     }
 
     /// Whether Ctrl-C or SIGTERM arrived (only known once workers ran).
@@ -280,8 +374,11 @@ impl InFlight<'_> {
         let Some(pending) = self.jobs.remove(&id) else { return Ok(()) };
         let record = queue.job(id)?;
         landing.report.job_finished(&pending.job.display);
-        let entry = match record.status {
-            JobStatus::Done | JobStatus::Failed => landing.cache.get(&pending.key)?,
+        // Only what this job's own worker recorded in this run lands; the
+        // cache is not consulted, so a failed job never passes off an older
+        // result stored under the same key as this build's.
+        let entry = match (record.status, record.result.as_deref()) {
+            (JobStatus::Done | JobStatus::Failed, Some(json)) => serde_json::from_str::<CacheEntry>(json).ok(),
             _ => None,
         };
         match entry {
@@ -343,7 +440,8 @@ impl Landing<'_> {
             had_error |= d.level == Level::Error;
             self.report.diagnostic(d);
         }
-        let mut failed = false;
+        // An error fails the job even when every output was produced.
+        let mut failed = had_error;
         for out in &job.outputs {
             match entry.output(&out.id) {
                 Some(StoredOutput::Blob(hash)) => {
@@ -413,22 +511,223 @@ fn warn_recovered(report: &mut Report, recovered: Option<crate::store::db::Recov
     }
 }
 
-fn tool_identity(registry: &Registry, config: &Config, plugin: &str, job_type: &str) -> Result<String, String> {
-    let loaded =
-        registry.plugin(plugin).ok_or_else(|| format!("plugin `{plugin}` is not loaded; see `clx plugins list`"))?;
-    let converter = loaded
-        .new_converter(&config.converter_json(plugin))
-        .map_err(|e| format!("the {plugin} plugin cannot start: {e}"))?;
-    converter
-        .tool_identity(job_type.into())
-        .into_result()
-        .map(|s| s.to_string())
-        .map_err(|e| format!("{job_type}: {e}"))
+/// How long a plugin may take to start and name its tools (capped further
+/// by `--job-timeout`).
+const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// One plugin to ask for its tool identities.
+struct Probe {
+    plugin: String,
+    path: PathBuf,
+    config: String,
+    job_types: Vec<String>,
+    /// Where the answer is remembered in the cache index.
+    memo_key: String,
+}
+
+impl Probe {
+    /// The answer holds while the plugin library, its settings, the job types
+    /// asked, the environment and the places tools live in stay the same.
+    /// The host cannot know which files a plugin's tool consists of, so it
+    /// fingerprints where tools get installed: every `PATH` directory, the
+    /// tools dir and Jupyter's kernel dirs (installing or upgrading a package
+    /// renames files there, which changes the directory's mtime). A tool
+    /// changed deeper down (a package upgraded inside a venv) is noticed
+    /// after `clx cache clear`.
+    fn memo_key(&self, library: &str) -> String {
+        let mut h = blake3::Hasher::new();
+        for part in [
+            "tool-identity",
+            env!("CARGO_PKG_VERSION"),
+            &self.path.to_string_lossy(),
+            library,
+            &self.config,
+            &self.job_types.join("\n"),
+            &environment_fingerprint(),
+        ] {
+            h.update(&(part.len() as u64).to_le_bytes());
+            h.update(part.as_bytes());
+        }
+        format!("identity:{}", h.finalize().to_hex())
+    }
+
+    /// Run `clx worker --probe` in a process group of its own and wait up to
+    /// `timeout`: a plugin that aborts or hangs in `new()` or
+    /// `tool_identity()` costs its own jobs, never the build.
+    fn run(
+        &self,
+        exe: &Path,
+        log_level: &str,
+        timeout: Duration,
+    ) -> Result<BTreeMap<String, Result<String, String>>, String> {
+        use std::io::Read;
+        use std::os::unix::process::CommandExt;
+        use std::process::{Command, Stdio};
+        let plugin = &self.plugin;
+        let mut cmd = Command::new(exe);
+        cmd.arg("--log-level").arg(log_level).arg("worker").arg("--probe").arg("--plugin").arg(&self.path);
+        for t in &self.job_types {
+            cmd.arg("--job-type").arg(t);
+        }
+        cmd.env("CLX_PLUGIN_CONFIG", &self.config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        let mut child = cmd.spawn().map_err(|e| format!("cannot start the {plugin} plugin's probe: {e}"))?;
+        let read = |pipe: Option<Box<dyn Read + Send>>| {
+            std::thread::spawn(move || {
+                let mut text = String::new();
+                if let Some(mut pipe) = pipe {
+                    let _ = pipe.read_to_string(&mut text);
+                }
+                text
+            })
+        };
+        let stdout = read(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+        let stderr = read(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+        let deadline = std::time::Instant::now() + timeout;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if std::time::Instant::now() < deadline => std::thread::sleep(Duration::from_millis(2)),
+                Ok(None) | Err(_) => {
+                    crate::process::kill_group(child.id());
+                    let _ = child.wait();
+                    return Err(format!(
+                        "the {plugin} plugin did not start within {} s: its new() or tool_identity() hangs ({})",
+                        timeout.as_secs(),
+                        self.path.display()
+                    ));
+                }
+            }
+        };
+        // Whatever the plugin started in the probe's group goes with it.
+        crate::process::kill_group(child.id());
+        let stdout = stdout.join().unwrap_or_default();
+        let stderr = stderr.join().unwrap_or_default();
+        if !status.success() {
+            let how = crate::run::pool::describe_exit(&status).unwrap_or_else(|| "ended".to_owned());
+            let detail = stderr.lines().rev().find(|l| !l.trim().is_empty()).map(|l| format!(": {}", l.trim()));
+            return Err(format!(
+                "the {plugin} plugin crashed while starting ({how}){} ({})",
+                detail.unwrap_or_default(),
+                self.path.display()
+            ));
+        }
+        let answer = stdout.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
+        match serde_json::from_str::<ProbeAnswer>(answer) {
+            Ok(ProbeAnswer::Identities(ids)) => Ok(ids),
+            Ok(ProbeAnswer::CannotStart(message)) => Err(message),
+            Err(e) => Err(format!("the {plugin} plugin's probe gave no answer ({e})")),
+        }
+    }
+}
+
+/// Environment variables that change with every shell or terminal and that
+/// no tool takes its version from.
+const VOLATILE_VARS: &[&str] = &[
+    "_",
+    "PWD",
+    "OLDPWD",
+    "SHLVL",
+    "COLUMNS",
+    "LINES",
+    "WINDOWID",
+    "TERM_SESSION_ID",
+    "SSH_CLIENT",
+    "SSH_CONNECTION",
+    "SSH_TTY",
+    "SSH_AUTH_SOCK",
+    "GPG_TTY",
+    "TMUX",
+    "TMUX_PANE",
+    "STY",
+    "XDG_SESSION_ID",
+    "XDG_VTNR",
+    "CLX_LOG",
+];
+
+/// What a tool's identity can depend on outside the plugin: the environment
+/// and the modification times of the directories tools are installed into.
+fn environment_fingerprint() -> String {
+    let mut vars: Vec<(String, String)> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.to_string_lossy().into_owned())))
+        .filter(|(k, _)| !VOLATILE_VARS.contains(&k.as_str()))
+        .collect();
+    vars.sort();
+    let mut dirs: Vec<PathBuf> =
+        std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let data = std::env::var_os("XDG_DATA_HOME").map(PathBuf::from).or_else(|| home.map(|h| h.join(".local/share")));
+    let tools =
+        std::env::var_os("CLX_TOOLS_DIR").map(PathBuf::from).or_else(|| data.as_ref().map(|d| d.join("clx/tools")));
+    if let Some(tools) = tools {
+        if let Ok(entries) = std::fs::read_dir(&tools) {
+            dirs.extend(entries.flatten().map(|e| e.path()));
+        }
+        dirs.push(tools);
+    }
+    if let Some(data) = data {
+        dirs.push(data.join("jupyter/kernels"));
+    }
+    for jupyter in
+        std::env::var_os("JUPYTER_PATH").map(|p| std::env::split_paths(&p).collect::<Vec<_>>()).unwrap_or_default()
+    {
+        dirs.push(jupyter.join("kernels"));
+    }
+    dirs.push(PathBuf::from("/usr/local/share/jupyter/kernels"));
+    dirs.push(PathBuf::from("/usr/share/jupyter/kernels"));
+    let mut out = String::new();
+    for (k, v) in vars {
+        out.push_str(&format!("{k}={v}\n"));
+    }
+    for dir in dirs {
+        let stamp = std::fs::metadata(&dir)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos());
+        out.push_str(&format!("{}:{stamp:?}\n", dir.display()));
+    }
+    out
+}
+
+/// The BLAKE3 hash of a plugin library, remembered in the cache index by the
+/// file's path, size, inode and times, so an unchanged rebuild does not read
+/// libraries of tens of megabytes.
+fn library_hash(cache: &Cache, path: &Path) -> Result<String, String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read plugin {}: {e}", path.display()))?;
+    let key = format!(
+        "library:{}:{}:{}:{}.{}:{}.{}",
+        path.display(),
+        meta.len(),
+        meta.ino(),
+        meta.mtime(),
+        meta.mtime_nsec(),
+        meta.ctime(),
+        meta.ctime_nsec()
+    );
+    if let Ok(Some(hash)) = cache.memo(&key) {
+        return Ok(hash);
+    }
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read plugin {}: {e}", path.display()))?;
+    let hash = blake3::hash(&bytes).to_hex().to_string();
+    let _ = cache.put_memo(&key, &hash);
+    Ok(hash)
 }
 
 /// Read the job's inputs, store them as blobs (workers read them from the
 /// cache) and describe the job.
-fn payload(cache: &Cache, registry: &Registry, job: &PlannedJob, tool_identity: String) -> Result<JobPayload, String> {
+fn payload(
+    cache: &Cache,
+    registry: &Registry,
+    job: &PlannedJob,
+    tool_identity: String,
+    plugin_library: String,
+    plugin_config: String,
+) -> Result<JobPayload, String> {
     let read = |path: &Path| std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()));
     let store = |bytes: &[u8]| cache.put_blob(bytes).map_err(|e| e.to_string());
     let source: BlobHash = store(&read(&job.source)?)?;
@@ -440,6 +739,8 @@ fn payload(cache: &Cache, registry: &Registry, job: &PlannedJob, tool_identity: 
     Ok(JobPayload {
         plugin: job.plugin.clone(),
         plugin_version,
+        plugin_library,
+        plugin_config,
         job_type: job.job_type.clone(),
         source_path: job.display.clone(),
         source,

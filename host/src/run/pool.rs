@@ -313,7 +313,7 @@ impl Pool {
                         Some(how) => format!("worker {how}"),
                         None => "worker exited".to_owned(),
                     };
-                    self.lost(index, reason)?;
+                    self.lost(index, reason, Retry::Once)?;
                 }
             }
         }
@@ -333,7 +333,10 @@ impl Pool {
                     let secs = self.config.job_deadline.as_secs();
                     tracing::warn!("job {} passed its {secs} s deadline; killing its worker", job.0);
                     self.kill(index);
-                    self.lost(index, format!("timed out after {secs} s"))?;
+                    // A job that ran out of time would do so again: it fails
+                    // at once instead of hanging a second worker.
+                    let reason = format!("timed out after {secs} s (--job-timeout); not retried");
+                    self.lost(index, reason, Retry::No)?;
                     continue;
                 }
             }
@@ -341,7 +344,7 @@ impl Pool {
                 if let Some(age) = self.queue.heartbeat_age(id)? {
                     if age > HEARTBEAT_TIMEOUT {
                         self.kill(index);
-                        self.lost(index, format!("hung: no heartbeat for {} s", age.as_secs()))?;
+                        self.lost(index, format!("hung: no heartbeat for {} s", age.as_secs()), Retry::Once)?;
                     }
                 }
             }
@@ -355,8 +358,9 @@ impl Pool {
         let _ = slot.child.wait();
     }
 
-    /// A worker is gone: requeue its job, record it, start a replacement.
-    fn lost(&mut self, index: usize, reason: String) -> Result<(), PoolError> {
+    /// A worker is gone: requeue or fail its job, record it, start a
+    /// replacement.
+    fn lost(&mut self, index: usize, reason: String, retry: Retry) -> Result<(), PoolError> {
         let slot = &mut self.slots[index];
         slot.alive = false;
         slot.stdin = None;
@@ -370,7 +374,13 @@ impl Pool {
         let detail = slot.stderr.iter().rev().find(|l| !l.trim().is_empty()).cloned();
         if let Some((job, _)) = slot.current.take() {
             let error = JobError::worker(reason.clone());
-            let requeued = matches!(self.queue.requeue(job, &error)?, Requeued::Pending);
+            let requeued = match retry {
+                Retry::Once => matches!(self.queue.requeue(job, &error)?, Requeued::Pending),
+                Retry::No => {
+                    self.queue.fail_running(job, &error)?;
+                    false
+                }
+            };
             self.pending_events.push_back(PoolEvent::Lost { job, requeued, reason: reason.clone() });
         }
         if !was_ready {
@@ -430,7 +440,18 @@ impl Pool {
     }
 }
 
-fn describe_exit(status: &std::process::ExitStatus) -> Option<String> {
+/// Whether a lost worker's job gets another attempt: yes after a crash or a
+/// lost heartbeat (the machine may be at fault), no after a time-out (the
+/// job itself hangs, and would again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retry {
+    Once,
+    No,
+}
+
+/// How a child process ended, for messages: `exited with code 3`,
+/// `killed by signal 6`.
+pub fn describe_exit(status: &std::process::ExitStatus) -> Option<String> {
     use std::os::unix::process::ExitStatusExt;
     if let Some(signal) = status.signal() {
         return Some(format!("killed by signal {signal}"));

@@ -16,7 +16,7 @@ use std::time::Duration;
 use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::sabi_types::RRef;
 use abi_stable::std_types::{RResult, RStr};
-use clx_plugin_api::{ConverterBox, HostServices, HostServices_TO, JobResult, LogLevel, Severity};
+use clx_plugin_api::{ConverterBox, HostServices, HostServices_TO, IssueKind, JobResult, LogLevel, Severity};
 
 use crate::plugin::loader;
 use crate::report::Location;
@@ -107,11 +107,12 @@ pub fn run(config: WorkerConfig) -> Result<(), WorkerError> {
             current.store(job.id.0, Ordering::Relaxed);
             cancelled.store(false, Ordering::Relaxed);
             send(Event::Started(job.id))?;
-            let outcome = run_job(&converter, &cache, &job.payload, &job.cache_key, Arc::clone(&cancelled));
+            let outcome = run_job(plugin.name(), &converter, &cache, &job.payload, &job.cache_key, &cancelled);
             current.store(0, Ordering::Relaxed);
             match outcome {
-                Ok(None) => queue.complete(job.id, worker)?,
-                Ok(Some(error)) | Err(error) => queue.fail(job.id, worker, &error)?,
+                Ok(Converted { result, error: None }) => queue.complete(job.id, worker, &result)?,
+                Ok(Converted { result, error: Some(error) }) => queue.fail(job.id, worker, &error, Some(&result))?,
+                Err(error) => queue.fail(job.id, worker, &error, None)?,
             }
             send(Event::Done(job.id))?;
         }
@@ -125,16 +126,64 @@ pub fn run(config: WorkerConfig) -> Result<(), WorkerError> {
     }
 }
 
-/// Convert one job and store its result in the cache. `Ok(Some(error))`: the
-/// converter ran but some output failed; the result is cached all the same,
-/// so an unchanged rebuild replays the error without converting again.
+/// What `clx worker --probe` prints: the plugin's tool identity per job type,
+/// or why the plugin could not start. The host runs the probe in a process
+/// of its own, so a plugin that aborts or hangs in `new()` or
+/// `tool_identity()` takes down the probe, never the build.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProbeAnswer {
+    Identities(std::collections::BTreeMap<String, Result<String, String>>),
+    CannotStart(String),
+}
+
+/// Load the plugin, create its converter and ask each job type's tool
+/// identity.
+pub fn probe(plugin_path: &std::path::Path, plugin_config: &str, job_types: &[String]) -> ProbeAnswer {
+    let plugin = match loader::load(plugin_path) {
+        Ok(p) => p,
+        Err(e) => return ProbeAnswer::CannotStart(format!("cannot load {}: {e}", plugin_path.display())),
+    };
+    let converter = match plugin.new_converter(plugin_config) {
+        Ok(c) => c,
+        Err(e) => return ProbeAnswer::CannotStart(format!("the {} plugin cannot start: {e}", plugin.name())),
+    };
+    let identities = job_types
+        .iter()
+        .map(|t| {
+            (
+                t.clone(),
+                converter
+                    .tool_identity(t.as_str().into())
+                    .into_result()
+                    .map(|s| s.to_string())
+                    .map_err(|e| e.to_string()),
+            )
+        })
+        .collect();
+    ProbeAnswer::Identities(identities)
+}
+
+/// A job the converter ran: its result as the cache stores it (JSON), and
+/// the error that fails the job, if any.
+struct Converted {
+    result: String,
+    error: Option<JobError>,
+}
+
+/// Convert one job. The result is cached only when it depends on nothing but
+/// the job's inputs: an error of the input (a syntax error, a cell that
+/// raises) is replayed by an unchanged rebuild, while a missing tool, a
+/// plugin panic or a cancelled run is not, so the next build tries again.
+/// Time-outs and crashes never get here: the pool fails or requeues those.
 fn run_job(
+    plugin: &str,
     converter: &ConverterBox,
     cache: &Cache,
     payload: &str,
     cache_key: &CacheKey,
-    cancelled: Arc<AtomicBool>,
-) -> Result<Option<JobError>, JobError> {
+    cancelled: &Arc<AtomicBool>,
+) -> Result<Converted, JobError> {
     let payload: JobPayload =
         serde_json::from_str(payload).map_err(|e| JobError::internal(format!("unreadable job payload: {e}")))?;
     let work_dir = tempfile::Builder::new()
@@ -144,13 +193,28 @@ fn run_job(
     let job = payload
         .to_job(cache, work_dir.path())
         .map_err(|e| JobError::internal(format!("cannot read job inputs from the cache: {e}")))?;
-    let services = Services { cancelled };
+    let services = Services { cancelled: Arc::clone(cancelled) };
     let host = HostServices_TO::from_ptr(RRef::new(&services), TD_Opaque);
     let result = converter.convert(&job, host);
-    let entry = store_result(cache, &payload, &result)
+    let mut entry = store_result(cache, &payload, &result)
         .map_err(|e| JobError::internal(format!("cannot store the result: {e}")))?;
-    cache.put(cache_key, &entry).map_err(|e| JobError::internal(format!("cannot store the result: {e}")))?;
-    Ok(first_error(&payload, &result))
+    for (stored, issue) in entry.issues.iter_mut().zip(result.issues.iter()) {
+        if issue.kind == IssueKind::Plugin {
+            stored.message = format!("plugin `{plugin}` failed: {}", stored.message);
+        }
+    }
+    let input_only = result.issues.iter().all(|i| i.kind == IssueKind::Input);
+    let error = if cancelled.load(Ordering::Relaxed) {
+        Some(JobError::cancelled("cancelled while it ran"))
+    } else {
+        first_error(plugin, &payload, &result)
+    };
+    if input_only && !cancelled.load(Ordering::Relaxed) {
+        cache.put(cache_key, &entry).map_err(|e| JobError::internal(format!("cannot store the result: {e}")))?;
+    }
+    let result =
+        serde_json::to_string(&entry).map_err(|e| JobError::internal(format!("cannot record the result: {e}")))?;
+    Ok(Converted { result, error })
 }
 
 fn store_result(
@@ -172,14 +236,21 @@ fn store_result(
     Ok(CacheEntry { outputs, issues })
 }
 
-fn first_error(payload: &JobPayload, result: &JobResult) -> Option<JobError> {
+/// The error that fails the job, filed by what caused it: the course's
+/// input, the machine (a missing tool) or the plugin itself.
+fn first_error(plugin: &str, payload: &JobPayload, result: &JobResult) -> Option<JobError> {
     if let Some(issue) = result.issues.iter().find(|i| i.severity == Severity::Error) {
         let location = match (issue.line.into_option(), issue.cell.into_option()) {
             (Some(line), _) => Some(Location::line(line)),
             (None, Some(cell)) => Some(Location::cell(Some(cell), None)),
             _ => None,
         };
-        return Some(JobError::input(issue.message.to_string(), location));
+        let message = issue.message.to_string();
+        return Some(match issue.kind {
+            IssueKind::Input => JobError::input(message, location),
+            IssueKind::Environment => JobError::tool(message),
+            IssueKind::Plugin => JobError::plugin(format!("plugin `{plugin}` failed: {message}")),
+        });
     }
     let failed = payload
         .outputs

@@ -21,7 +21,7 @@ use crate::report::Level;
 use crate::store::db::now;
 
 /// Part of every key: bump it when the meaning of an entry changes.
-pub const CACHE_SCHEMA_VERSION: u32 = 1;
+pub const CACHE_SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
@@ -99,6 +99,20 @@ impl CacheKeyBuilder {
     pub fn plugin(mut self, name: &str, version: &str) -> Self {
         self.field("plugin", name.as_bytes());
         self.field("plugin-version", version.as_bytes());
+        self
+    }
+
+    /// The plugin library's content hash: a rebuilt plugin renders anew
+    /// even when it kept its version number.
+    pub fn plugin_library(mut self, hash: &str) -> Self {
+        self.field("plugin-library", hash.as_bytes());
+        self
+    }
+
+    /// The plugin's `[converters.NAME]` settings as JSON (a venv, a time-out,
+    /// a tool path all change what the plugin produces).
+    pub fn plugin_config(mut self, json: &str) -> Self {
+        self.field("plugin-config", json.as_bytes());
         self
     }
 
@@ -200,7 +214,9 @@ impl Cache {
             conn.execute_batch(
                 "CREATE TABLE IF NOT EXISTS entries(
                      key TEXT PRIMARY KEY, value TEXT NOT NULL, bytes INTEGER NOT NULL,
-                     created_at REAL NOT NULL, used_at REAL NOT NULL)",
+                     created_at REAL NOT NULL, used_at REAL NOT NULL);
+                 CREATE TABLE IF NOT EXISTS memo(
+                     key TEXT PRIMARY KEY, value TEXT NOT NULL, created_at REAL NOT NULL)",
             )
         })?;
         Ok(Cache { dir: dir.to_owned(), conn, recovered })
@@ -212,11 +228,12 @@ impl Cache {
         self.dir.join("blobs").join(prefix).join(rest)
     }
 
-    /// Store bytes; a blob already present is not written again.
+    /// Store bytes; a blob already present is not written again, but its
+    /// age is refreshed: `prune` spares recent blobs, and this one is in use.
     pub fn put_blob(&self, bytes: &[u8]) -> Result<BlobHash, CacheError> {
         let hash = BlobHash::of(bytes);
         let path = self.blob_path(&hash);
-        if path.exists() {
+        if touch(&path) {
             return Ok(hash);
         }
         let dir = path.parent().unwrap_or(&self.dir);
@@ -269,8 +286,10 @@ impl Cache {
         let Some(value) = value else { return Ok(None) };
         let entry: CacheEntry = serde_json::from_str(&value)
             .map_err(|e| CacheError::CorruptEntry { key: key.to_string(), message: e.to_string() })?;
+        // Touching the blobs both checks they exist and marks them in use,
+        // so a `prune` beside this build does not take them before they land.
         let complete = entry.outputs.iter().all(|(_, o)| match o {
-            StoredOutput::Blob(h) => self.blob_path(h).exists(),
+            StoredOutput::Blob(h) => touch(&self.blob_path(h)),
             StoredOutput::Error(_) => true,
         });
         if !complete {
@@ -336,13 +355,41 @@ impl Cache {
         Ok((entries, blobs))
     }
 
+    /// A remembered value (a tool identity, a library's hash) stored under a
+    /// key that covers everything it depends on.
+    pub fn memo(&self, key: &str) -> Result<Option<String>, CacheError> {
+        Ok(self.conn.query_row("SELECT value FROM memo WHERE key=?1", [key], |r| r.get(0)).optional()?)
+    }
+
+    pub fn put_memo(&self, key: &str, value: &str) -> Result<(), CacheError> {
+        self.conn.execute(
+            "INSERT INTO memo(key, value, created_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT(key) DO UPDATE SET value=excluded.value, created_at=excluded.created_at",
+            params![key, value, now()],
+        )?;
+        Ok(())
+    }
+
     /// Remove every entry and blob.
     pub fn clear(&self) -> Result<(), CacheError> {
         self.conn.execute("DELETE FROM entries", [])?;
+        self.conn.execute("DELETE FROM memo", [])?;
         let root = self.dir.join("blobs");
         std::fs::remove_dir_all(&root).map_err(io_err(&root))?;
         std::fs::create_dir_all(&root).map_err(io_err(&root))?;
         Ok(())
+    }
+}
+
+/// Set a blob's modification time to now; false when it does not exist.
+fn touch(path: &Path) -> bool {
+    match std::fs::File::options().append(true).open(path) {
+        Ok(f) => {
+            // Best effort: a blob we cannot touch is still a valid blob.
+            let _ = f.set_modified(std::time::SystemTime::now());
+            true
+        }
+        Err(_) => path.exists(),
     }
 }
 
@@ -374,6 +421,27 @@ mod tests {
         assert_eq!(cache.get(&key("k")).unwrap(), Some(entry));
         std::fs::remove_file(cache.blob_path(&h)).unwrap();
         assert_eq!(cache.get(&key("k")).unwrap(), None);
+    }
+
+    #[test]
+    fn storing_a_blob_that_exists_makes_it_recent_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let h = cache.put_blob(b"source").unwrap();
+        let old = std::time::SystemTime::now() - Duration::from_secs(7200);
+        std::fs::File::options().append(true).open(cache.blob_path(&h)).unwrap().set_modified(old).unwrap();
+        cache.put_blob(b"source").unwrap();
+        assert_eq!(cache.prune(Duration::ZERO).unwrap(), (0, 0), "an input just stored again is not pruned");
+        assert_eq!(cache.get_blob(&h).unwrap(), b"source");
+    }
+
+    #[test]
+    fn key_changes_with_plugin_library_and_settings() {
+        let base = || CacheKey::builder().plugin("p", "1").job_type("t");
+        let k = base().plugin_library("h1").plugin_config("{}").finish();
+        assert_eq!(k, base().plugin_library("h1").plugin_config("{}").finish());
+        assert_ne!(k, base().plugin_library("h2").plugin_config("{}").finish());
+        assert_ne!(k, base().plugin_library("h1").plugin_config("{\"venv\":\"/v\"}").finish());
     }
 
     #[test]

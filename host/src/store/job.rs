@@ -27,6 +27,10 @@ pub struct SiblingRef {
 pub struct JobPayload {
     pub plugin: String,
     pub plugin_version: String,
+    /// Hash of the plugin library file: a rebuilt plugin renders anew.
+    pub plugin_library: String,
+    /// The plugin's `[converters.NAME]` settings as JSON.
+    pub plugin_config: String,
     pub job_type: String,
     /// The source path as shown to the user.
     pub source_path: String,
@@ -45,6 +49,8 @@ impl JobPayload {
     pub fn cache_key(&self) -> CacheKey {
         let mut key = CacheKey::builder()
             .plugin(&self.plugin, &self.plugin_version)
+            .plugin_library(&self.plugin_library)
+            .plugin_config(&self.plugin_config)
             .job_type(&self.job_type)
             .outputs_and_options(&serde_json::json!({ "outputs": self.outputs, "options": self.options }))
             .source(self.source.to_hex().as_bytes());

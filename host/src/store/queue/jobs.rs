@@ -8,7 +8,7 @@ use super::*;
 
 pub(super) const JOB_COLUMNS: &str =
     "id, session, job_type, source, status, attempts, worker, created_at, started_at, \
-                           finished_at, error_message, error_location, error_category";
+                           finished_at, error_message, error_location, error_category, result";
 
 pub(super) fn job_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
     let status: String = row.get(4)?;
@@ -30,6 +30,7 @@ pub(super) fn job_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecor
             location: row.get::<_, Option<String>>(11).ok().flatten().map(|l| Location::parse(&l)),
             category: ErrorCategory::parse(category.as_deref().unwrap_or("")),
         }),
+        result: row.get(13)?,
     })
 }
 
@@ -122,7 +123,7 @@ impl Queue {
         for id in ids {
             n += self.conn.execute(
                 "UPDATE jobs SET status='pending', attempts=0, worker=NULL, started_at=NULL, finished_at=NULL,
-                     error_message=NULL, error_location=NULL, error_category=NULL
+                     error_message=NULL, error_location=NULL, error_category=NULL, result=NULL
                  WHERE id=?1 AND status IN ('failed','cancelled')",
                 [id.0],
             )?;
@@ -164,6 +165,19 @@ impl Queue {
         Ok(outcome)
     }
 
+    /// A running job whose worker was killed for a reason that would recur
+    /// (it ran past its deadline): failed at once, without another attempt.
+    /// A cancelled job stays cancelled.
+    pub fn fail_running(&self, id: JobId, error: &JobError) -> Result<(), QueueError> {
+        self.conn.execute(
+            "UPDATE jobs SET status='failed', finished_at=?2, error_message=?3, error_location=?4, error_category=?5,
+                 result=NULL
+             WHERE id=?1 AND status='running'",
+            params![id.0, now(), error.message, error.location.map(|l| l.to_string()), error.category.as_str()],
+        )?;
+        Ok(())
+    }
+
     /// Fail every pending job of these types (their workers cannot start).
     pub fn fail_pending(
         &self,
@@ -202,7 +216,7 @@ impl Queue {
         job_types: &[String],
     ) -> Result<Option<ClaimedJob>, QueueError> {
         let sql = format!(
-            "UPDATE jobs SET status='running', worker=?, attempts=attempts+1, started_at=?
+            "UPDATE jobs SET status='running', worker=?, attempts=attempts+1, started_at=?, result=NULL
              WHERE id = (SELECT id FROM jobs WHERE session=? AND status='pending' AND job_type IN ({})
                          ORDER BY priority DESC, id LIMIT 1)
              RETURNING id, payload, cache_key",
@@ -227,21 +241,25 @@ impl Queue {
         Ok(job)
     }
 
-    pub fn complete(&self, id: JobId, worker: WorkerId) -> Result<(), QueueError> {
+    /// The worker converted the job; `result` is what it produced (the
+    /// cache entry as JSON), recorded in the same statement as `done`.
+    pub fn complete(&self, id: JobId, worker: WorkerId, result: &str) -> Result<(), QueueError> {
         self.conn.execute(
-            "UPDATE jobs SET status='done', finished_at=?3, error_message=NULL, error_location=NULL, error_category=NULL
+            "UPDATE jobs SET status='done', finished_at=?3, error_message=NULL, error_location=NULL, error_category=NULL,
+                 result=?4
              WHERE id=?1 AND worker=?2 AND status='running'",
-            params![id.0, worker.0, now()],
+            params![id.0, worker.0, now(), result],
         )?;
         self.conn.execute("UPDATE workers SET jobs_done=jobs_done+1 WHERE id=?1", [worker.0])?;
         Ok(())
     }
 
-    /// A converter error is terminal at once: running the same input again
-    /// gives the same error.
-    pub fn fail(&self, id: JobId, worker: WorkerId, error: &JobError) -> Result<(), QueueError> {
+    /// A failure the worker saw is terminal at once. `result` is what the
+    /// converter produced, when it ran at all (outputs that failed, issues).
+    pub fn fail(&self, id: JobId, worker: WorkerId, error: &JobError, result: Option<&str>) -> Result<(), QueueError> {
         self.conn.execute(
-            "UPDATE jobs SET status='failed', finished_at=?3, error_message=?4, error_location=?5, error_category=?6
+            "UPDATE jobs SET status='failed', finished_at=?3, error_message=?4, error_location=?5, error_category=?6,
+                 result=?7
              WHERE id=?1 AND worker=?2 AND status='running'",
             params![
                 id.0,
@@ -249,7 +267,8 @@ impl Queue {
                 now(),
                 error.message,
                 error.location.map(|l| l.to_string()),
-                error.category.as_str()
+                error.category.as_str(),
+                result
             ],
         )?;
         self.conn.execute("UPDATE workers SET jobs_failed=jobs_failed+1 WHERE id=?1", [worker.0])?;

@@ -22,7 +22,7 @@ use serde::Serialize;
 
 /// Bumped when the schema changes; an old database is recreated (the queue
 /// holds no data worth migrating: the cache holds the results).
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 /// How often a job may be started before a lost worker fails it for good.
 pub const MAX_ATTEMPTS: i64 = 2;
 
@@ -62,6 +62,8 @@ pub enum ErrorCategory {
     Tool,
     /// The worker died, hung or timed out.
     Worker,
+    /// The plugin itself failed (it panicked, or could not start).
+    Plugin,
     /// A bug or an environment problem in clx itself.
     Internal,
     /// The user cancelled the job or the build was interrupted.
@@ -74,6 +76,7 @@ impl ErrorCategory {
             ErrorCategory::Input => "input",
             ErrorCategory::Tool => "tool",
             ErrorCategory::Worker => "worker",
+            ErrorCategory::Plugin => "plugin",
             ErrorCategory::Internal => "internal",
             ErrorCategory::Cancelled => "cancelled",
         }
@@ -84,6 +87,7 @@ impl ErrorCategory {
             "input" => ErrorCategory::Input,
             "tool" => ErrorCategory::Tool,
             "worker" => ErrorCategory::Worker,
+            "plugin" => ErrorCategory::Plugin,
             "cancelled" => ErrorCategory::Cancelled,
             _ => ErrorCategory::Internal,
         }
@@ -102,6 +106,9 @@ impl JobError {
     }
     pub fn worker(message: impl Into<String>) -> Self {
         JobError::new(ErrorCategory::Worker, message, None)
+    }
+    pub fn plugin(message: impl Into<String>) -> Self {
+        JobError::new(ErrorCategory::Plugin, message, None)
     }
     pub fn internal(message: impl Into<String>) -> Self {
         JobError::new(ErrorCategory::Internal, message, None)
@@ -232,6 +239,11 @@ pub struct JobRecord {
     pub started_at: Option<f64>,
     pub finished_at: Option<f64>,
     pub error: Option<JobError>,
+    /// The result this job's worker produced in this run (a cache entry as
+    /// JSON), set only together with `done` or `failed` by that worker. The
+    /// engine lands only this, never whatever the cache holds under the key.
+    #[serde(skip)]
+    pub result: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -298,7 +310,7 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
              attempts INTEGER NOT NULL DEFAULT 0, max_attempts INTEGER NOT NULL,
              payload TEXT NOT NULL, cache_key TEXT NOT NULL, worker INTEGER,
              created_at REAL NOT NULL, started_at REAL, finished_at REAL,
-             error_message TEXT, error_location TEXT, error_category TEXT);
+             error_message TEXT, error_location TEXT, error_category TEXT, result TEXT);
          CREATE INDEX jobs_claim ON jobs(session, status, job_type, priority DESC, id);
          CREATE TABLE workers(
              id INTEGER PRIMARY KEY, session INTEGER NOT NULL, job_types TEXT NOT NULL,
@@ -383,8 +395,8 @@ mod tests {
         q.claim(s, w, &types("a")).unwrap();
         assert_eq!(q.cancel(&[id]).unwrap(), 1);
         assert!(!q.heartbeat(w, Some(id)).unwrap(), "the worker learns its job is unwanted");
-        q.complete(id, w).unwrap();
-        q.fail(id, w, &JobError::internal("late")).unwrap();
+        q.complete(id, w, "{}").unwrap();
+        q.fail(id, w, &JobError::internal("late"), None).unwrap();
         assert_eq!(q.requeue(id, &JobError::worker("lost")).unwrap(), Requeued::Terminal);
         let job = q.job(id).unwrap();
         assert_eq!(job.status, JobStatus::Cancelled);
@@ -418,10 +430,10 @@ mod tests {
         let w = q.register_worker(s, &types("a"), 1).unwrap();
         let done = q.submit(s, "a", "x", 0, "{}", &key("k")).unwrap();
         q.claim(s, w, &types("a")).unwrap();
-        q.complete(done, w).unwrap();
+        q.complete(done, w, "{}").unwrap();
         let failed = q.submit(s, "a", "y", 0, "{}", &key("k")).unwrap();
         q.claim(s, w, &types("a")).unwrap();
-        q.fail(failed, w, &JobError::input("bad", Some(Location::line(3)))).unwrap();
+        q.fail(failed, w, &JobError::input("bad", Some(Location::line(3))), None).unwrap();
         let left = q.submit(s, "a", "z", 0, "{}", &key("k")).unwrap();
         q.finish_session(s, SessionStatus::Done).unwrap();
         for id in [done, failed, left] {
@@ -434,13 +446,31 @@ mod tests {
     }
 
     #[test]
+    fn a_job_carries_only_the_result_its_own_worker_recorded() {
+        let (_d, q) = queue();
+        let s = q.start_session("spec").unwrap();
+        let w = q.register_worker(s, &types("a"), 1).unwrap();
+        let id = q.submit(s, "a", "x", 0, "{}", &key("k")).unwrap();
+        q.claim(s, w, &types("a")).unwrap();
+        assert_eq!(q.requeue(id, &JobError::worker("killed")).unwrap(), Requeued::Pending);
+        q.claim(s, w, &types("a")).unwrap();
+        q.fail_running(id, &JobError::worker("timed out")).unwrap();
+        let job = q.job(id).unwrap();
+        assert_eq!((job.status, job.result), (JobStatus::Failed, None));
+        q.retry(&[id]).unwrap();
+        q.claim(s, w, &types("a")).unwrap();
+        q.complete(id, w, "{\"outputs\":[]}").unwrap();
+        assert_eq!(q.job(id).unwrap().result.as_deref(), Some("{\"outputs\":[]}"));
+    }
+
+    #[test]
     fn retry_makes_a_failed_job_pending_again() {
         let (_d, q) = queue();
         let s = q.start_session("spec").unwrap();
         let w = q.register_worker(s, &types("a"), 1).unwrap();
         let id = q.submit(s, "a", "x", 0, "{}", &key("k")).unwrap();
         q.claim(s, w, &types("a")).unwrap();
-        q.fail(id, w, &JobError::input("bad", None)).unwrap();
+        q.fail(id, w, &JobError::input("bad", None), None).unwrap();
         assert_eq!(q.retry(&[id]).unwrap(), 1);
         let job = q.job(id).unwrap();
         assert_eq!((job.status, job.attempts, job.error.is_none()), (JobStatus::Pending, 0, true));

@@ -9,6 +9,14 @@
 //! * `abort`         aborts the process
 //! * `exit`          exits the process with code 3
 //! * `hang`          never returns
+//! * `missing TEXT`  fails with TEXT as an environment issue (a missing tool)
+//!
+//! With `CLX_TESTKIT_SWITCH` naming a file that exists, that file's contents
+//! are used instead of the source: a test changes what a job does without
+//! changing its input (and so its cache key). `CLX_TESTKIT_ON_START` and
+//! `CLX_TESTKIT_ON_IDENTITY` (`abort`, `hang`, `panic`, `fail`) make `new()`
+//! or `tool_identity()` misbehave; with `CLX_TESTKIT_PROBE_LOG` set, every
+//! `tool_identity()` call appends `<pid>` to that file.
 //!
 //! With `CLX_TESTKIT_LOG` set, every conversion first appends
 //! `<pid> <source path>` to that file, so tests can count how often each job
@@ -28,10 +36,22 @@ impl Plugin for Testkit {
     }
 
     fn new(_config: &str) -> Result<Self, String> {
+        misbehave("CLX_TESTKIT_ON_START")?;
         Ok(Testkit)
     }
 
     fn tool_identity(&self, _job_type: &str) -> Result<String, String> {
+        if let Ok(log) = std::env::var("CLX_TESTKIT_PROBE_LOG") {
+            use std::io::Write;
+            let line = format!("{}\n", std::process::id());
+            let appended = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log)
+                .and_then(|mut f| f.write_all(line.as_bytes()));
+            appended.map_err(|e| format!("cannot append to {log}: {e}"))?;
+        }
+        misbehave("CLX_TESTKIT_ON_IDENTITY")?;
         Ok(std::env::var("CLX_TESTKIT_IDENTITY").unwrap_or_else(|_| "testkit 1".to_owned()))
     }
 
@@ -50,7 +70,11 @@ impl Plugin for Testkit {
                 return Err(Issue::error(format!("cannot append to {log}: {e}")));
             }
         }
-        let text = job.source_text()?.trim();
+        let switched = std::env::var("CLX_TESTKIT_SWITCH").ok().and_then(|f| std::fs::read_to_string(f).ok());
+        let text = match &switched {
+            Some(text) => text.trim(),
+            None => job.source_text()?.trim(),
+        };
         let (verb, rest) = text.split_once(' ').unwrap_or((text, ""));
         let mut result = JobResult::new();
         let payload = match verb {
@@ -66,6 +90,7 @@ impl Plugin for Testkit {
                 text.to_owned()
             }
             "fail" => return Err(Issue::error(rest).at_line(1)),
+            "missing" => return Err(Issue::error(rest).environment()),
             "panic" => panic!("{rest}"),
             "abort" => std::process::abort(),
             "exit" => std::process::exit(3),
@@ -78,6 +103,19 @@ impl Plugin for Testkit {
             result.output(&out.id, payload.clone().into_bytes());
         }
         Ok(result)
+    }
+}
+
+/// Misbehave as the variable `var` asks.
+fn misbehave(var: &str) -> Result<(), String> {
+    match std::env::var(var).as_deref() {
+        Ok("abort") => std::process::abort(),
+        Ok("hang") => loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        },
+        Ok("panic") => panic!("{var} asked for a panic"),
+        Ok("fail") => Err(format!("{var} asked for a failure")),
+        _ => Ok(()),
     }
 }
 
