@@ -2,6 +2,7 @@
 
 mod bad_inputs;
 mod course;
+mod drawio;
 mod engine;
 mod faults;
 mod golden;
