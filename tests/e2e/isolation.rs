@@ -161,3 +161,36 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+#[test]
+fn symlinks_out_of_the_course_or_in_a_loop_are_not_followed_and_named_once() {
+    let env = Env::new();
+    let plugins = plugin_dir(&["clx-fixture-testkit"]);
+    let course = testkit_course();
+    let elsewhere = tempfile::tempdir().expect("temp dir");
+    std::fs::write(elsewhere.path().join("id_rsa"), "PRIVATE KEY").expect("write");
+    let topic = course.root().join("slides/module_100_test/topic_100_first");
+    std::os::unix::fs::symlink(elsewhere.path(), topic.join("keys")).expect("symlink");
+    std::os::unix::fs::symlink("..", topic.join("loop")).expect("symlink");
+    let out = build(&env, plugins.path(), &course.spec(), &[]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let warnings: Vec<&str> = err.lines().filter(|l| l.starts_with("warning: ")).collect();
+    assert_eq!(warnings.len(), 2, "{err}");
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.starts_with("warning: slides/module_100_test/topic_100_first/keys: symbolic link to")
+                && w.contains("leads outside the course")),
+        "{err}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.starts_with("warning: slides/module_100_test/topic_100_first/loop: symbolic link loop")),
+        "{err}"
+    );
+    let files = course.output_files();
+    assert!(!files.iter().any(|f| f.contains("id_rsa") || f.contains("loop")), "{files:#?}");
+    assert_eq!(course.outputs_ending("img/d.txt").len(), 14, "{files:#?}");
+}

@@ -124,7 +124,18 @@ impl Course {
                     ));
                     continue;
                 };
-                let found = if path.is_dir() { dir_topic(path)? } else { file_topic(root, path)? };
+                let found = if path.is_dir() {
+                    let (found, problems) = dir_topic(root, path)?;
+                    // A topic used in several sections is walked for each; say it once.
+                    for problem in problems {
+                        if !diagnostics.contains(&problem) {
+                            diagnostics.push(problem);
+                        }
+                    }
+                    found
+                } else {
+                    file_topic(root, path)?
+                };
                 let found_nothing = found.files.is_empty();
                 let mut topic = Topic {
                     id: topic_spec.id.clone(),

@@ -423,8 +423,12 @@ impl Planner<'_> {
                 ));
                 continue;
             }
-            let files = match scan::walk_files(&dir, &|name| is_ignored_dir(name) || name == "pu" || name == "drawio") {
-                Ok(files) => files,
+            let skip = |name: &str| is_ignored_dir(name) || name == "pu" || name == "drawio";
+            let files = match scan::walk_files(&self.course.root, &dir, &skip) {
+                Ok((files, problems)) => {
+                    self.plan.diagnostics.extend(problems);
+                    files
+                }
                 Err(e) => {
                     self.plan.diagnostics.push(Diagnostic::error(&spec_file, Location::NONE, e.to_string()));
                     continue;

@@ -99,11 +99,24 @@ impl TopicMap {
             return Err(CourseError::NoSlides { root: root.to_owned() });
         }
         let mut map = TopicMap::default();
+        let links = Links::new(root);
+        let slides_at = canonical(&slides);
         for (module_name, module) in sorted_entries(&slides)? {
             if !module.is_dir() || is_ignored_dir(&module_name) {
                 continue;
             }
+            if let Some(problem) = links.problem(&module, std::slice::from_ref(&slides_at)) {
+                map.diagnostics.push(problem);
+                continue;
+            }
+            let module_at = canonical(&module);
             for (name, path) in sorted_entries(&module)? {
+                if let Some(problem) = links.problem(&path, std::slice::from_ref(&module_at)) {
+                    if !is_ignored_dir(&name) && !is_ignored_file(&name) {
+                        map.diagnostics.push(problem);
+                    }
+                    continue;
+                }
                 let is_topic = if path.is_dir() {
                     !is_ignored_dir(&name)
                 } else {
@@ -139,37 +152,108 @@ pub(super) struct FoundTopic {
     pub(super) files: Vec<(String, PathBuf)>,
 }
 
-pub(super) fn dir_topic(dir: &Path) -> Result<FoundTopic, CourseError> {
-    Ok(FoundTopic { base: dir.to_owned(), files: walk_files(dir, &is_ignored_dir)? })
+pub(super) fn dir_topic(root: &Path, dir: &Path) -> Result<(FoundTopic, Vec<Diagnostic>), CourseError> {
+    let (files, diagnostics) = walk_files(root, dir, &is_ignored_dir)?;
+    Ok((FoundTopic { base: dir.to_owned(), files }, diagnostics))
 }
 
 /// Every file below `dir` that is not ignored, sorted, as (`/`-separated
 /// path relative to `dir`, path); `skip_dir` says which directory names to
-/// leave out.
-pub fn walk_files(dir: &Path, skip_dir: &dyn Fn(&str) -> bool) -> Result<Vec<(String, PathBuf)>, CourseError> {
-    let mut out = Vec::new();
-    walk(dir, "", skip_dir, &mut out)?;
-    out.sort();
-    Ok(out)
+/// leave out. Symbolic links are followed only while they stay inside the
+/// course `root` and do not lead back to a folder being walked; the links
+/// that are not followed come back as warnings.
+pub fn walk_files(
+    root: &Path,
+    dir: &Path,
+    skip_dir: &dyn Fn(&str) -> bool,
+) -> Result<(Vec<(String, PathBuf)>, Vec<Diagnostic>), CourseError> {
+    let mut walk = Walk { links: Links::new(root), skip_dir, files: Vec::new(), diagnostics: Vec::new() };
+    walk.dir(dir, "", &mut vec![canonical(dir)])?;
+    walk.files.sort();
+    Ok((walk.files, walk.diagnostics))
 }
 
-fn walk(
-    dir: &Path,
-    prefix: &str,
-    skip_dir: &dyn Fn(&str) -> bool,
-    out: &mut Vec<(String, PathBuf)>,
-) -> Result<(), CourseError> {
-    for (name, path) in sorted_entries(dir)? {
-        let rel = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
-        if path.is_dir() {
-            if !skip_dir(&name) {
-                walk(&path, &rel, skip_dir, out)?;
+struct Walk<'a> {
+    links: Links,
+    skip_dir: &'a dyn Fn(&str) -> bool,
+    files: Vec<(String, PathBuf)>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Walk<'_> {
+    /// `open`: the canonical folders from the walk's start down to `dir`.
+    fn dir(&mut self, dir: &Path, prefix: &str, open: &mut Vec<PathBuf>) -> Result<(), CourseError> {
+        for (name, path) in sorted_entries(dir)? {
+            let rel = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
+            let wanted = if path.is_dir() { !(self.skip_dir)(&name) } else { !is_ignored_file(&name) };
+            if !wanted {
+                continue;
             }
-        } else if path.is_file() && !is_ignored_file(&name) {
-            out.push((rel, path));
+            if let Some(problem) = self.links.problem(&path, open) {
+                self.diagnostics.push(problem);
+                continue;
+            }
+            if path.is_dir() {
+                open.push(canonical(&path));
+                self.dir(&path, &rel, open)?;
+                open.pop();
+            } else if path.is_file() {
+                self.files.push((rel, path));
+            }
         }
+        Ok(())
     }
-    Ok(())
+}
+
+/// The rules for symbolic links below the course root: a link is followed
+/// only when it stays inside the course (a link to `~/.ssh` would publish
+/// it) and does not lead back to a folder it sits in (which would repeat
+/// the course until the path gets too long).
+struct Links {
+    root: PathBuf,
+    canonical_root: PathBuf,
+}
+
+impl Links {
+    fn new(root: &Path) -> Links {
+        Links { root: root.to_owned(), canonical_root: canonical(root) }
+    }
+
+    /// Why the entry at `path` must not be followed; `open` holds the
+    /// canonical folders the walk is inside.
+    fn problem(&self, path: &Path, open: &[PathBuf]) -> Option<Diagnostic> {
+        if !std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+            return None;
+        }
+        let warn = |message: String| Some(Diagnostic::warning(display(&self.root, path), Location::NONE, message));
+        let target = match path.canonicalize() {
+            Ok(target) => target,
+            // Too many levels of links: a loop among links.
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                return warn("symbolic link loop; it is not followed, remove or fix the link".to_owned())
+            }
+            // A dangling link is no file; it was never part of the course.
+            Err(_) => return None,
+        };
+        if !target.starts_with(&self.canonical_root) {
+            return warn(format!(
+                "symbolic link to {} leads outside the course; it is not followed, copy what it points to into the course",
+                target.display()
+            ));
+        }
+        if open.iter().any(|dir| dir.starts_with(&target)) {
+            return warn(format!(
+                "symbolic link loop: it leads back to {}, which holds it; it is not followed, remove the link",
+                display(&self.canonical_root, &target)
+            ));
+        }
+        None
+    }
+}
+
+/// `path` with every link resolved, or as it is when that fails.
+fn canonical(path: &Path) -> PathBuf {
+    path.canonicalize().unwrap_or_else(|_| path.to_owned())
 }
 
 pub(super) fn file_topic(root: &Path, deck: &Path) -> Result<FoundTopic, CourseError> {
@@ -177,11 +261,13 @@ pub(super) fn file_topic(root: &Path, deck: &Path) -> Result<FoundTopic, CourseE
     let references = deck_text::references(deck).map_err(io_err(deck))?;
     let deck_name = deck.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let mut files = vec![(deck_name, deck.to_owned())];
+    let links = Links::new(root);
     for reference in references {
         let path = reference.split('/').fold(module.clone(), |p, c| p.join(c));
         let hidden = reference.split('/').any(|c| c.starts_with('.'));
         let ignored = reference.split('/').rev().skip(1).any(is_ignored_dir);
-        if !hidden && !ignored && path.is_file() && !files.iter().any(|(rel, _)| *rel == reference) {
+        let outside = links.problem(&path, &[]).is_some();
+        if !hidden && !ignored && !outside && path.is_file() && !files.iter().any(|(rel, _)| *rel == reference) {
             files.push((reference, path));
         }
     }
@@ -263,5 +349,29 @@ mod tests {
         write(root, "slides/module_000_a/topic_100_v3.py", "");
         let map = TopicMap::scan(root, &TestClassifier).unwrap();
         assert_eq!(map.topics.keys().collect::<Vec<_>>(), ["v3"]);
+    }
+
+    #[test]
+    fn symlinks_leaving_the_course_or_looping_are_not_followed_and_warned_about() {
+        let tmp = tempfile::tempdir().unwrap();
+        let outside = tmp.path().join("outside");
+        write(&outside, "secret.txt", "s");
+        let root = tmp.path().join("course");
+        let topic = root.join("slides/module_000_a/topic_100_x");
+        write(&topic, "slides_x.py", "");
+        write(&root, "shared/logo.png", "p");
+        std::os::unix::fs::symlink(&outside, topic.join("leak")).unwrap();
+        std::os::unix::fs::symlink("..", topic.join("again")).unwrap();
+        std::os::unix::fs::symlink("../../../shared", topic.join("shared")).unwrap();
+        std::os::unix::fs::symlink("self", topic.join("self")).unwrap();
+        let (files, problems) = walk_files(&root, &topic, &is_ignored_dir).unwrap();
+        let rels: Vec<_> = files.iter().map(|(rel, _)| rel.as_str()).collect();
+        assert_eq!(rels, ["shared/logo.png", "slides_x.py"]);
+        let messages: Vec<_> = problems.iter().map(|d| format!("{}: {}", d.file, d.message)).collect();
+        assert_eq!(messages.len(), 3, "{messages:#?}");
+        assert!(messages[0].starts_with("slides/module_000_a/topic_100_x/again: symbolic link loop"), "{messages:#?}");
+        assert!(messages[1].starts_with("slides/module_000_a/topic_100_x/leak: symbolic link to "), "{messages:#?}");
+        assert!(messages[1].contains("leads outside the course"), "{messages:#?}");
+        assert!(messages[2].starts_with("slides/module_000_a/topic_100_x/self: symbolic link loop"), "{messages:#?}");
     }
 }
