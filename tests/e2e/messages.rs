@@ -1,0 +1,92 @@
+//! `clx build --message-format json` and GitHub Actions annotations: what CI
+//! and editors read instead of the human lines.
+
+use clx_e2e::{stderr, stdout, Env};
+use serde_json::Value;
+
+/// A course from `clx init` with one deck cell that raises and one that
+/// refers to a missing template: two errors in two files.
+fn broken_course(env: &Env) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path().join("course");
+    let out = env.clx().arg("init").arg(&root).output().expect("run clx init");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let deck = root.join("slides/module_100_intro/topic_110_next_steps.py");
+    let mut text = std::fs::read_to_string(&deck).expect("deck");
+    text.push_str("\n# %%\nraise ValueError(\"kaputt\")\n");
+    std::fs::write(&deck, text).expect("write deck");
+    (dir, root.join("course-specs/course.xml"))
+}
+
+#[test]
+fn json_messages_are_one_object_per_diagnostic_with_the_summary_last() {
+    let env = Env::new();
+    let (_dir, spec) = broken_course(&env);
+    let out = env
+        .clx()
+        .args(["build", "--message-format", "json"])
+        .arg(&spec)
+        .env_remove("GITHUB_ACTIONS")
+        .output()
+        .expect("run clx");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = stdout(&out);
+    let objects: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not one JSON object per line: {e}: {l}")))
+        .collect();
+    let (summary, diagnostics) = objects.split_last().expect("at least the summary");
+    assert_eq!(summary["reason"], "build-finished", "{text}");
+    assert_eq!(summary["success"], false);
+    assert_eq!(summary["errors"], 1, "{text}");
+    assert!(summary["built"].as_u64().is_some_and(|n| n >= 1), "{text}");
+    assert!(diagnostics.iter().all(|d| d["reason"] == "diagnostic"), "{text}");
+    let errors: Vec<&Value> = diagnostics.iter().filter(|d| d["level"] == "error").collect();
+    assert_eq!(errors.len(), 1, "one object per diagnostic, the German and English failure counted once: {text}");
+    let e = errors[0];
+    assert_eq!(e["file"], "slides/module_100_intro/topic_110_next_steps.py");
+    assert_eq!(e["job_type"], "notebook");
+    assert!(e["cell"].as_u64().is_some() && e["line"].as_u64().is_some(), "{e}");
+    assert!(e["message"].as_str().is_some_and(|m| m.contains("ValueError: kaputt")), "{e}");
+    // The human lines are not mixed into stdout, and no annotation outside Actions.
+    assert!(!text.contains("error: ") && !stderr(&out).contains("::error"), "{text}");
+}
+
+#[test]
+fn github_actions_gets_workflow_annotations_with_file_and_line() {
+    let env = Env::new();
+    let (_dir, spec) = broken_course(&env);
+    let out = env.clx().arg("build").arg(&spec).env("GITHUB_ACTIONS", "true").output().expect("run clx");
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    let annotation = err.lines().find(|l| l.starts_with("::error ")).unwrap_or_else(|| panic!("no annotation: {err}"));
+    assert!(
+        annotation.starts_with("::error file=slides/module_100_intro/topic_110_next_steps.py,line="),
+        "{annotation}"
+    );
+    let (_, message) = annotation.split_once("::cell ").expect("the cell leads the message");
+    assert!(message.contains("ValueError: kaputt") && !message.contains('\n'), "{annotation}");
+    // The human message is still there for people reading the log.
+    assert!(err.contains("error: slides/module_100_intro/topic_110_next_steps.py: cell"), "{err}");
+}
+
+#[test]
+fn a_clean_build_prints_only_the_summary_object() {
+    let env = Env::new();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path().join("course");
+    assert!(env.clx().arg("init").arg(&root).output().expect("init").status.success());
+    let out = env
+        .clx()
+        .args(["build", "--message-format", "json"])
+        .arg(root.join("course-specs/course.xml"))
+        .output()
+        .expect("run clx");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    let summary: Value = serde_json::from_str(lines[0]).expect("JSON");
+    assert_eq!(summary["success"], true);
+    assert_eq!(summary["errors"], 0);
+}
