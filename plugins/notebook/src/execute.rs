@@ -54,15 +54,7 @@ fn run_root() -> PathBuf {
     if let Some(dir) = std::env::var_os("CLX_RUN_DIR").filter(|d| !d.is_empty()) {
         return PathBuf::from(dir);
     }
-    let state = std::env::var_os("CLX_HOME").filter(|d| !d.is_empty()).map(PathBuf::from).unwrap_or_else(|| {
-        std::env::var_os("XDG_CACHE_HOME")
-            .filter(|d| !d.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-            .unwrap_or_else(std::env::temp_dir)
-            .join("clx")
-    });
-    state.join("run")
+    crate::env::state_dir().join("run")
 }
 
 /// The run directory's name: a hash of the course (when the host names it
@@ -179,8 +171,14 @@ fn run(
             }
             Err(clx_kernel::ExecuteError::CellFailed { cell, ename, evalue, excerpt, traceback }) => {
                 let line = deck_line(speaker, cell, &traceback, ctx.source);
+                let hint = if ename == "ModuleNotFoundError" {
+                    let env = executor.kernelspec(ctx.kernel).ok().and_then(|s| s.env_prefix);
+                    format!("\n{}", crate::env::missing_module_hint(env.as_deref()))
+                } else {
+                    String::new()
+                };
                 let message = format!(
-                    "raised {ename}: {evalue}\n--- cell {cell} ---\n{excerpt}\n--- traceback ---\n{traceback}\n\
+                    "raised {ename}: {evalue}{hint}\n--- cell {cell} ---\n{excerpt}\n--- traceback ---\n{traceback}\n\
                      (tag the cell `raises-exception` if the error is intended)"
                 );
                 return Err(at(Issue::error(message).in_file(path).at_cell(cell as u32), line));
@@ -202,19 +200,15 @@ pub fn html_outputs(
     requests: Vec<(String, Kind, Value)>,
     speaker: Option<Variant>,
     ctx: &RunContext<'_>,
-    executor: Option<Result<&clx_kernel::Executor, String>>,
+    executor: Option<Result<&clx_kernel::Executor, Issue>>,
     host: &Host<'_>,
     result: &mut JobResult,
 ) {
-    let path = ctx.job.source_path.as_str();
     let wants_run = requests.iter().any(|(_, k, _)| *k != Kind::CodeAlong);
     let executed: Option<Result<Value, Issue>> = match (executor, speaker) {
         (Some(exec), Some(speaker)) if wants_run && has_code(&speaker.notebook()) => Some(match exec {
             Ok(exec) => run(&speaker, ctx, exec, host),
-            Err(e) => {
-                Err(Issue::error(format!("{ENVIRONMENT_ERROR}cannot start Jupyter kernels: {e}; run scripts/setup"))
-                    .in_file(path))
-            }
+            Err(issue) => Err(issue),
         }),
         _ => None,
     };

@@ -10,6 +10,7 @@ pub mod cell;
 pub mod cell_id;
 pub mod code;
 pub mod deck;
+pub mod env;
 pub mod execute;
 pub mod html;
 pub mod ipynb;

@@ -3,10 +3,13 @@
 use clx_plugin_api::*;
 use serde_json::Value;
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::deck::{build_variant, source_line, DeckError, DeckInput, Format, Variant};
+use crate::env::{self, Requirements};
 use crate::kind::Kind;
 use crate::lang::ProgLang;
 use crate::{code, execute, ipynb};
@@ -26,6 +29,11 @@ struct Config {
     /// notebooks' metadata and to run the decks.
     #[serde(default)]
     kernels: std::collections::BTreeMap<String, String>,
+    /// The packages the decks import, in requirements.txt syntax, for a
+    /// course that keeps them here rather than in `requirements.txt` at its
+    /// root (which wins).
+    #[serde(default)]
+    requirements: Option<String>,
 }
 
 pub struct Notebook {
@@ -34,6 +42,8 @@ pub struct Notebook {
     /// Started on the first deck that needs a kernel; it keeps a warm
     /// kernel ready for the next deck.
     executor: OnceLock<Result<clx_kernel::Executor, String>>,
+    /// One executor per course environment, its kernelspecs first.
+    env_executors: Mutex<HashMap<PathBuf, Arc<clx_kernel::Executor>>>,
 }
 
 impl Notebook {
@@ -50,6 +60,38 @@ impl Notebook {
             .get_or_init(|| clx_kernel::Executor::new(&self.env_prefixes()).map_err(|e| e.to_string()))
             .as_ref()
             .map_err(Clone::clone)
+    }
+
+    /// The course's package list: the job's `requirements.txt`, else the
+    /// one in clx.toml.
+    fn requirements(&self, options: &JobOptions) -> Option<Requirements> {
+        options.requirements.clone().or_else(|| {
+            self.config.requirements.as_ref().map(|text| Requirements {
+                file: "clx.toml [converters.notebook] requirements".to_owned(),
+                text: text.clone(),
+            })
+        })
+    }
+
+    /// The executor whose Python kernel runs in the course environment for
+    /// `requirements`, which is built first if need be.
+    fn env_executor(&self, requirements: &Requirements, kernel: &str) -> Result<Arc<clx_kernel::Executor>, Issue> {
+        let failed = |message: String| {
+            Issue::error(format!("{}{message}", execute::ENVIRONMENT_ERROR)).in_file(requirements.file.as_str())
+        };
+        let course_env = env::provision(requirements).map_err(|e| failed(e.to_string()))?;
+        env::ensure_kernelspec(&course_env, kernel).map_err(|e| failed(e.to_string()))?;
+        let mut executors = self.env_executors.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(executor) = executors.get(&course_env.prefix) {
+            return Ok(Arc::clone(executor));
+        }
+        let mut prefixes = vec![course_env.prefix.clone()];
+        prefixes.extend(self.env_prefixes());
+        let executor = clx_kernel::Executor::new(&prefixes)
+            .map_err(|e| failed(format!("cannot start Jupyter kernels: {e}; run scripts/setup")))?;
+        let executor = Arc::new(executor);
+        executors.insert(course_env.prefix, Arc::clone(&executor));
+        Ok(executor)
     }
 }
 
@@ -71,11 +113,17 @@ impl Plugin for Notebook {
             serde_json::from_str(config).map_err(|e| format!("invalid [converters.notebook] in clx.toml: {e}"))?;
         let kernels = clx_kernel::KernelChoice::new(config.kernels.clone())
             .map_err(|e| format!("invalid [converters.notebook.kernels] in clx.toml: {e}"))?;
-        Ok(Notebook { config, kernels, executor: OnceLock::new() })
+        Ok(Notebook { config, kernels, executor: OnceLock::new(), env_executors: Mutex::new(HashMap::new()) })
     }
 
     fn tool_identity(&self, _job_type: &str) -> Result<String, String> {
-        Ok(execute::kernel_identity(&self.env_prefixes(), &self.kernels))
+        let kernels = execute::kernel_identity(&self.env_prefixes(), &self.kernels);
+        // A `requirements.txt` reaches the cache key through the job options;
+        // packages listed in clx.toml reach it here.
+        Ok(match &self.config.requirements {
+            Some(text) => format!("{kernels}; requirements {}", env::env_hash(text, "")),
+            None => kernels,
+        })
     }
 
     fn convert(&self, job: &Job, host: &Host<'_>) -> Result<JobResult, Issue> {
@@ -140,7 +188,24 @@ impl Plugin for Notebook {
         }
         if !html.is_empty() {
             let speaker = build_variant(&input, Kind::Speaker, Format::Html).ok();
-            let executor = options.execute.then(|| self.executor());
+            let requirements = (options.prog_lang.name() == "python").then(|| self.requirements(&options)).flatten();
+            let env_executor = match (&requirements, options.execute) {
+                (Some(requirements), true) => Some(self.env_executor(requirements, kernel)),
+                _ => None,
+            };
+            let executor = match &env_executor {
+                Some(Ok(executor)) => Some(Ok(&**executor)),
+                Some(Err(issue)) => Some(Err(issue.clone())),
+                None => options.execute.then(|| {
+                    self.executor().map_err(|e| {
+                        Issue::error(format!(
+                            "{}cannot start Jupyter kernels: {e}; run scripts/setup",
+                            execute::ENVIRONMENT_ERROR
+                        ))
+                        .in_file(path)
+                    })
+                }),
+            };
             let context = execute::RunContext {
                 job,
                 prog_lang: options.prog_lang,
@@ -215,6 +280,8 @@ struct JobOptions {
     execute: bool,
     /// The course, as the host names it: part of the run directory's key.
     course: Option<String>,
+    /// The course's `requirements.txt` (`{"path", "text"}`).
+    requirements: Option<Requirements>,
 }
 
 impl JobOptions {
@@ -239,6 +306,12 @@ impl JobOptions {
             macros: text_option("macros"),
             execute,
             course: text_option("course"),
+            requirements: value.get("requirements").and_then(|r| {
+                Some(Requirements {
+                    file: r.get("path").and_then(Value::as_str).unwrap_or("requirements.txt").to_owned(),
+                    text: r.get("text").and_then(Value::as_str)?.to_owned(),
+                })
+            }),
         })
     }
 }

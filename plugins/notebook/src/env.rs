@@ -1,0 +1,326 @@
+//! Course kernel environments: a course that lists the Python packages its
+//! decks import gets a venv of its own, built once per distinct package list
+//! and Python version under clx's state dir and shared by every build.
+//!
+//! An environment is complete only once its marker file exists, and the
+//! marker is written last, under a lock: a build killed mid-install leaves a
+//! directory without a marker, which the next build removes and builds
+//! again. The venv is built in place rather than renamed into place because
+//! a venv's scripts carry absolute paths.
+
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+
+use sha3::{Digest, Sha3_224};
+
+/// Written last: its presence means the environment is complete.
+const MARKER: &str = "clx-env.json";
+/// `pip freeze` of the finished environment, for people and `clx doctor`.
+const FREEZE: &str = "freeze.txt";
+/// How many lines of a failing installer's output an error shows.
+const TAIL_LINES: usize = 15;
+
+/// The package list a course declares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requirements {
+    /// Where the author wrote it, as they know it (`requirements.txt`).
+    pub file: String,
+    pub text: String,
+}
+
+/// A finished course environment.
+#[derive(Debug, Clone)]
+pub struct CourseEnv {
+    /// The venv's prefix; its `share/jupyter` holds the kernelspecs.
+    pub prefix: PathBuf,
+    /// `pip freeze` of the venv.
+    pub freeze: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnvError {
+    #[error("{what} {}: {source}", path.display())]
+    Io { what: &'static str, path: PathBuf, source: std::io::Error },
+    #[error("cannot run {program} to build the course's Python environment: {source}")]
+    Spawn { program: String, source: std::io::Error },
+    #[error("{file}: cannot install the course's Python packages into {}: `{step}` failed; its output ends with:\n{tail}",
+        env.display())]
+    Install { file: String, env: PathBuf, step: String, tail: String },
+}
+
+fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> EnvError {
+    let path = path.to_owned();
+    move |source| EnvError::Io { what, path, source }
+}
+
+/// clx's state dir: `$CLX_HOME`, else `$XDG_CACHE_HOME/clx`, else
+/// `~/.cache/clx`.
+pub fn state_dir() -> PathBuf {
+    if let Some(home) = std::env::var_os("CLX_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(home);
+    }
+    std::env::var_os("XDG_CACHE_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("clx")
+}
+
+/// The interpreter course environments are made from: the tools venv's
+/// (the one the default Python kernel runs), else `python3` on `PATH`.
+pub fn base_python() -> PathBuf {
+    let tools = crate::execute::tools_venv().join("bin/python");
+    if tools.exists() {
+        tools
+    } else {
+        PathBuf::from("python3")
+    }
+}
+
+/// `uv` when it is installed (tools venv first, then `PATH`).
+fn uv() -> Option<PathBuf> {
+    static UV: OnceLock<Option<PathBuf>> = OnceLock::new();
+    UV.get_or_init(|| {
+        let tools = crate::execute::tools_venv().join("bin/uv");
+        [tools, PathBuf::from("uv")]
+            .into_iter()
+            .find(|uv| Command::new(uv).arg("--version").output().map(|o| o.status.success()).unwrap_or(false))
+    })
+    .clone()
+}
+
+/// The full version string of `python` (`3.11.7 (main, …) [GCC …]`),
+/// asked once per interpreter.
+fn python_version(python: &Path) -> Result<String, EnvError> {
+    static SEEN: Mutex<Vec<(PathBuf, String)>> = Mutex::new(Vec::new());
+    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, v)) = seen.iter().find(|(p, _)| p == python) {
+        return Ok(v.clone());
+    }
+    let output = Command::new(python)
+        .args(["-c", "import sys; print(sys.version)"])
+        .output()
+        .map_err(|source| EnvError::Spawn { program: python.display().to_string(), source })?;
+    if !output.status.success() {
+        return Err(EnvError::Spawn {
+            program: python.display().to_string(),
+            source: std::io::Error::other(tail(&output)),
+        });
+    }
+    let version = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    seen.push((python.to_owned(), version.clone()));
+    Ok(version)
+}
+
+/// The environment's name: the package list and the Python it runs on.
+pub fn env_hash(requirements: &str, python_version: &str) -> String {
+    let mut hasher = Sha3_224::new();
+    for part in [requirements, python_version] {
+        hasher.update((part.len() as u64).to_le_bytes());
+        hasher.update(part.as_bytes());
+    }
+    hasher.finalize().iter().take(12).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Where the environment for `requirements` lives, whether or not it exists.
+pub fn env_dir(requirements: &Requirements) -> Result<PathBuf, EnvError> {
+    let version = python_version(&base_python())?;
+    Ok(state_dir().join("envs").join(env_hash(&requirements.text, &version)))
+}
+
+/// The finished environment at `dir`, if there is one.
+pub fn existing(dir: &Path) -> Option<CourseEnv> {
+    dir.join(MARKER).is_file().then_some(())?;
+    let freeze = std::fs::read_to_string(dir.join(FREEZE)).ok()?;
+    Some(CourseEnv { prefix: dir.to_owned(), freeze })
+}
+
+/// The environment for `requirements`, built now unless a finished one
+/// exists. Concurrent builds of the same environment wait for each other.
+pub fn provision(requirements: &Requirements) -> Result<CourseEnv, EnvError> {
+    let dir = env_dir(requirements)?;
+    if let Some(env) = existing(&dir) {
+        return Ok(env);
+    }
+    let envs = dir.parent().map(Path::to_owned).unwrap_or_else(state_dir);
+    std::fs::create_dir_all(&envs).map_err(io("cannot create", &envs))?;
+    let _lock = lock(&dir.with_extension("lock"))?;
+    if let Some(env) = existing(&dir) {
+        return Ok(env);
+    }
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(io("cannot remove the unfinished environment", &dir))?;
+    }
+    build(requirements, &dir)?;
+    existing(&dir).ok_or_else(|| EnvError::Io {
+        what: "the environment was built but its marker is unreadable in",
+        path: dir.clone(),
+        source: std::io::Error::from(std::io::ErrorKind::NotFound),
+    })
+}
+
+fn build(requirements: &Requirements, dir: &Path) -> Result<(), EnvError> {
+    let base = base_python();
+    std::fs::create_dir_all(dir).map_err(io("cannot create", dir))?;
+    let req_file = dir.join("requirements.txt");
+    std::fs::write(&req_file, &requirements.text).map_err(io("cannot write", &req_file))?;
+    let python = dir.join("bin/python");
+    let (python_arg, dir_arg, req_arg) =
+        (python.to_string_lossy().into_owned(), dir.to_string_lossy().into_owned(), req_file.to_string_lossy());
+    let run = |program: &Path, args: &[&str]| -> Result<String, EnvError> {
+        let output = Command::new(program)
+            .args(args)
+            .env_remove("VIRTUAL_ENV")
+            .env_remove("PYTHONPATH")
+            .output()
+            .map_err(|source| EnvError::Spawn { program: program.display().to_string(), source })?;
+        if output.status.success() {
+            return Ok(String::from_utf8_lossy(&output.stdout).into_owned());
+        }
+        let step = std::iter::once(program.display().to_string())
+            .chain(args.iter().map(|a| a.to_string()))
+            .collect::<Vec<_>>()
+            .join(" ");
+        Err(EnvError::Install { file: requirements.file.clone(), env: dir.to_owned(), step, tail: tail(&output) })
+    };
+    let base_arg = base.to_string_lossy();
+    let freeze = match uv() {
+        Some(uv) => {
+            run(&uv, &["venv", "--quiet", "--python", &base_arg, &dir_arg])?;
+            run(&uv, &["pip", "install", "--quiet", "--python", &python_arg, "-r", &req_arg, "ipykernel"])?;
+            run(&uv, &["pip", "freeze", "--python", &python_arg])?
+        }
+        None => {
+            run(&base, &["-m", "venv", &dir_arg])?;
+            let pip = ["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", &req_arg, "ipykernel"];
+            run(&python, &pip)?;
+            run(&python, &["-m", "pip", "freeze", "--disable-pip-version-check"])?
+        }
+    };
+    write_atomically(&dir.join(FREEZE), freeze.as_bytes())?;
+    let marker = serde_json::json!({
+        "requirements": requirements.file,
+        "python": python_version(&base)?,
+        "installer": if uv().is_some() { "uv" } else { "pip" },
+    });
+    write_atomically(&dir.join(MARKER), marker.to_string().as_bytes())
+}
+
+/// Make sure the environment has kernelspec `name` running its own Python,
+/// so kernelspec discovery with the environment first finds it.
+pub fn ensure_kernelspec(env: &CourseEnv, name: &str) -> Result<(), EnvError> {
+    let dir = env.prefix.join("share/jupyter/kernels").join(name);
+    let file = dir.join("kernel.json");
+    let spec = serde_json::json!({
+        "argv": [env.prefix.join("bin/python"), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3 (course environment)",
+        "language": "python",
+    });
+    let text = serde_json::to_string_pretty(&spec).unwrap_or_default();
+    if std::fs::read_to_string(&file).is_ok_and(|t| t == text) {
+        return Ok(());
+    }
+    std::fs::create_dir_all(&dir).map_err(io("cannot create", &dir))?;
+    write_atomically(&file, text.as_bytes())
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), EnvError> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes).map_err(io("cannot write", &tmp))?;
+    std::fs::rename(&tmp, path).map_err(io("cannot write", path))
+}
+
+/// An exclusive `flock` on `path`, held until the file is dropped; the kernel
+/// releases it when this process dies.
+fn lock(path: &Path) -> Result<std::fs::File, EnvError> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(io("cannot open", path))?;
+    loop {
+        // SAFETY: flock on a descriptor we own; no memory is involved.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
+            return Ok(file);
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(io("cannot lock", path)(e));
+        }
+    }
+}
+
+/// The last lines of a process's output, stderr after stdout.
+fn tail(output: &std::process::Output) -> String {
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n")
+}
+
+/// The hint for a module the kernel could not import.
+pub fn missing_module_hint(env: Option<&Path>) -> String {
+    let place = match env {
+        Some(env) => format!("the kernel ran in {}", env.display()),
+        None => "the kernel ran outside any known Python environment".to_owned(),
+    };
+    format!("{place}; declare the package in requirements.txt at the course root")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_environment_name_changes_with_the_packages_and_the_python() {
+        let a = env_hash("six==1.16.0\n", "3.11.7");
+        assert_eq!(a, env_hash("six==1.16.0\n", "3.11.7"));
+        assert_ne!(a, env_hash("six==1.17.0\n", "3.11.7"));
+        assert_ne!(a, env_hash("six==1.16.0\n", "3.12.1"));
+        assert_eq!(a.len(), 24);
+    }
+
+    #[test]
+    fn a_directory_without_its_marker_is_not_an_environment() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join(FREEZE), "six==1.16.0\n").unwrap();
+        assert!(existing(tmp.path()).is_none(), "a half-built env must not count");
+        std::fs::write(tmp.path().join(MARKER), "{}").unwrap();
+        assert_eq!(existing(tmp.path()).map(|e| e.freeze), Some("six==1.16.0\n".to_owned()));
+    }
+
+    #[test]
+    fn the_kernelspec_runs_the_environments_own_python() {
+        let tmp = tempfile::tempdir().unwrap();
+        let env = CourseEnv { prefix: tmp.path().to_owned(), freeze: String::new() };
+        ensure_kernelspec(&env, "python3").unwrap();
+        let text = std::fs::read_to_string(tmp.path().join("share/jupyter/kernels/python3/kernel.json")).unwrap();
+        let spec: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(spec["argv"][0], tmp.path().join("bin/python").to_string_lossy().as_ref());
+        assert_eq!(spec["language"], "python");
+    }
+
+    #[test]
+    fn an_installer_failure_names_the_requirements_file_and_ends_with_its_output() {
+        let output = std::process::Command::new("sh")
+            .args([
+                "-c",
+                "for i in $(seq 1 30); do echo line$i; done; echo 'ERROR: No matching distribution' >&2; exit 1",
+            ])
+            .output()
+            .unwrap();
+        let e = EnvError::Install {
+            file: "requirements.txt".into(),
+            env: PathBuf::from("/e"),
+            step: "pip install".into(),
+            tail: tail(&output),
+        };
+        let message = e.to_string();
+        assert!(message.starts_with("requirements.txt: "), "{message}");
+        assert!(message.ends_with("ERROR: No matching distribution"), "{message}");
+        assert!(!message.contains("line16\n"), "only the last lines: {message}");
+    }
+}
