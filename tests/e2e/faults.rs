@@ -409,3 +409,41 @@ fn corrupt_cache_or_queue_database_is_moved_aside_and_the_build_completes() {
         assert!(status.status.success(), "{context}: {}", stderr(&status));
     }
 }
+
+/// Set every cache blob's modification time two hours back, as if the
+/// cache had been filled by a build long ago.
+fn age_blobs(dir: &Path) {
+    let old = SystemTime::now() - Duration::from_secs(7200);
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = e.path();
+        if path.is_dir() {
+            age_blobs(&path);
+        } else {
+            let file = std::fs::File::options().append(true).open(&path).expect("open blob");
+            file.set_modified(old).expect("age blob");
+        }
+    }
+}
+
+#[test]
+fn cache_prune_beside_a_build_loses_nothing() {
+    let (env, course) = fresh();
+    let (code, err) = build(&env, &course);
+    assert_eq!(code, Some(0), "{err}");
+    age_blobs(&env.state_dir().join("cache/blobs"));
+
+    let running = spawn_build(&env, &course, &["--no-cache"]);
+    let pid = running.child.id();
+    let mut prunes = 0;
+    while alive(pid) && prunes < 2000 {
+        let out = env.run(&["cache", "prune", "--older-than-days", "0"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        prunes += 1;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (code, err) = running.finish();
+    assert!(prunes > 1, "the build ended before a prune ran beside it");
+    assert_eq!(code, Some(0), "a prune beside the build failed jobs: {err}");
+    compare_to_reference(&course.out(), None, "build beside cache prune");
+    assert_nothing_left(&env, "build beside cache prune");
+}
