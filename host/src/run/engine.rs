@@ -229,19 +229,18 @@ impl<'r> Engine<'r> {
         }
         let timeout = self.options.job_deadline.min(PROBE_TIMEOUT);
         let (exe, log_level) = (&self.options.exe, self.options.log_level.as_str());
-        let answers: Vec<(&Probe, Result<BTreeMap<String, Result<String, String>>, String>)> =
-            std::thread::scope(|scope| {
-                let handles: Vec<_> =
-                    probes.iter().map(|p| (p, scope.spawn(move || p.run(exe, log_level, timeout)))).collect();
-                handles
-                    .into_iter()
-                    .map(|(p, h)| {
-                        let answer =
-                            h.join().unwrap_or_else(|_| Err(format!("the probe of the {} plugin failed", p.plugin)));
-                        (p, answer)
-                    })
-                    .collect()
-            });
+        let answers: Vec<(&Probe, Result<Identities, String>)> = std::thread::scope(|scope| {
+            let handles: Vec<_> =
+                probes.iter().map(|p| (p, scope.spawn(move || p.run(exe, log_level, timeout)))).collect();
+            handles
+                .into_iter()
+                .map(|(p, h)| {
+                    let answer =
+                        h.join().unwrap_or_else(|_| Err(format!("the probe of the {} plugin failed", p.plugin)));
+                    (p, answer)
+                })
+                .collect()
+        });
         for (probe, answer) in answers {
             match answer {
                 Ok(ids) => {
@@ -515,6 +514,9 @@ fn warn_recovered(report: &mut Report, recovered: Option<crate::store::db::Recov
 /// by `--job-timeout`).
 const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// A plugin's answer: the tool identity, or why there is none, per job type.
+type Identities = BTreeMap<String, Result<String, String>>;
+
 /// One plugin to ask for its tool identities.
 struct Probe {
     plugin: String,
@@ -554,12 +556,7 @@ impl Probe {
     /// Run `clx worker --probe` in a process group of its own and wait up to
     /// `timeout`: a plugin that aborts or hangs in `new()` or
     /// `tool_identity()` costs its own jobs, never the build.
-    fn run(
-        &self,
-        exe: &Path,
-        log_level: &str,
-        timeout: Duration,
-    ) -> Result<BTreeMap<String, Result<String, String>>, String> {
+    fn run(&self, exe: &Path, log_level: &str, timeout: Duration) -> Result<Identities, String> {
         use std::io::Read;
         use std::os::unix::process::CommandExt;
         use std::process::{Command, Stdio};
