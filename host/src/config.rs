@@ -49,6 +49,9 @@ pub struct Config {
     pub diagram_formats: Option<Vec<String>>,
     /// The files that were read, for messages.
     pub sources: Vec<PathBuf>,
+    /// Which file listed each of `plugin_dirs`: (dir, "course config <file>"
+    /// or "user config <file>").
+    pub plugin_dir_origins: Vec<(PathBuf, String)>,
 }
 
 impl Config {
@@ -58,11 +61,24 @@ impl Config {
         let mut config = Config::default();
         if let Some(user) = user_config_dir() {
             config.merge_file(&user.join("clx.toml"))?;
+            config.name_plugin_dirs("user config");
         }
         if let Some(root) = course_root {
             config.merge_file(&root.join("clx.toml"))?;
+            config.name_plugin_dirs("course config");
         }
         Ok(config)
+    }
+
+    /// Record `kind` and the last file read as the origin of plugin dirs
+    /// that have none yet.
+    fn name_plugin_dirs(&mut self, kind: &str) {
+        let Some(file) = self.sources.last() else { return };
+        for dir in &self.plugin_dirs {
+            if !self.plugin_dir_origins.iter().any(|(d, _)| d == dir) {
+                self.plugin_dir_origins.push((dir.clone(), format!("{kind} {}", file.display())));
+            }
+        }
     }
 
     fn merge_file(&mut self, path: &Path) -> Result<(), ConfigError> {

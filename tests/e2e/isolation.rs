@@ -194,3 +194,51 @@ fn symlinks_out_of_the_course_or_in_a_loop_are_not_followed_and_named_once() {
     assert!(!files.iter().any(|f| f.contains("id_rsa") || f.contains("loop")), "{files:#?}");
     assert_eq!(course.outputs_ending("img/d.txt").len(), 14, "{files:#?}");
 }
+
+#[test]
+fn a_plugin_directory_others_can_write_is_refused_with_the_reason_and_the_fix() {
+    let env = Env::new();
+    let course = testkit_course();
+    let plugins = course.root().join("plugins");
+    std::fs::create_dir(&plugins).expect("mkdir");
+    let lib = library("clx-fixture-testkit");
+    let copy = plugins.join(lib.file_name().expect("name"));
+    std::fs::copy(&lib, &copy).expect("copy plugin");
+    set_mode(&copy, 0o755);
+    set_mode(&plugins, 0o777);
+    let out = build(&env, &plugins, &course.spec(), &[]);
+    let err = stderr(&out);
+    let dir = plugins.display();
+    assert!(
+        err.contains(&format!(
+            "warning: {}: plugin not used: the plugin directory {dir} is writable by other users (mode 777), who \
+             could change the code clx loads; run `chmod go-w {dir}`",
+            copy.display()
+        )),
+        "{err}"
+    );
+    set_mode(&plugins, 0o755);
+    set_mode(&copy, 0o775);
+    let list = env.clx().arg("--plugin-dir").arg(&plugins).args(["plugins", "list"]).output().expect("run clx");
+    assert!(
+        stdout(&list).contains(&format!("unsafe: the plugin library {} is writable", copy.display())),
+        "{}",
+        stdout(&list)
+    );
+}
+
+#[test]
+fn plugins_list_and_doctor_say_which_config_file_added_each_plugin_directory() {
+    let env = Env::new();
+    let course = testkit_course();
+    let plugins = plugin_dir(&["clx-fixture-testkit"]);
+    std::fs::write(course.root().join("clx.toml"), format!("plugins = [{:?}]\n", plugins.path())).expect("write");
+    let toml = course.root().join("clx.toml");
+    let want = format!("{}  (from course config {})", plugins.path().display(), toml.display());
+    for args in [&["plugins", "list"][..], &["doctor"]] {
+        let out = env.clx().args(args).current_dir(course.root()).output().expect("run clx");
+        assert!(stdout(&out).contains(&want), "clx {args:?}:\n{}", stdout(&out));
+    }
+    let out = env.clx().args(["--plugin-dir"]).arg(plugins.path()).args(["plugins", "list"]).output().expect("clx");
+    assert!(stdout(&out).contains(&format!("{}  (from --plugin-dir)", plugins.path().display())), "{}", stdout(&out));
+}

@@ -83,8 +83,10 @@ fn plan_options(config: &Config) -> PlanOptions {
 
 fn warn_unused_plugins(registry: &Registry, report: &mut Report) {
     for candidate in &registry.candidates {
-        if let (CandidateStatus::Broken(_) | CandidateStatus::Conflict { .. }, Some(reason)) =
-            (&candidate.status, candidate.status.reason())
+        if let (
+            CandidateStatus::Broken(_) | CandidateStatus::Conflict { .. } | CandidateStatus::Unsafe(_),
+            Some(reason),
+        ) = (&candidate.status, candidate.status.reason())
         {
             report.diagnostic(Diagnostic::warning(
                 candidate.path.display().to_string(),

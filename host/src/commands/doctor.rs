@@ -15,8 +15,8 @@ pub fn run(global: &GlobalArgs) -> Result<ExitCode> {
     let mut problems = 0;
     for candidate in &registry.candidates {
         let Some(plugin) = &candidate.plugin else {
-            if let CandidateStatus::Broken(e) = &candidate.status {
-                outln!("skipped  {}: {e}", candidate.path.display());
+            if let Some(reason) = candidate.status.reason() {
+                outln!("skipped  {} (from {}): {reason}", candidate.path.display(), candidate.added_by);
             }
             continue;
         };
@@ -48,6 +48,8 @@ pub fn run(global: &GlobalArgs) -> Result<ExitCode> {
             }
         }
     }
+    outln!("");
+    super::print_search_path(&registry)?;
     if problems > 0 {
         outln!("\n{problems} converter(s) not ready; `scripts/setup` installs every external tool clx uses");
         return Ok(ExitCode::from(1));

@@ -83,6 +83,25 @@ pub fn discover_plugins(global: &GlobalArgs, course_root: Option<&Path>) -> Resu
     let config = Config::load(course_root)?;
     let exe = std::env::current_exe().ok().and_then(|p| p.canonicalize().ok());
     let user = config::user_data_dir();
-    let search = SearchPath::new(&global.plugin_dirs, &config.plugin_dirs, exe.as_deref(), user.as_deref());
+    let mut search = SearchPath::new(&global.plugin_dirs, &config.plugin_dirs, exe.as_deref(), user.as_deref());
+    // clap merges the flag and the variable; the variable's own value tells them apart.
+    let from_env = std::env::var_os("CLX_PLUGIN_PATH")
+        .is_some_and(|v| std::env::split_paths(&v).collect::<Vec<_>>() == global.plugin_dirs);
+    for dir in &global.plugin_dirs {
+        search = search.added_by(dir, if from_env { "CLX_PLUGIN_PATH" } else { "--plugin-dir" });
+    }
+    for (dir, origin) in &config.plugin_dir_origins {
+        search = search.added_by(dir, origin.clone());
+    }
     Ok((Registry::discover(&search), config))
+}
+
+/// The plugin search path and who added each directory, for `plugins list`
+/// and `doctor`.
+pub fn print_search_path(registry: &Registry) -> Result<()> {
+    outln!("plugin directories, searched in this order:");
+    for dir in &registry.dirs {
+        outln!("  {}  (from {})", dir.path.display(), dir.added_by);
+    }
+    Ok(())
 }

@@ -9,13 +9,20 @@ use serde_json::json;
 use crate::cli::{GlobalArgs, PluginsCommand};
 
 pub fn run(global: &GlobalArgs, cmd: PluginsCommand) -> Result<ExitCode> {
-    let (registry, _) = super::discover_plugins(global, None)?;
+    // The current folder's clx.toml counts, as it does for `clx build` there.
+    let (registry, _) = super::discover_plugins(global, std::env::current_dir().ok().as_deref())?;
     match cmd {
         PluginsCommand::List { json: true } => {
             let list: Vec<_> = registry.candidates.iter().map(candidate_json).collect();
-            outln!("{}", serde_json::to_string_pretty(&json!({ "plugins": list }))?);
+            let dirs: Vec<_> =
+                registry.dirs.iter().map(|d| json!({ "path": d.path, "added_by": d.added_by })).collect();
+            outln!("{}", serde_json::to_string_pretty(&json!({ "plugins": list, "directories": dirs }))?);
         }
-        PluginsCommand::List { json: false } => print_table(&registry)?,
+        PluginsCommand::List { json: false } => {
+            print_table(&registry)?;
+            outln!("");
+            super::print_search_path(&registry)?;
+        }
         PluginsCommand::Info { name } => {
             let Some(c) = registry.candidates.iter().find(|c| c.plugin.as_ref().is_some_and(|p| p.name() == name))
             else {
@@ -53,6 +60,7 @@ fn candidate_json(c: &Candidate) -> serde_json::Value {
         "api_version": c.plugin.as_ref().map(|p| p.api_version.as_str()),
         "path": c.path,
         "found_via": c.origin,
+        "added_by": c.added_by,
         "status": c.status.label(),
         "reason": c.status.reason(),
         "job_types": job_types_json(c),

@@ -10,4 +10,4 @@ pub mod search;
 
 pub use loader::{LoadError, LoadedPlugin};
 pub use registry::{Candidate, CandidateStatus, Registry};
-pub use search::{SearchDir, SearchOrigin, SearchPath};
+pub use search::{Found, SearchDir, SearchOrigin, SearchPath};

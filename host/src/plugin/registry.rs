@@ -8,7 +8,7 @@ use clx_plugin_api::JobTypeDecl;
 use crate::course::{Classifier, JobClass};
 
 use super::loader::{load, LoadError, LoadedPlugin};
-use super::search::{SearchOrigin, SearchPath};
+use super::search::{Found, SearchDir, SearchOrigin, SearchPath};
 
 #[derive(Debug)]
 pub enum CandidateStatus {
@@ -25,6 +25,8 @@ pub enum CandidateStatus {
         owner_path: PathBuf,
     },
     Broken(LoadError),
+    /// Never loaded: others could change the library (see `search`).
+    Unsafe(String),
 }
 
 impl CandidateStatus {
@@ -38,6 +40,7 @@ impl CandidateStatus {
                 "incompatible"
             }
             CandidateStatus::Broken(_) => "broken",
+            CandidateStatus::Unsafe(_) => "unsafe",
         }
     }
 
@@ -51,6 +54,7 @@ impl CandidateStatus {
                 Some(format!("job type `{job_type}` already provided by {owner} ({})", owner_path.display()))
             }
             CandidateStatus::Broken(e) => Some(e.to_string()),
+            CandidateStatus::Unsafe(why) => Some(why.clone()),
         }
     }
 }
@@ -59,6 +63,8 @@ impl CandidateStatus {
 pub struct Candidate {
     pub path: PathBuf,
     pub origin: SearchOrigin,
+    /// Who put its directory on the search path.
+    pub added_by: String,
     pub status: CandidateStatus,
     pub plugin: Option<LoadedPlugin>,
 }
@@ -73,6 +79,8 @@ pub struct JobTypeEntry {
 
 #[derive(Debug, Default)]
 pub struct Registry {
+    /// The search path, in order.
+    pub dirs: Vec<SearchDir>,
     pub candidates: Vec<Candidate>,
     job_types: BTreeMap<String, JobTypeEntry>,
     /// Job type names in registration order: classification asks them in
@@ -84,15 +92,28 @@ impl Registry {
     /// Load every candidate on the search path. Bad files become candidates
     /// with a `Broken` status; nothing here aborts.
     pub fn discover(search: &SearchPath) -> Registry {
-        let mut registry = Registry::default();
-        for (path, origin) in search.candidates() {
-            let loaded = load(&path);
-            registry.add(path, origin, loaded);
+        let mut registry = Registry { dirs: search.dirs.clone(), ..Registry::default() };
+        for found in search.candidates() {
+            if let Some(why) = found.refused {
+                // Not even opened: loading runs the library's initialisers.
+                let Found { path, origin, added_by, .. } = found;
+                registry.candidates.push(Candidate {
+                    path,
+                    origin,
+                    added_by,
+                    status: CandidateStatus::Unsafe(why),
+                    plugin: None,
+                });
+                continue;
+            }
+            let loaded = load(&found.path);
+            registry.add(found, loaded);
         }
         registry
     }
 
-    fn add(&mut self, path: PathBuf, origin: SearchOrigin, loaded: Result<LoadedPlugin, LoadError>) {
+    fn add(&mut self, found: Found, loaded: Result<LoadedPlugin, LoadError>) {
+        let Found { path, origin, added_by, .. } = found;
         let index = self.candidates.len();
         let (status, plugin) = match loaded {
             Err(e) => {
@@ -104,7 +125,7 @@ impl Registry {
                 (status, Some(plugin))
             }
         };
-        self.candidates.push(Candidate { path, origin, status, plugin });
+        self.candidates.push(Candidate { path, origin, added_by, status, plugin });
     }
 
     fn admit(&mut self, plugin: &LoadedPlugin, index: usize) -> CandidateStatus {
