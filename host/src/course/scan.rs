@@ -157,6 +157,9 @@ pub(super) fn dir_topic(root: &Path, dir: &Path) -> Result<(FoundTopic, Vec<Diag
     Ok((FoundTopic { base: dir.to_owned(), files }, diagnostics))
 }
 
+/// A file as (`/`-separated path relative to a base, path).
+pub type RelFile = (String, PathBuf);
+
 /// Every file below `dir` that is not ignored, sorted, as (`/`-separated
 /// path relative to `dir`, path); `skip_dir` says which directory names to
 /// leave out. Symbolic links are followed only while they stay inside the
@@ -166,7 +169,7 @@ pub fn walk_files(
     root: &Path,
     dir: &Path,
     skip_dir: &dyn Fn(&str) -> bool,
-) -> Result<(Vec<(String, PathBuf)>, Vec<Diagnostic>), CourseError> {
+) -> Result<(Vec<RelFile>, Vec<Diagnostic>), CourseError> {
     let mut walk = Walk { links: Links::new(root), skip_dir, files: Vec::new(), diagnostics: Vec::new() };
     walk.dir(dir, "", &mut vec![canonical(dir)])?;
     walk.files.sort();
