@@ -4,6 +4,7 @@ mod bad_inputs;
 mod course;
 mod drawio;
 mod engine;
+mod envs;
 mod faults;
 mod golden;
 mod install;

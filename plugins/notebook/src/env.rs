@@ -45,9 +45,10 @@ pub enum EnvError {
     Io { what: &'static str, path: PathBuf, source: std::io::Error },
     #[error("cannot run {program} to build the course's Python environment: {source}")]
     Spawn { program: String, source: std::io::Error },
-    #[error("{file}: cannot install the course's Python packages into {}: `{step}` failed; its output ends with:\n{tail}",
+    /// Shown at the requirements file, so it does not name it again.
+    #[error("cannot install the course's Python packages into {}: `{step}` failed; its output ends with:\n{tail}",
         env.display())]
-    Install { file: String, env: PathBuf, step: String, tail: String },
+    Install { env: PathBuf, step: String, tail: String },
 }
 
 fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> EnvError {
@@ -164,8 +165,8 @@ pub fn provision(requirements: &Requirements) -> Result<CourseEnv, EnvError> {
 
 fn build(requirements: &Requirements, dir: &Path) -> Result<(), EnvError> {
     let base = base_python();
-    std::fs::create_dir_all(dir).map_err(io("cannot create", dir))?;
-    let req_file = dir.join("requirements.txt");
+    // Beside the venv, not in it: `uv venv` wants a directory of its own.
+    let req_file = dir.with_extension("requirements.txt");
     std::fs::write(&req_file, &requirements.text).map_err(io("cannot write", &req_file))?;
     let python = dir.join("bin/python");
     let (python_arg, dir_arg, req_arg) =
@@ -184,7 +185,7 @@ fn build(requirements: &Requirements, dir: &Path) -> Result<(), EnvError> {
             .chain(args.iter().map(|a| a.to_string()))
             .collect::<Vec<_>>()
             .join(" ");
-        Err(EnvError::Install { file: requirements.file.clone(), env: dir.to_owned(), step, tail: tail(&output) })
+        Err(EnvError::Install { env: dir.to_owned(), step, tail: tail(&output) })
     };
     let base_arg = base.to_string_lossy();
     let freeze = match uv() {
@@ -200,6 +201,8 @@ fn build(requirements: &Requirements, dir: &Path) -> Result<(), EnvError> {
             run(&python, &["-m", "pip", "freeze", "--disable-pip-version-check"])?
         }
     };
+    let kept = dir.join("requirements.txt");
+    std::fs::rename(&req_file, &kept).map_err(io("cannot write", &kept))?;
     write_atomically(&dir.join(FREEZE), freeze.as_bytes())?;
     let marker = serde_json::json!({
         "requirements": requirements.file,
@@ -304,7 +307,7 @@ mod tests {
     }
 
     #[test]
-    fn an_installer_failure_names_the_requirements_file_and_ends_with_its_output() {
+    fn an_installer_failure_ends_with_the_last_lines_of_its_output() {
         let output = std::process::Command::new("sh")
             .args([
                 "-c",
@@ -312,14 +315,9 @@ mod tests {
             ])
             .output()
             .unwrap();
-        let e = EnvError::Install {
-            file: "requirements.txt".into(),
-            env: PathBuf::from("/e"),
-            step: "pip install".into(),
-            tail: tail(&output),
-        };
+        let e = EnvError::Install { env: PathBuf::from("/e"), step: "pip install".into(), tail: tail(&output) };
         let message = e.to_string();
-        assert!(message.starts_with("requirements.txt: "), "{message}");
+        assert!(message.contains("`pip install` failed"), "{message}");
         assert!(message.ends_with("ERROR: No matching distribution"), "{message}");
         assert!(!message.contains("line16\n"), "only the last lines: {message}");
     }

@@ -1,0 +1,90 @@
+//! Course kernel environments, built by the real clx from PyPI: a course's
+//! `requirements.txt` gives its decks their packages, and changing a pin
+//! re-executes that course's decks and no others.
+
+use std::path::Path;
+
+use clx_e2e::*;
+
+const USES_SIX: &str = "# %% [markdown]\n# Six\n\n# %%\nimport six\nprint(\"six\", six.__version__)\n";
+const PLAIN: &str = "# %% [markdown]\n# Plain\n\n# %%\nprint(\"plain\", 6 * 7)\n";
+
+fn build(env: &Env, spec: &Path) -> String {
+    let out = env.clx().arg("build").arg(spec).output().expect("run clx");
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    err
+}
+
+fn completed_page(course: &TestCourse, deck: &str) -> String {
+    let pages = course.outputs_ending(&format!("{deck}.html"));
+    let page = pages.iter().find(|p| p.to_string_lossy().contains("/Completed/")).expect("a completed page");
+    std::fs::read_to_string(page).expect("read page")
+}
+
+#[test]
+fn a_course_requirements_file_gives_its_decks_their_packages_and_a_new_pin_reruns_only_that_course() {
+    let env = Env::new();
+    let course = TestCourse::new(&[("six", &[("slides_six.py", USES_SIX)]), ("plain", &[("slides_plain.py", PLAIN)])]);
+    std::fs::write(course.root().join("requirements.txt"), "six==1.16.0\n").expect("write requirements");
+    let other = TestCourse::new(&[("plain", &[("slides_plain.py", PLAIN)])]);
+
+    let first = build(&env, &course.spec());
+    assert!(first.contains("4 built, 0 from cache"), "{first}");
+    assert!(completed_page(&course, "slides_six").contains("six 1.16.0"), "the deck imported six from the course env");
+    let envs: Vec<_> = std::fs::read_dir(env.state_dir().join("envs"))
+        .expect("envs dir")
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .collect();
+    assert_eq!(envs.len(), 1, "one environment for the course");
+    let freeze = std::fs::read_to_string(envs[0].path().join("freeze.txt")).expect("freeze.txt");
+    assert!(freeze.contains("six==1.16.0"), "{freeze}");
+    let other_first = build(&env, &other.spec());
+    assert!(other_first.contains("0 from cache"), "{other_first}");
+
+    let unchanged = build(&env, &course.spec());
+    assert!(unchanged.contains("0 built, 4 from cache"), "an unchanged rebuild runs nothing: {unchanged}");
+
+    std::fs::write(course.root().join("requirements.txt"), "six==1.17.0\n").expect("write requirements");
+    let upgraded = build(&env, &course.spec());
+    assert!(upgraded.contains("4 built, 0 from cache"), "every deck of the course runs again: {upgraded}");
+    assert!(completed_page(&course, "slides_six").contains("six 1.17.0"), "the new pin is what the deck sees");
+    let other_again = build(&env, &other.spec());
+    assert!(other_again.contains("0 built, 2 from cache"), "the other course is untouched: {other_again}");
+    let again = build(&env, &course.spec());
+    assert!(again.contains("0 built, 4 from cache"), "the new environment is reused: {again}");
+}
+
+#[test]
+fn a_missing_module_says_where_the_kernel_ran_and_where_to_declare_the_package() {
+    let env = Env::new();
+    let course = TestCourse::new(&[("six", &[("slides_six.py", USES_SIX)])]);
+    let out = env.clx().arg("build").arg(course.spec()).output().expect("run clx");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("ModuleNotFoundError: No module named 'six'"), "{err}");
+    assert!(
+        err.contains("the kernel ran in ")
+            && err.contains("declare the package in requirements.txt at the course root"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_package_pip_cannot_install_is_an_error_naming_the_requirements_file() {
+    let env = Env::new();
+    let course = TestCourse::new(&[("six", &[("slides_six.py", USES_SIX)])]);
+    std::fs::write(course.root().join("requirements.txt"), "six==0.0.0.999\n").expect("write requirements");
+    let out = env.clx().arg("build").arg(course.spec()).output().expect("run clx");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("requirements.txt: ") && err.contains("cannot install the course's Python packages"), "{err}");
+    assert!(err.contains("six==0.0.0.999"), "the installer's own words end the message: {err}");
+    let unfinished: Vec<_> = std::fs::read_dir(env.state_dir().join("envs"))
+        .expect("envs dir")
+        .flatten()
+        .filter(|e| e.path().join("clx-env.json").exists())
+        .collect();
+    assert!(unfinished.is_empty(), "a failed environment never looks finished");
+}
