@@ -87,4 +87,11 @@ fn a_package_pip_cannot_install_is_an_error_naming_the_requirements_file() {
         .filter(|e| e.path().join("clx-env.json").exists())
         .collect();
     assert!(unfinished.is_empty(), "a failed environment never looks finished");
+
+    // Not remembered: fixing the pin builds the environment and runs the deck.
+    let again = env.clx().arg("build").arg(course.spec()).output().expect("run clx");
+    assert!(stderr(&again).contains("0 from cache"), "the failure was cached: {}", stderr(&again));
+    std::fs::write(course.root().join("requirements.txt"), "six==1.16.0\n").expect("write requirements");
+    let fixed = build(&env, &course.spec());
+    assert!(fixed.contains("2 built, 0 from cache"), "{fixed}");
 }

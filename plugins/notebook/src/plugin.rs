@@ -77,7 +77,9 @@ impl Notebook {
     /// `requirements`, which is built first if need be.
     fn env_executor(&self, requirements: &Requirements, kernel: &str) -> Result<Arc<clx_kernel::Executor>, Issue> {
         let failed = |message: String| {
-            Issue::error(format!("{}{message}", execute::ENVIRONMENT_ERROR)).in_file(requirements.file.as_str())
+            Issue::error(format!("{}{message}", execute::ENVIRONMENT_ERROR))
+                .in_file(requirements.file.as_str())
+                .environment()
         };
         let course_env = env::provision(requirements).map_err(|e| failed(e.to_string()))?;
         env::ensure_kernelspec(&course_env, kernel).map_err(|e| failed(e.to_string()))?;
@@ -203,6 +205,7 @@ impl Plugin for Notebook {
                             execute::ENVIRONMENT_ERROR
                         ))
                         .in_file(path)
+                        .environment()
                     })
                 }),
             };
