@@ -281,6 +281,14 @@ impl Report {
         self.bar = Some(bar);
     }
 
+    /// A running job's progress message, shown in the progress bar (plain
+    /// output has no place for it: it would drown the finished lines).
+    pub fn progress(&self, what: &str, message: &str) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!("{what}: {message}"));
+        }
+    }
+
     /// A job reached its end; `what` names its source.
     pub fn job_finished(&mut self, what: &str) {
         self.done += 1;

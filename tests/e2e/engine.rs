@@ -84,6 +84,29 @@ fn panicking_converter_fails_its_job_and_the_rest_is_built() {
 }
 
 #[test]
+fn a_plugins_warning_log_is_shown_by_default_and_its_info_only_at_log_level_info() {
+    let b = Build::new(&[("t", &[("a.testjob", "log \u{1b}[31mcoloured\u{1b}[0m note")])]);
+    let out = b.run(&[]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    let warning = err.lines().find(|l| l.contains("warn: ")).unwrap_or_else(|| panic!("no plugin warning: {err}"));
+    assert!(
+        warning.starts_with("warning: ") && warning.contains("a.testjob") && warning.contains("testkit"),
+        "{warning}"
+    );
+    assert!(!warning.contains("\\x1b") && !warning.contains("\\u{1b}"), "colour codes arrive unescaped: {warning}");
+    assert!(!err.contains("info: "), "info is not shown by default: {err}");
+
+    let b = Build::new(&[("t", &[("a.testjob", "log quiet note")])]);
+    let out = b.run(&["--no-cache"]);
+    assert!(out.status.success());
+    let out = b.cmd(&["--no-cache"]).env_remove("CLX_LOG").arg("--log-level").arg("info").output().unwrap();
+    let err = stderr(&out);
+    assert!(err.contains("info: quiet note"), "info shows at --log-level info: {err}");
+    assert!(!err.contains("debug: quiet note"), "{err}");
+}
+
+#[test]
 fn unchanged_rebuild_starts_no_worker_and_replays_warnings() {
     let b = Build::new(&[("t", &[("a.testjob", "warn check the label"), ("b.testjob", "ok")])]);
     let first = b.run(&[]);

@@ -23,6 +23,7 @@ use crate::plugin::Registry;
 use crate::report::{Diagnostic, Level, Location, Report};
 use crate::run::output::{OutputTree, Written};
 use crate::run::pool::{Pool, PoolConfig, PoolEvent, WorkerSpec};
+use crate::run::protocol::LogLevel;
 use crate::run::worker::ProbeAnswer;
 use crate::store::cache::{BlobHash, Cache, CacheEntry, CacheKey, StoredIssue, StoredOutput};
 use crate::store::job::{JobPayload, OutputSpec, SiblingRef};
@@ -361,6 +362,16 @@ impl InFlight<'_> {
                         self.settle(id, queue, landing)?;
                     }
                 }
+                PoolEvent::Log { job, level, message } => {
+                    if let Some(p) = self.jobs.get(&job) {
+                        landing.plugin_log(p.job, level, &message);
+                    }
+                }
+                PoolEvent::Progress { job, message } => {
+                    if let Some(p) = self.jobs.get(&job) {
+                        landing.report.progress(&p.job.display, &message);
+                    }
+                }
                 PoolEvent::Interrupted => return Err(EngineError::Interrupted),
             }
         }
@@ -477,6 +488,21 @@ impl Landing<'_> {
             (false, Source::Built) => self.report.built += 1,
         }
         Ok(())
+    }
+
+    /// A plugin's log line: warnings and errors are shown like any other
+    /// diagnostic of the job (they do not fail it: the plugin says that with
+    /// an error issue); the rest follows `--log-level`.
+    fn plugin_log(&mut self, job: &PlannedJob, level: LogLevel, message: &str) {
+        let text = format!("{}: {message}", job.plugin);
+        match level {
+            LogLevel::Warn | LogLevel::Error => {
+                self.report.diagnostic(Diagnostic::warning(&job.display, Location::NONE, text))
+            }
+            LogLevel::Info => tracing::info!("{}: {text}", job.display),
+            LogLevel::Debug => tracing::debug!("{}: {text}", job.display),
+            LogLevel::Trace => tracing::trace!("{}: {text}", job.display),
+        }
     }
 
     /// A job produced nothing this build.

@@ -17,7 +17,7 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use crate::process::{group_alive, kill_group};
-use crate::run::protocol::Event;
+use crate::run::protocol::{Event, LogLevel};
 use crate::run::scratch::Scratch;
 use crate::store::queue::{JobError, JobId, Queue, QueueError, Requeued, SessionId};
 
@@ -62,6 +62,10 @@ pub enum PoolEvent {
     Lost { job: JobId, requeued: bool, reason: String },
     /// Workers of this spec could not start; its pending jobs were failed.
     CannotStart { plugin: String, reason: String, failed: Vec<JobId> },
+    /// The plugin logged while converting the job.
+    Log { job: JobId, level: LogLevel, message: String },
+    /// The plugin reported how far the job is.
+    Progress { job: JobId, message: String },
     /// The user pressed Ctrl-C (or sent SIGTERM).
     Interrupted,
 }
@@ -299,6 +303,13 @@ impl Pool {
                 self.pending_events.push_back(PoolEvent::Finished(job));
             }
             Message::Event(Event::Idle) => {}
+            Message::Event(Event::Log { job, level, message }) => {
+                self.pending_events.push_back(PoolEvent::Log { job, level, message })
+            }
+            Message::Event(Event::Progress { job, done, total, message }) => {
+                let message = if total > 0 { format!("{done}/{total} {message}") } else { message };
+                self.pending_events.push_back(PoolEvent::Progress { job, message })
+            }
             Message::Stderr(line) => {
                 tracing::debug!(plugin = %self.specs[slot.spec].plugin, "worker: {line}");
                 if slot.stderr.len() == STDERR_LINES_KEPT {

@@ -4,13 +4,67 @@
 
 use crate::store::queue::{JobId, WorkerId};
 
-/// A line the worker sends to the host.
+/// How loud a plugin's log line is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Trace => "trace",
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        }
+    }
+
+    fn parse(s: &str) -> Option<LogLevel> {
+        [LogLevel::Trace, LogLevel::Debug, LogLevel::Info, LogLevel::Warn, LogLevel::Error]
+            .into_iter()
+            .find(|l| l.as_str() == s)
+    }
+}
+
+impl From<clx_plugin_api::LogLevel> for LogLevel {
+    fn from(level: clx_plugin_api::LogLevel) -> Self {
+        match level {
+            clx_plugin_api::LogLevel::Trace => LogLevel::Trace,
+            clx_plugin_api::LogLevel::Debug => LogLevel::Debug,
+            clx_plugin_api::LogLevel::Info => LogLevel::Info,
+            clx_plugin_api::LogLevel::Warn => LogLevel::Warn,
+            clx_plugin_api::LogLevel::Error => LogLevel::Error,
+        }
+    }
+}
+
+/// A line the worker sends to the host. Plugin messages travel as JSON
+/// strings, so a newline or a colour code in them cannot break the framing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     Ready(WorkerId),
     Started(JobId),
     Done(JobId),
     Idle,
+    /// The plugin logged while converting `job`.
+    Log {
+        job: JobId,
+        level: LogLevel,
+        message: String,
+    },
+    /// The plugin reported how far `job` is.
+    Progress {
+        job: JobId,
+        done: u32,
+        total: u32,
+        message: String,
+    },
 }
 
 impl Event {
@@ -22,6 +76,21 @@ impl Event {
             "started" => Event::Started(JobId(id()?)),
             "done" => Event::Done(JobId(id()?)),
             "idle" => Event::Idle,
+            "log" => {
+                let mut parts = arg.splitn(3, ' ');
+                let level = LogLevel::parse(parts.next()?)?;
+                let job = JobId(parts.next()?.parse().ok()?);
+                let message = serde_json::from_str(parts.next()?).ok()?;
+                Event::Log { job, level, message }
+            }
+            "progress" => {
+                let mut parts = arg.splitn(4, ' ');
+                let job = JobId(parts.next()?.parse().ok()?);
+                let done = parts.next()?.parse().ok()?;
+                let total = parts.next()?.parse().ok()?;
+                let message = serde_json::from_str(parts.next()?).ok()?;
+                Event::Progress { job, done, total, message }
+            }
             _ => return None,
         })
     }
@@ -32,6 +101,36 @@ impl Event {
             Event::Started(j) => format!("started {}\n", j.0),
             Event::Done(j) => format!("done {}\n", j.0),
             Event::Idle => "idle\n".to_owned(),
+            Event::Log { job, level, message } => format!("log {} {} {}\n", level.as_str(), job.0, json(message)),
+            Event::Progress { job, done, total, message } => {
+                format!("progress {} {done} {total} {}\n", job.0, json(message))
+            }
+        }
+    }
+}
+
+fn json(text: &str) -> String {
+    serde_json::Value::String(text.to_owned()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_event_reads_back_as_written_even_with_newlines_and_colour_codes() {
+        let events = [
+            Event::Ready(WorkerId(3)),
+            Event::Started(JobId(7)),
+            Event::Done(JobId(7)),
+            Event::Idle,
+            Event::Log { job: JobId(7), level: LogLevel::Warn, message: "two\nlines \u{1b}[31mred\u{1b}[0m".into() },
+            Event::Progress { job: JobId(7), done: 2, total: 5, message: "cell 2 of 5".into() },
+        ];
+        for event in events {
+            let line = event.line();
+            assert_eq!(line.matches('\n').count(), 1, "one line: {line:?}");
+            assert_eq!(Event::parse(&line), Some(event));
         }
     }
 }

@@ -52,25 +52,37 @@ pub struct WorkerConfig {
     pub plugin_config: String,
 }
 
-/// Host services for one job: logs go to this process's stderr (which the
-/// host forwards), cancellation is noticed by the heartbeat thread.
-struct Services {
+/// The worker's stdout, shared by the job loop and the plugin's log and
+/// progress calls (which may come from the plugin's own threads). Each event
+/// is written whole under the lock, so lines never interleave.
+struct Channel(std::sync::Mutex<std::io::Stdout>);
+
+impl Channel {
+    fn send(&self, event: &Event) -> std::io::Result<()> {
+        let mut out = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        out.write_all(event.line().as_bytes())?;
+        out.flush()
+    }
+}
+
+/// Host services for one job: logs and progress go to the host as events
+/// (it shows them at their level), cancellation is noticed by the heartbeat
+/// thread.
+struct Services<'a> {
+    job: JobId,
+    channel: &'a Channel,
     cancelled: Arc<AtomicBool>,
 }
 
-impl HostServices for Services {
+impl HostServices for Services<'_> {
     fn log(&self, level: LogLevel, message: RStr<'_>) {
-        match level {
-            LogLevel::Trace => tracing::trace!("{message}"),
-            LogLevel::Debug => tracing::debug!("{message}"),
-            LogLevel::Info => tracing::info!("{message}"),
-            LogLevel::Warn => tracing::warn!("{message}"),
-            LogLevel::Error => tracing::error!("{message}"),
-        }
+        let event = Event::Log { job: self.job, level: level.into(), message: message.to_string() };
+        // A host that stopped listening ends the worker at the next job anyway.
+        let _ = self.channel.send(&event);
     }
 
     fn progress(&self, done: u32, total: u32, message: RStr<'_>) {
-        tracing::debug!("progress {done}/{total} {message}");
+        let _ = self.channel.send(&Event::Progress { job: self.job, done, total, message: message.to_string() });
     }
 
     fn is_cancelled(&self) -> bool {
@@ -94,11 +106,8 @@ pub fn run(config: WorkerConfig) -> Result<(), WorkerError> {
     let cancelled = Arc::new(AtomicBool::new(false));
     spawn_heartbeat(&config.queue, worker, Arc::clone(&current), Arc::clone(&cancelled))?;
 
-    let mut out = std::io::stdout().lock();
-    let mut send = |e: Event| -> std::io::Result<()> {
-        out.write_all(e.line().as_bytes())?;
-        out.flush()
-    };
+    let channel = Channel(std::sync::Mutex::new(std::io::stdout()));
+    let send = |e: Event| channel.send(&e);
     send(Event::Ready(worker))?;
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
@@ -107,7 +116,8 @@ pub fn run(config: WorkerConfig) -> Result<(), WorkerError> {
             current.store(job.id.0, Ordering::Relaxed);
             cancelled.store(false, Ordering::Relaxed);
             send(Event::Started(job.id))?;
-            let outcome = run_job(plugin.name(), &converter, &cache, &job.payload, &job.cache_key, &cancelled);
+            let services = Services { job: job.id, channel: &channel, cancelled: Arc::clone(&cancelled) };
+            let outcome = run_job(plugin.name(), &converter, &cache, &job.payload, &job.cache_key, &services);
             current.store(0, Ordering::Relaxed);
             match outcome {
                 Ok(Converted { result, error: None }) => queue.complete(job.id, worker, &result)?,
@@ -182,7 +192,7 @@ fn run_job(
     cache: &Cache,
     payload: &str,
     cache_key: &CacheKey,
-    cancelled: &Arc<AtomicBool>,
+    services: &Services<'_>,
 ) -> Result<Converted, JobError> {
     let payload: JobPayload =
         serde_json::from_str(payload).map_err(|e| JobError::internal(format!("unreadable job payload: {e}")))?;
@@ -193,8 +203,8 @@ fn run_job(
     let job = payload
         .to_job(cache, work_dir.path())
         .map_err(|e| JobError::internal(format!("cannot read job inputs from the cache: {e}")))?;
-    let services = Services { cancelled: Arc::clone(cancelled) };
-    let host = HostServices_TO::from_ptr(RRef::new(&services), TD_Opaque);
+    let cancelled = &services.cancelled;
+    let host = HostServices_TO::from_ptr(RRef::new(services), TD_Opaque);
     let result = converter.convert(&job, host);
     let mut entry = store_result(cache, &payload, &result)
         .map_err(|e| JobError::internal(format!("cannot store the result: {e}")))?;

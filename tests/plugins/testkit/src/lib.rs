@@ -10,6 +10,8 @@
 //! * `exit`          exits the process with code 3
 //! * `hang`          never returns
 //! * `missing TEXT`  fails with TEXT as an environment issue (a missing tool)
+//! * `log TEXT`      outputs TEXT after logging it through the host at every
+//!   level, with a progress message between
 //!
 //! With `CLX_TESTKIT_SWITCH` naming a file that exists, that file's contents
 //! are used instead of the source: a test changes what a job does without
@@ -55,7 +57,7 @@ impl Plugin for Testkit {
         Ok(std::env::var("CLX_TESTKIT_IDENTITY").unwrap_or_else(|_| "testkit 1".to_owned()))
     }
 
-    fn convert(&self, job: &Job, _host: &Host<'_>) -> Result<JobResult, Issue> {
+    fn convert(&self, job: &Job, host: &Host<'_>) -> Result<JobResult, Issue> {
         if let Ok(log) = std::env::var("CLX_TESTKIT_LOG") {
             use std::io::Write;
             let line = format!("{} {}\n", std::process::id(), job.source_path);
@@ -91,6 +93,13 @@ impl Plugin for Testkit {
             }
             "fail" => return Err(Issue::error(rest).at_line(1)),
             "missing" => return Err(Issue::error(rest).environment()),
+            "log" => {
+                host.log(LogLevel::Debug, &format!("debug: {rest}"));
+                host.info(&format!("info: {rest}"));
+                host.progress(1, 2, "halfway");
+                host.warn(&format!("warn: {rest}"));
+                rest.to_owned()
+            }
             "panic" => panic!("{rest}"),
             "abort" => std::process::abort(),
             "exit" => std::process::exit(3),
