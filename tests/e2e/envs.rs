@@ -95,3 +95,16 @@ fn a_package_pip_cannot_install_is_an_error_naming_the_requirements_file() {
     let fixed = build(&env, &course.spec());
     assert!(fixed.contains("2 built, 0 from cache"), "{fixed}");
 }
+
+#[test]
+fn the_example_course_prints_a_table_with_the_package_its_requirements_file_names() {
+    let env = Env::new();
+    let dir = tempfile::tempdir().expect("temp dir");
+    copy_tree(&repo_root().join("examples/python-course"), dir.path());
+    build(&env, &dir.path().join("course-specs/python-course.xml"));
+    let page = dir
+        .path()
+        .join("output/public/En/Python Basics/Slides/Html/Completed/Data Reading and Drawing/01 Reading Data CSV.html");
+    let page = std::fs::read_to_string(&page).expect("the data deck's page");
+    assert!(page.contains("<pre>name      score\n------  -------\nAda"), "tabulate's table of the scores: {page}");
+}

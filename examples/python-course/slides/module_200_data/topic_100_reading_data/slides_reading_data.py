@@ -28,6 +28,19 @@ mean(int(row["score"]) for row in rows)
 
 # %% [markdown] lang="de"
 #
+# Als Tabelle, mit dem Paket `tabulate` aus `requirements.txt`:
+
+# %% [markdown] lang="en"
+#
+# As a table, with the package `tabulate` from `requirements.txt`:
+
+# %%
+from tabulate import tabulate
+
+print(tabulate(rows, headers="keys"))
+
+# %% [markdown] lang="de"
+#
 # Der Ablauf als Diagramm:
 #
 # <img src="img/flow.png" alt="Ablauf">
