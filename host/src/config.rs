@@ -4,6 +4,7 @@
 //! ```toml
 //! plugins = ["../my-plugins"]        # extra plugin directories
 //! diagram-formats = ["png", "svg"]   # images per diagram (default: png)
+//! requires-plugins = ["graphviz >= 0.1"]  # a build stops (exit 2) without them
 //!
 //! [workers]                          # workers per job type
 //! notebook = 2
@@ -36,6 +37,8 @@ struct ConfigFile {
     converters: BTreeMap<String, toml::Table>,
     #[serde(default, rename = "diagram-formats")]
     diagram_formats: Option<Vec<String>>,
+    #[serde(default, rename = "requires-plugins")]
+    requires_plugins: Vec<String>,
 }
 
 /// The merged configuration.
@@ -47,6 +50,8 @@ pub struct Config {
     pub converters: BTreeMap<String, toml::Table>,
     /// Image formats every diagram is rendered to (default: png).
     pub diagram_formats: Option<Vec<String>>,
+    /// Plugins the course cannot be built without (`requires-plugins`).
+    pub required_plugins: Vec<PluginRequirement>,
     /// The files that were read, for messages.
     pub sources: Vec<PathBuf>,
     /// Which file listed each of `plugin_dirs`: (dir, "course config <file>"
@@ -105,6 +110,12 @@ impl Config {
                 missing.display()
             )));
         }
+        for text in &file.requires_plugins {
+            let req = PluginRequirement::parse(text).map_err(|why| invalid(format!("requires-plugins: {why}")))?;
+            if !self.required_plugins.contains(&req) {
+                self.required_plugins.push(req);
+            }
+        }
         dirs.append(&mut self.plugin_dirs);
         self.plugin_dirs = dirs;
         self.workers.extend(file.workers);
@@ -120,6 +131,100 @@ impl Config {
     pub fn converter_json(&self, plugin: &str) -> String {
         self.converters.get(plugin).and_then(|t| serde_json::to_string(t).ok()).unwrap_or_else(|| "{}".to_owned())
     }
+}
+
+/// One entry of `requires-plugins`: a plugin name, optionally with a version
+/// bound (`graphviz`, `graphviz >= 0.1`, `notebook = 0.1.0`, `x < 2`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginRequirement {
+    pub name: String,
+    pub bound: Option<(VersionOp, Vec<u64>)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionOp {
+    Ge,
+    Gt,
+    Le,
+    Lt,
+    Eq,
+}
+
+impl VersionOp {
+    fn as_str(self) -> &'static str {
+        match self {
+            VersionOp::Ge => ">=",
+            VersionOp::Gt => ">",
+            VersionOp::Le => "<=",
+            VersionOp::Lt => "<",
+            VersionOp::Eq => "=",
+        }
+    }
+}
+
+impl PluginRequirement {
+    pub fn parse(text: &str) -> Result<PluginRequirement, String> {
+        let text = text.trim();
+        let end = text.find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_')).unwrap_or(text.len());
+        let (name, rest) = text.split_at(end);
+        if name.is_empty() {
+            return Err(format!("`{text}` names no plugin; write e.g. \"graphviz >= 0.1\""));
+        }
+        let rest = rest.trim();
+        if rest.is_empty() {
+            return Ok(PluginRequirement { name: name.to_owned(), bound: None });
+        }
+        let (op, version) = [
+            (">=", VersionOp::Ge),
+            ("<=", VersionOp::Le),
+            ("==", VersionOp::Eq),
+            (">", VersionOp::Gt),
+            ("<", VersionOp::Lt),
+            ("=", VersionOp::Eq),
+        ]
+        .into_iter()
+        .find_map(|(sym, op)| rest.strip_prefix(sym).map(|v| (op, v.trim())))
+        .ok_or_else(|| format!("`{text}`: expected `>=`, `>`, `<=`, `<` or `=` after the plugin name"))?;
+        let version = parse_version(version)
+            .ok_or_else(|| format!("`{text}`: `{version}` is not a version like 0.1 or 1.2.3"))?;
+        Ok(PluginRequirement { name: name.to_owned(), bound: Some((op, version)) })
+    }
+
+    /// Whether a plugin's declared version satisfies the bound. Missing
+    /// components count as 0 (`0.1` = `0.1.0`); a pre-release or build
+    /// suffix is ignored. A version that does not parse never matches a bound.
+    pub fn matches(&self, version: &str) -> bool {
+        let Some((op, wanted)) = &self.bound else { return true };
+        let core = version.split(['-', '+']).next().unwrap_or(version);
+        let Some(have) = parse_version(core) else { return false };
+        let len = have.len().max(wanted.len());
+        let pad = |v: &[u64]| -> Vec<u64> { (0..len).map(|i| v.get(i).copied().unwrap_or(0)).collect() };
+        let ord = pad(&have).cmp(&pad(wanted));
+        match op {
+            VersionOp::Ge => ord.is_ge(),
+            VersionOp::Gt => ord.is_gt(),
+            VersionOp::Le => ord.is_le(),
+            VersionOp::Lt => ord.is_lt(),
+            VersionOp::Eq => ord.is_eq(),
+        }
+    }
+}
+
+impl std::fmt::Display for PluginRequirement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.bound {
+            None => f.write_str(&self.name),
+            Some((op, v)) => {
+                let v: Vec<String> = v.iter().map(u64::to_string).collect();
+                write!(f, "{} {} {}", self.name, op.as_str(), v.join("."))
+            }
+        }
+    }
+}
+
+fn parse_version(text: &str) -> Option<Vec<u64>> {
+    let parts: Option<Vec<u64>> = text.split('.').map(|p| p.parse().ok()).collect();
+    parts.filter(|p| !p.is_empty() && p.len() <= 3)
 }
 
 /// A TOML error on one line, `line L, column C: what`, instead of the
@@ -229,6 +334,31 @@ mod tests {
         let err = Config::default().merge_file(&dir.path().join("clx.toml")).unwrap_err();
         assert!(err.to_string().contains("clx.toml"), "{err}");
         assert!(err.to_string().contains("wrokers"), "{err}");
+    }
+
+    #[test]
+    fn required_plugins_are_parsed_with_their_version_bounds() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("clx.toml"), "requires-plugins = [\"graphviz >= 0.1\", \"notebook\"]\n")
+            .unwrap();
+        let mut c = Config::default();
+        c.merge_file(&dir.path().join("clx.toml")).unwrap();
+        let names: Vec<String> = c.required_plugins.iter().map(|r| r.to_string()).collect();
+        assert_eq!(names, ["graphviz >= 0.1", "notebook"]);
+        let graphviz = &c.required_plugins[0];
+        assert!(graphviz.matches("0.1.0") && graphviz.matches("0.2.3") && graphviz.matches("1.0.0-rc1"));
+        assert!(!graphviz.matches("0.0.9") && !graphviz.matches("garbage"));
+        assert!(c.required_plugins[1].matches("anything"));
+    }
+
+    #[test]
+    fn a_malformed_requirement_names_the_file_and_the_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("clx.toml"), "requires-plugins = [\"graphviz ~ 1\"]\n").unwrap();
+        let err = Config::default().merge_file(&dir.path().join("clx.toml")).unwrap_err().to_string();
+        assert!(err.contains("clx.toml") && err.contains("`graphviz ~ 1`"), "{err}");
+        assert!(PluginRequirement::parse("graphviz >= x.1").is_err());
+        assert!(PluginRequirement::parse(">= 1").is_err());
     }
 
     #[test]

@@ -12,5 +12,6 @@ mod isolation;
 mod languages;
 mod messages;
 mod pages;
+mod platform;
 mod plugins;
 mod watch;

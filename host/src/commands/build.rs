@@ -22,6 +22,8 @@ use crate::cli::{BuildArgs, GlobalArgs};
 pub fn run(global: &GlobalArgs, args: BuildArgs) -> Result<ExitCode> {
     let course = course_inputs(&args)?;
     let (registry, config) = super::discover_plugins(global, Some(&course.data_dir))?;
+    // A course that names its plugins stops before anything is written.
+    registry.check_requirements(&config.required_plugins)?;
     let course = CourseInputs { options: plan_options(&config), ..course };
     if let Some((job_type, _)) = args.workers.iter().find(|(t, _)| registry.job_type(t).is_none()) {
         let known: Vec<String> = registry.job_types().map(|(_, d)| d.name.to_string()).collect();

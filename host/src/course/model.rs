@@ -160,7 +160,27 @@ impl Course {
                             }
                         }
                         Some(class) => FileRole::Diagram(class),
-                        None => FileRole::Data,
+                        None => match classifier.claimed_by_unusable(name) {
+                            // Copying it raw would hide the missing converter.
+                            Some(claim) => {
+                                let problem = Diagnostic::error(
+                                    display(root, &path),
+                                    Location::NONE,
+                                    format!(
+                                        "not converted: plugin `{}` ({}) claims it for job type `{}` but is not used: {}; fix or remove the plugin (see `clx plugins list`)",
+                                        claim.plugin,
+                                        claim.path.display(),
+                                        claim.job_type,
+                                        claim.reason
+                                    ),
+                                );
+                                if !diagnostics.contains(&problem) {
+                                    diagnostics.push(problem);
+                                }
+                                continue;
+                            }
+                            None => FileRole::Data,
+                        },
                     };
                     topic.files.push(CourseFile { path, rel, role });
                 }

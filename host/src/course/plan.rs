@@ -78,4 +78,21 @@ pub struct JobClass {
 /// file type of its own).
 pub trait Classifier {
     fn classify(&self, file_name: &str) -> Option<JobClass>;
+
+    /// When no usable plugin claims `file_name` but an installed, unusable
+    /// one would: who, and why it is not used. Such a file is an error, not
+    /// data to copy.
+    fn claimed_by_unusable(&self, _file_name: &str) -> Option<UnusableClaim> {
+        None
+    }
+}
+
+/// An installed plugin that would claim a file but is not used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnusableClaim {
+    pub plugin: String,
+    pub path: PathBuf,
+    pub job_type: String,
+    /// Why the plugin is not used (its status's reason).
+    pub reason: String,
 }

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clx_plugin_api::JobTypeDecl;
 
+use crate::config::PluginRequirement;
+use crate::course::plan::UnusableClaim;
 use crate::course::{Classifier, JobClass};
 
 use super::loader::{load, LoadError, LoadedPlugin};
@@ -171,6 +173,66 @@ impl Registry {
     }
 }
 
+/// Why a build cannot start: a plugin the course's `clx.toml` requires is
+/// missing, unusable or too old.
+#[derive(Debug, thiserror::Error)]
+pub enum RequirementError {
+    #[error("clx.toml requires plugin `{wanted}`, but no plugin named `{name}` is installed; install it (`clx plugins install PATH`) or add its directory to `plugins` (see `clx plugins list`)")]
+    Missing { wanted: String, name: String },
+    #[error(
+        "clx.toml requires plugin `{wanted}`, but {path} is not usable ({label}: {reason}); see `clx plugins list`"
+    )]
+    Unusable { wanted: String, path: PathBuf, label: &'static str, reason: String },
+    #[error("clx.toml requires plugin `{wanted}`, but {path} is version {found}; install a matching version")]
+    Version { wanted: String, path: PathBuf, found: String },
+}
+
+impl Registry {
+    /// Check the course's `requires-plugins`: each must be loaded and in use
+    /// with a matching version.
+    pub fn check_requirements(&self, requirements: &[PluginRequirement]) -> Result<(), RequirementError> {
+        for req in requirements {
+            let wanted = req.to_string();
+            if let Some(plugin) = self.plugin(&req.name) {
+                if !req.matches(plugin.manifest.version.as_str()) {
+                    return Err(RequirementError::Version {
+                        wanted,
+                        path: plugin.path.clone(),
+                        found: plugin.manifest.version.to_string(),
+                    });
+                }
+                continue;
+            }
+            // Not in use: say why, naming a candidate with that name (or, for
+            // one that could not even be read, any that is not usable).
+            let named = self.candidates.iter().find(|c| c.plugin.as_ref().is_some_and(|p| p.name() == req.name));
+            let unreadable =
+                || self.candidates.iter().find(|c| c.plugin.is_none() && file_stem_names(&c.path, &req.name));
+            match named.or_else(unreadable) {
+                Some(c) => {
+                    return Err(RequirementError::Unusable {
+                        wanted,
+                        path: c.path.clone(),
+                        label: c.status.label(),
+                        reason: c.status.reason().unwrap_or_default(),
+                    })
+                }
+                None => return Err(RequirementError::Missing { wanted, name: req.name.clone() }),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether a library file is named for plugin `name` (`libclx_plugin_<name>.so`,
+/// `lib<name>.so`, `<name>.dll`, …), for plugins whose manifest cannot be read.
+fn file_stem_names(path: &std::path::Path, name: &str) -> bool {
+    let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else { return false };
+    let stem = stem.strip_prefix("lib").unwrap_or(stem);
+    let stem = stem.strip_prefix("clx_plugin_").unwrap_or(stem);
+    stem.replace('-', "_") == name.replace('-', "_")
+}
+
 /// The course model asks the loaded plugins what a file is.
 impl Classifier for Registry {
     fn classify(&self, file_name: &str) -> Option<JobClass> {
@@ -180,5 +242,27 @@ impl Classifier for Registry {
             role: decl.role,
             formats: decl.formats.iter().map(|f| f.to_string()).collect(),
         })
+    }
+
+    fn claimed_by_unusable(&self, file_name: &str) -> Option<UnusableClaim> {
+        // Only a shadowed or conflicting plugin has a manifest to ask; a job
+        // type some usable plugin provides is not missing.
+        self.candidates
+            .iter()
+            .filter(|c| matches!(c.status, CandidateStatus::Shadowed { .. } | CandidateStatus::Conflict { .. }))
+            .find_map(|c| {
+                let plugin = c.plugin.as_ref()?;
+                let decl = plugin
+                    .manifest
+                    .job_types
+                    .iter()
+                    .find(|jt| !self.job_types.contains_key(jt.name.as_str()) && jt.claims(file_name))?;
+                Some(UnusableClaim {
+                    plugin: plugin.name().to_owned(),
+                    path: c.path.clone(),
+                    job_type: decl.name.to_string(),
+                    reason: c.status.reason().unwrap_or_default(),
+                })
+            })
     }
 }
