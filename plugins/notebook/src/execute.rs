@@ -112,6 +112,15 @@ fn deck_line(speaker: &Variant, cell: usize, traceback: &str, source: &str) -> O
     source_line(&speaker.rendered, marker + within, source).or(marker_line)
 }
 
+/// The number of the deck cell that holds `line` (1-based): the cell markers
+/// (`# %%`, `// %%`) at or above it. Text above the first marker counts as
+/// cell 1, as it does in the notebook.
+fn deck_cell(source: &str, line: u32, comment: &str) -> u32 {
+    let marker = format!("{comment} %%");
+    let markers = source.lines().take(line as usize).filter(|l| l.trim_start().starts_with(&marker)).count();
+    u32::try_from(markers).unwrap_or(u32::MAX).max(1)
+}
+
 fn line_in_cell(traceback: &str) -> Option<usize> {
     let number = |s: &str| {
         s.bytes()
@@ -152,9 +161,20 @@ fn run(
         Some(line) => issue.at_line(line),
         None => issue,
     };
+    // A missing kernelspec or kernel that cannot start depends on this
+    // machine, not on the deck: an environment issue, never cached.
     let environment = |e: clx_kernel::KernelError| {
-        let message = if e.is_environment() { format!("{ENVIRONMENT_ERROR}{e}") } else { e.to_string() };
-        Issue::error(message).in_file(path)
+        if e.is_environment() {
+            Issue::error(format!("{ENVIRONMENT_ERROR}{e}")).in_file(path).environment()
+        } else {
+            Issue::error(e.to_string()).in_file(path)
+        }
+    };
+    // The deck's own cell number, so the German and English runs (whose
+    // notebooks hold different cells) report a failing cell alike.
+    let place = |cell: usize, line: Option<u32>| match line {
+        Some(line) => (deck_cell(ctx.source, line, ctx.prog_lang.comment()), Some(line)),
+        None => (cell as u32, None),
     };
     let dir = clx_kernel::RunDir::claim(&run_root(), &run_key(ctx.job, ctx.course, ctx.lang)).map_err(environment)?;
     seed(dir.path(), ctx.job).map_err(|m| Issue::error(m).in_file(path))?;
@@ -177,15 +197,16 @@ fn run(
                 } else {
                     String::new()
                 };
+                let (cell, line) = place(cell, line);
                 let message = format!(
                     "raised {ename}: {evalue}{hint}\n--- cell {cell} ---\n{excerpt}\n--- traceback ---\n{traceback}\n\
                      (tag the cell `raises-exception` if the error is intended)"
                 );
-                return Err(at(Issue::error(message).in_file(path).at_cell(cell as u32), line));
+                return Err(at(Issue::error(message).in_file(path).at_cell(cell), line));
             }
             Err(clx_kernel::ExecuteError::Kernel { cell, source }) => {
-                let line = deck_line(speaker, cell, "", ctx.source);
-                let issue = Issue::error(format!("cell {cell}: {source}")).in_file(path).at_cell(cell as u32);
+                let (cell, line) = place(cell, deck_line(speaker, cell, "", ctx.source));
+                let issue = Issue::error(format!("cell {cell}: {source}")).in_file(path).at_cell(cell);
                 return Err(at(issue, line));
             }
         }
@@ -233,6 +254,15 @@ pub fn html_outputs(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_deck_cell_is_numbered_by_the_markers_above_its_line() {
+        let deck = "# %% [markdown] lang=\"de\"\n# Hallo\n\n# %% [markdown] lang=\"en\"\n# Hi\n\n# %%\n1 / 0\n";
+        assert_eq!(deck_cell(deck, 8, "#"), 3);
+        assert_eq!(deck_cell(deck, 7, "#"), 3);
+        assert_eq!(deck_cell(deck, 2, "#"), 1);
+        assert_eq!(deck_cell("// j2 x\n// %%\nint x;\n", 3, "//"), 1);
+    }
 
     #[test]
     fn the_failing_line_is_read_from_each_kernels_traceback() {

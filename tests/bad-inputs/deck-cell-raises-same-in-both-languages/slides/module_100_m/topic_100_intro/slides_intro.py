@@ -1,0 +1,11 @@
+# %% [markdown] lang="de"
+# Hallo
+
+# %% [markdown] lang="de"
+# Noch mehr
+
+# %% [markdown] lang="en"
+# Hi
+
+# %%
+1 / 0
