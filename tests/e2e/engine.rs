@@ -487,3 +487,18 @@ fn a_plugin_that_hangs_while_starting_is_stopped_and_named() {
     assert!(started.elapsed() < Duration::from_secs(30));
     assert!(processes_with_env("CLX_HOME", &b.env.state_dir()).is_empty(), "the hung probe was left running");
 }
+
+#[test]
+fn a_deck_whose_kernel_is_missing_fails_every_build_and_is_never_replayed_from_the_cache() {
+    // No C++ kernel (xeus-cpp) can be installed from the registries here, so
+    // a C++ deck meets a missing kernelspec: the machine's fault, not the deck's.
+    let env = Env::new();
+    let course = TestCourse::new(&[("t", &[("slides_t.cpp", "// %%\nint x = 1;\n")])]);
+    for round in ["first", "second"] {
+        let out = env.clx().arg("build").arg(course.spec()).output().unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{round} build: {err}");
+        assert!(err.contains("xcpp17"), "the error names the kernelspec it looked for: {err}");
+        assert!(err.contains(", 0 from cache, 2 failed"), "{round} build must run both language jobs again: {err}");
+    }
+}
