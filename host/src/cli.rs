@@ -138,6 +138,22 @@ pub enum PluginsCommand {
     },
     /// Show one plugin's job types and claimed files
     Info { name: String },
+    /// Create a plugin crate: Cargo.toml, src/lib.rs implementing `Plugin` with a test, README
+    New {
+        /// The plugin's name (a-z, 0-9, `-`, `_`); also its job type and the suffix it claims
+        name: String,
+        /// Where to create the crate (default: ./clx-plugin-NAME)
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+        /// The plugin-api crate to depend on (default: this clx's own source, when it exists)
+        #[arg(long)]
+        api_path: Option<std::path::PathBuf>,
+    },
+    /// Copy a built plugin library into the user plugin dir, after checking it loads
+    Install {
+        /// The library (`target/release/libclx_plugin_NAME.so`)
+        path: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

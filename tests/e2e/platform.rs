@@ -60,3 +60,47 @@ fn a_required_plugin_that_is_missing_unusable_or_too_old_stops_the_build_with_ex
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(course.output_files().iter().any(|f| f.ends_with("data.txt")));
 }
+
+/// The whole path of a third-party plugin: scaffold, build with cargo,
+/// install, and a course that requires it builds with its outputs and
+/// warnings. Its dependencies compile once into `target/scaffold`.
+#[test]
+fn a_scaffolded_plugin_builds_installs_and_converts_a_course_that_requires_it() {
+    let env = Env::new();
+    let crate_dir = env.home.path().join("clx-plugin-shout");
+    let out = env.clx().args(["plugins", "new", "shout", "--dir"]).arg(&crate_dir).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let manifest = std::fs::read_to_string(crate_dir.join("Cargo.toml")).unwrap();
+    let api = repo_root().join("plugin-api").canonicalize().unwrap();
+    assert!(manifest.contains(&format!("clx-plugin-api = {{ path = \"{}\" }}", api.display())), "{manifest}");
+    let target = repo_root().join("target/scaffold");
+    let built = std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .args(["build", "--offline", "--quiet"])
+        .current_dir(&crate_dir)
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .unwrap();
+    assert!(built.status.success(), "cargo build of the scaffold failed: {}", stderr(&built));
+    let library = target.join("debug").join(format!(
+        "{}clx_plugin_shout{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    ));
+    let out = env.clx().args(["plugins", "install"]).arg(&library).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let list = stdout(&env.run(&["plugins", "list"]));
+    assert!(list.lines().any(|l| l.starts_with("shout ") && l.ends_with(" ok")), "{list}");
+
+    let course = TestCourse::new(&[("notes", &[("note.shout", "hi\nTODO finish\n")])]);
+    std::fs::write(course.root().join("clx.toml"), "requires-plugins = [\"shout >= 0.1\"]\n").unwrap();
+    let out = build(&env, &course);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("warning: slides/module_100_test/topic_100_notes/note.shout: line 2: a TODO is left"),
+        "{err}"
+    );
+    let images = course.outputs_ending("Week 1/img/note.txt");
+    assert!(!images.is_empty(), "{:#?}", course.output_files());
+    assert_eq!(std::fs::read_to_string(&images[0]).unwrap(), "HI\nTODO FINISH\n");
+}

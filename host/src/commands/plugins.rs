@@ -1,14 +1,20 @@
-//! `clx plugins list|info`.
+//! `clx plugins list|info|new|install`.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clx::plugin::{Candidate, Registry};
 use serde_json::json;
 
 use crate::cli::{GlobalArgs, PluginsCommand};
 
 pub fn run(global: &GlobalArgs, cmd: PluginsCommand) -> Result<ExitCode> {
+    match cmd {
+        PluginsCommand::New { name, dir, api_path } => return scaffold(&name, dir, api_path),
+        PluginsCommand::Install { path } => return install(&path),
+        _ => {}
+    }
     // The current folder's clx.toml counts, as it does for `clx build` there.
     let (registry, _) = super::discover_plugins(global, std::env::current_dir().ok().as_deref())?;
     match cmd {
@@ -30,6 +36,7 @@ pub fn run(global: &GlobalArgs, cmd: PluginsCommand) -> Result<ExitCode> {
             };
             print_info(c)?;
         }
+        PluginsCommand::New { .. } | PluginsCommand::Install { .. } => {}
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -164,4 +171,117 @@ fn print_info(c: &Candidate) -> Result<()> {
         outln!("    formats:       {}", list(&jt.formats));
     }
     Ok(())
+}
+
+const TEMPLATE_CARGO: &str = include_str!("../../templates/plugin/Cargo.toml.tmpl");
+const TEMPLATE_LIB: &str = include_str!("../../templates/plugin/src/lib.rs.tmpl");
+const TEMPLATE_README: &str = include_str!("../../templates/plugin/README.md.tmpl");
+
+/// Where this clx's plugin-api source was when clx was built.
+fn own_api_source() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugin-api")
+}
+
+/// The `clx-plugin-api = …` line: a path dependency on `api_path` (given or
+/// this clx's own source), else a git dependency on the repository clx was
+/// built from.
+fn api_dependency(api_path: Option<PathBuf>) -> Result<String> {
+    let path = match api_path {
+        Some(p) => Some(p),
+        None => Some(own_api_source()).filter(|p| p.join("Cargo.toml").is_file()),
+    };
+    if let Some(path) = path {
+        let path = path.canonicalize().with_context(|| format!("--api-path {}: no such directory", path.display()))?;
+        if !path.join("Cargo.toml").is_file() {
+            bail!(
+                "--api-path {}: no Cargo.toml there; pass the plugin-api directory of a clx checkout",
+                path.display()
+            );
+        }
+        let text = path.to_str().context("the plugin-api path is not valid UTF-8; pass --api-path")?;
+        return Ok(format!("clx-plugin-api = {{ path = {} }}", toml_string(text)));
+    }
+    let repository = env!("CARGO_PKG_REPOSITORY");
+    if repository.is_empty() {
+        bail!(
+            "this clx was built without its source at hand and names no repository; \
+             pass --api-path <clx checkout>/plugin-api"
+        );
+    }
+    Ok(format!("clx-plugin-api = {{ git = {} }}", toml_string(repository)))
+}
+
+fn toml_string(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+fn valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+/// `clx plugins new NAME`: a crate that builds, tests and installs as it is.
+fn scaffold(name: &str, dir: Option<PathBuf>, api_path: Option<PathBuf>) -> Result<ExitCode> {
+    if !valid_name(name) {
+        bail!("`{name}` is not a plugin name: use 1-64 characters of a-z, 0-9, `-`, `_`, starting with a letter");
+    }
+    let dir = dir.unwrap_or_else(|| PathBuf::from(format!("clx-plugin-{name}")));
+    if dir.exists() && dir.read_dir().map(|mut d| d.next().is_some()).unwrap_or(true) {
+        bail!("{} already exists and is not empty; pick another --dir", dir.display());
+    }
+    let fill =
+        |template: &str, dependency: &str| template.replace("{{name}}", name).replace("{{api_dependency}}", dependency);
+    let dependency = api_dependency(api_path)?;
+    let files = [
+        ("Cargo.toml", fill(TEMPLATE_CARGO, &dependency)),
+        ("src/lib.rs", fill(TEMPLATE_LIB, &dependency)),
+        ("README.md", fill(TEMPLATE_README, &dependency)),
+        (".gitignore", "/target\n".to_owned()),
+    ];
+    for (rel, text) in files {
+        let path = dir.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    outln!("created plugin crate {} ({dependency})", dir.display());
+    outln!("next: cd {} && cargo test && cargo build --release", dir.display());
+    outln!("then: clx plugins install target/release/{}", library_file(name));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn library_file(name: &str) -> String {
+    format!("{}clx_plugin_{}{}", std::env::consts::DLL_PREFIX, name.replace('-', "_"), std::env::consts::DLL_SUFFIX)
+}
+
+/// `clx plugins install PATH`: load the library (a plugin that cannot be
+/// used is refused with the reason), then copy it into the user plugin dir
+/// under its plugin's name.
+fn install(path: &Path) -> Result<ExitCode> {
+    if !path.is_file() {
+        bail!("{} is not a file; pass the built library, e.g. target/release/{}", path.display(), library_file("NAME"));
+    }
+    let plugin =
+        clx::plugin::loader::load(path).map_err(|e| anyhow::anyhow!("{}: not installed: {e}", path.display()))?;
+    let dir = clx::config::user_data_dir()
+        .context("cannot tell the user plugin dir: set HOME or XDG_DATA_HOME")?
+        .join("plugins");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let to = dir.join(library_file(plugin.name()));
+    // Copy beside it, then rename: a build running now sees the old or the new
+    // library, never half of one.
+    let partial = dir.join(format!(".{}.partial", library_file(plugin.name())));
+    std::fs::copy(path, &partial)
+        .with_context(|| format!("cannot copy {} to {}", path.display(), partial.display()))?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // Never writable by others: the search path refuses such libraries.
+        std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(0o755))
+            .with_context(|| format!("cannot set the mode of {}", partial.display()))?;
+    }
+    std::fs::rename(&partial, &to).with_context(|| format!("cannot move the library to {}", to.display()))?;
+    outln!("installed {} {} to {}", plugin.name(), plugin.manifest.version, to.display());
+    Ok(ExitCode::SUCCESS)
 }
