@@ -559,9 +559,9 @@ impl Probe {
     /// The host cannot know which files a plugin's tool consists of, so it
     /// fingerprints where tools get installed: every `PATH` directory, the
     /// tools dir and Jupyter's kernel dirs (installing or upgrading a package
-    /// renames files there, which changes the directory's mtime). A tool
-    /// changed deeper down (a package upgraded inside a venv) is noticed
-    /// after `clx cache clear`.
+    /// renames files there, which changes the directory's mtime), and the
+    /// site-packages of Python environments in the tools dir. A tool changed
+    /// elsewhere deeper down is noticed after `clx cache clear`.
     fn memo_key(&self, library: &str) -> String {
         let mut h = blake3::Hasher::new();
         for part in [
@@ -687,7 +687,17 @@ fn environment_fingerprint() -> String {
         std::env::var_os("CLX_TOOLS_DIR").map(PathBuf::from).or_else(|| data.as_ref().map(|d| d.join("clx/tools")));
     if let Some(tools) = tools {
         if let Ok(entries) = std::fs::read_dir(&tools) {
-            dirs.extend(entries.flatten().map(|e| e.path()));
+            for entry in entries.flatten() {
+                // A Python environment in the tools dir (the kernels' venv):
+                // installing or upgrading a package there changes its
+                // site-packages directory, and kernels' identities with it.
+                for lib in ["lib", "lib64"] {
+                    if let Ok(pythons) = std::fs::read_dir(entry.path().join(lib)) {
+                        dirs.extend(pythons.flatten().map(|p| p.path().join("site-packages")));
+                    }
+                }
+                dirs.push(entry.path());
+            }
         }
         dirs.push(tools);
     }

@@ -29,22 +29,48 @@ pub fn tools_venv() -> PathBuf {
 /// kernelspec chosen and its `kernel.json` (path and modification time), so
 /// choosing or installing another kernel runs the decks again.
 pub fn kernel_identity(env_prefixes: &[PathBuf], choice: &KernelChoice) -> String {
-    let stamp = |p: &Path| {
-        std::fs::metadata(p)
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map(|d| d.as_secs())
-            .unwrap_or(0)
-    };
     let lines: Vec<String> = clx_kernel::survey(env_prefixes, choice)
         .into_iter()
         .map(|s| match s.found {
-            Ok(file) => format!("{}={} {} ({})", s.language.prog_lang, s.kernel, file.display(), stamp(&file)),
+            Ok(file) => {
+                format!("{}={} {} ({})", s.language.prog_lang, s.kernel, file.display(), kernel_fingerprint(&file))
+            }
             Err(_) => format!("{}={} missing", s.language.prog_lang, s.kernel),
         })
         .collect();
     lines.join("; ")
+}
+
+/// What decides a kernel's behaviour besides the deck: its kernelspec (the
+/// command that starts it) and, for a kernel started from a Python
+/// environment, the packages installed there (their `*.dist-info` names carry
+/// name and version, so an upgraded numpy changes the fingerprint).
+fn kernel_fingerprint(kernel_json: &Path) -> String {
+    use sha3::{Digest, Sha3_256};
+    let mut hasher = Sha3_256::new();
+    let spec = std::fs::read(kernel_json).unwrap_or_default();
+    hasher.update(&spec);
+    let argv0 =
+        serde_json::from_slice::<Value>(&spec).ok().and_then(|v| v.get("argv")?.get(0)?.as_str().map(PathBuf::from));
+    if let Some(prefix) = argv0.as_deref().and_then(Path::parent).and_then(Path::parent) {
+        for lib in ["lib", "lib64"] {
+            let Ok(pythons) = std::fs::read_dir(prefix.join(lib)) else { continue };
+            for python in pythons.flatten() {
+                let Ok(packages) = std::fs::read_dir(python.path().join("site-packages")) else { continue };
+                let mut names: Vec<String> = packages
+                    .flatten()
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .filter(|n| n.ends_with(".dist-info"))
+                    .collect();
+                names.sort();
+                for name in names {
+                    hasher.update(name.as_bytes());
+                    hasher.update(b"\n");
+                }
+            }
+        }
+    }
+    hasher.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
 /// Where decks run: `$CLX_RUN_DIR`, else `run/` in clx's state dir
@@ -254,6 +280,30 @@ pub fn html_outputs(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kernels_fingerprint_changes_with_its_spec_and_the_packages_of_its_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = dir.path().join("venv");
+        let site = env.join("lib/python3.11/site-packages");
+        std::fs::create_dir_all(&site).unwrap();
+        std::fs::create_dir_all(env.join("bin")).unwrap();
+        std::fs::create_dir_all(site.join("numpy-2.0.0.dist-info")).unwrap();
+        let spec = dir.path().join("kernel.json");
+        let write_spec = |extra: &str| {
+            let argv =
+                format!(r#"{{"argv": ["{}", "-m", "ipykernel_launcher"{extra}]}}"#, env.join("bin/python").display());
+            std::fs::write(&spec, argv).unwrap();
+        };
+        write_spec("");
+        let first = kernel_fingerprint(&spec);
+        assert_eq!(kernel_fingerprint(&spec), first, "stable while nothing changes");
+        std::fs::rename(site.join("numpy-2.0.0.dist-info"), site.join("numpy-2.1.0.dist-info")).unwrap();
+        let upgraded = kernel_fingerprint(&spec);
+        assert_ne!(upgraded, first, "an upgraded package changes it");
+        write_spec(r#", "-f", "{connection_file}""#);
+        assert_ne!(kernel_fingerprint(&spec), upgraded, "a changed kernelspec changes it");
+    }
 
     #[test]
     fn a_deck_cell_is_numbered_by_the_markers_above_its_line() {
