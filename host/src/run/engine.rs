@@ -15,6 +15,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::Config;
@@ -84,11 +86,20 @@ pub struct Engine<'r> {
     libraries: HashMap<String, Result<String, String>>,
     /// Opened when the first job has to run.
     running: Option<(Queue, SessionId, Pool)>,
+    /// Set by Ctrl-C or SIGTERM from the engine's start on, so an interrupt
+    /// while plugins are probed (before any worker runs) still ends the
+    /// build cleanly, its probes killed.
+    interrupted: Arc<AtomicBool>,
 }
 
 impl<'r> Engine<'r> {
     pub fn new(registry: &'r Registry, config: &'r Config, options: EngineOptions) -> Result<Self, EngineError> {
         let cache = Cache::open(&options.cache)?;
+        let interrupted = Arc::new(AtomicBool::new(false));
+        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            signal_hook::flag::register(signal, Arc::clone(&interrupted))
+                .map_err(crate::run::pool::PoolError::Signal)?;
+        }
         Ok(Engine {
             registry,
             config,
@@ -97,6 +108,7 @@ impl<'r> Engine<'r> {
             identities: HashMap::new(),
             libraries: HashMap::new(),
             running: None,
+            interrupted,
         })
     }
 
@@ -109,6 +121,9 @@ impl<'r> Engine<'r> {
             report.diagnostic(d.clone());
         }
         self.ask_tool_identities(plan);
+        if self.interrupted.swap(false, Ordering::Relaxed) {
+            return Err(EngineError::Interrupted);
+        }
         let mut misses: Vec<Pending<'_>> = Vec::new();
         let mut hits: Vec<(&PlannedJob, CacheEntry)> = Vec::new();
         let mut unready: Vec<(&PlannedJob, String)> = Vec::new();
@@ -230,9 +245,10 @@ impl<'r> Engine<'r> {
         }
         let timeout = self.options.job_deadline.min(PROBE_TIMEOUT);
         let (exe, log_level) = (&self.options.exe, self.options.log_level.as_str());
+        let interrupted = &*self.interrupted;
         let answers: Vec<(&Probe, Result<Identities, String>)> = std::thread::scope(|scope| {
             let handles: Vec<_> =
-                probes.iter().map(|p| (p, scope.spawn(move || p.run(exe, log_level, timeout)))).collect();
+                probes.iter().map(|p| (p, scope.spawn(move || p.run(exe, log_level, timeout, interrupted)))).collect();
             handles
                 .into_iter()
                 .map(|(p, h)| {
@@ -242,6 +258,10 @@ impl<'r> Engine<'r> {
                 })
                 .collect()
         });
+        if interrupted.load(Ordering::Relaxed) {
+            // Answers cut short are no answers: the next build asks again.
+            return;
+        }
         for (probe, answer) in answers {
             match answer {
                 Ok(ids) => {
@@ -582,7 +602,7 @@ impl Probe {
     /// Run `clx worker --probe` in a process group of its own and wait up to
     /// `timeout`: a plugin that aborts or hangs in `new()` or
     /// `tool_identity()` costs its own jobs, never the build.
-    fn run(&self, exe: &Path, log_level: &str, timeout: Duration) -> Result<Identities, String> {
+    fn run(&self, exe: &Path, log_level: &str, timeout: Duration, stop: &AtomicBool) -> Result<Identities, String> {
         use std::io::Read;
         use std::os::unix::process::CommandExt;
         use std::process::{Command, Stdio};
@@ -613,6 +633,11 @@ impl Probe {
         let status = loop {
             match child.try_wait() {
                 Ok(Some(status)) => break status,
+                Ok(None) if stop.load(Ordering::Relaxed) => {
+                    crate::process::kill_group(child.id());
+                    let _ = child.wait();
+                    return Err(format!("the {plugin} plugin's probe was interrupted"));
+                }
                 Ok(None) if std::time::Instant::now() < deadline => std::thread::sleep(Duration::from_millis(2)),
                 Ok(None) | Err(_) => {
                     crate::process::kill_group(child.id());
