@@ -175,7 +175,13 @@ fn args(pid: u32) -> Vec<String> {
 fn workers_of(host: u32) -> Vec<u32> {
     live_processes()
         .into_iter()
-        .filter(|&pid| parent_of(pid) == Some(host) && args(pid).iter().any(|a| a == "worker"))
+        // A `worker --probe` asks a plugin for its tool identity before the
+        // pool starts: it is no worker, and killing it fails the plugin's
+        // jobs with a "crashed while starting" error by design.
+        .filter(|&pid| {
+            let args = args(pid);
+            parent_of(pid) == Some(host) && args.iter().any(|a| a == "worker") && !args.iter().any(|a| a == "--probe")
+        })
         .collect()
 }
 

@@ -508,6 +508,7 @@ mod tests {
             .flat_map(|j| &j.outputs)
             .flat_map(|o| &o.destinations)
             .chain(plan.copies.iter().map(|c| &c.to))
+            .chain(plan.pages.iter().map(|p| &p.to))
             .map(|p| scan::display(out, p))
             .collect();
         all.sort();
@@ -538,7 +539,7 @@ mod tests {
         .unwrap();
         assert_eq!(plan.diagnostics, []);
         let got = outputs(&plan, out);
-        assert_eq!(got.len(), 122);
+        assert_eq!(got.len(), 122 + HOME_PAGES);
         assert_same(&got, &expected("appendix-a.expected.txt"));
         assert_eq!(plan.jobs.iter().filter(|j| j.job_type == "notebook").count(), 6);
         assert_eq!(plan.jobs.iter().filter(|j| j.priority == DIAGRAM_PRIORITY).count(), 2);
@@ -561,6 +562,9 @@ mod tests {
         assert_eq!(plan.diagnostics, []);
         assert_same(&outputs(&plan, &out), &expected("python-course.expected.txt"));
     }
+
+    /// Beyond the documented trees: a home page in each of the four course roots.
+    const HOME_PAGES: usize = 4;
 
     #[test]
     fn the_other_reference_specs_plan_the_documented_counts_without_hidden_files() {
@@ -591,7 +595,7 @@ mod tests {
             )
             .unwrap();
             let got = outputs(&plan, out);
-            assert_eq!(got.len(), count, "{spec}");
+            assert_eq!(got.len(), count + HOME_PAGES, "{spec}");
             assert!(got.iter().any(|p| p == sample), "{spec}: {sample} missing from {got:#?}");
             assert!(!got.iter().any(|p| p.contains("/.")), "{spec}: hidden file planned");
         }
