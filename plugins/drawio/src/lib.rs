@@ -104,9 +104,12 @@ impl Slot {
     /// The running session, waiting for a start under way; `None` when none
     /// was started or it was called off.
     fn settle(&mut self) -> Result<Option<&mut Session>, String> {
-        if let Slot::Starting(starter) = std::mem::replace(self, Slot::Idle) {
-            if let Some(session) = starter.finish() {
-                *self = Slot::Ready(Box::new(session?));
+        // Only a start under way is taken out; a running session stays.
+        if matches!(self, Slot::Starting(_)) {
+            if let Slot::Starting(starter) = std::mem::replace(self, Slot::Idle) {
+                if let Some(session) = starter.finish() {
+                    *self = Slot::Ready(Box::new(session?));
+                }
             }
         }
         Ok(match self {

@@ -115,7 +115,11 @@ fn a_fresh_converter_starts_its_browser_before_the_first_job() {
     std::thread::sleep(Duration::from_millis(300));
     let times = plugin.start_times().expect("the browser started on its own");
     assert!(times.launch > Duration::ZERO && times.app > Duration::ZERO, "{times:?}");
-    size(&bytes(&run(&plugin, &job(BOX, &[("png", "png", "{}")])), "png"));
+    for _ in 0..2 {
+        size(&bytes(&run(&plugin, &job(BOX, &[("png", "png", "{}")])), "png"));
+        let now = plugin.start_times().expect("the browser still runs");
+        assert_eq!((now.launch, now.app), (times.launch, times.app), "the jobs started a browser of their own");
+    }
 }
 
 #[test]
