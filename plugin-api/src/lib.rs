@@ -125,6 +125,21 @@
 //! written to its own variant folder under the course's public or speaker
 //! tree; the host names the file after the deck's number and title.
 //!
+//! **[`Role::Page`]**: a standalone document (a handout, an exercise sheet, a
+//! page of its own). One job per source; its `options` are `{}`, its
+//! siblings are the topic's other files (as for a deck), and it is asked for
+//! one output per language in its first declared format, with ids
+//! `de-<format>` and `en-<format>` and `params` of `{"lang": "de"}` or
+//! `{"lang": "en"}`. Each lands under the source's own name in the section's
+//! `Pages` folder (`Seiten` in German) of the public and the speaker tree:
+//! `…/<Course>/Slides/Pages/<Section>/handout.html`. Pages are not numbered
+//! and do not count as decks.
+//!
+//! Roles are one-byte codes ([`Role::code`]): a later plugin-api can add
+//! roles without changing any layout, and a clx that meets a role it does not
+//! know reports that job type's files as errors ("upgrade clx") instead of
+//! refusing the plugin.
+//!
 //! Read `options` and `params` with any JSON parser and ignore keys you do
 //! not know: the host may add some.
 //!
@@ -240,7 +255,7 @@
 //! mismatch with a message naming both versions (see [`check_api_version`]):
 //!
 //! ```text
-//! built against plugin-api 0.2.0; this clx speaks 0.1.x: rebuild against 0.1
+//! built against plugin-api 0.3.0; this clx speaks 0.2.x: rebuild against 0.2
 //! ```
 //!
 //! Then `abi_stable` checks the layout of every type reachable from

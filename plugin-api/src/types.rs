@@ -8,22 +8,68 @@ use abi_stable::{
     StableAbi,
 };
 
-/// What a job type does with the files it claims.
-#[repr(u8)]
-#[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Role {
-    /// One deck in, many variant outputs (notebooks, code, HTML) out.
-    Slides,
-    /// One source in, one image in the topic's `img/` folder out.
-    Diagram,
-}
+/// What a job type does with the files it claims, and so where its outputs
+/// land. A one-byte code rather than an enum, so later versions can add roles
+/// without changing the layout: a clx that meets a role it does not know
+/// (from a newer plugin) refuses that job type's files with a clear error
+/// instead of refusing the whole plugin.
+///
+/// | role | one job per | outputs land in (per language, public and speaker trees) | siblings |
+/// | --- | --- | --- | --- |
+/// | [`Role::Slides`] | deck and language | `<Slides>/<Html\|Notebooks\|Code>/<kind>/<Section>/NN Title.<ext>` | the topic's other files |
+/// | [`Role::Diagram`] | source file | `<section>/img/<stem>.<format>` in every variant folder of the topic | none |
+/// | [`Role::Page`] | source file | `<Slides>/Pages/<Section>/<stem>.<format>` (`Folien/Seiten` in German) | the topic's other files |
+#[repr(transparent)]
+#[derive(StableAbi, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Role(u8);
 
+#[allow(non_upper_case_globals)]
 impl Role {
+    /// One deck in, many variant outputs (notebooks, code, HTML) out, one job
+    /// per language; decks are numbered within their section.
+    pub const Slides: Role = Role(0);
+    /// One source in, one image per format in the topic's `img/` folder out.
+    pub const Diagram: Role = Role(1);
+    /// A standalone document: one source in, one output per format and
+    /// language (the job's output params carry `"lang": "de"|"en"`), kept
+    /// under its own name in the `Pages` folder of each section, in the
+    /// public and the speaker tree.
+    pub const Page: Role = Role(2);
+
+    /// The roles this plugin-api knows.
+    pub const KNOWN: [Role; 3] = [Role::Slides, Role::Diagram, Role::Page];
+
+    /// The role's one-byte code, as it crosses the boundary.
+    pub fn code(self) -> u8 {
+        self.0
+    }
+
+    /// The role with this code; it may be one this version does not know.
+    pub fn from_code(code: u8) -> Role {
+        Role(code)
+    }
+
+    /// Whether this version of plugin-api knows the role.
+    pub fn is_known(self) -> bool {
+        Role::KNOWN.contains(&self)
+    }
+
     /// The role's name as `clx plugins list` and `clx plugins info` show it.
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Slides => "slides",
             Role::Diagram => "diagram",
+            Role::Page => "page",
+            _ => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Debug for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.is_known() {
+            true => f.write_str(self.as_str()),
+            false => write!(f, "unknown role {}", self.0),
         }
     }
 }

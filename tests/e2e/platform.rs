@@ -100,7 +100,13 @@ fn a_scaffolded_plugin_builds_installs_and_converts_a_course_that_requires_it() 
         err.contains("warning: slides/module_100_test/topic_100_notes/note.shout: line 2: a TODO is left"),
         "{err}"
     );
-    let images = course.outputs_ending("Week 1/img/note.txt");
-    assert!(!images.is_empty(), "{:#?}", course.output_files());
-    assert_eq!(std::fs::read_to_string(&images[0]).unwrap(), "HI\nTODO FINISH\n");
+    // A page: one copy per language in the section's Pages folder of the
+    // public and the speaker tree, under its own name, and nowhere else.
+    let pages = course.outputs_ending("/Slides/Pages/Week 1/note.txt");
+    assert_eq!(pages.len(), 2, "{:#?}", course.output_files());
+    assert!(pages.iter().any(|p| p.to_string_lossy().contains("/public/En/")), "{pages:?}");
+    assert!(pages.iter().any(|p| p.to_string_lossy().contains("/speaker/En/")), "{pages:?}");
+    assert_eq!(course.outputs_ending("/Folien/Seiten/Woche 1/note.txt").len(), 2, "{:#?}", course.output_files());
+    assert!(course.outputs_ending("img/note.txt").is_empty(), "a page is no diagram");
+    assert_eq!(std::fs::read_to_string(&pages[0]).unwrap(), "HI\nTODO FINISH\n");
 }

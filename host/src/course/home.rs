@@ -119,7 +119,7 @@ fn topic_item(body: &mut String, topic: &Topic, plan: &Plan, lang: Lang, root: &
                     data.push(Link { label: file.rel.clone(), rel: rel.to_owned() });
                 }
             }
-            FileRole::Diagram(_) => {}
+            FileRole::Diagram(_) | FileRole::Page(_) => {}
         }
     }
     if decks.is_empty() && data.is_empty() {

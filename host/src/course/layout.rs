@@ -238,6 +238,20 @@ impl Layout {
         p
     }
 
+    /// `<course root>/<Slides|Folien>/<Pages|Seiten>/<Section>/<name>`: where
+    /// a standalone document (`Role::Page`) lands, under its own name.
+    pub fn page_path(&self, top: Top, lang: Lang, section: &Text, name: &str) -> PathBuf {
+        let pages = match lang {
+            Lang::De => "Seiten",
+            Lang::En => "Pages",
+        };
+        self.course_root(top, lang)
+            .join(lang.slides_dir())
+            .join(pages)
+            .join(sanitize_path(section.get(lang)))
+            .join(name)
+    }
+
     /// Where a dir group lands in one course root.
     pub fn dir_group_base(&self, top: Top, lang: Lang, group_name: &str) -> PathBuf {
         self.course_root(top, lang).join(sanitize_path(group_name))

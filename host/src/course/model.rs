@@ -61,6 +61,8 @@ pub struct CourseFile {
 pub enum FileRole {
     Deck(Deck),
     Diagram(JobClass),
+    /// A standalone document (`Role::Page`): one output per language.
+    Page(JobClass),
     Data,
 }
 
@@ -159,7 +161,20 @@ impl Course {
                                 }
                             }
                         }
-                        Some(class) => FileRole::Diagram(class),
+                        Some(class) if class.role == Role::Diagram => FileRole::Diagram(class),
+                        Some(class) if class.role == Role::Page => FileRole::Page(class),
+                        Some(class) => {
+                            // A newer plugin's role: neither copy nor guess.
+                            diagnostics.push(Diagnostic::error(
+                                display(root, &path),
+                                Location::NONE,
+                                format!(
+                                    "not converted: plugin `{}` claims it for job type `{}` with a role this clx does not know ({:?}); upgrade clx",
+                                    class.plugin, class.job_type, class.role
+                                ),
+                            ));
+                            continue;
+                        }
                         None => match classifier.claimed_by_unusable(name) {
                             // Copying it raw would hide the missing converter.
                             Some(claim) => {

@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 
 use crate::course::lang::Lang;
-use crate::course::layout::{variants, Layout, Top, Variant};
+use crate::course::layout::{sanitize_name, variants, Layout, Top, Variant};
 use crate::course::model::{Course, CourseFile, Deck, FileRole, Section, Topic};
-use crate::course::plan::{Classifier, Plan, PlannedCopy, PlannedJob, PlannedOutput};
+use crate::course::plan::{Classifier, JobClass, Plan, PlannedCopy, PlannedJob, PlannedOutput};
 use crate::course::scan::{self, is_ignored_dir, is_safe_relative, CourseError};
 use crate::course::spec::{self, SpecError};
 use crate::report::{Diagnostic, Location};
@@ -211,6 +211,11 @@ impl Planner<'_> {
             }
         }
         for file in &topic.files {
+            if let FileRole::Page(class) = &file.role {
+                self.page(section, topic, file, class);
+            }
+        }
+        for file in &topic.files {
             if let FileRole::Deck(deck) = &file.role {
                 let siblings = siblings(topic, file);
                 for lang in Lang::ALL {
@@ -253,6 +258,44 @@ impl Planner<'_> {
             ));
         }
         ok
+    }
+
+    /// A standalone document: one output per format and language, each going
+    /// to the section's Pages folder of the public and the speaker tree; the
+    /// topic's other files come along as siblings, as for a deck.
+    fn page(&mut self, section: &Section, topic: &Topic, file: &CourseFile, class: &JobClass) {
+        let who = self.course.display(&file.path);
+        let name = file.rel.rsplit('/').next().unwrap_or(&file.rel);
+        let stem = name.rsplit_once('.').map_or(name, |(stem, _)| stem);
+        let mut outputs = Vec::new();
+        for lang in Lang::ALL {
+            for format in class.formats.iter().take(1) {
+                let file_name = format!("{}.{format}", sanitize_name(stem));
+                let mut destinations = Vec::new();
+                for top in Top::ALL {
+                    let to = self.layout.page_path(top, lang, &section.name, &file_name);
+                    if self.claim(&to, &who) {
+                        destinations.push(to);
+                    }
+                }
+                outputs.push(PlannedOutput {
+                    id: format!("{}-{format}", lang.code()),
+                    format: format.clone(),
+                    params: json!({ "lang": lang.code() }),
+                    destinations,
+                });
+            }
+        }
+        self.plan.jobs.push(PlannedJob {
+            plugin: class.plugin.clone(),
+            job_type: class.job_type.clone(),
+            source: file.path.clone(),
+            display: who,
+            siblings: siblings(topic, file),
+            outputs,
+            options: json!({}),
+            priority: DIAGRAM_PRIORITY,
+        });
     }
 
     fn diagram(

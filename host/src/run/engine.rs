@@ -827,7 +827,7 @@ fn worker_specs(
         let Some((plugin, decl)) = registry.job_type(job_type) else { continue };
         let default = match decl.role {
             clx_plugin_api::Role::Slides => cores,
-            clx_plugin_api::Role::Diagram => 1,
+            _ => 1,
         };
         let wanted = options.workers.get(job_type).or_else(|| config.workers.get(job_type)).copied().unwrap_or(default);
         specs.push(WorkerSpec {
