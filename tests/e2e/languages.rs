@@ -79,10 +79,15 @@ fn a_failing_typescript_cell_is_reported_at_its_deck_line_and_rebuilding_gives_t
     assert!(String::from_utf8_lossy(&first).contains("/run/"), "ran in the stable run directory");
 }
 
+/// evcxr's kernel takes a long compile (`scripts/setup --kernels rust`), so
+/// it is optional: this test runs where the kernel is installed and says so
+/// where it is not.
 #[test]
-#[ignore = "needs evcxr's kernel (scripts/setup --kernels rust, a long compile); run: cargo test --test e2e languages -- --ignored"]
 fn rust_example_course_runs_in_evcxr() {
-    assert!(kernelspec_installed("rust"), "evcxr's kernel is missing: run scripts/setup --kernels rust");
+    if !kernelspec_installed("rust") {
+        eprintln!("skipped: evcxr's kernel is not installed (scripts/setup --kernels rust)");
+        return;
+    }
     let env = Env::new();
     let course = copy_course(&repo_root().join("examples/rust-course"));
     let spec = course.path().join("course-specs/rust-course.xml");

@@ -40,6 +40,14 @@ pub fn run(global: &GlobalArgs) -> Result<ExitCode> {
         for jt in plugin.manifest.job_types.iter() {
             match converter.tool_identity(jt.name.as_str().into()) {
                 RResult::ROk(id) if id.is_empty() => outln!("ready    {} ({})", jt.name, plugin.name()),
+                // An identity of several parts (the notebook plugin's: one
+                // per course language) reads best one part a line.
+                RResult::ROk(id) if id.contains("; ") => {
+                    outln!("ready    {} ({}):", jt.name, plugin.name());
+                    for part in id.split("; ") {
+                        outln!("           {part}");
+                    }
+                }
                 RResult::ROk(id) => outln!("ready    {} ({}): {id}", jt.name, plugin.name()),
                 RResult::RErr(e) => {
                     problems += 1;

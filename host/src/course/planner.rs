@@ -383,6 +383,9 @@ impl Planner<'_> {
             "author": self.course.spec.author,
             "macros": macros,
             "execute": true,
+            // Names the course, so two courses with the same deck paths run
+            // their decks in different places.
+            "course": scan::display(&self.course.root, &self.course.spec.file),
         });
         // The course's package list travels with each Python deck: being
         // part of the options, it is part of the cache key, so changing a pin

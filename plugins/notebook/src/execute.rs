@@ -35,10 +35,19 @@ pub fn kernel_identity(env_prefixes: &[PathBuf], choice: &KernelChoice) -> Strin
             Ok(file) => {
                 format!("{}={} {} ({})", s.language.prog_lang, s.kernel, file.display(), kernel_fingerprint(&file))
             }
-            Err(_) => format!("{}={} missing", s.language.prog_lang, s.kernel),
+            Err(e) => format!("{}={} missing: {}", s.language.prog_lang, s.kernel, install_hint(&e.to_string())),
         })
         .collect();
     lines.join("; ")
+}
+
+/// The install advice of a missing-kernel error (`install it with: …`), or
+/// the whole message when it has none.
+fn install_hint(message: &str) -> String {
+    match message.split_once("install it with: ") {
+        Some((_, how)) => format!("install it with: {how}"),
+        None => message.to_owned(),
+    }
 }
 
 /// What decides a kernel's behaviour besides the deck: its kernelspec (the
