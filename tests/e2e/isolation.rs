@@ -242,3 +242,25 @@ fn plugins_list_and_doctor_say_which_config_file_added_each_plugin_directory() {
     let out = env.clx().args(["--plugin-dir"]).arg(plugins.path()).args(["plugins", "list"]).output().expect("clx");
     assert!(stdout(&out).contains(&format!("{}  (from --plugin-dir)", plugins.path().display())), "{}", stdout(&out));
 }
+
+#[test]
+fn kernels_see_only_the_listed_environment_variables_when_the_course_restricts_them() {
+    let deck = "# %%\nimport os\nprint('secret:', os.environ.get('CLX_TEST_SECRET', 'absent'))\n";
+    let page_text = |restrict: bool| {
+        let env = Env::new();
+        let course = TestCourse::new(&[("t", &[("slides_t.py", deck)])]);
+        if restrict {
+            std::fs::write(course.root().join("clx.toml"), "[converters.notebook]\nenv = [\"HOME\", \"PATH\"]\n")
+                .unwrap();
+        }
+        let out = env.clx().arg("build").arg(course.spec()).env("CLX_TEST_SECRET", "hunter2").output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let pages = course.outputs_ending("/Html/Completed/Week 1/01 slides_t.html");
+        assert_eq!(pages.len(), 1, "{:#?}", course.output_files());
+        std::fs::read_to_string(&pages[0]).unwrap()
+    };
+    assert!(page_text(false).contains("secret: hunter2"), "by default kernels inherit the environment");
+    let restricted = page_text(true);
+    assert!(restricted.contains("secret: absent"), "{restricted}");
+    assert!(!restricted.contains("hunter2"));
+}

@@ -34,6 +34,11 @@ struct Config {
     /// root (which wins).
     #[serde(default)]
     requirements: Option<String>,
+    /// When set, kernels see only these variables of clx's environment
+    /// (`env = ["HOME", "PATH", "LANG"]`), so the shell's tokens and
+    /// credentials stay out of the decks.
+    #[serde(default)]
+    env: Option<Vec<String>>,
 }
 
 pub struct Notebook {
@@ -115,6 +120,9 @@ impl Plugin for Notebook {
             serde_json::from_str(config).map_err(|e| format!("invalid [converters.notebook] in clx.toml: {e}"))?;
         let kernels = clx_kernel::KernelChoice::new(config.kernels.clone())
             .map_err(|e| format!("invalid [converters.notebook.kernels] in clx.toml: {e}"))?;
+        if let Some(names) = &config.env {
+            clx_kernel::pass_only_env(names.clone());
+        }
         Ok(Notebook { config, kernels, executor: OnceLock::new(), env_executors: Mutex::new(HashMap::new()) })
     }
 

@@ -26,6 +26,18 @@ use tokio::time::{sleep, timeout, Instant};
 use crate::kernelspec::Kernelspec;
 use crate::KernelError;
 
+/// The environment variables kernels may see, when the course restricts
+/// them; unset, kernels inherit clx's whole environment.
+static ENV_ALLOWLIST: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+
+/// Start every later kernel of this process with only these variables of
+/// clx's own environment (plus its kernelspec's `env` and the few that clx
+/// sets for every kernel), so tokens in the shell that ran `clx build` do not
+/// reach the decks. Set once per process; later calls are ignored.
+pub fn pass_only_env(names: Vec<String>) {
+    let _ = ENV_ALLOWLIST.set(names);
+}
+
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long an interrupted cell may take to come back before the kernel is killed.
 const INTERRUPT_GRACE: Duration = Duration::from_secs(5);
@@ -138,6 +150,14 @@ impl Kernel {
 
         let argv = spec.argv(&conn_file);
         let mut cmd = tokio::process::Command::new(&argv[0]);
+        if let Some(names) = ENV_ALLOWLIST.get() {
+            cmd.env_clear();
+            for name in names {
+                if let Some(value) = std::env::var_os(name) {
+                    cmd.env(name, value);
+                }
+            }
+        }
         cmd.args(&argv[1..])
             .current_dir(cwd)
             .stdin(std::process::Stdio::null())

@@ -12,7 +12,7 @@ pub mod rundir;
 use std::path::PathBuf;
 
 pub use executor::{Executor, Session};
-pub use kernel::{CellError, CellRun, Kernel, Wire};
+pub use kernel::{pass_only_env, CellError, CellRun, Kernel, Wire};
 pub use kernelspec::Kernelspec;
 pub use languages::{kernel_for, language, survey, KernelChoice, Language, LanguageStatus, LANGUAGES};
 pub use notebook::{copy_outputs, execute, strip_ansi, ExecuteError};
