@@ -1,0 +1,77 @@
+//! Kernel start and a 20-cell deck per course language, on the kernels that
+//! are installed (python3 always; Deno with `scripts/setup --kernels
+//! typescript`; evcxr with `--kernels rust`). Prints medians; run with
+//! `cargo bench -p clx-kernel --bench languages`.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use clx_kernel::Executor;
+
+const LIMIT: Duration = Duration::from_secs(300);
+const STARTS: usize = 5;
+const DECKS: usize = 3;
+
+fn venv() -> PathBuf {
+    let tools = std::env::var_os("CLX_TOOLS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".local/share/clx/tools"));
+    tools.join("venv")
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn main() {
+    let languages: [(&str, &str, fn(usize) -> String); 3] = [
+        ("python", "python3", |i| format!("x{i} = {i}\nx{i} * 2")),
+        ("typescript", "deno", |i| format!("const x{i}: number = {i};\nx{i} * 2")),
+        ("rust", "rust", |i| format!("let x{i}: i64 = {i};\nx{i} * 2")),
+    ];
+    println!("{:<11} {:<8} {:>14} {:>20}", "language", "kernel", "start (median)", "20-cell deck (median)");
+    for (lang, kernel, cell) in languages {
+        let probe = match Executor::new(&[venv()]) {
+            Ok(e) => e,
+            Err(e) => {
+                println!("{lang:<11} {kernel:<8} cannot start kernels: {e}");
+                continue;
+            }
+        };
+        if probe.kernelspec(kernel).is_err() {
+            println!("{lang:<11} {kernel:<8} not installed (scripts/setup --kernels {lang})");
+            continue;
+        }
+        drop(probe);
+        let dir = tempfile::tempdir().expect("temp dir");
+        // A fresh executor each time, so no warm kernel is waiting: the
+        // time from asking for a kernel to its first answer.
+        let starts: Vec<Duration> = (0..STARTS)
+            .map(|_| {
+                let exec = Executor::new(&[venv()]).expect("executor");
+                let t = Instant::now();
+                let mut session = exec.session_for(lang, kernel, dir.path()).expect("kernel starts");
+                session.run("1", LIMIT).expect("first cell");
+                t.elapsed()
+            })
+            .collect();
+        let decks: Vec<Duration> = (0..DECKS)
+            .map(|_| {
+                let exec = Executor::new(&[venv()]).expect("executor");
+                let t = Instant::now();
+                let mut session = exec.session_for(lang, kernel, dir.path()).expect("kernel starts");
+                for i in 0..20 {
+                    let run = session.run(&cell(i), LIMIT).expect("cell runs");
+                    assert!(run.error.is_none(), "cell {i} failed: {:?}", run.error);
+                }
+                t.elapsed()
+            })
+            .collect();
+        println!(
+            "{lang:<11} {kernel:<8} {:>12.0} ms {:>18.0} ms",
+            median(starts).as_secs_f64() * 1000.0,
+            median(decks).as_secs_f64() * 1000.0
+        );
+    }
+}
