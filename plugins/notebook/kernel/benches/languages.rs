@@ -24,8 +24,11 @@ fn median(mut samples: Vec<Duration>) -> Duration {
     samples[samples.len() / 2]
 }
 
+/// A course language's name, its kernelspec, and its `i`-th cell.
+type Language = (&'static str, &'static str, fn(usize) -> String);
+
 fn main() {
-    let languages: [(&str, &str, fn(usize) -> String); 3] = [
+    let languages: [Language; 3] = [
         ("python", "python3", |i| format!("x{i} = {i}\nx{i} * 2")),
         ("typescript", "deno", |i| format!("const x{i}: number = {i};\nx{i} * 2")),
         ("rust", "rust", |i| format!("let x{i}: i64 = {i};\nx{i} * 2")),
