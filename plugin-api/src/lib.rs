@@ -132,8 +132,9 @@
 //! `de-<format>` and `en-<format>` and `params` of `{"lang": "de"}` or
 //! `{"lang": "en"}`. Each lands under the source's own name in the section's
 //! `Pages` folder (`Seiten` in German) of the public and the speaker tree:
-//! `…/<Course>/Slides/Pages/<Section>/handout.html`. Pages are not numbered
-//! and do not count as decks.
+//! `…/<Course>/Slides/Pages/<Section>/handout.html`. A page type declared
+//! with [`JobTypeDecl::numbered`]`(true)` gets `01 handout.html`, `02 …`,
+//! counted among the section's pages; pages never count as decks.
 //!
 //! Roles are one-byte codes ([`Role::code`]): a later plugin-api can add
 //! roles without changing any layout, and a clx that meets a role it does not

@@ -18,7 +18,7 @@ use abi_stable::{
 /// | --- | --- | --- | --- |
 /// | [`Role::Slides`] | deck and language | `<Slides>/<Html\|Notebooks\|Code>/<kind>/<Section>/NN Title.<ext>` | the topic's other files |
 /// | [`Role::Diagram`] | source file | `<section>/img/<stem>.<format>` in every variant folder of the topic | none |
-/// | [`Role::Page`] | source file | `<Slides>/Pages/<Section>/<stem>.<format>` (`Folien/Seiten` in German) | the topic's other files |
+/// | [`Role::Page`] | source file | `<Slides>/Pages/<Section>/[NN ]<stem>.<format>` (`Folien/Seiten` in German) | the topic's other files |
 #[repr(transparent)]
 #[derive(StableAbi, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Role(u8);
@@ -91,6 +91,10 @@ pub struct JobTypeDecl {
     pub name_prefixes: RVec<RString>,
     /// Output formats the job type can produce: `png`, `svg`, `ipynb`.
     pub formats: RVec<RString>,
+    /// For [`Role::Page`]: whether its outputs are numbered within their
+    /// section (`01 handout.html`, counted among the section's pages only,
+    /// never renumbering its decks). Other roles ignore it.
+    pub numbered: bool,
 }
 
 impl JobTypeDecl {
@@ -104,6 +108,7 @@ impl JobTypeDecl {
             suffixes: RVec::new(),
             name_prefixes: RVec::new(),
             formats: RVec::new(),
+            numbered: false,
         }
     }
 
@@ -129,6 +134,13 @@ impl JobTypeDecl {
     /// (`png`, `svg`).
     pub fn formats(mut self, formats: &[&str]) -> Self {
         self.formats = formats.iter().map(|s| RString::from(*s)).collect();
+        self
+    }
+
+    /// Number this page type's outputs within their section (see
+    /// [`JobTypeDecl::numbered`](struct.JobTypeDecl.html#structfield.numbered)).
+    pub fn numbered(mut self, numbered: bool) -> Self {
+        self.numbered = numbered;
         self
     }
 

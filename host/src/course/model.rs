@@ -240,6 +240,7 @@ pub(crate) mod tests {
                 job_type: job_type.into(),
                 role,
                 formats: formats.iter().map(|f| f.to_string()).collect(),
+                numbered: false,
             };
             match ext {
                 "py" if name.starts_with("slides_") || name.starts_with("topic_") => {
@@ -247,6 +248,8 @@ pub(crate) mod tests {
                 }
                 "pu" | "puml" | "plantuml" => Some(class("plantuml", "plantuml", Role::Diagram, &["png", "svg"])),
                 "drawio" => Some(class("drawio", "drawio", Role::Diagram, &["png", "svg"])),
+                // A third party's numbered page type.
+                "page" => Some(JobClass { numbered: true, ..class("pages", "page", Role::Page, &["html"]) }),
                 _ => None,
             }
         }
@@ -258,7 +261,7 @@ pub(crate) mod tests {
         std::fs::write(path, text).unwrap();
     }
 
-    fn spec(root: &Path, topics: &[(&str, &[&str])]) -> CourseSpec {
+    pub(crate) fn spec(root: &Path, topics: &[(&str, &[&str])]) -> CourseSpec {
         let sections: String = topics
             .iter()
             .map(|(name, ids)| {

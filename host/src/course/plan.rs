@@ -72,6 +72,8 @@ pub struct JobClass {
     pub role: clx_plugin_api::Role,
     /// Output formats the job type can produce.
     pub formats: Vec<String>,
+    /// A page type whose outputs are numbered within their section.
+    pub numbered: bool,
 }
 
 /// Classifies course files by asking the loaded plugins (the host knows no

@@ -143,6 +143,7 @@ pub fn plan_course(course: &Course, out_dir: &Path, opts: &PlanOptions) -> Plan 
         diagram_jobs: BTreeMap::new(),
         macros: HashMap::new(),
         copies: BTreeMap::new(),
+        page_numbers: HashMap::new(),
     };
     for section in &course.sections {
         for topic in &section.topics {
@@ -173,6 +174,8 @@ struct Planner<'a> {
     macros: HashMap<&'static str, Value>,
     /// Copy target -> source, sorted by target.
     copies: BTreeMap<PathBuf, PathBuf>,
+    /// Pages numbered so far, per section.
+    page_numbers: HashMap<String, u32>,
 }
 
 impl Planner<'_> {
@@ -267,10 +270,18 @@ impl Planner<'_> {
         let who = self.course.display(&file.path);
         let name = file.rel.rsplit('/').next().unwrap_or(&file.rel);
         let stem = name.rsplit_once('.').map_or(name, |(stem, _)| stem);
+        let stem = if class.numbered {
+            // Counted among the section's pages only: decks keep their numbers.
+            let number = self.page_numbers.entry(section.name.en.clone()).or_insert(0);
+            *number += 1;
+            format!("{:02} {}", number, sanitize_name(stem))
+        } else {
+            sanitize_name(stem)
+        };
         let mut outputs = Vec::new();
         for lang in Lang::ALL {
             for format in class.formats.iter().take(1) {
-                let file_name = format!("{}.{format}", sanitize_name(stem));
+                let file_name = format!("{stem}.{format}");
                 let mut destinations = Vec::new();
                 for top in Top::ALL {
                     let to = self.layout.page_path(top, lang, &section.name, &file_name);
@@ -645,6 +656,46 @@ mod tests {
             assert!(got.iter().any(|p| p == sample), "{spec}: {sample} missing from {got:#?}");
             assert!(!got.iter().any(|p| p.contains("/.")), "{spec}: hidden file planned");
         }
+    }
+
+    #[test]
+    fn pages_land_per_language_in_the_sections_pages_folder_numbered_apart_from_the_decks() {
+        use crate::course::model::tests::{spec, write};
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        write(root, "slides/module_000_a/topic_100_x/slides_x.py", "# %%\n1\n");
+        write(root, "slides/module_000_a/topic_100_x/b.page", "b");
+        write(root, "slides/module_000_a/topic_100_x/a.page", "a");
+        write(root, "slides/module_000_a/topic_100_x/data.csv", "1,2");
+        let course = Course::load(spec(root, &[("S", &["x"])]), root, &TestClassifier).unwrap();
+        let out = root.join("out");
+        let plan = plan_course(&course, &out, &PlanOptions::default());
+        let pages: Vec<&PlannedJob> = plan.jobs.iter().filter(|j| j.job_type == "page").collect();
+        assert_eq!(pages.len(), 2, "one job per page source");
+        let a = pages.iter().find(|j| j.source.ends_with("a.page")).unwrap();
+        let ids: Vec<&str> = a.outputs.iter().map(|o| o.id.as_str()).collect();
+        assert_eq!(ids, ["de-html", "en-html"]);
+        assert_eq!(a.outputs[1].params, json!({"lang": "en"}));
+        let dests: Vec<String> =
+            a.outputs.iter().flat_map(|o| &o.destinations).map(|d| scan::display(&out, d)).collect();
+        assert_eq!(
+            dests,
+            [
+                "public/De/K/Folien/Seiten/S/01 a.html",
+                "speaker/De/K/Folien/Seiten/S/01 a.html",
+                "public/En/C/Slides/Pages/S/01 a.html",
+                "speaker/En/C/Slides/Pages/S/01 a.html",
+            ]
+        );
+        let b = pages.iter().find(|j| j.source.ends_with("b.page")).unwrap();
+        assert!(b.outputs[0].destinations[0].ends_with("02 b.html"), "{:?}", b.outputs[0].destinations);
+        let siblings: Vec<&str> = a.siblings.iter().map(|(rel, _)| rel.as_str()).collect();
+        assert!(siblings.contains(&"data.csv"), "a page gets the topic's files: {siblings:?}");
+        let deck = plan.jobs.iter().find(|j| j.job_type == "notebook").unwrap();
+        assert!(
+            deck.outputs.iter().flat_map(|o| &o.destinations).all(|d| d.to_string_lossy().contains("/01 slides_x.")),
+            "pages do not renumber the deck"
+        );
     }
 
     #[test]

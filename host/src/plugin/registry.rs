@@ -241,6 +241,7 @@ impl Classifier for Registry {
             job_type: decl.name.to_string(),
             role: decl.role,
             formats: decl.formats.iter().map(|f| f.to_string()).collect(),
+            numbered: decl.numbered,
         })
     }
 
