@@ -13,7 +13,7 @@ use abi_stable::{
     library::RootModule,
     package_version_strings, sabi_trait,
     sabi_types::{RRef, VersionStrings},
-    std_types::{RBox, RResult, RStr, RString},
+    std_types::{RBox, RResult, RStr, RString, RVec},
     StableAbi,
 };
 
@@ -50,6 +50,14 @@ pub trait AbiConverter: Send + Sync {
     /// Do one job; never fails as a call: failures are in the result.
     #[sabi(last_prefix_field)]
     fn convert(&self, job: &Job, host: HostServicesRef<'_>) -> JobResult;
+
+    /// Lines for `clx doctor` about the course at `course_root` (what the
+    /// plugin would need or prepare for it). After the prefix, with a
+    /// default body: for a plugin built before this method existed the host
+    /// gets no lines.
+    fn doctor(&self, _course_root: RStr<'_>) -> RVec<RString> {
+        RVec::new()
+    }
 }
 
 /// Owned converter object, as [`PluginMod::new_converter`] returns it.

@@ -9,7 +9,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use abi_stable::{
     sabi_trait::TD_Opaque,
-    std_types::{RResult, RStr, RString},
+    std_types::{RResult, RStr, RString, RVec},
 };
 
 use crate::module::{AbiConverter, AbiConverter_TO, ConverterBox, HostServicesRef, PluginMod};
@@ -47,6 +47,14 @@ pub trait Plugin: Send + Sync + Sized + 'static {
     /// by its id and report issues. `Err` fails every requested output with
     /// that issue, which is what `?` on an [`Issue`] gives.
     fn convert(&self, job: &Job, host: &Host<'_>) -> Result<JobResult, Issue>;
+
+    /// What `clx doctor`, run in a course, should tell about this plugin's
+    /// readiness for that course (an environment it would build, a file it
+    /// would need): one line each. Most plugins say nothing (the default);
+    /// the tool itself is covered by [`tool_identity`](Plugin::tool_identity).
+    fn doctor(&self, _course_root: &str) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// The host's services as seen from plugin code, passed to
@@ -182,6 +190,13 @@ impl<P: Plugin> AbiConverter for Adapter<P> {
             Ok(Ok(id)) => RResult::ROk(id.into()),
             Ok(Err(e)) => RResult::RErr(e.into()),
             Err(p) => RResult::RErr(format!("plugin panicked {}", panic_message(&*p)).into()),
+        }
+    }
+
+    fn doctor(&self, course_root: RStr<'_>) -> RVec<RString> {
+        match catch_unwind(AssertUnwindSafe(|| self.0.doctor(course_root.as_str()))) {
+            Ok(lines) => lines.into_iter().map(RString::from).collect(),
+            Err(p) => RVec::from(vec![RString::from(format!("plugin panicked {}", panic_message(&*p)))]),
         }
     }
 

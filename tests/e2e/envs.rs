@@ -45,8 +45,16 @@ fn a_course_requirements_file_gives_its_decks_their_packages_and_a_new_pin_rerun
 
     let unchanged = build(&env, &course.spec());
     assert!(unchanged.contains("0 built, 4 from cache"), "an unchanged rebuild runs nothing: {unchanged}");
+    let doctor = |course: &TestCourse| {
+        let out = env.clx().arg("doctor").current_dir(course.root()).output().expect("run clx doctor");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let report = doctor(&course);
+    let line = report.lines().find(|l| l.contains("course environment")).unwrap_or_else(|| panic!("{report}"));
+    assert!(line.contains(&*envs[0].path().to_string_lossy()) && line.contains("up to date"), "{line}");
 
     std::fs::write(course.root().join("requirements.txt"), "six==1.17.0\n").expect("write requirements");
+    assert!(doctor(&course).contains("not built yet"), "a changed pin needs a new environment");
     let upgraded = build(&env, &course.spec());
     assert!(upgraded.contains("4 built, 0 from cache"), "every deck of the course runs again: {upgraded}");
     assert!(completed_page(&course, "slides_six").contains("six 1.17.0"), "the new pin is what the deck sees");

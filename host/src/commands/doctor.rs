@@ -37,6 +37,11 @@ pub fn run(global: &GlobalArgs) -> Result<ExitCode> {
                 continue;
             }
         };
+        if let Some(course) = std::env::current_dir().ok().filter(|d| d.join("slides").is_dir()) {
+            for line in converter.doctor(course.to_string_lossy().as_ref().into()) {
+                outln!("course   {}: {line}", plugin.name());
+            }
+        }
         for jt in plugin.manifest.job_types.iter() {
             match converter.tool_identity(jt.name.as_str().into()) {
                 RResult::ROk(id) if id.is_empty() => outln!("ready    {} ({})", jt.name, plugin.name()),

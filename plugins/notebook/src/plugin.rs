@@ -126,6 +126,37 @@ impl Plugin for Notebook {
         Ok(Notebook { config, kernels, executor: OnceLock::new(), env_executors: Mutex::new(HashMap::new()) })
     }
 
+    /// The course's Python environment: where `requirements.txt` puts it and
+    /// whether it is built and current (its directory is named by the file's
+    /// text and the Python version, so a built one is up to date).
+    fn doctor(&self, course_root: &str) -> Vec<String> {
+        let file = std::path::Path::new(course_root).join("requirements.txt");
+        let text = match std::fs::read_to_string(&file) {
+            Ok(text) => text,
+            Err(_) if self.config.requirements.is_none() => {
+                return vec!["course environment: none (no requirements.txt here); decks use the tools venv".into()]
+            }
+            Err(_) => self.config.requirements.clone().unwrap_or_default(),
+        };
+        let requirements = Requirements { file: "requirements.txt".into(), text };
+        let packages = requirements.text.lines().filter(|l| !l.trim().is_empty() && !l.trim().starts_with('#')).count();
+        match env::env_dir(&requirements) {
+            Ok(dir) => match env::existing(&dir) {
+                Some(built) => vec![format!(
+                    "course environment: {} (up to date: {} package(s) declared, {} installed)",
+                    dir.display(),
+                    packages,
+                    built.freeze.lines().count()
+                )],
+                None => vec![format!(
+                    "course environment: {} not built yet ({packages} package(s) declared); the next build creates it",
+                    dir.display()
+                )],
+            },
+            Err(e) => vec![format!("course environment: cannot tell ({e})")],
+        }
+    }
+
     fn tool_identity(&self, _job_type: &str) -> Result<String, String> {
         let kernels = execute::kernel_identity(&self.env_prefixes(), &self.kernels);
         // A `requirements.txt` reaches the cache key through the job options;
