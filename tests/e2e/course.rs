@@ -115,44 +115,13 @@ fn a_failing_cell_fails_only_the_executed_pages_of_its_deck() {
 /// highlighted code and the rendered table; the screenshot is kept in
 /// target/tmp for a look.
 fn rendered_in_chromium(page: &Path) {
-    let url = format!("file://{}", page.display());
-    let flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--host-resolver-rules=MAP * ~NOTFOUND",
-    ];
-    let profile = tempfile::tempdir().expect("profile dir");
-    let dom = std::process::Command::new("chromium")
-        .args(flags)
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg("--dump-dom")
-        .arg(&url)
-        .output()
-        .expect("chromium runs (scripts/setup installs it)");
-    let dom = String::from_utf8_lossy(&dom.stdout);
+    let dom = render_in_chromium(page, "example-course-hello-world.png", (1200, 1600));
     assert!(dom.matches("class=\"cell border-box-sizing").count() >= 4, "cells: {dom}");
     assert!(
         dom.contains("<span class=\"source python\"") || dom.contains("class=\"support function"),
         "highlighted code: {dom}"
     );
     assert!(dom.contains("<table>") && dom.contains("<td><code>len()</code></td>"), "markdown table: {dom}");
-    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("example-course-hello-world.png");
-    let status = std::process::Command::new("chromium")
-        .args(flags)
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg(format!("--screenshot={}", shot.display()))
-        .arg("--window-size=1200,1600")
-        .arg(&url)
-        .output()
-        .expect("chromium runs");
-    assert!(status.status.success());
-    let (w, h) = png_size(&std::fs::read(&shot).expect("screenshot written"));
-    assert_eq!((w, h), (1200, 1600));
 }
 
 fn build(env: &Env, args: &[&std::ffi::OsStr]) -> (Option<i32>, String) {

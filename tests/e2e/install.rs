@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use clx_e2e::{png_size, stderr, stdout, target_dir, tools_dir, Env};
+use clx_e2e::{render_in_chromium, stderr, stdout, target_dir, tools_dir, Env};
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_path_buf()
@@ -173,36 +173,6 @@ fn installed_clx_inits_builds_and_publishes_a_browsable_course_from_any_director
 
 /// The home page as a browser shows it: the links are there and it paints.
 fn rendered_in_chromium(page: &Path) {
-    let url = format!("file://{}", page.display());
-    let flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--host-resolver-rules=MAP * ~NOTFOUND",
-    ];
-    let profile = tempfile::tempdir().expect("profile dir");
-    let dom = Command::new("chromium")
-        .args(flags)
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg("--dump-dom")
-        .arg(&url)
-        .output()
-        .expect("chromium runs (scripts/setup installs it)");
-    let dom = String::from_utf8_lossy(&dom.stdout);
+    let dom = render_in_chromium(page, "course-home-page.png", (1000, 800));
     assert!(dom.contains("<h1>Erster Kurs</h1>") && dom.contains("HTML completed"), "{dom}");
-    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("course-home-page.png");
-    let out = Command::new("chromium")
-        .args(flags)
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg(format!("--screenshot={}", shot.display()))
-        .arg("--window-size=1000,800")
-        .arg(&url)
-        .output()
-        .expect("chromium runs");
-    assert!(out.status.success());
-    assert_eq!(png_size(&std::fs::read(&shot).expect("screenshot written")), (1000, 800));
 }

@@ -99,6 +99,41 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// A page as headless Chromium builds it: its DOM (returned) and a
+/// screenshot of `size` kept as `target/tmp/<screenshot>` for a look. The
+/// network is cut off, as a participant opening the file from disk would
+/// not need it.
+pub fn render_in_chromium(page: &Path, screenshot: &str, size: (u32, u32)) -> String {
+    let url = format!("file://{}", page.display());
+    let flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+    ];
+    let profile = tempfile::tempdir().expect("profile dir");
+    let chromium = |extra: &[String]| {
+        Command::new("chromium")
+            .args(flags)
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .args(extra)
+            .arg(&url)
+            .output()
+            .expect("chromium runs (scripts/setup installs it)")
+    };
+    let dom = String::from_utf8_lossy(&chromium(&["--dump-dom".to_owned()]).stdout).into_owned();
+    let shot = target_dir().parent().unwrap_or(Path::new(".")).join("tmp").join(screenshot);
+    let _ = std::fs::create_dir_all(shot.parent().expect("target/tmp"));
+    let out = chromium(&[format!("--screenshot={}", shot.display()), format!("--window-size={},{}", size.0, size.1)]);
+    assert!(out.status.success(), "chromium took no screenshot: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(png_size(&std::fs::read(&shot).expect("screenshot written")), size);
+    dom
+}
+
 /// A PNG's width and height, after checking its signature.
 pub fn png_size(bytes: &[u8]) -> (u32, u32) {
     assert!(bytes.len() > 24, "PNG too short: {} bytes", bytes.len());

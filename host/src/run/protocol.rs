@@ -4,44 +4,23 @@
 
 use crate::store::queue::{JobId, WorkerId};
 
-/// How loud a plugin's log line is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum LogLevel {
-    Trace,
-    Debug,
-    Info,
-    Warn,
-    Error,
-}
+pub use clx_plugin_api::LogLevel;
 
-impl LogLevel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LogLevel::Trace => "trace",
-            LogLevel::Debug => "debug",
-            LogLevel::Info => "info",
-            LogLevel::Warn => "warn",
-            LogLevel::Error => "error",
-        }
-    }
-
-    fn parse(s: &str) -> Option<LogLevel> {
-        [LogLevel::Trace, LogLevel::Debug, LogLevel::Info, LogLevel::Warn, LogLevel::Error]
-            .into_iter()
-            .find(|l| l.as_str() == s)
+/// The level's word on the wire.
+fn level_name(level: LogLevel) -> &'static str {
+    match level {
+        LogLevel::Trace => "trace",
+        LogLevel::Debug => "debug",
+        LogLevel::Info => "info",
+        LogLevel::Warn => "warn",
+        LogLevel::Error => "error",
     }
 }
 
-impl From<clx_plugin_api::LogLevel> for LogLevel {
-    fn from(level: clx_plugin_api::LogLevel) -> Self {
-        match level {
-            clx_plugin_api::LogLevel::Trace => LogLevel::Trace,
-            clx_plugin_api::LogLevel::Debug => LogLevel::Debug,
-            clx_plugin_api::LogLevel::Info => LogLevel::Info,
-            clx_plugin_api::LogLevel::Warn => LogLevel::Warn,
-            clx_plugin_api::LogLevel::Error => LogLevel::Error,
-        }
-    }
+fn parse_level(word: &str) -> Option<LogLevel> {
+    [LogLevel::Trace, LogLevel::Debug, LogLevel::Info, LogLevel::Warn, LogLevel::Error]
+        .into_iter()
+        .find(|l| level_name(*l) == word)
 }
 
 /// A line the worker sends to the host. Plugin messages travel as JSON
@@ -78,7 +57,7 @@ impl Event {
             "idle" => Event::Idle,
             "log" => {
                 let mut parts = arg.splitn(3, ' ');
-                let level = LogLevel::parse(parts.next()?)?;
+                let level = parse_level(parts.next()?)?;
                 let job = JobId(parts.next()?.parse().ok()?);
                 let message = serde_json::from_str(parts.next()?).ok()?;
                 Event::Log { job, level, message }
@@ -101,7 +80,7 @@ impl Event {
             Event::Started(j) => format!("started {}\n", j.0),
             Event::Done(j) => format!("done {}\n", j.0),
             Event::Idle => "idle\n".to_owned(),
-            Event::Log { job, level, message } => format!("log {} {} {}\n", level.as_str(), job.0, json(message)),
+            Event::Log { job, level, message } => format!("log {} {} {}\n", level_name(*level), job.0, json(message)),
             Event::Progress { job, done, total, message } => {
                 format!("progress {} {done} {total} {}\n", job.0, json(message))
             }

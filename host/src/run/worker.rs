@@ -76,7 +76,7 @@ struct Services<'a> {
 
 impl HostServices for Services<'_> {
     fn log(&self, level: LogLevel, message: RStr<'_>) {
-        let event = Event::Log { job: self.job, level: level.into(), message: message.to_string() };
+        let event = Event::Log { job: self.job, level, message: message.to_string() };
         // A host that stopped listening ends the worker at the next job anyway.
         let _ = self.channel.send(&event);
     }

@@ -13,10 +13,7 @@ const STARTS: usize = 5;
 const DECKS: usize = 3;
 
 fn venv() -> PathBuf {
-    let tools = std::env::var_os("CLX_TOOLS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".local/share/clx/tools"));
-    tools.join("venv")
+    clx_plugin_api::tools_dir().unwrap_or_default().join("venv")
 }
 
 fn median(mut samples: Vec<Duration>) -> Duration {

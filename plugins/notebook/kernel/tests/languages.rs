@@ -7,10 +7,7 @@ use std::time::Duration;
 use clx_kernel::{Executor, KernelError};
 
 fn venv() -> PathBuf {
-    let tools = std::env::var_os("CLX_TOOLS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".local/share/clx/tools"));
-    tools.join("venv")
+    clx_plugin_api::tools_dir().unwrap_or_default().join("venv")
 }
 
 const LIMIT: Duration = Duration::from_secs(120);

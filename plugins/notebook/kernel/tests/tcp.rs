@@ -7,10 +7,7 @@ use std::time::Duration;
 use clx_kernel::{Executor, Kernel, Wire};
 
 fn venv() -> PathBuf {
-    let tools = std::env::var_os("CLX_TOOLS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".local/share/clx/tools"));
-    let venv = tools.join("venv");
+    let venv = clx_plugin_api::tools_dir().unwrap_or_default().join("venv");
     assert!(venv.join("bin/python").exists(), "{} missing: run scripts/setup", venv.display());
     venv
 }
