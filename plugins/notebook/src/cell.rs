@@ -37,7 +37,7 @@ impl Cell {
     }
 
     /// The `tags` metadata as strings, in authored order; anything that is
-    /// not a list of strings counts as no tags, as in the predecessor.
+    /// not a list of strings counts as no tags, as in the older Python tool.
     pub fn tags(&self) -> Vec<&str> {
         match self.metadata.get("tags") {
             Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),

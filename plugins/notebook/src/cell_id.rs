@@ -1,6 +1,6 @@
 //! Cell ids: the first 16 hex digits of SHA3-224 over the source, made unique
 //! within one notebook by feeding the same hasher `"{index}:{source}"` until
-//! the id is new (the predecessor's rule, so ids stay stable across tools).
+//! the id is new (the older Python tool's rule, so ids stay stable across tools).
 
 use std::collections::HashSet;
 use std::fmt::Write;

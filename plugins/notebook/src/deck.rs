@@ -98,7 +98,7 @@ pub fn deck_outputs(input: &DeckInput<'_>, kind: Kind, format: Format) -> Result
 }
 
 /// A marker whose metadata cannot be parsed is almost always a typo
-/// (`lang=de` instead of `lang="de"`); the predecessor silently kept such
+/// (`lang=de` instead of `lang="de"`); the older Python tool silently kept such
 /// cells in every language, so it is an error here.
 fn check_cells(cells: &[Cell], rendered: &str, source: &str) -> Result<(), DeckError> {
     for cell in cells {

@@ -1,6 +1,6 @@
 //! Stage 4a: the nbformat 4.5 notebook and its JSON bytes, laid out exactly
 //! as Python's `json.dumps(indent=1, sort_keys=True, ensure_ascii=False)`
-//! does, so outputs are byte-identical to the predecessor's.
+//! does, so outputs are byte-identical to the older Python tool's.
 
 use serde_json::{json, Map, Value};
 
@@ -12,7 +12,7 @@ use crate::lang::ProgLang;
 pub struct NotebookMeta {
     pub prog_lang: ProgLang,
     pub encoding: Option<String>,
-    /// Sorted cell metadata keys of the deck (the predecessor's order was random).
+    /// Sorted cell metadata keys of the deck (the older Python tool's order was random).
     pub cell_metadata_keys: Vec<String>,
 }
 

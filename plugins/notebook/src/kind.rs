@@ -48,7 +48,7 @@ const CODE_ONLY_TAGS: &[&str] = &["keep", "start", "allow-untranslated", "raises
 /// `nodataurl` keeps a cell's images as links where images get inlined.
 const MARKDOWN_ONLY_TAGS: &[&str] = &["answer", "nodataurl"];
 /// When a cell has several, the first one in this order wins (the
-/// predecessor picked one at random). A voiceover is narration for the
+/// older Python tool picked one at random). A voiceover is narration for the
 /// speaker, so it shows as a speaker note in a slideshow.
 const SLIDE_TAGS: &[(&str, &str)] =
     &[("slide", "slide"), ("subslide", "subslide"), ("notes", "notes"), ("voiceover", "notes")];

@@ -180,7 +180,7 @@ impl Plugin for Notebook {
         };
         let kernel = self.kernels.kernel(options.prog_lang.name()).unwrap_or_default();
         // Only a chosen kernel touches the metadata: the defaults keep the
-        // notebooks byte-identical to the predecessor's.
+        // notebooks byte-identical to the older Python tool's.
         let kernelspec =
             self.kernels.is_overridden(options.prog_lang.name()).then(|| options.prog_lang.kernelspec_named(kernel));
         let notebook = |variant: &Variant| {

@@ -1,7 +1,7 @@
 //! Every golden deck × lang × kind × format (ipynb, code) must come out
-//! byte-identical to the predecessor's output (`tests/golden/outputs`).
+//! byte-identical to the older Python tool's output (`tests/golden/outputs`).
 //!
-//! The decks are rendered with the predecessor's own title macros
+//! The decks are rendered with the older Python tool's own title macros
 //! (`tests/golden/macros/`, rebuilt from the golden outputs: its Python and
 //! C# logos and the hard-coded author line); the built-in macros ship a logo
 //! of our own. The golden files are compared after fixing the two places
@@ -18,7 +18,7 @@ fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
 }
 
-/// The golden bytes with the predecessor's random choices fixed our way.
+/// The golden bytes with the older Python tool's random choices fixed our way.
 fn normalise_golden(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut lines = text.split_inclusive('\n').peekable();
@@ -139,7 +139,7 @@ fn normalising_sorts_the_filter_and_fixes_the_double_slide_tag() {
 const KINDS: [(&str, Kind); 3] =
     [("completed", Kind::Completed), ("code-along", Kind::CodeAlong), ("speaker", Kind::Speaker)];
 
-/// Decks in the shape the predecessor writes them today; their golden
+/// Decks in the shape the older Python tool writes them today; their golden
 /// outputs were made by clx and checked by hand (`today/README.md`).
 fn today_dir() -> PathBuf {
     golden_dir().join("today")
@@ -164,7 +164,7 @@ fn check_golden(path: &Path, actual: &str, failures: &mut Vec<String>) {
     }
 }
 
-/// The same deck with the markdown marker the predecessor's older decks put
+/// The same deck with the markdown marker the older Python tool's older decks put
 /// above the `j2` import and the title line.
 fn wrapped(unwrapped: &str) -> String {
     let at = unwrapped.find("// j2 ").expect("the deck imports the header macro");

@@ -1,5 +1,5 @@
 //! 50 small diagrams through one converter (one JVM in `-pipe` mode) versus
-//! one `java -jar plantuml.jar` per diagram, as the predecessor ran them.
+//! one `java -jar plantuml.jar` per diagram, as the older Python tool ran them.
 //!
 //! Run: `cargo bench -p clx-plugin-plantuml --bench pipe_vs_oneshot`
 

@@ -55,20 +55,6 @@ impl Executor {
         self.rt.spawn(async move { Kernel::start(&spec, &dir).await })
     }
 
-    /// Make sure a kernel of this spec is starting, without waiting for it.
-    /// Kernels that cannot change their working directory start per deck.
-    pub fn prewarm(&self, name: &str) -> Result<(), KernelError> {
-        let spec = self.kernelspec(name)?;
-        if chdir_code(&spec, Path::new("/")).is_none() {
-            return Ok(());
-        }
-        let mut warm = self.warm.lock().unwrap_or_else(|e| e.into_inner());
-        if !warm.contains_key(name) {
-            warm.insert(name.to_owned(), self.start_in_background(spec));
-        }
-        Ok(())
-    }
-
     /// [`Executor::session`] for a deck language: a missing kernelspec
     /// names the language and its install command.
     pub fn session_for(&self, prog_lang: &str, name: &str, work_dir: &Path) -> Result<Session<'_>, KernelError> {
