@@ -184,6 +184,14 @@ impl Kernel {
                 Ok(())
             });
         }
+        // Other clx workers start kernels at the same time: until this
+        // kernel listens on its ports, another process could be handed one
+        // of them by the OS (released reservation, not yet bound) and this
+        // client would connect to the wrong socket. The lock spans processes.
+        let port_lock = match wire {
+            Wire::Tcp => tokio::task::spawn_blocking(port_lock).await.ok().flatten(),
+            Wire::Ipc => None,
+        };
         let mut child = {
             let _guard = SPAWN_LOCK.lock().unwrap_or_else(|e| e.into_inner());
             // Held until the child is spawned, so no other kernel can be
@@ -240,6 +248,7 @@ impl Kernel {
                 });
             }
         };
+        drop(port_lock);
         let (mut iopub_conn, shell, control) = match connected {
             Ok(Ok(c)) => c,
             Ok(Err(e)) => return Err(KernelError::Protocol(format!("cannot connect to kernel {}: {e}", spec.name))),
@@ -459,6 +468,21 @@ fn is_child_of(msg: &JupyterMessage, id: &str) -> bool {
 
 /// Five free loopback ports, each still bound so no one else gets it
 /// before the kernel is spawned.
+/// An exclusive lock, shared by every process of this user, held while a TCP
+/// kernel goes from reserved ports to listening on them. `None` when the
+/// lock file cannot be used (then starts are only serialised in-process).
+fn port_lock() -> Option<std::fs::File> {
+    use std::os::unix::io::AsRawFd;
+    // SAFETY: getuid cannot fail.
+    let uid = unsafe { libc::getuid() };
+    // Not TMPDIR: every worker has a private one, and the lock must be shared.
+    let path = format!("/tmp/clx-kernel-ports-{uid}.lock");
+    let file = std::fs::OpenOptions::new().create(true).read(true).write(true).open(path).ok()?;
+    // SAFETY: flock on a descriptor this function owns; released on close.
+    let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0;
+    locked.then_some(file)
+}
+
 fn reserve_ports() -> Result<([u16; 5], Vec<std::net::TcpListener>), KernelError> {
     let mut ports = [0u16; 5];
     let mut listeners = Vec::with_capacity(5);
