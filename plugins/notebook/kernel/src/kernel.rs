@@ -402,7 +402,60 @@ impl Kernel {
         if interrupted_at.is_some() {
             return Err(KernelError::CellTimeout { secs: limit.as_secs() });
         }
+        if self.wire == Wire::Tcp && !silent {
+            self.collect_late_outputs(&id, &mut collector).await;
+        }
         Ok(collector.finish())
+    }
+
+    /// Kernels other than ipykernel (Deno's, for one) forward a cell's
+    /// console output from a task of their own, which on a busy machine
+    /// publishes after the cell's idle status. Collect what still arrives for
+    /// the cell: a kernel_info round trip (the kernel's main loop has moved
+    /// on by its idle status), then a short quiet period that every late
+    /// message extends.
+    async fn collect_late_outputs(&mut self, id: &str, collector: &mut Collector) {
+        const QUIET: Duration = Duration::from_millis(25);
+        let request: JupyterMessage = KernelInfoRequest {}.into();
+        let info_id = request.header.msg_id.clone();
+        if self.send_shell(request).await.is_err() {
+            return;
+        }
+        let (mut replied, mut idle) = (false, false);
+        let mut quiet_until: Option<Instant> = None;
+        let give_up = Instant::now() + Duration::from_secs(2);
+        loop {
+            let wake = quiet_until.unwrap_or(give_up).min(give_up);
+            tokio::select! {
+                msg = self.shell.read() => {
+                    let Ok(msg) = msg else { return };
+                    replied |= is_child_of(&msg, &info_id);
+                }
+                msg = self.iopub.recv() => {
+                    let Some(msg) = msg else { return };
+                    if is_child_of(&msg, id) {
+                        if !matches!(msg.content, JupyterMessageContent::Status(_)) {
+                            collector.add(msg.content);
+                        }
+                        if quiet_until.is_some() {
+                            quiet_until = Some(Instant::now() + QUIET);
+                        }
+                    } else if is_child_of(&msg, &info_id) {
+                        if let JupyterMessageContent::Status(s) = &msg.content {
+                            idle |= s.execution_state == ExecutionState::Idle;
+                        }
+                    }
+                }
+                _ = tokio::time::sleep_until(wake) => {
+                    if quiet_until.is_some() || Instant::now() >= give_up {
+                        return;
+                    }
+                }
+            }
+            if replied && idle && quiet_until.is_none() {
+                quiet_until = Some(Instant::now() + QUIET);
+            }
+        }
     }
 
     async fn interrupt(&mut self) {
@@ -477,7 +530,7 @@ fn port_lock() -> Option<std::fs::File> {
     let uid = unsafe { libc::getuid() };
     // Not TMPDIR: every worker has a private one, and the lock must be shared.
     let path = format!("/tmp/clx-kernel-ports-{uid}.lock");
-    let file = std::fs::OpenOptions::new().create(true).read(true).write(true).open(path).ok()?;
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).read(true).write(true).open(path).ok()?;
     // SAFETY: flock on a descriptor this function owns; released on close.
     let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0;
     locked.then_some(file)
