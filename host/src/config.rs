@@ -261,35 +261,31 @@ fn user_config_dir() -> Option<PathBuf> {
         .map(|d| d.join("clx"))
 }
 
-/// `~/.local/share/clx` (or `$XDG_DATA_HOME/clx`): user plugins and tools.
-pub fn user_data_dir() -> Option<PathBuf> {
+/// `$XDG_DATA_HOME`, else `~/.local/share`: where Jupyter keeps the user's
+/// kernelspecs and clx its own data.
+pub fn data_home() -> Option<PathBuf> {
     std::env::var_os("XDG_DATA_HOME")
         .filter(|d| !d.is_empty())
         .map(PathBuf::from)
         .or_else(|| home_dir().map(|h| h.join(".local/share")))
-        .map(|d| d.join("clx"))
 }
 
-/// Where the queue DB and the cache live: `$CLX_HOME`, else `$XDG_CACHE_HOME/clx`,
-/// else `~/.cache/clx`. One place per user, so `clx status` works from anywhere
-/// and courses share cached results.
+/// `~/.local/share/clx` (or `$XDG_DATA_HOME/clx`): user plugins and tools.
+pub fn user_data_dir() -> Option<PathBuf> {
+    data_home().map(|d| d.join("clx"))
+}
+
 /// Where clx keeps its state: the queue, the cache and the workers' scratch
-/// folders. `CLX_HOME`, else `$XDG_CACHE_HOME/clx`, else `~/.cache/clx`.
+/// folders. `CLX_HOME`, else `$XDG_CACHE_HOME/clx`, else `~/.cache/clx`: one
+/// place per user, so `clx status` works from anywhere and courses share
+/// cached results.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StateDir(PathBuf);
 
 impl StateDir {
     /// The state dir of this user (see the type's docs for the order).
     pub fn from_env() -> StateDir {
-        if let Some(dir) = std::env::var_os("CLX_HOME").filter(|d| !d.is_empty()) {
-            return StateDir(PathBuf::from(dir));
-        }
-        let base = std::env::var_os("XDG_CACHE_HOME")
-            .filter(|d| !d.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| home_dir().map(|h| h.join(".cache")))
-            .unwrap_or_else(std::env::temp_dir);
-        StateDir(base.join("clx"))
+        StateDir(clx_plugin_api::state_dir())
     }
 
     pub fn path(&self) -> &Path {

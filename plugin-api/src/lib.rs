@@ -336,6 +336,23 @@ macro_rules! export_plugin {
     };
 }
 
+/// Where clx keeps its state (queue, cache, workers' scratch folders, and
+/// whatever a plugin needs to keep between builds, such as an environment
+/// it provisions): `$CLX_HOME`, else `$XDG_CACHE_HOME/clx`, else
+/// `~/.cache/clx`. Host and plugins agree on it through this function.
+pub fn state_dir() -> std::path::PathBuf {
+    use std::path::PathBuf;
+    if let Some(dir) = std::env::var_os("CLX_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    std::env::var_os("XDG_CACHE_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").filter(|h| !h.is_empty()).map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("clx")
+}
+
 /// Where `scripts/setup` installs external tools: `$CLX_TOOLS_DIR`, else
 /// `$XDG_DATA_HOME/clx/tools`, else `~/.local/share/clx/tools`. Plugins look
 /// for their tools here after their own config and environment variables.

@@ -706,11 +706,7 @@ fn environment_fingerprint() -> String {
     vars.sort();
     let mut dirs: Vec<PathBuf> =
         std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    let data = std::env::var_os("XDG_DATA_HOME").map(PathBuf::from).or_else(|| home.map(|h| h.join(".local/share")));
-    let tools =
-        std::env::var_os("CLX_TOOLS_DIR").map(PathBuf::from).or_else(|| data.as_ref().map(|d| d.join("clx/tools")));
-    if let Some(tools) = tools {
+    if let Some(tools) = clx_plugin_api::tools_dir() {
         if let Ok(entries) = std::fs::read_dir(&tools) {
             for entry in entries.flatten() {
                 // A Python environment in the tools dir (the kernels' venv):
@@ -726,7 +722,7 @@ fn environment_fingerprint() -> String {
         }
         dirs.push(tools);
     }
-    if let Some(data) = data {
+    if let Some(data) = crate::config::data_home() {
         dirs.push(data.join("jupyter/kernels"));
     }
     for jupyter in

@@ -56,20 +56,6 @@ fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> EnvErro
     move |source| EnvError::Io { what, path, source }
 }
 
-/// clx's state dir: `$CLX_HOME`, else `$XDG_CACHE_HOME/clx`, else
-/// `~/.cache/clx`.
-pub fn state_dir() -> PathBuf {
-    if let Some(home) = std::env::var_os("CLX_HOME").filter(|d| !d.is_empty()) {
-        return PathBuf::from(home);
-    }
-    std::env::var_os("XDG_CACHE_HOME")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir)
-        .join("clx")
-}
-
 /// The interpreter course environments are made from: the tools venv's
 /// (the one the default Python kernel runs), else `python3` on `PATH`.
 pub fn base_python() -> PathBuf {
@@ -129,7 +115,7 @@ pub fn env_hash(requirements: &str, python_version: &str) -> String {
 /// Where the environment for `requirements` lives, whether or not it exists.
 pub fn env_dir(requirements: &Requirements) -> Result<PathBuf, EnvError> {
     let version = python_version(&base_python())?;
-    Ok(state_dir().join("envs").join(env_hash(&requirements.text, &version)))
+    Ok(clx_plugin_api::state_dir().join("envs").join(env_hash(&requirements.text, &version)))
 }
 
 /// The finished environment at `dir`, if there is one.
@@ -146,7 +132,7 @@ pub fn provision(requirements: &Requirements) -> Result<CourseEnv, EnvError> {
     if let Some(env) = existing(&dir) {
         return Ok(env);
     }
-    let envs = dir.parent().map(Path::to_owned).unwrap_or_else(state_dir);
+    let envs = dir.parent().map(Path::to_owned).unwrap_or_else(clx_plugin_api::state_dir);
     std::fs::create_dir_all(&envs).map_err(io("cannot create", &envs))?;
     let _lock = lock(&dir.with_extension("lock"))?;
     if let Some(env) = existing(&dir) {

@@ -89,7 +89,7 @@ fn run_root() -> PathBuf {
     if let Some(dir) = std::env::var_os("CLX_RUN_DIR").filter(|d| !d.is_empty()) {
         return PathBuf::from(dir);
     }
-    crate::env::state_dir().join("run")
+    clx_plugin_api::state_dir().join("run")
 }
 
 /// The run directory's name: a hash of the course (when the host names it
