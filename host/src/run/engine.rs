@@ -63,6 +63,8 @@ pub enum EngineError {
     Output(#[from] crate::run::output::OutputError),
     #[error("the build was interrupted")]
     Interrupted,
+    #[error("cannot install the Ctrl-C handler: {0}")]
+    Signal(std::io::Error),
 }
 
 /// A job on its way: its plan and what the cache knows it by.
@@ -97,8 +99,7 @@ impl<'r> Engine<'r> {
         let cache = Cache::open(&options.cache)?;
         let interrupted = Arc::new(AtomicBool::new(false));
         for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-            signal_hook::flag::register(signal, Arc::clone(&interrupted))
-                .map_err(crate::run::pool::PoolError::Signal)?;
+            signal_hook::flag::register(signal, Arc::clone(&interrupted)).map_err(EngineError::Signal)?;
         }
         Ok(Engine {
             registry,
@@ -200,6 +201,8 @@ impl<'r> Engine<'r> {
             }
         }
         let mut probes: Vec<Probe> = Vec::new();
+        // Stats every PATH and tools directory: once per build, not per plugin.
+        let environment = if wanted.is_empty() { String::new() } else { environment_fingerprint() };
         for (plugin, job_types) in wanted {
             let Some(loaded) = self.registry.plugin(plugin) else {
                 let message = format!("plugin `{plugin}` is not loaded; see `clx plugins list`");
@@ -226,7 +229,7 @@ impl<'r> Engine<'r> {
                 job_types,
                 memo_key: String::new(),
             };
-            let probe = Probe { memo_key: probe.memo_key(&library), ..probe };
+            let probe = Probe { memo_key: probe.memo_key(&library, &environment), ..probe };
             let remembered = self
                 .cache
                 .memo(&probe.memo_key)
@@ -290,9 +293,9 @@ impl<'r> Engine<'r> {
         }
     }
 
-    /// Whether Ctrl-C or SIGTERM arrived (only known once workers ran).
+    /// Whether Ctrl-C or SIGTERM arrived since the last check.
     pub fn interrupted(&self) -> bool {
-        self.running.as_ref().is_some_and(|(_, _, pool)| pool.interrupted())
+        self.interrupted.swap(false, Ordering::Relaxed)
     }
 
     /// Stop the workers and close the queue session.
@@ -325,6 +328,7 @@ impl<'r> Engine<'r> {
                 session,
                 job_deadline: self.options.job_deadline,
                 log_level: self.options.log_level.clone(),
+                interrupted: Arc::clone(&self.interrupted),
             })?;
             self.running = Some((queue, session, pool));
         }
@@ -582,7 +586,7 @@ impl Probe {
     /// renames files there, which changes the directory's mtime), and the
     /// site-packages of Python environments in the tools dir. A tool changed
     /// elsewhere deeper down is noticed after `clx cache clear`.
-    fn memo_key(&self, library: &str) -> String {
+    fn memo_key(&self, library: &str, environment: &str) -> String {
         let mut h = blake3::Hasher::new();
         for part in [
             "tool-identity",
@@ -591,7 +595,7 @@ impl Probe {
             library,
             &self.config,
             &self.job_types.join("\n"),
-            &environment_fingerprint(),
+            environment,
         ] {
             h.update(&(part.len() as u64).to_le_bytes());
             h.update(part.as_bytes());

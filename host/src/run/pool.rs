@@ -50,6 +50,9 @@ pub struct PoolConfig {
     pub session: SessionId,
     pub job_deadline: Duration,
     pub log_level: String,
+    /// Set by Ctrl-C or SIGTERM; whoever starts the pool installs the
+    /// handler (the engine does, before any plugin is probed).
+    pub interrupted: Arc<AtomicBool>,
 }
 
 /// What the build loop hears from the pool.
@@ -112,8 +115,6 @@ pub enum PoolError {
     Spawn(String, std::io::Error),
     #[error(transparent)]
     Queue(#[from] QueueError),
-    #[error("cannot install the Ctrl-C handler: {0}")]
-    Signal(std::io::Error),
     #[error("cannot create a scratch folder for workers in {0}: {1}; check that the state dir (CLX_HOME) is writable")]
     Scratch(PathBuf, std::io::Error),
 }
@@ -122,10 +123,7 @@ impl Pool {
     /// A pool with no workers yet; [`Pool::ensure`] starts them.
     pub fn new(config: PoolConfig) -> Result<Pool, PoolError> {
         let (tx, rx) = mpsc::channel();
-        let interrupted = Arc::new(AtomicBool::new(false));
-        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-            signal_hook::flag::register(signal, Arc::clone(&interrupted)).map_err(PoolError::Signal)?;
-        }
+        let interrupted = Arc::clone(&config.interrupted);
         let queue = Queue::open(&config.queue)?;
         let scratch =
             Scratch::new(config.scratch.clone()).map_err(|e| PoolError::Scratch(config.scratch.clone(), e))?;
@@ -178,11 +176,6 @@ impl Pool {
         }
         self.wake();
         Ok(())
-    }
-
-    /// Whether the user asked to stop (Ctrl-C, SIGTERM) since the last check.
-    pub fn interrupted(&self) -> bool {
-        self.interrupted.swap(false, Ordering::Relaxed)
     }
 
     fn spawn(&mut self, spec_index: usize) -> Result<(), PoolError> {
