@@ -100,3 +100,19 @@ fn rust_example_course_runs_in_evcxr() {
     let code = page(&out_dir, "public/En/Rust Basics/Slides/Rust/Completed/First Steps/01 Hello, Rust.rs");
     assert!(code.contains("println!(\"Hello, Rust!\");"), "{code}");
 }
+
+#[test]
+fn doctor_lists_every_course_language_with_its_kernelspec_or_how_to_install_it() {
+    let env = Env::new();
+    let out = env.clx().arg("doctor").output().expect("run clx doctor");
+    let report = String::from_utf8_lossy(&out.stdout);
+    let line = |prefix: &str| report.lines().map(str::trim).find(|l| l.starts_with(prefix)).map(str::to_owned);
+    let python = line("python=python3 ").unwrap_or_else(|| panic!("{report}"));
+    assert!(python.contains("kernel.json"), "where python3's kernelspec was found: {python}");
+    // No C++ kernel can be installed from the registries here.
+    let cpp = line("cpp=xcpp17 missing").unwrap_or_else(|| panic!("{report}"));
+    assert!(cpp.contains("install it with: micromamba create -n xeus-cpp"), "{cpp}");
+    for lang in ["csharp=", "java=", "typescript=", "rust="] {
+        assert!(line(lang).is_some(), "{lang} missing from {report}");
+    }
+}

@@ -35,19 +35,14 @@ pub fn kernel_identity(env_prefixes: &[PathBuf], choice: &KernelChoice) -> Strin
             Ok(file) => {
                 format!("{}={} {} ({})", s.language.prog_lang, s.kernel, file.display(), kernel_fingerprint(&file))
             }
-            Err(e) => format!("{}={} missing: {}", s.language.prog_lang, s.kernel, install_hint(&e.to_string())),
+            // The install command, not the whole error with every path searched.
+            Err(clx_kernel::KernelError::NoKernelspec { language: Some(l), .. }) => {
+                format!("{}={} missing: install it with: {}", s.language.prog_lang, s.kernel, l.install)
+            }
+            Err(e) => format!("{}={} missing: {e}", s.language.prog_lang, s.kernel),
         })
         .collect();
     lines.join("; ")
-}
-
-/// The install advice of a missing-kernel error (`install it with: …`), or
-/// the whole message when it has none.
-fn install_hint(message: &str) -> String {
-    match message.split_once("install it with: ") {
-        Some((_, how)) => format!("install it with: {how}"),
-        None => message.to_owned(),
-    }
 }
 
 /// What decides a kernel's behaviour besides the deck: its kernelspec (the
