@@ -22,6 +22,9 @@ pub struct GlobalArgs {
     /// Log level: error, warn, info, debug, trace
     #[arg(long, global = true, default_value = "warn", value_name = "LEVEL")]
     pub log_level: String,
+    /// A PostgreSQL database for the job queue and the cache, shared by machines [default: the state dir's SQLite files, or `[queue] url` in clx.toml]
+    #[arg(long = "queue", global = true, env = "CLX_QUEUE_URL", value_name = "postgres://…", hide_env_values = true)]
+    pub queue_url: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -57,8 +60,7 @@ pub enum Command {
     /// Print the man page (roff) to stdout
     #[command(hide = true)]
     Man,
-    /// Run a worker process (started by `clx build`, not by hand)
-    #[command(hide = true)]
+    /// Run workers for builds on other machines (`clx worker serve`)
     Worker(WorkerArgs),
 }
 
@@ -87,6 +89,9 @@ pub struct BuildArgs {
     /// Workers per job type, e.g. notebook=4 (repeatable)
     #[arg(long, value_name = "TYPE=N", value_parser = parse_workers)]
     pub workers: Vec<(String, usize)>,
+    /// At most N workers per job type on this machine; 0: only workers started with `clx worker serve`
+    #[arg(long, value_name = "N")]
+    pub local_workers: Option<usize>,
     /// Kill a job's worker when one job runs longer than this
     #[arg(long, value_name = "SECONDS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
     pub job_timeout: u64,
@@ -191,23 +196,42 @@ pub enum CacheCommand {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct WorkerArgs {
-    /// The plugin library this worker loads
-    #[arg(long)]
-    pub plugin: PathBuf,
-    /// The queue database
-    #[arg(long, required_unless_present = "probe")]
-    pub queue: Option<PathBuf>,
-    /// The cache directory
-    #[arg(long, required_unless_present = "probe")]
-    pub cache: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<WorkerCommand>,
+    /// The plugin library this worker loads (a build's own worker)
+    #[arg(long, required = true, hide = true)]
+    pub plugin: Option<PathBuf>,
+    /// The SQLite queue (without it: the PostgreSQL database of --queue)
+    #[arg(long, hide = true, requires = "cache_dir")]
+    pub queue_db: Option<PathBuf>,
+    /// The cache directory beside the SQLite queue
+    #[arg(long, hide = true)]
+    pub cache_dir: Option<PathBuf>,
     /// The build session whose jobs this worker takes
-    #[arg(long, required_unless_present = "probe")]
+    #[arg(long, hide = true, required_unless_present = "probe")]
     pub session: Option<i64>,
     /// Job types to claim (or, with --probe, to identify)
-    #[arg(long = "job-type", required = true)]
+    #[arg(long = "job-type", required = true, hide = true)]
     pub job_types: Vec<String>,
     /// Start the plugin, print its tool identities as JSON and exit
-    #[arg(long)]
+    #[arg(long, hide = true)]
     pub probe: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorkerCommand {
+    /// Serve jobs from a PostgreSQL queue (--queue or CLX_QUEUE_URL) until stopped by SIGTERM or Ctrl-C
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Only these job types, comma-separated [default: every type of every plugin found]
+    #[arg(long, value_delimiter = ',', value_name = "TYPE,…")]
+    pub types: Vec<String>,
+    /// Jobs run at the same time
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..256))]
+    pub jobs: u64,
 }

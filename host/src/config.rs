@@ -39,6 +39,15 @@ struct ConfigFile {
     diagram_formats: Option<Vec<String>>,
     #[serde(default, rename = "requires-plugins")]
     requires_plugins: Vec<String>,
+    #[serde(default)]
+    queue: Option<QueueSection>,
+}
+
+/// `[queue]`: where jobs and the cache live when not in the state dir.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueueSection {
+    url: Option<String>,
 }
 
 /// The merged configuration.
@@ -52,6 +61,8 @@ pub struct Config {
     pub diagram_formats: Option<Vec<String>>,
     /// Plugins the course cannot be built without (`requires-plugins`).
     pub required_plugins: Vec<PluginRequirement>,
+    /// `[queue] url`: a PostgreSQL database for the queue and the cache.
+    pub queue_url: Option<String>,
     /// The files that were read, for messages.
     pub sources: Vec<PathBuf>,
     /// Which file listed each of `plugin_dirs`: (dir, "course config <file>"
@@ -122,6 +133,9 @@ impl Config {
         self.converters.extend(file.converters);
         if file.diagram_formats.is_some() {
             self.diagram_formats = file.diagram_formats;
+        }
+        if let Some(url) = file.queue.and_then(|q| q.url) {
+            self.queue_url = Some(url);
         }
         self.sources.push(path.to_owned());
         Ok(())

@@ -110,8 +110,8 @@ fn engine_options(
     let state = StateDir::from_env();
     Ok(EngineOptions {
         exe: std::env::current_exe().context("cannot find the clx executable to start workers from")?,
-        queue: state.queue(),
-        cache: state.cache(),
+        store: super::store_location(global, config)?,
+        local_workers: args.local_workers,
         scratch: state.scratch(),
         label: course.spec.display().to_string(),
         no_cache: args.no_cache,

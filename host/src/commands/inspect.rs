@@ -6,15 +6,19 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clx::config::StateDir;
+use clx::config::Config;
 use clx::run::pool::HEARTBEAT_TIMEOUT;
-use clx::store::cache::Cache;
-use clx::store::queue::{now, JobId, JobStatus, Queue, WorkerStatus};
+use clx::store::queue::{now, JobId, JobStatus, WorkerStatus};
+use clx::store::{Cache, Queue, StoreLocation};
 
-use crate::cli::{CacheCommand, JobsCommand, WorkersCommand};
+use crate::cli::{CacheCommand, GlobalArgs, JobsCommand, WorkersCommand};
 
-fn open_queue() -> Result<Queue> {
-    let queue = Queue::open(&StateDir::from_env().queue())?;
+fn location(global: &GlobalArgs) -> Result<StoreLocation> {
+    super::store_location(global, &Config::load(None)?)
+}
+
+fn open_queue(global: &GlobalArgs) -> Result<Queue> {
+    let queue = Queue::open(&location(global)?)?;
     queue.reap_stale()?;
     Ok(queue)
 }
@@ -32,8 +36,8 @@ fn age(t: f64) -> String {
 
 /// `clx status`: exit 0 healthy, 1 warning (recent failures, old pending
 /// jobs), 2 error (a live worker stopped heartbeating).
-pub fn status(json: bool) -> Result<ExitCode> {
-    let queue = open_queue()?;
+pub fn status(global: &GlobalArgs, json: bool) -> Result<ExitCode> {
+    let queue = open_queue(global)?;
     let sessions = queue.sessions(1)?;
     let current = sessions.first();
     let counts = queue.counts(current.map(|s| s.id))?;
@@ -63,7 +67,7 @@ pub fn status(json: bool) -> Result<ExitCode> {
     }
     match current {
         Some(s) => outln!("build {} ({}): {}, started {}", s.id.0, s.spec, s.status.as_str(), age(s.started_at)),
-        None => outln!("no build has run yet (queue: {})", StateDir::from_env().queue().display()),
+        None => outln!("no build has run yet (queue: {})", location(global)?.describe()),
     }
     let counts: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {}", s.as_str())).collect();
     outln!("jobs: {}", counts.join(", "));
@@ -100,9 +104,9 @@ pub fn status(json: bool) -> Result<ExitCode> {
     Ok(ExitCode::from(level as u8))
 }
 
-pub fn workers(cmd: WorkersCommand) -> Result<ExitCode> {
+pub fn workers(global: &GlobalArgs, cmd: WorkersCommand) -> Result<ExitCode> {
     let WorkersCommand::List = cmd;
-    let queue = open_queue()?;
+    let queue = open_queue(global)?;
     let workers = queue.workers(true)?;
     if workers.is_empty() {
         outln!("no workers recorded");
@@ -134,8 +138,8 @@ pub fn workers(cmd: WorkersCommand) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn jobs(cmd: JobsCommand) -> Result<ExitCode> {
-    let queue = open_queue()?;
+pub fn jobs(global: &GlobalArgs, cmd: JobsCommand) -> Result<ExitCode> {
+    let queue = open_queue(global)?;
     match cmd {
         JobsCommand::List { status } => {
             let status = match status {
@@ -183,8 +187,8 @@ pub fn jobs(cmd: JobsCommand) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn cache(cmd: CacheCommand) -> Result<ExitCode> {
-    let cache = Cache::open(&StateDir::from_env().cache())?;
+pub fn cache(global: &GlobalArgs, cmd: CacheCommand) -> Result<ExitCode> {
+    let cache = Cache::open(&location(global)?)?;
     match cmd {
         CacheCommand::Stats => {
             let s = cache.stats()?;

@@ -60,16 +60,24 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Plugins(cmd) => plugins::run(&global, cmd),
         Command::Build(args) => build::run(&global, args),
-        Command::Status { json } => inspect::status(json),
-        Command::Workers(cmd) => inspect::workers(cmd),
-        Command::Jobs(cmd) => inspect::jobs(cmd),
-        Command::Cache(cmd) => inspect::cache(cmd),
+        Command::Status { json } => inspect::status(&global, json),
+        Command::Workers(cmd) => inspect::workers(&global, cmd),
+        Command::Jobs(cmd) => inspect::jobs(&global, cmd),
+        Command::Cache(cmd) => inspect::cache(&global, cmd),
         Command::Doctor => doctor::run(&global),
         Command::Init(args) => init::run(args),
         Command::Completions { shell } => completions::completions(shell),
         Command::Man => completions::man(),
-        Command::Worker(args) => worker::run(args),
+        Command::Worker(args) => worker::run(&global, args),
     }
+}
+
+/// Where the queue and cache are: `--queue`/`CLX_QUEUE_URL`, else
+/// `[queue] url` of the configuration, else the state dir.
+pub fn store_location(global: &GlobalArgs, config: &Config) -> Result<clx::store::StoreLocation> {
+    let state = clx::config::StateDir::from_env();
+    let url = global.queue_url.as_deref().or(config.queue_url.as_deref());
+    Ok(clx::store::StoreLocation::resolve(url, &state.queue(), &state.cache())?)
 }
 
 /// Find and load every plugin, with the course's `clx.toml` (if any) applied.

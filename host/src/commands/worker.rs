@@ -5,29 +5,46 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clx::run::worker::{self, WorkerConfig};
+use clx::store::pg::PgUrl;
 use clx::store::queue::SessionId;
+use clx::store::StoreLocation;
 
-use crate::cli::WorkerArgs;
+use crate::cli::{GlobalArgs, ServeArgs, WorkerArgs, WorkerCommand};
 
-pub fn run(args: WorkerArgs) -> Result<ExitCode> {
+pub fn run(global: &GlobalArgs, args: WorkerArgs) -> Result<ExitCode> {
+    if let Some(WorkerCommand::Serve(serve)) = args.command {
+        return self::serve(global, serve);
+    }
+    let Some(plugin) = args.plugin else { anyhow::bail!("a worker needs --plugin") };
     // Passed by environment so it never shows in `ps`.
     let plugin_config = std::env::var("CLX_PLUGIN_CONFIG").unwrap_or_else(|_| "{}".to_owned());
     if args.probe {
-        let answer = worker::probe(&args.plugin, &plugin_config, &args.job_types);
+        let answer = worker::probe(&plugin, &plugin_config, &args.job_types);
         println!("{}", serde_json::to_string(&answer).context("cannot encode the probe's answer")?);
         return Ok(ExitCode::SUCCESS);
     }
-    let (Some(queue), Some(cache), Some(session)) = (args.queue, args.cache, args.session) else {
-        anyhow::bail!("a worker needs --queue, --cache and --session");
+    let Some(session) = args.session else { anyhow::bail!("a worker needs --session") };
+    let store = match (args.queue_db, args.cache_dir, global.queue_url.as_deref()) {
+        (Some(queue), Some(cache), _) => StoreLocation::Local { queue, cache },
+        (None, None, Some(url)) => StoreLocation::Postgres(Box::new(PgUrl::parse(url)?)),
+        _ => anyhow::bail!("a worker needs --queue-db and --cache-dir, or a PostgreSQL --queue"),
     };
-    let config = WorkerConfig {
-        plugin: args.plugin,
-        queue,
-        cache,
-        session: SessionId(session),
-        job_types: args.job_types,
-        plugin_config,
-    };
+    let config = WorkerConfig { plugin, store, session: SessionId(session), job_types: args.job_types, plugin_config };
     worker::run(config)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `clx worker serve`: serve every build that uses the same PostgreSQL
+/// database, until SIGTERM or Ctrl-C.
+fn serve(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode> {
+    let (registry, config) = super::discover_plugins(global, None)?;
+    let url = match super::store_location(global, &config)? {
+        StoreLocation::Postgres(url) => *url,
+        StoreLocation::Local { .. } => anyhow::bail!(
+            "clx worker serve needs a PostgreSQL queue: pass --queue postgres://USER@HOST/DB or set CLX_QUEUE_URL"
+        ),
+    };
+    let options = clx::run::serve::ServeOptions { url, types: args.types, jobs: args.jobs as usize };
+    clx::run::serve::serve(&registry, options)?;
     Ok(ExitCode::SUCCESS)
 }

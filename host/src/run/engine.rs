@@ -26,18 +26,23 @@ use crate::report::{Diagnostic, Level, Location, Report};
 use crate::run::output::{OutputTree, Written};
 use crate::run::pool::{Pool, PoolConfig, PoolEvent, WorkerSpec};
 use crate::run::protocol::LogLevel;
+use crate::run::remote::{Listener, Watch};
 use crate::run::worker::ProbeAnswer;
-use crate::store::cache::{BlobHash, Cache, CacheEntry, CacheKey, StoredIssue, StoredOutput};
+use crate::store::cache::{BlobHash, CacheEntry, CacheKey, StoredIssue, StoredOutput};
 use crate::store::job::{JobPayload, OutputSpec, SiblingRef};
-use crate::store::queue::{JobId, JobStatus, Queue, SessionId, SessionStatus};
+use crate::store::queue::{JobId, JobStatus, SessionId, SessionStatus};
+use crate::store::{Cache, Queue, StoreLocation};
 
 /// How one build runs.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
     /// The `clx` executable workers are started from.
     pub exe: PathBuf,
-    pub queue: PathBuf,
-    pub cache: PathBuf,
+    /// Where the queue and the cache are.
+    pub store: StoreLocation,
+    /// `--local-workers`: at most this many workers per job type here
+    /// (0: only remote workers run jobs).
+    pub local_workers: Option<usize>,
     /// Parent of the workers' scratch folders.
     pub scratch: PathBuf,
     /// Label of the session in the queue (the spec path).
@@ -88,6 +93,9 @@ pub struct Engine<'r> {
     libraries: HashMap<String, Result<String, String>>,
     /// Opened when the first job has to run.
     running: Option<(Queue, SessionId, Pool)>,
+    /// With a shared queue: hears of jobs other machines' workers finished.
+    listener: Option<Listener>,
+    watch: Watch,
     /// Set by Ctrl-C or SIGTERM from the engine's start on, so an interrupt
     /// while plugins are probed (before any worker runs) still ends the
     /// build cleanly, its probes killed.
@@ -96,7 +104,7 @@ pub struct Engine<'r> {
 
 impl<'r> Engine<'r> {
     pub fn new(registry: &'r Registry, config: &'r Config, options: EngineOptions) -> Result<Self, EngineError> {
-        let cache = Cache::open(&options.cache)?;
+        let cache = Cache::open(&options.store)?;
         let interrupted = Arc::new(AtomicBool::new(false));
         for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
             signal_hook::flag::register(signal, Arc::clone(&interrupted)).map_err(EngineError::Signal)?;
@@ -109,6 +117,8 @@ impl<'r> Engine<'r> {
             identities: HashMap::new(),
             libraries: HashMap::new(),
             running: None,
+            listener: None,
+            watch: Watch::default(),
             interrupted,
         })
     }
@@ -117,7 +127,7 @@ impl<'r> Engine<'r> {
     /// error is only for failures of clx itself (queue, cache, disk) and
     /// for an interruption.
     pub fn build(&mut self, plan: &Plan, report: &mut Report) -> Result<(), EngineError> {
-        warn_recovered(report, self.cache.recovered.take());
+        warn_recovered(report, self.cache.take_recovered());
         for d in &plan.diagnostics {
             report.diagnostic(d.clone());
         }
@@ -178,8 +188,8 @@ impl<'r> Engine<'r> {
         for (job, entry) in &hits {
             landing.land(job, entry, Source::Cache)?;
         }
-        if let (Some(in_flight), Some((queue, _, pool))) = (in_flight.as_mut(), self.running.as_mut()) {
-            in_flight.wait(pool, queue, &mut landing)?;
+        if let (Some(in_flight), Some((queue, session, pool))) = (in_flight.as_mut(), self.running.as_mut()) {
+            in_flight.wait(pool, queue, *session, &mut self.watch, &mut landing)?;
         }
         if !self.options.keep_stale {
             landing.report.removed += landing.tree.sweep()?.len();
@@ -300,6 +310,7 @@ impl<'r> Engine<'r> {
 
     /// Stop the workers and close the queue session.
     pub fn finish(self, status: SessionStatus) -> Result<(), EngineError> {
+        drop(self.listener);
         if let Some((queue, session, pool)) = self.running {
             pool.shutdown();
             queue.finish_session(session, status)?;
@@ -311,8 +322,8 @@ impl<'r> Engine<'r> {
     /// types run. The queue session and the pool start with the first miss.
     fn submit<'p>(&mut self, misses: Vec<Pending<'p>>, report: &mut Report) -> Result<InFlight<'p>, EngineError> {
         if self.running.is_none() {
-            let mut queue = Queue::open(&self.options.queue)?;
-            warn_recovered(report, queue.recovered.take());
+            let mut queue = Queue::open(&self.options.store)?;
+            warn_recovered(report, queue.take_recovered());
             let reaped = queue.reap_stale()?;
             if reaped > 0 {
                 report.note(&format!(
@@ -322,14 +333,16 @@ impl<'r> Engine<'r> {
             let session = queue.start_session(&self.options.label)?;
             let pool = Pool::new(PoolConfig {
                 exe: self.options.exe.clone(),
-                queue: self.options.queue.clone(),
-                cache: self.options.cache.clone(),
+                store: self.options.store.clone(),
                 scratch: self.options.scratch.clone(),
                 session,
                 job_deadline: self.options.job_deadline,
                 log_level: self.options.log_level.clone(),
                 interrupted: Arc::clone(&self.interrupted),
             })?;
+            if let Some(url) = self.options.store.postgres() {
+                self.listener = Some(Listener::start(url, session, pool.announcer())?);
+            }
             self.running = Some((queue, session, pool));
         }
         let mut in_flight = InFlight::default();
@@ -343,7 +356,13 @@ impl<'r> Engine<'r> {
             in_flight.jobs.insert(id, pending);
         }
         report.start_jobs(in_flight.jobs.len());
-        for spec in worker_specs(&per_type, self.registry, self.config, &self.options) {
+        for mut spec in worker_specs(&per_type, self.registry, self.config, &self.options) {
+            match self.options.local_workers {
+                // Only other machines' workers run jobs.
+                Some(0) => continue,
+                Some(most) => spec.count = spec.count.min(most),
+                None => {}
+            }
             pool.ensure(spec)?;
         }
         Ok(in_flight)
@@ -358,9 +377,27 @@ struct InFlight<'p> {
 
 impl InFlight<'_> {
     /// Land each job as the pool reports it finished, until none is left.
-    fn wait(&mut self, pool: &mut Pool, queue: &Queue, landing: &mut Landing<'_>) -> Result<(), EngineError> {
+    fn wait(
+        &mut self,
+        pool: &mut Pool,
+        queue: &Queue,
+        session: SessionId,
+        watch: &mut Watch,
+        landing: &mut Landing<'_>,
+    ) -> Result<(), EngineError> {
         while !self.jobs.is_empty() {
             let Some(event) = pool.next(Duration::from_secs(1))? else {
+                if let Some(shared) = queue.postgres() {
+                    let ids: Vec<JobId> = self.jobs.keys().copied().collect();
+                    let findings = watch.check(shared, session, &ids)?;
+                    for note in findings.notes {
+                        landing.report.note(&note);
+                    }
+                    for id in findings.settled {
+                        self.settle(id, queue, landing)?;
+                    }
+                    continue;
+                }
                 // No news: a job may have been cancelled from outside (`clx jobs cancel`).
                 let ids: Vec<JobId> = self.jobs.keys().copied().collect();
                 for id in ids {
@@ -754,7 +791,7 @@ fn environment_fingerprint() -> String {
 /// The BLAKE3 hash of a plugin library, remembered in the cache index by the
 /// file's path, size, inode and times, so an unchanged rebuild does not read
 /// libraries of tens of megabytes.
-fn library_hash(cache: &Cache, path: &Path) -> Result<String, String> {
+pub(crate) fn library_hash(cache: &Cache, path: &Path) -> Result<String, String> {
     use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(path).map_err(|e| format!("cannot read plugin {}: {e}", path.display()))?;
     let key = format!(

@@ -6,5 +6,7 @@ pub mod engine;
 pub mod output;
 pub mod pool;
 pub mod protocol;
+pub mod remote;
 pub mod scratch;
+pub mod serve;
 pub mod worker;

@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 use crate::process::{group_alive, kill_group};
 use crate::run::protocol::{Event, LogLevel};
 use crate::run::scratch::Scratch;
-use crate::store::queue::{JobError, JobId, Queue, QueueError, Requeued, SessionId};
+use crate::store::backend::QUEUE_URL_VAR;
+use crate::store::queue::{JobError, JobId, QueueError, Requeued, SessionId};
+use crate::store::{Queue, StoreLocation};
 
 /// A worker whose heartbeat is this old is hung (the heartbeat runs on its
 /// own thread, so a busy converter does not delay it).
@@ -43,8 +45,8 @@ pub struct WorkerSpec {
 #[derive(Debug, Clone)]
 pub struct PoolConfig {
     pub exe: PathBuf,
-    pub queue: PathBuf,
-    pub cache: PathBuf,
+    /// Where the workers' queue and cache are.
+    pub store: StoreLocation,
     /// Where workers' scratch folders go (`<state dir>/tmp`).
     pub scratch: PathBuf,
     pub session: SessionId,
@@ -77,6 +79,20 @@ enum Message {
     Event(Event),
     Stderr(String),
     Closed,
+    /// A job finished by a worker that is not ours (another machine's).
+    Remote(JobId),
+}
+
+/// Tells the pool about jobs that workers outside it finished, so the build
+/// loop hears of them as quickly as of its own workers' jobs.
+#[derive(Clone)]
+pub struct Announcer(mpsc::Sender<(usize, Message)>);
+
+impl Announcer {
+    /// `false` once the pool is gone.
+    pub fn finished(&self, job: JobId) -> bool {
+        self.0.send((usize::MAX, Message::Remote(job))).is_ok()
+    }
 }
 
 struct Slot {
@@ -124,7 +140,7 @@ impl Pool {
     pub fn new(config: PoolConfig) -> Result<Pool, PoolError> {
         let (tx, rx) = mpsc::channel();
         let interrupted = Arc::clone(&config.interrupted);
-        let queue = Queue::open(&config.queue)?;
+        let queue = Queue::open(&config.store)?;
         let scratch =
             Scratch::new(config.scratch.clone()).map_err(|e| PoolError::Scratch(config.scratch.clone(), e))?;
         Ok(Pool {
@@ -182,16 +198,17 @@ impl Pool {
         let scratch = self.scratch.create().map_err(|e| PoolError::Scratch(self.config.scratch.clone(), e))?;
         let spec = &self.specs[spec_index];
         let mut cmd = Command::new(&self.config.exe);
-        cmd.arg("--log-level")
-            .arg(&self.config.log_level)
-            .arg("worker")
-            .arg("--plugin")
-            .arg(&spec.plugin_path)
-            .arg("--queue")
-            .arg(&self.config.queue)
-            .arg("--cache")
-            .arg(&self.config.cache)
-            .arg("--session")
+        cmd.arg("--log-level").arg(&self.config.log_level).arg("worker").arg("--plugin").arg(&spec.plugin_path);
+        match &self.config.store {
+            StoreLocation::Local { queue, cache } => {
+                cmd.arg("--queue-db").arg(queue).arg("--cache-dir").arg(cache).env_remove(QUEUE_URL_VAR);
+            }
+            // By environment: an argument would show the password in `ps`.
+            StoreLocation::Postgres(url) => {
+                cmd.env(QUEUE_URL_VAR, url.as_secret_str());
+            }
+        }
+        cmd.arg("--session")
             .arg(self.config.session.0.to_string())
             .env("CLX_PLUGIN_CONFIG", &spec.plugin_config)
             .env("TMPDIR", &scratch)
@@ -245,6 +262,11 @@ impl Pool {
         Ok(())
     }
 
+    /// A handle for announcing jobs finished outside the pool.
+    pub fn announcer(&self) -> Announcer {
+        Announcer(self.tx.clone())
+    }
+
     /// Tell idle workers there is new work (watch mode submits after start).
     pub fn wake(&mut self) {
         for slot in self.slots.iter_mut().filter(|s| s.alive) {
@@ -284,7 +306,11 @@ impl Pool {
     }
 
     fn handle(&mut self, index: usize, message: Message) -> Result<(), PoolError> {
-        let slot = &mut self.slots[index];
+        if let Message::Remote(job) = message {
+            self.pending_events.push_back(PoolEvent::Finished(job));
+            return Ok(());
+        }
+        let Some(slot) = self.slots.get_mut(index) else { return Ok(()) };
         match message {
             Message::Event(Event::Ready(id)) => {
                 slot.ready = true;
@@ -310,6 +336,7 @@ impl Pool {
                 }
                 slot.stderr.push_back(line);
             }
+            Message::Remote(_) => {}
             Message::Closed => {
                 if slot.alive {
                     let status = slot.child.wait().ok();

@@ -21,9 +21,10 @@ use clx_plugin_api::{ConverterBox, HostServices, HostServices_TO, IssueKind, Job
 use crate::plugin::loader;
 use crate::report::Location;
 use crate::run::protocol::Event;
-use crate::store::cache::{Cache, CacheEntry, CacheKey, StoredIssue, StoredOutput};
+use crate::store::cache::{CacheEntry, CacheKey, StoredIssue, StoredOutput};
 use crate::store::job::JobPayload;
-use crate::store::queue::{JobError, JobId, Queue, SessionId, WorkerId};
+use crate::store::queue::{JobError, JobId, SessionId, WorkerId};
+use crate::store::{Cache, Queue, StoreLocation};
 
 /// How often a worker proves it is alive, also while a job runs.
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_millis(500);
@@ -44,8 +45,7 @@ pub enum WorkerError {
 
 pub struct WorkerConfig {
     pub plugin: PathBuf,
-    pub queue: PathBuf,
-    pub cache: PathBuf,
+    pub store: StoreLocation,
     pub session: SessionId,
     pub job_types: Vec<String>,
     /// The plugin's `clx.toml` section as JSON.
@@ -55,7 +55,7 @@ pub struct WorkerConfig {
 /// The worker's stdout, shared by the job loop and the plugin's log and
 /// progress calls (which may come from the plugin's own threads). Each event
 /// is written whole under the lock, so lines never interleave.
-struct Channel(std::sync::Mutex<std::io::Stdout>);
+pub(crate) struct Channel(std::sync::Mutex<std::io::Stdout>);
 
 impl Channel {
     fn send(&self, event: &Event) -> std::io::Result<()> {
@@ -68,21 +68,35 @@ impl Channel {
 /// Host services for one job: logs and progress go to the host as events
 /// (it shows them at their level), cancellation is noticed by the heartbeat
 /// thread.
-struct Services<'a> {
-    job: JobId,
-    channel: &'a Channel,
-    cancelled: Arc<AtomicBool>,
+/// A worker serving other machines' builds has no host to tell: it logs.
+pub(crate) struct Services<'a> {
+    pub(crate) job: JobId,
+    pub(crate) channel: Option<&'a Channel>,
+    pub(crate) cancelled: Arc<AtomicBool>,
 }
 
 impl HostServices for Services<'_> {
     fn log(&self, level: LogLevel, message: RStr<'_>) {
+        let Some(channel) = self.channel else {
+            let job = self.job.0;
+            match level {
+                LogLevel::Error => tracing::error!(job, "{message}"),
+                LogLevel::Warn => tracing::warn!(job, "{message}"),
+                LogLevel::Info => tracing::info!(job, "{message}"),
+                LogLevel::Debug => tracing::debug!(job, "{message}"),
+                LogLevel::Trace => tracing::trace!(job, "{message}"),
+            }
+            return;
+        };
         let event = Event::Log { job: self.job, level, message: message.to_string() };
         // A host that stopped listening ends the worker at the next job anyway.
-        let _ = self.channel.send(&event);
+        let _ = channel.send(&event);
     }
 
     fn progress(&self, done: u32, total: u32, message: RStr<'_>) {
-        let _ = self.channel.send(&Event::Progress { job: self.job, done, total, message: message.to_string() });
+        if let Some(channel) = self.channel {
+            let _ = channel.send(&Event::Progress { job: self.job, done, total, message: message.to_string() });
+        }
     }
 
     fn is_cancelled(&self) -> bool {
@@ -98,13 +112,13 @@ pub fn run(config: WorkerConfig) -> Result<(), WorkerError> {
     let converter = plugin
         .new_converter(&config.plugin_config)
         .map_err(|message| WorkerError::Start { plugin: plugin.name().to_owned(), message })?;
-    let queue = Queue::open(&config.queue)?;
-    let cache = Cache::open(&config.cache)?;
+    let queue = Queue::open(&config.store)?;
+    let cache = Cache::open(&config.store)?;
     let worker = queue.register_worker(config.session, &config.job_types, std::process::id())?;
 
     let current = Arc::new(AtomicI64::new(0));
     let cancelled = Arc::new(AtomicBool::new(false));
-    spawn_heartbeat(&config.queue, worker, Arc::clone(&current), Arc::clone(&cancelled))?;
+    spawn_heartbeat(&config.store, worker, Arc::clone(&current), Arc::clone(&cancelled))?;
 
     let channel = Channel(std::sync::Mutex::new(std::io::stdout()));
     let send = |e: Event| channel.send(&e);
@@ -116,7 +130,7 @@ pub fn run(config: WorkerConfig) -> Result<(), WorkerError> {
             current.store(job.id.0, Ordering::Relaxed);
             cancelled.store(false, Ordering::Relaxed);
             send(Event::Started(job.id))?;
-            let services = Services { job: job.id, channel: &channel, cancelled: Arc::clone(&cancelled) };
+            let services = Services { job: job.id, channel: Some(&channel), cancelled: Arc::clone(&cancelled) };
             let outcome = run_job(plugin.name(), &converter, &cache, &job.payload, &job.cache_key, &services);
             current.store(0, Ordering::Relaxed);
             match outcome {
@@ -176,9 +190,9 @@ pub fn probe(plugin_path: &std::path::Path, plugin_config: &str, job_types: &[St
 
 /// A job the converter ran: its result as the cache stores it (JSON), and
 /// the error that fails the job, if any.
-struct Converted {
-    result: String,
-    error: Option<JobError>,
+pub(crate) struct Converted {
+    pub(crate) result: String,
+    pub(crate) error: Option<JobError>,
 }
 
 /// Convert one job. The result is cached only when it depends on nothing but
@@ -186,7 +200,7 @@ struct Converted {
 /// raises) is replayed by an unchanged rebuild, while a missing tool, a
 /// plugin panic or a cancelled run is not, so the next build tries again.
 /// Time-outs and crashes never get here: the pool fails or requeues those.
-fn run_job(
+pub(crate) fn run_job(
     plugin: &str,
     converter: &ConverterBox,
     cache: &Cache,
@@ -269,14 +283,14 @@ fn first_error(plugin: &str, payload: &JobPayload, result: &JobResult) -> Option
     Some(JobError::input(format!("output `{}` failed", failed.id), None))
 }
 
-fn spawn_heartbeat(
-    queue_path: &std::path::Path,
+pub(crate) fn spawn_heartbeat(
+    store: &StoreLocation,
     worker: WorkerId,
     current: Arc<AtomicI64>,
     cancelled: Arc<AtomicBool>,
 ) -> Result<(), WorkerError> {
     // A connection of its own: SQLite connections are per thread.
-    let queue = Queue::open(queue_path)?;
+    let queue = Queue::open(store)?;
     std::thread::Builder::new().name("heartbeat".into()).spawn(move || loop {
         let job = current.load(Ordering::Relaxed);
         let job = (job != 0).then_some(JobId(job));

@@ -35,6 +35,8 @@ pub enum CacheError {
     CorruptBlob(String),
     #[error("cache entry {key} is unreadable ({message}); run `clx cache clear` and build again")]
     CorruptEntry { key: String, message: String },
+    #[error("cache: {0}")]
+    Postgres(crate::store::pg::PgError),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> CacheError + '_ {
@@ -199,15 +201,16 @@ pub struct CacheStats {
     pub blob_bytes: u64,
 }
 
-pub struct Cache {
+/// The cache in the state dir: blob files and an SQLite index.
+pub struct FileCache {
     dir: PathBuf,
     conn: Connection,
     /// Set when the index was damaged and replaced by an empty one.
     pub recovered: Option<crate::store::db::Recovered>,
 }
 
-impl Cache {
-    pub fn open(dir: &Path) -> Result<Cache, CacheError> {
+impl FileCache {
+    pub fn open(dir: &Path) -> Result<FileCache, CacheError> {
         let blobs = dir.join("blobs");
         std::fs::create_dir_all(&blobs).map_err(io_err(&blobs))?;
         let (conn, recovered) = crate::store::db::open_rebuildable(&dir.join("index.db"), |conn| {
@@ -219,7 +222,7 @@ impl Cache {
                      key TEXT PRIMARY KEY, value TEXT NOT NULL, created_at REAL NOT NULL)",
             )
         })?;
-        Ok(Cache { dir: dir.to_owned(), conn, recovered })
+        Ok(FileCache { dir: dir.to_owned(), conn, recovered })
     }
 
     fn blob_path(&self, hash: &BlobHash) -> PathBuf {
@@ -404,7 +407,7 @@ mod tests {
     #[test]
     fn blob_round_trips_and_detects_corruption() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = Cache::open(dir.path()).unwrap();
+        let cache = FileCache::open(dir.path()).unwrap();
         let h = cache.put_blob(b"hello").unwrap();
         assert_eq!(cache.get_blob(&h).unwrap(), b"hello");
         std::fs::write(cache.blob_path(&h), b"hellO").unwrap();
@@ -414,7 +417,7 @@ mod tests {
     #[test]
     fn entry_with_a_missing_blob_is_a_miss() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = Cache::open(dir.path()).unwrap();
+        let cache = FileCache::open(dir.path()).unwrap();
         let h = cache.put_blob(b"png").unwrap();
         let entry = CacheEntry { outputs: vec![("png".into(), StoredOutput::Blob(h.clone()))], issues: vec![] };
         cache.put(&key("k"), &entry).unwrap();
@@ -426,7 +429,7 @@ mod tests {
     #[test]
     fn storing_a_blob_that_exists_makes_it_recent_again() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = Cache::open(dir.path()).unwrap();
+        let cache = FileCache::open(dir.path()).unwrap();
         let h = cache.put_blob(b"source").unwrap();
         let old = std::time::SystemTime::now() - Duration::from_secs(7200);
         std::fs::File::options().append(true).open(cache.blob_path(&h)).unwrap().set_modified(old).unwrap();

@@ -6,7 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::cache::{BlobHash, Cache, CacheError, CacheKey};
+use crate::store::cache::{BlobHash, CacheError, CacheKey};
+use crate::store::Cache;
 
 /// One requested output, as the plugin sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -41,6 +41,8 @@ pub enum QueueError {
     Sql(#[from] rusqlite::Error),
     #[error("job queue: no job {0}")]
     NoSuchJob(i64),
+    #[error("job queue: {0}")]
+    Postgres(crate::store::pg::PgError),
 }
 
 /// Why a job failed, kept in structured form so reports can show file,
@@ -82,7 +84,7 @@ impl ErrorCategory {
         }
     }
 
-    fn parse(s: &str) -> ErrorCategory {
+    pub(crate) fn parse(s: &str) -> ErrorCategory {
         match s {
             "input" => ErrorCategory::Input,
             "tool" => ErrorCategory::Tool,
@@ -174,7 +176,7 @@ impl SessionStatus {
         }
     }
 
-    fn parse(s: &str) -> SessionStatus {
+    pub(crate) fn parse(s: &str) -> SessionStatus {
         match s {
             "running" => SessionStatus::Running,
             "done" => SessionStatus::Done,
@@ -207,7 +209,7 @@ impl WorkerStatus {
         }
     }
 
-    fn parse(s: &str) -> WorkerStatus {
+    pub(crate) fn parse(s: &str) -> WorkerStatus {
         match s {
             "idle" => WorkerStatus::Idle,
             "busy" => WorkerStatus::Busy,

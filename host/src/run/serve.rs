@@ -1,0 +1,225 @@
+//! `clx worker serve`: a long-running worker for builds on other machines.
+//!
+//! It serves every running build of a PostgreSQL queue whose jobs it can
+//! run exactly as their cache keys were computed: the same job type from
+//! the same plugin library (checked by the claim itself) and the same tool
+//! identity under the job's plugin settings (checked after the claim; a job
+//! this machine's tools would render differently is handed back for
+//! another worker). Inputs come from the cache tables by hash and results go
+//! back there, so the course's files never have to be on this machine.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clx_plugin_api::ConverterBox;
+
+use crate::plugin::loader::LoadedPlugin;
+use crate::plugin::Registry;
+use crate::run::worker::{self, Converted, Services};
+use crate::store::job::JobPayload;
+use crate::store::pg::queue::{requirement, PgQueue};
+use crate::store::pg::PgUrl;
+use crate::store::queue::{ClaimedJob, JobError, QueueError, WorkerId};
+use crate::store::{Cache, StoreLocation};
+
+/// How long an idle worker sleeps before it looks at the stop flag again
+/// (new work wakes it at once).
+const IDLE_WAIT: Duration = Duration::from_millis(500);
+
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub url: PgUrl,
+    /// Only these job types; empty: every type of every plugin found.
+    pub types: Vec<String>,
+    /// Jobs run side by side, each with its own connection and converters.
+    pub jobs: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("no plugin handles job type `{0}`; known: {1} (see `clx plugins list`)")]
+    UnknownType(String, String),
+    #[error("no plugin found, so there is nothing to serve; see `clx plugins list`")]
+    NothingToServe,
+    #[error("cannot read plugin library: {0}")]
+    Library(String),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error(transparent)]
+    Cache(#[from] crate::store::cache::CacheError),
+    #[error(transparent)]
+    Worker(#[from] worker::WorkerError),
+    #[error("cannot install the SIGTERM handler: {0}")]
+    Signal(std::io::Error),
+}
+
+/// What one worker of this process can take.
+struct Offer<'r> {
+    types: Vec<String>,
+    requirements: Vec<String>,
+    /// For `clx workers` and people: type, plugin, version, library.
+    description: String,
+    plugins: HashMap<String, &'r LoadedPlugin>,
+}
+
+/// Serve until SIGTERM or Ctrl-C; each running job is finished first.
+pub fn serve(registry: &Registry, options: ServeOptions) -> Result<(), ServeError> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(ServeError::Signal)?;
+    }
+    let store = StoreLocation::Postgres(Box::new(options.url.clone()));
+    let cache = Cache::open(&store)?;
+    let offer = offer(registry, &cache, &options.types)?;
+    tracing::warn!(
+        "serving {} for builds on {} with {} worker(s); stop with SIGTERM or Ctrl-C",
+        offer.types.join(", "),
+        options.url,
+        options.jobs
+    );
+    let results: Vec<Result<(), ServeError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> =
+            (0..options.jobs.max(1)).map(|_| scope.spawn(|| serve_one(&store, &offer, &stop))).collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Ok(()))).collect()
+    });
+    results.into_iter().collect()
+}
+
+fn offer<'r>(registry: &'r Registry, cache: &Cache, only: &[String]) -> Result<Offer<'r>, ServeError> {
+    let known: Vec<String> = registry.job_types().map(|(_, d)| d.name.to_string()).collect();
+    if let Some(missing) = only.iter().find(|t| !known.contains(t)) {
+        return Err(ServeError::UnknownType(missing.clone(), known.join(", ")));
+    }
+    let mut offer =
+        Offer { types: Vec::new(), requirements: Vec::new(), description: String::new(), plugins: HashMap::new() };
+    let mut described = Vec::new();
+    for (plugin, decl) in registry.job_types() {
+        let job_type = decl.name.to_string();
+        if !only.is_empty() && !only.contains(&job_type) {
+            continue;
+        }
+        let library = crate::run::engine::library_hash(cache, &plugin.path).map_err(ServeError::Library)?;
+        offer.requirements.push(requirement(&job_type, &library));
+        described.push(serde_json::json!({
+            "type": job_type, "plugin": plugin.name(), "version": plugin.manifest.version.as_str(), "library": library,
+        }));
+        offer.plugins.insert(plugin.name().to_owned(), plugin);
+        offer.types.push(job_type);
+    }
+    if offer.types.is_empty() {
+        return Err(ServeError::NothingToServe);
+    }
+    offer.description = serde_json::Value::Array(described).to_string();
+    Ok(offer)
+}
+
+/// One worker: its own connection, registration, heartbeat and converters.
+fn serve_one(store: &StoreLocation, offer: &Offer<'_>, stop: &AtomicBool) -> Result<(), ServeError> {
+    let StoreLocation::Postgres(url) = store else { return Ok(()) };
+    let queue = PgQueue::open(url)?;
+    queue.listen_for_jobs()?;
+    let cache = Cache::open(store)?;
+    let worker = queue.register_server(&offer.types, &offer.requirements, &offer.description, std::process::id())?;
+    let current = Arc::new(AtomicI64::new(0));
+    let cancelled = Arc::new(AtomicBool::new(false));
+    worker::spawn_heartbeat(store, worker, Arc::clone(&current), Arc::clone(&cancelled))?;
+    let mut converters = Converters::default();
+    while !stop.load(Ordering::Relaxed) {
+        let Some(job) = queue.claim_any(worker, &offer.requirements)? else {
+            queue.wait_for_work(IDLE_WAIT)?;
+            continue;
+        };
+        let Some(converter) = converters.ready_for(&queue, worker, offer, &job)? else { continue };
+        current.store(job.id.0, Ordering::Relaxed);
+        cancelled.store(false, Ordering::Relaxed);
+        let services = Services { job: job.id, channel: None, cancelled: Arc::clone(&cancelled) };
+        let outcome =
+            worker::run_job(converter.plugin, &converter.converter, &cache, &job.payload, &job.cache_key, &services);
+        current.store(0, Ordering::Relaxed);
+        match outcome {
+            Ok(Converted { result, error: None }) => queue.complete(job.id, worker, &result)?,
+            Ok(Converted { result, error: Some(error) }) => queue.fail(job.id, worker, &error, Some(&result))?,
+            Err(error) => queue.fail(job.id, worker, &error, None)?,
+        }
+    }
+    queue.mark_worker_stopped(worker)?;
+    Ok(())
+}
+
+struct Ready<'a> {
+    plugin: &'a str,
+    converter: ConverterBox,
+}
+
+/// Converters by plugin and settings, made when a job first needs them, and
+/// their tool identities by job type.
+#[derive(Default)]
+struct Converters<'a> {
+    made: HashMap<(String, String), Result<Ready<'a>, String>>,
+    identities: HashMap<(String, String, String), Result<String, String>>,
+}
+
+impl<'a> Converters<'a> {
+    /// The converter for `job`, if this worker can run it as its key was
+    /// computed; otherwise the job is failed (unreadable, plugin cannot
+    /// start) or handed back (other tools here) and `None` returned.
+    fn ready_for(
+        &mut self,
+        queue: &PgQueue,
+        worker: WorkerId,
+        offer: &Offer<'a>,
+        job: &ClaimedJob,
+    ) -> Result<Option<&Ready<'a>>, ServeError> {
+        let payload: JobPayload = match serde_json::from_str(&job.payload) {
+            Ok(p) => p,
+            Err(e) => {
+                queue.fail(job.id, worker, &JobError::internal(format!("unreadable job payload: {e}")), None)?;
+                return Ok(None);
+            }
+        };
+        let Some(&plugin) = offer.plugins.get(&payload.plugin) else {
+            queue.refuse(job.id, worker)?;
+            return Ok(None);
+        };
+        let key = (payload.plugin.clone(), payload.plugin_config.clone());
+        let made = self.made.entry(key.clone()).or_insert_with(|| {
+            plugin
+                .new_converter(&payload.plugin_config)
+                .map(|converter| Ready { plugin: plugin.name(), converter })
+                .map_err(|e| format!("the {} plugin cannot start here: {e}", plugin.name()))
+        });
+        let ready = match made {
+            Ok(ready) => ready,
+            Err(message) => {
+                tracing::warn!("job {}: {message}; leaving it to another worker", job.id.0);
+                queue.refuse(job.id, worker)?;
+                return Ok(None);
+            }
+        };
+        let identity = self.identities.entry((key.0, key.1, payload.job_type.clone())).or_insert_with(|| {
+            ready
+                .converter
+                .tool_identity(payload.job_type.as_str().into())
+                .into_result()
+                .map(|s| s.to_string())
+                .map_err(|e| e.to_string())
+        });
+        if identity.as_deref() != Ok(payload.tool_identity.as_str()) {
+            tracing::warn!(
+                "job {} ({}) was keyed for another {} tool than this machine's ({}); leaving it to another worker",
+                job.id.0,
+                payload.source_path,
+                payload.job_type,
+                match identity {
+                    Ok(id) => id.clone(),
+                    Err(e) => e.clone(),
+                }
+            );
+            queue.refuse(job.id, worker)?;
+            return Ok(None);
+        }
+        Ok(Some(ready))
+    }
+}

@@ -1,0 +1,349 @@
+//! PostgreSQL as the job queue and the shared cache, for teams whose builds
+//! span machines: workers anywhere claim jobs with `FOR UPDATE SKIP LOCKED`,
+//! wake on `LISTEN/NOTIFY`, and read inputs and write results through the
+//! cache tables by hash, so they never need the course's files.
+//!
+//! One [`PgConn`] per thread, like the SQLite side. A connection lost to a
+//! restarting server is re-established and the statement retried for a
+//! while: every statement here is either idempotent or fenced by the job's
+//! worker, so running one again cannot record anything twice.
+
+pub mod cache;
+pub mod queue;
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::{Client, NoTls};
+
+/// The database clock in seconds since the epoch. Leases and heartbeats are
+/// compared on the server's clock, never on the workers': machines disagree.
+pub(crate) const NOW: &str = "extract(epoch from clock_timestamp())::float8";
+
+/// How long a lost connection is tried again before the operation fails.
+const RECONNECT_WINDOW: Duration = Duration::from_secs(60);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Schema changes, applied in order, each once. Never edit one that was
+/// released: add the next.
+const MIGRATIONS: &[(i32, &str)] = &[(
+    1,
+    "CREATE TABLE clx_sessions(
+         id BIGSERIAL PRIMARY KEY, spec TEXT NOT NULL, host TEXT NOT NULL, pid BIGINT NOT NULL,
+         status TEXT NOT NULL, started_at DOUBLE PRECISION NOT NULL, finished_at DOUBLE PRECISION,
+         heartbeat DOUBLE PRECISION NOT NULL);
+     CREATE TABLE clx_jobs(
+         id BIGSERIAL PRIMARY KEY, session BIGINT NOT NULL, job_type TEXT NOT NULL, source TEXT NOT NULL,
+         priority BIGINT NOT NULL DEFAULT 0,
+         status TEXT NOT NULL CHECK (status IN ('pending','running','done','failed','cancelled')),
+         attempts BIGINT NOT NULL DEFAULT 0, max_attempts BIGINT NOT NULL,
+         payload TEXT NOT NULL, cache_key TEXT NOT NULL,
+         requirement TEXT NOT NULL, refused_by BIGINT[] NOT NULL DEFAULT '{}',
+         worker BIGINT, lease_until DOUBLE PRECISION,
+         created_at DOUBLE PRECISION NOT NULL, started_at DOUBLE PRECISION, finished_at DOUBLE PRECISION,
+         error_message TEXT, error_location TEXT, error_category TEXT, result TEXT);
+     CREATE INDEX clx_jobs_open ON clx_jobs(priority DESC, id) WHERE status IN ('pending','running');
+     CREATE INDEX clx_jobs_session ON clx_jobs(session, status);
+     CREATE TABLE clx_workers(
+         id BIGSERIAL PRIMARY KEY, session BIGINT, host TEXT NOT NULL, job_types TEXT[] NOT NULL,
+         requirements TEXT[] NOT NULL DEFAULT '{}', capabilities TEXT NOT NULL DEFAULT '',
+         pid BIGINT NOT NULL, status TEXT NOT NULL, heartbeat DOUBLE PRECISION NOT NULL,
+         current_job BIGINT, jobs_done BIGINT NOT NULL DEFAULT 0, jobs_failed BIGINT NOT NULL DEFAULT 0,
+         started_at DOUBLE PRECISION NOT NULL, stopped_at DOUBLE PRECISION);
+     CREATE TABLE clx_cache_entries(
+         key TEXT PRIMARY KEY, value TEXT NOT NULL, bytes BIGINT NOT NULL,
+         created_at DOUBLE PRECISION NOT NULL, used_at DOUBLE PRECISION NOT NULL);
+     CREATE TABLE clx_cache_blobs(
+         hash TEXT PRIMARY KEY, bytes BYTEA NOT NULL, size BIGINT NOT NULL, used_at DOUBLE PRECISION NOT NULL);
+     CREATE TABLE clx_cache_memo(key TEXT PRIMARY KEY, value TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL);",
+)];
+
+/// The schema version this clx writes and understands.
+pub const SCHEMA_VERSION: i32 = MIGRATIONS[MIGRATIONS.len() - 1].0;
+
+/// Any constant shared by every clx: the advisory lock that serialises
+/// migrations between clx processes starting at once.
+const MIGRATION_LOCK: i64 = 0x0063_6c78_5f6d_6967;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PgError {
+    #[error("{0} is not a PostgreSQL URL: {1}; write it as postgres://USER:PASSWORD@HOST:PORT/DATABASE")]
+    Url(String, String),
+    #[error(
+        "cannot reach the PostgreSQL database {target}: {message}; check the URL (--queue, [queue] url in clx.toml, \
+         CLX_QUEUE_URL) and that the server is running"
+    )]
+    Connect { target: String, message: String },
+    #[error("PostgreSQL database {target}: {source}")]
+    Sql { target: String, source: postgres::Error },
+    #[error(
+        "the PostgreSQL database {target} has clx schema version {found}, newer than this clx understands \
+         ({ours}); upgrade clx on this machine (every machine sharing a database must run a clx that knows its schema)"
+    )]
+    SchemaTooNew { target: String, found: i32, ours: i32 },
+}
+
+/// A `postgres://` URL, parsed once; shown without its password.
+#[derive(Clone)]
+pub struct PgUrl {
+    url: String,
+    config: postgres::Config,
+}
+
+impl PgUrl {
+    pub fn parse(url: &str) -> Result<PgUrl, PgError> {
+        let config: postgres::Config =
+            url.parse().map_err(|e: postgres::Error| PgError::Url(redact(url), e.to_string()))?;
+        let mut config = config;
+        config.connect_timeout(CONNECT_TIMEOUT);
+        if config.get_application_name().is_none() {
+            config.application_name("clx");
+        }
+        Ok(PgUrl { url: url.to_owned(), config })
+    }
+
+    /// Whether `text` names a PostgreSQL database rather than a file.
+    pub fn is_postgres(text: &str) -> bool {
+        text.starts_with("postgres://") || text.starts_with("postgresql://")
+    }
+
+    /// The URL as written, password included: only for handing to a worker
+    /// process, never for messages.
+    pub fn as_secret_str(&self) -> &str {
+        &self.url
+    }
+
+    /// `user@host:port/dbname`, for messages and `clx status`.
+    pub fn target(&self) -> String {
+        use postgres::config::Host;
+        let host = match self.config.get_hosts().first() {
+            Some(Host::Tcp(h)) => h.clone(),
+            Some(Host::Unix(p)) => p.display().to_string(),
+            None => "localhost".to_owned(),
+        };
+        let port = self.config.get_ports().first().copied().unwrap_or(5432);
+        let user = self.config.get_user().unwrap_or("");
+        let db = self.config.get_dbname().unwrap_or(user);
+        format!("{user}@{host}:{port}/{db}")
+    }
+}
+
+impl std::fmt::Debug for PgUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PgUrl({})", self.target())
+    }
+}
+
+impl std::fmt::Display for PgUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.target())
+    }
+}
+
+/// The URL with any password replaced, for an error about the URL itself.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// One connection that comes back by itself after the server restarted.
+pub struct PgConn {
+    url: PgUrl,
+    client: Mutex<Option<Client>>,
+    /// Channels to listen on again after a reconnect.
+    channels: Mutex<Vec<String>>,
+}
+
+impl PgConn {
+    /// Connect and bring the schema up to date. Fails at once, without
+    /// retrying, when the server cannot be reached: a build must not start
+    /// against a database that is not there.
+    pub fn open(url: &PgUrl) -> Result<PgConn, PgError> {
+        let mut client = connect(url)?;
+        migrate(&mut client, url)?;
+        Ok(PgConn { url: url.clone(), client: Mutex::new(Some(client)), channels: Mutex::new(Vec::new()) })
+    }
+
+    pub fn url(&self) -> &PgUrl {
+        &self.url
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Option<Client>> {
+        self.client.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Run `op` on the connection; when the connection itself failed (the
+    /// server restarted, the network dropped), connect again and run it
+    /// again, for up to a minute.
+    pub fn with<T>(&self, mut op: impl FnMut(&mut Client) -> Result<T, postgres::Error>) -> Result<T, PgError> {
+        let started = Instant::now();
+        let mut delay = Duration::from_millis(100);
+        let mut guard = self.lock();
+        loop {
+            let failure = match guard.as_mut() {
+                Some(client) => match op(client) {
+                    Ok(value) => return Ok(value),
+                    Err(e) if is_connection_error(&e, client) => {
+                        *guard = None;
+                        e.to_string()
+                    }
+                    Err(source) => return Err(PgError::Sql { target: self.url.target(), source }),
+                },
+                None => match connect(&self.url).and_then(|mut c| self.listen_again(&mut c).map(|()| c)) {
+                    Ok(client) => {
+                        tracing::info!("reconnected to {}", self.url);
+                        *guard = Some(client);
+                        continue;
+                    }
+                    Err(e) => e.to_string(),
+                },
+            };
+            if started.elapsed() > RECONNECT_WINDOW {
+                return Err(PgError::Connect { target: self.url.target(), message: failure });
+            }
+            tracing::warn!("lost the connection to {}: {failure}; trying again", self.url);
+            std::thread::sleep(delay);
+            delay = (delay * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    fn listen_again(&self, client: &mut Client) -> Result<(), PgError> {
+        let channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        for channel in channels {
+            client
+                .batch_execute(&format!("LISTEN {channel}"))
+                .map_err(|source| PgError::Sql { target: self.url.target(), source })?;
+        }
+        Ok(())
+    }
+
+    /// Subscribe this connection to `channel` (a plain identifier).
+    pub fn listen(&self, channel: &str) -> Result<(), PgError> {
+        self.channels.lock().unwrap_or_else(PoisonError::into_inner).push(channel.to_owned());
+        self.with(|c| c.batch_execute(&format!("LISTEN {channel}")))
+    }
+
+    /// Wait up to `timeout` for a notification on a channel this connection
+    /// listens on; returns the payloads that arrived (empty on time-out).
+    pub fn wait_notified(&self, timeout: Duration) -> Result<Vec<String>, PgError> {
+        self.with(|c| {
+            let mut payloads = Vec::new();
+            let mut notifications = c.notifications();
+            let first = notifications.timeout_iter(timeout).next()?;
+            if let Some(first) = first {
+                payloads.push(first.payload().to_owned());
+                // Drain what else is already here without waiting again.
+                let mut rest = notifications.iter();
+                while let Some(n) = rest.next()? {
+                    payloads.push(n.payload().to_owned());
+                }
+            }
+            Ok(payloads)
+        })
+    }
+}
+
+fn connect(url: &PgUrl) -> Result<Client, PgError> {
+    url.config.connect(NoTls).map_err(|e| PgError::Connect { target: url.target(), message: root_cause(&e) })
+}
+
+/// The innermost message: "connection refused", not "error connecting to server".
+fn root_cause(e: &postgres::Error) -> String {
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        message = s.to_string();
+        source = s.source();
+    }
+    message
+}
+
+/// A failure of the connection, after which the same statement may succeed
+/// on a new one: the client is closed, or the server said it is shutting
+/// down or starting up.
+fn is_connection_error(e: &postgres::Error, client: &Client) -> bool {
+    if client.is_closed() || e.is_closed() {
+        return true;
+    }
+    match e.code() {
+        Some(code) => {
+            let code = code.code();
+            code.starts_with("08") || code.starts_with("57P")
+        }
+        // No SQLSTATE: an I/O error on the socket shows as such; anything
+        // else (a value that cannot be encoded) is not the connection's fault.
+        None => e.to_string().starts_with("error communicating with the server"),
+    }
+}
+
+/// Apply every migration the database lacks, under a lock so two clx
+/// processes starting together do not both apply one; refuse a database a
+/// newer clx has moved past.
+fn migrate(client: &mut Client, url: &PgUrl) -> Result<(), PgError> {
+    let sql = |source| PgError::Sql { target: url.target(), source };
+    let mut tx = client.transaction().map_err(sql)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).map_err(sql)?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS clx_schema(version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+    )
+    .map_err(sql)?;
+    let found: i32 = tx.query_one("SELECT coalesce(max(version), 0) FROM clx_schema", &[]).map_err(sql)?.get(0);
+    if found > SCHEMA_VERSION {
+        return Err(PgError::SchemaTooNew { target: url.target(), found, ours: SCHEMA_VERSION });
+    }
+    for (version, statements) in MIGRATIONS.iter().filter(|(v, _)| *v > found) {
+        tx.batch_execute(statements).map_err(sql)?;
+        tx.execute("INSERT INTO clx_schema(version) VALUES ($1)", &[version]).map_err(sql)?;
+    }
+    tx.commit().map_err(sql)
+}
+
+/// The name of this machine, recorded with sessions and workers so
+/// `clx workers` can tell machines apart.
+pub(crate) fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_in_a_message_never_shows_its_password() {
+        let url = PgUrl::parse("postgres://clx:s3cret@db.example:6543/course").unwrap();
+        assert_eq!(url.target(), "clx@db.example:6543/course");
+        assert!(!format!("{url} {url:?}").contains("s3cret"));
+        assert_eq!(redact("postgres://clx:s3cret@db/x"), "postgres://clx:***@db/x");
+    }
+
+    #[test]
+    fn only_postgres_schemes_name_a_database() {
+        assert!(PgUrl::is_postgres("postgres://x@y/z"));
+        assert!(PgUrl::is_postgres("postgresql://x@y/z"));
+        assert!(!PgUrl::is_postgres("/var/lib/clx/queue.db"));
+    }
+
+    #[test]
+    fn an_unreachable_server_is_reported_at_once_with_what_to_check() {
+        // Port 1 on loopback: nothing listens there.
+        let url = PgUrl::parse("postgres://clx@127.0.0.1:1/clx").unwrap();
+        let started = Instant::now();
+        let error = PgConn::open(&url).err().expect("no server");
+        assert!(started.elapsed() < RECONNECT_WINDOW, "the first connect is not retried");
+        let message = error.to_string();
+        assert!(message.contains("clx@127.0.0.1:1/clx") && message.contains("CLX_QUEUE_URL"), "{message}");
+    }
+}

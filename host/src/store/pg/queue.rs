@@ -1,0 +1,643 @@
+//! The job queue in PostgreSQL: the same record as the SQLite queue, plus
+//! what workers on other machines need.
+//!
+//! * A claim is one `UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED)`:
+//!   many workers claim side by side without waiting on each other's rows.
+//! * A claim is a lease: the worker's heartbeat extends it, and a job whose
+//!   lease ran out (its worker was killed, stopped, or cut off) is claimed
+//!   again by another worker. Every outcome is written only `WHERE worker = me
+//!   AND status = 'running'`, so a worker that comes back late finds its job
+//!   taken and its result is dropped.
+//! * A remote worker claims only jobs whose requirement (job type and the
+//!   plugin library's hash) it meets, and refuses, once, a job whose tool
+//!   identity differs from its own; the job then waits for another worker.
+//! * New work is announced on `clx_jobs`, finished work on
+//!   `clx_session_<id>`: workers and hosts sleep until told.
+
+use postgres::types::ToSql;
+use postgres::Row;
+
+use super::{hostname, PgConn, PgError, PgUrl, NOW};
+use crate::report::Location;
+use crate::store::cache::CacheKey;
+use crate::store::job::JobPayload;
+use crate::store::queue::{
+    ClaimedJob, ErrorCategory, JobError, JobId, JobRecord, JobStatus, QueueError, Requeued, SessionId, SessionRecord,
+    SessionStatus, WorkerId, WorkerRecord, WorkerStatus, MAX_ATTEMPTS,
+};
+
+/// How long a claim holds without a heartbeat.
+pub const LEASE_SECS: f64 = 15.0;
+/// A host that has not beaten for this long is gone; its session is closed
+/// by the next host.
+const SESSION_STALE_SECS: f64 = 60.0;
+/// Announces new pending jobs to every listening worker.
+pub const JOBS_CHANNEL: &str = "clx_jobs";
+
+/// The channel on which a session's finished jobs are announced.
+pub fn session_channel(session: SessionId) -> String {
+    format!("clx_session_{}", session.0)
+}
+
+/// What a job needs of the worker that runs it: its type, built by this
+/// exact plugin library (the cache key covers the library's hash).
+pub fn requirement(job_type: &str, plugin_library: &str) -> String {
+    format!("{job_type}@{plugin_library}")
+}
+
+const JOB_COLUMNS: &str = "id, session, job_type, source, status, attempts, worker, created_at, started_at, \
+                           finished_at, error_message, error_location, error_category, result";
+
+fn job_from_row(row: &Row) -> JobRecord {
+    let status: String = row.get(4);
+    let message: Option<String> = row.get(10);
+    let location: Option<String> = row.get(11);
+    let category: Option<String> = row.get(12);
+    JobRecord {
+        id: JobId(row.get(0)),
+        session: SessionId(row.get(1)),
+        job_type: row.get(2),
+        source: row.get(3),
+        status: JobStatus::parse(&status).unwrap_or(JobStatus::Failed),
+        attempts: row.get(5),
+        worker: row.get::<_, Option<i64>>(6).map(WorkerId),
+        created_at: row.get(7),
+        started_at: row.get(8),
+        finished_at: row.get(9),
+        error: message.map(|message| JobError {
+            message,
+            location: location.map(|l| Location::parse(&l)),
+            category: ErrorCategory::parse(category.as_deref().unwrap_or("")),
+        }),
+        result: row.get(13),
+    }
+}
+
+fn location(error: &JobError) -> Option<String> {
+    error.location.map(|l| l.to_string())
+}
+
+pub struct PgQueue {
+    conn: PgConn,
+}
+
+impl From<PgError> for QueueError {
+    fn from(e: PgError) -> Self {
+        QueueError::Postgres(e)
+    }
+}
+
+impl PgQueue {
+    pub fn open(url: &PgUrl) -> Result<PgQueue, QueueError> {
+        Ok(PgQueue { conn: PgConn::open(url)? })
+    }
+
+    pub fn url(&self) -> &PgUrl {
+        self.conn.url()
+    }
+
+    fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, QueueError> {
+        Ok(self.conn.with(|c| c.execute(sql, params))?)
+    }
+
+    fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, QueueError> {
+        Ok(self.conn.with(|c| c.query(sql, params))?)
+    }
+
+    // ---- sessions ---------------------------------------------------------
+
+    pub fn start_session(&self, spec: &str) -> Result<SessionId, QueueError> {
+        let pid = i64::from(std::process::id());
+        let rows = self.query(
+            &format!(
+                "INSERT INTO clx_sessions(spec, host, pid, status, started_at, heartbeat)
+                 VALUES ($1, $2, $3, 'running', {NOW}, {NOW}) RETURNING id"
+            ),
+            &[&spec, &hostname(), &pid],
+        )?;
+        Ok(SessionId(rows[0].get(0)))
+    }
+
+    /// The host is alive; sessions whose host stopped beating are closed by
+    /// the next host (there is no pid to check across machines).
+    pub fn session_heartbeat(&self, session: SessionId) -> Result<(), QueueError> {
+        self.execute(&format!("UPDATE clx_sessions SET heartbeat={NOW} WHERE id=$1"), &[&session.0])?;
+        Ok(())
+    }
+
+    pub fn finish_session(&self, session: SessionId, status: SessionStatus) -> Result<(), QueueError> {
+        self.close_session(session, status, WorkerStatus::Stopped)
+    }
+
+    fn close_session(
+        &self,
+        session: SessionId,
+        status: SessionStatus,
+        workers: WorkerStatus,
+    ) -> Result<(), QueueError> {
+        self.conn.with(|c| {
+            let mut tx = c.transaction()?;
+            tx.execute(
+                &format!(
+                    "UPDATE clx_jobs SET status='cancelled', finished_at={NOW},
+                         error_message='the build ended before the job ran', error_category='cancelled'
+                     WHERE session=$1 AND status IN ('pending','running')"
+                ),
+                &[&session.0],
+            )?;
+            tx.execute(
+                &format!(
+                    "UPDATE clx_workers SET status=$2, stopped_at={NOW}, current_job=NULL
+                     WHERE session=$1 AND status NOT IN ('dead','stopped')"
+                ),
+                &[&session.0, &workers.as_str()],
+            )?;
+            tx.execute(
+                &format!("UPDATE clx_sessions SET status=$2, finished_at={NOW} WHERE id=$1"),
+                &[&session.0, &status.as_str()],
+            )?;
+            tx.commit()
+        })?;
+        Ok(())
+    }
+
+    pub fn reap_stale(&self) -> Result<usize, QueueError> {
+        let rows = self.query(
+            &format!("SELECT id FROM clx_sessions WHERE status='running' AND heartbeat < {NOW} - $1"),
+            &[&SESSION_STALE_SECS],
+        )?;
+        for row in &rows {
+            self.close_session(SessionId(row.get(0)), SessionStatus::Crashed, WorkerStatus::Dead)?;
+        }
+        Ok(rows.len())
+    }
+
+    pub fn sessions(&self, limit: usize) -> Result<Vec<SessionRecord>, QueueError> {
+        let rows = self.query(
+            "SELECT id, spec, pid, status, started_at, finished_at FROM clx_sessions ORDER BY id DESC LIMIT $1",
+            &[&(limit as i64)],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| SessionRecord {
+                id: SessionId(r.get(0)),
+                spec: r.get(1),
+                pid: r.get(2),
+                status: SessionStatus::parse(&r.get::<_, String>(3)),
+                started_at: r.get(4),
+                finished_at: r.get(5),
+            })
+            .collect())
+    }
+
+    // ---- host side --------------------------------------------------------
+
+    pub fn submit(
+        &self,
+        session: SessionId,
+        job_type: &str,
+        source: &str,
+        priority: i64,
+        payload: &str,
+        cache_key: &CacheKey,
+    ) -> Result<JobId, QueueError> {
+        let library = serde_json::from_str::<JobPayload>(payload).map(|p| p.plugin_library).unwrap_or_default();
+        let requirement = requirement(job_type, &library);
+        let rows = self.conn.with(|c| {
+            let mut tx = c.transaction()?;
+            let rows = tx.query(
+                &format!(
+                    "INSERT INTO clx_jobs(session, job_type, source, priority, status, max_attempts, payload,
+                         cache_key, requirement, created_at)
+                     VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, {NOW}) RETURNING id"
+                ),
+                &[
+                    &session.0,
+                    &job_type,
+                    &source,
+                    &priority,
+                    &MAX_ATTEMPTS,
+                    &payload,
+                    &cache_key.as_str(),
+                    &requirement,
+                ],
+            )?;
+            tx.execute(&format!("NOTIFY {JOBS_CHANNEL}"), &[])?;
+            tx.commit()?;
+            Ok(rows)
+        })?;
+        Ok(JobId(rows[0].get(0)))
+    }
+
+    pub fn job(&self, id: JobId) -> Result<JobRecord, QueueError> {
+        let rows = self.query(&format!("SELECT {JOB_COLUMNS} FROM clx_jobs WHERE id=$1"), &[&id.0])?;
+        rows.first().map(job_from_row).ok_or(QueueError::NoSuchJob(id.0))
+    }
+
+    pub fn jobs(
+        &self,
+        session: Option<SessionId>,
+        status: Option<JobStatus>,
+        limit: usize,
+    ) -> Result<Vec<JobRecord>, QueueError> {
+        let rows = self.query(
+            &format!(
+                "SELECT {JOB_COLUMNS} FROM clx_jobs
+                 WHERE ($1::BIGINT IS NULL OR session=$1) AND ($2::TEXT IS NULL OR status=$2)
+                 ORDER BY id DESC LIMIT $3"
+            ),
+            &[&session.map(|s| s.0), &status.map(|s| s.as_str()), &(limit as i64)],
+        )?;
+        Ok(rows.iter().map(job_from_row).collect())
+    }
+
+    pub fn counts(&self, session: Option<SessionId>) -> Result<Vec<(JobStatus, i64)>, QueueError> {
+        let rows = self.query(
+            "SELECT status, count(*) FROM clx_jobs WHERE ($1::BIGINT IS NULL OR session=$1) GROUP BY status",
+            &[&session.map(|s| s.0)],
+        )?;
+        Ok(JobStatus::ALL
+            .into_iter()
+            .map(|st| {
+                let n = rows.iter().find(|r| r.get::<_, String>(0) == st.as_str()).map(|r| r.get(1)).unwrap_or(0);
+                (st, n)
+            })
+            .collect())
+    }
+
+    pub fn oldest_pending(&self) -> Result<Option<f64>, QueueError> {
+        Ok(self.query("SELECT min(created_at) FROM clx_jobs WHERE status='pending'", &[])?[0].get(0))
+    }
+
+    pub fn cancel(&self, ids: &[JobId]) -> Result<usize, QueueError> {
+        let ids: Vec<i64> = ids.iter().map(|i| i.0).collect();
+        Ok(self.execute(
+            &format!(
+                "UPDATE clx_jobs SET status='cancelled', finished_at={NOW}, error_message='cancelled by the user',
+                     error_category='cancelled'
+                 WHERE id = ANY($1) AND status IN ('pending','running')"
+            ),
+            &[&ids],
+        )? as usize)
+    }
+
+    pub fn retry(&self, ids: &[JobId]) -> Result<usize, QueueError> {
+        let ids: Vec<i64> = ids.iter().map(|i| i.0).collect();
+        let n = self.execute(
+            "UPDATE clx_jobs SET status='pending', attempts=0, worker=NULL, started_at=NULL, finished_at=NULL,
+                 lease_until=NULL, refused_by='{}', error_message=NULL, error_location=NULL, error_category=NULL,
+                 result=NULL
+             WHERE id = ANY($1) AND status IN ('failed','cancelled')",
+            &[&ids],
+        )?;
+        self.execute(&format!("NOTIFY {JOBS_CHANNEL}"), &[])?;
+        Ok(n as usize)
+    }
+
+    pub fn requeue(&self, id: JobId, error: &JobError) -> Result<Requeued, QueueError> {
+        let rows = self.query(
+            &format!(
+                "UPDATE clx_jobs SET
+                     status = CASE WHEN attempts < max_attempts THEN 'pending' ELSE 'failed' END,
+                     finished_at = CASE WHEN attempts < max_attempts THEN NULL ELSE {NOW} END,
+                     error_message = CASE WHEN attempts < max_attempts THEN $2
+                                     ELSE $2 || ' (gave up after ' || attempts || ' attempts)' END,
+                     error_location=$3, error_category=$4, worker=NULL, lease_until=NULL
+                 WHERE id=$1 AND status='running' RETURNING status"
+            ),
+            &[&id.0, &error.message, &location(error), &error.category.as_str()],
+        )?;
+        match rows.first().map(|r| r.get::<_, String>(0)) {
+            Some(s) if s == "pending" => {
+                self.execute(&format!("NOTIFY {JOBS_CHANNEL}"), &[])?;
+                Ok(Requeued::Pending)
+            }
+            Some(_) => Ok(Requeued::Terminal),
+            None => {
+                self.job(id)?;
+                Ok(Requeued::Terminal)
+            }
+        }
+    }
+
+    pub fn fail_running(&self, id: JobId, error: &JobError) -> Result<(), QueueError> {
+        self.execute(
+            &format!(
+                "UPDATE clx_jobs SET status='failed', finished_at={NOW}, error_message=$2, error_location=$3,
+                     error_category=$4, result=NULL
+                 WHERE id=$1 AND status='running'"
+            ),
+            &[&id.0, &error.message, &location(error), &error.category.as_str()],
+        )?;
+        Ok(())
+    }
+
+    pub fn fail_pending(
+        &self,
+        session: SessionId,
+        job_types: &[String],
+        error: &JobError,
+    ) -> Result<Vec<JobId>, QueueError> {
+        let rows = self.query(
+            &format!(
+                "UPDATE clx_jobs SET status='failed', finished_at={NOW}, error_message=$3, error_location=$4,
+                     error_category=$5
+                 WHERE session=$1 AND status='pending' AND job_type = ANY($2) RETURNING id"
+            ),
+            &[&session.0, &job_types, &error.message, &location(error), &error.category.as_str()],
+        )?;
+        Ok(rows.iter().map(|r| JobId(r.get(0))).collect())
+    }
+
+    /// Which of `ids` reached a terminal state: how a host learns of jobs
+    /// finished by workers that are not its own children.
+    pub fn finished_among(&self, ids: &[JobId]) -> Result<Vec<JobId>, QueueError> {
+        let ids: Vec<i64> = ids.iter().map(|i| i.0).collect();
+        let rows = self
+            .query("SELECT id FROM clx_jobs WHERE id = ANY($1) AND status IN ('done','failed','cancelled')", &[&ids])?;
+        Ok(rows.iter().map(|r| JobId(r.get(0))).collect())
+    }
+
+    /// Fail the session's running jobs whose lease ran out with no attempt
+    /// left; one with attempts left is claimed again by the next worker.
+    pub fn expire_leases(&self, session: SessionId) -> Result<Vec<JobId>, QueueError> {
+        let rows = self.query(
+            &format!(
+                "UPDATE clx_jobs SET status='failed', finished_at={NOW}, error_category='worker', result=NULL,
+                     error_message='its worker stopped answering (gave up after ' || attempts || ' attempts)'
+                 WHERE session=$1 AND status='running' AND lease_until < {NOW} AND attempts >= max_attempts
+                 RETURNING id"
+            ),
+            &[&session.0],
+        )?;
+        Ok(rows.iter().map(|r| JobId(r.get(0))).collect())
+    }
+
+    /// Job types with pending jobs of this session that no live worker can
+    /// take (none serves the type with the same plugin library, or every
+    /// one that does has refused the job), with how many jobs wait.
+    pub fn unserved(&self, session: SessionId) -> Result<Vec<(String, i64)>, QueueError> {
+        let rows = self.query(
+            &format!(
+                "SELECT j.job_type, count(*) FROM clx_jobs j
+                 WHERE j.session=$1 AND j.status='pending' AND NOT EXISTS (
+                     SELECT 1 FROM clx_workers w
+                     WHERE w.status IN ('idle','busy') AND w.heartbeat > {NOW} - $2
+                       AND NOT (w.id = ANY(j.refused_by))
+                       AND ((w.session = j.session AND j.job_type = ANY(w.job_types))
+                            OR (w.session IS NULL AND j.requirement = ANY(w.requirements))))
+                 GROUP BY j.job_type ORDER BY j.job_type"
+            ),
+            &[&session.0, &LEASE_SECS],
+        )?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    // ---- worker side ------------------------------------------------------
+
+    /// A build's own worker takes the next pending job of its session.
+    pub fn claim(
+        &self,
+        session: SessionId,
+        worker: WorkerId,
+        job_types: &[String],
+    ) -> Result<Option<ClaimedJob>, QueueError> {
+        self.claim_where("j.session = $2 AND j.job_type = ANY($3)", worker, &[&session.0, &job_types])
+    }
+
+    /// A `clx worker serve` takes the next job of any running session whose
+    /// requirement it meets.
+    pub fn claim_any(&self, worker: WorkerId, requirements: &[String]) -> Result<Option<ClaimedJob>, QueueError> {
+        self.claim_where(
+            "j.requirement = ANY($2) \
+             AND EXISTS (SELECT 1 FROM clx_sessions s WHERE s.id = j.session AND s.status = 'running')",
+            worker,
+            &[&requirements],
+        )
+    }
+
+    fn claim_where(
+        &self,
+        filter: &str,
+        worker: WorkerId,
+        extra: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<ClaimedJob>, QueueError> {
+        let sql = format!(
+            "UPDATE clx_jobs SET status='running', worker=$1, attempts=attempts+1, started_at={NOW},
+                 lease_until={NOW} + {LEASE_SECS}, result=NULL
+             WHERE id = (
+                 SELECT j.id FROM clx_jobs j
+                 WHERE {filter} AND NOT ($1 = ANY(j.refused_by))
+                   AND (j.status = 'pending'
+                        OR (j.status = 'running' AND j.lease_until < {NOW} AND j.attempts < j.max_attempts))
+                 ORDER BY j.priority DESC, j.id LIMIT 1 FOR UPDATE SKIP LOCKED)
+             RETURNING id, payload, cache_key"
+        );
+        let rows = self.conn.with(|c| {
+            let mut tx = c.transaction()?;
+            let mut params: Vec<&(dyn ToSql + Sync)> = vec![&worker.0];
+            params.extend_from_slice(extra);
+            let rows = tx.query(&sql, &params)?;
+            let current = rows.first().map(|r| r.get::<_, i64>(0));
+            let status = if current.is_some() { WorkerStatus::Busy } else { WorkerStatus::Idle };
+            tx.execute(
+                &format!(
+                    "UPDATE clx_workers SET status=$2, current_job=$3, heartbeat={NOW}
+                     WHERE id=$1 AND status NOT IN ('dead','stopped')"
+                ),
+                &[&worker.0, &status.as_str(), &current],
+            )?;
+            tx.commit()?;
+            Ok(rows)
+        })?;
+        Ok(rows.first().map(|r| ClaimedJob {
+            id: JobId(r.get(0)),
+            payload: r.get(1),
+            cache_key: CacheKey::from_stored(r.get(2)),
+        }))
+    }
+
+    /// The worker cannot run this job as its key was computed (another tool
+    /// identity): back to pending, for another worker, without using up an
+    /// attempt; this worker will not be offered it again.
+    pub fn refuse(&self, id: JobId, worker: WorkerId) -> Result<(), QueueError> {
+        self.conn.with(|c| {
+            let mut tx = c.transaction()?;
+            tx.execute(
+                "UPDATE clx_jobs SET status='pending', worker=NULL, lease_until=NULL, attempts=attempts-1,
+                     refused_by=array_append(refused_by, $2)
+                 WHERE id=$1 AND worker=$2 AND status='running'",
+                &[&id.0, &worker.0],
+            )?;
+            tx.execute(&format!("NOTIFY {JOBS_CHANNEL}"), &[])?;
+            tx.commit()
+        })?;
+        Ok(())
+    }
+
+    /// Record the worker's result, if the job is still its own; the host is
+    /// told in the same transaction.
+    pub fn complete(&self, id: JobId, worker: WorkerId, result: &str) -> Result<(), QueueError> {
+        self.finish(
+            id,
+            worker,
+            "status='done', error_message=NULL, error_location=NULL, error_category=NULL, result=$3",
+            &[&result],
+            "jobs_done",
+        )
+    }
+
+    pub fn fail(&self, id: JobId, worker: WorkerId, error: &JobError, result: Option<&str>) -> Result<(), QueueError> {
+        self.finish(
+            id,
+            worker,
+            "status='failed', error_message=$3, error_location=$4, error_category=$5, result=$6",
+            &[&error.message, &location(error), &error.category.as_str(), &result],
+            "jobs_failed",
+        )
+    }
+
+    fn finish(
+        &self,
+        id: JobId,
+        worker: WorkerId,
+        set: &str,
+        extra: &[&(dyn ToSql + Sync)],
+        counter: &str,
+    ) -> Result<(), QueueError> {
+        let sql = format!(
+            "UPDATE clx_jobs SET {set}, finished_at={NOW}, lease_until=NULL
+             WHERE id=$1 AND worker=$2 AND status='running' RETURNING session"
+        );
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&id.0, &worker.0];
+        params.extend_from_slice(extra);
+        self.conn.with(|c| {
+            let mut tx = c.transaction()?;
+            let rows = tx.query(&sql, &params)?;
+            if let Some(row) = rows.first() {
+                let session = SessionId(row.get(0));
+                tx.execute(&format!("UPDATE clx_workers SET {counter}={counter}+1 WHERE id=$1"), &[&worker.0])?;
+                tx.execute("SELECT pg_notify($1, $2)", &[&session_channel(session), &id.0.to_string()])?;
+            }
+            tx.commit()
+        })?;
+        Ok(())
+    }
+
+    // ---- workers ----------------------------------------------------------
+
+    pub fn register_worker(&self, session: SessionId, job_types: &[String], pid: u32) -> Result<WorkerId, QueueError> {
+        self.insert_worker(Some(session), job_types, &[], "", pid)
+    }
+
+    /// A `clx worker serve` of any session: `requirements` are what it can
+    /// meet ([`requirement`]), `capabilities` a description for people.
+    pub fn register_server(
+        &self,
+        job_types: &[String],
+        requirements: &[String],
+        capabilities: &str,
+        pid: u32,
+    ) -> Result<WorkerId, QueueError> {
+        self.insert_worker(None, job_types, requirements, capabilities, pid)
+    }
+
+    fn insert_worker(
+        &self,
+        session: Option<SessionId>,
+        job_types: &[String],
+        requirements: &[String],
+        capabilities: &str,
+        pid: u32,
+    ) -> Result<WorkerId, QueueError> {
+        let rows = self.query(
+            &format!(
+                "INSERT INTO clx_workers(session, host, job_types, requirements, capabilities, pid, status,
+                     heartbeat, started_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, 'idle', {NOW}, {NOW}) RETURNING id"
+            ),
+            &[&session.map(|s| s.0), &hostname(), &job_types, &requirements, &capabilities, &i64::from(pid)],
+        )?;
+        Ok(WorkerId(rows[0].get(0)))
+    }
+
+    /// The worker is alive and still holds `job`: its lease is extended.
+    /// `false` when the job is no longer its own to finish (cancelled, or
+    /// taken over after the lease ran out).
+    pub fn heartbeat(&self, worker: WorkerId, job: Option<JobId>) -> Result<bool, QueueError> {
+        self.execute(&format!("UPDATE clx_workers SET heartbeat={NOW} WHERE id=$1"), &[&worker.0])?;
+        let Some(job) = job else { return Ok(true) };
+        let held = self.execute(
+            &format!(
+                "UPDATE clx_jobs SET lease_until={NOW} + {LEASE_SECS}
+                 WHERE id=$1 AND worker=$2 AND status='running'"
+            ),
+            &[&job.0, &worker.0],
+        )?;
+        Ok(held == 1)
+    }
+
+    pub fn heartbeat_age(&self, worker: WorkerId) -> Result<Option<std::time::Duration>, QueueError> {
+        let rows = self.query(&format!("SELECT {NOW} - heartbeat FROM clx_workers WHERE id=$1"), &[&worker.0])?;
+        Ok(rows.first().map(|r| std::time::Duration::from_secs_f64(r.get::<_, f64>(0).max(0.0))))
+    }
+
+    pub fn mark_worker_dead(&self, worker: WorkerId) -> Result<(), QueueError> {
+        self.set_worker_status(worker, WorkerStatus::Dead)
+    }
+
+    pub fn mark_worker_stopped(&self, worker: WorkerId) -> Result<(), QueueError> {
+        self.set_worker_status(worker, WorkerStatus::Stopped)
+    }
+
+    fn set_worker_status(&self, worker: WorkerId, status: WorkerStatus) -> Result<(), QueueError> {
+        self.execute(
+            &format!("UPDATE clx_workers SET status=$2, stopped_at={NOW}, current_job=NULL WHERE id=$1"),
+            &[&worker.0, &status.as_str()],
+        )?;
+        Ok(())
+    }
+
+    pub fn workers(&self, all: bool) -> Result<Vec<WorkerRecord>, QueueError> {
+        let rows = self.query(
+            "SELECT id, session, job_types, pid, status, heartbeat, current_job, jobs_done, jobs_failed, started_at
+             FROM clx_workers WHERE $1 OR status NOT IN ('dead','stopped') ORDER BY id DESC LIMIT 500",
+            &[&all],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| WorkerRecord {
+                id: WorkerId(r.get(0)),
+                session: SessionId(r.get::<_, Option<i64>>(1).unwrap_or(0)),
+                job_types: r.get(2),
+                pid: r.get(3),
+                status: WorkerStatus::parse(&r.get::<_, String>(4)),
+                heartbeat: r.get(5),
+                current_job: r.get::<_, Option<i64>>(6).map(JobId),
+                jobs_done: r.get(7),
+                jobs_failed: r.get(8),
+                started_at: r.get(9),
+            })
+            .collect())
+    }
+
+    /// Block until new work is announced or `timeout` passes. The caller
+    /// must have called [`PgQueue::listen_for_jobs`] first.
+    pub fn wait_for_work(&self, timeout: std::time::Duration) -> Result<(), QueueError> {
+        self.conn.wait_notified(timeout)?;
+        Ok(())
+    }
+
+    pub fn listen_for_jobs(&self) -> Result<(), QueueError> {
+        Ok(self.conn.listen(JOBS_CHANNEL)?)
+    }
+
+    pub fn listen_for_session(&self, session: SessionId) -> Result<(), QueueError> {
+        Ok(self.conn.listen(&session_channel(session))?)
+    }
+
+    /// Job ids announced finished on the session channel within `timeout`.
+    pub fn wait_finished(&self, timeout: std::time::Duration) -> Result<Vec<JobId>, QueueError> {
+        Ok(self.conn.wait_notified(timeout)?.iter().filter_map(|p| p.parse().ok()).map(JobId).collect())
+    }
+}
