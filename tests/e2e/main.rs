@@ -14,4 +14,5 @@ mod messages;
 mod pages;
 mod platform;
 mod plugins;
+mod postgres;
 mod watch;

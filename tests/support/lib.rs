@@ -2,6 +2,8 @@
 //! plugin libraries are, and a command builder that isolates each test's
 //! state (queue, cache, config) in a temp dir while keeping the real tools.
 
+pub mod pg;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -81,6 +83,7 @@ impl Env {
             .env("CLX_TOOLS_DIR", tools_dir())
             .env("TMPDIR", self.temp_dir())
             .env_remove("CLX_PLUGIN_PATH")
+            .env_remove("CLX_QUEUE_URL")
             .env_remove("CLX_LOG");
         cmd
     }

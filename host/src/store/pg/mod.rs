@@ -75,7 +75,7 @@ pub enum PgError {
          CLX_QUEUE_URL) and that the server is running"
     )]
     Connect { target: String, message: String },
-    #[error("PostgreSQL database {target}: {source}")]
+    #[error("PostgreSQL database {target}: {}", describe(source))]
     Sql { target: String, source: postgres::Error },
     #[error(
         "the PostgreSQL database {target} has clx schema version {found}, newer than this clx understands \
@@ -192,11 +192,14 @@ impl PgConn {
             let failure = match guard.as_mut() {
                 Some(client) => match op(client) {
                     Ok(value) => return Ok(value),
-                    Err(e) if is_connection_error(&e, client) => {
-                        *guard = None;
-                        e.to_string()
-                    }
-                    Err(source) => return Err(PgError::Sql { target: self.url.target(), source }),
+                    Err(e) => match retry_after(&e, client) {
+                        Some(Retry::Reconnect) => {
+                            *guard = None;
+                            describe(&e)
+                        }
+                        Some(Retry::Again) => describe(&e),
+                        None => return Err(PgError::Sql { target: self.url.target(), source: e }),
+                    },
                 },
                 None => match connect(&self.url).and_then(|mut c| self.listen_again(&mut c).map(|()| c)) {
                     Ok(client) => {
@@ -256,6 +259,15 @@ fn connect(url: &PgUrl) -> Result<Client, PgError> {
     url.config.connect(NoTls).map_err(|e| PgError::Connect { target: url.target(), message: root_cause(&e) })
 }
 
+/// The server's own words and SQLSTATE when it sent an error, else the
+/// innermost cause.
+fn describe(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => root_cause(e),
+    }
+}
+
 /// The innermost message: "connection refused", not "error connecting to server".
 fn root_cause(e: &postgres::Error) -> String {
     let mut message = e.to_string();
@@ -267,21 +279,26 @@ fn root_cause(e: &postgres::Error) -> String {
     message
 }
 
-/// A failure of the connection, after which the same statement may succeed
-/// on a new one: the client is closed, or the server said it is shutting
-/// down or starting up.
-fn is_connection_error(e: &postgres::Error, client: &Client) -> bool {
+enum Retry {
+    /// The connection is gone: a new one may succeed.
+    Reconnect,
+    /// The server gave up on this attempt (a deadlock, a serialisation
+    /// conflict): the same statement on the same connection may succeed.
+    Again,
+}
+
+/// Whether a failed statement is worth running again, and how.
+fn retry_after(e: &postgres::Error, client: &Client) -> Option<Retry> {
     if client.is_closed() || e.is_closed() {
-        return true;
+        return Some(Retry::Reconnect);
     }
-    match e.code() {
-        Some(code) => {
-            let code = code.code();
-            code.starts_with("08") || code.starts_with("57P")
-        }
+    match e.code().map(|c| c.code()) {
+        Some(code) if code.starts_with("08") || code.starts_with("57P") => Some(Retry::Reconnect),
+        Some(code) if code.starts_with("40") => Some(Retry::Again),
+        Some(_) => None,
         // No SQLSTATE: an I/O error on the socket shows as such; anything
         // else (a value that cannot be encoded) is not the connection's fault.
-        None => e.to_string().starts_with("error communicating with the server"),
+        None => e.to_string().starts_with("error communicating with the server").then_some(Retry::Reconnect),
     }
 }
 

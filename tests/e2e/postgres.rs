@@ -1,0 +1,342 @@
+//! Beyond one machine: a real PostgreSQL server (a throwaway cluster per
+//! test) as the queue and the shared cache, `clx worker serve` daemons as
+//! another user who cannot read the course, and the faults a network of
+//! machines has: a worker killed mid-job, a worker stopped past its lease,
+//! the database restarted mid-build.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use clx_e2e::pg::{PgCluster, TestUser};
+use clx_e2e::*;
+
+const SPEC: &str = "course-specs/python-course.xml";
+
+fn example_course() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new().prefix("clx-course-").tempdir().expect("temp dir");
+    copy_tree(&repo_root().join("examples/python-course"), dir.path());
+    dir
+}
+
+/// Every file under `root` with its bytes.
+fn tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, files: &mut BTreeMap<String, Vec<u8>>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(root, &p, files);
+            } else {
+                let rel = p.strip_prefix(root).expect("under root").to_string_lossy().into_owned();
+                files.insert(rel, std::fs::read(&p).expect("read output"));
+            }
+        }
+    }
+    let mut files = BTreeMap::new();
+    walk(root, root, &mut files);
+    files
+}
+
+fn assert_same_tree(actual: &Path, expected: &BTreeMap<String, Vec<u8>>, what: &str) {
+    let actual = tree(actual);
+    let differ: Vec<&String> = expected.keys().filter(|k| actual.get(*k) != expected.get(*k)).collect();
+    let extra: Vec<&String> = actual.keys().filter(|k| !expected.contains_key(*k)).collect();
+    assert!(
+        differ.is_empty() && extra.is_empty(),
+        "{what}: differs from the local build: {differ:#?}; extra: {extra:#?}"
+    );
+}
+
+/// The example course built the ordinary way: SQLite, local workers.
+fn local_reference() -> BTreeMap<String, Vec<u8>> {
+    let env = Env::new();
+    let course = example_course();
+    let out = env.clx().arg("build").arg(course.path().join(SPEC)).output().expect("run clx");
+    assert!(out.status.success(), "local build: {}", stderr(&out));
+    tree(&course.path().join("output"))
+}
+
+/// A `clx worker serve` daemon with a home of its own, as `user` when given.
+struct Server {
+    child: Child,
+    home: tempfile::TempDir,
+}
+
+impl Server {
+    fn start(url: &str, user: Option<&TestUser>) -> Server {
+        let home = tempfile::Builder::new().prefix("clx-worker-").tempdir().expect("temp dir");
+        for d in ["state", "tmp", "config", "data"] {
+            std::fs::create_dir(home.path().join(d)).expect("mkdir");
+        }
+        let log = std::fs::File::create(home.path().join("serve.log")).expect("log file");
+        let mut cmd = Command::new(clx_bin());
+        // The machine's environment stays (proxies, certificate bundles for
+        // PyPI); everything of clx's and the home are the worker's own.
+        cmd.env("HOME", home.path())
+            .env_remove("CLX_PLUGIN_PATH")
+            .env_remove("CLX_LOG")
+            .env_remove("XDG_CACHE_HOME")
+            .env("CLX_HOME", home.path().join("state"))
+            .env("TMPDIR", home.path().join("tmp"))
+            .env("XDG_CONFIG_HOME", home.path().join("config"))
+            .env("XDG_DATA_HOME", home.path().join("data"))
+            .env("CLX_TOOLS_DIR", tools_dir())
+            .env("CLX_QUEUE_URL", url)
+            .args(["--log-level", "info", "worker", "serve"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log);
+        if let Some(u) = user {
+            u.own(home.path());
+            u.apply(&mut cmd);
+        }
+        Server { child: cmd.spawn().expect("start clx worker serve"), home }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.home.path().join("serve.log")).unwrap_or_default()
+    }
+
+    /// SIGTERM, then wait: it must exit by itself, with success, and leave
+    /// no process (kernels, JVMs) behind.
+    fn stop(mut self) {
+        signal(self.pid(), "TERM");
+        let status = wait_for(&mut self.child, Duration::from_secs(60)).unwrap_or_else(|| {
+            let _ = self.child.kill();
+            panic!("clx worker serve did not stop on SIGTERM: {}", self.log())
+        });
+        assert!(status.success(), "clx worker serve exited with {status}: {}", self.log());
+        self.assert_nothing_left();
+    }
+
+    fn assert_nothing_left(&self) {
+        let state = self.home.path().join("state");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !processes_with_env("CLX_HOME", &state).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let left = processes_with_env("CLX_HOME", &state);
+        assert!(left.is_empty(), "processes left behind by a worker: {left:?}");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn signal(pid: u32, name: &str) {
+    let ok = Command::new("kill").arg(format!("-{name}")).arg(pid.to_string()).status().is_ok_and(|s| s.success());
+    assert!(ok, "kill -{name} {pid}");
+}
+
+fn wait_for(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+/// `clx build` of a fresh copy of the example course against `url`, with
+/// no workers of its own, started in the background.
+struct HostBuild {
+    env: Env,
+    course: tempfile::TempDir,
+    child: Child,
+}
+
+impl HostBuild {
+    fn start(url: &str, local_workers: &str) -> HostBuild {
+        let env = Env::new();
+        let course = example_course();
+        let child = env
+            .clx()
+            .env("CLX_QUEUE_URL", url)
+            .args(["build", "--local-workers", local_workers])
+            .arg(course.path().join(SPEC))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start clx build");
+        HostBuild { env, course, child }
+    }
+
+    /// Wait for the build; it must succeed. Returns its stderr.
+    fn finish(self) -> (String, PathBuf, Env, tempfile::TempDir) {
+        let out = self.child.wait_with_output().expect("wait for clx build");
+        let err = stderr(&out);
+        assert!(out.status.success(), "build failed ({:?}): {err}", out.status.code());
+        (err, self.course.path().join("output"), self.env, self.course)
+    }
+}
+
+/// Poll `sql` (one value) until `done` accepts it.
+fn poll(cluster: &PgCluster, db: &str, sql: &str, done: impl Fn(&str) -> bool, what: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let value = cluster.try_psql(db, sql).unwrap_or_default().trim().to_owned();
+        if done(&value) {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what} (last: {value:?})");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The pid and worker id of a `clx worker serve` running a notebook job.
+fn busy_notebook_worker(cluster: &PgCluster, db: &str) -> (u32, i64, i64) {
+    let row = poll(
+        cluster,
+        db,
+        "SELECT w.pid, w.id, j.id FROM clx_jobs j JOIN clx_workers w ON w.id = j.worker
+         WHERE j.status = 'running' AND j.job_type = 'notebook' AND w.session IS NULL LIMIT 1",
+        |v| !v.is_empty(),
+        "a notebook job running on a remote worker",
+    );
+    let mut parts = row.split('|');
+    let mut next = || parts.next().expect("three columns").parse::<i64>().expect("a number");
+    let (pid, worker, job) = (next(), next(), next());
+    (pid as u32, worker, job)
+}
+
+/// The user remote workers run as: another one than the host's, who cannot
+/// read the course, but may run the tools installed for the host.
+fn worker_user() -> Option<TestUser> {
+    let user = TestUser::ensure("clx-worker")?;
+    user.allow_traverse(&tools_dir().join("venv"));
+    let python = tools_dir().join("venv/bin/python3");
+    if let Ok(real) = std::fs::canonicalize(&python) {
+        user.allow_traverse(&real);
+    }
+    Some(user)
+}
+
+#[test]
+fn remote_workers_build_the_course_byte_for_byte_through_kills_stops_and_a_database_restart() {
+    let expected = local_reference();
+    let cluster = PgCluster::start();
+    let user = worker_user();
+    if user.is_none() {
+        eprintln!("not root: remote workers run as this user (another user needs root to create)");
+    }
+
+    // Clean: two remote workers as another user, none on the host.
+    let url = cluster.database("clean");
+    let servers = [Server::start(&url, user.as_ref()), Server::start(&url, user.as_ref())];
+    let (err, out, _env, _course) = HostBuild::start(&url, "0").finish();
+    assert!(err.contains("15 built, 0 from cache, 0 failed"), "{err}");
+    assert_same_tree(&out, &expected, "clean remote build");
+    let served: Vec<String> =
+        cluster.psql("clean", "SELECT DISTINCT worker FROM clx_jobs").lines().map(str::to_owned).collect();
+    assert!(servers.iter().all(|s| s.log().contains("serving")), "both servers started");
+    assert!(!served.is_empty());
+    for s in servers {
+        s.stop();
+    }
+
+    // kill -9 mid-job: the job's lease runs out and the other worker runs it.
+    let url = cluster.database("killed");
+    let servers = [Server::start(&url, user.as_ref()), Server::start(&url, user.as_ref())];
+    let build = HostBuild::start(&url, "0");
+    let (pid, _, job) = busy_notebook_worker(&cluster, "killed");
+    let (victim, survivor): (Vec<Server>, Vec<Server>) = servers.into_iter().partition(|s| s.pid() == pid);
+    signal(pid, "KILL");
+    let (_, out, _env, _course) = build.finish();
+    assert_same_tree(&out, &expected, "build with a worker killed mid-job");
+    assert_eq!(
+        cluster.psql("killed", &format!("SELECT status, attempts FROM clx_jobs WHERE id={job}")).trim(),
+        "done|2"
+    );
+    for s in victim {
+        s.assert_nothing_left();
+    }
+    for s in survivor {
+        s.stop();
+    }
+
+    // SIGSTOP past the lease, then SIGCONT: the job ran elsewhere and the
+    // late worker's result is dropped, not recorded over the other one.
+    let url = cluster.database("stopped");
+    let servers = [Server::start(&url, user.as_ref()), Server::start(&url, user.as_ref())];
+    let build = HostBuild::start(&url, "0");
+    let (pid, worker, job) = busy_notebook_worker(&cluster, "stopped");
+    signal(pid, "STOP");
+    poll(
+        &cluster,
+        "stopped",
+        &format!("SELECT coalesce(worker, 0) <> {worker} AND attempts = 2 FROM clx_jobs WHERE id={job}"),
+        |v| v == "t",
+        "the stopped worker's job to be claimed again",
+    );
+    signal(pid, "CONT");
+    let (_, out, _env, _course) = build.finish();
+    assert_same_tree(&out, &expected, "build with a worker stopped past its lease");
+    let late = cluster.psql("stopped", &format!("SELECT worker <> {worker} FROM clx_jobs WHERE id={job}"));
+    assert_eq!(late.trim(), "t", "the job's result is the second worker's");
+    for s in servers {
+        s.stop();
+    }
+
+    // The database restarts mid-build: host and workers reconnect.
+    let url = cluster.database("restarted");
+    let servers = [Server::start(&url, user.as_ref()), Server::start(&url, user.as_ref())];
+    let build = HostBuild::start(&url, "0");
+    poll(&cluster, "restarted", "SELECT count(*) FROM clx_jobs WHERE status = 'done'", |v| v != "0", "a finished job");
+    cluster.restart();
+    let (_, out, _env, _course) = build.finish();
+    assert_same_tree(&out, &expected, "build across a database restart");
+    for s in servers {
+        s.stop();
+    }
+}
+
+#[test]
+fn a_second_machine_builds_the_same_course_entirely_from_the_shared_cache() {
+    let cluster = PgCluster::start();
+    let url = cluster.database("shared");
+    let (_, first, _e1, _c1) = HostBuild::start(&url, "2").finish();
+    // Another state dir, another copy of the course, no worker at all.
+    let (err, second, _e2, _c2) = HostBuild::start(&url, "0").finish();
+    assert!(err.contains("0 built, 15 from cache, 0 failed"), "{err}");
+    assert_eq!(tree(&first), tree(&second));
+
+    let env = Env::new();
+    let stats = env.clx().env("CLX_QUEUE_URL", &url).args(["cache", "stats"]).output().expect("run clx");
+    assert!(stats.status.success(), "{}", stderr(&stats));
+    assert!(stdout(&stats).contains("entries: 15"), "{}", stdout(&stats));
+
+    // A database a newer clx has migrated is refused with what to do.
+    cluster.psql("shared", "INSERT INTO clx_schema(version) VALUES (999)");
+    let status = env.clx().env("CLX_QUEUE_URL", &url).arg("status").output().expect("run clx");
+    assert_eq!(status.status.code(), Some(2));
+    assert!(stderr(&status).contains("newer than this clx understands"), "{}", stderr(&status));
+}
+
+#[test]
+fn an_unreachable_database_stops_the_build_before_anything_is_written() {
+    let env = Env::new();
+    let course = example_course();
+    let port = clx_e2e::pg::free_port();
+    let out = env
+        .clx()
+        .env("CLX_QUEUE_URL", format!("postgres://clx@127.0.0.1:{port}/clx"))
+        .arg("build")
+        .arg(course.path().join(SPEC))
+        .output()
+        .expect("run clx");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains(&format!("clx@127.0.0.1:{port}/clx")) && err.contains("CLX_QUEUE_URL"), "{err}");
+    assert!(!course.path().join("output").exists(), "no output tree was started");
+}
