@@ -340,3 +340,32 @@ fn an_unreachable_database_stops_the_build_before_anything_is_written() {
     assert!(err.contains(&format!("clx@127.0.0.1:{port}/clx")) && err.contains("CLX_QUEUE_URL"), "{err}");
     assert!(!course.path().join("output").exists(), "no output tree was started");
 }
+
+#[test]
+fn sslmode_require_speaks_tls_and_refuses_a_certificate_it_cannot_check() {
+    let cluster = PgCluster::start_with_tls();
+    let url = format!("{}?sslmode=require", cluster.database("tls"));
+    let env = Env::new();
+    let trusted = env
+        .clx()
+        .env("CLX_QUEUE_URL", &url)
+        .env("SSL_CERT_FILE", cluster.certificate())
+        .arg("status")
+        .output()
+        .expect("run clx");
+    assert!(trusted.status.success(), "{}", stderr(&trusted));
+    assert!(stdout(&trusted).contains("no build has run yet"), "{}", stdout(&trusted));
+
+    // The system's CAs did not sign this server's certificate: no silent
+    // fallback to an unchecked connection.
+    let untrusted = env
+        .clx()
+        .env("CLX_QUEUE_URL", &url)
+        .env_remove("SSL_CERT_FILE")
+        .env_remove("SSL_CERT_DIR")
+        .arg("status")
+        .output()
+        .expect("run clx");
+    assert_eq!(untrusted.status.code(), Some(2), "{}", stderr(&untrusted));
+    assert!(stderr(&untrusted).contains("certificate"), "{}", stderr(&untrusted));
+}

@@ -97,17 +97,95 @@ pub struct PgCluster {
     bin: PathBuf,
     pub port: u16,
     user: Option<TestUser>,
+    /// Server settings beyond the defaults (TLS).
+    settings: String,
 }
 
 impl PgCluster {
     pub fn start() -> PgCluster {
+        PgCluster::start_with(false)
+    }
+
+    /// A cluster that also speaks TLS, its certificate for 127.0.0.1 signed
+    /// by a CA of its own ([`PgCluster::certificate`]).
+    pub fn start_with_tls() -> PgCluster {
+        PgCluster::start_with(true)
+    }
+
+    /// The certificate of the CA that signed the server's.
+    pub fn certificate(&self) -> PathBuf {
+        self.dir.path().join("ca.crt")
+    }
+
+    fn start_with(tls: bool) -> PgCluster {
         let bin = server_bin();
         let dir = tempfile::Builder::new().prefix("clx-pg-").tempdir().expect("temp dir");
         let user = TestUser::ensure("clx-pg");
         if let Some(u) = &user {
             u.own(dir.path());
         }
-        let cluster = PgCluster { dir, bin, port: free_port(), user };
+        let mut cluster = PgCluster { dir, bin, port: free_port(), user, settings: String::new() };
+        if tls {
+            let dir = cluster.dir.path();
+            let (key, cert) = (dir.join("server.key"), dir.join("server.crt"));
+            std::fs::write(dir.join("server.ext"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
+                .expect("write the certificate extensions");
+            let openssl = |args: &[&str]| {
+                let out = Command::new("openssl").args(args).current_dir(dir).output().expect("run openssl");
+                assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+            };
+            // A CA of the test's own signs the server's certificate.
+            openssl(&[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=clx test CA",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.crt",
+            ]);
+            openssl(&[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+            ]);
+            openssl(&[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "1",
+                "-extfile",
+                "server.ext",
+                "-out",
+                "server.crt",
+            ]);
+            std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).expect("chmod key");
+            if let Some(u) = &cluster.user {
+                u.own(cluster.dir.path());
+            }
+            cluster.settings =
+                format!(" -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}", cert.display(), key.display());
+        }
         let data = cluster.data();
         cluster.run("initdb", &["-D", path(&data), "-A", "trust", "-U", "clx", "-E", "UTF8", "--no-sync"]);
         cluster.pg_ctl("start");
@@ -140,9 +218,10 @@ impl PgCluster {
 
     fn pg_ctl(&self, action: &str) {
         let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=200",
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=200{}",
             self.port,
-            self.dir.path().display()
+            self.dir.path().display(),
+            self.settings
         );
         let log = self.dir.path().join("server.log");
         let data = self.data();

@@ -255,8 +255,40 @@ impl PgConn {
     }
 }
 
+/// TLS only when the URL asks for it (`sslmode=require`): then the server's
+/// certificate is checked against the system's CA certificates (or
+/// `SSL_CERT_FILE`), never accepted blindly. `prefer`, the default, and
+/// `disable` connect in plain text, as a server without TLS expects.
 fn connect(url: &PgUrl) -> Result<Client, PgError> {
-    url.config.connect(NoTls).map_err(|e| PgError::Connect { target: url.target(), message: root_cause(&e) })
+    let failed = |message: String| PgError::Connect { target: url.target(), message };
+    match url.config.get_ssl_mode() {
+        postgres::config::SslMode::Require => {
+            let tls = tls_config().map_err(failed)?;
+            url.config.connect(tokio_postgres_rustls::MakeRustlsConnect::new(tls)).map_err(|e| failed(root_cause(&e)))
+        }
+        _ => url.config.connect(NoTls).map_err(|e| failed(root_cause(&e))),
+    }
+}
+
+fn tls_config() -> Result<rustls::ClientConfig, String> {
+    static CONFIG: std::sync::OnceLock<Result<rustls::ClientConfig, String>> = std::sync::OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let mut roots = rustls::RootCertStore::empty();
+            let found = rustls_native_certs::load_native_certs();
+            let (added, _) = roots.add_parsable_certificates(found.certs);
+            if added == 0 {
+                return Err("sslmode=require, but no CA certificate was found to check the server's with \
+                            (install ca-certificates, or set SSL_CERT_FILE)"
+                    .to_owned());
+            }
+            let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+            rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .map(|b| b.with_root_certificates(roots).with_no_client_auth())
+                .map_err(|e| format!("cannot set up TLS: {e}"))
+        })
+        .clone()
 }
 
 /// The server's own words and SQLSTATE when it sent an error, else the

@@ -1,0 +1,35 @@
+# A clx worker image: `clx worker serve` with the shipped plugins and every
+# tool they run (Python kernels with ipykernel, Deno, Java + PlantUML, Chromium
+# + draw.io, Graphviz), for machines that serve builds through a shared
+# PostgreSQL queue.
+#
+#   docker build -t clx-worker .
+#   docker run --rm -e CLX_QUEUE_URL='postgres://clx:SECRET@db.example/clx?sslmode=require' \
+#       clx-worker --types notebook --jobs 2
+#
+# The image must hold the same clx release and tools as the machines that
+# start builds: jobs are claimed only by workers whose plugin libraries and
+# tool identities match what the build computed its cache keys with.
+
+FROM rust:1-bookworm AS build
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked -p clx -p clx-plugin-notebook -p clx-plugin-plantuml \
+        -p clx-plugin-drawio -p clx-plugin-graphviz
+
+FROM debian:bookworm-slim
+RUN apt-get update -qq \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        ca-certificates python3 python3-venv npm \
+    && rm -rf /var/lib/apt/lists/*
+RUN useradd --create-home --shell /usr/sbin/nologin clx
+WORKDIR /opt/clx
+COPY scripts/setup scripts/setup
+# Tools go to a fixed dir every user of the image can read.
+ENV CLX_TOOLS_DIR=/opt/clx/tools
+RUN scripts/setup --kernels python,typescript && rm -rf /var/lib/apt/lists/* /root/.npm
+COPY --from=build /src/target/release/clx /usr/local/bin/clx
+COPY --from=build /src/target/release/libclx_plugin_*.so /usr/local/lib/clx/plugins/
+USER clx
+ENV CLX_HOME=/home/clx/state
+ENTRYPOINT ["clx", "worker", "serve"]
