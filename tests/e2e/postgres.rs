@@ -369,3 +369,27 @@ fn sslmode_require_speaks_tls_and_refuses_a_certificate_it_cannot_check() {
     assert_eq!(untrusted.status.code(), Some(2), "{}", stderr(&untrusted));
     assert!(stderr(&untrusted).contains("certificate"), "{}", stderr(&untrusted));
 }
+
+#[test]
+fn jobs_no_connected_worker_can_serve_fail_with_the_missing_job_types() {
+    let cluster = PgCluster::start();
+    let url = cluster.database("unserved");
+    let env = Env::new();
+    let course = example_course();
+    let out = env
+        .clx()
+        .env("CLX_QUEUE_URL", &url)
+        .args(["build", "--local-workers", "0"])
+        .arg(course.path().join(SPEC))
+        .output()
+        .expect("run clx");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("wait for a worker"), "{err}");
+    for job_type in ["notebook", "plantuml", "drawio"] {
+        assert!(err.contains(&format!("serves `{job_type}` jobs")), "{job_type}: {err}");
+    }
+    assert!(err.contains("clx worker serve --types"), "{err}");
+    // Everything that needs no worker is still written.
+    assert!(course.path().join("output").exists());
+}
