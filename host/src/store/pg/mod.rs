@@ -240,11 +240,17 @@ impl PgConn {
     pub fn wait_notified(&self, timeout: Duration) -> Result<Vec<String>, PgError> {
         self.with(|c| {
             let mut payloads = Vec::new();
-            let mut notifications = c.notifications();
-            let first = notifications.timeout_iter(timeout).next()?;
+            let first = c.notifications().timeout_iter(timeout).next()?;
+            if first.is_none() && c.is_closed() {
+                // A closed connection ends the wait at once, without an
+                // error; a statement on it fails, so the caller reconnects
+                // and listens again instead of spinning.
+                c.batch_execute("")?;
+            }
             if let Some(first) = first {
                 payloads.push(first.payload().to_owned());
                 // Drain what else is already here without waiting again.
+                let mut notifications = c.notifications();
                 let mut rest = notifications.iter();
                 while let Some(n) = rest.next()? {
                     payloads.push(n.payload().to_owned());
