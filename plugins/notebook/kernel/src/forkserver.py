@@ -54,6 +54,25 @@ def _serve(preload):
     except BaseException as e:  # noqa: BLE001  (any failure means: do not use this server)
         send({"unfit": "cannot import ipykernel: %s: %s" % (type(e).__name__, e)})
         sys.exit(1)
+    # What ipykernel imports while a kernel starts (the debugger's debugpy
+    # above all): a plain kernel imports the same, only later. Optional,
+    # as they are in ipykernel.
+    for name in (
+        "ipykernel.debugger",
+        "IPython.core.debugger",
+        "IPython.core.completerlib",
+        "IPython.extensions.storemagic",
+        "sqlite3",
+        "psutil",
+        "tornado.gen",
+        "tornado.locks",
+        "tornado.queues",
+        "tornado.platform.asyncio",
+    ):
+        try:
+            __import__(name)
+        except ImportError:
+            pass
     if threading.active_count() != 1:
         send({"unfit": "importing ipykernel started a thread"})
         sys.exit(1)
