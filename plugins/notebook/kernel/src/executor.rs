@@ -289,7 +289,8 @@ fn chdir_code(spec: &Kernelspec, dir: &Path) -> Option<String> {
     }
 }
 
-/// One deck's kernel. Dropping it shuts the kernel down in the background.
+/// One deck's kernel. Dropping it shuts the kernel down in the background
+/// (a forked one is killed).
 pub struct Session<'e> {
     exec: &'e Executor,
     kernel: Option<Kernel>,
@@ -320,7 +321,14 @@ impl Session<'_> {
 impl Drop for Session<'_> {
     fn drop(&mut self) {
         if let Some(kernel) = self.kernel.take() {
-            self.exec.rt.spawn(kernel.shutdown());
+            if kernel.is_forked() {
+                // A deck's outputs are all in; what ipykernel does on its way
+                // out (history to a temp dir, tearing down every module) has
+                // no reader and costs more CPU than the forked start did.
+                self.exec.rt.spawn(kernel.kill());
+            } else {
+                self.exec.rt.spawn(kernel.shutdown());
+            }
         }
     }
 }
