@@ -212,7 +212,15 @@ fn run(
     let mut last = None;
     for attempt in 0..2 {
         let mut nb = notebook.clone();
-        let mut session = executor.session_for(ctx.prog_lang.name(), ctx.kernel, dir.path()).map_err(environment)?;
+        let session = executor.session_for(ctx.prog_lang.name(), ctx.kernel, dir.path());
+        for note in executor.take_notes() {
+            if note.is_warning() {
+                host.warn(&note.to_string());
+            } else {
+                host.info(&note.to_string());
+            }
+        }
+        let mut session = session.map_err(environment)?;
         match clx_kernel::execute(&mut nb, &mut session, ctx.timeout) {
             Ok(()) => return Ok(nb),
             Err(e) if e.is_kernel_death() && attempt == 0 => {

@@ -39,6 +39,30 @@ struct Config {
     /// credentials stay out of the decks.
     #[serde(default)]
     env: Option<Vec<String>>,
+    /// Python kernels fork from a pre-started server (default); `false`
+    /// starts each one as its own process, as other languages do.
+    #[serde(default, alias = "fork-server")]
+    fork_server: Option<bool>,
+    /// Modules the Python fork server imports once, so every deck finds
+    /// them loaded (`preload = ["numpy", "pandas"]`).
+    #[serde(default)]
+    preload: Vec<String>,
+}
+
+impl Config {
+    fn fork(&self) -> clx_kernel::ForkOptions {
+        clx_kernel::ForkOptions { enabled: self.fork_server.unwrap_or(true), preload: self.preload.clone() }
+    }
+}
+
+/// A dotted Python module name (`numpy`, `matplotlib.pyplot`): the fork
+/// server imports it by name, so nothing else may reach it.
+fn is_module_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.split('.').all(|part| {
+            part.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')
+                && part.chars().all(|c| c.is_alphanumeric() || c == '_')
+        })
 }
 
 pub struct Notebook {
@@ -62,7 +86,9 @@ impl Notebook {
 
     fn executor(&self) -> Result<&clx_kernel::Executor, String> {
         self.executor
-            .get_or_init(|| clx_kernel::Executor::new(&self.env_prefixes()).map_err(|e| e.to_string()))
+            .get_or_init(|| {
+                clx_kernel::Executor::with_fork(&self.env_prefixes(), self.config.fork()).map_err(|e| e.to_string())
+            })
             .as_ref()
             .map_err(Clone::clone)
     }
@@ -94,7 +120,7 @@ impl Notebook {
         }
         let mut prefixes = vec![course_env.prefix.clone()];
         prefixes.extend(self.env_prefixes());
-        let executor = clx_kernel::Executor::new(&prefixes)
+        let executor = clx_kernel::Executor::with_fork(&prefixes, self.config.fork())
             .map_err(|e| failed(format!("cannot start Jupyter kernels: {e}; run scripts/setup")))?;
         let executor = Arc::new(executor);
         executors.insert(course_env.prefix, Arc::clone(&executor));
@@ -120,6 +146,11 @@ impl Plugin for Notebook {
             serde_json::from_str(config).map_err(|e| format!("invalid [converters.notebook] in clx.toml: {e}"))?;
         let kernels = clx_kernel::KernelChoice::new(config.kernels.clone())
             .map_err(|e| format!("invalid [converters.notebook.kernels] in clx.toml: {e}"))?;
+        if let Some(bad) = config.preload.iter().find(|m| !is_module_name(m)) {
+            return Err(format!(
+                "invalid [converters.notebook] preload in clx.toml: `{bad}` is not a Python module name"
+            ));
+        }
         if let Some(names) = &config.env {
             clx_kernel::pass_only_env(names.clone());
         }

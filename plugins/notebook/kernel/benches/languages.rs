@@ -1,12 +1,13 @@
 //! Kernel start and a 20-cell deck per course language, on the kernels that
 //! are installed (python3 always; Deno with `scripts/setup --kernels
-//! typescript`; evcxr with `--kernels rust`). Prints medians; run with
-//! `cargo bench -p clx-kernel --bench languages`.
+//! typescript`; evcxr with `--kernels rust`). Python is measured twice:
+//! forked from a running fork server and started plainly. Prints medians;
+//! run with `cargo bench -p clx-kernel --bench languages`.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use clx_kernel::Executor;
+use clx_kernel::{Executor, ForkOptions};
 
 const LIMIT: Duration = Duration::from_secs(300);
 const STARTS: usize = 5;
@@ -24,14 +25,33 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 /// A course language's name, its kernelspec, and its `i`-th cell.
 type Language = (&'static str, &'static str, fn(usize) -> String);
 
+/// How a row's kernels start.
+#[derive(Clone, Copy, PartialEq)]
+enum Start {
+    /// A fresh executor per kernel: no warm kernel, no fork server.
+    Plain,
+    /// From the fork server of one executor, started before measuring.
+    Forked,
+}
+
 fn main() {
-    let languages: [Language; 3] = [
-        ("python", "python3", |i| format!("x{i} = {i}\nx{i} * 2")),
-        ("typescript", "deno", |i| format!("const x{i}: number = {i};\nx{i} * 2")),
-        ("rust", "rust", |i| format!("let x{i}: i64 = {i};\nx{i} * 2")),
+    let python: fn(usize) -> String = |i| format!("x{i} = {i}\nx{i} * 2");
+    let rows: [(Language, Start); 4] = [
+        (("python", "python3", python), Start::Forked),
+        (("python", "python3", python), Start::Plain),
+        (("typescript", "deno", |i| format!("const x{i}: number = {i};\nx{i} * 2")), Start::Plain),
+        (("rust", "rust", |i| format!("let x{i}: i64 = {i};\nx{i} * 2")), Start::Plain),
     ];
-    println!("{:<11} {:<8} {:>14} {:>20}", "language", "kernel", "start (median)", "20-cell deck (median)");
-    for (lang, kernel, cell) in languages {
+    println!(
+        "{:<11} {:<8} {:<7} {:>14} {:>20}",
+        "language", "kernel", "start", "start (median)", "20-cell deck (median)"
+    );
+    for ((lang, kernel, cell), start) in rows {
+        let how = match (lang, start) {
+            (_, Start::Forked) => "forked",
+            ("python", Start::Plain) => "plain",
+            _ => "",
+        };
         let probe = match Executor::new(&[venv()]) {
             Ok(e) => e,
             Err(e) => {
@@ -45,11 +65,27 @@ fn main() {
         }
         drop(probe);
         let dir = tempfile::tempdir().expect("temp dir");
-        // A fresh executor each time, so no warm kernel is waiting: the
-        // time from asking for a kernel to its first answer.
+        let plain =
+            || Executor::with_fork(&[venv()], ForkOptions { enabled: false, preload: Vec::new() }).expect("executor");
+        let server = (start == Start::Forked).then(|| {
+            let exec = Executor::new(&[venv()]).expect("executor");
+            let session = exec.session_for(lang, kernel, dir.path()).expect("the fork server starts");
+            assert!(session.is_forked(), "not forked: {:?}", exec.take_notes());
+            drop(session);
+            exec
+        });
+        // The time from asking for a kernel to its first answer; plainly
+        // with a fresh executor each time, so no warm kernel is waiting.
         let starts: Vec<Duration> = (0..STARTS)
             .map(|_| {
-                let exec = Executor::new(&[venv()]).expect("executor");
+                let fresh;
+                let exec = match &server {
+                    Some(exec) => exec,
+                    None => {
+                        fresh = plain();
+                        &fresh
+                    }
+                };
                 let t = Instant::now();
                 let mut session = exec.session_for(lang, kernel, dir.path()).expect("kernel starts");
                 session.run("1", LIMIT).expect("first cell");
@@ -58,7 +94,14 @@ fn main() {
             .collect();
         let decks: Vec<Duration> = (0..DECKS)
             .map(|_| {
-                let exec = Executor::new(&[venv()]).expect("executor");
+                let fresh;
+                let exec = match &server {
+                    Some(exec) => exec,
+                    None => {
+                        fresh = plain();
+                        &fresh
+                    }
+                };
                 let t = Instant::now();
                 let mut session = exec.session_for(lang, kernel, dir.path()).expect("kernel starts");
                 for i in 0..20 {
@@ -69,7 +112,7 @@ fn main() {
             })
             .collect();
         println!(
-            "{lang:<11} {kernel:<8} {:>12.0} ms {:>18.0} ms",
+            "{lang:<11} {kernel:<8} {how:<7} {:>12.0} ms {:>18.0} ms",
             median(starts).as_secs_f64() * 1000.0,
             median(decks).as_secs_f64() * 1000.0
         );

@@ -23,6 +23,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio::time::{sleep, timeout, Instant};
 
+use crate::forkserver::{ForkServer, ForkedChild, IpykernelLaunch};
 use crate::kernelspec::Kernelspec;
 use crate::KernelError;
 
@@ -61,7 +62,7 @@ pub struct CellError {
 
 pub struct Kernel {
     name: String,
-    child: tokio::process::Child,
+    child: Process,
     pid: i32,
     shell: ClientShellConnection,
     control: ClientControlConnection,
@@ -72,6 +73,67 @@ pub struct Kernel {
     interrupt_by_message: bool,
     exited: bool,
     wire: Wire,
+}
+
+/// The kernel process: a child of ours, or of a fork server.
+enum Process {
+    Spawned(tokio::process::Child),
+    Forked(ForkedChild),
+}
+
+impl Process {
+    /// Wait for the process to exit; its exit status as text. Cancel-safe.
+    async fn wait(&mut self) -> String {
+        match self {
+            Process::Spawned(child) => match child.wait().await {
+                Ok(status) => status.to_string(),
+                Err(e) => format!("no exit status ({e})"),
+            },
+            Process::Forked(child) => child.wait().await,
+        }
+    }
+}
+
+/// The environment a kernel of a kernelspec starts with: clx's own (or only
+/// its allowlisted part), the variables clx sets for every kernel, then the
+/// kernelspec's `env`. A fork server starts with the same, so a forked
+/// kernel sees exactly what a plainly started one would.
+pub(crate) struct LaunchEnv {
+    clear: bool,
+    vars: Vec<(std::ffi::OsString, std::ffi::OsString)>,
+}
+
+impl LaunchEnv {
+    pub(crate) fn for_spec(spec: &Kernelspec) -> LaunchEnv {
+        let mut vars: Vec<(std::ffi::OsString, std::ffi::OsString)> = Vec::new();
+        let clear = match ENV_ALLOWLIST.get() {
+            Some(names) => {
+                vars.extend(names.iter().filter_map(|n| Some((n.into(), std::env::var_os(n)?))));
+                true
+            }
+            None => false,
+        };
+        vars.push(("JPY_PARENT_PID".into(), std::process::id().to_string().into()));
+        vars.push(("PYDEVD_DISABLE_FILE_VALIDATION".into(), "1".into()));
+        vars.push(("IPYTHONDIR".into(), std::env::temp_dir().join("clx-ipython").into()));
+        vars.push(("DENO_NO_UPDATE_CHECK".into(), "1".into()));
+        if Wire::for_spec(spec) == Wire::Tcp {
+            // Deno styles values for a terminal unless told not to; the
+            // escape codes would end up in the pages.
+            vars.push(("NO_COLOR".into(), "1".into()));
+        }
+        if let Some(env) = &spec.spec.env {
+            vars.extend(env.iter().map(|(k, v)| (k.into(), v.into())));
+        }
+        LaunchEnv { clear, vars }
+    }
+
+    pub(crate) fn apply(&self, cmd: &mut std::process::Command) {
+        if self.clear {
+            cmd.env_clear();
+        }
+        cmd.envs(self.vars.iter().map(|(k, v)| (k, v)));
+    }
 }
 
 /// How the client reaches the kernel's sockets.
@@ -100,7 +162,7 @@ impl Wire {
 /// would hand them to our child until it execs, and the other kernel's
 /// client would then connect to a socket nobody accepts on. Reserving,
 /// spawning and releasing happen under this lock.
-static SPAWN_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+pub(crate) static SPAWN_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Attempts per start when a port was taken between release and the
 /// kernel's bind (another process can grab it in that gap).
@@ -117,14 +179,25 @@ impl Kernel {
     pub async fn start_with(spec: &Kernelspec, cwd: &Path, wire: Wire) -> Result<Kernel, KernelError> {
         let mut attempt = 1;
         loop {
-            match Kernel::start_once(spec, cwd, wire).await {
+            match Kernel::start_once(spec, cwd, wire, None).await {
                 Err(e) if wire == Wire::Tcp && attempt < TCP_ATTEMPTS && lost_a_port(&e) => attempt += 1,
                 other => return other,
             }
         }
     }
 
-    async fn start_once(spec: &Kernelspec, cwd: &Path, wire: Wire) -> Result<Kernel, KernelError> {
+    /// Start an ipykernel kernel by fork from `server` (which runs `spec`'s
+    /// interpreter), in `cwd`.
+    pub async fn start_forked(spec: &Kernelspec, cwd: &Path, server: &ForkServer) -> Result<Kernel, KernelError> {
+        Kernel::start_once(spec, cwd, Wire::Ipc, Some(server)).await
+    }
+
+    async fn start_once(
+        spec: &Kernelspec,
+        cwd: &Path,
+        wire: Wire,
+        server: Option<&ForkServer>,
+    ) -> Result<Kernel, KernelError> {
         let runtime_dir = tempfile::Builder::new()
             .prefix("clx-kernel-")
             .tempdir()
@@ -150,32 +223,13 @@ impl Kernel {
 
         let argv = spec.argv(&conn_file);
         let mut cmd = tokio::process::Command::new(&argv[0]);
-        if let Some(names) = ENV_ALLOWLIST.get() {
-            cmd.env_clear();
-            for name in names {
-                if let Some(value) = std::env::var_os(name) {
-                    cmd.env(name, value);
-                }
-            }
-        }
+        LaunchEnv::for_spec(spec).apply(cmd.as_std_mut());
         cmd.args(&argv[1..])
             .current_dir(cwd)
             .stdin(std::process::Stdio::null())
             .stdout(log)
             .stderr(log2)
-            .kill_on_drop(true)
-            .env("JPY_PARENT_PID", std::process::id().to_string())
-            .env("PYDEVD_DISABLE_FILE_VALIDATION", "1")
-            .env("IPYTHONDIR", std::env::temp_dir().join("clx-ipython"))
-            .env("DENO_NO_UPDATE_CHECK", "1");
-        if Wire::for_spec(spec) == Wire::Tcp {
-            // Deno styles values for a terminal unless told not to; the
-            // escape codes would end up in the pages.
-            cmd.env("NO_COLOR", "1");
-        }
-        if let Some(env) = &spec.spec.env {
-            cmd.envs(env);
-        }
+            .kill_on_drop(true);
         // SAFETY: setsid and prctl are async-signal-safe and touch only the child.
         unsafe {
             cmd.pre_exec(|| {
@@ -192,7 +246,15 @@ impl Kernel {
             Wire::Tcp => tokio::task::spawn_blocking(port_lock).await.ok().flatten(),
             Wire::Ipc => None,
         };
-        let mut child = {
+        let mut child = if let Some(server) = server {
+            let launch = IpykernelLaunch::parse(&argv)
+                .ok_or_else(|| KernelError::Protocol(format!("kernelspec {} does not start ipykernel", spec.name)))?;
+            let conn_json = serde_json::to_vec(&info).map_err(|e| KernelError::Protocol(e.to_string()))?;
+            std::fs::write(&conn_file, conn_json)
+                .map_err(|e| KernelError::Io("cannot write the connection file".into(), e))?;
+            let forked = server.fork(&launch, cwd, &log_path).await.map_err(|e| KernelError::Fork(e.to_string()))?;
+            Process::Forked(forked)
+        } else {
             let _guard = SPAWN_LOCK.lock().unwrap_or_else(|e| e.into_inner());
             // Held until the child is spawned, so no other kernel can be
             // handed these ports in between.
@@ -208,9 +270,12 @@ impl Kernel {
             let conn_json = serde_json::to_vec(&info).map_err(|e| KernelError::Protocol(e.to_string()))?;
             std::fs::write(&conn_file, conn_json)
                 .map_err(|e| KernelError::Io("cannot write the connection file".into(), e))?;
-            cmd.spawn().map_err(|e| KernelError::Spawn { argv: argv.join(" "), source: e })?
+            Process::Spawned(cmd.spawn().map_err(|e| KernelError::Spawn { argv: argv.join(" "), source: e })?)
         };
-        let pid = child.id().map(|p| p as i32).unwrap_or(0);
+        let pid = match &child {
+            Process::Spawned(child) => child.id().map(|p| p as i32).unwrap_or(0),
+            Process::Forked(child) => child.pid,
+        };
 
         let session = uuid::Uuid::new_v4().to_string();
         let connect = async {
@@ -241,11 +306,7 @@ impl Kernel {
             c = timeout(STARTUP_TIMEOUT, connect) => c,
             status = child.wait() => {
                 let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-                return Err(KernelError::DiedAtStart {
-                    name: spec.name.clone(),
-                    status: status.map(|s| s.to_string()).unwrap_or_default(),
-                    log: tail(&log),
-                });
+                return Err(KernelError::DiedAtStart { name: spec.name.clone(), status, log: tail(&log) });
             }
         };
         drop(port_lock);
@@ -326,6 +387,11 @@ impl Kernel {
 
     async fn send_shell(&mut self, msg: JupyterMessage) -> Result<(), KernelError> {
         self.shell.send(msg).await.map_err(|e| KernelError::Protocol(e.to_string()))
+    }
+
+    /// Whether a fork server started the kernel.
+    pub fn is_forked(&self) -> bool {
+        matches!(self.child, Process::Forked(_))
     }
 
     /// Run code without output or history (setup between decks).
@@ -471,8 +537,8 @@ impl Kernel {
 
     async fn died(&mut self) -> KernelError {
         let status = match timeout(Duration::from_millis(500), self.child.wait()).await {
-            Ok(Ok(s)) => s.to_string(),
-            _ => "no exit status".into(),
+            Ok(status) => status,
+            Err(_) => "no exit status".into(),
         };
         self.exited = true;
         let log = std::fs::read_to_string(self.runtime_dir.path().join("kernel.log")).unwrap_or_default();
@@ -495,6 +561,15 @@ impl Kernel {
             self.exited = true;
         }
         self.kill_group(libc::SIGKILL);
+    }
+
+    /// Kill the kernel and whatever its cells started, without asking: for
+    /// a kernel whose exit work (saving history, finalising every module)
+    /// nothing needs, and which costs more CPU than a forked start.
+    pub async fn kill(mut self) {
+        self.kill_group(libc::SIGKILL);
+        let _ = timeout(Duration::from_secs(2), self.child.wait()).await;
+        self.exited = true;
     }
 
     fn kill_group(&self, signal: i32) {

@@ -1,8 +1,10 @@
 //! Runs notebook cells in real Jupyter kernels over the Jupyter messaging
 //! protocol: kernelspec discovery ([`kernelspec`]), one kernel's lifecycle
-//! ([`kernel`]) and warm kernels behind a synchronous API ([`executor`]).
+//! ([`kernel`]), Python kernels forked from a pre-started server
+//! ([`forkserver`]) and warm kernels behind a synchronous API ([`executor`]).
 
 pub mod executor;
+pub mod forkserver;
 pub mod kernel;
 pub mod kernelspec;
 pub mod languages;
@@ -11,7 +13,8 @@ pub mod rundir;
 
 use std::path::PathBuf;
 
-pub use executor::{Executor, Session};
+pub use executor::{Executor, ForkNote, ForkOptions, Session};
+pub use forkserver::{ForkServer, ForkServerError, IpykernelLaunch};
 pub use kernel::{pass_only_env, CellError, CellRun, Kernel, Wire};
 pub use kernelspec::Kernelspec;
 pub use languages::{kernel_for, language, survey, KernelChoice, Language, LanguageStatus, LANGUAGES};
@@ -38,6 +41,8 @@ pub enum KernelError {
     Died { name: String, status: String, log: String },
     #[error("cell did not finish within {secs} s (interrupted, then the kernel was stopped)")]
     CellTimeout { secs: u64 },
+    #[error("cannot fork a kernel from the fork server: {0}")]
+    Fork(String),
     #[error("kernel protocol error: {0}")]
     Protocol(String),
     #[error("{0}: {1}")]

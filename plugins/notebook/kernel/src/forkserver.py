@@ -1,0 +1,204 @@
+"""A fork server for ipykernel, started by clx as `python [flags] -c <this> [modules...]`.
+
+It imports ipykernel (and the course's preload modules) once and then forks
+one kernel per request. Nothing else happens here before a fork: no kernel
+app, no event loop, no thread, no ZMQ context, so every child starts from the
+same pristine interpreter state, as a fresh `python -m ipykernel_launcher`
+would after its imports.
+
+Protocol, one JSON object per line: requests on fd 0, replies on fd 1.
+  <- {"fork": {"id", "module", "args", "cwd", "log"}}
+  -> {"ready": {"pid", "failed": [[module, error], ...]}}   once, after imports
+  -> {"unfit": reason}                                      instead of ready
+  -> {"forked": {"id", "pid"}} or {"error": {"id", "message"}}
+  -> {"exited": {"pid", "status"}}                          for every child reaped
+The server exits, killing its kernels, when its stdin closes.
+"""
+
+import os
+import sys
+
+
+def _serve(preload):
+    import errno
+    import json
+    import select
+    import signal
+    import threading
+
+    # The protocol gets descriptors of its own; 0 becomes /dev/null and 1 the
+    # log, so a module that prints while it is imported cannot corrupt a reply.
+    requests = os.dup(0)
+    replies = os.dup(1)
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    os.close(null)
+    os.dup2(2, 1)
+
+    def send(message):
+        data = (json.dumps(message) + "\n").encode()
+        while data:
+            data = data[os.write(replies, data) :]
+
+    # ipykernel sets this default while it starts; matplotlib reads it when
+    # it is imported, which with a preload happens here, before the kernel.
+    if not os.environ.get("MPLBACKEND"):
+        os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+
+    try:
+        import runpy  # noqa: F401  (the child needs it; imported once here)
+
+        import ipykernel.ipkernel  # noqa: F401
+        import ipykernel.kernelapp  # noqa: F401
+        import ipykernel.zmqshell  # noqa: F401
+    except BaseException as e:  # noqa: BLE001  (any failure means: do not use this server)
+        send({"unfit": "cannot import ipykernel: %s: %s" % (type(e).__name__, e)})
+        sys.exit(1)
+    # What ipykernel imports while a kernel starts (the debugger's debugpy
+    # above all): a plain kernel imports the same, only later. Optional,
+    # as they are in ipykernel.
+    for name in (
+        "ipykernel.debugger",
+        "IPython.core.debugger",
+        "IPython.core.completerlib",
+        "IPython.extensions.storemagic",
+        "sqlite3",
+        "psutil",
+        "tornado.gen",
+        "tornado.locks",
+        "tornado.queues",
+        "tornado.platform.asyncio",
+    ):
+        try:
+            __import__(name)
+        except ImportError:
+            pass
+    if threading.active_count() != 1:
+        send({"unfit": "importing ipykernel started a thread"})
+        sys.exit(1)
+
+    failed = []
+    for name in preload:
+        try:
+            __import__(name)
+        except BaseException as e:  # noqa: BLE001  (reported; the kernel imports it itself)
+            failed.append([name, "%s: %s" % (type(e).__name__, e)])
+        if threading.active_count() != 1:
+            # Forking a process with threads of its own copies locks in any
+            # state; this server cannot give fresh kernels.
+            send({"unfit": "importing %s started a thread" % name})
+            sys.exit(1)
+
+    server = os.getpid()
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_read, False)
+    os.set_blocking(wake_write, False)
+    signal.set_wakeup_fd(wake_write)
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+    children = set()
+    send({"ready": {"pid": server, "failed": failed}})
+
+    def reap():
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            children.discard(pid)
+            send({"exited": {"pid": pid, "status": os.waitstatus_to_exitcode(status)}})
+
+    def shut_down():
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        for pid in list(children):
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        for pid in list(children):
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+        os._exit(0)
+
+    def become_kernel(request):
+        """In the child: cut every tie to the server, then return the request."""
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        for fd in (requests, replies, wake_read, wake_write):
+            os.close(fd)
+        os.setsid()
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: go with the server
+        except (OSError, AttributeError):
+            pass
+        if os.getppid() != server:
+            os._exit(1)
+        log = os.open(request["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.close(log)
+        try:
+            os.chdir(request["cwd"])
+        except OSError as e:
+            os.write(2, ("cannot enter %s: %s\n" % (request["cwd"], e)).encode())
+            os._exit(1)
+        # numpy's legacy global generator was seeded in the server; a fresh
+        # interpreter would seed it anew.
+        numpy_random = sys.modules.get("numpy.random")
+        if numpy_random is not None:
+            numpy_random.seed()
+        return request
+
+    pending = b""
+    while True:
+        try:
+            ready, _, _ = select.select([requests, wake_read], [], [])
+        except OSError as e:
+            if e.errno == errno.EINTR:
+                continue
+            raise
+        if wake_read in ready:
+            try:
+                while os.read(wake_read, 512):
+                    pass
+            except BlockingIOError:
+                pass
+            reap()
+        if requests not in ready:
+            continue
+        data = os.read(requests, 65536)
+        if not data:
+            shut_down()
+        pending += data
+        while b"\n" in pending:
+            line, pending = pending.split(b"\n", 1)
+            try:
+                request = json.loads(line)["fork"]
+                request_id = request["id"]
+            except (ValueError, KeyError, TypeError) as e:
+                send({"error": {"id": None, "message": "bad request: %s" % e}})
+                continue
+            sys.stdout.flush()
+            sys.stderr.flush()
+            try:
+                pid = os.fork()
+            except OSError as e:
+                send({"error": {"id": request_id, "message": "fork failed: %s" % e}})
+                continue
+            if pid == 0:
+                return become_kernel(request)
+            children.add(pid)
+            send({"forked": {"id": request_id, "pid": pid}})
+
+
+# Only a forked kernel returns from _serve; the server exits inside it.
+_request = _serve(sys.argv[1:])
+del _serve
+sys.argv = [_request["module"], *_request["args"]]
+__import__("runpy").run_module(_request["module"], run_name="__main__", alter_sys=True)
