@@ -245,6 +245,26 @@ impl Pool {
         Ok(())
     }
 
+    /// Stop the workers of `plugin` for `job_types` now: workers started
+    /// ahead of jobs that never came. Their process groups are killed (a
+    /// browser still starting included); nothing is requeued, as they hold no
+    /// job, and no replacement starts until [`Pool::ensure`] asks again.
+    pub fn stop(&mut self, plugin: &str, job_types: &[String]) {
+        let Some(index) = self.specs.iter().position(|s| s.plugin == plugin && s.job_types == job_types) else {
+            return;
+        };
+        for slot in self.slots.iter_mut().filter(|s| s.alive && s.spec == index && s.current.is_none()) {
+            slot.alive = false;
+            slot.stdin = None;
+            kill_group(slot.child.id());
+            let _ = slot.child.wait();
+            if let Some(id) = slot.worker_id {
+                let _ = self.queue.mark_worker_stopped(id);
+            }
+            self.to_remove.push((slot.child.id(), slot.scratch.clone()));
+        }
+    }
+
     /// Tell idle workers there is new work (watch mode submits after start).
     pub fn wake(&mut self) {
         for slot in self.slots.iter_mut().filter(|s| s.alive) {
