@@ -202,10 +202,9 @@ fn browsers(env: &Env) -> Vec<u32> {
 }
 
 #[test]
-fn a_build_interrupted_while_chromium_starts_leaves_no_process_and_no_temp_dir() {
+fn a_build_interrupted_while_chromium_starts_leaves_no_process_and_no_scratch() {
     let env = Env::new();
     let course = TestCourse::new(&[("flow", &[("drawio/flow.drawio", diagram(&[]).as_str())])]);
-    let before = short_dirs();
     let mut child = env
         .clx()
         .arg("build")
@@ -238,7 +237,6 @@ fn a_build_interrupted_while_chromium_starts_leaves_no_process_and_no_temp_dir()
     let scratch: Vec<_> = std::fs::read_dir(env.state_dir().join("tmp"))
         .map(|d| d.flatten().map(|e| e.file_name()).collect())
         .unwrap_or_default();
+    // Chromium's profile lives in its worker's scratch folder.
     assert!(scratch.is_empty(), "worker scratch left: {scratch:?}");
-    let left: Vec<_> = short_dirs().into_iter().filter(|d| !before.contains(d)).collect();
-    assert!(left.is_empty(), "Chromium's short temp dirs were left behind: {left:?}");
 }
