@@ -141,3 +141,102 @@ fn a_deep_state_dir_still_renders_diagrams() {
     let left: Vec<_> = short_dirs().into_iter().filter(|d| !before.contains(d)).collect();
     assert!(left.is_empty(), "Chromium's short temp dirs were left behind: {left:?}");
 }
+
+/// Every PNG and SVG the build wrote, by path, with its bytes.
+fn images(course: &TestCourse) -> Vec<(String, Vec<u8>)> {
+    course
+        .output_files()
+        .into_iter()
+        .filter(|f| f.ends_with(".png") || f.ends_with(".svg"))
+        .map(|f| {
+            let bytes = std::fs::read(course.out().join(&f)).expect("read output");
+            (f, bytes)
+        })
+        .collect()
+}
+
+#[test]
+fn a_worker_started_before_its_job_renders_the_same_bytes_as_one_started_for_it() {
+    let env = Env::new();
+    let course = TestCourse::new(&[("flow", &[("drawio/flow.drawio", diagram(&[]).as_str())])]);
+    // Fresh state: the plugin is probed, so its worker and browser start
+    // before the job is in the queue.
+    let out = build(&env, &course, None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ahead = images(&course);
+    assert!(!ahead.is_empty(), "{:#?}", course.output_files());
+    std::fs::remove_dir_all(course.out()).expect("clear the output");
+    // The identity is remembered now: the worker starts once the job is submitted.
+    let out = env.clx().arg("build").arg(course.spec()).arg("--no-cache").output().expect("run clx build");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("1 built"), "{}", stderr(&out));
+    assert_eq!(images(&course), ahead);
+}
+
+#[test]
+fn a_rebuild_that_asks_the_tool_identity_again_lands_every_diagram_from_the_cache() {
+    let env = Env::new();
+    let course = TestCourse::new(&[("flow", &[("drawio/flow.drawio", diagram(&[]).as_str())])]);
+    let out = build(&env, &course, None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let first = images(&course);
+    // Another environment: the remembered identity no longer holds, the
+    // plugin is probed and its worker started ahead, but the job is cached.
+    let out = env.clx().env("CLX_TEST_OTHER_ENVIRONMENT", "1").arg("build").arg(course.spec()).output().expect("run");
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("0 built, 1 from cache"), "{err}");
+    assert_eq!(images(&course), first);
+    assert!(processes_with_env("CLX_HOME", &env.state_dir()).is_empty(), "a worker outlived the build");
+}
+
+/// Processes of this state dir that are a browser (not `chromium --version`).
+fn browsers(env: &Env) -> Vec<u32> {
+    processes_with_env("CLX_HOME", &env.state_dir())
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains("--remote-debugging"))
+        })
+        .collect()
+}
+
+#[test]
+fn a_build_interrupted_while_chromium_starts_leaves_no_process_and_no_scratch() {
+    let env = Env::new();
+    let course = TestCourse::new(&[("flow", &[("drawio/flow.drawio", diagram(&[]).as_str())])]);
+    let mut child = env
+        .clx()
+        .arg("build")
+        .arg(course.spec())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn clx build");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while browsers(&env).is_empty() {
+        assert!(child.try_wait().expect("poll").is_none(), "the build ended before Chromium started");
+        assert!(std::time::Instant::now() < deadline, "no Chromium started within 60 s");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let status = std::process::Command::new("kill").arg("-INT").arg(child.id().to_string()).status();
+    assert!(status.is_ok_and(|s| s.success()), "kill -INT");
+    let out = child.wait_with_output().expect("wait for clx");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let left = processes_with_env("CLX_HOME", &env.state_dir());
+        if left.is_empty() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "processes outlived the build by 15 s: {left:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let scratch: Vec<_> = std::fs::read_dir(env.state_dir().join("tmp"))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    // Chromium's profile lives in its worker's scratch folder.
+    assert!(scratch.is_empty(), "worker scratch left: {scratch:?}");
+}

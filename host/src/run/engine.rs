@@ -13,7 +13,7 @@
 //! the build), and the answers are remembered in the cache index, keyed by
 //! the plugin library and its settings: an unchanged rebuild only hashes.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -131,7 +131,7 @@ impl<'r> Engine<'r> {
         for d in &plan.diagnostics {
             report.diagnostic(d.clone());
         }
-        self.ask_tool_identities(plan);
+        let head_start = self.ask_tool_identities(plan, report)?;
         if self.interrupted.swap(false, Ordering::Relaxed) {
             return Err(EngineError::Interrupted);
         }
@@ -172,7 +172,18 @@ impl<'r> Engine<'r> {
         }
         // Misses go to the queue first, so workers start while the host lands
         // the rest.
+        let missed: BTreeSet<&str> = misses.iter().map(|m| m.job.job_type.as_str()).collect();
         let mut in_flight = if misses.is_empty() { None } else { Some(self.submit(misses, report)?) };
+        // Workers started ahead for job types that turned out to need no run
+        // (every result cached, or the plugin cannot start) go now rather than
+        // at the end, where a browser still starting would delay the exit.
+        if let Some((_, _, pool)) = self.running.as_mut() {
+            for (plugin, job_type) in &head_start {
+                if !missed.contains(job_type.as_str()) {
+                    pool.stop(plugin, std::slice::from_ref(job_type));
+                }
+            }
+        }
         let mut landing = Landing { cache: &self.cache, tree: OutputTree::new(plan.roots.clone()), report };
         // Copies first: they need no worker, and a failed job must not keep
         // data files from being written.
@@ -200,7 +211,13 @@ impl<'r> Engine<'r> {
     /// Find every plan plugin's tool identities: remembered ones from the
     /// cache index, the rest from probe processes run side by side (each may
     /// start its tool, and `java -version` takes a third of a second).
-    fn ask_tool_identities(&mut self, plan: &Plan) {
+    ///
+    /// A plugin that has to be probed has most likely never run with this
+    /// state dir, so its jobs will run: its workers are started before the
+    /// probes, and a slow start (Chromium's two seconds) overlaps the probes,
+    /// the hashing and the other plugins' work instead of following them.
+    /// Returns the (plugin, job type) pairs started that way.
+    fn ask_tool_identities(&mut self, plan: &Plan, report: &mut Report) -> Result<Vec<(String, String)>, EngineError> {
         let mut wanted: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for job in &plan.jobs {
             if !self.identities.contains_key(&job.job_type) {
@@ -254,7 +271,20 @@ impl<'r> Engine<'r> {
             }
         }
         if probes.is_empty() {
-            return;
+            return Ok(Vec::new());
+        }
+        let mut head_start = Vec::new();
+        let mut per_type: BTreeMap<&str, usize> = BTreeMap::new();
+        for job in plan.jobs.iter().filter(|j| probes.iter().any(|p| p.job_types.contains(&j.job_type))) {
+            *per_type.entry(job.job_type.as_str()).or_default() += 1;
+        }
+        if !per_type.is_empty() {
+            let specs = worker_specs(&per_type, self.registry, self.config, &self.options);
+            let (_, _, pool) = self.start_running(report)?;
+            for spec in specs {
+                head_start.extend(spec.job_types.iter().map(|t| (spec.plugin.clone(), t.clone())));
+                pool.ensure(spec)?;
+            }
         }
         let timeout = self.options.job_deadline.min(PROBE_TIMEOUT);
         let (exe, log_level) = (&self.options.exe, self.options.log_level.as_str());
@@ -273,7 +303,7 @@ impl<'r> Engine<'r> {
         });
         if interrupted.load(Ordering::Relaxed) {
             // Answers cut short are no answers: the next build asks again.
-            return;
+            return Ok(head_start);
         }
         for (probe, answer) in answers {
             match answer {
@@ -301,6 +331,7 @@ impl<'r> Engine<'r> {
                 }
             }
         }
+        Ok(head_start)
     }
 
     /// Whether Ctrl-C or SIGTERM arrived since the last check.
@@ -318,33 +349,43 @@ impl<'r> Engine<'r> {
         Ok(())
     }
 
+    /// The queue session and the worker pool, opened on first use.
+    fn start_running(&mut self, report: &mut Report) -> Result<&mut (Queue, SessionId, Pool), EngineError> {
+        let running = match self.running.take() {
+            Some(running) => running,
+            None => {
+                let mut queue = Queue::open(&self.options.store)?;
+                warn_recovered(report, queue.take_recovered());
+                let reaped = queue.reap_stale()?;
+                if reaped > 0 {
+                    report.note(&format!(
+                        "cleaned up {reaped} build(s) whose clx process had died; their unfinished jobs were cancelled"
+                    ));
+                }
+                let session = queue.start_session(&self.options.label)?;
+                let pool = Pool::new(PoolConfig {
+                    exe: self.options.exe.clone(),
+                    store: self.options.store.clone(),
+                    scratch: self.options.scratch.clone(),
+                    session,
+                    job_deadline: self.options.job_deadline,
+                    log_level: self.options.log_level.clone(),
+                    interrupted: Arc::clone(&self.interrupted),
+                })?;
+                if let Some(url) = self.options.store.postgres() {
+                    self.listener = Some(Listener::start(url, session, pool.announcer())?);
+                }
+                (queue, session, pool)
+            }
+        };
+        Ok(self.running.insert(running))
+    }
+
     /// Put the misses in the queue and make sure workers for their job
-    /// types run. The queue session and the pool start with the first miss.
+    /// types run. The queue session and the pool start with the first miss
+    /// unless a head start opened them.
     fn submit<'p>(&mut self, misses: Vec<Pending<'p>>, report: &mut Report) -> Result<InFlight<'p>, EngineError> {
-        if self.running.is_none() {
-            let mut queue = Queue::open(&self.options.store)?;
-            warn_recovered(report, queue.take_recovered());
-            let reaped = queue.reap_stale()?;
-            if reaped > 0 {
-                report.note(&format!(
-                    "cleaned up {reaped} build(s) whose clx process had died; their unfinished jobs were cancelled"
-                ));
-            }
-            let session = queue.start_session(&self.options.label)?;
-            let pool = Pool::new(PoolConfig {
-                exe: self.options.exe.clone(),
-                store: self.options.store.clone(),
-                scratch: self.options.scratch.clone(),
-                session,
-                job_deadline: self.options.job_deadline,
-                log_level: self.options.log_level.clone(),
-                interrupted: Arc::clone(&self.interrupted),
-            })?;
-            if let Some(url) = self.options.store.postgres() {
-                self.listener = Some(Listener::start(url, session, pool.announcer())?);
-            }
-            self.running = Some((queue, session, pool));
-        }
+        self.start_running(report)?;
         let mut in_flight = InFlight::default();
         let Some((queue, session, pool)) = self.running.as_mut() else { return Ok(in_flight) };
         let mut per_type: BTreeMap<&str, usize> = BTreeMap::new();
@@ -356,13 +397,7 @@ impl<'r> Engine<'r> {
             in_flight.jobs.insert(id, pending);
         }
         report.start_jobs(in_flight.jobs.len());
-        for mut spec in worker_specs(&per_type, self.registry, self.config, &self.options) {
-            match self.options.local_workers {
-                // Only other machines' workers run jobs.
-                Some(0) => continue,
-                Some(most) => spec.count = spec.count.min(most),
-                None => {}
-            }
+        for spec in worker_specs(&per_type, self.registry, self.config, &self.options) {
             pool.ensure(spec)?;
         }
         Ok(in_flight)
@@ -850,8 +885,13 @@ fn payload(
     })
 }
 
-/// Workers per job type: `--workers`/`clx.toml` when set, else the cores for
-/// slides and one for diagrams, never more than there are jobs.
+/// Workers per job type: `--workers`/`clx.toml` when set, else one per core
+/// but at least two for slides, and one for diagrams, never more than there
+/// are jobs. Two workers beat one even on a single core (a deck's kernel
+/// waits on its start and on the worker between cells, and the other worker
+/// fills those gaps: 27.9 s against 32.6 s for the bench course under
+/// `taskset -c 0`); two beat one and four on two cores. One per core beyond
+/// that follows from those two points, not from a measurement.
 fn worker_specs(
     per_type: &BTreeMap<&str, usize>,
     registry: &Registry,
@@ -863,10 +903,16 @@ fn worker_specs(
     for (&job_type, &jobs) in per_type {
         let Some((plugin, decl)) = registry.job_type(job_type) else { continue };
         let default = match decl.role {
-            clx_plugin_api::Role::Slides => cores,
+            clx_plugin_api::Role::Slides => cores.max(2),
             _ => 1,
         };
         let wanted = options.workers.get(job_type).or_else(|| config.workers.get(job_type)).copied().unwrap_or(default);
+        // `--local-workers`: 0 leaves every job to other machines' workers.
+        let wanted = match options.local_workers {
+            Some(0) => continue,
+            Some(most) => wanted.min(most),
+            None => wanted,
+        };
         specs.push(WorkerSpec {
             plugin: plugin.name().to_owned(),
             plugin_path: plugin.path.clone(),

@@ -267,6 +267,26 @@ impl Pool {
         Announcer(self.tx.clone())
     }
 
+    /// Stop the workers of `plugin` for `job_types` now: workers started
+    /// ahead of jobs that never came. Their process groups are killed (a
+    /// browser still starting included); nothing is requeued, as they hold no
+    /// job, and no replacement starts until [`Pool::ensure`] asks again.
+    pub fn stop(&mut self, plugin: &str, job_types: &[String]) {
+        let Some(index) = self.specs.iter().position(|s| s.plugin == plugin && s.job_types == job_types) else {
+            return;
+        };
+        for slot in self.slots.iter_mut().filter(|s| s.alive && s.spec == index && s.current.is_none()) {
+            slot.alive = false;
+            slot.stdin = None;
+            kill_group(slot.child.id());
+            let _ = slot.child.wait();
+            if let Some(id) = slot.worker_id {
+                let _ = self.queue.mark_worker_stopped(id);
+            }
+            self.to_remove.push((slot.child.id(), slot.scratch.clone()));
+        }
+    }
+
     /// Tell idle workers there is new work (watch mode submits after start).
     pub fn wake(&mut self) {
         for slot in self.slots.iter_mut().filter(|s| s.alive) {
@@ -464,11 +484,33 @@ impl Pool {
         // SIGKILL is delivered at once but dying takes a moment; a browser
         // still writing its profile would defeat the removal.
         let deadline = Instant::now() + Duration::from_secs(2);
-        while self.slots.iter().any(|s| group_alive(s.child.id())) && Instant::now() < deadline {
+        while self.slots.iter().any(|s| group_running(s.child.id())) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }
         self.scratch.clear();
     }
+}
+
+/// Whether a process of the group still runs. A killed browser's helpers
+/// are orphans of a dead worker: they stay zombies, still members of the
+/// group, until whoever adopted them reaps them, which a container's init
+/// may do only seconds later. A zombie writes nothing, so it does not count.
+/// Without `/proc` the group's existence is all there is to go by.
+fn group_running(group: u32) -> bool {
+    if !group_alive(group) {
+        return false;
+    }
+    let Ok(entries) = std::fs::read_dir("/proc") else { return true };
+    entries.flatten().filter(|e| e.file_name().to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))).any(
+        |e| {
+            let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else { return false };
+            // After the command name (which may hold anything): state, ppid, pgrp.
+            let mut fields = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default().split_whitespace();
+            let state = fields.next();
+            let pgrp = fields.nth(1).and_then(|g| g.parse::<u32>().ok());
+            pgrp == Some(group) && state.is_some_and(|s| s != "Z" && s != "X")
+        },
+    )
 }
 
 /// Whether a lost worker's job gets another attempt: yes after a crash or a
