@@ -232,6 +232,12 @@ impl Queue {
 
 // ---- worker side --------------------------------------------------------
 
+/// Take the next pending job. The caller holds the write lock (`BEGIN
+/// IMMEDIATE`), so the job selected is still pending when it is taken, and
+/// the update requires it anyway: two workers never get the same job. Not
+/// one `UPDATE … RETURNING`: SQLite gathers returned rows in a temporary
+/// table, and setting up and freeing its page cache cost more CPU than the
+/// rest of the claim.
 fn claim_next(
     conn: &Connection,
     session: SessionId,
@@ -240,19 +246,26 @@ fn claim_next(
     started_at: f64,
 ) -> rusqlite::Result<Option<ClaimedJob>> {
     let sql = format!(
-        "UPDATE jobs SET status='running', worker=?, attempts=attempts+1, started_at=?, result=NULL
-         WHERE id = (SELECT id FROM jobs WHERE session=? AND status='pending' AND job_type IN ({})
-                     ORDER BY priority DESC, id LIMIT 1)
-         RETURNING id, payload, cache_key",
+        "SELECT id, payload, cache_key FROM jobs WHERE session=? AND status='pending' AND job_type IN ({})
+         ORDER BY priority DESC, id LIMIT 1",
         placeholders(job_types.len())
     );
-    let mut values: Vec<rusqlite::types::Value> = vec![worker.0.into(), started_at.into(), session.0.into()];
+    let mut values: Vec<rusqlite::types::Value> = vec![session.0.into()];
     values.extend(job_types.iter().map(|t| t.clone().into()));
-    let mut stmt = conn.prepare_cached(&sql)?;
-    stmt.query_row(params_from_iter(values), |r| {
-        Ok(ClaimedJob { id: JobId(r.get(0)?), payload: r.get(1)?, cache_key: CacheKey::from_stored(r.get(2)?) })
-    })
-    .optional()
+    let job = conn
+        .prepare_cached(&sql)?
+        .query_row(params_from_iter(values), |r| {
+            Ok(ClaimedJob { id: JobId(r.get(0)?), payload: r.get(1)?, cache_key: CacheKey::from_stored(r.get(2)?) })
+        })
+        .optional()?;
+    let Some(job) = job else { return Ok(None) };
+    let taken = conn
+        .prepare_cached(
+            "UPDATE jobs SET status='running', worker=?2, attempts=attempts+1, started_at=?3, result=NULL
+             WHERE id=?1 AND status='pending'",
+        )?
+        .execute(params![job.id.0, worker.0, started_at])?;
+    Ok((taken == 1).then_some(job))
 }
 
 /// Record how the worker's job ended, only while the worker still owns it:
@@ -293,15 +306,17 @@ fn record_outcome(
 }
 
 impl Queue {
-    /// Take the next pending job of these types, if there is one: one
-    /// statement, so two workers never get the same job.
+    /// Take the next pending job of these types, if there is one.
     pub fn claim(
         &self,
         session: SessionId,
         worker: WorkerId,
         job_types: &[String],
     ) -> Result<Option<ClaimedJob>, QueueError> {
-        Ok(claim_next(&self.conn, session, worker, job_types, now())?)
+        let tx = self.conn.unchecked_transaction_immediate()?;
+        let job = claim_next(&tx, session, worker, job_types, now())?;
+        tx.commit()?;
+        Ok(job)
     }
 
     /// The worker converted the job; `result` is what it produced (the

@@ -5,8 +5,10 @@
 //! loops, autocommit for single statements and `BEGIN IMMEDIATE` where a read
 //! decides a write or several writes form one step (a batch of submissions;
 //! a worker's outcome together with its next claim), since every commit
-//! costs more than the statements in it. A claim is one `UPDATE … RETURNING`,
-//! so two workers can never take the same job. Every terminal state (`done`,
+//! costs more than the statements in it. A claim selects and takes a pending
+//! job under the write lock of `BEGIN IMMEDIATE`, its update again requiring
+//! `status='pending'`, so two workers can never take the same job. Every
+//! terminal state (`done`,
 //! `failed`, `cancelled`) sets `finished_at`; `cancelled` is never
 //! overwritten; a worker's outcome is recorded only while it still owns the
 //! job (`worker=? AND status='running'`).
