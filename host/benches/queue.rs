@@ -1,17 +1,21 @@
 //! Throughput of the SQLite job queue alone: no plugins, no cache, no files.
 //!
 //! One process submits `QUEUE_BENCH_JOBS` trivial jobs (default 20,000) into
-//! a fresh database, then K worker processes (K = 1, 2, 4) drain them with
-//! `claim` + `complete`, each through its own `Queue` on the same file, as the
-//! real pool does. Workers are this binary started again with `worker`; they
-//! open the queue and register first and start claiming only when every one
-//! is ready, so process start and schema checks stay out of the timing.
+//! a fresh database with `submit_many`, as the engine submits a plan, then K
+//! worker processes (K = 1, 2, 4) drain them as `clx worker` does: one
+//! `claim`, then `finish_and_claim` (the outcome and the next claim in one
+//! transaction) until the queue is empty, each through its own `Queue` on the
+//! same file. Workers are this binary started again with `worker`; they open
+//! the queue and register first and start claiming only when every one is
+//! ready, so process start and schema checks stay out of the timing.
 //!
-//! Prints, per K, the median of 3 runs of: submit rate, drain rate (claim +
-//! complete) and the whole round trip (submit, claim, complete).
+//! Prints, per K, the median of `QUEUE_BENCH_RUNS` runs (default 5) of:
+//! submit rate, drain rate (claim + complete) and the whole round trip
+//! (submit, claim, complete), with the load average before and after, since
+//! on a shared machine the figures move with it.
 //!
 //!     cargo bench -p clx --bench queue
-//!     QUEUE_BENCH_JOBS=50000 cargo bench -p clx --bench queue
+//!     QUEUE_BENCH_JOBS=50000 QUEUE_BENCH_RUNS=7 QUEUE_BENCH_WORKERS=1,4 cargo bench -p clx --bench queue
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -19,10 +23,10 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Instant;
 
 use clx::store::cache::CacheKey;
-use clx::store::queue::{Queue, SessionId};
+use clx::store::queue::{JobOutcome, NewJob, Queue, SessionId};
 
 const JOB_TYPE: &str = "bench";
-const RUNS: usize = 3;
+/// Worker counts measured unless `QUEUE_BENCH_WORKERS` (say `1,4`) names others.
 const WORKER_COUNTS: [usize; 3] = [1, 2, 4];
 
 fn main() {
@@ -34,13 +38,21 @@ fn main() {
         return;
     }
     let jobs: usize = std::env::var("QUEUE_BENCH_JOBS").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
-    println!("queue: {jobs} trivial jobs, median of {RUNS} runs per worker count");
+    let runs: usize = std::env::var("QUEUE_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
+    println!("queue: {jobs} trivial jobs, median of {runs} runs per worker count");
+    println!("load average before: {}", load_average());
     println!("{:>7}  {:>12}  {:>12}  {:>12}", "workers", "submit/s", "drain/s", "round trip/s");
-    for k in WORKER_COUNTS {
+    let counts: Vec<usize> = match std::env::var("QUEUE_BENCH_WORKERS") {
+        Ok(v) => {
+            v.split(',').map(|k| k.trim().parse().expect("QUEUE_BENCH_WORKERS: worker counts like 1,2,4")).collect()
+        }
+        Err(_) => WORKER_COUNTS.to_vec(),
+    };
+    for k in counts {
         let mut submit = Vec::new();
         let mut drain = Vec::new();
         let mut total = Vec::new();
-        for _ in 0..RUNS {
+        for _ in 0..runs {
             let run = run(jobs, k);
             submit.push(jobs as f64 / run.submit_secs);
             drain.push(jobs as f64 / run.drain_secs);
@@ -48,6 +60,14 @@ fn main() {
         }
         println!("{k:>7}  {:>12.0}  {:>12.0}  {:>12.0}", median(submit), median(drain), median(total));
     }
+    println!("load average after: {}", load_average());
+}
+
+/// The 1, 5 and 15 minute load averages, as `uptime` shows them.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".to_owned())
 }
 
 struct Run {
@@ -64,11 +84,16 @@ fn run(jobs: usize, workers: usize) -> Run {
     // hashing inside the timed loop.
     let keys: Vec<CacheKey> =
         (0..jobs).map(|i| CacheKey::builder().job_type(JOB_TYPE).source(&i.to_le_bytes()).finish()).collect();
+    let sources: Vec<String> = (0..jobs).map(|i| format!("deck_{i}.py")).collect();
 
     let start = Instant::now();
-    for (i, key) in keys.iter().enumerate() {
-        queue.submit(session, JOB_TYPE, &format!("deck_{i}.py"), 0, "{}", key).expect("submit");
-    }
+    let new_jobs: Vec<NewJob<'_>> = keys
+        .iter()
+        .zip(&sources)
+        .map(|(cache_key, source)| NewJob { job_type: JOB_TYPE, source, priority: 0, payload: "{}", cache_key })
+        .collect();
+    let ids = queue.submit_many(session, &new_jobs).expect("submit");
+    assert_eq!(ids.len(), jobs);
     let submit_secs = start.elapsed().as_secs_f64();
 
     let exe = std::env::current_exe().expect("own executable");
@@ -104,7 +129,7 @@ fn run(jobs: usize, workers: usize) -> Run {
     Run { submit_secs, drain_secs }
 }
 
-/// Claim and complete until the queue is empty; print how many.
+/// Claim and complete until the queue is empty, as `clx worker` does; print how many.
 fn worker(db: &Path, session: SessionId) {
     let queue = Queue::open(db).expect("open queue");
     let types = vec![JOB_TYPE.to_owned()];
@@ -114,8 +139,10 @@ fn worker(db: &Path, session: SessionId) {
     let mut go = String::new();
     std::io::stdin().read_line(&mut go).expect("start signal");
     let mut done = 0usize;
-    while let Some(job) = queue.claim(session, id, &types).expect("claim") {
-        queue.complete(job.id, id, "{}").expect("complete");
+    let mut next = queue.claim(session, id, &types).expect("claim");
+    while let Some(job) = next {
+        next =
+            queue.finish_and_claim(session, id, job.id, JobOutcome::Done { result: "{}" }, &types).expect("complete");
         done += 1;
     }
     println!("{done}");

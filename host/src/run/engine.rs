@@ -30,7 +30,7 @@ use crate::run::remote::{Listener, Watch};
 use crate::run::worker::ProbeAnswer;
 use crate::store::cache::{BlobHash, CacheEntry, CacheKey, StoredIssue, StoredOutput};
 use crate::store::job::{JobPayload, OutputSpec, SiblingRef};
-use crate::store::queue::{JobId, JobStatus, SessionId, SessionStatus};
+use crate::store::queue::{JobId, JobStatus, NewJob, SessionId, SessionStatus};
 use crate::store::{Cache, Queue, StoreLocation};
 
 /// How one build runs.
@@ -389,11 +389,19 @@ impl<'r> Engine<'r> {
         let mut in_flight = InFlight::default();
         let Some((queue, session, pool)) = self.running.as_mut() else { return Ok(in_flight) };
         let mut per_type: BTreeMap<&str, usize> = BTreeMap::new();
-        for pending in misses {
-            let job = pending.job;
-            let id =
-                queue.submit(*session, &job.job_type, &job.display, job.priority, &pending.payload, &pending.key)?;
-            *per_type.entry(job.job_type.as_str()).or_default() += 1;
+        let new_jobs: Vec<NewJob<'_>> = misses
+            .iter()
+            .map(|p| NewJob {
+                job_type: &p.job.job_type,
+                source: &p.job.display,
+                priority: p.job.priority,
+                payload: &p.payload,
+                cache_key: &p.key,
+            })
+            .collect();
+        let ids = queue.submit_many(*session, &new_jobs)?;
+        for (id, pending) in ids.into_iter().zip(misses) {
+            *per_type.entry(pending.job.job_type.as_str()).or_default() += 1;
             in_flight.jobs.insert(id, pending);
         }
         report.start_jobs(in_flight.jobs.len());

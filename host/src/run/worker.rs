@@ -23,7 +23,7 @@ use crate::report::Location;
 use crate::run::protocol::Event;
 use crate::store::cache::{CacheEntry, CacheKey, StoredIssue, StoredOutput};
 use crate::store::job::JobPayload;
-use crate::store::queue::{JobError, JobId, SessionId, WorkerId};
+use crate::store::queue::{JobError, JobId, JobOutcome, SessionId, WorkerId};
 use crate::store::{Cache, Queue, StoreLocation};
 
 /// How often a worker proves it is alive, also while a job runs.
@@ -126,18 +126,21 @@ pub fn run(config: WorkerConfig) -> Result<(), WorkerError> {
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
     loop {
-        while let Some(job) = queue.claim(config.session, worker, &config.job_types)? {
+        let mut next = queue.claim(config.session, worker, &config.job_types)?;
+        while let Some(job) = next {
             current.store(job.id.0, Ordering::Relaxed);
             cancelled.store(false, Ordering::Relaxed);
             send(Event::Started(job.id))?;
             let services = Services { job: job.id, channel: Some(&channel), cancelled: Arc::clone(&cancelled) };
-            let outcome = run_job(plugin.name(), &converter, &cache, &job.payload, &job.cache_key, &services);
+            let converted = run_job(plugin.name(), &converter, &cache, &job.payload, &job.cache_key, &services);
             current.store(0, Ordering::Relaxed);
-            match outcome {
-                Ok(Converted { result, error: None }) => queue.complete(job.id, worker, &result)?,
-                Ok(Converted { result, error: Some(error) }) => queue.fail(job.id, worker, &error, Some(&result))?,
-                Err(error) => queue.fail(job.id, worker, &error, None)?,
-            }
+            let outcome = match &converted {
+                Ok(Converted { result, error: None }) => JobOutcome::Done { result },
+                Ok(Converted { result, error: Some(error) }) => JobOutcome::Failed { error, result: Some(result) },
+                Err(error) => JobOutcome::Failed { error, result: None },
+            };
+            // The outcome and the next claim share one commit.
+            next = queue.finish_and_claim(config.session, worker, job.id, outcome, &config.job_types)?;
             send(Event::Done(job.id))?;
         }
         send(Event::Idle)?;

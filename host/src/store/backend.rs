@@ -11,8 +11,8 @@ use crate::store::pg::cache::PgCache;
 use crate::store::pg::queue::PgQueue;
 use crate::store::pg::{PgError, PgUrl};
 use crate::store::queue::{
-    self, ClaimedJob, JobError, JobId, JobRecord, JobStatus, QueueError, Requeued, SessionId, SessionRecord,
-    SessionStatus, WorkerId, WorkerRecord,
+    self, ClaimedJob, JobError, JobId, JobOutcome, JobRecord, JobStatus, NewJob, QueueError, Requeued, SessionId,
+    SessionRecord, SessionStatus, WorkerId, WorkerRecord,
 };
 
 /// The environment variable that hands a worker process the database URL:
@@ -117,6 +117,19 @@ impl Queue {
         cache_key: &CacheKey,
     ) -> Result<JobId, QueueError> {
         dispatch!(self, q => q.submit(session, job_type, source, priority, payload, cache_key))
+    }
+    pub fn submit_many(&self, session: SessionId, jobs: &[NewJob<'_>]) -> Result<Vec<JobId>, QueueError> {
+        dispatch!(self, q => q.submit_many(session, jobs))
+    }
+    pub fn finish_and_claim(
+        &self,
+        session: SessionId,
+        worker: WorkerId,
+        id: JobId,
+        outcome: JobOutcome<'_>,
+        job_types: &[String],
+    ) -> Result<Option<ClaimedJob>, QueueError> {
+        dispatch!(self, q => q.finish_and_claim(session, worker, id, outcome, job_types))
     }
     pub fn job(&self, id: JobId) -> Result<JobRecord, QueueError> {
         dispatch!(self, q => q.job(id))

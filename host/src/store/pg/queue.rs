@@ -15,15 +15,15 @@
 //!   `clx_session_<id>`: workers and hosts sleep until told.
 
 use postgres::types::ToSql;
-use postgres::Row;
+use postgres::{Row, Transaction};
 
 use super::{hostname, PgConn, PgError, PgUrl, NOW};
 use crate::report::Location;
 use crate::store::cache::CacheKey;
 use crate::store::job::JobPayload;
 use crate::store::queue::{
-    ClaimedJob, ErrorCategory, JobError, JobId, JobRecord, JobStatus, QueueError, Requeued, SessionId, SessionRecord,
-    SessionStatus, WorkerId, WorkerRecord, WorkerStatus, MAX_ATTEMPTS,
+    ClaimedJob, ErrorCategory, JobError, JobId, JobOutcome, JobRecord, JobStatus, NewJob, QueueError, Requeued,
+    SessionId, SessionRecord, SessionStatus, WorkerId, WorkerRecord, WorkerStatus, MAX_ATTEMPTS,
 };
 
 /// How long a claim holds without a heartbeat.
@@ -44,6 +44,9 @@ pub fn session_channel(session: SessionId) -> String {
 pub fn requirement(job_type: &str, plugin_library: &str) -> String {
     format!("{job_type}@{plugin_library}")
 }
+
+/// What a build's own worker claims: its session's jobs of its types.
+const SESSION_FILTER: &str = "j.session = $2 AND j.job_type = ANY($3)";
 
 const JOB_COLUMNS: &str = "id, session, job_type, source, status, attempts, worker, created_at, started_at, \
                            finished_at, error_message, error_location, error_category, result";
@@ -201,32 +204,50 @@ impl PgQueue {
         payload: &str,
         cache_key: &CacheKey,
     ) -> Result<JobId, QueueError> {
-        let library = serde_json::from_str::<JobPayload>(payload).map(|p| p.plugin_library).unwrap_or_default();
-        let requirement = requirement(job_type, &library);
-        let rows = self.conn.with(|c| {
+        let job = NewJob { job_type, source, priority, payload, cache_key };
+        let ids = self.submit_many(session, std::slice::from_ref(&job))?;
+        ids.first().copied().ok_or(QueueError::NoSuchJob(0))
+    }
+
+    /// Submit a plan's jobs in one transaction; idle workers are woken once.
+    pub fn submit_many(&self, session: SessionId, jobs: &[NewJob<'_>]) -> Result<Vec<JobId>, QueueError> {
+        let requirements: Vec<String> = jobs
+            .iter()
+            .map(|j| {
+                let library =
+                    serde_json::from_str::<JobPayload>(j.payload).map(|p| p.plugin_library).unwrap_or_default();
+                requirement(j.job_type, &library)
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO clx_jobs(session, job_type, source, priority, status, max_attempts, payload, cache_key,
+                 requirement, created_at)
+             VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, {NOW}) RETURNING id"
+        );
+        Ok(self.conn.with(|c| {
             let mut tx = c.transaction()?;
-            let rows = tx.query(
-                &format!(
-                    "INSERT INTO clx_jobs(session, job_type, source, priority, status, max_attempts, payload,
-                         cache_key, requirement, created_at)
-                     VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, {NOW}) RETURNING id"
-                ),
-                &[
-                    &session.0,
-                    &job_type,
-                    &source,
-                    &priority,
-                    &MAX_ATTEMPTS,
-                    &payload,
-                    &cache_key.as_str(),
-                    &requirement,
-                ],
-            )?;
+            let insert = tx.prepare(&sql)?;
+            let mut ids = Vec::with_capacity(jobs.len());
+            for (job, requirement) in jobs.iter().zip(&requirements) {
+                let row = tx.query_one(
+                    &insert,
+                    &[
+                        &session.0,
+                        &job.job_type,
+                        &job.source,
+                        &job.priority,
+                        &MAX_ATTEMPTS,
+                        &job.payload,
+                        &job.cache_key.as_str(),
+                        requirement,
+                    ],
+                )?;
+                ids.push(JobId(row.get(0)));
+            }
             tx.execute(&format!("NOTIFY {JOBS_CHANNEL}"), &[])?;
             tx.commit()?;
-            Ok(rows)
-        })?;
-        Ok(JobId(rows[0].get(0)))
+            Ok(ids)
+        })?)
     }
 
     pub fn job(&self, id: JobId) -> Result<JobRecord, QueueError> {
@@ -402,7 +423,7 @@ impl PgQueue {
         worker: WorkerId,
         job_types: &[String],
     ) -> Result<Option<ClaimedJob>, QueueError> {
-        self.claim_where("j.session = $2 AND j.job_type = ANY($3)", worker, &[&session.0, &job_types])
+        self.claim_where(SESSION_FILTER, worker, &[&session.0, &job_types])
     }
 
     /// A `clx worker serve` takes the next job of any running session whose
@@ -422,39 +443,12 @@ impl PgQueue {
         worker: WorkerId,
         extra: &[&(dyn ToSql + Sync)],
     ) -> Result<Option<ClaimedJob>, QueueError> {
-        let sql = format!(
-            "UPDATE clx_jobs SET status='running', worker=$1, attempts=attempts+1, started_at={NOW},
-                 lease_until={NOW} + {LEASE_SECS}, result=NULL
-             WHERE id = (
-                 SELECT j.id FROM clx_jobs j
-                 WHERE {filter} AND NOT ($1 = ANY(j.refused_by))
-                   AND (j.status = 'pending'
-                        OR (j.status = 'running' AND j.lease_until < {NOW} AND j.attempts < j.max_attempts))
-                 ORDER BY j.priority DESC, j.id LIMIT 1 FOR UPDATE SKIP LOCKED)
-             RETURNING id, payload, cache_key"
-        );
-        let rows = self.conn.with(|c| {
+        Ok(self.conn.with(|c| {
             let mut tx = c.transaction()?;
-            let mut params: Vec<&(dyn ToSql + Sync)> = vec![&worker.0];
-            params.extend_from_slice(extra);
-            let rows = tx.query(&sql, &params)?;
-            let current = rows.first().map(|r| r.get::<_, i64>(0));
-            let status = if current.is_some() { WorkerStatus::Busy } else { WorkerStatus::Idle };
-            tx.execute(
-                &format!(
-                    "UPDATE clx_workers SET status=$2, current_job=$3, heartbeat={NOW}
-                     WHERE id=$1 AND status NOT IN ('dead','stopped')"
-                ),
-                &[&worker.0, &status.as_str(), &current],
-            )?;
+            let next = claim_in(&mut tx, filter, worker, extra)?;
             tx.commit()?;
-            Ok(rows)
-        })?;
-        Ok(rows.first().map(|r| ClaimedJob {
-            id: JobId(r.get(0)),
-            payload: r.get(1),
-            cache_key: CacheKey::from_stored(r.get(2)),
-        }))
+            Ok(next)
+        })?)
     }
 
     /// The worker cannot run this job as its key was computed (another tool
@@ -478,50 +472,38 @@ impl PgQueue {
     /// Record the worker's result, if the job is still its own; the host is
     /// told in the same transaction.
     pub fn complete(&self, id: JobId, worker: WorkerId, result: &str) -> Result<(), QueueError> {
-        self.finish(
-            id,
-            worker,
-            "status='done', error_message=NULL, error_location=NULL, error_category=NULL, result=$3",
-            &[&result],
-            "jobs_done",
-        )
+        self.finish(id, worker, JobOutcome::Done { result })
     }
 
     pub fn fail(&self, id: JobId, worker: WorkerId, error: &JobError, result: Option<&str>) -> Result<(), QueueError> {
-        self.finish(
-            id,
-            worker,
-            "status='failed', error_message=$3, error_location=$4, error_category=$5, result=$6",
-            &[&error.message, &location(error), &error.category.as_str(), &result],
-            "jobs_failed",
-        )
+        self.finish(id, worker, JobOutcome::Failed { error, result })
     }
 
-    fn finish(
-        &self,
-        id: JobId,
-        worker: WorkerId,
-        set: &str,
-        extra: &[&(dyn ToSql + Sync)],
-        counter: &str,
-    ) -> Result<(), QueueError> {
-        let sql = format!(
-            "UPDATE clx_jobs SET {set}, finished_at={NOW}, lease_until=NULL
-             WHERE id=$1 AND worker=$2 AND status='running' RETURNING session"
-        );
-        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&id.0, &worker.0];
-        params.extend_from_slice(extra);
-        self.conn.with(|c| {
+    fn finish(&self, id: JobId, worker: WorkerId, outcome: JobOutcome<'_>) -> Result<(), QueueError> {
+        Ok(self.conn.with(|c| {
             let mut tx = c.transaction()?;
-            let rows = tx.query(&sql, &params)?;
-            if let Some(row) = rows.first() {
-                let session = SessionId(row.get(0));
-                tx.execute(&format!("UPDATE clx_workers SET {counter}={counter}+1 WHERE id=$1"), &[&worker.0])?;
-                tx.execute("SELECT pg_notify($1, $2)", &[&session_channel(session), &id.0.to_string()])?;
-            }
+            record_in(&mut tx, id, worker, &outcome)?;
             tx.commit()
-        })?;
-        Ok(())
+        })?)
+    }
+
+    /// Record a build's own worker's outcome and claim its next job in one
+    /// transaction.
+    pub fn finish_and_claim(
+        &self,
+        session: SessionId,
+        worker: WorkerId,
+        id: JobId,
+        outcome: JobOutcome<'_>,
+        job_types: &[String],
+    ) -> Result<Option<ClaimedJob>, QueueError> {
+        Ok(self.conn.with(|c| {
+            let mut tx = c.transaction()?;
+            record_in(&mut tx, id, worker, &outcome)?;
+            let next = claim_in(&mut tx, SESSION_FILTER, worker, &[&session.0, &job_types])?;
+            tx.commit()?;
+            Ok(next)
+        })?)
     }
 
     // ---- workers ----------------------------------------------------------
@@ -640,4 +622,81 @@ impl PgQueue {
     pub fn wait_finished(&self, timeout: std::time::Duration) -> Result<Vec<JobId>, QueueError> {
         Ok(self.conn.wait_notified(timeout)?.iter().filter_map(|p| p.parse().ok()).map(JobId).collect())
     }
+}
+
+/// Take the next job `filter` allows (`$1` is the worker; `extra` binds
+/// `$2`…): a pending one, or one whose lease ran out with attempts left.
+fn claim_in(
+    tx: &mut Transaction<'_>,
+    filter: &str,
+    worker: WorkerId,
+    extra: &[&(dyn ToSql + Sync)],
+) -> Result<Option<ClaimedJob>, postgres::Error> {
+    let sql = format!(
+        "UPDATE clx_jobs SET status='running', worker=$1, attempts=attempts+1, started_at={NOW},
+             lease_until={NOW} + {LEASE_SECS}, result=NULL
+         WHERE id = (
+             SELECT j.id FROM clx_jobs j
+             WHERE {filter} AND NOT ($1 = ANY(j.refused_by))
+               AND (j.status = 'pending'
+                    OR (j.status = 'running' AND j.lease_until < {NOW} AND j.attempts < j.max_attempts))
+             ORDER BY j.priority DESC, j.id LIMIT 1 FOR UPDATE SKIP LOCKED)
+         RETURNING id, payload, cache_key"
+    );
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![&worker.0];
+    params.extend_from_slice(extra);
+    let rows = tx.query(&sql, &params)?;
+    let current = rows.first().map(|r| r.get::<_, i64>(0));
+    let status = if current.is_some() { WorkerStatus::Busy } else { WorkerStatus::Idle };
+    tx.execute(
+        &format!(
+            "UPDATE clx_workers SET status=$2, current_job=$3, heartbeat={NOW}
+             WHERE id=$1 AND status NOT IN ('dead','stopped')"
+        ),
+        &[&worker.0, &status.as_str(), &current],
+    )?;
+    Ok(rows.first().map(|r| ClaimedJob {
+        id: JobId(r.get(0)),
+        payload: r.get(1),
+        cache_key: CacheKey::from_stored(r.get(2)),
+    }))
+}
+
+/// Record `outcome` if the job is still `worker`'s and running, and tell its
+/// session's host; a late worker's outcome changes nothing.
+fn record_in(
+    tx: &mut Transaction<'_>,
+    id: JobId,
+    worker: WorkerId,
+    outcome: &JobOutcome<'_>,
+) -> Result<(), postgres::Error> {
+    let (place, category) = match outcome {
+        JobOutcome::Failed { error, .. } => (location(error), error.category.as_str()),
+        JobOutcome::Done { .. } => (None, ""),
+    };
+    let (set, extra, counter): (&str, Vec<&(dyn ToSql + Sync)>, &str) = match outcome {
+        JobOutcome::Done { result } => (
+            "status='done', error_message=NULL, error_location=NULL, error_category=NULL, result=$3",
+            vec![result],
+            "jobs_done",
+        ),
+        JobOutcome::Failed { error, result } => (
+            "status='failed', error_message=$3, error_location=$4, error_category=$5, result=$6",
+            vec![&error.message, &place, &category, result],
+            "jobs_failed",
+        ),
+    };
+    let sql = format!(
+        "UPDATE clx_jobs SET {set}, finished_at={NOW}, lease_until=NULL
+         WHERE id=$1 AND worker=$2 AND status='running' RETURNING session"
+    );
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![&id.0, &worker.0];
+    params.extend(extra);
+    let rows = tx.query(&sql, &params)?;
+    if let Some(row) = rows.first() {
+        let session = SessionId(row.get(0));
+        tx.execute(&format!("UPDATE clx_workers SET {counter}={counter}+1 WHERE id=$1"), &[&worker.0])?;
+        tx.execute("SELECT pg_notify($1, $2)", &[&session_channel(session), &id.0.to_string()])?;
+    }
+    Ok(())
 }

@@ -2,7 +2,7 @@
 //! and failed by workers. Every terminal state sets `finished_at`, and
 //! `cancelled` is never overwritten.
 
-use rusqlite::{params, params_from_iter, OptionalExtension};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 
 use super::*;
 
@@ -40,6 +40,25 @@ fn placeholders(n: usize) -> String {
 
 // ---- host side ----------------------------------------------------------
 
+const INSERT_JOB: &str =
+    "INSERT INTO jobs(session, job_type, source, priority, status, max_attempts, payload, cache_key, created_at)
+     VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8)";
+
+fn insert_job(conn: &Connection, session: SessionId, job: &NewJob<'_>, created_at: f64) -> rusqlite::Result<JobId> {
+    let mut stmt = conn.prepare_cached(INSERT_JOB)?;
+    let id = stmt.insert(params![
+        session.0,
+        job.job_type,
+        job.source,
+        job.priority,
+        MAX_ATTEMPTS,
+        job.payload,
+        job.cache_key.as_str(),
+        created_at
+    ])?;
+    Ok(JobId(id))
+}
+
 impl Queue {
     pub fn submit(
         &self,
@@ -50,12 +69,19 @@ impl Queue {
         payload: &str,
         cache_key: &CacheKey,
     ) -> Result<JobId, QueueError> {
-        self.conn.execute(
-            "INSERT INTO jobs(session, job_type, source, priority, status, max_attempts, payload, cache_key, created_at)
-             VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8)",
-            params![session.0, job_type, source, priority, MAX_ATTEMPTS, payload, cache_key.as_str(), now()],
-        )?;
-        Ok(JobId(self.conn.last_insert_rowid()))
+        let job = NewJob { job_type, source, priority, payload, cache_key };
+        Ok(insert_job(&self.conn, session, &job, now())?)
+    }
+
+    /// Submit several jobs in one transaction: one commit instead of one per
+    /// job, and workers see all of them or none. Ids come back in the order
+    /// of `jobs`.
+    pub fn submit_many(&self, session: SessionId, jobs: &[NewJob<'_>]) -> Result<Vec<JobId>, QueueError> {
+        let created_at = now();
+        let tx = self.conn.unchecked_transaction_immediate()?;
+        let ids = jobs.iter().map(|job| insert_job(&tx, session, job, created_at)).collect::<Result<_, _>>()?;
+        tx.commit()?;
+        Ok(ids)
     }
 
     pub fn job(&self, id: JobId) -> Result<JobRecord, QueueError> {
@@ -206,72 +232,129 @@ impl Queue {
 
 // ---- worker side --------------------------------------------------------
 
+/// Take the next pending job. The caller holds the write lock (`BEGIN
+/// IMMEDIATE`), so the job selected is still pending when it is taken, and
+/// the update requires it anyway: two workers never get the same job. Not
+/// one `UPDATE … RETURNING`: SQLite gathers returned rows in a temporary
+/// table, and setting up and freeing its page cache cost more CPU than the
+/// rest of the claim.
+fn claim_next(
+    conn: &Connection,
+    session: SessionId,
+    worker: WorkerId,
+    job_types: &[String],
+    started_at: f64,
+) -> rusqlite::Result<Option<ClaimedJob>> {
+    let sql = format!(
+        "SELECT id, payload, cache_key FROM jobs WHERE session=? AND status='pending' AND job_type IN ({})
+         ORDER BY priority DESC, id LIMIT 1",
+        placeholders(job_types.len())
+    );
+    let mut values: Vec<rusqlite::types::Value> = vec![session.0.into()];
+    values.extend(job_types.iter().map(|t| t.clone().into()));
+    let job = conn
+        .prepare_cached(&sql)?
+        .query_row(params_from_iter(values), |r| {
+            Ok(ClaimedJob { id: JobId(r.get(0)?), payload: r.get(1)?, cache_key: CacheKey::from_stored(r.get(2)?) })
+        })
+        .optional()?;
+    let Some(job) = job else { return Ok(None) };
+    let taken = conn
+        .prepare_cached(
+            "UPDATE jobs SET status='running', worker=?2, attempts=attempts+1, started_at=?3, result=NULL
+             WHERE id=?1 AND status='pending'",
+        )?
+        .execute(params![job.id.0, worker.0, started_at])?;
+    Ok((taken == 1).then_some(job))
+}
+
+/// Record how the worker's job ended, only while the worker still owns it:
+/// a cancelled job stays cancelled, and a job requeued or failed by the pool
+/// (the worker was thought lost) keeps what the pool decided.
+fn record_outcome(
+    conn: &Connection,
+    job: JobId,
+    worker: WorkerId,
+    outcome: &JobOutcome<'_>,
+    finished_at: f64,
+) -> rusqlite::Result<()> {
+    match *outcome {
+        JobOutcome::Done { result } => conn
+            .prepare_cached(
+                "UPDATE jobs SET status='done', finished_at=?3, error_message=NULL, error_location=NULL,
+                     error_category=NULL, result=?4
+                 WHERE id=?1 AND worker=?2 AND status='running'",
+            )?
+            .execute(params![job.0, worker.0, finished_at, result])?,
+        JobOutcome::Failed { error, result } => conn
+            .prepare_cached(
+                "UPDATE jobs SET status='failed', finished_at=?3, error_message=?4, error_location=?5,
+                     error_category=?6, result=?7
+                 WHERE id=?1 AND worker=?2 AND status='running'",
+            )?
+            .execute(params![
+                job.0,
+                worker.0,
+                finished_at,
+                error.message,
+                error.location.map(|l| l.to_string()),
+                error.category.as_str(),
+                result
+            ])?,
+    };
+    Ok(())
+}
+
 impl Queue {
-    /// Take the next pending job of these types: one statement, so two
-    /// workers never get the same job.
+    /// Take the next pending job of these types, if there is one.
     pub fn claim(
         &self,
         session: SessionId,
         worker: WorkerId,
         job_types: &[String],
     ) -> Result<Option<ClaimedJob>, QueueError> {
-        let sql = format!(
-            "UPDATE jobs SET status='running', worker=?, attempts=attempts+1, started_at=?, result=NULL
-             WHERE id = (SELECT id FROM jobs WHERE session=? AND status='pending' AND job_type IN ({})
-                         ORDER BY priority DESC, id LIMIT 1)
-             RETURNING id, payload, cache_key",
-            placeholders(job_types.len())
-        );
-        let mut values: Vec<rusqlite::types::Value> = vec![worker.0.into(), now().into(), session.0.into()];
-        values.extend(job_types.iter().map(|t| t.clone().into()));
-        let job = self
-            .conn
-            .query_row(&sql, params_from_iter(values), |r| {
-                Ok(ClaimedJob { id: JobId(r.get(0)?), payload: r.get(1)?, cache_key: CacheKey::from_stored(r.get(2)?) })
-            })
-            .optional()?;
-        let (status, current) = match &job {
-            Some(j) => (WorkerStatus::Busy, Some(j.id.0)),
-            None => (WorkerStatus::Idle, None),
-        };
-        self.conn.execute(
-            "UPDATE workers SET status=?2, current_job=?3, heartbeat=?4 WHERE id=?1 AND status NOT IN ('dead','stopped')",
-            params![worker.0, status.as_str(), current, now()],
-        )?;
+        let tx = self.conn.unchecked_transaction_immediate()?;
+        let job = claim_next(&tx, session, worker, job_types, now())?;
+        tx.commit()?;
         Ok(job)
     }
 
     /// The worker converted the job; `result` is what it produced (the
     /// cache entry as JSON), recorded in the same statement as `done`.
     pub fn complete(&self, id: JobId, worker: WorkerId, result: &str) -> Result<(), QueueError> {
-        self.conn.execute(
-            "UPDATE jobs SET status='done', finished_at=?3, error_message=NULL, error_location=NULL, error_category=NULL,
-                 result=?4
-             WHERE id=?1 AND worker=?2 AND status='running'",
-            params![id.0, worker.0, now(), result],
-        )?;
-        self.conn.execute("UPDATE workers SET jobs_done=jobs_done+1 WHERE id=?1", [worker.0])?;
-        Ok(())
+        self.finish(id, worker, &JobOutcome::Done { result })
     }
 
     /// A failure the worker saw is terminal at once. `result` is what the
     /// converter produced, when it ran at all (outputs that failed, issues).
     pub fn fail(&self, id: JobId, worker: WorkerId, error: &JobError, result: Option<&str>) -> Result<(), QueueError> {
-        self.conn.execute(
-            "UPDATE jobs SET status='failed', finished_at=?3, error_message=?4, error_location=?5, error_category=?6,
-                 result=?7
-             WHERE id=?1 AND worker=?2 AND status='running'",
-            params![
-                id.0,
-                worker.0,
-                now(),
-                error.message,
-                error.location.map(|l| l.to_string()),
-                error.category.as_str(),
-                result
-            ],
-        )?;
-        self.conn.execute("UPDATE workers SET jobs_failed=jobs_failed+1 WHERE id=?1", [worker.0])?;
+        self.finish(id, worker, &JobOutcome::Failed { error, result })
+    }
+
+    fn finish(&self, id: JobId, worker: WorkerId, outcome: &JobOutcome<'_>) -> Result<(), QueueError> {
+        record_outcome(&self.conn, id, worker, outcome, now())?;
         Ok(())
+    }
+
+    /// Record how the worker's job `id` ended and claim its next job, in one
+    /// transaction: a worker that runs job after job pays one commit per job.
+    /// The outcome is recorded as [`Queue::complete`] and [`Queue::fail`]
+    /// record it (only while the worker owns the job); the next job is
+    /// claimed as [`Queue::claim`] claims it, whether or not the outcome
+    /// could be recorded.
+    pub fn finish_and_claim(
+        &self,
+        session: SessionId,
+        worker: WorkerId,
+        id: JobId,
+        outcome: JobOutcome<'_>,
+        job_types: &[String],
+    ) -> Result<Option<ClaimedJob>, QueueError> {
+        let t = now();
+        let tx = self.conn.unchecked_transaction_immediate()?;
+        record_outcome(&tx, id, worker, &outcome, t)?;
+        let next = claim_next(&tx, session, worker, job_types, t)?;
+        tx.commit()?;
+        Ok(next)
     }
 }

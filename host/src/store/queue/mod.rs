@@ -1,11 +1,17 @@
 //! The SQLite job queue: the record of every build session, job and worker.
 //!
 //! One connection per thread (a `Queue` is not shared), WAL so readers such
-//! as `clx status` never block a build, a busy timeout instead of retry loops,
-//! autocommit for single statements and `BEGIN IMMEDIATE` only where a read
-//! decides a write. A claim is one `UPDATE … RETURNING`, so two workers can
-//! never take the same job. Every terminal state (`done`, `failed`,
-//! `cancelled`) sets `finished_at`; `cancelled` is never overwritten.
+//! as `clx status` never block a build, a busy handler instead of retry
+//! loops, autocommit for single statements and `BEGIN IMMEDIATE` where a read
+//! decides a write or several writes form one step (a batch of submissions;
+//! a worker's outcome together with its next claim), since every commit
+//! costs more than the statements in it. A claim selects and takes a pending
+//! job under the write lock of `BEGIN IMMEDIATE`, its update again requiring
+//! `status='pending'`, so two workers can never take the same job. Every
+//! terminal state (`done`,
+//! `failed`, `cancelled`) sets `finished_at`; `cancelled` is never
+//! overwritten; a worker's outcome is recorded only while it still owns the
+//! job (`worker=? AND status='running'`).
 
 mod jobs;
 mod sessions;
@@ -22,7 +28,9 @@ use serde::Serialize;
 
 /// Bumped when the schema changes; an old database is recreated (the queue
 /// holds no data worth migrating: the cache holds the results).
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
+/// WAL pages after which a commit checkpoints the queue.
+const WAL_AUTOCHECKPOINT_PAGES: i64 = 10_000;
 /// How often a job may be started before a lost worker fails it for good.
 pub const MAX_ATTEMPTS: i64 = 2;
 
@@ -187,7 +195,8 @@ impl SessionStatus {
     }
 }
 
-/// What a worker is doing, as recorded by itself and by the pool.
+/// What a worker is doing: busy or idle as the jobs it runs show, stopped or
+/// dead as the host recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum WorkerStatus {
@@ -217,6 +226,28 @@ impl WorkerStatus {
             _ => WorkerStatus::Dead,
         }
     }
+}
+
+/// A job for [`Queue::submit_many`].
+#[derive(Debug, Clone, Copy)]
+pub struct NewJob<'a> {
+    pub job_type: &'a str,
+    /// What `clx jobs list` shows: the source file, or what else the job converts.
+    pub source: &'a str,
+    /// Higher is claimed first.
+    pub priority: i64,
+    pub payload: &'a str,
+    pub cache_key: &'a CacheKey,
+}
+
+/// How a worker's job ended, as [`Queue::finish_and_claim`] records it.
+#[derive(Debug, Clone, Copy)]
+pub enum JobOutcome<'a> {
+    /// Converted; `result` is what it produced (the cache entry as JSON).
+    Done { result: &'a str },
+    /// Failed; `result` is what the converter produced when it ran at all
+    /// (outputs that failed, issues).
+    Failed { error: &'a JobError, result: Option<&'a str> },
 }
 
 /// A job a worker has claimed.
@@ -300,6 +331,11 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     if version == SCHEMA_VERSION {
         return tx.commit();
     }
+    // A worker's row holds what changes rarely (status, heartbeat); what it
+    // is doing and how many jobs it did are read from `jobs`, so a job's
+    // claim and outcome write no worker row. `worker` ends the claim index
+    // for those reads: claims and outcomes rewrite a job's index entry
+    // anyway (its status changes), so the column costs them nothing.
     tx.execute_batch(&format!(
         "DROP TABLE IF EXISTS jobs; DROP TABLE IF EXISTS workers; DROP TABLE IF EXISTS sessions;
          CREATE TABLE sessions(
@@ -313,12 +349,11 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
              payload TEXT NOT NULL, cache_key TEXT NOT NULL, worker INTEGER,
              created_at REAL NOT NULL, started_at REAL, finished_at REAL,
              error_message TEXT, error_location TEXT, error_category TEXT, result TEXT);
-         CREATE INDEX jobs_claim ON jobs(session, status, job_type, priority DESC, id);
+         CREATE INDEX jobs_claim ON jobs(session, status, job_type, priority DESC, id, worker);
          CREATE TABLE workers(
              id INTEGER PRIMARY KEY, session INTEGER NOT NULL, job_types TEXT NOT NULL,
              pid INTEGER NOT NULL, status TEXT NOT NULL, heartbeat REAL NOT NULL,
-             current_job INTEGER, jobs_done INTEGER NOT NULL DEFAULT 0,
-             jobs_failed INTEGER NOT NULL DEFAULT 0, started_at REAL NOT NULL, stopped_at REAL);
+             started_at REAL NOT NULL, stopped_at REAL);
          PRAGMA user_version = {SCHEMA_VERSION};"
     ))?;
     tx.commit()
@@ -331,6 +366,12 @@ impl Queue {
             let _ = std::fs::create_dir_all(dir);
         }
         let (conn, recovered) = crate::store::db::open_rebuildable(path, migrate).map_err(open_err)?;
+        // A checkpoint syncs the WAL and the database file, and the commit
+        // that crosses the threshold waits for it: at SQLite's default of
+        // 1,000 pages a worker paid two fsyncs every few hundred jobs. Every
+        // job rewrites the same few pages, so a longer WAL costs the
+        // checkpoint hardly more; the WAL file can grow to about 40 MB.
+        conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES).map_err(open_err)?;
         Ok(Queue { conn, recovered })
     }
 }
@@ -476,6 +517,166 @@ mod tests {
         assert_eq!(q.retry(&[id]).unwrap(), 1);
         let job = q.job(id).unwrap();
         assert_eq!((job.status, job.attempts, job.error.is_none()), (JobStatus::Pending, 0, true));
+    }
+
+    fn new_job<'a>(source: &'a str, priority: i64, cache_key: &'a CacheKey) -> NewJob<'a> {
+        NewJob { job_type: "a", source, priority, payload: "{}", cache_key }
+    }
+
+    #[test]
+    fn submit_many_returns_ids_in_the_order_of_its_jobs_all_pending() {
+        let (_d, q) = queue();
+        let s = q.start_session("spec").unwrap();
+        let k = key("k");
+        let jobs = [new_job("x", 0, &k), new_job("y", 5, &k), new_job("z", 0, &k)];
+        let ids = q.submit_many(s, &jobs).unwrap();
+        assert_eq!(ids.len(), 3);
+        for (id, job) in ids.iter().zip(&jobs) {
+            let record = q.job(*id).unwrap();
+            assert_eq!((record.source.as_str(), record.status, record.attempts), (job.source, JobStatus::Pending, 0));
+        }
+        let w = q.register_worker(s, &types("a"), 1).unwrap();
+        assert_eq!(q.claim(s, w, &types("a")).unwrap().unwrap().id, ids[1], "priority still decides");
+        assert!(q.submit_many(s, &[]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn finish_and_claim_records_the_outcome_and_takes_the_next_job() {
+        let (_d, q) = queue();
+        let s = q.start_session("spec").unwrap();
+        let k = key("k");
+        let ids = q.submit_many(s, &[new_job("x", 0, &k), new_job("y", 0, &k), new_job("z", 0, &k)]).unwrap();
+        let w = q.register_worker(s, &types("a"), 1).unwrap();
+        let first = q.claim(s, w, &types("a")).unwrap().unwrap();
+        let second = q
+            .finish_and_claim(s, w, first.id, JobOutcome::Done { result: "{\"outputs\":[]}" }, &types("a"))
+            .unwrap()
+            .unwrap();
+        let error = JobError::input("bad", Some(Location::line(2)));
+        let third = q
+            .finish_and_claim(s, w, second.id, JobOutcome::Failed { error: &error, result: Some("{}") }, &types("a"))
+            .unwrap()
+            .unwrap();
+        assert_eq!([first.id, second.id, third.id], [ids[0], ids[1], ids[2]]);
+
+        let done = q.job(first.id).unwrap();
+        assert_eq!(
+            (done.status, done.result.as_deref(), done.error),
+            (JobStatus::Done, Some("{\"outputs\":[]}"), None)
+        );
+        assert!(done.finished_at.is_some());
+        let failed = q.job(second.id).unwrap();
+        assert_eq!(
+            (failed.status, failed.result.as_deref(), failed.error),
+            (JobStatus::Failed, Some("{}"), Some(error))
+        );
+        assert!(failed.finished_at.is_some());
+        let running = q.job(third.id).unwrap();
+        assert_eq!((running.status, running.worker, running.attempts), (JobStatus::Running, Some(w), 1));
+        assert!(running.started_at.is_some() && running.finished_at.is_none());
+
+        let last = JobOutcome::Failed { error: &JobError::plugin("panicked"), result: None };
+        assert!(q.finish_and_claim(s, w, third.id, last, &types("a")).unwrap().is_none(), "nothing left");
+        let failed = q.job(third.id).unwrap();
+        assert_eq!((failed.status, failed.result), (JobStatus::Failed, None));
+    }
+
+    #[test]
+    fn finish_and_claim_leaves_a_cancelled_job_cancelled_and_still_claims() {
+        let (_d, q) = queue();
+        let s = q.start_session("spec").unwrap();
+        let k = key("k");
+        let ids = q.submit_many(s, &[new_job("x", 0, &k), new_job("y", 0, &k)]).unwrap();
+        let w = q.register_worker(s, &types("a"), 1).unwrap();
+        q.claim(s, w, &types("a")).unwrap();
+        q.cancel(&[ids[0]]).unwrap();
+        let next = q.finish_and_claim(s, w, ids[0], JobOutcome::Done { result: "{}" }, &types("a")).unwrap();
+        assert_eq!(next.map(|j| j.id), Some(ids[1]));
+        let job = q.job(ids[0]).unwrap();
+        assert_eq!((job.status, job.result), (JobStatus::Cancelled, None));
+        assert!(job.finished_at.is_some());
+    }
+
+    #[test]
+    fn finish_and_claim_ignores_the_outcome_of_a_job_the_worker_no_longer_owns() {
+        let (_d, q) = queue();
+        let s = q.start_session("spec").unwrap();
+        let id = q.submit(s, "a", "x", 0, "{}", &key("k")).unwrap();
+        let lost = q.register_worker(s, &types("a"), 1).unwrap();
+        let other = q.register_worker(s, &types("a"), 2).unwrap();
+        q.claim(s, lost, &types("a")).unwrap();
+        // The pool took the first worker for lost and requeued its job,
+        // which another worker then claimed: the second attempt.
+        assert_eq!(q.requeue(id, &JobError::worker("hung")).unwrap(), Requeued::Pending);
+        assert_eq!(q.claim(s, other, &types("a")).unwrap().map(|j| j.id), Some(id));
+        let late = q.finish_and_claim(s, lost, id, JobOutcome::Done { result: "stale" }, &types("a")).unwrap();
+        assert!(late.is_none());
+        let job = q.job(id).unwrap();
+        assert_eq!((job.status, job.worker, job.attempts, job.result), (JobStatus::Running, Some(other), 2, None));
+        q.finish_and_claim(s, other, id, JobOutcome::Done { result: "fresh" }, &types("a")).unwrap();
+        assert_eq!(q.job(id).unwrap().result.as_deref(), Some("fresh"));
+    }
+
+    #[test]
+    fn finish_and_claim_hands_each_job_to_one_worker_across_connections() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.db");
+        let host = Queue::open(&path).unwrap();
+        let s = host.start_session("spec").unwrap();
+        let keys: Vec<CacheKey> = (0..60).map(|i| key(&format!("k{i}"))).collect();
+        let jobs: Vec<NewJob<'_>> = keys.iter().map(|k| new_job("x", 0, k)).collect();
+        let mut submitted = host.submit_many(s, &jobs).unwrap();
+        let handles: Vec<_> = (0..3)
+            .map(|n| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    let q = Queue::open(&path).unwrap();
+                    let w = q.register_worker(s, &types("a"), n).unwrap();
+                    let mut taken = Vec::new();
+                    let mut next = q.claim(s, w, &types("a")).unwrap();
+                    while let Some(job) = next {
+                        taken.push(job.id);
+                        next =
+                            q.finish_and_claim(s, w, job.id, JobOutcome::Done { result: "{}" }, &types("a")).unwrap();
+                    }
+                    taken
+                })
+            })
+            .collect();
+        let mut taken: Vec<JobId> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+        taken.sort();
+        submitted.sort();
+        assert_eq!(taken, submitted, "every job taken exactly once");
+        assert!(host.jobs(Some(s), None, 100).unwrap().iter().all(|j| j.status == JobStatus::Done && j.attempts == 1));
+    }
+
+    #[test]
+    fn a_worker_shows_busy_with_its_job_and_counts_what_it_finished() {
+        let (_d, q) = queue();
+        let s = q.start_session("spec").unwrap();
+        let k = key("k");
+        let ids = q.submit_many(s, &[new_job("x", 0, &k), new_job("y", 0, &k), new_job("z", 0, &k)]).unwrap();
+        let w = q.register_worker(s, &types("a"), 1).unwrap();
+        let record = |q: &Queue| q.workers(true).unwrap().into_iter().find(|r| r.id == w).unwrap();
+        assert_eq!((record(&q).status, record(&q).current_job), (WorkerStatus::Idle, None));
+
+        q.claim(s, w, &types("a")).unwrap();
+        assert_eq!((record(&q).status, record(&q).current_job), (WorkerStatus::Busy, Some(ids[0])));
+        q.finish_and_claim(s, w, ids[0], JobOutcome::Done { result: "{}" }, &types("a")).unwrap();
+        let error = JobError::input("bad", None);
+        q.finish_and_claim(s, w, ids[1], JobOutcome::Failed { error: &error, result: None }, &types("a")).unwrap();
+        let busy = record(&q);
+        assert_eq!(
+            (busy.status, busy.current_job, busy.jobs_done, busy.jobs_failed),
+            (WorkerStatus::Busy, Some(ids[2]), 1, 1)
+        );
+        q.finish_and_claim(s, w, ids[2], JobOutcome::Done { result: "{}" }, &types("a")).unwrap();
+        let idle = record(&q);
+        assert_eq!((idle.status, idle.current_job, idle.jobs_done, idle.jobs_failed), (WorkerStatus::Idle, None, 2, 1));
+
+        q.mark_worker_stopped(w).unwrap();
+        assert_eq!(record(&q).status, WorkerStatus::Stopped);
+        assert!(q.workers(false).unwrap().iter().all(|r| r.id != w), "a stopped worker is listed only with all");
     }
 
     #[test]

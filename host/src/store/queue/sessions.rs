@@ -33,7 +33,7 @@ impl Queue {
             params![session.0, t],
         )?;
         self.conn.execute(
-            "UPDATE workers SET status=?3, stopped_at=?2, current_job=NULL
+            "UPDATE workers SET status=?3, stopped_at=?2
              WHERE session=?1 AND status NOT IN ('dead','stopped')",
             params![session.0, t, workers.as_str()],
         )?;

@@ -43,29 +43,44 @@ impl Queue {
 
     fn set_worker_status(&self, worker: WorkerId, status: WorkerStatus) -> Result<(), QueueError> {
         self.conn.execute(
-            "UPDATE workers SET status=?2, stopped_at=?3, current_job=NULL WHERE id=?1",
+            "UPDATE workers SET status=?2, stopped_at=?3 WHERE id=?1",
             params![worker.0, status.as_str(), now()],
         )?;
         Ok(())
     }
 
-    /// Workers, live ones first; stopped and dead ones of finished sessions
-    /// only with `all`.
+    /// Workers, newest first; stopped and dead ones only with `all`.
+    ///
+    /// A worker's current job and its counts come from `jobs` (the claim
+    /// index covers them): a live worker is busy while it runs a job. A job
+    /// counts for the worker that ran it last, also when the pool failed it
+    /// (the worker hung or timed out); a retried job counts for none.
     pub fn workers(&self, all: bool) -> Result<Vec<WorkerRecord>, QueueError> {
         let mut stmt = self.conn.prepare(
-            "SELECT id, session, job_types, pid, status, heartbeat, current_job, jobs_done, jobs_failed, started_at
-             FROM workers WHERE ?1 OR status NOT IN ('dead','stopped') ORDER BY id DESC LIMIT 500",
+            "SELECT w.id, w.session, w.job_types, w.pid, w.status, w.heartbeat,
+                 (SELECT j.id FROM jobs j WHERE j.session=w.session AND j.status='running' AND j.worker=w.id
+                  ORDER BY j.id DESC LIMIT 1),
+                 (SELECT count(*) FROM jobs j WHERE j.session=w.session AND j.status='done' AND j.worker=w.id),
+                 (SELECT count(*) FROM jobs j WHERE j.session=w.session AND j.status='failed' AND j.worker=w.id),
+                 w.started_at
+             FROM workers w WHERE ?1 OR w.status NOT IN ('dead','stopped') ORDER BY w.id DESC LIMIT 500",
         )?;
         let rows = stmt.query_map([all], |r| {
             let types: String = r.get(2)?;
+            let current_job = r.get::<_, Option<i64>>(6)?.map(JobId);
+            let status = match WorkerStatus::parse(&r.get::<_, String>(4)?) {
+                WorkerStatus::Idle | WorkerStatus::Busy if current_job.is_some() => WorkerStatus::Busy,
+                WorkerStatus::Idle | WorkerStatus::Busy => WorkerStatus::Idle,
+                ended => ended,
+            };
             Ok(WorkerRecord {
                 id: WorkerId(r.get(0)?),
                 session: SessionId(r.get(1)?),
                 job_types: types.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
                 pid: r.get(3)?,
-                status: WorkerStatus::parse(&r.get::<_, String>(4)?),
+                status,
                 heartbeat: r.get(5)?,
-                current_job: r.get::<_, Option<i64>>(6)?.map(JobId),
+                current_job,
                 jobs_done: r.get(7)?,
                 jobs_failed: r.get(8)?,
                 started_at: r.get(9)?,
