@@ -417,13 +417,27 @@ impl Pool {
         slot.stdin = None;
         kill_group(slot.child.id());
         self.to_remove.push((slot.child.id(), slot.scratch.clone()));
-        if let Some(id) = slot.worker_id {
+        let worker = slot.worker_id;
+        if let Some(id) = worker {
             self.queue.mark_worker_dead(id)?;
         }
         let spec = slot.spec;
         let was_ready = slot.ready;
         let detail = slot.stderr.iter().rev().find(|l| !l.trim().is_empty()).cloned();
-        if let Some((job, _)) = slot.current.take() {
+        let current = slot.current.take();
+        // A worker records an outcome and claims its next job in one commit,
+        // so it can die holding a job it never announced: that one never
+        // started converting and goes back to the queue as well.
+        if let Some(id) = worker {
+            for job in self.queue.jobs_held_by(id)? {
+                if current.is_some_and(|(c, _)| c == job) {
+                    continue;
+                }
+                let requeued = matches!(self.queue.requeue(job, &JobError::worker(reason.clone()))?, Requeued::Pending);
+                self.pending_events.push_back(PoolEvent::Lost { job, requeued, reason: reason.clone() });
+            }
+        }
+        if let Some((job, _)) = current {
             let error = JobError::worker(reason.clone());
             let requeued = match retry {
                 Retry::Once => matches!(self.queue.requeue(job, &error)?, Requeued::Pending),

@@ -168,6 +168,9 @@ impl Queue {
     ) -> Result<Vec<JobId>, QueueError> {
         dispatch!(self, q => q.fail_pending(session, job_types, error))
     }
+    pub fn jobs_held_by(&self, worker: WorkerId) -> Result<Vec<JobId>, QueueError> {
+        dispatch!(self, q => q.jobs_held_by(worker))
+    }
     pub fn claim(
         &self,
         session: SessionId,

@@ -370,6 +370,12 @@ impl PgQueue {
         Ok(rows.iter().map(|r| JobId(r.get(0))).collect())
     }
 
+    /// The running jobs `worker` holds.
+    pub fn jobs_held_by(&self, worker: WorkerId) -> Result<Vec<JobId>, QueueError> {
+        let rows = self.query("SELECT id FROM clx_jobs WHERE worker=$1 AND status='running'", &[&worker.0])?;
+        Ok(rows.iter().map(|r| JobId(r.get(0))).collect())
+    }
+
     /// Which of `ids` reached a terminal state: how a host learns of jobs
     /// finished by workers that are not its own children.
     pub fn finished_among(&self, ids: &[JobId]) -> Result<Vec<JobId>, QueueError> {

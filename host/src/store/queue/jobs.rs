@@ -204,6 +204,14 @@ impl Queue {
         Ok(())
     }
 
+    /// The running jobs `worker` holds: the one it announced, and any it
+    /// claimed but died before announcing.
+    pub fn jobs_held_by(&self, worker: WorkerId) -> Result<Vec<JobId>, QueueError> {
+        let mut stmt = self.conn.prepare_cached("SELECT id FROM jobs WHERE worker=?1 AND status='running'")?;
+        let ids = stmt.query_map([worker.0], |r| Ok(JobId(r.get(0)?)))?;
+        Ok(ids.collect::<Result<_, _>>()?)
+    }
+
     /// Fail every pending job of these types (their workers cannot start).
     pub fn fail_pending(
         &self,

@@ -689,4 +689,20 @@ mod tests {
         assert_eq!(q.job(id).unwrap().status, JobStatus::Cancelled);
         assert_eq!(q.sessions(1).unwrap()[0].status, SessionStatus::Crashed);
     }
+
+    #[test]
+    fn a_job_claimed_with_the_last_outcome_is_held_by_its_worker_until_it_finishes() {
+        let (_d, q) = queue();
+        let s = q.start_session("spec").unwrap();
+        let w = q.register_worker(s, &types("a"), 1).unwrap();
+        let first = q.submit(s, "a", "x", 0, "{}", &key("k1")).unwrap();
+        let second = q.submit(s, "a", "y", 0, "{}", &key("k2")).unwrap();
+        q.claim(s, w, &types("a")).unwrap().unwrap();
+        let next = q.finish_and_claim(s, w, first, JobOutcome::Done { result: "{}" }, &types("a")).unwrap();
+        assert_eq!(next.map(|j| j.id), Some(second));
+        // The worker dies before saying it started `second`: the pool finds it.
+        assert_eq!(q.jobs_held_by(w).unwrap(), vec![second]);
+        assert_eq!(q.requeue(second, &JobError::worker("killed")).unwrap(), Requeued::Pending);
+        assert!(q.jobs_held_by(w).unwrap().is_empty());
+    }
 }
