@@ -1,4 +1,6 @@
-//! Throughput of the SQLite job queue alone: no plugins, no cache, no files.
+//! Throughput of the job queue alone: no plugins, no cache, no files. The
+//! SQLite queue by default; the PostgreSQL one when `CLX_BENCH_QUEUE_URL`
+//! names a database (`scripts/bench-postgres` starts one).
 //!
 //! One process submits `QUEUE_BENCH_JOBS` trivial jobs (default 20,000) into
 //! a fresh database with `submit_many`, as the engine submits a plan, then K
@@ -16,6 +18,7 @@
 //!
 //!     cargo bench -p clx --bench queue
 //!     QUEUE_BENCH_JOBS=50000 QUEUE_BENCH_RUNS=7 QUEUE_BENCH_WORKERS=1,4 cargo bench -p clx --bench queue
+//!     CLX_BENCH_QUEUE_URL=postgres://clx@127.0.0.1:5432/bench cargo bench -p clx --bench queue
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -23,7 +26,14 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Instant;
 
 use clx::store::cache::CacheKey;
-use clx::store::queue::{JobOutcome, NewJob, Queue, SessionId};
+use clx::store::queue::{JobOutcome, NewJob, SessionId};
+use clx::store::{Queue, StoreLocation};
+
+/// The SQLite file `db`, or the database `CLX_BENCH_QUEUE_URL` names.
+fn location(db: &Path) -> StoreLocation {
+    let url = std::env::var("CLX_BENCH_QUEUE_URL").ok();
+    StoreLocation::resolve(url.as_deref(), db, &db.with_extension("cache")).expect("CLX_BENCH_QUEUE_URL")
+}
 
 const JOB_TYPE: &str = "bench";
 /// Worker counts measured unless `QUEUE_BENCH_WORKERS` (say `1,4`) names others.
@@ -39,7 +49,10 @@ fn main() {
     }
     let jobs: usize = std::env::var("QUEUE_BENCH_JOBS").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
     let runs: usize = std::env::var("QUEUE_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
-    println!("queue: {jobs} trivial jobs, median of {runs} runs per worker count");
+    println!(
+        "queue ({}): {jobs} trivial jobs, median of {runs} runs per worker count",
+        location(Path::new("queue.db")).describe()
+    );
     println!("load average before: {}", load_average());
     println!("{:>7}  {:>12}  {:>12}  {:>12}", "workers", "submit/s", "drain/s", "round trip/s");
     let counts: Vec<usize> = match std::env::var("QUEUE_BENCH_WORKERS") {
@@ -78,7 +91,7 @@ struct Run {
 fn run(jobs: usize, workers: usize) -> Run {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = dir.path().join("queue.db");
-    let queue = Queue::open(&db).expect("open queue");
+    let queue = Queue::open(&location(&db)).expect("open queue");
     let session = queue.start_session("bench").expect("session");
     // The real planner gives every job its own key; keep that shape without
     // hashing inside the timed loop.
@@ -131,7 +144,7 @@ fn run(jobs: usize, workers: usize) -> Run {
 
 /// Claim and complete until the queue is empty, as `clx worker` does; print how many.
 fn worker(db: &Path, session: SessionId) {
-    let queue = Queue::open(db).expect("open queue");
+    let queue = Queue::open(&location(db)).expect("open queue");
     let types = vec![JOB_TYPE.to_owned()];
     let id = queue.register_worker(session, &types, std::process::id()).expect("register");
     println!("ready");
