@@ -284,9 +284,13 @@ impl FileCache {
 
     /// The entry for `key`, if present and every output blob still exists.
     pub fn get(&self, key: &CacheKey) -> Result<Option<CacheEntry>, CacheError> {
-        let value: Option<String> =
-            self.conn.query_row("SELECT value FROM entries WHERE key=?1", [key.as_str()], |r| r.get(0)).optional()?;
-        let Some(value) = value else { return Ok(None) };
+        let row: Option<(String, f64)> = self
+            .conn
+            .query_row("SELECT value, used_at FROM entries WHERE key=?1", [key.as_str()], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        let Some((value, used_at)) = row else { return Ok(None) };
         let entry: CacheEntry = serde_json::from_str(&value)
             .map_err(|e| CacheError::CorruptEntry { key: key.to_string(), message: e.to_string() })?;
         // Touching the blobs both checks they exist and marks them in use,
@@ -298,7 +302,10 @@ impl FileCache {
         if !complete {
             return Ok(None);
         }
-        self.conn.execute("UPDATE entries SET used_at=?2 WHERE key=?1", params![key.as_str(), now()])?;
+        let t = now();
+        if t - used_at > STILL_FRESH.as_secs_f64() {
+            self.conn.execute("UPDATE entries SET used_at=?2 WHERE key=?1", params![key.as_str(), t])?;
+        }
         Ok(Some(entry))
     }
 
@@ -384,8 +391,22 @@ impl FileCache {
     }
 }
 
+/// How recent a use must be to need no new record: far below prune's one
+/// hour for blobs and its days for entries.
+const STILL_FRESH: Duration = Duration::from_secs(600);
+
 /// Set a blob's modification time to now; false when it does not exist.
+///
+/// A blob touched within [`STILL_FRESH`] is left alone: prune spares blobs
+/// used in the last hour anyway, and an unchanged rebuild then reads the
+/// cache without writing to it.
 fn touch(path: &Path) -> bool {
+    let fresh = std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| t.elapsed().is_ok_and(|age| age < STILL_FRESH));
+    if fresh {
+        return true;
+    }
     match std::fs::File::options().append(true).open(path) {
         Ok(f) => {
             // Best effort: a blob we cannot touch is still a valid blob.
