@@ -894,12 +894,12 @@ fn payload(
 }
 
 /// Workers per job type: `--workers`/`clx.toml` when set, else one per core
-/// but at least two for slides, and one for diagrams, never more than there
-/// are jobs. Two workers beat one even on a single core (a deck's kernel
-/// waits on its start and on the worker between cells, and the other worker
-/// fills those gaps: 27.9 s against 32.6 s for the bench course under
-/// `taskset -c 0`); two beat one and four on two cores. One per core beyond
-/// that follows from those two points, not from a measurement.
+/// for slides and one for diagrams, never more than there are jobs. With
+/// kernels forked in milliseconds a deck keeps its core busy: on one core
+/// a second worker no longer helps (7.6 s against 7.5 s for the bench
+/// course under `taskset -c 0`) and only adds a worker and its kernels; on
+/// two cores two workers beat one and four (4.1 s against 6.7 and 4.1 s).
+/// One per core beyond that follows from those points, not from a measurement.
 fn worker_specs(
     per_type: &BTreeMap<&str, usize>,
     registry: &Registry,
@@ -911,7 +911,7 @@ fn worker_specs(
     for (&job_type, &jobs) in per_type {
         let Some((plugin, decl)) = registry.job_type(job_type) else { continue };
         let default = match decl.role {
-            clx_plugin_api::Role::Slides => cores.max(2),
+            clx_plugin_api::Role::Slides => cores,
             _ => 1,
         };
         let wanted = options.workers.get(job_type).or_else(|| config.workers.get(job_type)).copied().unwrap_or(default);
