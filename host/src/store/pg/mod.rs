@@ -97,6 +97,15 @@ impl PgUrl {
             url.parse().map_err(|e: postgres::Error| PgError::Url(redact(url), e.to_string()))?;
         let mut config = config;
         config.connect_timeout(CONNECT_TIMEOUT);
+        // Commits do not wait for the server's disk, as SQLite's WAL with
+        // synchronous=NORMAL does not: a server crash may forget the last
+        // moments, which only runs those jobs again (their results are
+        // content-addressed), and a commit costs no fsync.
+        let options = match config.get_options() {
+            Some(given) => format!("{given} -c synchronous_commit=off"),
+            None => "-c synchronous_commit=off".to_owned(),
+        };
+        config.options(&options);
         if config.get_application_name().is_none() {
             config.application_name("clx");
         }
