@@ -222,6 +222,19 @@ fn worker_user() -> Option<TestUser> {
     Some(user)
 }
 
+/// A new database on `cluster` and two `clx worker serve` daemons for it.
+fn two_servers(cluster: &PgCluster, db: &str, user: Option<&TestUser>) -> (String, Vec<Server>) {
+    let url = cluster.database(db);
+    let servers = vec![Server::start(&url, user), Server::start(&url, user)];
+    (url, servers)
+}
+
+fn stop_all(servers: Vec<Server>) {
+    for s in servers {
+        s.stop();
+    }
+}
+
 #[test]
 fn remote_workers_build_the_course_byte_for_byte_through_kills_stops_and_a_database_restart() {
     let expected = local_reference();
@@ -232,8 +245,7 @@ fn remote_workers_build_the_course_byte_for_byte_through_kills_stops_and_a_datab
     }
 
     // Clean: two remote workers as another user, none on the host.
-    let url = cluster.database("clean");
-    let servers = [Server::start(&url, user.as_ref()), Server::start(&url, user.as_ref())];
+    let (url, servers) = two_servers(&cluster, "clean", user.as_ref());
     let (err, out, _env, _course) = HostBuild::start(&url, "0").finish();
     assert!(err.contains("15 built, 0 from cache, 0 failed"), "{err}");
     assert_same_tree(&out, &expected, "clean remote build");
@@ -241,13 +253,10 @@ fn remote_workers_build_the_course_byte_for_byte_through_kills_stops_and_a_datab
         cluster.psql("clean", "SELECT DISTINCT worker FROM clx_jobs").lines().map(str::to_owned).collect();
     assert!(servers.iter().all(|s| s.log().contains("serving")), "both servers started");
     assert!(!served.is_empty());
-    for s in servers {
-        s.stop();
-    }
+    stop_all(servers);
 
     // kill -9 mid-job: the job's lease runs out and the other worker runs it.
-    let url = cluster.database("killed");
-    let servers = [Server::start(&url, user.as_ref()), Server::start(&url, user.as_ref())];
+    let (url, servers) = two_servers(&cluster, "killed", user.as_ref());
     let build = HostBuild::start(&url, "0");
     let (pid, _, job) = busy_notebook_worker(&cluster, "killed");
     let (victim, survivor): (Vec<Server>, Vec<Server>) = servers.into_iter().partition(|s| s.pid() == pid);
@@ -261,14 +270,11 @@ fn remote_workers_build_the_course_byte_for_byte_through_kills_stops_and_a_datab
     for s in victim {
         s.assert_nothing_left();
     }
-    for s in survivor {
-        s.stop();
-    }
+    stop_all(survivor);
 
     // SIGSTOP past the lease, then SIGCONT: the job ran elsewhere and the
     // late worker's result is dropped, not recorded over the other one.
-    let url = cluster.database("stopped");
-    let servers = [Server::start(&url, user.as_ref()), Server::start(&url, user.as_ref())];
+    let (url, servers) = two_servers(&cluster, "stopped", user.as_ref());
     let build = HostBuild::start(&url, "0");
     let (pid, worker, job) = busy_notebook_worker(&cluster, "stopped");
     signal(pid, "STOP");
@@ -284,21 +290,16 @@ fn remote_workers_build_the_course_byte_for_byte_through_kills_stops_and_a_datab
     assert_same_tree(&out, &expected, "build with a worker stopped past its lease");
     let late = cluster.psql("stopped", &format!("SELECT worker <> {worker} FROM clx_jobs WHERE id={job}"));
     assert_eq!(late.trim(), "t", "the job's result is the second worker's");
-    for s in servers {
-        s.stop();
-    }
+    stop_all(servers);
 
     // The database restarts mid-build: host and workers reconnect.
-    let url = cluster.database("restarted");
-    let servers = [Server::start(&url, user.as_ref()), Server::start(&url, user.as_ref())];
+    let (url, servers) = two_servers(&cluster, "restarted", user.as_ref());
     let build = HostBuild::start(&url, "0");
     poll(&cluster, "restarted", "SELECT count(*) FROM clx_jobs WHERE status = 'done'", |v| v != "0", "a finished job");
     cluster.restart();
     let (_, out, _env, _course) = build.finish();
     assert_same_tree(&out, &expected, "build across a database restart");
-    for s in servers {
-        s.stop();
-    }
+    stop_all(servers);
 }
 
 #[test]

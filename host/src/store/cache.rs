@@ -191,6 +191,34 @@ impl CacheEntry {
     pub fn output(&self, id: &str) -> Option<&StoredOutput> {
         self.outputs.iter().find(|(i, _)| i == id).map(|(_, o)| o)
     }
+
+    /// The blobs its outputs are.
+    pub fn blobs(&self) -> impl Iterator<Item = &BlobHash> {
+        self.outputs.iter().filter_map(|(_, o)| match o {
+            StoredOutput::Blob(h) => Some(h),
+            StoredOutput::Error(_) => None,
+        })
+    }
+
+    /// The entry as a cache index stores it.
+    pub(crate) fn encode(&self, key: &CacheKey) -> Result<String, CacheError> {
+        serde_json::to_string(self)
+            .map_err(|e| CacheError::CorruptEntry { key: key.to_string(), message: e.to_string() })
+    }
+
+    pub(crate) fn decode(key: &CacheKey, value: &str) -> Result<CacheEntry, CacheError> {
+        serde_json::from_str(value)
+            .map_err(|e| CacheError::CorruptEntry { key: key.to_string(), message: e.to_string() })
+    }
+}
+
+/// `bytes` when they are the blob `hash` names: a damaged cache gives an
+/// error instead of a silently wrong output.
+pub(crate) fn checked(hash: &BlobHash, bytes: Vec<u8>) -> Result<Vec<u8>, CacheError> {
+    if BlobHash::of(&bytes) != *hash {
+        return Err(CacheError::CorruptBlob(hash.to_hex().to_owned()));
+    }
+    Ok(bytes)
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -258,21 +286,13 @@ impl FileCache {
             }
             Err(e) => return Err(CacheError::Io { path, source: e }),
         };
-        if BlobHash::of(&bytes) != *hash {
-            return Err(CacheError::CorruptBlob(hash.to_hex().to_owned()));
-        }
-        Ok(bytes)
+        checked(hash, bytes)
     }
 
     pub fn put(&self, key: &CacheKey, entry: &CacheEntry) -> Result<(), CacheError> {
-        let value = serde_json::to_string(entry)
-            .map_err(|e| CacheError::CorruptEntry { key: key.to_string(), message: e.to_string() })?;
-        let mut bytes = 0u64;
-        for (_, out) in &entry.outputs {
-            if let StoredOutput::Blob(h) = out {
-                bytes += std::fs::metadata(self.blob_path(h)).map(|m| m.len()).unwrap_or(0);
-            }
-        }
+        let value = entry.encode(key)?;
+        let bytes: u64 =
+            entry.blobs().map(|h| std::fs::metadata(self.blob_path(h)).map(|m| m.len()).unwrap_or(0)).sum();
         let t = now();
         self.conn.execute(
             "INSERT INTO entries(key, value, bytes, created_at, used_at) VALUES (?1, ?2, ?3, ?4, ?4)
@@ -291,14 +311,10 @@ impl FileCache {
             })
             .optional()?;
         let Some((value, used_at)) = row else { return Ok(None) };
-        let entry: CacheEntry = serde_json::from_str(&value)
-            .map_err(|e| CacheError::CorruptEntry { key: key.to_string(), message: e.to_string() })?;
+        let entry = CacheEntry::decode(key, &value)?;
         // Touching the blobs both checks they exist and marks them in use,
         // so a `prune` beside this build does not take them before they land.
-        let complete = entry.outputs.iter().all(|(_, o)| match o {
-            StoredOutput::Blob(h) => touch(&self.blob_path(h)),
-            StoredOutput::Error(_) => true,
-        });
+        let complete = entry.blobs().all(|h| touch(&self.blob_path(h)));
         if !complete {
             return Ok(None);
         }
@@ -344,11 +360,7 @@ impl FileCache {
         let mut stmt = self.conn.prepare("SELECT value FROM entries")?;
         for value in stmt.query_map([], |r| r.get::<_, String>(0))? {
             if let Ok(entry) = serde_json::from_str::<CacheEntry>(&value?) {
-                for (_, out) in entry.outputs {
-                    if let StoredOutput::Blob(h) = out {
-                        live.insert(self.blob_path(&h));
-                    }
-                }
+                live.extend(entry.blobs().map(|h| self.blob_path(h)));
             }
         }
         let mut blobs = 0;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{PgConn, PgError, PgUrl, NOW};
-use crate::store::cache::{BlobHash, CacheEntry, CacheError, CacheKey, CacheStats, StoredOutput};
+use crate::store::cache::{checked, BlobHash, CacheEntry, CacheError, CacheKey, CacheStats};
 
 impl From<PgError> for CacheError {
     fn from(e: PgError) -> Self {
@@ -42,19 +42,14 @@ impl PgCache {
     pub fn get_blob(&self, hash: &BlobHash) -> Result<Vec<u8>, CacheError> {
         let rows = self.conn.with(|c| c.query("SELECT bytes FROM clx_cache_blobs WHERE hash=$1", &[&hash.to_hex()]))?;
         let Some(row) = rows.first() else { return Err(CacheError::MissingBlob(hash.to_hex().to_owned())) };
-        let bytes: Vec<u8> = row.get(0);
-        if BlobHash::of(&bytes) != *hash {
-            return Err(CacheError::CorruptBlob(hash.to_hex().to_owned()));
-        }
-        Ok(bytes)
+        checked(hash, row.get(0))
     }
 
     /// Store an entry; the first result stored under a key stays (two
     /// workers that ran the same job produced the same thing, and a late
     /// one must not replace what a build may be landing).
     pub fn put(&self, key: &CacheKey, entry: &CacheEntry) -> Result<(), CacheError> {
-        let value = serde_json::to_string(entry)
-            .map_err(|e| CacheError::CorruptEntry { key: key.to_string(), message: e.to_string() })?;
+        let value = entry.encode(key)?;
         let hashes = blob_hashes(entry);
         self.conn.with(|c| {
             c.execute(
@@ -81,8 +76,7 @@ impl PgCache {
         })?;
         let Some(row) = rows.first() else { return Ok(None) };
         let value: String = row.get(0);
-        let entry: CacheEntry = serde_json::from_str(&value)
-            .map_err(|e| CacheError::CorruptEntry { key: key.to_string(), message: e.to_string() })?;
+        let entry = CacheEntry::decode(key, &value)?;
         let hashes = blob_hashes(&entry);
         let present = self.conn.with(|c| {
             c.execute(&format!("UPDATE clx_cache_blobs SET used_at={NOW} WHERE hash = ANY($1)"), &[&hashes])
@@ -155,14 +149,7 @@ impl PgCache {
 }
 
 fn blob_hashes(entry: &CacheEntry) -> Vec<String> {
-    let mut hashes: Vec<String> = entry
-        .outputs
-        .iter()
-        .filter_map(|(_, o)| match o {
-            StoredOutput::Blob(h) => Some(h.to_hex().to_owned()),
-            StoredOutput::Error(_) => None,
-        })
-        .collect();
+    let mut hashes: Vec<String> = entry.blobs().map(|h| h.to_hex().to_owned()).collect();
     hashes.sort();
     hashes.dedup();
     hashes

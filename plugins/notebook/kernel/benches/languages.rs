@@ -78,14 +78,8 @@ fn main() {
         // with a fresh executor each time, so no warm kernel is waiting.
         let starts: Vec<Duration> = (0..STARTS)
             .map(|_| {
-                let fresh;
-                let exec = match &server {
-                    Some(exec) => exec,
-                    None => {
-                        fresh = plain();
-                        &fresh
-                    }
-                };
+                let mut fresh = None;
+                let exec = server.as_ref().unwrap_or_else(|| fresh.insert(plain()));
                 let t = Instant::now();
                 let mut session = exec.session_for(lang, kernel, dir.path()).expect("kernel starts");
                 session.run("1", LIMIT).expect("first cell");
@@ -94,14 +88,8 @@ fn main() {
             .collect();
         let decks: Vec<Duration> = (0..DECKS)
             .map(|_| {
-                let fresh;
-                let exec = match &server {
-                    Some(exec) => exec,
-                    None => {
-                        fresh = plain();
-                        &fresh
-                    }
-                };
+                let mut fresh = None;
+                let exec = server.as_ref().unwrap_or_else(|| fresh.insert(plain()));
                 let t = Instant::now();
                 let mut session = exec.session_for(lang, kernel, dir.path()).expect("kernel starts");
                 for i in 0..20 {
