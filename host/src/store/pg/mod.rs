@@ -177,9 +177,15 @@ impl PgConn {
     /// retrying, when the server cannot be reached: a build must not start
     /// against a database that is not there.
     pub fn open(url: &PgUrl) -> Result<PgConn, PgError> {
-        let mut client = connect(url)?;
-        migrate(&mut client, url)?;
-        Ok(PgConn { url: url.clone(), client: Mutex::new(Some(client)), channels: Mutex::new(Vec::new()) })
+        let client = connect(url)?;
+        let conn = PgConn { url: url.clone(), client: Mutex::new(Some(client)), channels: Mutex::new(Vec::new()) };
+        // Once the server answered, a connection lost while the schema is
+        // checked (the server restarting) is tried again like any other.
+        let found = conn.with(migrate)?;
+        if found > SCHEMA_VERSION {
+            return Err(PgError::SchemaTooNew { target: url.target(), found, ours: SCHEMA_VERSION });
+        }
+        Ok(conn)
     }
 
     pub fn url(&self) -> &PgUrl {
@@ -350,25 +356,28 @@ fn retry_after(e: &postgres::Error, client: &Client) -> Option<Retry> {
 }
 
 /// Apply every migration the database lacks, under a lock so two clx
-/// processes starting together do not both apply one; refuse a database a
-/// newer clx has moved past.
-fn migrate(client: &mut Client, url: &PgUrl) -> Result<(), PgError> {
-    let sql = |source| PgError::Sql { target: url.target(), source };
-    let mut tx = client.transaction().map_err(sql)?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).map_err(sql)?;
-    tx.batch_execute(
-        "CREATE TABLE IF NOT EXISTS clx_schema(version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
-    )
-    .map_err(sql)?;
-    let found: i32 = tx.query_one("SELECT coalesce(max(version), 0) FROM clx_schema", &[]).map_err(sql)?.get(0);
+/// processes starting together do not both apply one. Returns the version
+/// found; one newer than this clx's is left alone for the caller to refuse.
+fn migrate(client: &mut Client) -> Result<i32, postgres::Error> {
+    let mut tx = client.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+    let fresh: bool = tx.query_one("SELECT to_regclass('clx_schema') IS NULL", &[])?.get(0);
+    if fresh {
+        tx.batch_execute(
+            "CREATE TABLE clx_schema(version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+        )?;
+    }
+    let found: i32 = tx.query_one("SELECT coalesce(max(version), 0) FROM clx_schema", &[])?.get(0);
     if found > SCHEMA_VERSION {
-        return Err(PgError::SchemaTooNew { target: url.target(), found, ours: SCHEMA_VERSION });
+        // Refused by the caller; nothing here is changed.
+        return Ok(found);
     }
     for (version, statements) in MIGRATIONS.iter().filter(|(v, _)| *v > found) {
-        tx.batch_execute(statements).map_err(sql)?;
-        tx.execute("INSERT INTO clx_schema(version) VALUES ($1)", &[version]).map_err(sql)?;
+        tx.batch_execute(statements)?;
+        tx.execute("INSERT INTO clx_schema(version) VALUES ($1)", &[version])?;
     }
-    tx.commit().map_err(sql)
+    tx.commit()?;
+    Ok(found)
 }
 
 /// The name of this machine, recorded with sessions and workers so
