@@ -269,6 +269,7 @@
 
 mod module;
 mod plugin;
+pub mod suggest;
 mod types;
 mod version;
 

@@ -102,6 +102,9 @@ pub fn deck_outputs(input: &DeckInput<'_>, kind: Kind, format: Format) -> Result
 /// cells in every language, so it is an error here.
 fn check_cells(cells: &[Cell], rendered: &str, source: &str) -> Result<(), DeckError> {
     for cell in cells {
+        if let Some(message) = percent::unknown_cell_type(cell) {
+            return Err(DeckError { line: source_line(rendered, cell.rendered_line, source), message });
+        }
         if let Some(Value::String(text)) = cell.metadata.get("incorrectly_encoded_metadata") {
             return Err(DeckError {
                 line: source_line(rendered, cell.rendered_line, source),

@@ -67,6 +67,15 @@ fn known_tags(cell_type: CellType) -> String {
     COMMON_TAGS.iter().chain(own).copied().collect::<Vec<_>>().join(", ")
 }
 
+/// `; did you mean `keep`? Known tags …` for a misspelt tag: the cell's own
+/// tags first, then a tag of the other cell type (`answer` on a code cell).
+fn tag_advice(tag: &str, cell_type: CellType) -> String {
+    let own: &[&str] = if cell_type == CellType::Code { CODE_ONLY_TAGS } else { MARKDOWN_ONLY_TAGS };
+    let all = COMMON_TAGS.iter().chain(own).chain(CODE_ONLY_TAGS).chain(MARKDOWN_ONLY_TAGS).copied();
+    let known = format!("known tags there are {}", known_tags(cell_type));
+    clx_plugin_api::suggest::advice(tag, all, |n| format!("`{n}`"), &known)
+}
+
 /// A cell the author probably did not mean to write that way (an unknown
 /// tag, a language that is neither de nor en), reported so typos surface.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,9 +111,9 @@ pub fn filter_cells(cells: &[Cell], kind: Kind, lang: &str) -> (Vec<Cell>, Vec<C
                 if !is_known(tag, cell.cell_type) {
                     warnings.push(CellWarning {
                         message: format!(
-                            "unknown tag `{tag}` on a {} cell; known tags there are {}",
+                            "unknown tag `{tag}` on a {} cell{}",
                             cell.cell_type.name(),
-                            known_tags(cell.cell_type)
+                            tag_advice(tag, cell.cell_type),
                         ),
                         rendered_line: cell.rendered_line,
                     });
@@ -274,5 +283,8 @@ mod tests {
         assert_eq!(unknown.len(), 2);
         assert!(unknown[0].message.contains("`fr` is neither de nor en"), "{unknown:?}");
         assert!(unknown[1].message.contains("unknown tag `tpyo` on a code cell"), "{unknown:?}");
+        let kepp = vec![cell(CellType::Code, "y", json!({"tags": ["kepp"]}))];
+        let (_, unknown) = filter_cells(&kepp, Kind::Completed, "de");
+        assert!(unknown[0].message.contains("code cell; did you mean `keep`? Known tags there are"), "{unknown:?}");
     }
 }

@@ -33,6 +33,7 @@ fn parse_marker(line: &str, comment: &str) -> Option<Marker> {
     let options = rest.trim();
     let mut metadata = Map::new();
     let mut cell_type = CellType::Code;
+    // The bracketed forms of `CELL_TYPE_WORDS`.
     let (title, meta_text) =
         match [("[markdown]", CellType::Markdown), ("[md]", CellType::Markdown), ("[raw]", CellType::Raw)]
             .into_iter()
@@ -55,6 +56,28 @@ fn parse_marker(line: &str, comment: &str) -> Option<Marker> {
     }
     parse_metadata(meta_text, &mut metadata);
     Some(Marker { cell_type, metadata })
+}
+
+/// The words a cell header takes in brackets (`# %% [markdown]`); a code
+/// cell has none.
+pub const CELL_TYPE_WORDS: &[&str] = &["markdown", "md", "raw"];
+
+/// A bracketed word in a cell header that is no cell type (`[markdwon]`):
+/// the reader would take it for the title of a code cell, and the cell's
+/// text would run as code. The message says what to write instead.
+pub fn unknown_cell_type(cell: &Cell) -> Option<String> {
+    let title = cell.metadata.get("title")?.as_str()?;
+    let word = title.strip_prefix('[')?.strip_suffix(']')?;
+    if word.is_empty() || !word.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '_') {
+        return None;
+    }
+    let advice = clx_plugin_api::suggest::advice(
+        word,
+        CELL_TYPE_WORDS.iter().copied(),
+        |n| format!("`[{n}]`"),
+        "write [markdown], [md] or [raw], or nothing for a code cell",
+    );
+    Some(format!("unknown cell type `[{word}]` in the cell header{advice}"))
 }
 
 /// The type of the cell a marker line opens; `None` if the line is no marker.
