@@ -66,8 +66,8 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct BuildArgs {
-    /// The course spec (XML)
-    pub spec: PathBuf,
+    /// The course spec (XML) [default: the one course-specs/*.xml of the course around the current directory]
+    pub spec: Option<PathBuf>,
     /// Output directory [default: <data dir>/output]
     #[arg(short, long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
@@ -98,6 +98,9 @@ pub struct BuildArgs {
     /// How diagnostics are printed: `human`, or `json` (one object per line on stdout, a summary last)
     #[arg(long, value_enum, value_name = "FMT", default_value = "human")]
     pub message_format: clx::report::MessageFormat,
+    /// Treat every warning as an error (also `[build] strict = true` in clx.toml)
+    #[arg(long)]
+    pub strict: bool,
 }
 
 #[derive(Debug, Args)]

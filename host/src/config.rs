@@ -9,6 +9,9 @@
 //! [workers]                          # workers per job type
 //! notebook = 2
 //!
+//! [build]
+//! strict = true                      # warnings fail the build (`--strict`)
+//!
 //! [converters.graphviz]              # handed to the plugin as JSON
 //! dot = "/usr/bin/dot"
 //! ```
@@ -16,14 +19,37 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use clx_plugin_api::suggest;
 use serde::Deserialize;
+use toml::de::{DeTable, DeValue};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
     Read { path: PathBuf, source: std::io::Error },
-    #[error("{path}: {message}")]
+    #[error("{}: {message}", path.display())]
     Parse { path: PathBuf, message: String },
+    /// A setting clx does not understand, at the key as the author wrote it.
+    #[error("{}:{line}:{column}: {message}", path.display())]
+    Setting { path: PathBuf, line: u32, column: u32, message: String },
+}
+
+impl ConfigError {
+    /// The file and, when known, the (line, column) of the problem.
+    pub fn position(&self) -> (&Path, Option<(u32, u32)>) {
+        match self {
+            ConfigError::Read { path, .. } | ConfigError::Parse { path, .. } => (path, None),
+            ConfigError::Setting { path, line, column, .. } => (path, Some((*line, *column))),
+        }
+    }
+
+    /// The message without the file and position.
+    pub fn message(&self) -> String {
+        match self {
+            ConfigError::Read { source, .. } => format!("cannot read the file: {source}"),
+            ConfigError::Parse { message, .. } | ConfigError::Setting { message, .. } => message.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -41,6 +67,17 @@ struct ConfigFile {
     requires_plugins: Vec<String>,
     #[serde(default)]
     queue: Option<QueueSection>,
+    #[serde(default)]
+    build: Option<BuildSection>,
+}
+
+/// `[build]`: how builds of this course behave.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BuildSection {
+    /// Every warning fails the build, as `--strict` does.
+    #[serde(default)]
+    strict: Option<bool>,
 }
 
 /// `[queue]`: where jobs and the cache live when not in the state dir.
@@ -63,6 +100,8 @@ pub struct Config {
     pub required_plugins: Vec<PluginRequirement>,
     /// `[queue] url`: a PostgreSQL database for the queue and the cache.
     pub queue_url: Option<String>,
+    /// `[build] strict`: warnings fail the build.
+    pub strict: bool,
     /// The files that were read, for messages.
     pub sources: Vec<PathBuf>,
     /// Which file listed each of `plugin_dirs`: (dir, "course config <file>"
@@ -103,12 +142,18 @@ impl Config {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(source) => return Err(ConfigError::Read { path: path.to_owned(), source }),
         };
-        let invalid = |message: String| ConfigError::Parse { path: path.to_owned(), message };
-        let file: ConfigFile = toml::from_str(&text).map_err(|e| invalid(toml_message(&text, &e)))?;
+        let at_key = |keys: &[&str], message: String| {
+            let (line, column) = key_position(&text, keys).unwrap_or((1, 1));
+            ConfigError::Setting { path: path.to_owned(), line, column, message }
+        };
+        let file: ConfigFile = toml::from_str(&text).map_err(|e| setting_error(path, &text, &e))?;
         if let Some((job_type, _)) = file.workers.iter().find(|(_, n)| **n == 0) {
-            return Err(invalid(format!(
-                "[workers] {job_type} = 0: a job type needs at least one worker; remove the line for the default"
-            )));
+            return Err(at_key(
+                &["workers", job_type],
+                format!(
+                    "[workers] {job_type} = 0: a job type needs at least one worker; remove the line for the default"
+                ),
+            ));
         }
         let base = path.parent().unwrap_or(Path::new("."));
         // Later files are more specific, so their plugin dirs are searched first.
@@ -116,13 +161,17 @@ impl Config {
         // A listed plugin directory that is missing is a typo more often than
         // not; saying so beats a later "no plugin handles …".
         if let Some(missing) = dirs.iter().find(|d| !d.is_dir()) {
-            return Err(invalid(format!(
-                "plugins: {} is not a directory; fix the path (relative paths start at this file's directory)",
-                missing.display()
-            )));
+            return Err(at_key(
+                &["plugins"],
+                format!(
+                    "plugins: {} is not a directory; fix the path (relative paths start at this file's directory)",
+                    missing.display()
+                ),
+            ));
         }
         for text in &file.requires_plugins {
-            let req = PluginRequirement::parse(text).map_err(|why| invalid(format!("requires-plugins: {why}")))?;
+            let req = PluginRequirement::parse(text)
+                .map_err(|why| at_key(&["requires-plugins"], format!("requires-plugins: {why}")))?;
             if !self.required_plugins.contains(&req) {
                 self.required_plugins.push(req);
             }
@@ -133,6 +182,9 @@ impl Config {
         self.converters.extend(file.converters);
         if file.diagram_formats.is_some() {
             self.diagram_formats = file.diagram_formats;
+        }
+        if let Some(strict) = file.build.and_then(|b| b.strict) {
+            self.strict = strict;
         }
         if let Some(url) = file.queue.and_then(|q| q.url) {
             self.queue_url = Some(url);
@@ -241,19 +293,116 @@ fn parse_version(text: &str) -> Option<Vec<u64>> {
     parts.filter(|p| !p.is_empty() && p.len() <= 3)
 }
 
-/// A TOML error on one line, `line L, column C: what`, instead of the
-/// crate's multi-line snippet, so it reads like every other clx error.
-fn toml_message(text: &str, e: &toml::de::Error) -> String {
-    let message = e.message().trim_end();
-    match e.span() {
-        Some(span) => {
-            let before = text.get(..span.start).unwrap_or(text);
-            let line = before.matches('\n').count() + 1;
-            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-            format!("line {line}, column {column}: {message}; fix the file (TOML syntax)")
-        }
-        None => format!("{message}; fix the file (TOML syntax)"),
+/// Every setting clx.toml knows, per table, for "did you mean".
+const SETTINGS: &[(&str, &[&str])] = &[
+    ("", &["plugins", "workers", "converters", "diagram-formats", "requires-plugins", "queue", "build"]),
+    ("queue", &["url"]),
+    ("build", &["strict"]),
+];
+
+/// A TOML or setting error as one line at the key it is about, in the
+/// author's words: `workers.notebook` must be a whole number, not the
+/// string "3" (serde's `usize` and `invalid type` stay inside).
+fn setting_error(path: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
+    let raw = e.message().trim_end();
+    let Some(span) = e.span() else {
+        return ConfigError::Parse { path: path.to_owned(), message: format!("{raw}; fix the file (TOML syntax)") };
+    };
+    let (keys, key_at) = key_at(text, span.start).unwrap_or_default();
+    let at = key_at.unwrap_or(span.start);
+    let (line, column) = line_column(text, at);
+    let key = keys.join(".");
+    let message = if let Some(rest) = raw.strip_prefix("unknown field `") {
+        let unknown = rest.split('`').next().unwrap_or_default();
+        let table = keys[..keys.len().saturating_sub(1)].join(".");
+        let known = SETTINGS.iter().find(|(t, _)| *t == table).map_or(&[][..], |(_, k)| *k);
+        let place = if table.is_empty() { String::new() } else { format!(" in [{table}]") };
+        let list = known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
+        let advice =
+            suggest::advice(unknown, known.iter().copied(), |n| format!("`{n}`"), &format!("the settings are {list}"));
+        format!("unknown setting `{unknown}`{place}{advice}")
+    } else if let Some(rest) = raw.strip_prefix("invalid type: ") {
+        let (found, expected) = rest.split_once(", expected ").unwrap_or((rest, "another type"));
+        format!("`{key}` must be {}, not {}", in_words(expected), found_in_words(found))
+    } else if key.is_empty() {
+        format!("{raw}; fix the file (TOML syntax)")
+    } else {
+        format!("`{key}`: {raw}")
+    };
+    ConfigError::Setting { path: path.to_owned(), line, column, message }
+}
+
+/// serde's name for an expected type, as an author reads it.
+fn in_words(expected: &str) -> &str {
+    match expected {
+        "usize" | "u64" | "u32" | "u16" | "u8" | "i64" | "i32" | "isize" => "a whole number",
+        "a sequence" => "a list (`[…]`)",
+        "a map" => "a table",
+        "a boolean" => "true or false",
+        e if e.starts_with("struct ") => "a table",
+        e => e,
     }
+}
+
+/// serde's description of what was found (`string "3"`), as an author reads it.
+fn found_in_words(found: &str) -> String {
+    match found.split_once(' ') {
+        Some(("string", value)) => format!("the string {value}"),
+        Some(("integer" | "floating", value)) => format!("the number {}", value.trim_matches('`')),
+        Some(("boolean", value)) => value.trim_matches('`').to_owned(),
+        _ if found == "sequence" => "a list".to_owned(),
+        _ if found == "map" => "a table".to_owned(),
+        _ => found.to_owned(),
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_column(text: &str, at: usize) -> (u32, u32) {
+    let before = text.get(..at).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (u32::try_from(line).unwrap_or(u32::MAX), u32::try_from(column).unwrap_or(u32::MAX))
+}
+
+/// The deepest key whose entry (key or value) holds byte `at`: its path
+/// and where the key starts.
+fn key_at(text: &str, at: usize) -> Option<(Vec<String>, Option<usize>)> {
+    // A table's span may be its header only, so every table is searched.
+    fn walk(table: &DeTable, at: usize, keys: &mut Vec<String>) -> Option<usize> {
+        for (key, value) in table.iter() {
+            keys.push(key.get_ref().to_string());
+            if let DeValue::Table(inner) = value.get_ref() {
+                if let Some(deeper) = walk(inner, at, keys) {
+                    return Some(deeper);
+                }
+            }
+            if key.span().contains(&at) || value.span().contains(&at) {
+                return Some(key.span().start);
+            }
+            keys.pop();
+        }
+        None
+    }
+    let table = DeTable::parse(text).ok()?;
+    let mut keys = Vec::new();
+    let start = walk(table.get_ref(), at, &mut keys);
+    Some((keys, start))
+}
+
+/// Where the key at `keys` (`["workers", "notebook"]`) is written.
+fn key_position(text: &str, keys: &[&str]) -> Option<(u32, u32)> {
+    let table = DeTable::parse(text).ok()?;
+    let mut current = table.get_ref();
+    let mut at = None;
+    for (i, key) in keys.iter().enumerate() {
+        let (k, v) = current.iter().find(|(k, _)| k.get_ref() == key)?;
+        at = Some(k.span().start);
+        match v.get_ref() {
+            DeValue::Table(inner) if i + 1 < keys.len() => current = inner,
+            _ => break,
+        }
+    }
+    at.map(|at| line_column(text, at))
 }
 
 fn expand_home(p: &Path) -> PathBuf {

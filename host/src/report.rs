@@ -121,12 +121,47 @@ impl Diagnostic {
 
 impl std::fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let level = self.level.as_str();
-        match (self.file.is_empty(), self.location.is_none()) {
-            (true, _) => write!(f, "{level}: {}", self.message),
-            (false, true) => write!(f, "{level}: {}: {}", self.file, self.message),
-            (false, false) => write!(f, "{level}: {}: {}: {}", self.file, self.location, self.message),
+        write!(f, "{}: {}", self.level.as_str(), self.body())
+    }
+}
+
+impl Diagnostic {
+    /// The diagnostic without its level: `file:line:column: message`, the
+    /// form editors and terminals turn into a link; a deck's cell follows
+    /// the position (`file:12: cell 4: message`).
+    pub fn body(&self) -> String {
+        let mut place = self.file.clone();
+        if !place.is_empty() {
+            if let Some(line) = self.location.line {
+                place.push_str(&format!(":{line}"));
+                if let Some(column) = self.location.column {
+                    place.push_str(&format!(":{column}"));
+                }
+            }
+            place.push_str(": ");
         }
+        if let Some(cell) = self.location.cell {
+            let own = format!("cell {cell}: ");
+            // A converter may already have named the cell.
+            if !self.message.starts_with(&own) {
+                place.push_str(&own);
+            }
+        }
+        format!("{place}{}", self.message)
+    }
+
+    /// The human line: `error:`/`warning:` coloured on a terminal, and no
+    /// colour code at all (not even a tool's, inside the message) elsewhere.
+    pub fn to_human(&self, colour: bool) -> String {
+        if !colour {
+            return format!("{}: {}", self.level.as_str(), console::strip_ansi_codes(&self.body()));
+        }
+        let level = match self.level {
+            Level::Error => console::style("error").red().bold().force_styling(true),
+            Level::Warning => console::style("warning").yellow().bold().force_styling(true),
+            Level::Info => console::style("info").cyan().force_styling(true),
+        };
+        format!("{level}: {}", self.body())
     }
 }
 
@@ -232,6 +267,10 @@ pub struct Report {
     annotations: bool,
     /// Source as displayed -> its job type, for the JSON diagnostics.
     job_types: HashMap<String, String>,
+    /// Warnings fail the build (`--strict`).
+    strict: bool,
+    /// Colour the level of human lines (stderr is a terminal).
+    colour: bool,
 }
 
 impl Report {
@@ -253,7 +292,15 @@ impl Report {
             format: MessageFormat::Human,
             annotations: std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true"),
             job_types: HashMap::new(),
+            strict: false,
+            colour: std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
         }
+    }
+
+    /// Count every warning as an error (`--strict`).
+    pub fn strict(mut self, strict: bool) -> Report {
+        self.strict = strict;
+        self
     }
 
     pub fn with_format(mut self, format: MessageFormat) -> Report {
@@ -311,7 +358,7 @@ impl Report {
         }
         let mut err_lines = Vec::new();
         match self.format {
-            MessageFormat::Human => err_lines.push(d.to_string()),
+            MessageFormat::Human => err_lines.push(d.to_human(self.colour)),
             MessageFormat::Json => {
                 let job_type = self.job_types.get(&d.file).map(String::as_str);
                 print_json(&d.to_json(job_type));
@@ -342,6 +389,16 @@ impl Report {
         self.diagnostics.iter().filter(|d| d.level == Level::Error).count()
     }
 
+    pub fn warnings(&self) -> usize {
+        self.diagnostics.iter().filter(|d| d.level == Level::Warning).count()
+    }
+
+    /// Whether what was reported fails the build: an error, or under
+    /// `--strict` a warning.
+    pub fn failed(&self) -> bool {
+        self.errors() > 0 || (self.strict && self.warnings() > 0)
+    }
+
     /// Finish: clear the bar and print the summary. Returns whether the build
     /// succeeded (no error at all).
     pub fn finish(&mut self) -> bool {
@@ -349,12 +406,13 @@ impl Report {
             bar.finish_and_clear();
         }
         let errors = self.errors();
-        let warnings = self.diagnostics.iter().filter(|d| d.level == Level::Warning).count();
+        let warnings = self.warnings();
+        let failed = self.failed();
         let secs = self.started.elapsed().as_secs_f64();
         eprintln!(
             "{}{} in {secs:.2}s: {} built, {} from cache, {} failed; {} files written, {} unchanged, {} removed{}",
             self.label.as_deref().map(|l| format!("{l}: ")).unwrap_or_default(),
-            if errors == 0 { "Finished" } else { "Failed" },
+            if failed { "Failed" } else { "Finished" },
             self.built,
             self.cached,
             self.failed,
@@ -363,13 +421,14 @@ impl Report {
             self.removed,
             match (errors, warnings) {
                 (0, 0) => String::new(),
+                (e, w) if self.strict && w > 0 => format!("; {e} error(s), {w} warning(s) failed the build (--strict)"),
                 (e, w) => format!("; {e} error(s), {w} warning(s)"),
             }
         );
         if self.format == MessageFormat::Json {
             print_json(&serde_json::json!({
                 "reason": "build-finished",
-                "success": errors == 0,
+                "success": !failed,
                 "built": self.built,
                 "cached": self.cached,
                 "failed": self.failed,
@@ -380,17 +439,18 @@ impl Report {
                 "warnings": warnings,
                 "seconds": secs,
             }));
-        } else if errors > 0 {
+        } else if failed {
             eprintln!("errors:");
             // One line each: tracebacks and tool output were shown above.
-            for d in self.diagnostics.iter().filter(|d| d.level == Level::Error) {
-                let text = d.to_string();
+            let fails = |d: &&Diagnostic| d.level == Level::Error || (self.strict && d.level == Level::Warning);
+            for d in self.diagnostics.iter().filter(fails) {
+                let text = console::strip_ansi_codes(&d.to_string()).into_owned();
                 let first = text.lines().next().unwrap_or_default();
                 let more = if text.contains('\n') { " […]" } else { "" };
                 eprintln!("  {first}{more}");
             }
         }
-        errors == 0
+        !failed
     }
 }
 

@@ -20,6 +20,10 @@ struct Case {
     /// `clx` arguments; `{root}` is the course copy, `{spec}` its spec.
     #[serde(default = "default_args")]
     args: Vec<String>,
+    /// The directory clx runs in (`{root}`, `{root}/slides`, …); default:
+    /// the test's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cwd: Option<String>,
     /// Fixture libraries (crate names) put into `{root}/plugins`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     plugin_libs: Vec<String>,
@@ -72,7 +76,11 @@ fn run_case(dir: &Path) -> Result<(), String> {
     let spec = root.join("course-specs/course.xml");
     let fill = |a: &String| a.replace("{spec}", &spec.to_string_lossy()).replace("{root}", &root.to_string_lossy());
     let env = Env::new();
-    let out = env.clx().args(case.args.iter().map(fill)).output().map_err(|e| e.to_string())?;
+    let mut clx = env.clx();
+    if let Some(cwd) = &case.cwd {
+        clx.current_dir(fill(cwd));
+    }
+    let out = clx.args(case.args.iter().map(fill)).output().map_err(|e| e.to_string())?;
     let err = stderr(&out);
     let (errors, warnings) = (lines(&err, "error: ", &root), lines(&err, "warning: ", &root));
     let exit = out.status.code().unwrap_or(-1);
@@ -160,4 +168,58 @@ fn every_bad_input_gets_its_exact_diagnostics_and_exit_code() {
     });
     let failures = failures.into_inner().unwrap_or_default();
     assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n\n"));
+}
+
+/// Every file below `dir` with its bytes and modification time.
+fn snapshot(dir: &Path) -> std::collections::BTreeMap<PathBuf, (Vec<u8>, std::time::SystemTime)> {
+    let mut files = std::collections::BTreeMap::new();
+    let mut todo = vec![dir.to_owned()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).expect("read output dir").flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                let modified = e.metadata().and_then(|m| m.modified()).expect("mtime");
+                files.insert(path.clone(), (std::fs::read(&path).expect("read output"), modified));
+            }
+        }
+    }
+    files
+}
+
+#[test]
+fn a_build_stopped_by_broken_inputs_removes_and_rewrites_nothing() {
+    let env = Env::new();
+    let course = tempfile::tempdir().expect("temp dir");
+    let root = course.path().canonicalize().expect("canonical");
+    copy_tree(&corpus().join("_base"), &root);
+    let spec = root.join("course-specs/course.xml");
+    let out = env.clx().arg("build").arg(&spec).output().expect("run clx");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let before = snapshot(&root.join("output"));
+    assert!(before.len() > 10, "the good build wrote the course: {before:#?}");
+    let good = std::fs::read_to_string(&spec).expect("spec");
+    let broken_spec = good.replace("<section>", "<secton>").replace("</section>", "</secton>");
+    let broken: [(&str, &str); 3] = [
+        ("course-specs/course.xml", &broken_spec),
+        ("course-specs/course.xml", &good.replace("<topic>intro</topic>", "")),
+        ("clx.toml", "[workers]\nnotebook = \"3\"\n"),
+    ];
+    for (file, text) in broken {
+        std::fs::write(root.join(file), text).expect("break the course");
+        let out = env.clx().arg("build").arg(&spec).output().expect("run clx");
+        assert_eq!(out.status.code(), Some(2), "{file}: {}", stderr(&out));
+        assert_eq!(snapshot(&root.join("output")), before, "{file}: {}", stderr(&out));
+        std::fs::write(&spec, &good).expect("mend the spec");
+        let _ = std::fs::remove_file(root.join("clx.toml"));
+    }
+    // A topic that is not found stops nothing else, but removes nothing either.
+    std::fs::write(&spec, good.replace("<topic>intro</topic>", "<topic>intro</topic><topic>intor</topic>"))
+        .expect("spec");
+    let out = env.clx().arg("build").arg(&spec).output().expect("run clx");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("0 removed"), "{}", stderr(&out));
+    let after: Vec<PathBuf> = snapshot(&root.join("output")).into_keys().collect();
+    assert_eq!(after, before.into_keys().collect::<Vec<_>>());
 }

@@ -67,7 +67,8 @@ fn github_actions_gets_workflow_annotations_with_file_and_line() {
     let (_, message) = annotation.split_once("::cell ").expect("the cell leads the message");
     assert!(message.contains("ValueError: kaputt") && !message.contains('\n'), "{annotation}");
     // The human message is still there for people reading the log.
-    assert!(err.contains("error: slides/module_100_intro/topic_110_next_steps.py: cell"), "{err}");
+    assert!(err.contains("error: slides/module_100_intro/topic_110_next_steps.py:"), "{err}");
+    assert!(!err.contains('\x1b'), "no colour codes in a pipe: {err:?}");
 }
 
 #[test]
@@ -89,4 +90,48 @@ fn a_clean_build_prints_only_the_summary_object() {
     let summary: Value = serde_json::from_str(lines[0]).expect("JSON");
     assert_eq!(summary["success"], true);
     assert_eq!(summary["errors"], 0);
+}
+
+/// A spec or config error stops the build before it runs; CI and editors
+/// read it in JSON and as an annotation like any other diagnostic.
+#[test]
+fn errors_that_stop_the_build_are_json_objects_and_annotations_with_their_position() {
+    let env = Env::new();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path().join("course");
+    assert!(env.clx().arg("init").arg(&root).output().expect("init").status.success());
+    let spec = root.join("course-specs/course.xml");
+    let good = std::fs::read_to_string(&spec).expect("spec");
+    std::fs::write(&spec, good.replacen("<section>", "<secton>", 1).replacen("</section>", "</secton>", 1))
+        .expect("break the spec");
+    let config = root.join("clx.toml");
+    let cases = [("course-specs/course.xml", "unknown element <secton> in <sections>; did you mean <section>?")];
+    for (file, message) in cases {
+        let out = env
+            .clx()
+            .args(["build", "--message-format", "json"])
+            .arg(&spec)
+            .env("GITHUB_ACTIONS", "true")
+            .output()
+            .expect("run clx");
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        let text = stdout(&out);
+        let objects: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
+        assert_eq!(objects.len(), 1, "{text}");
+        let d = &objects[0];
+        assert_eq!((d["reason"].as_str(), d["level"].as_str()), (Some("diagnostic"), Some("error")), "{d}");
+        assert_eq!(d["file"], file, "{d}");
+        assert!(d["line"].as_u64().is_some() && d["column"].as_u64().is_some(), "{d}");
+        assert_eq!(d["message"], message, "{d}");
+        let err = stderr(&out);
+        let annotation = format!("::error file={},line={},col={}::", file.replace(':', "%3A"), d["line"], d["column"]);
+        assert!(err.lines().any(|l| l.starts_with(&annotation) && l.ends_with(message)), "{annotation}\n{err}");
+    }
+    std::fs::write(&spec, &good).expect("mend the spec");
+    std::fs::write(&config, "[workers]\nnotebook = \"3\"\n").expect("config");
+    let out = env.clx().args(["build", "--message-format", "json"]).arg(&spec).output().expect("run clx");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let d: Value = serde_json::from_str(stdout(&out).trim()).expect("one JSON object");
+    assert_eq!((d["file"].as_str(), d["line"].as_u64(), d["column"].as_u64()), (Some("clx.toml"), Some(2), Some(1)));
+    assert_eq!(d["message"], "`workers.notebook` must be a whole number, not the string \"3\"");
 }

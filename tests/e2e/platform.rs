@@ -96,10 +96,7 @@ fn a_scaffolded_plugin_builds_installs_and_converts_a_course_that_requires_it() 
     let out = build(&env, &course);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(0), "{err}");
-    assert!(
-        err.contains("warning: slides/module_100_test/topic_100_notes/note.shout: line 2: a TODO is left"),
-        "{err}"
-    );
+    assert!(err.contains("warning: slides/module_100_test/topic_100_notes/note.shout:2: a TODO is left"), "{err}");
     // A page: one copy per language in the section's Pages folder of the
     // public and the speaker tree, under its own name, and nowhere else.
     let pages = course.outputs_ending("/Slides/Pages/Week 1/note.txt");

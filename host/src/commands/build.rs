@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clx::build::{self, Build, BuildError, BuildOptions};
-use clx::config::{Config, StateDir};
-use clx::course::planner::{CourseInputs, PlanOptions};
+use clx::config::{Config, ConfigError, StateDir};
+use clx::course::planner::{CourseInputs, PlanError, PlanOptions};
+use clx::course::spec::SpecError;
 use clx::plugin::{CandidateStatus, Registry};
-use clx::report::{Diagnostic, ExitStatus, Location, Report};
+use clx::report::{Diagnostic, ExitStatus, Location, MessageFormat, Report};
 use clx::run::engine::EngineOptions;
 use clx::store::queue::SessionStatus;
 use clx::watch::CourseWatcher;
@@ -20,6 +21,62 @@ use clx::watch::CourseWatcher;
 use crate::cli::{BuildArgs, GlobalArgs};
 
 pub fn run(global: &GlobalArgs, args: BuildArgs) -> Result<ExitCode> {
+    let format = args.message_format;
+    match build(global, args) {
+        Ok(code) => Ok(code),
+        Err(e) if e.chain().any(|c| c.downcast_ref::<BuildError>().is_some_and(BuildError::is_interrupted)) => Err(e),
+        Err(e) => {
+            // Whatever stops a build before it runs (spec, config, plan,
+            // arguments) is a diagnostic like any other, so JSON readers
+            // and CI annotations see it too.
+            let mut report = Report::new(true).with_format(format);
+            report.diagnostic(stop_diagnostic(&e));
+            Ok(ExitStatus::Usage.into())
+        }
+    }
+}
+
+/// The diagnostic of an error that stops the build, at its file and
+/// position when it has them.
+fn stop_diagnostic(e: &anyhow::Error) -> Diagnostic {
+    for cause in e.chain() {
+        if let Some(config) = cause.downcast_ref::<ConfigError>() {
+            let (file, at) = config.position();
+            let location = at.map_or(Location::NONE, |(l, c)| Location::at(l, c));
+            return Diagnostic::error(in_course(file), location, config.message());
+        }
+        let spec = match cause.downcast_ref::<PlanError>() {
+            Some(PlanError::Spec(spec)) => Some(spec),
+            _ => cause.downcast_ref::<SpecError>(),
+        };
+        if let Some(spec) = spec {
+            let location = spec.position().map_or(Location::NONE, |(l, c)| Location::at(l, c));
+            return Diagnostic::error(in_course(spec.file()), location, spec.message());
+        }
+    }
+    Diagnostic::error("", Location::NONE, crate::render(e))
+}
+
+/// A course file as every other message names it: relative to the course
+/// root (the nearest folder above it with `slides/`).
+fn in_course(path: &Path) -> String {
+    match path.ancestors().skip(1).find(|d| d.join("slides").is_dir()) {
+        Some(root) => clx::course::paths::display(root, path),
+        None => path.display().to_string(),
+    }
+}
+
+/// A path as the author knows it: relative to the current directory when
+/// it is below it.
+fn shown(path: &Path) -> String {
+    let here = std::env::current_dir().ok().and_then(|d| d.canonicalize().ok());
+    match here.as_deref().and_then(|h| path.strip_prefix(h).ok()) {
+        Some(rel) if !rel.as_os_str().is_empty() => rel.display().to_string(),
+        _ => path.display().to_string(),
+    }
+}
+
+fn build(global: &GlobalArgs, args: BuildArgs) -> Result<ExitCode> {
     let course = course_inputs(&args)?;
     let (registry, config) = super::discover_plugins(global, Some(&course.data_dir))?;
     // A course that names its plugins stops before anything is written.
@@ -35,7 +92,8 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> Result<ExitCode> {
     let mut build = Build::open(&registry, &config, options)?;
     // Plan errors (a broken spec) stop the build before anything is written.
     let plan = build.plan()?;
-    let mut report = Report::new(false).with_format(args.message_format);
+    let strict = args.strict || config.strict;
+    let mut report = Report::new(false).with_format(args.message_format).strict(strict);
     report.set_job_types(plan.jobs.iter().map(|j| (j.display.clone(), j.job_type.clone())));
     warn_unused_plugins(&registry, &mut report);
     let outcome = build.build_plan(&plan, &mut report);
@@ -44,17 +102,21 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> Result<ExitCode> {
     }
     outcome?;
     report.finish();
-    watch(build)
+    watch(build, args.message_format, strict)
 }
 
 /// Where the course is and where its outputs go, checked before any work.
 fn course_inputs(args: &BuildArgs) -> Result<CourseInputs> {
-    let spec = existing(&args.spec, "course spec")?;
+    let given = match &args.spec {
+        Some(spec) => spec.clone(),
+        None => find_spec(&std::env::current_dir().context("cannot read the current directory")?)?,
+    };
+    let spec = existing(&given, "course spec")?;
     if spec.is_dir() {
         bail!(
             "{} is a directory; pass the course spec file, e.g. {}",
-            args.spec.display(),
-            args.spec.join("course.xml").display()
+            given.display(),
+            given.join("course.xml").display()
         );
     }
     let data_dir = match &args.data_dir {
@@ -142,7 +204,7 @@ fn finish(build: Build<'_>, outcome: Result<(), BuildError>, mut report: Report)
     Ok(status.into())
 }
 
-fn watch(mut build: Build<'_>) -> Result<ExitCode> {
+fn watch(mut build: Build<'_>, format: MessageFormat, strict: bool) -> Result<ExitCode> {
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, Arc::clone(&stop)).context("cannot install the Ctrl-C handler")?;
@@ -158,7 +220,7 @@ fn watch(mut build: Build<'_>) -> Result<ExitCode> {
         if changed.is_empty() {
             continue;
         }
-        let mut report = Report::new(true);
+        let mut report = Report::new(true).with_format(format).strict(strict);
         let mut names: Vec<&str> = changed.iter().map(String::as_str).take(3).collect();
         let more = changed.len().saturating_sub(names.len());
         let more = if more > 0 { format!(" and {more} more") } else { String::new() };
@@ -177,6 +239,34 @@ fn watch(mut build: Build<'_>) -> Result<ExitCode> {
     build.finish(SessionStatus::Done)?;
     eprintln!("stopped watching");
     Ok(ExitStatus::Success.into())
+}
+
+/// The spec of the course around `here`, as cargo finds its manifest: the
+/// nearest folder (this one or above) with `course-specs/`, and there the
+/// one `*.xml`.
+fn find_spec(here: &Path) -> Result<PathBuf> {
+    let Some(dir) = here.ancestors().map(|d| d.join("course-specs")).find(|d| d.is_dir()) else {
+        bail!(
+            "no course spec given and no course-specs/ folder in {} or above; pass the spec, e.g. \
+             `clx build course-specs/course.xml`, or run clx inside a course",
+            here.display()
+        );
+    };
+    let mut specs: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .with_context(|| format!("cannot read {}", dir.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "xml") && p.is_file())
+        .collect();
+    specs.sort();
+    match specs.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => bail!("{} holds no *.xml course spec; pass the spec to build", dir.display()),
+        many => {
+            let names: Vec<String> = many.iter().map(|p| shown(p)).collect();
+            bail!("{} holds several course specs; pass the one to build: {}", dir.display(), names.join(", "))
+        }
+    }
 }
 
 fn existing(path: &Path, what: &str) -> Result<PathBuf> {

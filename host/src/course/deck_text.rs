@@ -6,38 +6,74 @@
 
 use std::path::Path;
 
-use crate::course::lang::Text;
-use crate::course::layout::{sanitize_name, ProgLang};
-use crate::course::model::Deck;
-use crate::course::paths::{display, is_safe_relative};
-use crate::course::plan::JobClass;
-use crate::report::{Diagnostic, Location};
+use crate::course::paths::is_safe_relative;
 
-pub(super) fn deck(
-    root: &Path,
-    path: &Path,
-    class: JobClass,
-    course_lang: ProgLang,
-    number: u32,
-) -> Result<Deck, Diagnostic> {
-    let text = std::fs::read(path)
-        .map_err(|e| Diagnostic::error(display(root, path), Location::NONE, format!("cannot read the deck: {e}")))?;
-    let text = String::from_utf8(text).map_err(|e| {
+/// What the host learns from a deck's text: plain facts, no judgement.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeckFacts {
+    /// The titles of its header line, when it has one.
+    pub header: Option<(String, String)>,
+    /// The first line of a cell marked `lang="de"` and of one marked
+    /// `lang="en"`: a deck with one but not the other builds a page in the
+    /// other language that shows nothing but its title.
+    pub first_de_cell: Option<u32>,
+    pub first_en_cell: Option<u32>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeckTextError {
+    #[error("cannot read the deck: {0}")]
+    Read(#[from] std::io::Error),
+    #[error("the deck is not UTF-8 (byte {offset}); save it as UTF-8")]
+    NotUtf8 { line: u32, offset: usize },
+}
+
+impl DeckTextError {
+    /// The deck line the problem is on, when it has one.
+    pub fn line(&self) -> Option<u32> {
+        match self {
+            DeckTextError::Read(_) => None,
+            DeckTextError::NotUtf8 { line, .. } => Some(*line),
+        }
+    }
+}
+
+/// Read what the host needs from a deck.
+pub fn read(path: &Path) -> Result<DeckFacts, DeckTextError> {
+    let bytes = std::fs::read(path)?;
+    let text = String::from_utf8(bytes).map_err(|e| {
         let (line, offset) = crate::course::spec::not_utf8_at(&e);
-        Diagnostic::error(
-            display(root, path),
-            Location::line(line),
-            format!("the deck is not UTF-8 (byte {offset}); save it as UTF-8"),
-        )
+        DeckTextError::NotUtf8 { line, offset }
     })?;
-    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    let title = match find_header(&text) {
-        Some((de, en)) => Text::new(sanitize_name(&de), sanitize_name(&en)),
-        None => Text::new(stem.clone(), stem),
-    };
-    let ext = path.extension().map(|e| e.to_string_lossy().into_owned()).unwrap_or_default();
-    let prog_lang = ProgLang::by_extension(&ext).unwrap_or(course_lang);
-    Ok(Deck { class, number, title, prog_lang })
+    Ok(facts(&text))
+}
+
+/// The facts of a deck's text (see [`DeckFacts`]).
+pub fn facts(text: &str) -> DeckFacts {
+    let mut facts = DeckFacts { header: find_header(text), ..DeckFacts::default() };
+    for (number, line) in (1u32..).zip(text.lines()) {
+        let Some(header) = cell_header(line) else { continue };
+        let slot = if has_lang(header, "de") {
+            &mut facts.first_de_cell
+        } else if has_lang(header, "en") {
+            &mut facts.first_en_cell
+        } else {
+            continue;
+        };
+        slot.get_or_insert(number);
+    }
+    facts
+}
+
+/// The rest of a percent-format cell line (`# %% …`, `// %% …`).
+fn cell_header(line: &str) -> Option<&str> {
+    let line = line.trim_start();
+    ["# %%", "// %%"].iter().find_map(|marker| line.strip_prefix(marker))
+}
+
+fn has_lang(header: &str, lang: &str) -> bool {
+    let compact: String = header.chars().filter(|c| !c.is_whitespace()).collect();
+    compact.contains(&format!("lang=\"{lang}\"")) || compact.contains(&format!("lang='{lang}'"))
 }
 
 /// The titles of `{{ header("DE", "EN") }}`: the first match on one line,
@@ -158,6 +194,16 @@ pub fn referenced_files(text: &str, ext: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cells_of_each_language_are_found_by_their_first_line() {
+        let text =
+            "# {{ header('A', 'B') }}\n# %% [markdown] lang=\"de\"\n# Hallo\n\n# %% lang = 'en' tags=[\"keep\"]\n";
+        let found = facts(text);
+        assert_eq!(found.header, Some(("A".into(), "B".into())));
+        assert_eq!((found.first_de_cell, found.first_en_cell), (Some(2), Some(5)));
+        assert_eq!(facts("# %%\nx = 1\n").first_de_cell, None);
+    }
 
     #[test]
     fn header_capture_is_greedy() {

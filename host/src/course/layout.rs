@@ -128,6 +128,14 @@ const PROG_LANGS: &[ProgLang] = &[
 ];
 
 impl ProgLang {
+    /// What a course with an unknown `<prog-lang>` is built as.
+    pub const FALLBACK: ProgLang = PROG_LANGS[0];
+
+    /// Every `<prog-lang>` value clx knows.
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        PROG_LANGS.iter().map(|p| p.name)
+    }
+
     /// By the spec's `<prog-lang>` value (case-insensitive).
     pub fn by_name(name: &str) -> Option<ProgLang> {
         let name = name.trim().to_ascii_lowercase();
@@ -149,7 +157,7 @@ impl ProgLang {
     }
 
     pub fn known_names() -> String {
-        PROG_LANGS.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+        ProgLang::names().collect::<Vec<_>>().join(", ")
     }
 }
 

@@ -12,5 +12,7 @@ pub mod plan;
 pub mod planner;
 pub mod scan;
 pub mod spec;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub use plan::{Classifier, JobClass};

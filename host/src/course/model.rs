@@ -10,12 +10,14 @@ use std::path::{Path, PathBuf};
 
 use clx_plugin_api::Role;
 
-use crate::course::deck_text::deck;
+use clx_plugin_api::suggest;
+
+use crate::course::deck_text::{self, DeckFacts};
 use crate::course::lang::Text;
-use crate::course::layout::ProgLang;
+use crate::course::layout::{sanitize_name, ProgLang};
 use crate::course::plan::{Classifier, JobClass};
 use crate::course::scan::{dir_topic, display, file_topic, CourseError, TopicMap};
-use crate::course::spec::{CourseSpec, DirGroupSpec};
+use crate::course::spec::{CourseSpec, DirGroupSpec, TopicSpec};
 use crate::report::{Diagnostic, Location};
 
 #[derive(Debug, Clone)]
@@ -89,117 +91,38 @@ impl CourseFile {
 
 impl Course {
     pub fn load(spec: CourseSpec, root: &Path, classifier: &dyn Classifier) -> Result<Course, CourseError> {
-        let prog_lang =
-            ProgLang::by_name(&spec.prog_lang).unwrap_or(ProgLang { name: "python", dir: "Python", ext: "py" });
         let spec_display = display(root, &spec.file);
-        let map = TopicMap::scan(root, classifier)?;
         let mut diagnostics: Vec<Diagnostic> = spec
             .warnings
             .iter()
             .map(|w| Diagnostic::warning(&spec_display, Location::at(w.line, w.column), &w.message))
             .collect();
-        if ProgLang::by_name(&spec.prog_lang).is_none() {
-            diagnostics.push(Diagnostic::error(
-                &spec_display,
-                Location::at(spec.prog_lang_at.0, spec.prog_lang_at.1),
-                format!(
-                    "unknown <prog-lang> `{}`; use one of {} (code outputs go to `Python` meanwhile)",
-                    spec.prog_lang,
-                    ProgLang::known_names()
-                ),
-            ));
-        }
+        let prog_lang = course_lang(&spec, &spec_display).unwrap_or_else(|d| {
+            diagnostics.push(d);
+            ProgLang::FALLBACK
+        });
+        let map = TopicMap::scan(root, classifier)?;
         diagnostics.extend(map.diagnostics.iter().cloned());
         let mut sections = Vec::new();
         for section_spec in &spec.sections {
             let mut topics = Vec::new();
             let mut number = 0;
             for topic_spec in &section_spec.topics {
-                let Some(path) = map.topics.get(&topic_spec.id) else {
-                    diagnostics.push(Diagnostic::error(
-                        &spec_display,
-                        Location::at(topic_spec.line, topic_spec.column),
-                        format!(
-                            "topic `{}` not found: no slides/<module>/topic_NNN_{} directory or deck; fix the id or create the topic",
-                            topic_spec.id, topic_spec.id
-                        ),
-                    ));
-                    continue;
+                let path = match find_topic(&map, root, &spec_display, topic_spec, classifier) {
+                    Ok(path) => path,
+                    Err(d) => {
+                        diagnostics.push(*d);
+                        continue;
+                    }
                 };
                 let found = if path.is_dir() {
                     let (found, problems) = dir_topic(root, path)?;
-                    // A topic used in several sections is walked for each; say it once.
-                    for problem in problems {
-                        if !diagnostics.contains(&problem) {
-                            diagnostics.push(problem);
-                        }
-                    }
+                    diagnostics.extend(problems);
                     found
                 } else {
                     file_topic(root, path)?
                 };
-                let found_nothing = found.files.is_empty();
-                let mut topic = Topic {
-                    id: topic_spec.id.clone(),
-                    path: path.clone(),
-                    base: found.base,
-                    skip_html: topic_spec.skip_html,
-                    files: Vec::with_capacity(found.files.len()),
-                };
-                for (rel, path) in found.files {
-                    let name = rel.rsplit('/').next().unwrap_or(&rel);
-                    let role = match classifier.classify(name) {
-                        Some(class) if class.role == Role::Slides => {
-                            match deck(root, &path, class, prog_lang, number + 1) {
-                                Ok(deck) => {
-                                    number += 1;
-                                    FileRole::Deck(deck)
-                                }
-                                Err(d) => {
-                                    diagnostics.push(d);
-                                    continue;
-                                }
-                            }
-                        }
-                        Some(class) if class.role == Role::Diagram => FileRole::Diagram(class),
-                        Some(class) if class.role == Role::Page => FileRole::Page(class),
-                        Some(class) => {
-                            // A newer plugin's role: neither copy nor guess.
-                            diagnostics.push(Diagnostic::error(
-                                display(root, &path),
-                                Location::NONE,
-                                format!(
-                                    "not converted: plugin `{}` claims it for job type `{}` with a role this clx does not know ({:?}); upgrade clx",
-                                    class.plugin, class.job_type, class.role
-                                ),
-                            ));
-                            continue;
-                        }
-                        None => match classifier.claimed_by_unusable(name) {
-                            // Copying it raw would hide the missing converter.
-                            Some(claim) => {
-                                let problem = Diagnostic::error(
-                                    display(root, &path),
-                                    Location::NONE,
-                                    format!(
-                                        "not converted: plugin `{}` ({}) claims it for job type `{}` but is not used: {}; fix or remove the plugin (see `clx plugins list`)",
-                                        claim.plugin,
-                                        claim.path.display(),
-                                        claim.job_type,
-                                        claim.reason
-                                    ),
-                                );
-                                if !diagnostics.contains(&problem) {
-                                    diagnostics.push(problem);
-                                }
-                                continue;
-                            }
-                            None => FileRole::Data,
-                        },
-                    };
-                    topic.files.push(CourseFile { path, rel, role });
-                }
-                if found_nothing {
+                if found.files.is_empty() {
                     diagnostics.push(Diagnostic::warning(
                         &spec_display,
                         Location::at(topic_spec.line, topic_spec.column),
@@ -209,6 +132,24 @@ impl Course {
                             display(root, path)
                         ),
                     ));
+                }
+                let mut topic = Topic {
+                    id: topic_spec.id.clone(),
+                    path: path.clone(),
+                    base: found.base,
+                    skip_html: topic_spec.skip_html,
+                    files: Vec::with_capacity(found.files.len()),
+                };
+                for (rel, path) in found.files {
+                    let file = display(root, &path);
+                    let (role, problems) = classify(&file, &path, &rel, classifier, prog_lang, number + 1);
+                    diagnostics.extend(problems);
+                    if let Some(role) = role {
+                        if matches!(role, FileRole::Deck(_)) {
+                            number += 1;
+                        }
+                        topic.files.push(CourseFile { path, rel, role });
+                    }
                 }
                 topics.push(topic);
             }
@@ -224,58 +165,197 @@ impl Course {
     }
 }
 
-#[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-    use crate::report::Level;
-
-    /// The notebook/plantuml/drawio plugins' claims, as the real registry would answer.
-    pub(crate) struct TestClassifier;
-
-    impl Classifier for TestClassifier {
-        fn classify(&self, name: &str) -> Option<JobClass> {
-            let ext = name.rsplit_once('.').map(|(_, e)| e)?;
-            let class = |plugin: &str, job_type: &str, role, formats: &[&str]| JobClass {
-                plugin: plugin.into(),
-                job_type: job_type.into(),
-                role,
-                formats: formats.iter().map(|f| f.to_string()).collect(),
-                numbered: false,
-            };
-            match ext {
-                "py" if name.starts_with("slides_") || name.starts_with("topic_") => {
-                    Some(class("notebook", "notebook", Role::Slides, &["ipynb", "code", "html"]))
-                }
-                "pu" | "puml" | "plantuml" => Some(class("plantuml", "plantuml", Role::Diagram, &["png", "svg"])),
-                "drawio" => Some(class("drawio", "drawio", Role::Diagram, &["png", "svg"])),
-                // A third party's numbered page type.
-                "page" => Some(JobClass { numbered: true, ..class("pages", "page", Role::Page, &["html"]) }),
-                _ => None,
-            }
-        }
-    }
-
-    pub(crate) fn write(root: &Path, rel: &str, text: &str) {
-        let path = root.join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-
-    pub(crate) fn spec(root: &Path, topics: &[(&str, &[&str])]) -> CourseSpec {
-        let sections: String = topics
-            .iter()
-            .map(|(name, ids)| {
-                let topics: String = ids.iter().map(|id| format!("<topic>{id}</topic>")).collect();
-                format!("<section><name><de>{name}</de><en>{name}</en></name><topics>{topics}</topics></section>")
-            })
-            .collect();
-        let text = format!(
-            "<course><name><de>K</de><en>C</en></name><prog-lang>python</prog-lang>\
-             <description><de/><en/></description><certificate><de/><en/></certificate>\
-             <github><de/><en/></github><sections>{sections}</sections></course>"
+/// The course's language, resolved once; an unknown one is an error at
+/// `<prog-lang>` (code outputs then go to the fallback's folder).
+pub fn course_lang(spec: &CourseSpec, spec_file: &str) -> Result<ProgLang, Diagnostic> {
+    ProgLang::by_name(&spec.prog_lang).ok_or_else(|| {
+        let rest = format!(
+            "use one of {} (code outputs go to `{}` meanwhile)",
+            ProgLang::known_names(),
+            ProgLang::FALLBACK.dir
         );
-        crate::course::spec::parse_str(&text, &root.join("course-specs/c.xml")).unwrap()
+        let advice = suggest::advice(&spec.prog_lang, ProgLang::names(), |n| format!("`{n}`"), &rest);
+        Diagnostic::error(
+            spec_file,
+            Location::at(spec.prog_lang_at.0, spec.prog_lang_at.1),
+            format!("unknown <prog-lang> `{}`{advice}", spec.prog_lang),
+        )
+    })
+}
+
+/// Where a spec topic lives; an unknown id is an error at the `<topic>`
+/// with the nearest id and any file that would be the topic but for its
+/// suffix.
+pub fn find_topic<'m>(
+    map: &'m TopicMap,
+    root: &Path,
+    spec_file: &str,
+    topic: &TopicSpec,
+    classifier: &dyn Classifier,
+) -> Result<&'m PathBuf, Box<Diagnostic>> {
+    if let Some(path) = map.topics.get(&topic.id) {
+        return Ok(path);
     }
+    let id = &topic.id;
+    let mut message = format!("topic `{id}` not found: no slides/<module>/topic_NNN_{id} directory or deck");
+    if let Some(near) = suggest::nearest(id, map.topics.keys().map(String::as_str)) {
+        message.push_str(&format!("; did you mean `{near}`?"));
+    } else if let Some(file) = map.unclaimed.get(id) {
+        message.push_str(&format!(
+            "; {} would be it, but no plugin reads that suffix: decks end in {}",
+            display(root, file),
+            classifier.suffixes(Role::Slides).join(", ")
+        ));
+    } else {
+        message.push_str("; fix the id or create the topic");
+    }
+    Err(Box::new(Diagnostic::error(spec_file, Location::at(topic.line, topic.column), message)))
+}
+
+/// What a topic's file is. `None` leaves the file out (its problem is in
+/// the diagnostics); `number` is the number a deck gets.
+pub fn classify(
+    file: &str,
+    path: &Path,
+    rel: &str,
+    classifier: &dyn Classifier,
+    course_lang: ProgLang,
+    number: u32,
+) -> (Option<FileRole>, Vec<Diagnostic>) {
+    let name = rel.rsplit('/').next().unwrap_or(rel);
+    let mut problems = Vec::new();
+    let role = match classifier.classify(name) {
+        Some(class) if class.role == Role::Slides => match deck_text::read(path) {
+            Ok(facts) => {
+                let deck = deck(path, class, &facts, course_lang, number);
+                problems.extend(deck_warnings(file, &deck, &facts, course_lang));
+                Some(FileRole::Deck(deck))
+            }
+            Err(e) => {
+                let at = e.line().map_or(Location::NONE, Location::line);
+                problems.push(Diagnostic::error(file, at, e.to_string()));
+                None
+            }
+        },
+        Some(class) if class.role == Role::Diagram => Some(FileRole::Diagram(class)),
+        Some(class) if class.role == Role::Page => Some(FileRole::Page(class)),
+        Some(class) => {
+            // A newer plugin's role: neither copy nor guess.
+            problems.push(Diagnostic::error(
+                file,
+                Location::NONE,
+                format!(
+                    "not converted: plugin `{}` claims it for job type `{}` with a role this clx does not know ({:?}); upgrade clx",
+                    class.plugin, class.job_type, class.role
+                ),
+            ));
+            None
+        }
+        None => match classifier.claimed_by_unusable(name) {
+            // Copying it raw would hide the missing converter.
+            Some(claim) => {
+                problems.push(Diagnostic::error(
+                    file,
+                    Location::NONE,
+                    format!(
+                        "not converted: plugin `{}` ({}) claims it for job type `{}` but is not used: {}; fix or remove the plugin (see `clx plugins list`)",
+                        claim.plugin,
+                        claim.path.display(),
+                        claim.job_type,
+                        claim.reason
+                    ),
+                ));
+                None
+            }
+            None => {
+                problems.extend(unconverted_source(file, name, classifier));
+                Some(FileRole::Data)
+            }
+        },
+    };
+    (role, problems)
+}
+
+fn deck(path: &Path, class: JobClass, facts: &DeckFacts, course_lang: ProgLang, number: u32) -> Deck {
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let title = match &facts.header {
+        Some((de, en)) => Text::new(sanitize_name(de), sanitize_name(en)),
+        None => Text::new(stem.clone(), stem),
+    };
+    let ext = path.extension().map(|e| e.to_string_lossy().into_owned()).unwrap_or_default();
+    let prog_lang = ProgLang::by_extension(&ext).unwrap_or(course_lang);
+    Deck { class, number, title, prog_lang }
+}
+
+/// What a deck's facts say the author likely did not mean.
+fn deck_warnings(file: &str, deck: &Deck, facts: &DeckFacts, course_lang: ProgLang) -> Vec<Diagnostic> {
+    let mut warnings = Vec::new();
+    if deck.prog_lang != course_lang {
+        warnings.push(Diagnostic::warning(
+            file,
+            Location::NONE,
+            format!(
+                "a {} deck in a {} course (<prog-lang>); its code outputs go to `{}` beside the others, \
+                 rename it to .{} if it was meant to be {}",
+                deck.prog_lang.name, course_lang.name, deck.prog_lang.dir, course_lang.ext, course_lang.name
+            ),
+        ));
+    }
+    let one_sided = match (facts.first_de_cell, facts.first_en_cell) {
+        (Some(line), None) => Some((line, "German", "English", "en")),
+        (None, Some(line)) => Some((line, "English", "German", "de")),
+        _ => None,
+    };
+    if let Some((line, has, lacks, code)) = one_sided {
+        warnings.push(Diagnostic::warning(
+            file,
+            Location::line(line),
+            format!(
+                "the deck has {has} cells but no {lacks} ones, so its {lacks} page shows only the title; \
+                 add cells with lang=\"{code}\""
+            ),
+        ));
+    }
+    warnings
+}
+
+/// Diagram and image-source suffixes some plugin might read: such a file
+/// that no loaded plugin claims is most likely a typo or a missing plugin,
+/// not data to publish as it is.
+const SOURCE_LIKE: &[&str] =
+    &[".pu", ".puml", ".plantuml", ".iuml", ".uml", ".drawio", ".dio", ".drawio.xml", ".dot", ".gv", ".mmd"];
+
+/// A warning for a file no plugin claims that looks like a deck (its name
+/// starts like one) or a diagram source; plain data gets none.
+fn unconverted_source(file: &str, name: &str, classifier: &dyn Classifier) -> Option<Diagnostic> {
+    let ext = name.find('.').map_or("", |i| &name[i..]);
+    let last = name.rfind('.').map_or("", |i| &name[i..]);
+    let deck_like = (name.starts_with("slides_") || name.starts_with("topic_")) && !last.is_empty();
+    let suffix = SOURCE_LIKE.iter().find(|s| **s == ext || **s == last);
+    let (what, role, suffix) = match suffix {
+        _ if deck_like => ("a deck", Role::Slides, last),
+        Some(suffix) => ("a diagram", Role::Diagram, *suffix),
+        None => return None,
+    };
+    let known = classifier.suffixes(role);
+    let rest = if known.is_empty() {
+        "no plugin here reads any".to_owned()
+    } else {
+        format!("the plugins read {}", known.join(", "))
+    };
+    let advice = suggest::advice(suffix, known.iter().map(String::as_str), |n| format!("`{n}`"), &rest);
+    Some(Diagnostic::warning(
+        file,
+        Location::NONE,
+        format!("looks like {what}, but no plugin reads `{suffix}` files, so it is copied as it is{advice}"),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::course::testing::{spec, write, TestClassifier};
+    use crate::report::Level;
 
     #[test]
     fn ignore_rules_look_only_below_the_course_root() {
@@ -314,7 +394,8 @@ pub(crate) mod tests {
         write(root, "slides/module_000_a/topic_100_x/slides_x2.py", "# {{ header(\"Zwei: B\", 'Two [B]') }}\n");
         write(root, "slides/module_000_a/topic_100_x/slides_x1.py", "no header\n");
         write(root, "slides/module_000_a/topic_110_y.py", "# {{header('Ypsilon', 'Why?')}}\n");
-        let course = Course::load(spec(root, &[("S1", &["y", "x"]), ("S2", &["x"])]), root, &TestClassifier).unwrap();
+        write(root, "slides/module_000_a/topic_120_z/slides_z.py", "");
+        let course = Course::load(spec(root, &[("S1", &["y", "x"]), ("S2", &["z"])]), root, &TestClassifier).unwrap();
         let decks = |s: usize| -> Vec<(u32, String, String)> {
             course.sections[s]
                 .topics
@@ -353,6 +434,62 @@ pub(crate) mod tests {
         let rels: Vec<_> = topic.files.iter().map(|f| f.rel.as_str()).collect();
         assert_eq!(rels, ["topic_100_x.py", "img/pic.png", "helper.py", "tools/fmt.py"]);
         assert_eq!(topic.base, root.join("slides/module_000_a"));
+    }
+
+    #[test]
+    fn an_unknown_topic_names_the_nearest_id_or_the_file_with_an_unread_suffix() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        write(root, "slides/module_000_a/topic_100_pandas/slides_p.py", "");
+        write(root, "slides/module_000_a/topic_120_project.pyy", "");
+        let map = TopicMap::scan(root, &TestClassifier).unwrap();
+        let at = |id: &str| TopicSpec { id: id.into(), skip_html: false, line: 3, column: 5 };
+        let message = |id: &str| find_topic(&map, root, "c.xml", &at(id), &TestClassifier).unwrap_err().to_string();
+        assert_eq!(
+            message("pandsa"),
+            "error: c.xml:3:5: topic `pandsa` not found: no slides/<module>/topic_NNN_pandsa directory or deck; \
+             did you mean `pandas`?"
+        );
+        assert_eq!(
+            message("project"),
+            "error: c.xml:3:5: topic `project` not found: no slides/<module>/topic_NNN_project directory or deck; \
+             slides/module_000_a/topic_120_project.pyy would be it, but no plugin reads that suffix: decks end in .py"
+        );
+        assert!(find_topic(&map, root, "c.xml", &at("pandas"), &TestClassifier).is_ok());
+    }
+
+    #[test]
+    fn a_file_is_classified_by_the_plugins_and_source_like_leftovers_warn() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let python = ProgLang::FALLBACK;
+        write(root, "slides_a.py", "# {{ header('A', 'B') }}\n# %% lang=\"de\"\nx\n");
+        let (role, problems) =
+            classify("slides_a.py", &root.join("slides_a.py"), "slides_a.py", &TestClassifier, python, 4);
+        assert!(matches!(role, Some(FileRole::Deck(Deck { number: 4, .. }))), "{role:?}");
+        let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            problems,
+            ["warning: slides_a.py:2: the deck has German cells but no English ones, so its English page shows only \
+              the title; add cells with lang=\"en\""]
+        );
+        for (name, warns) in [("data.csv", false), ("pic.uml", true), ("slides_b.pyy", true), ("x.drawio.xml", true)] {
+            let (role, problems) = classify(name, &root.join(name), name, &TestClassifier, python, 1);
+            assert!(matches!(role, Some(FileRole::Data)), "{name}");
+            assert_eq!(problems.len(), usize::from(warns), "{name}: {problems:?}");
+        }
+        let (_, problems) = classify("slides_b.pyy", Path::new("x"), "slides_b.pyy", &TestClassifier, python, 1);
+        assert!(problems[0].message.contains("did you mean `.py`?"), "{problems:?}");
+    }
+
+    #[test]
+    fn the_course_language_is_resolved_once_and_an_unknown_one_names_the_nearest() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut spec = spec(tmp.path(), &[("S", &["x"])]);
+        assert_eq!(course_lang(&spec, "c.xml").unwrap().name, "python");
+        spec.prog_lang = "pyhton".into();
+        let d = course_lang(&spec, "c.xml").unwrap_err();
+        assert!(d.message.starts_with("unknown <prog-lang> `pyhton`; did you mean `python`?"), "{d}");
     }
 
     #[test]

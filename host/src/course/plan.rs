@@ -19,6 +19,15 @@ pub struct Plan {
     pub diagnostics: Vec<crate::report::Diagnostic>,
 }
 
+impl Plan {
+    /// Whether the course itself has an error (an unknown topic, an
+    /// unreadable deck): such a build writes what it can but removes
+    /// nothing, so a typo never costs published pages.
+    pub fn has_input_errors(&self) -> bool {
+        self.diagnostics.iter().any(|d| d.level == crate::report::Level::Error)
+    }
+}
+
 /// One converter job: one source, many outputs.
 #[derive(Debug, Clone)]
 pub struct PlannedJob {
@@ -86,6 +95,12 @@ pub trait Classifier {
     /// data to copy.
     fn claimed_by_unusable(&self, _file_name: &str) -> Option<UnusableClaim> {
         None
+    }
+
+    /// The suffixes (`.py`) the usable plugins read for `role`, for
+    /// messages about a file none of them claims.
+    fn suffixes(&self, _role: clx_plugin_api::Role) -> Vec<String> {
+        Vec::new()
     }
 }
 

@@ -551,7 +551,7 @@ mod tests {
             options: options.clone(),
         }
     }
-    use crate::course::model::tests::TestClassifier;
+    use crate::course::testing::TestClassifier;
     use crate::report::Level;
 
     fn repo() -> PathBuf {
@@ -660,7 +660,7 @@ mod tests {
 
     #[test]
     fn pages_land_per_language_in_the_sections_pages_folder_numbered_apart_from_the_decks() {
-        use crate::course::model::tests::{spec, write};
+        use crate::course::testing::{spec, write};
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path();
         write(root, "slides/module_000_a/topic_100_x/slides_x.py", "# %%\n1\n");

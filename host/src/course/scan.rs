@@ -89,6 +89,10 @@ pub fn topic_id(name: &str) -> String {
 #[derive(Debug, Default)]
 pub struct TopicMap {
     pub topics: BTreeMap<String, PathBuf>,
+    /// Files in a module directory named like a single-file topic
+    /// (`topic_120_project.pyy`) that no plugin reads, by the id they would
+    /// have: what an unknown topic id most likely meant.
+    pub unclaimed: BTreeMap<String, PathBuf>,
     pub diagnostics: Vec<Diagnostic>,
 }
 
@@ -123,7 +127,13 @@ impl TopicMap {
                     !is_ignored_file(&name) && classifier.classify(&name).is_some_and(|c| c.role == Role::Slides)
                 };
                 let id = topic_id(&name);
-                if !is_topic || id.is_empty() {
+                if id.is_empty() {
+                    continue;
+                }
+                if !is_topic {
+                    if path.is_file() && name.starts_with("topic_") {
+                        map.unclaimed.entry(id).or_insert(path);
+                    }
                     continue;
                 }
                 match map.topics.get(&id) {
@@ -294,7 +304,7 @@ fn sorted_entries(dir: &Path) -> Result<Vec<(String, PathBuf)>, CourseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::course::model::tests::{write, TestClassifier};
+    use crate::course::testing::{write, TestClassifier};
     use crate::report::Level;
 
     #[test]

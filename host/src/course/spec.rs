@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use roxmltree::{Document, Node};
 
+use clx_plugin_api::suggest;
+
 use crate::course::layout::sanitize_name;
 
 pub use crate::course::lang::Text;
@@ -73,9 +75,9 @@ pub enum SpecError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{}:{line}: the course spec is not UTF-8 (byte {offset}); save it as UTF-8", file.display())]
+    #[error("{}:{line}:1: the course spec is not UTF-8 (byte {offset}); save it as UTF-8", file.display())]
     NotUtf8 { file: PathBuf, line: u32, offset: usize },
-    #[error("{}:{line}:{column}: malformed XML: {message}; fix the markup at that position", file.display())]
+    #[error("{}:{line}:{column}: {message}", file.display())]
     Xml { file: PathBuf, line: u32, column: u32, message: String },
     #[error("{}:{line}:{column}: <{parent}> lacks the required element <{element}>; add it", file.display())]
     Missing { file: PathBuf, line: u32, column: u32, parent: String, element: String },
@@ -84,6 +86,27 @@ pub enum SpecError {
 }
 
 impl SpecError {
+    /// The spec file the problem is in.
+    pub fn file(&self) -> &Path {
+        match self {
+            SpecError::Read { file, .. }
+            | SpecError::NotUtf8 { file, .. }
+            | SpecError::Xml { file, .. }
+            | SpecError::Missing { file, .. }
+            | SpecError::Invalid { file, .. } => file,
+        }
+    }
+
+    /// The message without the file and position.
+    pub fn message(&self) -> String {
+        let text = self.to_string();
+        let prefix = match self.position() {
+            Some((line, column)) => format!("{}:{line}:{column}: ", self.file().display()),
+            None => format!("{}: ", self.file().display()),
+        };
+        text.strip_prefix(&prefix).map(str::to_owned).unwrap_or(text)
+    }
+
     /// (line, column) of the problem, when it has one.
     pub fn position(&self) -> Option<(u32, u32)> {
         match self {
@@ -116,12 +139,147 @@ pub fn not_utf8_at(e: &std::string::FromUtf8Error) -> (u32, usize) {
 
 /// Parse spec text; `file` is only used in messages.
 pub fn parse_str(text: &str, file: &Path) -> Result<CourseSpec, SpecError> {
-    let doc = Document::parse(text).map_err(|e| {
-        let pos = e.pos();
-        SpecError::Xml { file: file.to_owned(), line: pos.row, column: pos.col, message: e.to_string() }
-    })?;
-    Parser { doc: &doc, file }.course()
+    let doc = Document::parse(text).map_err(|e| xml_error(text, file, &e))?;
+    let parser = Parser { doc: &doc, file };
+    parser.check_vocabulary(doc.root_element())?;
+    let spec = parser.course()?;
+    parser.check_topics(&spec)?;
+    Ok(spec)
 }
+
+/// A parser error as the author can act on it. An element left open is
+/// noticed only where its parent closes, often many lines later: the
+/// message names the line where it opened.
+fn xml_error(text: &str, file: &Path, e: &roxmltree::Error) -> SpecError {
+    let pos = e.pos();
+    let (line, column, message) = match e {
+        roxmltree::Error::UnclosedRootNode => match open_tag_at(text, None, None) {
+            Some((l, c, name)) => {
+                (l, c, format!("<{name}> opened here is never closed before the file ends; add </{name}>"))
+            }
+            None => (pos.row, pos.col, format!("malformed XML: {e}; fix the markup at that position")),
+        },
+        roxmltree::Error::UnexpectedCloseTag(expected, actual, _) => match open_tag_at(text, Some(pos), Some(expected))
+        {
+            Some((l, c, _)) => (
+                l,
+                c,
+                format!(
+                    "<{expected}> opened here is never closed (line {}, column {} closes <{actual}> instead); \
+                     add </{expected}>",
+                    pos.row, pos.col
+                ),
+            ),
+            None => (pos.row, pos.col, format!("malformed XML: {e}; fix the markup at that position")),
+        },
+        _ => (pos.row, pos.col, format!("malformed XML: {e}; fix the markup at that position")),
+    };
+    SpecError::Xml { file: file.to_owned(), line, column, message }
+}
+
+/// Where the innermost element (named `name`, or any) still open at
+/// `until` (or the end) starts, and its name: a light scan over tags,
+/// comments, CDATA and processing instructions.
+fn open_tag_at<'t>(
+    text: &'t str,
+    until: Option<roxmltree::TextPos>,
+    name: Option<&str>,
+) -> Option<(u32, u32, &'t str)> {
+    let end = match until {
+        Some(pos) => byte_at(text, pos)?,
+        None => text.len(),
+    };
+    let mut open: Vec<(&str, usize)> = Vec::new();
+    let mut i = 0;
+    while let Some(at) = text[i..end].find('<') {
+        let start = i + at;
+        let rest = &text[start..];
+        let skip_to = |close: &str| rest.find(close).map(|e| start + e + close.len());
+        let next = if rest.starts_with("<!--") {
+            skip_to("-->")
+        } else if rest.starts_with("<![CDATA[") {
+            skip_to("]]>")
+        } else if rest.starts_with("<?") {
+            skip_to("?>")
+        } else if rest.starts_with("<!") {
+            skip_to(">")
+        } else {
+            let tag_end = skip_to(">")?;
+            let tag = &text[start + 1..tag_end - 1];
+            if let Some(closing) = tag.strip_prefix('/') {
+                let closing = closing.trim();
+                if let Some(k) = open.iter().rposition(|(n, _)| *n == closing) {
+                    open.truncate(k);
+                }
+            } else if !tag.ends_with('/') {
+                let tag_name = tag.split(|c: char| c.is_whitespace()).next().unwrap_or(tag);
+                open.push((tag_name, start));
+            }
+            Some(tag_end)
+        };
+        i = next?.min(end);
+    }
+    let (found, at) = open.iter().rev().find(|(n, _)| name.is_none_or(|name| *n == name))?;
+    let before = &text[..*at];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    Some((u32::try_from(line).ok()?, u32::try_from(column).ok()?, found))
+}
+
+/// The byte offset of a (1-based, character-counted) text position.
+fn byte_at(text: &str, pos: roxmltree::TextPos) -> Option<usize> {
+    let line_start =
+        if pos.row <= 1 { 0 } else { text.match_indices('\n').nth(usize::try_from(pos.row).ok()? - 2)?.0 + 1 };
+    let column = usize::try_from(pos.col).ok()?.saturating_sub(1);
+    Some(text[line_start..].char_indices().nth(column).map_or(text.len(), |(b, _)| line_start + b))
+}
+
+/// What each spec element may hold: its child elements (`None`: anything,
+/// as in the texts of `<de>` and `<en>`) and its attributes. `parent` tells
+/// the two kinds of `<name>` apart.
+fn vocabulary(element: &str, parent: &str) -> Option<(&'static [&'static str], &'static [&'static str])> {
+    const BILINGUAL: &[&str] = &["de", "en"];
+    const TEXT: &[&str] = &[];
+    Some(match element {
+        "course" => {
+            (&["name", "prog-lang", "description", "certificate", "github", "author", "sections", "dir-groups"], &[])
+        }
+        "name" if parent == "dir-group" => (TEXT, &[]),
+        "name" | "description" | "certificate" | "github" => (BILINGUAL, &[]),
+        "de" | "en" => return None,
+        "sections" => (&["section"], &[]),
+        "section" => (&["name", "topics"], &[]),
+        "topics" => (&["topic"], &[]),
+        "topic" => (&["dir-group"], &["id", "html"]),
+        "dir-groups" => (&["dir-group"], &[]),
+        "dir-group" => (&["name", "path", "subdirs"], &[]),
+        "subdirs" => (&["subdir"], &[]),
+        _ => (TEXT, &[]),
+    })
+}
+
+/// Every element name a spec knows, for "did you mean" across levels
+/// (`<sectons>` for `<sections>`).
+const ALL_ELEMENTS: &[&str] = &[
+    "course",
+    "name",
+    "prog-lang",
+    "description",
+    "certificate",
+    "github",
+    "author",
+    "sections",
+    "section",
+    "topics",
+    "topic",
+    "dir-groups",
+    "dir-group",
+    "path",
+    "subdirs",
+    "subdir",
+    "de",
+    "en",
+];
 
 struct Parser<'a, 'input> {
     doc: &'a Document<'input>,
@@ -156,6 +314,99 @@ impl<'a, 'input> Parser<'a, 'input> {
         })
     }
 
+    fn invalid_at(&self, at: usize, message: String) -> SpecError {
+        let p = self.doc.text_pos_at(at);
+        SpecError::Invalid { file: self.file.to_owned(), line: p.row, column: p.col, message }
+    }
+
+    /// Every element and attribute below `node` is one the spec knows: a
+    /// misspelt `<secton>` would otherwise drop its whole section, and with
+    /// it every page the section builds.
+    fn check_vocabulary(&self, node: Node) -> Result<(), SpecError> {
+        let name = node.tag_name().name();
+        let parent = node.parent_element().map_or("", |p| p.tag_name().name());
+        if parent.is_empty() && name != "course" {
+            // A root other than <course> gets its own message from `course`.
+            return Ok(());
+        }
+        let Some((children, attributes)) = vocabulary(name, parent) else { return Ok(()) };
+        for attribute in node.attributes().filter(|a| a.namespace().is_none()) {
+            if attributes.contains(&attribute.name()) {
+                continue;
+            }
+            let what = match suggest::nearest(attribute.name(), attributes.iter().copied()) {
+                Some(near) => format!("unknown attribute `{}` on <{name}>; did you mean `{near}`?", attribute.name()),
+                None if attributes.is_empty() => {
+                    format!("<{name}> takes no attributes; remove `{}`", attribute.name())
+                }
+                None => format!(
+                    "unknown attribute `{}` on <{name}>; it takes {}",
+                    attribute.name(),
+                    attributes.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")
+                ),
+            };
+            return Err(self.invalid_at(attribute.range_qname().start, what));
+        }
+        for child in node.children().filter(Node::is_element) {
+            let child_name = child.tag_name().name();
+            if !children.contains(&child_name) {
+                let near = suggest::nearest(child_name, children.iter().copied())
+                    .or_else(|| suggest::nearest(child_name, ALL_ELEMENTS.iter().copied()));
+                let home =
+                    ALL_ELEMENTS.iter().find(|p| vocabulary(p, "").is_some_and(|(c, _)| c.contains(&child_name)));
+                let what = match (near, home) {
+                    (_, Some(home)) => {
+                        format!("<{child_name}> does not belong in <{name}>; move it into a <{home}>")
+                    }
+                    (Some(near), None) => {
+                        format!("unknown element <{child_name}> in <{name}>; did you mean <{near}>?")
+                    }
+                    (None, None) if children.is_empty() => {
+                        format!("<{name}> holds text only, not <{child_name}>; remove the element")
+                    }
+                    (None, None) => format!(
+                        "unknown element <{child_name}> in <{name}>; <{name}> holds {}",
+                        children.iter().map(|c| format!("<{c}>")).collect::<Vec<_>>().join(", ")
+                    ),
+                };
+                return Err(self.invalid(child, what));
+            }
+            self.check_vocabulary(child)?;
+        }
+        Ok(())
+    }
+
+    /// A spec must build something, and each topic once: a topic listed
+    /// twice would get two numbers and the second copy would overwrite
+    /// the first's pages.
+    fn check_topics(&self, spec: &CourseSpec) -> Result<(), SpecError> {
+        let root = self.doc.root_element();
+        let at = self.child(root, "sections").unwrap_or(root);
+        if spec.sections.iter().all(|s| s.topics.is_empty()) {
+            let what = if self.child(root, "sections").is_none() {
+                "the course has no <sections>, so it would build nothing; add <sections><section>…</section></sections>"
+            } else {
+                "no section lists a topic, so the course would build nothing; add <topics><topic>id</topic></topics> to a section"
+            };
+            return Err(self.invalid(at, what.to_owned()));
+        }
+        let mut seen: std::collections::HashMap<&str, &TopicSpec> = std::collections::HashMap::new();
+        for topic in spec.sections.iter().flat_map(|s| &s.topics) {
+            if let Some(first) = seen.insert(&topic.id, topic) {
+                return Err(SpecError::Invalid {
+                    file: self.file.to_owned(),
+                    line: topic.line,
+                    column: topic.column,
+                    message: format!(
+                        "topic `{}` is listed twice, at lines {} and {}; list each topic once",
+                        topic.id, first.line, topic.line
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
     fn course(&self) -> Result<CourseSpec, SpecError> {
         let root = self.doc.root_element();
         if root.tag_name().name() != "course" {
@@ -171,7 +422,9 @@ impl<'a, 'input> Parser<'a, 'input> {
         let prog_lang_at = self.pos(prog_lang_node);
         let prog_lang = all_text(prog_lang_node).trim().to_owned();
         if prog_lang.is_empty() {
-            return Err(self.invalid(root, "<prog-lang> is empty; write e.g. <prog-lang>python</prog-lang>".into()));
+            return Err(
+                self.invalid(prog_lang_node, "<prog-lang> is empty; write e.g. <prog-lang>python</prog-lang>".into())
+            );
         }
         let description = self.text_pair(self.required(root, "description")?)?;
         let certificate = self.text_pair(self.required(root, "certificate")?)?;
@@ -329,9 +582,10 @@ mod tests {
     #[test]
     fn malformed_xml_names_file_line_and_column() {
         let err = parse_str("<course>\n  <name>\n</course>", Path::new("x/spec.xml")).unwrap_err();
-        assert_eq!(err.position().map(|p| p.0), Some(3));
+        assert_eq!(err.position(), Some((2, 3)), "where the unclosed element opened");
+        let err = parse_str("<course>\n  <name a='1' a='2'/>\n</course>", Path::new("x/spec.xml")).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.starts_with("x/spec.xml:3:"), "{msg}");
+        assert!(msg.starts_with("x/spec.xml:2:") && msg.contains("malformed XML"), "{msg}");
     }
 
     #[test]
@@ -409,7 +663,7 @@ mod tests {
         for (de, en) in [("Kurs", " "), ("...", "Course"), ("Kurs", "???")] {
             let text = MINIMAL
                 .replace("<de>Kurs</de><en>Course</en>", &format!("<de>{de}</de><en>{en}</en>"))
-                .replace("SECTIONS", "");
+                .replace("SECTIONS", ONE_TOPIC);
             let err = parse_str(&text, Path::new("spec.xml")).unwrap_err();
             assert!(err.to_string().contains("give the course a name with letters or digits"), "{err}");
             assert_eq!(err.position().map(|p| p.0), Some(2), "{err}");
@@ -418,22 +672,78 @@ mod tests {
 
     #[test]
     fn namespaces_are_ignored() {
-        let text = MINIMAL.replace("<course>", r#"<course xmlns="http://example.com/course">"#).replace("SECTIONS", "");
+        let text =
+            MINIMAL.replace("<course>", r#"<course xmlns="http://example.com/course">"#).replace("SECTIONS", ONE_TOPIC);
         let spec = parse_str(&text, Path::new("s.xml")).unwrap();
         assert_eq!(spec.name, Text::new("Kurs", "Course"));
         assert_eq!(spec.prog_lang, "python");
     }
 
+    const ONE_TOPIC: &str =
+        "<sections><section><name><de>a</de><en>b</en></name><topics><topic>t</topic></topics></section></sections>";
+
     #[test]
     fn section_without_topics_is_skipped_with_a_warning() {
-        let spec = parse("<sections><section><name><de>a</de><en>b</en></name></section></sections>").unwrap();
-        assert!(spec.sections.is_empty());
+        let spec =
+            parse(&ONE_TOPIC.replace("</sections>", "<section><name><de>a</de><en>b</en></name></section></sections>"))
+                .unwrap();
+        assert_eq!(spec.sections.len(), 1);
         assert_eq!(spec.warnings.len(), 1);
     }
 
     #[test]
     fn author_is_optional() {
-        assert_eq!(parse("").unwrap().author, None);
-        assert_eq!(parse("<author> Ada L. </author>").unwrap().author.as_deref(), Some("Ada L."));
+        assert_eq!(parse(ONE_TOPIC).unwrap().author, None);
+        let with_author = format!("<author> Ada L. </author>{ONE_TOPIC}");
+        assert_eq!(parse(&with_author).unwrap().author.as_deref(), Some("Ada L."));
+    }
+
+    fn error(sections: &str) -> String {
+        parse(sections).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn unknown_elements_and_attributes_are_errors_at_their_position_with_the_nearest_name() {
+        let misspelt = ONE_TOPIC.replace("<section>", "<secton>").replace("</section>", "</secton>");
+        assert_eq!(error(&misspelt), "spec.xml:7:13: unknown element <secton> in <sections>; did you mean <section>?");
+        assert_eq!(
+            error(&ONE_TOPIC.replace("<topic>t</topic>", "<topik>t</topik>")),
+            "spec.xml:7:63: unknown element <topik> in <topics>; did you mean <topic>?"
+        );
+        assert_eq!(
+            error(&format!("{ONE_TOPIC}<dir-gruops/>")),
+            "spec.xml:7:109: unknown element <dir-gruops> in <course>; did you mean <dir-groups>?"
+        );
+        assert_eq!(
+            error(&ONE_TOPIC.replace("<topic>", "<topic htm=\"no\">")),
+            "spec.xml:7:70: unknown attribute `htm` on <topic>; did you mean `html`?"
+        );
+        assert_eq!(
+            error(&ONE_TOPIC.replace("<section>", "<section id=\"1\">")),
+            "spec.xml:7:22: <section> takes no attributes; remove `id`"
+        );
+        assert!(error(&format!("{ONE_TOPIC}<chapter/>")).contains("<course> holds <name>, <prog-lang>"));
+        // The texts of <de> and <en> are free.
+        assert!(parse(&ONE_TOPIC.replace("<de>a</de>", "<de>a <b>fett</b></de>")).is_ok());
+    }
+
+    #[test]
+    fn an_element_left_open_is_named_where_it_opened() {
+        let text = MINIMAL.replace("SECTIONS", &ONE_TOPIC.replace("</topics>", ""));
+        let err = parse_str(&text, Path::new("spec.xml")).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "spec.xml:7:55: <topics> opened here is never closed (line 7, column 79 closes <section> instead); \
+             add </topics>"
+        );
+    }
+
+    #[test]
+    fn a_spec_without_topics_or_with_a_topic_twice_is_an_error() {
+        assert!(error("").contains("the course has no <sections>"), "{}", error(""));
+        let empty = "<sections><section><name><de>a</de><en>b</en></name><topics/></section></sections>";
+        assert!(error(empty).starts_with("spec.xml:7:3: no section lists a topic"), "{}", error(empty));
+        let twice = ONE_TOPIC.replace("<topic>t</topic>", "<topic>t</topic>\n<topic>t</topic>");
+        assert_eq!(error(&twice), "spec.xml:8:1: topic `t` is listed twice, at lines 7 and 8; list each topic once");
     }
 }

@@ -245,6 +245,16 @@ impl Classifier for Registry {
         })
     }
 
+    fn suffixes(&self, role: clx_plugin_api::Role) -> Vec<String> {
+        let mut suffixes: Vec<String> = self
+            .job_types()
+            .filter(|(_, decl)| decl.role == role)
+            .flat_map(|(_, decl)| decl.suffixes.iter().map(|s| s.to_string()))
+            .collect();
+        suffixes.dedup();
+        suffixes
+    }
+
     fn claimed_by_unusable(&self, file_name: &str) -> Option<UnusableClaim> {
         // Only a shadowed or conflicting plugin has a manifest to ask; a job
         // type some usable plugin provides is not missing.

@@ -202,7 +202,7 @@ impl<'r> Engine<'r> {
         if let (Some(in_flight), Some((queue, session, pool))) = (in_flight.as_mut(), self.running.as_mut()) {
             in_flight.wait(pool, queue, *session, &mut self.watch, &mut landing)?;
         }
-        if !self.options.keep_stale {
+        if !self.options.keep_stale && !plan.has_input_errors() {
             landing.report.removed += landing.tree.sweep()?.len();
         }
         Ok(())

@@ -1,0 +1,5 @@
+# %% [markdown] lang="de"
+# Hallo
+
+# %%
+x = 1

@@ -1,0 +1,2 @@
+# %% [rwa]
+# raw text
