@@ -104,6 +104,8 @@ pub struct Config {
     pub strict: bool,
     /// The files that were read, for messages.
     pub sources: Vec<PathBuf>,
+    /// Which file each `[converters.<plugin>]` table came from.
+    pub converter_sources: BTreeMap<String, PathBuf>,
     /// Which file listed each of `plugin_dirs`: (dir, "course config <file>"
     /// or "user config <file>").
     pub plugin_dir_origins: Vec<(PathBuf, String)>,
@@ -179,6 +181,9 @@ impl Config {
         dirs.append(&mut self.plugin_dirs);
         self.plugin_dirs = dirs;
         self.workers.extend(file.workers);
+        for plugin in file.converters.keys() {
+            self.converter_sources.insert(plugin.clone(), path.to_owned());
+        }
         self.converters.extend(file.converters);
         if file.diagram_formats.is_some() {
             self.diagram_formats = file.diagram_formats;
@@ -191,6 +196,38 @@ impl Config {
         }
         self.sources.push(path.to_owned());
         Ok(())
+    }
+
+    /// When a plugin refused its `[converters.<plugin>]` table (its
+    /// `new()` failed with serde's words for an unknown key or a wrong
+    /// type), that refusal as one error at the key in clx.toml.
+    pub fn converter_error(&self, plugin: &str, message: &str) -> Option<ConfigError> {
+        let path = self.converter_sources.get(plugin)?;
+        let table = self.converters.get(plugin)?;
+        let text = std::fs::read_to_string(path).ok()?;
+        let (key, what) = if let Some(at) = message.find("unknown field `") {
+            let rest = &message[at + "unknown field `".len()..];
+            let key = rest.split('`').next()?.to_owned();
+            let known: Vec<&str> = rest.split('`').skip(2).step_by(2).collect();
+            let list = known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
+            let advice =
+                suggest::advice(&key, known.iter().copied(), |n| format!("`{n}`"), &format!("it knows {list}"));
+            let what = format!("unknown setting `{key}` in [converters.{plugin}]{advice}");
+            (key, what)
+        } else {
+            let at = message.find("invalid type: ").or_else(|| message.find("invalid value: "))?;
+            let rest = &message[at..];
+            let (error, position) = rest.rsplit_once(" at line 1 column ")?;
+            let column: usize = position.trim().parse().ok()?;
+            let key = json_key_at(table, column)?;
+            let detail = error.trim_start_matches("invalid type: ").trim_start_matches("invalid value: ");
+            let (found, expected) = detail.split_once(", expected ")?;
+            let what =
+                format!("`converters.{plugin}.{key}` must be {}, not {}", in_words(expected), found_in_words(found));
+            (key, what)
+        };
+        let (line, column) = key_position(&text, &["converters", plugin, &key]).unwrap_or((1, 1));
+        Some(ConfigError::Setting { path: path.clone(), line, column, message: what })
     }
 
     /// A plugin's `[converters.<name>]` table as the JSON the plugin receives.
@@ -332,10 +369,26 @@ fn setting_error(path: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
     ConfigError::Setting { path: path.to_owned(), line, column, message }
 }
 
+/// The top-level key of `table` whose value holds 1-based `column` of the
+/// table's JSON (as `converter_json` writes it: compact, keys in order).
+fn json_key_at(table: &toml::Table, column: usize) -> Option<String> {
+    let mut at = 1; // `{`
+    for (key, value) in table {
+        let key_json = serde_json::to_string(key).ok()?;
+        let value_json = serde_json::to_string(value).ok()?;
+        let end = at + key_json.len() + 1 + value_json.len();
+        if column <= end + 1 {
+            return Some(key.clone());
+        }
+        at = end + 1; // `,`
+    }
+    None
+}
+
 /// serde's name for an expected type, as an author reads it.
 fn in_words(expected: &str) -> &str {
     match expected {
-        "usize" | "u64" | "u32" | "u16" | "u8" | "i64" | "i32" | "isize" => "a whole number",
+        "usize" | "u64" | "u32" | "u16" | "u8" | "i64" | "i32" | "isize" | "an integer" => "a whole number",
         "a sequence" => "a list (`[…]`)",
         "a map" => "a table",
         "a boolean" => "true or false",
@@ -493,6 +546,29 @@ mod tests {
         let err = Config::default().merge_file(&dir.path().join("clx.toml")).unwrap_err();
         assert!(err.to_string().contains("clx.toml"), "{err}");
         assert!(err.to_string().contains("wrokers"), "{err}");
+    }
+
+    #[test]
+    fn a_plugin_refusing_its_table_is_one_error_at_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("clx.toml");
+        std::fs::write(&file, "[converters.notebook]\nvenv = \"v\"\ncell_timeout = \"3\"\n").unwrap();
+        let mut c = Config::default();
+        c.merge_file(&file).unwrap();
+        assert_eq!(c.converter_json("notebook"), r#"{"cell_timeout":"3","venv":"v"}"#);
+        let refused =
+            "invalid [converters.notebook] in clx.toml: invalid type: string \"3\", expected u64 at line 1 column 19";
+        let e = c.converter_error("notebook", refused).unwrap();
+        assert_eq!(e.position().1, Some((3, 1)));
+        assert_eq!(e.message(), "`converters.notebook.cell_timeout` must be a whole number, not the string \"3\"");
+        let unknown = "invalid: unknown field `venvv`, expected one of `cell_timeout`, `venv` at line 1 column 9";
+        let e = c.converter_error("notebook", unknown).unwrap();
+        assert_eq!(
+            e.message(),
+            "unknown setting `venvv` in [converters.notebook]; did you mean `venv`? It knows `cell_timeout`, `venv`"
+        );
+        assert!(c.converter_error("notebook", "java is missing").is_none());
+        assert!(c.converter_error("plantuml", refused).is_none());
     }
 
     #[test]

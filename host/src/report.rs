@@ -3,7 +3,7 @@
 //! Tools read the same as JSON lines on stdout (`--message-format json`), and
 //! GitHub Actions gets workflow annotations so problems show on the diff.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
@@ -101,7 +101,7 @@ impl std::fmt::Display for Location {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Diagnostic {
     pub level: Level,
     pub file: String,
@@ -271,6 +271,9 @@ pub struct Report {
     strict: bool,
     /// Colour the level of human lines (stderr is a terminal).
     colour: bool,
+    /// Diagnostics an earlier build of this watch session showed: recorded
+    /// and counted, but not printed again.
+    shown_before: HashSet<Diagnostic>,
 }
 
 impl Report {
@@ -293,8 +296,16 @@ impl Report {
             annotations: std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true"),
             job_types: HashMap::new(),
             strict: false,
+            shown_before: HashSet::new(),
             colour: std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
         }
+    }
+
+    /// Diagnostics shown by an earlier build (watch mode): an unchanged
+    /// deck's old warning is not printed on every rebuild.
+    pub fn shown_before(mut self, shown: HashSet<Diagnostic>) -> Report {
+        self.shown_before = shown;
+        self
     }
 
     /// Count every warning as an error (`--strict`).
@@ -332,7 +343,7 @@ impl Report {
     /// output has no place for it: it would drown the finished lines).
     pub fn progress(&self, what: &str, message: &str) {
         if let Some(bar) = &self.bar {
-            bar.set_message(format!("{what}: {message}"));
+            bar.set_message(format!("{}: {message}", file_name(what)));
         }
     }
 
@@ -342,7 +353,8 @@ impl Report {
         match &self.bar {
             Some(bar) => {
                 bar.set_position(self.done);
-                bar.set_message(what.to_owned());
+                // The bar cuts a long message; the file's name is what tells decks apart.
+                bar.set_message(file_name(what).to_owned());
             }
             None if !self.quiet && self.total > 0 => eprintln!("[{}/{}] {what}", self.done, self.total),
             None => {}
@@ -354,6 +366,10 @@ impl Report {
     /// shown once.
     pub fn diagnostic(&mut self, d: Diagnostic) {
         if self.diagnostics.contains(&d) {
+            return;
+        }
+        if self.shown_before.contains(&d) {
+            self.diagnostics.push(d);
             return;
         }
         let mut err_lines = Vec::new();
@@ -454,6 +470,11 @@ impl Report {
     }
 }
 
+/// The last component of a `/`-separated course path.
+fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
 /// One JSON line on stdout, flushed so a reader sees it as it happens.
 fn print_json(value: &serde_json::Value) {
     let mut out = std::io::stdout().lock();
@@ -473,6 +494,28 @@ mod tests {
         report.diagnostic(d.clone());
         report.diagnostic(Diagnostic::error("slides_a.py", Location::line(3), "template error"));
         assert_eq!(report.errors(), 2);
+    }
+
+    #[test]
+    fn a_diagnostic_shown_by_an_earlier_build_is_counted_but_not_repeated() {
+        let d = Diagnostic::warning("slides_a.py", Location::line(2), "unknown tag");
+        let mut report = Report::new(true).shown_before([d.clone()].into_iter().collect()).strict(true);
+        report.diagnostic(d);
+        assert_eq!(report.warnings(), 1);
+        assert!(report.failed(), "--strict fails on the old warning too");
+    }
+
+    #[test]
+    fn a_location_reads_file_line_column_and_the_cell_once() {
+        let d = Diagnostic::error("a.py", Location::cell(Some(4), Some(11)), "cell 4: raised ValueError");
+        assert_eq!(d.to_string(), "error: a.py:11: cell 4: raised ValueError");
+        let d = Diagnostic::error("a.py", Location::cell(Some(4), Some(11)), "raised ValueError");
+        assert_eq!(d.to_string(), "error: a.py:11: cell 4: raised ValueError");
+        assert_eq!(Diagnostic::warning("s.xml", Location::at(3, 9), "w").to_string(), "warning: s.xml:3:9: w");
+        assert_eq!(Diagnostic::warning("", Location::at(3, 9), "w").to_string(), "warning: w");
+        let coloured = Diagnostic::error("a.py", Location::NONE, "\x1b[31mred\x1b[0m");
+        assert_eq!(coloured.to_human(false), "error: a.py: red");
+        assert!(coloured.to_human(true).starts_with("\x1b["));
     }
 
     #[test]

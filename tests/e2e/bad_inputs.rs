@@ -201,10 +201,11 @@ fn a_build_stopped_by_broken_inputs_removes_and_rewrites_nothing() {
     assert!(before.len() > 10, "the good build wrote the course: {before:#?}");
     let good = std::fs::read_to_string(&spec).expect("spec");
     let broken_spec = good.replace("<section>", "<secton>").replace("</section>", "</secton>");
-    let broken: [(&str, &str); 3] = [
+    let broken: [(&str, &str); 4] = [
         ("course-specs/course.xml", &broken_spec),
         ("course-specs/course.xml", &good.replace("<topic>intro</topic>", "")),
         ("clx.toml", "[workers]\nnotebook = \"3\"\n"),
+        ("clx.toml", "[converters.notebook]\ncell_timeout = \"3\"\n"),
     ];
     for (file, text) in broken {
         std::fs::write(root.join(file), text).expect("break the course");

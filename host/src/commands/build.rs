@@ -1,6 +1,7 @@
 //! `clx build`: plan the course, run the plan, report; with `--watch`, keep
 //! the workers warm and rebuild on every change.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,7 +15,7 @@ use clx::course::planner::{CourseInputs, PlanError, PlanOptions};
 use clx::course::spec::SpecError;
 use clx::plugin::{CandidateStatus, Registry};
 use clx::report::{Diagnostic, ExitStatus, Location, MessageFormat, Report};
-use clx::run::engine::EngineOptions;
+use clx::run::engine::{EngineError, EngineOptions};
 use clx::store::queue::SessionStatus;
 use clx::watch::CourseWatcher;
 
@@ -40,7 +41,11 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> Result<ExitCode> {
 /// position when it has them.
 fn stop_diagnostic(e: &anyhow::Error) -> Diagnostic {
     for cause in e.chain() {
-        if let Some(config) = cause.downcast_ref::<ConfigError>() {
+        let refused = match cause.downcast_ref::<BuildError>() {
+            Some(BuildError::Engine(EngineError::Config(config))) => Some(config),
+            _ => cause.downcast_ref::<ConfigError>(),
+        };
+        if let Some(config) = refused {
             let (file, at) = config.position();
             let location = at.map_or(Location::NONE, |(l, c)| Location::at(l, c));
             return Diagnostic::error(in_course(file), location, config.message());
@@ -102,7 +107,7 @@ fn build(global: &GlobalArgs, args: BuildArgs) -> Result<ExitCode> {
     }
     outcome?;
     report.finish();
-    watch(build, args.message_format, strict)
+    watch(build, args.message_format, strict, report.diagnostics.into_iter().collect())
 }
 
 /// Where the course is and where its outputs go, checked before any work.
@@ -204,7 +209,13 @@ fn finish(build: Build<'_>, outcome: Result<(), BuildError>, mut report: Report)
     Ok(status.into())
 }
 
-fn watch(mut build: Build<'_>, format: MessageFormat, strict: bool) -> Result<ExitCode> {
+/// `shown`: the diagnostics printed so far; a rebuild prints only new ones.
+fn watch(
+    mut build: Build<'_>,
+    format: MessageFormat,
+    strict: bool,
+    mut shown: HashSet<Diagnostic>,
+) -> Result<ExitCode> {
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, Arc::clone(&stop)).context("cannot install the Ctrl-C handler")?;
@@ -220,7 +231,7 @@ fn watch(mut build: Build<'_>, format: MessageFormat, strict: bool) -> Result<Ex
         if changed.is_empty() {
             continue;
         }
-        let mut report = Report::new(true).with_format(format).strict(strict);
+        let mut report = Report::new(true).with_format(format).strict(strict).shown_before(shown.clone());
         let mut names: Vec<&str> = changed.iter().map(String::as_str).take(3).collect();
         let more = changed.len().saturating_sub(names.len());
         let more = if more > 0 { format!(" and {more} more") } else { String::new() };
@@ -235,6 +246,7 @@ fn watch(mut build: Build<'_>, format: MessageFormat, strict: bool) -> Result<Ex
             Err(e) => report.diagnostic(Diagnostic::error("", Location::NONE, format!("{e:#}"))),
         }
         report.finish();
+        shown.extend(std::mem::take(&mut report.diagnostics));
     }
     build.finish(SessionStatus::Done)?;
     eprintln!("stopped watching");

@@ -1,12 +1,19 @@
 //! `clx doctor`: is every converter ready to run here? Each plugin answers for
 //! itself through `tool_identity`, so a third-party plugin's missing tool is
-//! reported the same way as ours.
+//! reported the same way as ours. Run inside a course, it also names the
+//! topics no course spec lists.
 
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use abi_stable::std_types::RResult;
 use anyhow::Result;
-use clx::plugin::CandidateStatus;
+use clx::course::paths::display;
+use clx::course::scan::TopicMap;
+use clx::course::spec;
+use clx::plugin::{CandidateStatus, Registry};
+use clx::report::{Diagnostic, Location};
 
 use crate::cli::GlobalArgs;
 
@@ -61,6 +68,9 @@ pub fn run(global: &GlobalArgs) -> Result<ExitCode> {
             }
         }
     }
+    if let Some(root) = std::env::current_dir().ok().and_then(|d| course_root(&d)) {
+        report_unlisted_topics(&root, &registry);
+    }
     outln!("");
     super::print_search_path(&registry)?;
     if problems > 0 {
@@ -68,4 +78,37 @@ pub fn run(global: &GlobalArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The course around `here`: the nearest folder (this one or above) with
+/// `slides/` and `course-specs/`.
+fn course_root(here: &Path) -> Option<PathBuf> {
+    here.ancestors().find(|d| d.join("slides").is_dir() && d.join("course-specs").is_dir()).map(Path::to_owned)
+}
+
+/// Topics below `slides/` that no spec in `course-specs/` lists, one
+/// warning each: a build only reads what its spec lists, so such a deck is
+/// never published, and saying so on every build would drown the rest.
+fn report_unlisted_topics(root: &Path, registry: &Registry) {
+    let Ok(map) = TopicMap::scan(root, registry) else { return };
+    let mut listed = BTreeSet::new();
+    let specs = std::fs::read_dir(root.join("course-specs")).into_iter().flatten().flatten().map(|e| e.path());
+    for spec in specs.filter(|p| p.extension().is_some_and(|e| e == "xml")) {
+        match spec::parse_file(&spec) {
+            Ok(spec) => listed.extend(spec.sections.into_iter().flat_map(|s| s.topics).map(|t| t.id)),
+            // A spec that does not parse may list anything: claim nothing.
+            Err(_) => return,
+        }
+    }
+    for (id, path) in map.topics.iter().filter(|(id, _)| !listed.contains(*id)) {
+        let d = Diagnostic::warning(
+            display(root, path),
+            Location::NONE,
+            format!(
+                "topic `{id}` is in no course spec, so no build publishes it; add <topic>{id}</topic> to a \
+                 section of a spec in course-specs/, or rename its folder to start with `_` to keep it as a draft"
+            ),
+        );
+        eprintln!("{d}");
+    }
 }

@@ -70,6 +70,10 @@ pub enum EngineError {
     Interrupted,
     #[error("cannot install the Ctrl-C handler: {0}")]
     Signal(std::io::Error),
+    /// A plugin refused its `[converters.<plugin>]` settings: the build
+    /// stops before any job runs or anything is removed.
+    #[error(transparent)]
+    Config(crate::config::ConfigError),
 }
 
 /// A job on its way: its plan and what the cache knows it by.
@@ -134,6 +138,13 @@ impl<'r> Engine<'r> {
         let head_start = self.ask_tool_identities(plan, report)?;
         if self.interrupted.swap(false, Ordering::Relaxed) {
             return Err(EngineError::Interrupted);
+        }
+        for job in &plan.jobs {
+            if let Some(Err(message)) = self.identities.get(&job.job_type) {
+                if let Some(e) = self.config.converter_error(&job.plugin, message) {
+                    return Err(EngineError::Config(e));
+                }
+            }
         }
         let mut misses: Vec<Pending<'_>> = Vec::new();
         let mut hits: Vec<(&PlannedJob, CacheEntry)> = Vec::new();
