@@ -18,6 +18,10 @@ pub struct DeckFacts {
     /// other language that shows nothing but its title.
     pub first_de_cell: Option<u32>,
     pub first_en_cell: Option<u32>,
+    /// Local files the deck's markdown refers to (`![](img/x.png)`,
+    /// `[see](data/y.csv)`, `<img src="…">`), with their line: relative
+    /// paths only, without `#fragment` or `?query`.
+    pub local_references: Vec<(u32, String)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +56,11 @@ pub fn read(path: &Path) -> Result<DeckFacts, DeckTextError> {
 pub fn facts(text: &str) -> DeckFacts {
     let mut facts = DeckFacts { header: find_header(text), ..DeckFacts::default() };
     for (number, line) in (1u32..).zip(text.lines()) {
+        // Markdown cells are comment lines; code is no reference.
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('#') || trimmed.starts_with("//") {
+            facts.local_references.extend(link_targets(line).into_iter().map(|t| (number, t)));
+        }
         let Some(header) = cell_header(line) else { continue };
         let slot = if has_lang(header, "de") {
             &mut facts.first_de_cell
@@ -63,6 +72,36 @@ pub fn facts(text: &str) -> DeckFacts {
         slot.get_or_insert(number);
     }
     facts
+}
+
+/// The local targets of markdown links and images and of `<img src>` on
+/// one line. URLs, anchors, absolute paths and Jinja expressions are left
+/// out: only a relative path can be checked against the course.
+fn link_targets(line: &str) -> Vec<String> {
+    let mut targets = Vec::new();
+    let mut rest = line;
+    while let Some(at) = rest.find("](") {
+        rest = &rest[at + 2..];
+        let end = rest.find(')').unwrap_or(rest.len());
+        // `[a](b "title")`: the target is the first word.
+        targets.push(rest[..end].split_whitespace().next().unwrap_or_default().to_owned());
+    }
+    let mut rest = line;
+    while let Some(at) = rest.find("<img") {
+        rest = &rest[at + 4..];
+        let tag = &rest[..rest.find('>').unwrap_or(rest.len())];
+        if let Some(src) = tag.find("src=").map(|i| &tag[i + 4..]) {
+            let quote = src.chars().next().filter(|q| *q == '"' || *q == '\'');
+            if let Some(q) = quote {
+                targets.extend(src[1..].split(q).next().map(str::to_owned));
+            }
+        }
+    }
+    targets
+        .into_iter()
+        .map(|t| t.split(['#', '?']).next().unwrap_or_default().trim_start_matches("./").to_owned())
+        .filter(|t| !t.is_empty() && !t.contains("{{") && !t.contains(':') && is_safe_relative(t))
+        .collect()
 }
 
 /// The rest of a percent-format cell line (`# %% …`, `// %% …`).
@@ -203,6 +242,12 @@ mod tests {
         assert_eq!(found.header, Some(("A".into(), "B".into())));
         assert_eq!((found.first_de_cell, found.first_en_cell), (Some(2), Some(5)));
         assert_eq!(facts("# %%\nx = 1\n").first_de_cell, None);
+        let refs = facts(
+            "# ![a](img/x.png) and [see](data/y.csv \"t\") [web](https://e.org) [top](#top)\n\
+             # <img src='img/z.svg' width=3> [up](../other.py) [me](./img/x.png#frag)\nprint(\"[a](code.txt)\")\n",
+        );
+        let refs: Vec<(u32, &str)> = refs.local_references.iter().map(|(l, t)| (*l, t.as_str())).collect();
+        assert_eq!(refs, [(1, "img/x.png"), (1, "data/y.csv"), (2, "img/x.png"), (2, "img/z.svg")]);
     }
 
     #[test]

@@ -77,6 +77,8 @@ pub struct Deck {
     pub title: Text,
     /// From the deck's extension, else the course's.
     pub prog_lang: ProgLang,
+    /// Local files its markdown refers to, with their deck line.
+    pub local_references: Vec<(u32, String)>,
 }
 
 impl CourseFile {
@@ -151,6 +153,7 @@ impl Course {
                         topic.files.push(CourseFile { path, rel, role });
                     }
                 }
+                diagnostics.extend(missing_references(root, &topic));
                 topics.push(topic);
             }
             sections.push(Section { name: section_spec.name.clone(), topics });
@@ -276,6 +279,42 @@ pub fn classify(
     (role, problems)
 }
 
+/// A warning per local link or image of a deck that points at no file the
+/// build puts beside the deck (the topic's files and diagram images): the
+/// page would show a broken image or link.
+pub fn missing_references(root: &Path, topic: &Topic) -> Vec<Diagnostic> {
+    let mut present: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    for file in &topic.files {
+        present.insert(file.rel.clone());
+        if let FileRole::Diagram(class) = &file.role {
+            present.extend(class.formats.iter().map(|f| file.image_rel(f)));
+        }
+    }
+    let mut warnings = Vec::new();
+    for file in &topic.files {
+        let FileRole::Deck(deck) = &file.role else { continue };
+        let dir = file.rel.rsplit_once('/').map_or("", |(dir, _)| dir);
+        for (line, target) in &deck.local_references {
+            let rel = if dir.is_empty() { target.clone() } else { format!("{dir}/{target}") };
+            if present.contains(&rel) || present.contains(target) {
+                continue;
+            }
+            let advice = suggest::advice(
+                target,
+                present.iter().map(String::as_str),
+                |n| format!("`{n}`"),
+                "fix the path or add the file to the topic",
+            );
+            warnings.push(Diagnostic::warning(
+                display(root, &file.path),
+                Location::line(*line),
+                format!("`{target}` is not in the built course, so the page shows a broken link or image{advice}"),
+            ));
+        }
+    }
+    warnings
+}
+
 fn deck(path: &Path, class: JobClass, facts: &DeckFacts, course_lang: ProgLang, number: u32) -> Deck {
     let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let title = match &facts.header {
@@ -284,7 +323,7 @@ fn deck(path: &Path, class: JobClass, facts: &DeckFacts, course_lang: ProgLang, 
     };
     let ext = path.extension().map(|e| e.to_string_lossy().into_owned()).unwrap_or_default();
     let prog_lang = ProgLang::by_extension(&ext).unwrap_or(course_lang);
-    Deck { class, number, title, prog_lang }
+    Deck { class, number, title, prog_lang, local_references: facts.local_references.clone() }
 }
 
 /// What a deck's facts say the author likely did not mean.
