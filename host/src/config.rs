@@ -198,6 +198,18 @@ impl Config {
         Ok(())
     }
 
+    /// An error about the setting at `keys` (`["workers", "notebok"]`), at
+    /// its position in the last file read that sets it.
+    pub fn error_at(&self, keys: &[&str], message: String) -> ConfigError {
+        for path in self.sources.iter().rev() {
+            let Ok(text) = std::fs::read_to_string(path) else { continue };
+            if let Some((line, column)) = key_position(&text, keys) {
+                return ConfigError::Setting { path: path.clone(), line, column, message };
+            }
+        }
+        ConfigError::Parse { path: self.sources.last().cloned().unwrap_or_else(|| "clx.toml".into()), message }
+    }
+
     /// When a plugin refused its `[converters.<plugin>]` table (its
     /// `new()` failed with serde's words for an unknown key or a wrong
     /// type), that refusal as one error at the key in clx.toml.

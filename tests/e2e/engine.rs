@@ -393,7 +393,7 @@ fn an_input_error_is_cached_and_replayed() {
     let out = b.run(&[]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("line 1: the label is missing"), "{err}");
+    assert!(err.contains("bad.testjob:1: the label is missing"), "{err}");
     assert_eq!(runs_of(&b, "bad.testjob"), 1, "an input error replays from the cache");
 }
 

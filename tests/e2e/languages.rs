@@ -63,7 +63,7 @@ fn a_failing_typescript_cell_is_reported_at_its_deck_line_and_rebuilding_gives_t
     let out = env.clx().arg("build").arg(course.spec()).output().expect("run clx");
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("slides_bad.ts") && err.contains("cell 3, line 9"), "the deck line of the call: {err}");
+    assert!(err.contains("slides_bad.ts:9: cell 3:"), "the deck line of the call: {err}");
     assert!(err.contains("ReferenceError: notDefined is not defined"), "{err}");
 
     // The deck printing its working directory: same bytes on a rebuild.

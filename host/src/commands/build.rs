@@ -18,6 +18,7 @@ use clx::report::{Diagnostic, ExitStatus, Location, MessageFormat, Report};
 use clx::run::engine::{EngineError, EngineOptions};
 use clx::store::queue::SessionStatus;
 use clx::watch::CourseWatcher;
+use clx_plugin_api::suggest;
 
 use crate::cli::{BuildArgs, GlobalArgs};
 
@@ -25,7 +26,14 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> Result<ExitCode> {
     let format = args.message_format;
     match build(global, args) {
         Ok(code) => Ok(code),
-        Err(e) if e.chain().any(|c| c.downcast_ref::<BuildError>().is_some_and(BuildError::is_interrupted)) => Err(e),
+        // An interruption and a reader gone away are no problem of the course.
+        Err(e)
+            if e.chain().any(|c| {
+                c.is::<super::StdoutError>() || c.downcast_ref::<BuildError>().is_some_and(BuildError::is_interrupted)
+            }) =>
+        {
+            Err(e)
+        }
         Err(e) => {
             // Whatever stops a build before it runs (spec, config, plan,
             // arguments) is a diagnostic like any other, so JSON readers
@@ -87,9 +95,17 @@ fn build(global: &GlobalArgs, args: BuildArgs) -> Result<ExitCode> {
     // A course that names its plugins stops before anything is written.
     registry.check_requirements(&config.required_plugins)?;
     let course = CourseInputs { options: plan_options(&config), ..course };
+    let known: Vec<String> = registry.job_types().map(|(_, d)| d.name.to_string()).collect();
+    let advice = |job_type: &str| {
+        let rest = format!("known: {}", known.join(", "));
+        suggest::advice(job_type, known.iter().map(String::as_str), |n| format!("`{n}`"), &rest)
+    };
     if let Some((job_type, _)) = args.workers.iter().find(|(t, _)| registry.job_type(t).is_none()) {
-        let known: Vec<String> = registry.job_types().map(|(_, d)| d.name.to_string()).collect();
-        bail!("--workers {job_type}=…: no plugin handles job type `{job_type}`; known: {}", known.join(", "));
+        bail!("--workers {job_type}=…: no plugin handles job type `{job_type}`{}", advice(job_type));
+    }
+    if let Some(job_type) = config.workers.keys().find(|t| registry.job_type(t).is_none()) {
+        let message = format!("[workers] {job_type}: no plugin handles job type `{job_type}`{}", advice(job_type));
+        return Err(config.error_at(&["workers", job_type], message).into());
     }
     let engine = engine_options(global, &args, &config, &course)?;
     let options = BuildOptions { course, engine, clean: args.clean };
