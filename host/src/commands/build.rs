@@ -257,9 +257,10 @@ fn watch(
             Ok(plan) => match build.build_plan(&plan, &mut report) {
                 Ok(()) => {}
                 Err(e) if e.is_interrupted() => break,
-                Err(e) => report.diagnostic(Diagnostic::error("", Location::NONE, e.to_string())),
+                Err(e) => report.diagnostic(stop_diagnostic(&e.into())),
             },
-            Err(e) => report.diagnostic(Diagnostic::error("", Location::NONE, format!("{e:#}"))),
+            // A broken spec stops this rebuild only, at its file and line.
+            Err(e) => report.diagnostic(stop_diagnostic(&e.into())),
         }
         report.finish();
         shown.extend(std::mem::take(&mut report.diagnostics));
