@@ -271,7 +271,7 @@ pub struct Report {
     strict: bool,
     /// Colour the level of human lines (stderr is a terminal).
     colour: bool,
-    /// Diagnostics an earlier build of this watch session showed: recorded
+    /// Diagnostics an earlier build of this `--watch` run showed: recorded
     /// and counted, but not printed again.
     shown_before: HashSet<Diagnostic>,
 }
