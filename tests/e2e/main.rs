@@ -15,4 +15,5 @@ mod pages;
 mod platform;
 mod plugins;
 mod postgres;
+mod serve;
 mod watch;

@@ -2,6 +2,7 @@
 //! plugin libraries are, and a command builder that isolates each test's
 //! state (queue, cache, config) in a temp dir while keeping the real tools.
 
+pub mod browser;
 pub mod pg;
 
 use std::path::{Path, PathBuf};

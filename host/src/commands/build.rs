@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clx::build::{self, Build, BuildError, BuildOptions};
 use clx::config::{Config, StateDir};
+use clx::course::plan::Plan;
 use clx::course::planner::{CourseInputs, PlanOptions};
 use clx::plugin::{CandidateStatus, Registry};
 use clx::report::{Diagnostic, ExitStatus, Location, Report};
@@ -19,7 +20,23 @@ use clx::watch::CourseWatcher;
 
 use crate::cli::{BuildArgs, GlobalArgs};
 
+/// Told about every finished build of a watched course (`clx serve`
+/// serves and reloads from it).
+pub(super) trait AfterBuild {
+    fn built(&mut self, plan: &Plan, report: &Report) -> Result<()>;
+}
+
+impl AfterBuild for () {
+    fn built(&mut self, _: &Plan, _: &Report) -> Result<()> {
+        Ok(())
+    }
+}
+
 pub fn run(global: &GlobalArgs, args: BuildArgs) -> Result<ExitCode> {
+    run_with(global, args, &mut ())
+}
+
+pub(super) fn run_with(global: &GlobalArgs, args: BuildArgs, after: &mut dyn AfterBuild) -> Result<ExitCode> {
     let course = course_inputs(&args)?;
     let (registry, config) = super::discover_plugins(global, Some(&course.data_dir))?;
     // A course that names its plugins stops before anything is written.
@@ -44,7 +61,8 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> Result<ExitCode> {
     }
     outcome?;
     report.finish();
-    watch(build)
+    after.built(&plan, &report)?;
+    watch(build, after)
 }
 
 /// Where the course is and where its outputs go, checked before any work.
@@ -80,8 +98,21 @@ fn plan_options(config: &Config) -> PlanOptions {
     if let Some(formats) = &config.diagram_formats {
         options.diagram_formats = formats.clone();
     }
+    options.site.mathjax = mathjax_dir();
     options
 }
+
+/// The MathJax `scripts/setup` installed: `CLX_MATHJAX`, else the version
+/// it installs in the tools dir.
+fn mathjax_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("CLX_MATHJAX")
+        .map(PathBuf::from)
+        .or_else(|| clx_plugin_api::tools_dir().map(|t| t.join("mathjax").join(MATHJAX_VERSION)))?;
+    dir.join("tex-chtml-full.js").is_file().then_some(dir)
+}
+
+/// The MathJax release `scripts/setup` installs.
+const MATHJAX_VERSION: &str = "3.2.2";
 
 fn warn_unused_plugins(registry: &Registry, report: &mut Report) {
     for candidate in &registry.candidates {
@@ -142,7 +173,7 @@ fn finish(build: Build<'_>, outcome: Result<(), BuildError>, mut report: Report)
     Ok(status.into())
 }
 
-fn watch(mut build: Build<'_>) -> Result<ExitCode> {
+fn watch(mut build: Build<'_>, after: &mut dyn AfterBuild) -> Result<ExitCode> {
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, Arc::clone(&stop)).context("cannot install the Ctrl-C handler")?;
@@ -164,15 +195,24 @@ fn watch(mut build: Build<'_>) -> Result<ExitCode> {
         let more = if more > 0 { format!(" and {more} more") } else { String::new() };
         names.sort();
         report.label = Some(format!("changed {}{more}", names.join(", ")));
-        match build.plan() {
-            Ok(plan) => match build.build_plan(&plan, &mut report) {
-                Ok(()) => {}
-                Err(e) if e.is_interrupted() => break,
-                Err(e) => report.diagnostic(Diagnostic::error("", Location::NONE, e.to_string())),
-            },
-            Err(e) => report.diagnostic(Diagnostic::error("", Location::NONE, format!("{e:#}"))),
-        }
+        let plan = match build.plan() {
+            Ok(plan) => {
+                match build.build_plan(&plan, &mut report) {
+                    Ok(()) => {}
+                    Err(e) if e.is_interrupted() => break,
+                    Err(e) => report.diagnostic(Diagnostic::error("", Location::NONE, e.to_string())),
+                }
+                Some(plan)
+            }
+            Err(e) => {
+                report.diagnostic(Diagnostic::error("", Location::NONE, format!("{e:#}")));
+                None
+            }
+        };
         report.finish();
+        if let Some(plan) = plan {
+            after.built(&plan, &report)?;
+        }
     }
     build.finish(SessionStatus::Done)?;
     eprintln!("stopped watching");

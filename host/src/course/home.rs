@@ -17,6 +17,7 @@ use crate::course::lang::Lang;
 use crate::course::layout::{Layout, Top};
 use crate::course::model::{Course, FileRole, Topic};
 use crate::course::plan::{Plan, PlannedPage};
+use crate::course::site::{relative, ASSETS_DIR, STYLESHEET};
 
 /// The file name of the home page in each course root.
 pub const HOME_PAGE: &str = "index.html";
@@ -82,9 +83,26 @@ fn render(course: &Course, layout: &Layout, plan: &Plan, top: Top, lang: Lang, r
     format!(
         "<!DOCTYPE html>\n<html lang=\"{}\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<main>\n{body}</main>\n</body>\n</html>\n",
+         <title>{}</title>\n<link rel=\"stylesheet\" href=\"{ASSETS_DIR}/{STYLESHEET}\">\n</head>\n<body class=\"clx-home-page\">\n\
+         {}<main>\n{body}</main>\n</body>\n</html>\n",
         lang.code(),
-        esc(title)
+        esc(title),
+        header(course, layout, top, lang, root)
+    )
+}
+
+/// The bar above the home page: the course, and the same page in the
+/// other language.
+fn header(course: &Course, layout: &Layout, top: Top, lang: Lang, root: &Path) -> String {
+    let other = if lang == Lang::De { Lang::En } else { Lang::De };
+    let to = relative(root, &layout.course_root(top, other).join(HOME_PAGE));
+    format!(
+        "<header class=\"clx-header\">\n<nav class=\"clx-crumbs\"><span class=\"clx-home\">{}</span></nav>\n\
+         <nav class=\"clx-switch\"><a class=\"clx-lang\" hreflang=\"{code}\" lang=\"{code}\" href=\"{}\">{}</a></nav>\n</header>\n",
+        esc(course.spec.name.get(lang)),
+        href(&to),
+        if other == Lang::De { "Deutsch" } else { "English" },
+        code = other.code()
     )
 }
 
@@ -213,12 +231,13 @@ fn anchor(link: &Link) -> String {
 
 /// A relative URL: each segment percent-encoded, so spaces, umlauts, `#` and
 /// `?` in names survive every way the folder is served.
-fn href(rel: &Path) -> String {
+pub(crate) fn href(rel: &Path) -> String {
     let mut out = String::new();
     for (i, c) in rel
         .components()
         .filter_map(|c| match c {
             Component::Normal(s) => Some(s.to_string_lossy()),
+            Component::ParentDir => Some("..".into()),
             _ => None,
         })
         .enumerate()
@@ -244,15 +263,6 @@ fn slash_path(p: &Path) -> String {
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
-
-const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0;color:#1f2933;\
-background:#f7f8fa}main{max-width:60rem;margin:0 auto;padding:2rem 1.5rem}h1{margin:0 0 .5rem}\
-.tree{color:#8a4b08;font-weight:600}.description{color:#52606d}section{margin-top:2rem}\
-h2{border-bottom:1px solid #d9e2ec;padding-bottom:.3rem}ol.topics{padding-left:1.5rem}\
-li.topic{margin:.6rem 0}.deck{margin:.2rem 0}.title{font-weight:600;margin-right:.5rem}\
-.links a,.data a,ul.files a{display:inline-block;margin:.1rem .3rem .1rem 0;padding:.1rem .5rem;\
-border:1px solid #bcccdc;border-radius:.3rem;text-decoration:none;color:#0b4f8a;background:#fff}\
-.links a:hover,.data a:hover,ul.files a:hover{background:#e6f0fa}.data{font-size:.9rem}ul.files{list-style:none;padding:0}";
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,357 @@
+//! The course as one site: the assets folder every course root gets, and
+//! the frame every deck page is put in (its title and language, the shared
+//! stylesheet, and a header to move around the course).
+//!
+//! A converter renders a page once per deck and language and the result is
+//! cached by the deck's content, so the frame cannot be part of the page the
+//! converter makes: adding a deck would change its neighbours' "next" links
+//! and execute them again. The plan therefore carries a [`PageFrame`] per deck
+//! page, and the page is put in it as it is written; every link in it is
+//! relative, so the folder works from disk and from any web server.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::{Component, Path, PathBuf};
+
+use crate::course::home::href;
+use crate::course::lang::Lang;
+use crate::course::layout::{Format, Kind, Layout, Top, Variant};
+use crate::course::model::{Course, FileRole};
+use crate::course::plan::{Plan, PlannedCopy, PlannedPage};
+
+/// The folder of shared files in every course root; its name starts with
+/// `_` so no section or format folder can take it.
+pub const ASSETS_DIR: &str = "_site";
+
+/// The stylesheet the home page and every deck page share.
+pub const STYLESHEET: &str = "site.css";
+
+const SITE_CSS: &str = include_str!("site.css");
+
+/// The folder below the assets folder MathJax is copied to.
+const MATHJAX_DIR: &str = "mathjax";
+
+/// MathJax reads the delimiters the pages keep as written; `\(…\)` and
+/// `\[…\]` come from `text/latex` outputs and raw HTML.
+const MATHJAX_CONFIG: &str = r#"<script>window.MathJax={tex:{inlineMath:[['$','$'],['\\(','\\)']],displayMath:[['$$','$$'],['\\[','\\]']],processEscapes:true,processEnvironments:true}};</script>"#;
+
+/// What the site gets beyond the course itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SiteOptions {
+    /// A MathJax 3 directory (`tex-chtml-full.js` and its fonts), copied
+    /// into every assets folder; without it math stays as written.
+    pub mathjax: Option<PathBuf>,
+}
+
+/// How a deck page is framed: what replaces its title and language, and
+/// what goes into its head and at the top of its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageFrame {
+    pub title: String,
+    pub lang: Lang,
+    /// Appended to the page's head (the shared stylesheet).
+    pub head: String,
+    /// Put first in the page's body.
+    pub header: String,
+}
+
+impl PageFrame {
+    /// `page` in this frame. A page that is not UTF-8 HTML with a head and a
+    /// body is left as it is.
+    pub fn apply(&self, page: &[u8]) -> Vec<u8> {
+        let Ok(text) = std::str::from_utf8(page) else { return page.to_vec() };
+        let (Some(head_end), Some(body)) = (text.find("</head>"), text.find("<body")) else {
+            return page.to_vec();
+        };
+        let Some(body_open) = text[body..].find('>').map(|i| body + i + 1) else { return page.to_vec() };
+        if body_open < head_end {
+            return page.to_vec();
+        }
+        let mut head = text[..head_end].to_owned();
+        if let Some(at) = head.find("<html lang=\"") {
+            let start = at + "<html lang=\"".len();
+            if let Some(len) = head[start..].find('"') {
+                head.replace_range(start..start + len, self.lang.code());
+            }
+        }
+        if let (Some(open), Some(close)) = (head.find("<title>"), head.find("</title>")) {
+            if open < close {
+                head.replace_range(open + "<title>".len()..close, &esc(&self.title));
+            }
+        }
+        let mut out = String::with_capacity(page.len() + self.head.len() + self.header.len());
+        out.push_str(&head);
+        out.push_str(&self.head);
+        out.push_str(&text[head_end..body_open]);
+        out.push('\n');
+        out.push_str(&self.header);
+        out.push_str(&text[body_open..]);
+        out.into_bytes()
+    }
+}
+
+/// The assets of every course root, and the frame of every deck page the
+/// plan writes.
+pub fn add(course: &Course, layout: &Layout, options: &SiteOptions, plan: &mut Plan) {
+    let planned: BTreeSet<&Path> =
+        plan.jobs.iter().flat_map(|j| &j.outputs).flat_map(|o| &o.destinations).map(PathBuf::as_path).collect();
+    let decks = decks(course, layout, &planned);
+    let mut frames = BTreeMap::new();
+    for (i, deck) in decks.iter().enumerate() {
+        for (&(lang, kind), page) in &deck.html {
+            let frame = frame(course, layout, options, &decks, i, lang, kind, page);
+            frames.insert(page.clone(), frame);
+        }
+    }
+    let mut pages = Vec::new();
+    for top in Top::ALL {
+        for lang in Lang::ALL {
+            let assets = layout.course_root(top, lang).join(ASSETS_DIR);
+            pages.push(PlannedPage { to: assets.join(STYLESHEET), bytes: SITE_CSS.as_bytes().to_vec() });
+            if let Some(mathjax) = &options.mathjax {
+                for file in files_below(mathjax) {
+                    if let Ok(rel) = file.strip_prefix(mathjax) {
+                        plan.copies.push(PlannedCopy { from: file.clone(), to: assets.join(MATHJAX_DIR).join(rel) });
+                    }
+                }
+            }
+        }
+    }
+    plan.pages.extend(pages);
+    plan.frames = frames;
+}
+
+/// One deck in course order, with every page of it the plan writes.
+struct DeckPages {
+    section: usize,
+    /// Per language: `NN Title`.
+    title: [String; 2],
+    /// (language, kind) -> HTML page.
+    html: BTreeMap<(Lang, Kind), PathBuf>,
+    /// (language, kind) -> notebook.
+    notebooks: BTreeMap<(Lang, Kind), PathBuf>,
+}
+
+fn decks(course: &Course, layout: &Layout, planned: &BTreeSet<&Path>) -> Vec<DeckPages> {
+    let mut out = Vec::new();
+    for (s, section) in course.sections.iter().enumerate() {
+        for topic in &section.topics {
+            for file in &topic.files {
+                let FileRole::Deck(deck) = &file.role else { continue };
+                let mut pages = DeckPages {
+                    section: s,
+                    title: Lang::ALL.map(|l| format!("{:02} {}", deck.number, deck.title.get(l))),
+                    html: BTreeMap::new(),
+                    notebooks: BTreeMap::new(),
+                };
+                for lang in Lang::ALL {
+                    for kind in [Kind::CodeAlong, Kind::Completed, Kind::Speaker] {
+                        for format in [Format::Html, Format::Notebook] {
+                            let v = Variant { lang, format, kind };
+                            let path = layout.deck_path(v, &section.name, deck.number, &deck.title, deck.prog_lang.ext);
+                            if !planned.contains(path.as_path()) {
+                                continue;
+                            }
+                            let map = if format == Format::Html { &mut pages.html } else { &mut pages.notebooks };
+                            map.insert((lang, kind), path);
+                        }
+                    }
+                }
+                if !pages.html.is_empty() {
+                    out.push(pages);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn top_of(kind: Kind) -> Top {
+    if kind == Kind::Speaker {
+        Top::Speaker
+    } else {
+        Top::Public
+    }
+}
+
+/// What a reader of a page in `top` may be sent to: the speaker sees
+/// everything, participants only the public tree.
+fn visible(from: Top, kind: Kind) -> bool {
+    from == Top::Speaker || top_of(kind) == Top::Public
+}
+
+fn kind_label(kind: Kind, lang: Lang) -> &'static str {
+    match (kind, lang) {
+        (Kind::CodeAlong, _) => "Code-Along",
+        (Kind::Completed, Lang::De) => "Vollständig",
+        (Kind::Completed, Lang::En) => "Completed",
+        (Kind::Speaker, Lang::De) => "Vortrag",
+        (Kind::Speaker, Lang::En) => "Speaker",
+    }
+}
+
+/// Every file below `dir`, sorted.
+fn files_below(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut dirs = vec![dir.to_owned()];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => dirs.push(path),
+                Ok(t) if t.is_file() => out.push(path),
+                _ => {}
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
+fn frame(
+    course: &Course,
+    layout: &Layout,
+    options: &SiteOptions,
+    decks: &[DeckPages],
+    i: usize,
+    lang: Lang,
+    kind: Kind,
+    page: &Path,
+) -> PageFrame {
+    let deck = &decks[i];
+    let de = lang == Lang::De;
+    let top = top_of(kind);
+    let root = layout.course_root(top, lang);
+    let dir = page.parent().unwrap_or(page);
+    let link = |to: &Path| href(&relative(dir, to));
+    let course_name = course.spec.name.get(lang);
+    let section = course.sections.get(deck.section).map(|s| s.name.get(lang)).unwrap_or_default();
+    let title = &deck.title[lang_index(lang)];
+    let mut h = String::new();
+    h.push_str("<header class=\"clx-header\">\n<nav class=\"clx-crumbs\" aria-label=\"");
+    h.push_str(if de { "Navigationspfad" } else { "Breadcrumb" });
+    let _ = write!(
+        h,
+        "\"><a class=\"clx-home\" href=\"{}\">{}</a><span class=\"clx-sep\">›</span><span class=\"clx-section\">{}</span>\
+         <span class=\"clx-sep\">›</span><span class=\"clx-deck\" aria-current=\"page\">{}</span></nav>\n",
+        link(&root.join(crate::course::home::HOME_PAGE)),
+        esc(course_name),
+        esc(section),
+        esc(title)
+    );
+    // Previous and next deck in section order, in the same language and kind.
+    h.push_str("<nav class=\"clx-pager\">");
+    let neighbour = |j: Option<usize>| j.and_then(|j| decks.get(j)).and_then(|d| Some((d, d.html.get(&(lang, kind))?)));
+    let prev = (0..i).rev().find(|&j| decks[j].html.contains_key(&(lang, kind)));
+    let next = (i + 1..decks.len()).find(|&j| decks[j].html.contains_key(&(lang, kind)));
+    if let Some((d, to)) = neighbour(prev) {
+        let _ = write!(
+            h,
+            "<a class=\"clx-prev\" rel=\"prev\" href=\"{}\">‹ {}</a>",
+            link(to),
+            esc(&d.title[lang_index(lang)])
+        );
+    }
+    if let Some((d, to)) = neighbour(next) {
+        let _ = write!(
+            h,
+            "<a class=\"clx-next\" rel=\"next\" href=\"{}\">{} ›</a>",
+            link(to),
+            esc(&d.title[lang_index(lang)])
+        );
+    }
+    h.push_str("</nav>\n<nav class=\"clx-switch\">");
+    // The same deck in the other kinds the reader may see, then as a
+    // notebook, then in the other language.
+    for other in [Kind::CodeAlong, Kind::Completed, Kind::Speaker] {
+        if !visible(top, other) {
+            continue;
+        }
+        if let Some(to) = deck.html.get(&(lang, other)) {
+            if other == kind {
+                let _ = write!(h, "<span class=\"clx-kind clx-current\">{}</span>", kind_label(other, lang));
+            } else {
+                let _ = write!(h, "<a class=\"clx-kind\" href=\"{}\">{}</a>", link(to), kind_label(other, lang));
+            }
+        }
+    }
+    if let Some(to) = deck.notebooks.get(&(lang, kind)) {
+        let _ = write!(h, "<a class=\"clx-notebook\" href=\"{}\" download>Notebook</a>", link(to));
+    }
+    let other_lang = if de { Lang::En } else { Lang::De };
+    if let Some(to) = deck.html.get(&(other_lang, kind)) {
+        let _ = write!(
+            h,
+            "<a class=\"clx-lang\" hreflang=\"{code}\" lang=\"{code}\" href=\"{}\">{}</a>",
+            link(to),
+            if de { "English" } else { "Deutsch" },
+            code = other_lang.code()
+        );
+    }
+    h.push_str("</nav>\n</header>\n");
+    let stylesheet = link(&root.join(ASSETS_DIR).join(STYLESHEET));
+    let mut head = format!("<link rel=\"stylesheet\" href=\"{stylesheet}\">\n");
+    if options.mathjax.is_some() {
+        let script = link(&root.join(ASSETS_DIR).join(MATHJAX_DIR).join("tex-chtml-full.js"));
+        let _ = writeln!(head, "{MATHJAX_CONFIG}\n<script defer src=\"{script}\"></script>");
+    }
+    PageFrame { title: format!("{title} – {course_name}"), lang, head, header: h }
+}
+
+fn lang_index(lang: Lang) -> usize {
+    match lang {
+        Lang::De => 0,
+        Lang::En => 1,
+    }
+}
+
+/// `to` relative to the directory `from` (both absolute, below one output
+/// folder): `..` up to the common ancestor, then down.
+pub fn relative(from: &Path, to: &Path) -> PathBuf {
+    let from: Vec<Component> = from.components().collect();
+    let to_parts: Vec<Component> = to.components().collect();
+    let common = from.iter().zip(&to_parts).take_while(|(a, b)| a == b).count();
+    let mut out = PathBuf::new();
+    for _ in common..from.len() {
+        out.push("..");
+    }
+    for part in &to_parts[common..] {
+        out.push(part.as_os_str());
+    }
+    out
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_between_trees_go_up_to_the_common_folder() {
+        let from = Path::new("/o/public/De/Kurs/Folien/Html/Completed/Woche 1");
+        let to = Path::new("/o/public/En/Course/Slides/Html/Completed/Week 1/01 A.html");
+        assert_eq!(href(&relative(from, to)), "../../../../../../En/Course/Slides/Html/Completed/Week%201/01%20A.html");
+    }
+
+    #[test]
+    fn a_page_gets_its_title_language_stylesheet_and_header() {
+        let frame = PageFrame {
+            title: "01 Intro – Kurs".to_owned(),
+            lang: Lang::De,
+            head: "<link rel=\"stylesheet\" href=\"x.css\">\n".to_owned(),
+            header: "<header>h</header>\n".to_owned(),
+        };
+        let page = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<title>Notebook</title>\n</head>\n<body>\n<main>m</main>\n</body>\n</html>\n";
+        let framed = String::from_utf8(frame.apply(page.as_bytes())).unwrap();
+        assert_eq!(
+            framed,
+            "<!DOCTYPE html>\n<html lang=\"de\">\n<head>\n<title>01 Intro – Kurs</title>\n\
+             <link rel=\"stylesheet\" href=\"x.css\">\n</head>\n<body>\n<header>h</header>\n\n<main>m</main>\n</body>\n</html>\n"
+        );
+        assert_eq!(frame.apply(b"not html"), b"not html");
+    }
+}
