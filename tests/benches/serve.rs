@@ -3,7 +3,8 @@
 //! workers and kernel. Debounce, rebuild, the deck's kernel run, the
 //! server-sent event and the page's reload are all in the figure.
 //!
-//! Run: `cargo build --workspace && CLX_TARGET_DIR=$PWD/target/debug cargo bench -p clx-e2e --bench serve`
+//! Run: `cargo build --workspace && CLX_TARGET_DIR=$PWD/target/debug cargo bench --profile dev -p clx-e2e --bench serve`
+//! (the dev profile: the figure is the clx binary's, and the bench needs no release build of the CDP client)
 
 use std::time::Duration;
 

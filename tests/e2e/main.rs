@@ -16,4 +16,5 @@ mod platform;
 mod plugins;
 mod postgres;
 mod serve;
+mod site;
 mod watch;

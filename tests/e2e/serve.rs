@@ -57,6 +57,9 @@ fn served_page_reloads_on_edit_shows_a_failing_deck_as_its_error_and_stops_on_ct
     let first = tab.wait_until(&body_contains("State: alpha"), Duration::from_secs(20));
     assert!(first.is_some(), "first page: {:?} {:?}", tab.eval("1 + 1"), tab.eval("document.body.innerText"));
     assert!(tab.wait_until(&body_contains("42"), Duration::from_secs(5)).is_some(), "executed output");
+    let shot = target_dir().parent().expect("target").join("tmp/served-page.png");
+    std::fs::create_dir_all(shot.parent().expect("target/tmp")).expect("target/tmp");
+    std::fs::write(&shot, tab.screenshot()).expect("keep the screenshot");
 
     // An edit on disk: the open page shows the new text by itself.
     std::fs::write(&deck_path, deck("beta")).expect("edit deck");

@@ -1,0 +1,95 @@
+//! The built course as a site: every deck page's title, language and header,
+//! with every link in it resolving from disk.
+
+use std::path::{Path, PathBuf};
+
+use clx_e2e::*;
+
+fn deck(de: &str, en: &str) -> String {
+    format!(
+        "# j2 from 'macros.j2' import header\n# {{{{ header(\"{de}\", \"{en}\") }}}}\n\n\
+         # %% [markdown] lang=\"de\"\n# Text\n\n# %% [markdown] lang=\"en\"\n# Text\n\n# %%\nx = 1\n"
+    )
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The `href`s inside the page's header.
+fn header_links(html: &str) -> Vec<String> {
+    let start = html.find("<header class=\"clx-header\">").expect("a header");
+    let end = start + html[start..].find("</header>").expect("header end");
+    html[start..end].split("href=\"").skip(1).map(|r| r.split('"').next().unwrap_or_default().to_owned()).collect()
+}
+
+fn page(course: &TestCourse, tree: &str, kind: &str, name: &str) -> PathBuf {
+    course
+        .output_files()
+        .into_iter()
+        .find(|f| f.starts_with(tree) && f.contains(&format!("/Html/{kind}/")) && f.ends_with(name))
+        .map(|f| course.out().join(f))
+        .unwrap_or_else(|| panic!("{tree} {kind} {name}: {:#?}", course.output_files()))
+}
+
+#[test]
+fn deck_pages_carry_title_language_and_a_header_whose_links_all_resolve() {
+    let env = Env::new();
+    let first = deck("Erste Schritte", "First Steps");
+    let second = deck("Zweite Schritte", "Second Steps");
+    let course = TestCourse::new(&[
+        ("one", &[("slides_one.py", first.as_str())]),
+        ("two", &[("slides_two.py", second.as_str())]),
+    ]);
+    let out = env.clx().arg("build").arg(course.spec()).output().expect("run clx");
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let de = page(&course, "public/De", "Completed", "01 Erste Schritte.html");
+    let html = std::fs::read_to_string(&de).expect("page");
+    assert!(html.contains("<html lang=\"de\">"), "German page marked German");
+    assert!(html.contains("<title>01 Erste Schritte – Testkurs</title>"), "deck and course in the title");
+    assert!(html.contains("rel=\"next\""), "a next deck");
+    assert!(!html.contains("rel=\"prev\""), "the first deck has no previous one");
+    assert!(!html.contains("EventSource"), "no reload script in built files");
+
+    for (tree, kind, name) in [
+        ("public/De", "Completed", "01 Erste Schritte.html"),
+        ("public/En", "Code-Along", "02 Second Steps.html"),
+        ("speaker/En", "Speaker", "02 Second Steps.html"),
+    ] {
+        let file = page(&course, tree, kind, name);
+        let html = std::fs::read_to_string(&file).expect("page");
+        let links = header_links(&html);
+        assert!(links.len() >= 5, "home, previous or next, kinds, notebook, language: {links:#?}");
+        let top = course.out().join(tree.split('/').next().expect("top")).canonicalize().expect("tree");
+        for href in &links {
+            assert!(!href.contains("://") && !href.starts_with('/'), "{name}: not relative: {href}");
+            let target = file.parent().expect("dir").join(percent_decode(href));
+            assert!(target.is_file(), "{tree} {name}: {href} resolves to no file");
+            let target = target.canonicalize().expect("target");
+            if tree.starts_with("public") {
+                assert!(target.starts_with(&top), "a public page links {href} outside the public tree");
+            }
+        }
+        let stylesheet = file.parent().expect("dir").join(percent_decode(
+            html.split("<link rel=\"stylesheet\" href=\"").nth(1).and_then(|r| r.split('"').next()).expect("css"),
+        ));
+        assert!(stylesheet.ends_with(Path::new("_site/site.css")) && stylesheet.is_file(), "{}", stylesheet.display());
+    }
+    let home = std::fs::read_to_string(course.out().join("public/En/Test Course/index.html")).expect("home");
+    assert!(home.contains("href=\"_site/site.css\""), "the home page shares the stylesheet");
+}
