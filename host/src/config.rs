@@ -41,6 +41,8 @@ struct ConfigFile {
     requires_plugins: Vec<String>,
     #[serde(default)]
     queue: Option<QueueSection>,
+    #[serde(default)]
+    site: Option<crate::course::site::SiteSettings>,
 }
 
 /// `[queue]`: where jobs and the cache live when not in the state dir.
@@ -63,6 +65,8 @@ pub struct Config {
     pub required_plugins: Vec<PluginRequirement>,
     /// `[queue] url`: a PostgreSQL database for the queue and the cache.
     pub queue_url: Option<String>,
+    /// `[site]`: the published course's look and names.
+    pub site: crate::course::site::SiteSettings,
     /// The files that were read, for messages.
     pub sources: Vec<PathBuf>,
     /// Which file listed each of `plugin_dirs`: (dir, "course config <file>"
@@ -136,6 +140,9 @@ impl Config {
         }
         if let Some(url) = file.queue.and_then(|q| q.url) {
             self.queue_url = Some(url);
+        }
+        if let Some(site) = file.site {
+            self.site.merge(site, base);
         }
         self.sources.push(path.to_owned());
         Ok(())

@@ -93,3 +93,52 @@ fn deck_pages_carry_title_language_and_a_header_whose_links_all_resolve() {
     let home = std::fs::read_to_string(course.out().join("public/En/Test Course/index.html")).expect("home");
     assert!(home.contains("href=\"_site/site.css\""), "the home page shares the stylesheet");
 }
+
+#[test]
+fn site_settings_brand_every_page_with_logo_organisation_footer_and_stylesheet() {
+    let env = Env::new();
+    let text = deck("Erste Schritte", "First Steps");
+    let course = TestCourse::new(&[("one", &[("slides_one.py", text.as_str())])]);
+    std::fs::create_dir_all(course.root().join("branding")).expect("mkdir");
+    std::fs::write(
+        course.root().join("branding/logo.svg"),
+        "<svg xmlns='http://www.w3.org/2000/svg' width='40' height='20'><rect width='40' height='20' fill='#c0392b'/></svg>",
+    )
+    .expect("logo");
+    std::fs::write(course.root().join("branding/house.css"), ".clx-header{background:rgb(18, 52, 86)}").expect("css");
+    std::fs::write(
+        course.root().join("clx.toml"),
+        "[site]\nlogo = \"branding/logo.svg\"\nstylesheet = \"branding/house.css\"\n\
+         organisation = \"Example Academy\"\nauthor = \"Ada Author\"\nfooter = \"CC BY 4.0\"\n",
+    )
+    .expect("clx.toml");
+    let out = env.clx().arg("build").arg(course.spec()).output().expect("run clx");
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let page = page(&course, "public/En", "Completed", "01 First Steps.html");
+    let home = course.out().join("public/En/Test Course/index.html");
+    for file in [&page, &home] {
+        let html = std::fs::read_to_string(file).expect("page");
+        assert!(html.contains("<span class=\"clx-organisation\">Example Academy</span>"), "{html}");
+        assert!(html.contains("CC BY 4.0 · Ada Author · Example Academy</footer>"), "{html}");
+        assert!(html.contains("<meta name=\"author\" content=\"Ada Author\">"), "{html}");
+    }
+    let tab = clx_e2e::browser::Tab::open(&format!("file://{}", page.display()));
+    let probe = tab.eval(
+        "({ header: getComputedStyle(document.querySelector('.clx-header')).backgroundColor, \
+           logo: document.querySelector('.clx-logo').naturalWidth, \
+           footer: document.querySelector('.clx-footer').innerText })",
+    );
+    assert_eq!(probe["header"], "rgb(18, 52, 86)", "the author's stylesheet wins: {probe}");
+    assert_eq!(probe["logo"], 40, "the logo loads from the assets folder: {probe}");
+    let shot = target_dir().parent().expect("target").join("tmp/themed-page.png");
+    std::fs::create_dir_all(shot.parent().expect("target/tmp")).expect("target/tmp");
+    std::fs::write(&shot, tab.screenshot()).expect("keep the screenshot");
+
+    // A logo that is not there is an error naming the setting; the rest is built.
+    std::fs::write(course.root().join("clx.toml"), "[site]\nlogo = \"missing.png\"\n").expect("clx.toml");
+    let out = env.clx().arg("build").arg(course.spec()).output().expect("run clx");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("[site] logo = "), "{}", stderr(&out));
+    assert!(page.is_file(), "the pages are still there");
+}

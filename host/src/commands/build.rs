@@ -99,6 +99,7 @@ fn plan_options(config: &Config) -> PlanOptions {
         options.diagram_formats = formats.clone();
     }
     options.site.mathjax = mathjax_dir();
+    options.site.settings = config.site.clone();
     options
 }
 

@@ -7,7 +7,8 @@
 //! build writes into its root, with relative links only, so it never points
 //! at something another tree has (the public page never names a speaker
 //! file). It carries no timestamp: an unchanged plan gives the same bytes, and
-//! the output tree then leaves the file alone.
+//! the output tree then leaves the file alone. The site's frame (stylesheet,
+//! header, footer) is added by `site`, as for every deck page.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -17,7 +18,6 @@ use crate::course::lang::Lang;
 use crate::course::layout::{Layout, Top};
 use crate::course::model::{Course, FileRole, Topic};
 use crate::course::plan::{Plan, PlannedPage};
-use crate::course::site::{relative, ASSETS_DIR, STYLESHEET};
 
 /// The file name of the home page in each course root.
 pub const HOME_PAGE: &str = "index.html";
@@ -83,26 +83,9 @@ fn render(course: &Course, layout: &Layout, plan: &Plan, top: Top, lang: Lang, r
     format!(
         "<!DOCTYPE html>\n<html lang=\"{}\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{}</title>\n<link rel=\"stylesheet\" href=\"{ASSETS_DIR}/{STYLESHEET}\">\n</head>\n<body class=\"clx-home-page\">\n\
-         {}<main>\n{body}</main>\n</body>\n</html>\n",
+         <title>{}</title>\n</head>\n<body class=\"clx-home-page\">\n<main>\n{body}</main>\n</body>\n</html>\n",
         lang.code(),
-        esc(title),
-        header(course, layout, top, lang, root)
-    )
-}
-
-/// The bar above the home page: the course, and the same page in the
-/// other language.
-fn header(course: &Course, layout: &Layout, top: Top, lang: Lang, root: &Path) -> String {
-    let other = if lang == Lang::De { Lang::En } else { Lang::De };
-    let to = relative(root, &layout.course_root(top, other).join(HOME_PAGE));
-    format!(
-        "<header class=\"clx-header\">\n<nav class=\"clx-crumbs\"><span class=\"clx-home\">{}</span></nav>\n\
-         <nav class=\"clx-switch\"><a class=\"clx-lang\" hreflang=\"{code}\" lang=\"{code}\" href=\"{}\">{}</a></nav>\n</header>\n",
-        esc(course.spec.name.get(lang)),
-        href(&to),
-        if other == Lang::De { "Deutsch" } else { "English" },
-        code = other.code()
+        esc(title)
     )
 }
 

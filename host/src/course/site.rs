@@ -13,11 +13,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Component, Path, PathBuf};
 
-use crate::course::home::href;
+use crate::course::home::{href, HOME_PAGE};
 use crate::course::lang::Lang;
 use crate::course::layout::{Format, Kind, Layout, Top, Variant};
 use crate::course::model::{Course, FileRole};
 use crate::course::plan::{Plan, PlannedCopy, PlannedPage};
+use crate::report::{Diagnostic, Location};
 
 /// The folder of shared files in every course root; its name starts with
 /// `_` so no section or format folder can take it.
@@ -35,12 +36,49 @@ const MATHJAX_DIR: &str = "mathjax";
 /// `\[…\]` come from `text/latex` outputs and raw HTML.
 const MATHJAX_CONFIG: &str = r#"<script>window.MathJax={tex:{inlineMath:[['$','$'],['\\(','\\)']],displayMath:[['$$','$$'],['\\[','\\]']],processEscapes:true,processEnvironments:true}};</script>"#;
 
+/// The author's own stylesheet in the assets folder, linked after ours.
+const CUSTOM_STYLESHEET: &str = "custom.css";
+
 /// What the site gets beyond the course itself.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SiteOptions {
     /// A MathJax 3 directory (`tex-chtml-full.js` and its fonts), copied
     /// into every assets folder; without it math stays as written.
     pub mathjax: Option<PathBuf>,
+    /// `[site]` of `clx.toml`.
+    pub settings: SiteSettings,
+}
+
+/// `[site]` in `clx.toml`: the look and the names a published course
+/// carries. Paths are relative to the `clx.toml` that names them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SiteSettings {
+    /// A stylesheet linked after the site's own on every page.
+    pub stylesheet: Option<PathBuf>,
+    /// An image shown at the start of every page's header.
+    pub logo: Option<PathBuf>,
+    /// Shown beside the logo and in the footer.
+    pub organisation: Option<String>,
+    /// Shown in the footer and as the pages' author.
+    pub author: Option<String>,
+    /// A line of text at the foot of every page.
+    pub footer: Option<String>,
+}
+
+impl SiteSettings {
+    /// `other` (a more specific file, at `base`) over `self`, field by field.
+    pub fn merge(&mut self, other: SiteSettings, base: &Path) {
+        if let Some(p) = other.stylesheet {
+            self.stylesheet = Some(base.join(p));
+        }
+        if let Some(p) = other.logo {
+            self.logo = Some(base.join(p));
+        }
+        self.organisation = other.organisation.or(self.organisation.take());
+        self.author = other.author.or(self.author.take());
+        self.footer = other.footer.or(self.footer.take());
+    }
 }
 
 /// How a deck page is framed: what replaces its title and language, and
@@ -53,6 +91,8 @@ pub struct PageFrame {
     pub head: String,
     /// Put first in the page's body.
     pub header: String,
+    /// Put last in the page's body.
+    pub footer: String,
 }
 
 impl PageFrame {
@@ -79,46 +119,183 @@ impl PageFrame {
                 head.replace_range(open + "<title>".len()..close, &esc(&self.title));
             }
         }
-        let mut out = String::with_capacity(page.len() + self.head.len() + self.header.len());
+        let body_close = text.rfind("</body>").filter(|&at| at >= body_open).unwrap_or(text.len());
+        let mut out = String::with_capacity(page.len() + self.head.len() + self.header.len() + self.footer.len());
         out.push_str(&head);
         out.push_str(&self.head);
         out.push_str(&text[head_end..body_open]);
         out.push('\n');
         out.push_str(&self.header);
-        out.push_str(&text[body_open..]);
+        out.push_str(&text[body_open..body_close]);
+        out.push_str(&self.footer);
+        out.push_str(&text[body_close..]);
         out.into_bytes()
     }
 }
 
-/// The assets of every course root, and the frame of every deck page the
-/// plan writes.
+/// The assets of every course root, the frame of every deck page the plan
+/// writes, and the home pages put in the same frame.
 pub fn add(course: &Course, layout: &Layout, options: &SiteOptions, plan: &mut Plan) {
+    let site = Site::new(course, layout, options, plan);
     let planned: BTreeSet<&Path> =
         plan.jobs.iter().flat_map(|j| &j.outputs).flat_map(|o| &o.destinations).map(PathBuf::as_path).collect();
     let decks = decks(course, layout, &planned);
     let mut frames = BTreeMap::new();
     for (i, deck) in decks.iter().enumerate() {
         for (&(lang, kind), page) in &deck.html {
-            let frame = frame(course, layout, options, &decks, i, lang, kind, page);
-            frames.insert(page.clone(), frame);
+            frames.insert(page.clone(), site.deck_frame(&decks, i, lang, kind, page));
         }
     }
-    let mut pages = Vec::new();
+    for page in &mut plan.pages {
+        let Some((top, lang)) = site.home_of(&page.to) else { continue };
+        page.bytes = site.home_frame(top, lang).apply(&page.bytes);
+    }
     for top in Top::ALL {
         for lang in Lang::ALL {
             let assets = layout.course_root(top, lang).join(ASSETS_DIR);
-            pages.push(PlannedPage { to: assets.join(STYLESHEET), bytes: SITE_CSS.as_bytes().to_vec() });
+            plan.pages.push(PlannedPage { to: assets.join(STYLESHEET), bytes: SITE_CSS.as_bytes().to_vec() });
+            let mut copy = |from: &Path, to: PathBuf| plan.copies.push(PlannedCopy { from: from.to_owned(), to });
+            if let Some(css) = &site.stylesheet {
+                copy(css, assets.join(CUSTOM_STYLESHEET));
+            }
+            if let Some((logo, name)) = &site.logo {
+                copy(logo, assets.join(name));
+            }
             if let Some(mathjax) = &options.mathjax {
                 for file in files_below(mathjax) {
                     if let Ok(rel) = file.strip_prefix(mathjax) {
-                        plan.copies.push(PlannedCopy { from: file.clone(), to: assets.join(MATHJAX_DIR).join(rel) });
+                        copy(&file, assets.join(MATHJAX_DIR).join(rel));
                     }
                 }
             }
         }
     }
-    plan.pages.extend(pages);
     plan.frames = frames;
+}
+
+/// What every frame of the course shares.
+struct Site<'a> {
+    course: &'a Course,
+    layout: &'a Layout,
+    options: &'a SiteOptions,
+    /// The author's stylesheet, when it exists.
+    stylesheet: Option<PathBuf>,
+    /// The logo and its name in the assets folder, when it exists.
+    logo: Option<(PathBuf, String)>,
+}
+
+impl<'a> Site<'a> {
+    /// The settings checked: a stylesheet or logo that is not there is an
+    /// error in the build report, and the rest of the site is built.
+    fn new(course: &'a Course, layout: &'a Layout, options: &'a SiteOptions, plan: &mut Plan) -> Site<'a> {
+        let mut existing = |key: &str, path: &Option<PathBuf>| {
+            let path = path.as_ref()?;
+            if path.is_file() {
+                return Some(path.clone());
+            }
+            plan.diagnostics.push(Diagnostic::error(
+                "clx.toml",
+                Location::NONE,
+                format!(
+                    "[site] {key} = {}: no such file; fix the path (relative to the clx.toml naming it)",
+                    path.display()
+                ),
+            ));
+            None
+        };
+        let stylesheet = existing("stylesheet", &options.settings.stylesheet);
+        let logo = existing("logo", &options.settings.logo).map(|p| {
+            let ext = p.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_else(|| "png".to_owned());
+            (p, format!("logo.{ext}"))
+        });
+        Site { course, layout, options, stylesheet, logo }
+    }
+
+    /// `(top, lang)` when `path` is the home page of a course root.
+    fn home_of(&self, path: &Path) -> Option<(Top, Lang)> {
+        Top::ALL
+            .into_iter()
+            .flat_map(|top| Lang::ALL.map(|lang| (top, lang)))
+            .find(|&(top, lang)| self.layout.course_root(top, lang).join(HOME_PAGE) == path)
+    }
+
+    /// The stylesheets (and MathJax, for deck pages) a page in `dir` links.
+    fn head(&self, root: &Path, dir: &Path, math: bool) -> String {
+        let assets = root.join(ASSETS_DIR);
+        let mut head =
+            format!("<link rel=\"stylesheet\" href=\"{}\">\n", href(&relative(dir, &assets.join(STYLESHEET))));
+        if self.stylesheet.is_some() {
+            let _ = writeln!(
+                head,
+                "<link rel=\"stylesheet\" href=\"{}\">",
+                href(&relative(dir, &assets.join(CUSTOM_STYLESHEET)))
+            );
+        }
+        if let Some(author) = &self.options.settings.author {
+            let _ = writeln!(head, "<meta name=\"author\" content=\"{}\">", esc(author));
+        }
+        if math && self.options.mathjax.is_some() {
+            let script = href(&relative(dir, &assets.join(MATHJAX_DIR).join("tex-chtml-full.js")));
+            let _ = writeln!(head, "{MATHJAX_CONFIG}\n<script defer src=\"{script}\"></script>");
+        }
+        head
+    }
+
+    /// Logo and organisation, leading to the course home page.
+    fn brand(&self, root: &Path, dir: &Path) -> String {
+        let settings = &self.options.settings;
+        if self.logo.is_none() && settings.organisation.is_none() {
+            return String::new();
+        }
+        let mut brand = format!("<a class=\"clx-brand\" href=\"{}\">", href(&relative(dir, &root.join(HOME_PAGE))));
+        if let Some((_, name)) = &self.logo {
+            let alt = settings.organisation.as_deref().unwrap_or("Logo");
+            let src = href(&relative(dir, &root.join(ASSETS_DIR).join(name)));
+            let _ = write!(brand, "<img class=\"clx-logo\" src=\"{src}\" alt=\"{}\">", esc(alt));
+        }
+        if let Some(org) = &settings.organisation {
+            let _ = write!(brand, "<span class=\"clx-organisation\">{}</span>", esc(org));
+        }
+        brand.push_str("</a>\n");
+        brand
+    }
+
+    /// The footer text, author and organisation; nothing when none is set.
+    fn footer(&self) -> String {
+        let settings = &self.options.settings;
+        let parts: Vec<String> = [&settings.footer, &settings.author, &settings.organisation]
+            .into_iter()
+            .flatten()
+            .map(|p| esc(p))
+            .collect();
+        if parts.is_empty() {
+            return String::new();
+        }
+        format!("<footer class=\"clx-footer\">{}</footer>\n", parts.join(" · "))
+    }
+
+    fn home_frame(&self, top: Top, lang: Lang) -> PageFrame {
+        let root = self.layout.course_root(top, lang);
+        let other = if lang == Lang::De { Lang::En } else { Lang::De };
+        let to = relative(&root, &self.layout.course_root(top, other).join(HOME_PAGE));
+        let course_name = self.course.spec.name.get(lang);
+        let header = format!(
+            "<header class=\"clx-header\">\n{}<nav class=\"clx-crumbs\"><span class=\"clx-home\">{}</span></nav>\n\
+             <nav class=\"clx-switch\"><a class=\"clx-lang\" hreflang=\"{code}\" lang=\"{code}\" href=\"{}\">{}</a></nav>\n</header>\n",
+            self.brand(&root, &root),
+            esc(course_name),
+            href(&to),
+            if other == Lang::De { "Deutsch" } else { "English" },
+            code = other.code()
+        );
+        PageFrame {
+            title: course_name.to_owned(),
+            lang,
+            head: self.head(&root, &root, false),
+            header,
+            footer: self.footer(),
+        }
+    }
 }
 
 /// One deck in course order, with every page of it the plan writes.
@@ -208,95 +385,91 @@ fn files_below(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-#[allow(clippy::too_many_arguments)]
-fn frame(
-    course: &Course,
-    layout: &Layout,
-    options: &SiteOptions,
-    decks: &[DeckPages],
-    i: usize,
-    lang: Lang,
-    kind: Kind,
-    page: &Path,
-) -> PageFrame {
-    let deck = &decks[i];
-    let de = lang == Lang::De;
-    let top = top_of(kind);
-    let root = layout.course_root(top, lang);
-    let dir = page.parent().unwrap_or(page);
-    let link = |to: &Path| href(&relative(dir, to));
-    let course_name = course.spec.name.get(lang);
-    let section = course.sections.get(deck.section).map(|s| s.name.get(lang)).unwrap_or_default();
-    let title = &deck.title[lang_index(lang)];
-    let mut h = String::new();
-    h.push_str("<header class=\"clx-header\">\n<nav class=\"clx-crumbs\" aria-label=\"");
-    h.push_str(if de { "Navigationspfad" } else { "Breadcrumb" });
-    let _ = write!(
+impl Site<'_> {
+    fn deck_frame(&self, decks: &[DeckPages], i: usize, lang: Lang, kind: Kind, page: &Path) -> PageFrame {
+        let (course, layout) = (self.course, self.layout);
+        let deck = &decks[i];
+        let de = lang == Lang::De;
+        let top = top_of(kind);
+        let root = layout.course_root(top, lang);
+        let dir = page.parent().unwrap_or(page);
+        let link = |to: &Path| href(&relative(dir, to));
+        let course_name = course.spec.name.get(lang);
+        let section = course.sections.get(deck.section).map(|s| s.name.get(lang)).unwrap_or_default();
+        let title = &deck.title[lang_index(lang)];
+        let mut h = String::new();
+        h.push_str("<header class=\"clx-header\">\n");
+        h.push_str(&self.brand(&root, dir));
+        h.push_str("<nav class=\"clx-crumbs\" aria-label=\"");
+        h.push_str(if de { "Navigationspfad" } else { "Breadcrumb" });
+        let _ = write!(
         h,
         "\"><a class=\"clx-home\" href=\"{}\">{}</a><span class=\"clx-sep\">›</span><span class=\"clx-section\">{}</span>\
          <span class=\"clx-sep\">›</span><span class=\"clx-deck\" aria-current=\"page\">{}</span></nav>\n",
-        link(&root.join(crate::course::home::HOME_PAGE)),
+        link(&root.join(HOME_PAGE)),
         esc(course_name),
         esc(section),
         esc(title)
     );
-    // Previous and next deck in section order, in the same language and kind.
-    h.push_str("<nav class=\"clx-pager\">");
-    let neighbour = |j: Option<usize>| j.and_then(|j| decks.get(j)).and_then(|d| Some((d, d.html.get(&(lang, kind))?)));
-    let prev = (0..i).rev().find(|&j| decks[j].html.contains_key(&(lang, kind)));
-    let next = (i + 1..decks.len()).find(|&j| decks[j].html.contains_key(&(lang, kind)));
-    if let Some((d, to)) = neighbour(prev) {
-        let _ = write!(
-            h,
-            "<a class=\"clx-prev\" rel=\"prev\" href=\"{}\">‹ {}</a>",
-            link(to),
-            esc(&d.title[lang_index(lang)])
-        );
-    }
-    if let Some((d, to)) = neighbour(next) {
-        let _ = write!(
-            h,
-            "<a class=\"clx-next\" rel=\"next\" href=\"{}\">{} ›</a>",
-            link(to),
-            esc(&d.title[lang_index(lang)])
-        );
-    }
-    h.push_str("</nav>\n<nav class=\"clx-switch\">");
-    // The same deck in the other kinds the reader may see, then as a
-    // notebook, then in the other language.
-    for other in [Kind::CodeAlong, Kind::Completed, Kind::Speaker] {
-        if !visible(top, other) {
-            continue;
+        // Previous and next deck in section order, in the same language and kind.
+        h.push_str("<nav class=\"clx-pager\">");
+        let neighbour =
+            |j: Option<usize>| j.and_then(|j| decks.get(j)).and_then(|d| Some((d, d.html.get(&(lang, kind))?)));
+        let prev = (0..i).rev().find(|&j| decks[j].html.contains_key(&(lang, kind)));
+        let next = (i + 1..decks.len()).find(|&j| decks[j].html.contains_key(&(lang, kind)));
+        if let Some((d, to)) = neighbour(prev) {
+            let _ = write!(
+                h,
+                "<a class=\"clx-prev\" rel=\"prev\" href=\"{}\">‹ {}</a>",
+                link(to),
+                esc(&d.title[lang_index(lang)])
+            );
         }
-        if let Some(to) = deck.html.get(&(lang, other)) {
-            if other == kind {
-                let _ = write!(h, "<span class=\"clx-kind clx-current\">{}</span>", kind_label(other, lang));
-            } else {
-                let _ = write!(h, "<a class=\"clx-kind\" href=\"{}\">{}</a>", link(to), kind_label(other, lang));
+        if let Some((d, to)) = neighbour(next) {
+            let _ = write!(
+                h,
+                "<a class=\"clx-next\" rel=\"next\" href=\"{}\">{} ›</a>",
+                link(to),
+                esc(&d.title[lang_index(lang)])
+            );
+        }
+        h.push_str("</nav>\n<nav class=\"clx-switch\">");
+        // The same deck in the other kinds the reader may see, then as a
+        // notebook, then in the other language.
+        for other in [Kind::CodeAlong, Kind::Completed, Kind::Speaker] {
+            if !visible(top, other) {
+                continue;
+            }
+            if let Some(to) = deck.html.get(&(lang, other)) {
+                if other == kind {
+                    let _ = write!(h, "<span class=\"clx-kind clx-current\">{}</span>", kind_label(other, lang));
+                } else {
+                    let _ = write!(h, "<a class=\"clx-kind\" href=\"{}\">{}</a>", link(to), kind_label(other, lang));
+                }
             }
         }
+        if let Some(to) = deck.notebooks.get(&(lang, kind)) {
+            let _ = write!(h, "<a class=\"clx-notebook\" href=\"{}\" download>Notebook</a>", link(to));
+        }
+        let other_lang = if de { Lang::En } else { Lang::De };
+        if let Some(to) = deck.html.get(&(other_lang, kind)) {
+            let _ = write!(
+                h,
+                "<a class=\"clx-lang\" hreflang=\"{code}\" lang=\"{code}\" href=\"{}\">{}</a>",
+                link(to),
+                if de { "English" } else { "Deutsch" },
+                code = other_lang.code()
+            );
+        }
+        h.push_str("</nav>\n</header>\n");
+        PageFrame {
+            title: format!("{title} – {course_name}"),
+            lang,
+            head: self.head(&root, dir, true),
+            header: h,
+            footer: self.footer(),
+        }
     }
-    if let Some(to) = deck.notebooks.get(&(lang, kind)) {
-        let _ = write!(h, "<a class=\"clx-notebook\" href=\"{}\" download>Notebook</a>", link(to));
-    }
-    let other_lang = if de { Lang::En } else { Lang::De };
-    if let Some(to) = deck.html.get(&(other_lang, kind)) {
-        let _ = write!(
-            h,
-            "<a class=\"clx-lang\" hreflang=\"{code}\" lang=\"{code}\" href=\"{}\">{}</a>",
-            link(to),
-            if de { "English" } else { "Deutsch" },
-            code = other_lang.code()
-        );
-    }
-    h.push_str("</nav>\n</header>\n");
-    let stylesheet = link(&root.join(ASSETS_DIR).join(STYLESHEET));
-    let mut head = format!("<link rel=\"stylesheet\" href=\"{stylesheet}\">\n");
-    if options.mathjax.is_some() {
-        let script = link(&root.join(ASSETS_DIR).join(MATHJAX_DIR).join("tex-chtml-full.js"));
-        let _ = writeln!(head, "{MATHJAX_CONFIG}\n<script defer src=\"{script}\"></script>");
-    }
-    PageFrame { title: format!("{title} – {course_name}"), lang, head, header: h }
 }
 
 fn lang_index(lang: Lang) -> usize {
@@ -344,13 +517,14 @@ mod tests {
             lang: Lang::De,
             head: "<link rel=\"stylesheet\" href=\"x.css\">\n".to_owned(),
             header: "<header>h</header>\n".to_owned(),
+            footer: "<footer>f</footer>\n".to_owned(),
         };
         let page = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<title>Notebook</title>\n</head>\n<body>\n<main>m</main>\n</body>\n</html>\n";
         let framed = String::from_utf8(frame.apply(page.as_bytes())).unwrap();
         assert_eq!(
             framed,
             "<!DOCTYPE html>\n<html lang=\"de\">\n<head>\n<title>01 Intro – Kurs</title>\n\
-             <link rel=\"stylesheet\" href=\"x.css\">\n</head>\n<body>\n<header>h</header>\n\n<main>m</main>\n</body>\n</html>\n"
+             <link rel=\"stylesheet\" href=\"x.css\">\n</head>\n<body>\n<header>h</header>\n\n<main>m</main>\n<footer>f</footer>\n</body>\n</html>\n"
         );
         assert_eq!(frame.apply(b"not html"), b"not html");
     }
