@@ -92,6 +92,15 @@ fn deck_pages_carry_title_language_and_a_header_whose_links_all_resolve() {
     }
     let home = std::fs::read_to_string(course.out().join("public/En/Test Course/index.html")).expect("home");
     assert!(home.contains("href=\"_site/site.css\""), "the home page shares the stylesheet");
+
+    // The output folder's own index lists the course in both languages.
+    let index = std::fs::read_to_string(course.out().join("index.html")).expect("root index");
+    for href in
+        ["public/En/Test%20Course/index.html", "public/De/Testkurs/index.html", "speaker/En/Test%20Course/index.html"]
+    {
+        assert!(index.contains(&format!("href=\"{href}\"")), "{href} in {index}");
+        assert!(course.out().join(percent_decode(href)).is_file(), "{href}");
+    }
 }
 
 #[test]

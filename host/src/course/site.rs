@@ -171,6 +171,9 @@ pub fn add(course: &Course, layout: &Layout, options: &SiteOptions, plan: &mut P
         }
     }
     plan.frames = frames;
+    if let Some(index) = site.root_index() {
+        plan.pages.push(index);
+    }
 }
 
 /// What every frame of the course shares.
@@ -272,6 +275,66 @@ impl<'a> Site<'a> {
             return String::new();
         }
         format!("<footer class=\"clx-footer\">{}</footer>\n", parts.join(" · "))
+    }
+
+    /// The output folder's own `index.html`: every course found there (this
+    /// one included, built or not), per tree and language. Courses built
+    /// into the same folder before show up; each build writes it anew.
+    fn root_index(&self) -> Option<PlannedPage> {
+        let out = self.layout.course_root(Top::Public, Lang::En).parent()?.parent()?.parent()?.to_owned();
+        let mut courses: BTreeMap<(Top, String), BTreeMap<Lang, PathBuf>> = BTreeMap::new();
+        for top in Top::ALL {
+            for lang in Lang::ALL {
+                let ours = self.layout.course_root(top, lang);
+                let found = std::fs::read_dir(out.join(top.dir()).join(lang.dir()))
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.join(HOME_PAGE).is_file() && *p != ours);
+                for root in found.chain([ours.clone()]) {
+                    let name = if root == ours {
+                        self.course.spec.name.get(Lang::En).to_owned()
+                    } else {
+                        root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+                    };
+                    courses.entry((top, name)).or_default().insert(lang, root.join(HOME_PAGE));
+                }
+            }
+        }
+        let mut body = String::new();
+        for top in Top::ALL {
+            let rows: Vec<_> = courses.iter().filter(|((t, _), _)| *t == top).collect();
+            if rows.is_empty() {
+                continue;
+            }
+            let _ = writeln!(
+                body,
+                "<section>\n<h2>{}</h2>\n<ul class=\"files\">",
+                if top == Top::Public { "Courses / Kurse" } else { "Speaker editions / Ausgaben für Vortragende" }
+            );
+            for ((_, name), langs) in rows {
+                let links: Vec<String> = langs
+                    .iter()
+                    .map(|(lang, home)| {
+                        let label = if *lang == Lang::De { "Deutsch" } else { "English" };
+                        format!("<a href=\"{}\" hreflang=\"{}\">{label}</a>", href(&relative(&out, home)), lang.code())
+                    })
+                    .collect();
+                let _ = writeln!(body, "<li><span class=\"title\">{}</span> {}</li>", esc(name), links.join(" "));
+            }
+            body.push_str("</ul>\n</section>\n");
+        }
+        let stylesheet =
+            href(&relative(&out, &self.layout.course_root(Top::Public, Lang::En).join(ASSETS_DIR).join(STYLESHEET)));
+        let html = format!(
+            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>Courses</title>\n\
+             <link rel=\"stylesheet\" href=\"{stylesheet}\">\n</head>\n<body class=\"clx-home-page\">\n<main>\n\
+             <h1>Courses</h1>\n{body}</main>\n{}</body>\n</html>\n",
+            self.footer()
+        );
+        Some(PlannedPage { to: out.join(HOME_PAGE), bytes: html.into_bytes() })
     }
 
     fn home_frame(&self, top: Top, lang: Lang) -> PageFrame {
