@@ -151,3 +151,52 @@ fn site_settings_brand_every_page_with_logo_organisation_footer_and_stylesheet()
     assert!(stderr(&out).contains("[site] logo = "), "{}", stderr(&out));
     assert!(page.is_file(), "the pages are still there");
 }
+
+#[test]
+fn search_on_a_deck_page_finds_a_word_of_another_deck_and_opens_it_at_its_heading() {
+    let env = Env::new();
+    let first = deck("Erste Schritte", "First Steps");
+    let second = "# j2 from 'macros.j2' import header\n# {{ header(\"Schleifen\", \"Loops\") }}\n\n\
+                  # %% [markdown] lang=\"de\"\n# ## Wiederholen\n# Der Zebrafisch schwimmt.\n\n\
+                  # %% [markdown] lang=\"en\"\n# ## Repeating things\n# The zebrafish swims.\n\n\
+                  # %%\nfor fin in range(3):\n    print(fin)\n";
+    let course =
+        TestCourse::new(&[("one", &[("slides_one.py", first.as_str())]), ("two", &[("slides_two.py", second)])]);
+    let out = env.clx().arg("build").arg(course.spec()).output().expect("run clx");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let index = course.out().join("public/En/Test Course/_site/search-index.js");
+    let text = std::fs::read_to_string(&index).expect("search index");
+    assert!(text.contains("\"zebrafish\"") && !text.contains("zebrafisch"), "English words only: {text}");
+
+    let page = page(&course, "public/En", "Completed", "01 First Steps.html");
+    let tab = clx_e2e::browser::Tab::open(&format!("file://{}", page.display()));
+    tab.eval(
+        "(() => { const i = document.querySelector('input.clx-search'); i.value = 'zebra repeat'; \
+           i.dispatchEvent(new Event('input')); return true; })()",
+    );
+    let listed = tab.wait_until(
+        "[...document.querySelectorAll('.clx-results a')].some(a => a.textContent === '02 Loops')",
+        std::time::Duration::from_secs(10),
+    );
+    assert!(listed.is_some(), "results: {}", tab.eval("document.querySelector('.clx-results').outerHTML"));
+    assert_eq!(
+        tab.eval("document.querySelector('.clx-results .clx-result-heading').textContent"),
+        "Repeating things",
+        "the matching heading is offered too"
+    );
+    tab.eval("document.querySelector('.clx-results a').click(); true");
+    let opened = tab.wait_until("document.title.startsWith('02 Loops')", std::time::Duration::from_secs(10));
+    assert!(opened.is_some(), "now on: {}", tab.eval("document.title"));
+    // Code is searchable too, and the home page has the same box.
+    let home = course.out().join("public/En/Test Course/index.html");
+    tab.goto(&format!("file://{}", home.display()));
+    tab.eval(
+        "(() => { const i = document.querySelector('input.clx-search'); i.value = 'fin range'; \
+           i.dispatchEvent(new Event('input')); return true; })()",
+    );
+    let listed = tab.wait_until(
+        "[...document.querySelectorAll('.clx-results a')].some(a => a.textContent === '02 Loops')",
+        std::time::Duration::from_secs(10),
+    );
+    assert!(listed.is_some(), "code search from the home page");
+}

@@ -29,6 +29,12 @@ pub const STYLESHEET: &str = "site.css";
 
 const SITE_CSS: &str = include_str!("site.css");
 
+/// The course search: the script every page loads, and the index the build
+/// writes beside it (a script too, so it loads from disk).
+const SEARCH_JS: &str = include_str!("search.js");
+const SEARCH_SCRIPT: &str = "search.js";
+const SEARCH_INDEX: &str = "search-index.js";
+
 /// The folder below the assets folder MathJax is copied to.
 const MATHJAX_DIR: &str = "mathjax";
 
@@ -154,6 +160,8 @@ pub fn add(course: &Course, layout: &Layout, options: &SiteOptions, plan: &mut P
         for lang in Lang::ALL {
             let assets = layout.course_root(top, lang).join(ASSETS_DIR);
             plan.pages.push(PlannedPage { to: assets.join(STYLESHEET), bytes: SITE_CSS.as_bytes().to_vec() });
+            plan.pages.push(PlannedPage { to: assets.join(SEARCH_SCRIPT), bytes: SEARCH_JS.as_bytes().to_vec() });
+            plan.pages.push(PlannedPage { to: assets.join(SEARCH_INDEX), bytes: site.search_index(&decks, top, lang) });
             let mut copy = |from: &Path, to: PathBuf| plan.copies.push(PlannedCopy { from: from.to_owned(), to });
             if let Some(css) = &site.stylesheet {
                 copy(css, assets.join(CUSTOM_STYLESHEET));
@@ -227,6 +235,8 @@ impl<'a> Site<'a> {
         let assets = root.join(ASSETS_DIR);
         let mut head =
             format!("<link rel=\"stylesheet\" href=\"{}\">\n", href(&relative(dir, &assets.join(STYLESHEET))));
+        let search = href(&relative(dir, &assets.join(SEARCH_SCRIPT)));
+        let _ = writeln!(head, "<script defer src=\"{search}\"></script>");
         if self.stylesheet.is_some() {
             let _ = writeln!(
                 head,
@@ -242,6 +252,48 @@ impl<'a> Site<'a> {
             let _ = writeln!(head, "{MATHJAX_CONFIG}\n<script defer src=\"{script}\"></script>");
         }
         head
+    }
+
+    /// The search box; its results link relative to the course root.
+    fn search_box(&self, root: &Path, dir: &Path, lang: Lang) -> String {
+        let mut to_root = href(&relative(dir, root));
+        if !to_root.is_empty() {
+            to_root.push('/');
+        }
+        let (label, placeholder) =
+            if lang == Lang::De { ("Suche", "Kurs durchsuchen") } else { ("Search", "Search the course") };
+        format!(
+            "<form class=\"clx-search-form\" role=\"search\" onsubmit=\"return false\">\
+             <input type=\"search\" class=\"clx-search\" data-root=\"{to_root}\" aria-label=\"{label}\" \
+             placeholder=\"{placeholder}\" autocomplete=\"off\"></form>\n"
+        )
+    }
+
+    /// The search index of one course root: every deck page the reader of
+    /// that tree sees (the speaker's pages in the speaker tree, else the
+    /// completed ones), with its title, section, headings, and per word the
+    /// decks holding it. A script assigning `window.clxSearch`.
+    fn search_index(&self, decks: &[DeckPages], top: Top, lang: Lang) -> Vec<u8> {
+        let root = self.layout.course_root(top, lang);
+        let kinds: &[Kind] = if top == Top::Speaker { &[Kind::Speaker] } else { &[Kind::Completed, Kind::CodeAlong] };
+        let mut docs = Vec::new();
+        let mut words: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
+        for deck in decks {
+            let Some(page) = kinds.iter().find_map(|&k| deck.html.get(&(lang, k))) else { continue };
+            let text = std::fs::read_to_string(&deck.source).unwrap_or_default();
+            let found = crate::course::deck_text::searchable(&text, lang.code(), top == Top::Speaker);
+            let title = &deck.title[lang_index(lang)];
+            let id = docs.len();
+            for word in tokens(title).chain(tokens(&found.text)) {
+                words.entry(word).or_default().insert(id);
+            }
+            let section = self.course.sections.get(deck.section).map(|s| s.name.get(lang)).unwrap_or_default();
+            docs.push(serde_json::json!({
+                "t": title, "s": section, "u": href(&relative(&root, page)), "h": found.headings,
+            }));
+        }
+        let index = serde_json::json!({ "docs": docs, "words": words });
+        format!("window.clxSearch = {index};\n").into_bytes()
     }
 
     /// Logo and organisation, leading to the course home page.
@@ -343,10 +395,11 @@ impl<'a> Site<'a> {
         let to = relative(&root, &self.layout.course_root(top, other).join(HOME_PAGE));
         let course_name = self.course.spec.name.get(lang);
         let header = format!(
-            "<header class=\"clx-header\">\n{}<nav class=\"clx-crumbs\"><span class=\"clx-home\">{}</span></nav>\n\
+            "<header class=\"clx-header\">\n{}<nav class=\"clx-crumbs\"><span class=\"clx-home\">{}</span></nav>\n{}\
              <nav class=\"clx-switch\"><a class=\"clx-lang\" hreflang=\"{code}\" lang=\"{code}\" href=\"{}\">{}</a></nav>\n</header>\n",
             self.brand(&root, &root),
             esc(course_name),
+            self.search_box(&root, &root, lang),
             href(&to),
             if other == Lang::De { "Deutsch" } else { "English" },
             code = other.code()
@@ -363,6 +416,7 @@ impl<'a> Site<'a> {
 
 /// One deck in course order, with every page of it the plan writes.
 struct DeckPages {
+    source: PathBuf,
     section: usize,
     /// Per language: `NN Title`.
     title: [String; 2],
@@ -379,6 +433,7 @@ fn decks(course: &Course, layout: &Layout, planned: &BTreeSet<&Path>) -> Vec<Dec
             for file in &topic.files {
                 let FileRole::Deck(deck) = &file.role else { continue };
                 let mut pages = DeckPages {
+                    source: file.path.clone(),
                     section: s,
                     title: Lang::ALL.map(|l| format!("{:02} {}", deck.number, deck.title.get(l))),
                     html: BTreeMap::new(),
@@ -465,10 +520,10 @@ impl Site<'_> {
         h.push_str(&self.brand(&root, dir));
         h.push_str("<nav class=\"clx-crumbs\" aria-label=\"");
         h.push_str(if de { "Navigationspfad" } else { "Breadcrumb" });
-        let _ = write!(
+        let _ = writeln!(
         h,
         "\"><a class=\"clx-home\" href=\"{}\">{}</a><span class=\"clx-sep\">›</span><span class=\"clx-section\">{}</span>\
-         <span class=\"clx-sep\">›</span><span class=\"clx-deck\" aria-current=\"page\">{}</span></nav>\n",
+         <span class=\"clx-sep\">›</span><span class=\"clx-deck\" aria-current=\"page\">{}</span></nav>",
         link(&root.join(HOME_PAGE)),
         esc(course_name),
         esc(section),
@@ -496,7 +551,9 @@ impl Site<'_> {
                 esc(&d.title[lang_index(lang)])
             );
         }
-        h.push_str("</nav>\n<nav class=\"clx-switch\">");
+        h.push_str("</nav>\n");
+        h.push_str(&self.search_box(&root, dir, lang));
+        h.push_str("<nav class=\"clx-switch\">");
         // The same deck in the other kinds the reader may see, then as a
         // notebook, then in the other language.
         for other in [Kind::CodeAlong, Kind::Completed, Kind::Speaker] {
@@ -533,6 +590,12 @@ impl Site<'_> {
             footer: self.footer(),
         }
     }
+}
+
+/// Words as the search script splits them: lower case, letters, digits
+/// and `_`, at least two characters.
+fn tokens(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !(c.is_alphanumeric() || c == '_')).filter(|w| w.chars().count() > 1).map(str::to_lowercase)
 }
 
 fn lang_index(lang: Lang) -> usize {
