@@ -68,5 +68,5 @@ impl AfterBuild for Server {
 
 /// `<out>/public/En/<Course>` -> `<out>`.
 fn out_dir_of(root: &std::path::Path) -> Option<PathBuf> {
-    Some(root.parent()?.parent()?.parent()?.canonicalize().ok()?)
+    root.parent()?.parent()?.parent()?.canonicalize().ok()
 }
