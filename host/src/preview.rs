@@ -25,6 +25,7 @@ use futures_util::Stream;
 use percent_encoding::percent_decode_str;
 use tokio::sync::watch;
 
+use crate::course::home::esc;
 use crate::course::plan::Plan;
 use crate::report::{Diagnostic, Level, Report};
 
@@ -180,14 +181,10 @@ fn error_page(source: &str, errors: &[&Diagnostic]) -> String {
          overflow-x:auto}}</style>\n</head>\n<body>\n<h1 class=\"clx-build-error\">This page failed to build</h1>\n\
          <p>Fix <code>{}</code>; the page reloads when the next build succeeds.</p>\n<pre class=\"clx-errors\">{}</pre>\n\
          </body>\n</html>\n",
-        escape(source),
-        escape(source),
-        escape(&text)
+        esc(source),
+        esc(source),
+        esc(&text)
     )
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 /// What a request path names.
@@ -297,7 +294,7 @@ async fn file(State(shared): State<Arc<Shared>>, uri: Uri) -> Response {
                 let page = format!(
                     "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Not found</title></head><body>\
                      <p>Not found: <code>{}</code>. This page reloads when a build writes it.</p></body></html>\n",
-                    escape(&rel.display().to_string())
+                    esc(&rel.display().to_string())
                 );
                 html_response(StatusCode::NOT_FOUND, inject(&page, "missing"))
             }

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use clx_e2e::{render_in_chromium, stderr, stdout, target_dir, tools_dir, Env};
+use clx_e2e::{percent_decode, render_in_chromium, stderr, stdout, target_dir, tools_dir, Env};
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_path_buf()
@@ -57,24 +57,6 @@ fn files_below(dir: &Path) -> Vec<PathBuf> {
     }
     out.sort();
     out
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8(out).expect("UTF-8 link")
 }
 
 /// Every `href` of a home page, checked to be relative and to name a file

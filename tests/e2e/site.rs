@@ -12,24 +12,6 @@ fn deck(de: &str, en: &str) -> String {
     )
 }
 
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// The `href`s inside the page's header.
 fn header_links(html: &str) -> Vec<String> {
     let start = html.find("<header class=\"clx-header\">").expect("a header");
@@ -152,6 +134,14 @@ fn site_settings_brand_every_page_with_logo_organisation_footer_and_stylesheet()
     assert!(page.is_file(), "the pages are still there");
 }
 
+/// Type `query` into the page's search box, as a reader would.
+fn type_search(tab: &clx_e2e::browser::Tab, query: &str) {
+    tab.eval(&format!(
+        "(() => {{ const i = document.querySelector('input.clx-search'); i.value = {query:?}; \
+           i.dispatchEvent(new Event('input')); return true; }})()"
+    ));
+}
+
 #[test]
 fn search_on_a_deck_page_finds_a_word_of_another_deck_and_opens_it_at_its_heading() {
     let env = Env::new();
@@ -170,10 +160,7 @@ fn search_on_a_deck_page_finds_a_word_of_another_deck_and_opens_it_at_its_headin
 
     let page = page(&course, "public/En", "Completed", "01 First Steps.html");
     let tab = clx_e2e::browser::Tab::open(&format!("file://{}", page.display()));
-    tab.eval(
-        "(() => { const i = document.querySelector('input.clx-search'); i.value = 'zebra repeat'; \
-           i.dispatchEvent(new Event('input')); return true; })()",
-    );
+    type_search(&tab, "zebra repeat");
     let listed = tab.wait_until(
         "[...document.querySelectorAll('.clx-results a')].some(a => a.textContent === '02 Loops')",
         std::time::Duration::from_secs(10),
@@ -190,10 +177,7 @@ fn search_on_a_deck_page_finds_a_word_of_another_deck_and_opens_it_at_its_headin
     // Code is searchable too, and the home page has the same box.
     let home = course.out().join("public/En/Test Course/index.html");
     tab.goto(&format!("file://{}", home.display()));
-    tab.eval(
-        "(() => { const i = document.querySelector('input.clx-search'); i.value = 'fin range'; \
-           i.dispatchEvent(new Event('input')); return true; })()",
-    );
+    type_search(&tab, "fin range");
     let listed = tab.wait_until(
         "[...document.querySelectorAll('.clx-results a')].some(a => a.textContent === '02 Loops')",
         std::time::Duration::from_secs(10),

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Component, Path, PathBuf};
 
-use crate::course::home::{href, HOME_PAGE};
+use crate::course::home::{esc, href, HOME_PAGE};
 use crate::course::lang::Lang;
 use crate::course::layout::{Format, Kind, Layout, Top, Variant};
 use crate::course::model::{Course, FileRole};
@@ -619,10 +619,6 @@ pub fn relative(from: &Path, to: &Path) -> PathBuf {
         out.push(part.as_os_str());
     }
     out
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 #[cfg(test)]
