@@ -141,7 +141,13 @@ fn failures(plan: &Plan, report: &Report, root: &Path) -> HashMap<PathBuf, Strin
             if dest.extension().is_some_and(|e| e == "html") && !dest.exists() {
                 let rel = dest.canonicalize().unwrap_or_else(|_| resolve_missing(dest));
                 if let Ok(rel) = rel.strip_prefix(root) {
-                    out.insert(rel.to_owned(), error_page(&job.display, &errors));
+                    // In the page's own frame: the reader can still move around the course.
+                    let page = error_page(&job.display, &errors);
+                    let page = match plan.frames.get(dest) {
+                        Some(frame) => String::from_utf8_lossy(&frame.apply(page.as_bytes())).into_owned(),
+                        None => page,
+                    };
+                    out.insert(rel.to_owned(), page);
                 }
             }
         }
@@ -176,11 +182,12 @@ fn error_page(source: &str, errors: &[&Diagnostic]) -> String {
     }
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>Build failed: {}</title>\n\
-         <style>body{{font-family:system-ui,sans-serif;margin:2rem auto;max-width:60rem;padding:0 1rem}}\
-         h1{{color:#b42318}}pre{{background:#fdf2f2;border:1px solid #f3c5c5;padding:1rem;white-space:pre-wrap;\
-         overflow-x:auto}}</style>\n</head>\n<body>\n<h1 class=\"clx-build-error\">This page failed to build</h1>\n\
+         <style>main{{font-family:system-ui,sans-serif;margin:2rem auto;max-width:60rem;padding:0 1rem}}\
+         h1{{color:#b42318}}pre{{background:#fdf2f2;color:#1f2933;border:1px solid #f3c5c5;padding:1rem;\
+         white-space:pre-wrap;overflow-x:auto}}</style>\n</head>\n<body>\n<main>\n\
+         <h1 class=\"clx-build-error\">This page failed to build</h1>\n\
          <p>Fix <code>{}</code>; the page reloads when the next build succeeds.</p>\n<pre class=\"clx-errors\">{}</pre>\n\
-         </body>\n</html>\n",
+         </main>\n</body>\n</html>\n",
         esc(source),
         esc(source),
         esc(&text)

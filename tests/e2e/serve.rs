@@ -74,6 +74,7 @@ fn served_page_reloads_on_edit_shows_a_failing_deck_as_its_error_and_stops_on_ct
     let text = tab.eval("document.body.innerText").as_str().unwrap_or_default().to_owned();
     assert!(text.contains("slides_preview.py"), "names the deck: {text}");
     assert!(text.contains("failed to build"), "{text}");
+    assert_eq!(tab.eval("!!document.querySelector('.clx-header .clx-home')"), true, "still in the course's frame");
 
     // The next good build replaces it.
     std::fs::write(&deck_path, deck("delta")).expect("fix deck");
