@@ -69,8 +69,8 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct PreviewArgs {
     /// Port to serve on [default: a free one]
-    #[arg(long, default_value_t = 0)]
-    pub port: u16,
+    #[arg(long)]
+    pub port: Option<u16>,
     /// Address to listen on; anything but loopback lets other machines read the course
     #[arg(long, default_value = "127.0.0.1", value_name = "ADDRESS")]
     pub host: std::net::IpAddr,

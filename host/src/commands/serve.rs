@@ -16,7 +16,7 @@ use crate::cli::{GlobalArgs, PreviewArgs};
 pub fn run(global: &GlobalArgs, args: PreviewArgs) -> Result<ExitCode> {
     let PreviewArgs { port, host, open, mut build } = args;
     build.watch = true;
-    let mut server = Server { addr: SocketAddr::new(host, port), open, preview: None };
+    let mut server = Server { addr: SocketAddr::new(host, port.unwrap_or(0)), open, preview: None };
     super::build::run_with(global, build, &mut server)
 }
 
