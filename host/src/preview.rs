@@ -265,11 +265,17 @@ fn version_of(bytes: &[u8], kind: char) -> String {
 }
 
 /// The script every served HTML page gets: reload when the stream says so.
+/// Only a visible page keeps its stream open (a hidden one opens it again
+/// when shown, and reloads then if it changed meanwhile): a browser allows
+/// six connections to one server, and a stream per background tab would
+/// use them all.
 fn reload_script(version: &str) -> String {
     format!(
-        "<script>/* clx serve: live reload */(function(){{var s=new EventSource(\"{EVENTS_PATH}?path=\"+\
-         encodeURIComponent(location.pathname)+\"&v={version}\");s.addEventListener(\"reload\",function(){{\
-         s.close();location.reload()}})}})();</script>"
+        "<script>/* clx serve: live reload */(function(){{var s=null;function open(){{if(s)return;\
+         s=new EventSource(\"{EVENTS_PATH}?path=\"+encodeURIComponent(location.pathname)+\"&v={version}\");\
+         s.addEventListener(\"reload\",function(){{s.close();location.reload()}})}}\
+         document.addEventListener(\"visibilitychange\",function(){{if(document.hidden){{if(s){{s.close();s=null}}}}\
+         else open()}});if(!document.hidden)open()}})();</script>"
     )
 }
 
