@@ -114,6 +114,8 @@ fn site_settings_brand_every_page_with_logo_organisation_footer_and_stylesheet()
         assert!(html.contains("CC BY 4.0 · Ada Author · Example Academy</footer>"), "{html}");
         assert!(html.contains("<meta name=\"author\" content=\"Ada Author\">"), "{html}");
     }
+    let title_cell = std::fs::read_to_string(&page).expect("page");
+    assert!(title_cell.contains(">Ada Author</div>"), "the deck's title cell names the [site] author");
     let tab = clx_e2e::browser::Tab::open(&format!("file://{}", page.display()));
     let probe = tab.eval(
         "({ header: getComputedStyle(document.querySelector('.clx-header')).backgroundColor, \

@@ -394,7 +394,8 @@ impl Planner<'_> {
         let mut options = json!({
             "lang": lang.code(),
             "prog_lang": deck.prog_lang.name,
-            "author": self.course.spec.author,
+            // The spec's author, else the one `[site]` names for the whole site.
+            "author": self.course.spec.author.as_ref().or(self.opts.site.settings.author.as_ref()),
             "macros": macros,
             "execute": true,
             // Names the course, so two courses with the same deck paths run
