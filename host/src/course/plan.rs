@@ -17,6 +17,9 @@ pub struct Plan {
     /// Problems found while planning (unknown topic, duplicate id, …); the
     /// rest of the plan is still built.
     pub diagnostics: Vec<crate::report::Diagnostic>,
+    /// Deck pages -> the frame they are written in (title, language,
+    /// stylesheet, navigation), applied as each lands.
+    pub frames: std::collections::BTreeMap<PathBuf, crate::course::site::PageFrame>,
 }
 
 impl Plan {
