@@ -56,10 +56,15 @@ fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> EnvErro
     move |source| EnvError::Io { what, path, source }
 }
 
+/// The project's tools venv (`scripts/setup`), where the kernelspecs live.
+pub fn tools_venv() -> PathBuf {
+    clx_plugin_api::tools_dir().unwrap_or_else(|| PathBuf::from(".")).join("venv")
+}
+
 /// The interpreter course environments are made from: the tools venv's
 /// (the one the default Python kernel runs), else `python3` on `PATH`.
 pub fn base_python() -> PathBuf {
-    let tools = crate::execute::tools_venv().join("bin/python");
+    let tools = tools_venv().join("bin/python");
     if tools.exists() {
         tools
     } else {
@@ -71,7 +76,7 @@ pub fn base_python() -> PathBuf {
 fn uv() -> Option<PathBuf> {
     static UV: OnceLock<Option<PathBuf>> = OnceLock::new();
     UV.get_or_init(|| {
-        let tools = crate::execute::tools_venv().join("bin/uv");
+        let tools = tools_venv().join("bin/uv");
         [tools, PathBuf::from("uv")]
             .into_iter()
             .find(|uv| Command::new(uv).arg("--version").output().map(|o| o.status.success()).unwrap_or(false))

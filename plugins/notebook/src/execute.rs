@@ -20,11 +20,6 @@ use crate::lang::ProgLang;
 /// the deck and must not be kept as its outcome.
 pub const ENVIRONMENT_ERROR: &str = "environment error: ";
 
-/// The project's tools venv (`scripts/setup`), where the kernelspecs live.
-pub fn tools_venv() -> PathBuf {
-    clx_plugin_api::tools_dir().unwrap_or_else(|| PathBuf::from(".")).join("venv")
-}
-
 /// Stand-in for the kernels' versions in the cache key: per language, the
 /// kernelspec chosen and its `kernel.json` (path and modification time), so
 /// choosing or installing another kernel runs the decks again.
@@ -134,11 +129,13 @@ pub struct RunContext<'a> {
 
 /// The deck line of a failing cell: the line of the statement the kernel
 /// names when it says which one (Python's `Cell In[n], line L`, Deno's
-/// `<anonymous>:L:C`, evcxr's `command_n:L:C`), else the cell's marker.
+/// `<anonymous>:L:C`, evcxr's `command_n:L:C`, the line jshell quotes),
+/// else the cell's marker.
 fn deck_line(speaker: &Variant, cell: usize, traceback: &str, source: &str) -> Option<u32> {
-    let marker = speaker.cells.get(cell.checked_sub(1)?)?.rendered_line;
+    let cell = speaker.cells.get(cell.checked_sub(1)?)?;
+    let marker = cell.rendered_line;
     let marker_line = source_line(&speaker.rendered, marker, source);
-    let within = line_in_cell(traceback)?;
+    let within = line_in_cell(traceback, &cell.source)?;
     source_line(&speaker.rendered, marker + within, source).or(marker_line)
 }
 
@@ -151,12 +148,24 @@ fn deck_cell(source: &str, line: u32, comment: &str) -> u32 {
     u32::try_from(markers).unwrap_or(u32::MAX).max(1)
 }
 
-fn line_in_cell(traceback: &str) -> Option<usize> {
+/// The 1-based line within the cell that `traceback` blames; 0 for the
+/// cell as a whole.
+fn line_in_cell(traceback: &str, cell_source: &str) -> Option<usize> {
     let number = |s: &str| {
         s.bytes()
             .take_while(u8::is_ascii_digit)
             .fold(None, |n: Option<usize>, b| Some(n.unwrap_or(0) * 10 + usize::from(b - b'0')))
     };
+    // jshell (JJava) quotes the line of a snippet it rejects after `|   `;
+    // an exception's frames name only jshell's own snippet numbers
+    // (`at .(#16:1)`), which no cell line matches, so they blame the cell.
+    if let Some(quoted) = traceback.lines().find_map(|l| l.strip_prefix("|   ")) {
+        let quoted = quoted.trim();
+        return cell_source.lines().position(|l| l.trim() == quoted).map(|i| i + 1).or(Some(0));
+    }
+    if traceback.contains("\tat .(#") {
+        return Some(0);
+    }
     // Deno lists the innermost frame first; the cell's own statement is the
     // outermost one.
     if let Some(at) = traceback.rfind("<anonymous>:") {
@@ -328,11 +337,17 @@ mod tests {
 
     #[test]
     fn the_failing_line_is_read_from_each_kernels_traceback() {
-        assert_eq!(line_in_cell("ReferenceError: x is not defined\n    at <anonymous>:3:1"), Some(3));
+        assert_eq!(line_in_cell("ReferenceError: x is not defined\n    at <anonymous>:3:1", ""), Some(3));
         let evcxr = "[E0308] Error: mismatched types\n ╭─[ command_6:1:1 ]\n │\n 2 │ let s: i32 = \"x\";";
-        assert_eq!(line_in_cell(evcxr), Some(2));
-        assert_eq!(line_in_cell("Cell In[4], line 7\n----> 7 1/0"), Some(7));
-        assert_eq!(line_in_cell("Error: no location"), None);
+        assert_eq!(line_in_cell(evcxr, ""), Some(2));
+        assert_eq!(line_in_cell("Cell In[4], line 7\n----> 7 1/0", ""), Some(7));
+        assert_eq!(line_in_cell("Error: no location", ""), None);
+        let jshell =
+            "|   System.out.println(a + undefinedThing);\ncannot find symbol\n  symbol:   variable undefinedThing\n";
+        let cell = "int a = 1;\nint b = 2;\n  System.out.println(a + undefinedThing);\n";
+        assert_eq!(line_in_cell(jshell, cell), Some(3), "the line jshell quotes");
+        let thrown = "java.lang.ArithmeticException: / by zero\n\tat .f(#17:3)\n\tat .(#18:1)";
+        assert_eq!(line_in_cell(thrown, cell), Some(0), "jshell's snippet numbers blame the cell");
     }
 
     #[test]

@@ -80,7 +80,7 @@ impl Notebook {
     /// the tools venv.
     fn env_prefixes(&self) -> Vec<std::path::PathBuf> {
         let mut prefixes: Vec<std::path::PathBuf> = self.config.venv.iter().cloned().collect();
-        prefixes.push(execute::tools_venv());
+        prefixes.push(env::tools_venv());
         prefixes
     }
 
