@@ -116,3 +116,32 @@ fn the_example_course_prints_a_table_with_the_package_its_requirements_file_name
     let page = std::fs::read_to_string(&page).expect("the data deck's page");
     assert!(page.contains("<pre>name      score\n------  -------\nAda"), "tabulate's table of the scores: {page}");
 }
+
+#[test]
+fn pages_that_print_paths_warnings_and_temp_dirs_are_byte_identical_across_state_dirs() {
+    let deck = "# %% [markdown]\n# Paths\n\n# %%\nimport os, tempfile, warnings\nimport helper\n\
+                warnings.warn(\"old API\", DeprecationWarning)\nprint(os.getcwd())\nprint(tempfile.gettempdir())\n\
+                print(helper.__file__)\n\n# %%\ndef f():\n    pass\nf.__code__.co_filename\n";
+    let course = TestCourse::new(&[("paths", &[("slides_paths.py", deck), ("helper.py", "X = 1\n")])]);
+    let speaker_page = |course: &TestCourse| {
+        let pages = course.outputs_ending("slides_paths.html");
+        let page = pages.iter().find(|p| p.to_string_lossy().contains("/Speaker/")).expect("a speaker page");
+        std::fs::read_to_string(page).expect("read page")
+    };
+    let (first_env, second_env) = (Env::new(), Env::new());
+    build(&first_env, &course.spec());
+    let first = file_tree(&course.out());
+    let page = speaker_page(&course);
+    assert!(page.contains("DeprecationWarning: old API"), "the warning is in the page: {page}");
+    assert!(page.contains("/tmp/ipykernel/"), "cell files without the kernel's pid: {page}");
+    assert!(page.contains("$CLX_HOME/run/"), "the run directory under a placeholder: {page}");
+    let state = first_env.state_dir();
+    assert!(!page.contains(&*state.to_string_lossy()), "no state dir in the page: {page}");
+
+    build(&second_env, &course.spec());
+    let second = file_tree(&course.out());
+    for (path, bytes) in &first {
+        assert!(second.get(path) == Some(bytes), "{path} differs between the builds in two state dirs");
+    }
+    assert_eq!(first.len(), second.len());
+}

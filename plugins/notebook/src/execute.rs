@@ -230,8 +230,12 @@ fn run(
             }
         }
         let mut session = session.map_err(environment)?;
+        let neutral = NeutralPaths::for_run(dir.path(), session.started_in());
         match clx_kernel::execute(&mut nb, &mut session, ctx.timeout) {
-            Ok(()) => return Ok(nb),
+            Ok(()) => {
+                neutral.apply(&mut nb);
+                return Ok(nb);
+            }
             Err(e) if e.is_kernel_death() && attempt == 0 => {
                 host.warn(&format!("{path}: {e}; retrying with a fresh kernel"));
                 last = Some(e);
@@ -260,6 +264,94 @@ fn run(
     }
     let issue = Issue::error(last.map(|e| e.to_string()).unwrap_or_default()).in_file(path);
     Err(issue)
+}
+
+/// What a deck can print that differs from build to build or machine to
+/// machine, and what it reads as in the pages instead: the directory a JVM
+/// started in (renamed to the deck's directory), the worker's private temp
+/// dir (`/tmp`), the run root and the state dir (`$CLX_HOME`), and the
+/// kernel's process id in ipykernel's cell file names
+/// (`/tmp/ipykernel_<pid>/<hash>.py`, seen in warnings and tracebacks).
+/// Rewriting the outputs keeps every path a deck uses real while it runs;
+/// only what lands in the page is made the same everywhere.
+struct NeutralPaths {
+    /// Applied in order: more specific paths first.
+    rewrites: Vec<(String, String)>,
+}
+
+/// The state dir as pages show it.
+const STATE_DIR_PLACEHOLDER: &str = "$CLX_HOME";
+
+impl NeutralPaths {
+    fn for_run(run_dir: &Path, started_in: Option<&Path>) -> NeutralPaths {
+        let mut rewrites = Vec::new();
+        let text = |p: &Path| p.to_string_lossy().trim_end_matches('/').to_owned();
+        if let Some(start) = started_in {
+            rewrites.push((text(start), text(run_dir)));
+        }
+        let tmp = text(&std::env::temp_dir());
+        if !tmp.is_empty() && tmp != "/tmp" {
+            rewrites.push((tmp, "/tmp".to_owned()));
+        }
+        let state = text(&clx_plugin_api::state_dir());
+        let root = text(&run_root());
+        if root != format!("{state}/run") {
+            rewrites.push((root, format!("{STATE_DIR_PLACEHOLDER}/run")));
+        }
+        rewrites.push((state, STATE_DIR_PLACEHOLDER.to_owned()));
+        rewrites.retain(|(from, _)| !from.is_empty() && from != "/");
+        NeutralPaths { rewrites }
+    }
+
+    /// Rewrite every string in the notebook's outputs.
+    fn apply(&self, nb: &mut Value) {
+        let Some(cells) = nb["cells"].as_array_mut() else { return };
+        for cell in cells {
+            if let Some(outputs) = cell.get_mut("outputs") {
+                self.apply_to(outputs);
+            }
+        }
+    }
+
+    fn apply_to(&self, value: &mut Value) {
+        match value {
+            Value::String(text) => {
+                for (from, to) in &self.rewrites {
+                    if text.contains(from.as_str()) {
+                        *text = text.replace(from.as_str(), to);
+                    }
+                }
+                if text.contains(IPYKERNEL_CELL_DIR) {
+                    *text = without_pids(text);
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| self.apply_to(v)),
+            Value::Object(fields) => fields.values_mut().for_each(|v| self.apply_to(v)),
+            _ => {}
+        }
+    }
+}
+
+/// ipykernel names a cell's code `<tmp>/ipykernel_<pid>/<hash of the code>.py`.
+const IPYKERNEL_CELL_DIR: &str = "ipykernel_";
+
+/// `ipykernel_<pid>` -> `ipykernel`.
+fn without_pids(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(IPYKERNEL_CELL_DIR) {
+        let after = &rest[at + IPYKERNEL_CELL_DIR.len()..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            out.push_str(&rest[..at + IPYKERNEL_CELL_DIR.len()]);
+        } else {
+            out.push_str(&rest[..at]);
+            out.push_str("ipykernel");
+        }
+        rest = &after[digits..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Answer the HTML requests `(id, kind, notebook of that variant)` of a job.
@@ -348,6 +440,27 @@ mod tests {
         assert_eq!(line_in_cell(jshell, cell), Some(3), "the line jshell quotes");
         let thrown = "java.lang.ArithmeticException: / by zero\n\tat .f(#17:3)\n\tat .(#18:1)";
         assert_eq!(line_in_cell(thrown, cell), Some(0), "jshell's snippet numbers blame the cell");
+    }
+
+    #[test]
+    fn paths_that_differ_between_builds_read_alike_in_the_outputs() {
+        let neutral = NeutralPaths {
+            rewrites: vec![
+                ("/s/tmp/w1/home-x".into(), "/s/run/ab".into()),
+                ("/s/tmp/w1".into(), "/tmp".into()),
+                ("/s".into(), "$CLX_HOME".into()),
+            ],
+        };
+        let mut nb = serde_json::json!({"cells": [{"cell_type": "code", "outputs": [
+            {"output_type": "stream", "text": "/s/tmp/w1/ipykernel_4711/123.py:3: DeprecationWarning: old\n"},
+            {"output_type": "execute_result", "data": {"text/plain": ["'/s/run/ab'", "/s/tmp/w1/home-x/f"]}},
+            {"output_type": "stream", "text": "ipykernel_ stays, ipykernel_launcher too"},
+        ]}]});
+        neutral.apply(&mut nb);
+        let outputs = &nb["cells"][0]["outputs"];
+        assert_eq!(outputs[0]["text"], "/tmp/ipykernel/123.py:3: DeprecationWarning: old\n");
+        assert_eq!(outputs[1]["data"]["text/plain"], serde_json::json!(["'$CLX_HOME/run/ab'", "$CLX_HOME/run/ab/f"]));
+        assert_eq!(outputs[2]["text"], "ipykernel_ stays, ipykernel_launcher too");
     }
 
     #[test]

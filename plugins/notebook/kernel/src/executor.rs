@@ -259,7 +259,7 @@ impl Executor {
         let spec = self.kernelspec(name)?;
         if let Some(server) = self.fork_server(&spec) {
             match self.rt.block_on(Kernel::start_forked(&spec, work_dir, &server)) {
-                Ok(kernel) => return Ok(Session { exec: self, kernel: Some(kernel) }),
+                Ok(kernel) => return Ok(Session { exec: self, kernel: Some(kernel), started_in: None }),
                 Err(e) => self.give_up_forking(name, format!("a forked kernel did not start: {e}")),
             }
         }
@@ -269,7 +269,7 @@ impl Executor {
             Relocation::Adopt(setup) => (setup, true),
             Relocation::StartThere => {
                 let kernel = self.rt.block_on(Kernel::start(&spec, work_dir))?;
-                return Ok(Session { exec: self, kernel: Some(kernel) });
+                return Ok(Session { exec: self, kernel: Some(kernel), started_in: None });
             }
         };
         let starting = {
@@ -288,11 +288,13 @@ impl Executor {
             Ok(Err(e)) => return Err(e),
             Err(e) => return Err(KernelError::Protocol(format!("kernel start task failed: {e}"))),
         };
+        let mut started_in = None;
         if let Some(home) = starting.home {
+            started_in = Some(home.path().to_owned());
             adopt(home, work_dir)?;
         }
         self.rt.block_on(kernel.run_silent(setup))?;
-        Ok(Session { exec: self, kernel: Some(kernel) })
+        Ok(Session { exec: self, kernel: Some(kernel), started_in })
     }
 }
 
@@ -371,12 +373,22 @@ fn adopt(home: tempfile::TempDir, work_dir: &Path) -> Result<(), KernelError> {
 pub struct Session<'e> {
     exec: &'e Executor,
     kernel: Option<Kernel>,
+    /// Where the kernel started, when that is not the deck's directory but
+    /// became it by rename: absolute paths the kernel computes from its
+    /// start (a JVM's `File.getAbsolutePath()`) still name it.
+    started_in: Option<PathBuf>,
 }
 
 impl Session<'_> {
     /// The kernel's process id, while it runs.
     pub fn pid(&self) -> Option<i32> {
         self.kernel.as_ref().map(Kernel::pid)
+    }
+
+    /// The directory the kernel started in, when it was renamed to the
+    /// deck's directory afterwards.
+    pub fn started_in(&self) -> Option<&Path> {
+        self.started_in.as_deref()
     }
 
     /// Whether the kernel was forked from a fork server.
