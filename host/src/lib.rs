@@ -11,6 +11,7 @@
 pub mod build;
 pub mod config;
 pub mod course;
+pub mod lockfile;
 pub mod plugin;
 pub mod process;
 pub mod report;
