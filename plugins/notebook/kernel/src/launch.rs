@@ -20,6 +20,9 @@ pub fn pass_only_env(names: Vec<String>) {
     let _ = ENV_ALLOWLIST.set(names);
 }
 
+/// The JVM options JJava's launcher hands to the kernel's JVM.
+const JJAVA_JVM_OPTS: &str = "JJAVA_JVM_OPTS";
+
 /// The environment a kernel of a kernelspec starts with: clx's own (or only
 /// its allowlisted part), the variables clx sets for every kernel, then the
 /// kernelspec's `env`. A fork server starts with the same, so a forked
@@ -47,6 +50,14 @@ impl LaunchEnv {
             // Deno styles values for a terminal unless told not to; the
             // escape codes would end up in the pages.
             vars.push(("NO_COLOR".into(), "1".into()));
+        }
+        if spec.spec.language.eq_ignore_ascii_case("java") && std::env::var_os(JJAVA_JVM_OPTS).is_none() {
+            // A deck's JVM lives for seconds: the client compiler alone
+            // starts it and compiles jshell's snippets in well under half the
+            // CPU time of the tiered default (a 20-cell deck 3.2 s instead of
+            // 7.4 s on the loaded 2-core machine), and a serial collector
+            // suits one short-lived heap.
+            vars.push((JJAVA_JVM_OPTS.into(), "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC".into()));
         }
         if let Some(env) = &spec.spec.env {
             vars.extend(env.iter().map(|(k, v)| (k.into(), v.into())));
