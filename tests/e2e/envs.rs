@@ -150,6 +150,9 @@ fn pages_that_print_paths_warnings_and_temp_dirs_are_byte_identical_across_state
 fn unpinned_requirements_are_locked_on_the_first_build_and_change_only_through_env_update() {
     let env = Env::new();
     let course = TestCourse::new(&[("six", &[("slides_six.py", USES_SIX)])]);
+    let nothing = env.clx().args(["env", "update"]).arg(course.root()).output().expect("run clx env update");
+    assert_eq!(nothing.status.code(), Some(2), "{}", stderr(&nothing));
+    assert!(stderr(&nothing).contains("no requirements.txt here, so nothing to lock"), "{}", stderr(&nothing));
     std::fs::write(course.root().join("requirements.txt"), "six\n").expect("write requirements");
     let lock_path = course.root().join("requirements.lock");
     let pinned_six = || {

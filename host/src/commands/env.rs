@@ -16,10 +16,12 @@ pub fn run(cmd: EnvCommand) -> Result<ExitCode> {
                 None => std::env::current_dir().context("cannot tell the current directory")?,
             };
             match lockfile::update(&root)? {
-                None => {
-                    outln!("{}: no {} here; nothing to lock", root.display(), lockfile::REQUIREMENTS);
-                    Ok(ExitCode::from(2))
-                }
+                None => anyhow::bail!(
+                    "{}: no {} here, so nothing to lock; run `clx env update` in the course root or pass it: \
+                     clx env update DIR",
+                    root.display(),
+                    lockfile::REQUIREMENTS
+                ),
                 Some(Locked::Current) => Ok(ExitCode::SUCCESS),
                 Some(Locked::Resolved { changes, .. }) => {
                     if changes.is_empty() {
