@@ -3,14 +3,20 @@
 //! `scripts/setup --kernels typescript,java`, as CI does), Rust in evcxr's
 //! (opt-in, see README).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use clx_e2e::*;
 
-fn copy_course(src: &Path) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
-    copy_tree(src, dir.path());
-    dir
+/// A copy of `examples/<name>` built once; the copy (kept alive by the
+/// caller), its spec and its output folder.
+fn build_example(env: &Env, name: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let course = tempfile::tempdir().expect("temp dir");
+    copy_tree(&repo_root().join("examples").join(name), course.path());
+    let spec = course.path().join(format!("course-specs/{name}.xml"));
+    let out = env.clx().arg("build").arg(&spec).output().expect("run clx");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out_dir = course.path().join("output");
+    (course, spec, out_dir)
 }
 
 fn kernelspec_installed(name: &str) -> bool {
@@ -25,11 +31,7 @@ fn page(out: &Path, rel: &str) -> String {
 fn typescript_example_course_runs_in_deno_with_outputs_in_completed_and_speaker_pages() {
     assert!(kernelspec_installed("deno"), "Deno's kernel is missing: run scripts/setup --kernels python,typescript");
     let env = Env::new();
-    let course = copy_course(&repo_root().join("examples/typescript-course"));
-    let spec = course.path().join("course-specs/typescript-course.xml");
-    let out = env.clx().arg("build").arg(&spec).output().expect("run clx");
-    assert!(out.status.success(), "{}", stderr(&out));
-    let out_dir = course.path().join("output");
+    let (_course, _, out_dir) = build_example(&env, "typescript-course");
     for rel in [
         "public/En/TypeScript Basics/Slides/Html/Completed/First Steps/01 Hello, TypeScript.html",
         "speaker/En/TypeScript Basics/Slides/Html/Speaker/First Steps/01 Hello, TypeScript.html",
@@ -84,11 +86,7 @@ fn a_failing_typescript_cell_is_reported_at_its_deck_line_and_rebuilding_gives_t
 fn java_example_course_runs_in_jjava_with_outputs_in_completed_and_speaker_pages_and_rebuilds_byte_identical() {
     assert!(kernelspec_installed("java"), "JJava's kernel is missing: run scripts/setup --kernels python,java");
     let env = Env::new();
-    let course = copy_course(&repo_root().join("examples/java-course"));
-    let spec = course.path().join("course-specs/java-course.xml");
-    let out = env.clx().arg("build").arg(&spec).output().expect("run clx");
-    assert!(out.status.success(), "{}", stderr(&out));
-    let out_dir = course.path().join("output");
+    let (course, spec, out_dir) = build_example(&env, "java-course");
     let executed = [
         ("public/En/Java Basics/Slides/Html/Completed/First Steps", "01 Hello, Java.html", "02 Classes.html"),
         ("speaker/En/Java Basics/Slides/Html/Speaker/First Steps", "01 Hello, Java.html", "02 Classes.html"),
@@ -153,11 +151,7 @@ fn rust_example_course_runs_in_evcxr() {
         return;
     }
     let env = Env::new();
-    let course = copy_course(&repo_root().join("examples/rust-course"));
-    let spec = course.path().join("course-specs/rust-course.xml");
-    let out = env.clx().arg("build").arg(&spec).output().expect("run clx");
-    assert!(out.status.success(), "{}", stderr(&out));
-    let out_dir = course.path().join("output");
+    let (_course, _, out_dir) = build_example(&env, "rust-course");
     let hello = page(&out_dir, "public/En/Rust Basics/Slides/Html/Completed/First Steps/01 Hello, Rust.html");
     assert!(hello.contains("output_stdout\"><pre>Hello, Rust!"), "{hello}");
     assert!(hello.contains("<pre>42</pre>"), "{hello}");
