@@ -50,6 +50,9 @@ pub enum Command {
     Cache(CacheCommand),
     /// Check which converters are ready and which external tools are missing
     Doctor,
+    /// The course's Python environment: `clx env update` re-resolves requirements.lock
+    #[command(subcommand)]
+    Env(EnvCommand),
     /// Start a new course: spec, a deck, a diagram, data and settings that build at once
     Init(InitArgs),
     /// Print a shell completion script (e.g. `clx completions bash > ~/.local/share/bash-completion/completions/clx`)
@@ -200,6 +203,16 @@ pub enum JobsCommand {
     Cancel { ids: Vec<i64> },
     /// Put failed or cancelled jobs back in the queue
     Retry { ids: Vec<i64> },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EnvCommand {
+    /// Resolve requirements.txt anew into requirements.lock (newest allowed versions) and print what changed
+    Update {
+        /// The course root holding requirements.txt [default: the current directory]
+        #[arg(value_name = "DIR")]
+        course: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -11,6 +11,7 @@
 pub mod build;
 pub mod config;
 pub mod course;
+pub mod lockfile;
 pub mod plugin;
 pub mod preview;
 pub mod process;

@@ -116,3 +116,80 @@ fn the_example_course_prints_a_table_with_the_package_its_requirements_file_name
     let page = std::fs::read_to_string(&page).expect("the data deck's page");
     assert!(page.contains("<pre>name      score\n------  -------\nAda"), "tabulate's table of the scores: {page}");
 }
+
+#[test]
+fn pages_that_print_paths_warnings_and_temp_dirs_are_byte_identical_across_state_dirs() {
+    let deck = "# %% [markdown]\n# Paths\n\n# %%\nimport os, tempfile, warnings\nimport helper\n\
+                warnings.warn(\"old API\", DeprecationWarning)\nprint(os.getcwd())\nprint(tempfile.gettempdir())\n\
+                print(helper.__file__)\n\n# %%\ndef f():\n    pass\nf.__code__.co_filename\n";
+    let course = TestCourse::new(&[("paths", &[("slides_paths.py", deck), ("helper.py", "X = 1\n")])]);
+    let speaker_page = |course: &TestCourse| {
+        let pages = course.outputs_ending("slides_paths.html");
+        let page = pages.iter().find(|p| p.to_string_lossy().contains("/Speaker/")).expect("a speaker page");
+        std::fs::read_to_string(page).expect("read page")
+    };
+    let (first_env, second_env) = (Env::new(), Env::new());
+    build(&first_env, &course.spec());
+    let first = file_tree(&course.out());
+    let page = speaker_page(&course);
+    assert!(page.contains("DeprecationWarning: old API"), "the warning is in the page: {page}");
+    assert!(page.contains("/tmp/ipykernel/"), "cell files without the kernel's pid: {page}");
+    assert!(page.contains("$CLX_HOME/run/"), "the run directory under a placeholder: {page}");
+    let state = first_env.state_dir();
+    assert!(!page.contains(&*state.to_string_lossy()), "no state dir in the page: {page}");
+
+    build(&second_env, &course.spec());
+    let second = file_tree(&course.out());
+    for (path, bytes) in &first {
+        assert!(second.get(path) == Some(bytes), "{path} differs between the builds in two state dirs");
+    }
+    assert_eq!(first.len(), second.len());
+}
+
+#[test]
+fn unpinned_requirements_are_locked_on_the_first_build_and_change_only_through_env_update() {
+    let env = Env::new();
+    let course = TestCourse::new(&[("six", &[("slides_six.py", USES_SIX)])]);
+    let nothing = env.clx().args(["env", "update"]).arg(course.root()).output().expect("run clx env update");
+    assert_eq!(nothing.status.code(), Some(2), "{}", stderr(&nothing));
+    assert!(stderr(&nothing).contains("no requirements.txt here, so nothing to lock"), "{}", stderr(&nothing));
+    std::fs::write(course.root().join("requirements.txt"), "six\n").expect("write requirements");
+    let lock_path = course.root().join("requirements.lock");
+    let pinned_six = || {
+        let lock = std::fs::read_to_string(&lock_path).expect("requirements.lock beside requirements.txt");
+        assert!(lock.contains("--hash=sha256:"), "every pin with its hashes: {lock}");
+        assert!(lock.contains("\nipykernel=="), "ipykernel is locked too: {lock}");
+        let line = lock.lines().find(|l| l.starts_with("six==")).unwrap_or_else(|| panic!("{lock}")).to_owned();
+        line.trim_start_matches("six==").trim_end_matches([' ', '\\']).to_owned()
+    };
+
+    let first = build(&env, &course.spec());
+    let locked = pinned_six();
+    assert!(
+        first.contains(&format!("locked requirements.txt into requirements.lock: six {locked}, ipykernel ")),
+        "{first}"
+    );
+    assert!(completed_page(&course, "slides_six").contains(&format!("six {locked}")), "the lock's version ran");
+    assert!(build(&env, &course.spec()).contains("0 built, 2 from cache"), "an unchanged rebuild runs nothing");
+
+    let update = |expected: &str| {
+        let out = env.clx().args(["env", "update"]).current_dir(course.root()).output().expect("run clx env update");
+        let text = stdout(&out);
+        assert!(out.status.success(), "{text}{}", stderr(&out));
+        assert!(text.contains(expected), "{expected} missing from: {text}");
+    };
+    update("requirements.lock: unchanged");
+    std::fs::write(course.root().join("requirements.txt"), "six==1.16.0\n").expect("write requirements");
+    update(&format!("six {locked} -> 1.16.0"));
+    let rerun = build(&env, &course.spec());
+    assert!(rerun.contains("2 built, 0 from cache"), "a new lock is a new cache key: {rerun}");
+    assert!(completed_page(&course, "slides_six").contains("six 1.16.0"));
+
+    // Loosening the requirement again keeps the locked version: nothing is
+    // upgraded behind the author's back.
+    std::fs::write(course.root().join("requirements.txt"), "six\n").expect("write requirements");
+    let loose = build(&env, &course.spec());
+    assert!(loose.contains("requirements.txt changed since requirements.lock was made: resolved again"), "{loose}");
+    assert_eq!(pinned_six(), "1.16.0");
+    assert!(completed_page(&course, "slides_six").contains("six 1.16.0"));
+}

@@ -84,31 +84,15 @@ fn reference() -> &'static Tree {
         let (code, err) = build(&env, &course);
         assert_eq!(code, Some(0), "the clean reference build failed: {err}");
         assert_nothing_left(&env, "reference build");
-        read_tree(&course.out())
+        file_tree(&course.out())
     })
-}
-
-fn read_tree(out: &Path) -> Tree {
-    fn walk(root: &Path, dir: &Path, tree: &mut Tree) {
-        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let path = e.path();
-            if path.is_dir() {
-                walk(root, &path, tree);
-            } else if let (Ok(rel), Ok(bytes)) = (path.strip_prefix(root), std::fs::read(&path)) {
-                tree.insert(rel.to_string_lossy().into_owned(), bytes);
-            }
-        }
-    }
-    let mut tree = Tree::new();
-    walk(out, out, &mut tree);
-    tree
 }
 
 /// Every reference file outside `except` (a folder) must be there with the
 /// same bytes; without `except`, nothing else may be there either, which
 /// also rules out leftover `.clx-*.tmp` files.
 fn compare_to_reference(out: &Path, except: Option<&str>, context: &str) {
-    let actual = read_tree(out);
+    let actual = file_tree(out);
     let skipped = |rel: &str| except.is_some_and(|dir| rel.starts_with(&format!("{dir}/")));
     let expected: Vec<_> = reference().iter().filter(|(rel, _)| !skipped(rel)).collect();
     let missing: Vec<_> = expected.iter().filter(|(rel, _)| !actual.contains_key(*rel)).map(|(r, _)| r).collect();

@@ -1,15 +1,22 @@
 //! Course languages beyond Python, built by the real clx with real kernels:
-//! TypeScript in Deno's kernel (installed by `scripts/setup --kernels
-//! typescript`, as CI does), Rust in evcxr's (opt-in, see README).
+//! TypeScript in Deno's kernel and Java in JJava's (installed by
+//! `scripts/setup --kernels typescript,java`, as CI does), Rust in evcxr's
+//! (opt-in, see README).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use clx_e2e::*;
 
-fn copy_course(src: &Path) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
-    copy_tree(src, dir.path());
-    dir
+/// A copy of `examples/<name>` built once; the copy (kept alive by the
+/// caller), its spec and its output folder.
+fn build_example(env: &Env, name: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let course = tempfile::tempdir().expect("temp dir");
+    copy_tree(&repo_root().join("examples").join(name), course.path());
+    let spec = course.path().join(format!("course-specs/{name}.xml"));
+    let out = env.clx().arg("build").arg(&spec).output().expect("run clx");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out_dir = course.path().join("output");
+    (course, spec, out_dir)
 }
 
 fn kernelspec_installed(name: &str) -> bool {
@@ -24,11 +31,7 @@ fn page(out: &Path, rel: &str) -> String {
 fn typescript_example_course_runs_in_deno_with_outputs_in_completed_and_speaker_pages() {
     assert!(kernelspec_installed("deno"), "Deno's kernel is missing: run scripts/setup --kernels python,typescript");
     let env = Env::new();
-    let course = copy_course(&repo_root().join("examples/typescript-course"));
-    let spec = course.path().join("course-specs/typescript-course.xml");
-    let out = env.clx().arg("build").arg(&spec).output().expect("run clx");
-    assert!(out.status.success(), "{}", stderr(&out));
-    let out_dir = course.path().join("output");
+    let (_course, _, out_dir) = build_example(&env, "typescript-course");
     for rel in [
         "public/En/TypeScript Basics/Slides/Html/Completed/First Steps/01 Hello, TypeScript.html",
         "speaker/En/TypeScript Basics/Slides/Html/Speaker/First Steps/01 Hello, TypeScript.html",
@@ -79,6 +82,65 @@ fn a_failing_typescript_cell_is_reported_at_its_deck_line_and_rebuilding_gives_t
     assert!(String::from_utf8_lossy(&first).contains("/run/"), "ran in the stable run directory");
 }
 
+#[test]
+fn java_example_course_runs_in_jjava_with_outputs_in_completed_and_speaker_pages_and_rebuilds_byte_identical() {
+    assert!(kernelspec_installed("java"), "JJava's kernel is missing: run scripts/setup --kernels python,java");
+    let env = Env::new();
+    let (course, spec, out_dir) = build_example(&env, "java-course");
+    let executed = [
+        ("public/En/Java Basics/Slides/Html/Completed/First Steps", "01 Hello, Java.html", "02 Classes.html"),
+        ("speaker/En/Java Basics/Slides/Html/Speaker/First Steps", "01 Hello, Java.html", "02 Classes.html"),
+        ("public/De/Java Grundlagen/Folien/Html/Completed/Erste Schritte", "01 Hallo, Java.html", "02 Klassen.html"),
+        ("speaker/De/Java Grundlagen/Folien/Html/Speaker/Erste Schritte", "01 Hallo, Java.html", "02 Klassen.html"),
+    ];
+    for (dir, hello, classes) in executed {
+        let hello = page(&out_dir, &format!("{dir}/{hello}"));
+        assert!(hello.contains("output_stdout\"><pre>Hello, Java!"), "System.out.println in {dir}: {hello}");
+        assert!(hello.contains("<pre>42</pre>"), "the expression's value in {dir}");
+        assert!(hello.contains("In&nbsp;[1]"), "counting starts at 1 in {dir}");
+        assert!(hello.contains("<pre>Hello, Ada!</pre>"), "the exercise's solution ran in {dir}");
+        assert!(!hello.contains("Only for the authors"), "a `del` cell is in no output");
+        let classes = page(&out_dir, &format!("{dir}/{classes}"));
+        assert!(classes.contains("<pre>Point(4, 6)"), "the class from the cell before, in {dir}: {classes}");
+        assert!(classes.contains("<pre>17</pre>"), "the data file read by relative path, in {dir}");
+        assert!(classes.contains("IndexOutOfBoundsException"), "the raises-exception cell shows its error in {dir}");
+    }
+    let speaker = page(&out_dir, "speaker/En/Java Basics/Slides/Html/Speaker/First Steps/01 Hello, Java.html");
+    let completed = page(&out_dir, "public/En/Java Basics/Slides/Html/Completed/First Steps/01 Hello, Java.html");
+    assert!(speaker.contains("The shell needs no class") && !completed.contains("The shell needs no class"), "notes");
+    assert!(completed.contains("multiplyExact"), "an `alt` cell is in completed");
+    let code_along = page(&out_dir, "public/En/Java Basics/Slides/Html/Code-Along/First Steps/01 Hello, Java.html");
+    assert!(!code_along.contains("output_stream") && !code_along.contains("multiplyExact"), "{code_along}");
+    assert!(code_along.contains("&quot;...&quot;"), "the `start` cell is in code-along");
+    let notebook = page(&out_dir, "public/En/Java Basics/Slides/Notebooks/Completed/First Steps/02 Classes.ipynb");
+    assert!(notebook.contains("\"name\": \"java\""), "the metadata names the kernel that ran: {notebook}");
+    let code = page(&out_dir, "public/En/Java Basics/Slides/Java/Completed/First Steps/01 Hello, Java.java");
+    assert!(code.contains("System.out.println(\"Hello, Java!\");"), "{code}");
+
+    let first = file_tree(&out_dir);
+    let again = env.clx().args(["build", "--no-cache"]).arg(&spec).output().expect("run clx");
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(file_tree(&out_dir) == first, "every output has the same bytes when the decks run again");
+
+    // A cell that does not compile: reported at its deck line, the other
+    // deck's pages still written.
+    let deck = course.path().join("slides/module_100_basics/topic_100_hello/slides_hello.java");
+    let mut text = std::fs::read_to_string(&deck).expect("deck");
+    text.push_str("\n// %%\nint total = answer;\nSystem.out.println(total + missing);\n");
+    std::fs::write(&deck, &text).expect("write deck");
+    let line = text.lines().count();
+    let broken = env.clx().arg("build").arg(&spec).output().expect("run clx");
+    let err = stderr(&broken);
+    assert_eq!(broken.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("slides_hello.java: cell 16, line {line}")),
+        "the deck line ({line}) of the call: {err}"
+    );
+    assert!(err.contains("cannot find symbol"), "{err}");
+    let classes = "public/En/Java Basics/Slides/Html/Completed/First Steps/02 Classes.html";
+    assert!(file_tree(&out_dir).get(classes) == first.get(classes), "the other deck's pages stay");
+}
+
 /// evcxr's kernel takes a long compile (`scripts/setup --kernels rust`), so
 /// it is optional: this test runs where the kernel is installed and says so
 /// where it is not.
@@ -89,11 +151,7 @@ fn rust_example_course_runs_in_evcxr() {
         return;
     }
     let env = Env::new();
-    let course = copy_course(&repo_root().join("examples/rust-course"));
-    let spec = course.path().join("course-specs/rust-course.xml");
-    let out = env.clx().arg("build").arg(&spec).output().expect("run clx");
-    assert!(out.status.success(), "{}", stderr(&out));
-    let out_dir = course.path().join("output");
+    let (_course, _, out_dir) = build_example(&env, "rust-course");
     let hello = page(&out_dir, "public/En/Rust Basics/Slides/Html/Completed/First Steps/01 Hello, Rust.html");
     assert!(hello.contains("output_stdout\"><pre>Hello, Rust!"), "{hello}");
     assert!(hello.contains("<pre>42</pre>"), "{hello}");

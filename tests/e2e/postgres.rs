@@ -20,26 +20,8 @@ fn example_course() -> tempfile::TempDir {
     dir
 }
 
-/// Every file under `root` with its bytes.
-fn tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(root: &Path, dir: &Path, files: &mut BTreeMap<String, Vec<u8>>) {
-        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                walk(root, &p, files);
-            } else {
-                let rel = p.strip_prefix(root).expect("under root").to_string_lossy().into_owned();
-                files.insert(rel, std::fs::read(&p).expect("read output"));
-            }
-        }
-    }
-    let mut files = BTreeMap::new();
-    walk(root, root, &mut files);
-    files
-}
-
 fn assert_same_tree(actual: &Path, expected: &BTreeMap<String, Vec<u8>>, what: &str) {
-    let actual = tree(actual);
+    let actual = file_tree(actual);
     let differ: Vec<&String> = expected.keys().filter(|k| actual.get(*k) != expected.get(*k)).collect();
     let extra: Vec<&String> = actual.keys().filter(|k| !expected.contains_key(*k)).collect();
     assert!(
@@ -54,7 +36,7 @@ fn local_reference() -> BTreeMap<String, Vec<u8>> {
     let course = example_course();
     let out = env.clx().arg("build").arg(course.path().join(SPEC)).output().expect("run clx");
     assert!(out.status.success(), "local build: {}", stderr(&out));
-    tree(&course.path().join("output"))
+    file_tree(&course.path().join("output"))
 }
 
 /// A `clx worker serve` daemon with a home of its own, as `user` when given.
@@ -310,7 +292,7 @@ fn a_second_machine_builds_the_same_course_entirely_from_the_shared_cache() {
     // Another state dir, another copy of the course, no worker at all.
     let (err, second, _e2, _c2) = HostBuild::start(&url, "0").finish();
     assert!(err.contains("0 built, 15 from cache, 0 failed"), "{err}");
-    assert_eq!(tree(&first), tree(&second));
+    assert_eq!(file_tree(&first), file_tree(&second));
 
     let env = Env::new();
     let stats = env.clx().env("CLX_QUEUE_URL", &url).args(["cache", "stats"]).output().expect("run clx");

@@ -109,6 +109,7 @@ fn shown(path: &Path) -> String {
 
 fn build(global: &GlobalArgs, args: BuildArgs, after: &mut dyn AfterBuild) -> Result<ExitCode> {
     let course = course_inputs(&args)?;
+    lock_python_packages(&course.data_dir);
     let (registry, config) = super::discover_plugins(global, Some(&course.data_dir))?;
     // A course that names its plugins stops before anything is written.
     registry.check_requirements(&config.required_plugins)?;
@@ -143,6 +144,22 @@ fn build(global: &GlobalArgs, args: BuildArgs, after: &mut dyn AfterBuild) -> Re
     report.finish();
     after.built(&plan, &report)?;
     watch(build, args.message_format, strict, report.diagnostics.iter().cloned().collect(), after)
+}
+
+/// Lock the course's `requirements.txt` when it has no lock made from it,
+/// before planning, so the lock's text is what the jobs carry. A lock that
+/// cannot be made is a warning: the decks then install the file as written
+/// and report what fails.
+fn lock_python_packages(root: &Path) {
+    match clx::lockfile::ensure(root) {
+        Ok(Some(locked)) => {
+            if let Some(line) = super::env::resolved_line(&locked) {
+                eprintln!("{line}");
+            }
+        }
+        Ok(None) => {}
+        Err(e) => eprintln!("warning: {}: cannot lock the course's Python packages: {e}", clx::lockfile::REQUIREMENTS),
+    }
 }
 
 /// Where the course is and where its outputs go, checked before any work.

@@ -12,6 +12,7 @@ macro_rules! outln {
 mod build;
 pub mod completions;
 mod doctor;
+mod env;
 mod init;
 mod inspect;
 mod plugins;
@@ -66,6 +67,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Jobs(cmd) => inspect::jobs(&global, cmd),
         Command::Cache(cmd) => inspect::cache(&global, cmd),
         Command::Doctor => doctor::run(&global),
+        Command::Env(cmd) => env::run(cmd),
         Command::Init(args) => init::run(args),
         Command::Completions { shell } => completions::completions(shell),
         Command::Man => completions::man(),

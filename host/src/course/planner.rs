@@ -422,11 +422,18 @@ impl Planner<'_> {
         });
     }
 
-    /// `requirements.txt` at the course root as `{path, text}` (the path as
-    /// the author knows it, for messages), or `None` without one.
+    /// The course's Python packages as `{path, text, locked}` (the path as
+    /// the author knows it, for messages): `requirements.lock` beside
+    /// `requirements.txt` when there is one, so the exact versions (not the
+    /// loose list) are what the cache key holds, else `requirements.txt`;
+    /// `None` without `requirements.txt`.
     fn requirements(&self) -> Option<Value> {
         let path = self.course.root.join("requirements.txt");
         let text = std::fs::read_to_string(&path).ok()?;
+        let lock = self.course.root.join("requirements.lock");
+        if let Ok(locked) = std::fs::read_to_string(&lock) {
+            return Some(json!({ "path": self.course.display(&lock), "text": locked, "locked": true }));
+        }
         Some(json!({ "path": self.course.display(&path), "text": text }))
     }
 

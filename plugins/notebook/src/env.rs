@@ -25,9 +25,13 @@ const TAIL_LINES: usize = 15;
 /// The package list a course declares.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Requirements {
-    /// Where the author wrote it, as they know it (`requirements.txt`).
+    /// Where the author wrote it, as they know it (`requirements.txt`), or
+    /// the lock made from it (`requirements.lock`).
     pub file: String,
     pub text: String,
+    /// `text` is a lock: every package pinned with its hashes, ipykernel
+    /// included, installed exactly as it stands.
+    pub locked: bool,
 }
 
 /// A finished course environment.
@@ -56,10 +60,15 @@ fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> EnvErro
     move |source| EnvError::Io { what, path, source }
 }
 
+/// The project's tools venv (`scripts/setup`), where the kernelspecs live.
+pub fn tools_venv() -> PathBuf {
+    clx_plugin_api::tools_dir().unwrap_or_else(|| PathBuf::from(".")).join("venv")
+}
+
 /// The interpreter course environments are made from: the tools venv's
 /// (the one the default Python kernel runs), else `python3` on `PATH`.
 pub fn base_python() -> PathBuf {
-    let tools = crate::execute::tools_venv().join("bin/python");
+    let tools = tools_venv().join("bin/python");
     if tools.exists() {
         tools
     } else {
@@ -71,7 +80,7 @@ pub fn base_python() -> PathBuf {
 fn uv() -> Option<PathBuf> {
     static UV: OnceLock<Option<PathBuf>> = OnceLock::new();
     UV.get_or_init(|| {
-        let tools = crate::execute::tools_venv().join("bin/uv");
+        let tools = tools_venv().join("bin/uv");
         [tools, PathBuf::from("uv")]
             .into_iter()
             .find(|uv| Command::new(uv).arg("--version").output().map(|o| o.status.success()).unwrap_or(false))
@@ -125,24 +134,46 @@ pub fn existing(dir: &Path) -> Option<CourseEnv> {
     Some(CourseEnv { prefix: dir.to_owned(), freeze })
 }
 
+impl CourseEnv {
+    /// The installed versions of the packages the course names (a lock
+    /// notes them `# via -r requirements.txt`) and of ipykernel.
+    pub fn key_versions(&self, requirements: &Requirements) -> Vec<String> {
+        let mut names = vec!["ipykernel".to_owned()];
+        let mut last = None;
+        for line in requirements.text.lines() {
+            if let Some((name, _)) = line.split_once("==").filter(|_| !line.starts_with([' ', '#'])) {
+                last = Some(name.trim().to_ascii_lowercase());
+            } else if line.trim_start().starts_with('#') && line.contains("-r requirements.txt") {
+                names.extend(last.take());
+            }
+        }
+        self.freeze
+            .lines()
+            .filter(|l| l.split_once("==").is_some_and(|(n, _)| names.contains(&n.trim().to_ascii_lowercase())))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
 /// The environment for `requirements`, built now unless a finished one
-/// exists. Concurrent builds of the same environment wait for each other.
-pub fn provision(requirements: &Requirements) -> Result<CourseEnv, EnvError> {
+/// exists (`true`: built now). Concurrent builds of the same environment
+/// wait for each other.
+pub fn provision(requirements: &Requirements) -> Result<(CourseEnv, bool), EnvError> {
     let dir = env_dir(requirements)?;
     if let Some(env) = existing(&dir) {
-        return Ok(env);
+        return Ok((env, false));
     }
     let envs = dir.parent().map(Path::to_owned).unwrap_or_else(clx_plugin_api::state_dir);
     std::fs::create_dir_all(&envs).map_err(io("cannot create", &envs))?;
     let _lock = lock(&dir.with_extension("lock"))?;
     if let Some(env) = existing(&dir) {
-        return Ok(env);
+        return Ok((env, false));
     }
     if dir.exists() {
         std::fs::remove_dir_all(&dir).map_err(io("cannot remove the unfinished environment", &dir))?;
     }
     build(requirements, &dir)?;
-    existing(&dir).ok_or_else(|| EnvError::Io {
+    existing(&dir).map(|env| (env, true)).ok_or_else(|| EnvError::Io {
         what: "the environment was built but its marker is unreadable in",
         path: dir.clone(),
         source: std::io::Error::from(std::io::ErrorKind::NotFound),
@@ -175,6 +206,12 @@ fn build(requirements: &Requirements, dir: &Path) -> Result<(), EnvError> {
     };
     let base_arg = base.to_string_lossy();
     let freeze = match uv() {
+        // A lock is installed exactly: its hashes checked, nothing added.
+        Some(uv) if requirements.locked => {
+            run(&uv, &["venv", "--quiet", "--python", &base_arg, &dir_arg])?;
+            run(&uv, &["pip", "sync", "--quiet", "--require-hashes", "--python", &python_arg, &req_arg])?;
+            run(&uv, &["pip", "freeze", "--python", &python_arg])?
+        }
         Some(uv) => {
             run(&uv, &["venv", "--quiet", "--python", &base_arg, &dir_arg])?;
             run(&uv, &["pip", "install", "--quiet", "--python", &python_arg, "-r", &req_arg, "ipykernel"])?;
@@ -182,7 +219,9 @@ fn build(requirements: &Requirements, dir: &Path) -> Result<(), EnvError> {
         }
         None => {
             run(&base, &["-m", "venv", &dir_arg])?;
-            let pip = ["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", &req_arg, "ipykernel"];
+            let mut pip = vec!["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", &req_arg];
+            pip.extend(if requirements.locked { ["--require-hashes", "--no-deps"] } else { ["ipykernel", ""] });
+            pip.retain(|a| !a.is_empty());
             run(&python, &pip)?;
             run(&python, &["-m", "pip", "freeze", "--disable-pip-version-check"])?
         }

@@ -20,11 +20,6 @@ use crate::lang::ProgLang;
 /// the deck and must not be kept as its outcome.
 pub const ENVIRONMENT_ERROR: &str = "environment error: ";
 
-/// The project's tools venv (`scripts/setup`), where the kernelspecs live.
-pub fn tools_venv() -> PathBuf {
-    clx_plugin_api::tools_dir().unwrap_or_else(|| PathBuf::from(".")).join("venv")
-}
-
 /// Stand-in for the kernels' versions in the cache key: per language, the
 /// kernelspec chosen and its `kernel.json` (path and modification time), so
 /// choosing or installing another kernel runs the decks again.
@@ -134,11 +129,13 @@ pub struct RunContext<'a> {
 
 /// The deck line of a failing cell: the line of the statement the kernel
 /// names when it says which one (Python's `Cell In[n], line L`, Deno's
-/// `<anonymous>:L:C`, evcxr's `command_n:L:C`), else the cell's marker.
+/// `<anonymous>:L:C`, evcxr's `command_n:L:C`, the line jshell quotes),
+/// else the cell's marker.
 fn deck_line(speaker: &Variant, cell: usize, traceback: &str, source: &str) -> Option<u32> {
-    let marker = speaker.cells.get(cell.checked_sub(1)?)?.rendered_line;
+    let cell = speaker.cells.get(cell.checked_sub(1)?)?;
+    let marker = cell.rendered_line;
     let marker_line = source_line(&speaker.rendered, marker, source);
-    let within = line_in_cell(traceback)?;
+    let within = line_in_cell(traceback, &cell.source)?;
     source_line(&speaker.rendered, marker + within, source).or(marker_line)
 }
 
@@ -151,12 +148,24 @@ fn deck_cell(source: &str, line: u32, comment: &str) -> u32 {
     u32::try_from(markers).unwrap_or(u32::MAX).max(1)
 }
 
-fn line_in_cell(traceback: &str) -> Option<usize> {
+/// The 1-based line within the cell that `traceback` blames; 0 for the
+/// cell as a whole.
+fn line_in_cell(traceback: &str, cell_source: &str) -> Option<usize> {
     let number = |s: &str| {
         s.bytes()
             .take_while(u8::is_ascii_digit)
             .fold(None, |n: Option<usize>, b| Some(n.unwrap_or(0) * 10 + usize::from(b - b'0')))
     };
+    // jshell (JJava) quotes the line of a snippet it rejects after `|   `;
+    // an exception's frames name only jshell's own snippet numbers
+    // (`at .(#16:1)`), which no cell line matches, so they blame the cell.
+    if let Some(quoted) = traceback.lines().find_map(|l| l.strip_prefix("|   ")) {
+        let quoted = quoted.trim();
+        return cell_source.lines().position(|l| l.trim() == quoted).map(|i| i + 1).or(Some(0));
+    }
+    if traceback.contains("\tat .(#") {
+        return Some(0);
+    }
     // Deno lists the innermost frame first; the cell's own statement is the
     // outermost one.
     if let Some(at) = traceback.rfind("<anonymous>:") {
@@ -221,8 +230,12 @@ fn run(
             }
         }
         let mut session = session.map_err(environment)?;
+        let neutral = NeutralPaths::for_run(dir.path(), session.started_in());
         match clx_kernel::execute(&mut nb, &mut session, ctx.timeout) {
-            Ok(()) => return Ok(nb),
+            Ok(()) => {
+                neutral.apply(&mut nb);
+                return Ok(nb);
+            }
             Err(e) if e.is_kernel_death() && attempt == 0 => {
                 host.warn(&format!("{path}: {e}; retrying with a fresh kernel"));
                 last = Some(e);
@@ -251,6 +264,94 @@ fn run(
     }
     let issue = Issue::error(last.map(|e| e.to_string()).unwrap_or_default()).in_file(path);
     Err(issue)
+}
+
+/// What a deck can print that differs from build to build or machine to
+/// machine, and what it reads as in the pages instead: the directory a JVM
+/// started in (renamed to the deck's directory), the worker's private temp
+/// dir (`/tmp`), the run root and the state dir (`$CLX_HOME`), and the
+/// kernel's process id in ipykernel's cell file names
+/// (`/tmp/ipykernel_<pid>/<hash>.py`, seen in warnings and tracebacks).
+/// Rewriting the outputs keeps every path a deck uses real while it runs;
+/// only what lands in the page is made the same everywhere.
+struct NeutralPaths {
+    /// Applied in order: more specific paths first.
+    rewrites: Vec<(String, String)>,
+}
+
+/// The state dir as pages show it.
+const STATE_DIR_PLACEHOLDER: &str = "$CLX_HOME";
+
+impl NeutralPaths {
+    fn for_run(run_dir: &Path, started_in: Option<&Path>) -> NeutralPaths {
+        let mut rewrites = Vec::new();
+        let text = |p: &Path| p.to_string_lossy().trim_end_matches('/').to_owned();
+        if let Some(start) = started_in {
+            rewrites.push((text(start), text(run_dir)));
+        }
+        let tmp = text(&std::env::temp_dir());
+        if !tmp.is_empty() && tmp != "/tmp" {
+            rewrites.push((tmp, "/tmp".to_owned()));
+        }
+        let state = text(&clx_plugin_api::state_dir());
+        let root = text(&run_root());
+        if root != format!("{state}/run") {
+            rewrites.push((root, format!("{STATE_DIR_PLACEHOLDER}/run")));
+        }
+        rewrites.push((state, STATE_DIR_PLACEHOLDER.to_owned()));
+        rewrites.retain(|(from, _)| !from.is_empty() && from != "/");
+        NeutralPaths { rewrites }
+    }
+
+    /// Rewrite every string in the notebook's outputs.
+    fn apply(&self, nb: &mut Value) {
+        let Some(cells) = nb["cells"].as_array_mut() else { return };
+        for cell in cells {
+            if let Some(outputs) = cell.get_mut("outputs") {
+                self.apply_to(outputs);
+            }
+        }
+    }
+
+    fn apply_to(&self, value: &mut Value) {
+        match value {
+            Value::String(text) => {
+                for (from, to) in &self.rewrites {
+                    if text.contains(from.as_str()) {
+                        *text = text.replace(from.as_str(), to);
+                    }
+                }
+                if text.contains(IPYKERNEL_CELL_DIR) {
+                    *text = without_pids(text);
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| self.apply_to(v)),
+            Value::Object(fields) => fields.values_mut().for_each(|v| self.apply_to(v)),
+            _ => {}
+        }
+    }
+}
+
+/// ipykernel names a cell's code `<tmp>/ipykernel_<pid>/<hash of the code>.py`.
+const IPYKERNEL_CELL_DIR: &str = "ipykernel_";
+
+/// `ipykernel_<pid>` -> `ipykernel`.
+fn without_pids(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(IPYKERNEL_CELL_DIR) {
+        let after = &rest[at + IPYKERNEL_CELL_DIR.len()..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            out.push_str(&rest[..at + IPYKERNEL_CELL_DIR.len()]);
+        } else {
+            out.push_str(&rest[..at]);
+            out.push_str("ipykernel");
+        }
+        rest = &after[digits..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Answer the HTML requests `(id, kind, notebook of that variant)` of a job.
@@ -328,11 +429,38 @@ mod tests {
 
     #[test]
     fn the_failing_line_is_read_from_each_kernels_traceback() {
-        assert_eq!(line_in_cell("ReferenceError: x is not defined\n    at <anonymous>:3:1"), Some(3));
+        assert_eq!(line_in_cell("ReferenceError: x is not defined\n    at <anonymous>:3:1", ""), Some(3));
         let evcxr = "[E0308] Error: mismatched types\n ╭─[ command_6:1:1 ]\n │\n 2 │ let s: i32 = \"x\";";
-        assert_eq!(line_in_cell(evcxr), Some(2));
-        assert_eq!(line_in_cell("Cell In[4], line 7\n----> 7 1/0"), Some(7));
-        assert_eq!(line_in_cell("Error: no location"), None);
+        assert_eq!(line_in_cell(evcxr, ""), Some(2));
+        assert_eq!(line_in_cell("Cell In[4], line 7\n----> 7 1/0", ""), Some(7));
+        assert_eq!(line_in_cell("Error: no location", ""), None);
+        let jshell =
+            "|   System.out.println(a + undefinedThing);\ncannot find symbol\n  symbol:   variable undefinedThing\n";
+        let cell = "int a = 1;\nint b = 2;\n  System.out.println(a + undefinedThing);\n";
+        assert_eq!(line_in_cell(jshell, cell), Some(3), "the line jshell quotes");
+        let thrown = "java.lang.ArithmeticException: / by zero\n\tat .f(#17:3)\n\tat .(#18:1)";
+        assert_eq!(line_in_cell(thrown, cell), Some(0), "jshell's snippet numbers blame the cell");
+    }
+
+    #[test]
+    fn paths_that_differ_between_builds_read_alike_in_the_outputs() {
+        let neutral = NeutralPaths {
+            rewrites: vec![
+                ("/s/tmp/w1/home-x".into(), "/s/run/ab".into()),
+                ("/s/tmp/w1".into(), "/tmp".into()),
+                ("/s".into(), "$CLX_HOME".into()),
+            ],
+        };
+        let mut nb = serde_json::json!({"cells": [{"cell_type": "code", "outputs": [
+            {"output_type": "stream", "text": "/s/tmp/w1/ipykernel_4711/123.py:3: DeprecationWarning: old\n"},
+            {"output_type": "execute_result", "data": {"text/plain": ["'/s/run/ab'", "/s/tmp/w1/home-x/f"]}},
+            {"output_type": "stream", "text": "ipykernel_ stays, ipykernel_launcher too"},
+        ]}]});
+        neutral.apply(&mut nb);
+        let outputs = &nb["cells"][0]["outputs"];
+        assert_eq!(outputs[0]["text"], "/tmp/ipykernel/123.py:3: DeprecationWarning: old\n");
+        assert_eq!(outputs[1]["data"]["text/plain"], serde_json::json!(["'$CLX_HOME/run/ab'", "$CLX_HOME/run/ab/f"]));
+        assert_eq!(outputs[2]["text"], "ipykernel_ stays, ipykernel_launcher too");
     }
 
     #[test]

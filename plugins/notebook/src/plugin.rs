@@ -80,7 +80,7 @@ impl Notebook {
     /// the tools venv.
     fn env_prefixes(&self) -> Vec<std::path::PathBuf> {
         let mut prefixes: Vec<std::path::PathBuf> = self.config.venv.iter().cloned().collect();
-        prefixes.push(execute::tools_venv());
+        prefixes.push(env::tools_venv());
         prefixes
     }
 
@@ -100,19 +100,33 @@ impl Notebook {
             self.config.requirements.as_ref().map(|text| Requirements {
                 file: "clx.toml [converters.notebook] requirements".to_owned(),
                 text: text.clone(),
+                locked: false,
             })
         })
     }
 
     /// The executor whose Python kernel runs in the course environment for
     /// `requirements`, which is built first if need be.
-    fn env_executor(&self, requirements: &Requirements, kernel: &str) -> Result<Arc<clx_kernel::Executor>, Issue> {
+    fn env_executor(
+        &self,
+        requirements: &Requirements,
+        kernel: &str,
+        host: &Host<'_>,
+    ) -> Result<Arc<clx_kernel::Executor>, Issue> {
         let failed = |message: String| {
             Issue::error(format!("{}{message}", execute::ENVIRONMENT_ERROR))
                 .in_file(requirements.file.as_str())
                 .environment()
         };
-        let course_env = env::provision(requirements).map_err(|e| failed(e.to_string()))?;
+        let (course_env, built) = env::provision(requirements).map_err(|e| failed(e.to_string()))?;
+        if built {
+            host.info(&format!(
+                "course environment {} built from {}: {}",
+                course_env.prefix.display(),
+                requirements.file,
+                course_env.key_versions(requirements).join(", ")
+            ));
+        }
         env::ensure_kernelspec(&course_env, kernel).map_err(|e| failed(e.to_string()))?;
         let mut executors = self.env_executors.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(executor) = executors.get(&course_env.prefix) {
@@ -169,7 +183,19 @@ impl Plugin for Notebook {
             }
             Err(_) => self.config.requirements.clone().unwrap_or_default(),
         };
-        let requirements = Requirements { file: "requirements.txt".into(), text };
+        let lock = std::path::Path::new(course_root).join("requirements.lock");
+        let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        if modified(&file).zip(modified(&lock)).is_some_and(|(file, lock)| file > lock) {
+            return vec![
+                "course environment: not built yet for the changed requirements.txt (newer than requirements.lock); \
+                 the next build resolves it again"
+                    .into(),
+            ];
+        }
+        let requirements = match std::fs::read_to_string(&lock) {
+            Ok(locked) => Requirements { file: "requirements.lock".into(), text: locked, locked: true },
+            Err(_) => Requirements { file: "requirements.txt".into(), text, locked: false },
+        };
         let packages = requirements.text.lines().filter(|l| !l.trim().is_empty() && !l.trim().starts_with('#')).count();
         match env::env_dir(&requirements) {
             Ok(dir) => match env::existing(&dir) {
@@ -262,7 +288,7 @@ impl Plugin for Notebook {
             let speaker = build_variant(&input, Kind::Speaker, Format::Html).ok();
             let requirements = (options.prog_lang.name() == "python").then(|| self.requirements(&options)).flatten();
             let env_executor = match (&requirements, options.execute) {
-                (Some(requirements), true) => Some(self.env_executor(requirements, kernel)),
+                (Some(requirements), true) => Some(self.env_executor(requirements, kernel, host)),
                 _ => None,
             };
             let executor = match &env_executor {
@@ -383,6 +409,7 @@ impl JobOptions {
                 Some(Requirements {
                     file: r.get("path").and_then(Value::as_str).unwrap_or("requirements.txt").to_owned(),
                     text: r.get("text").and_then(Value::as_str)?.to_owned(),
+                    locked: r.get("locked").and_then(Value::as_bool).unwrap_or(false),
                 })
             }),
         })

@@ -1,6 +1,6 @@
 //! Kernel start and a 20-cell deck per course language, on the kernels that
 //! are installed (python3 always; Deno with `scripts/setup --kernels
-//! typescript`; evcxr with `--kernels rust`). Python is measured twice:
+//! typescript`; JJava with `--kernels java`; evcxr with `--kernels rust`). Python is measured twice:
 //! forked from a running fork server and started plainly. Prints medians;
 //! run with `cargo bench -p clx-kernel --bench languages`.
 
@@ -36,10 +36,11 @@ enum Start {
 
 fn main() {
     let python: fn(usize) -> String = |i| format!("x{i} = {i}\nx{i} * 2");
-    let rows: [(Language, Start); 4] = [
+    let rows: [(Language, Start); 5] = [
         (("python", "python3", python), Start::Forked),
         (("python", "python3", python), Start::Plain),
         (("typescript", "deno", |i| format!("const x{i}: number = {i};\nx{i} * 2")), Start::Plain),
+        (("java", "java", |i| format!("int x{i} = {i};\nx{i} * 2")), Start::Plain),
         (("rust", "rust", |i| format!("let x{i}: i64 = {i};\nx{i} * 2")), Start::Plain),
     ];
     println!(

@@ -101,7 +101,7 @@ pub struct Executor {
     dirs: Vec<PathBuf>,
     /// Where kernels start before a deck claims them.
     neutral: tempfile::TempDir,
-    warm: Mutex<HashMap<String, Starting>>,
+    warm: Mutex<HashMap<String, Warm>>,
     fork: ForkOptions,
     /// Per kernelspec name.
     servers: Mutex<HashMap<String, ServerSlot>>,
@@ -226,9 +226,22 @@ impl Executor {
         kernelspec::find(name, &self.dirs)
     }
 
-    fn start_in_background(&self, spec: Kernelspec) -> Starting {
-        let dir = self.neutral.path().to_owned();
-        self.rt.spawn(async move { Kernel::start(&spec, &dir).await })
+    /// Start a kernel of `spec` in the background: in the shared neutral
+    /// directory, or in a home of its own under it when the kernel will be
+    /// moved by renaming that home.
+    fn start_in_background(&self, spec: Kernelspec, own_home: bool) -> Result<Warm, KernelError> {
+        let home = if own_home {
+            let home = tempfile::Builder::new()
+                .prefix("home-")
+                .tempdir_in(self.neutral.path())
+                .map_err(|e| KernelError::Io("cannot create a kernel dir".into(), e))?;
+            Some(home)
+        } else {
+            None
+        };
+        let dir = home.as_ref().map(|h| h.path()).unwrap_or(self.neutral.path()).to_owned();
+        let task = self.rt.spawn(async move { Kernel::start(&spec, &dir).await });
+        Ok(Warm { task, home })
     }
 
     /// [`Executor::session`] for a deck language: a missing kernelspec
@@ -246,47 +259,113 @@ impl Executor {
         let spec = self.kernelspec(name)?;
         if let Some(server) = self.fork_server(&spec) {
             match self.rt.block_on(Kernel::start_forked(&spec, work_dir, &server)) {
-                Ok(kernel) => return Ok(Session { exec: self, kernel: Some(kernel) }),
+                Ok(kernel) => return Ok(Session { exec: self, kernel: Some(kernel), started_in: None }),
                 Err(e) => self.give_up_forking(name, format!("a forked kernel did not start: {e}")),
             }
         }
-        let Some(setup) = chdir_code(&spec, work_dir) else {
-            let kernel = self.rt.block_on(Kernel::start(&spec, work_dir))?;
-            return Ok(Session { exec: self, kernel: Some(kernel) });
+        let move_in = Relocation::for_spec(&spec, work_dir, self.neutral.path());
+        let (setup, own_home) = match &move_in {
+            Relocation::Chdir(setup) => (setup, false),
+            Relocation::Adopt(setup) => (setup, true),
+            Relocation::StartThere => {
+                let kernel = self.rt.block_on(Kernel::start(&spec, work_dir))?;
+                return Ok(Session { exec: self, kernel: Some(kernel), started_in: None });
+            }
         };
         let starting = {
             let mut warm = self.warm.lock().unwrap_or_else(|e| e.into_inner());
-            let current = warm.remove(name).unwrap_or_else(|| self.start_in_background(spec.clone()));
-            warm.insert(name.to_owned(), self.start_in_background(spec.clone()));
+            let current = match warm.remove(name) {
+                Some(current) => current,
+                None => self.start_in_background(spec.clone(), own_home)?,
+            };
+            if let Ok(next) = self.start_in_background(spec.clone(), own_home) {
+                warm.insert(name.to_owned(), next);
+            }
             current
         };
-        let mut kernel = match self.rt.block_on(starting) {
+        let mut kernel = match self.rt.block_on(starting.task) {
             Ok(Ok(k)) => k,
             Ok(Err(e)) => return Err(e),
             Err(e) => return Err(KernelError::Protocol(format!("kernel start task failed: {e}"))),
         };
-        self.rt.block_on(kernel.run_silent(&setup))?;
-        Ok(Session { exec: self, kernel: Some(kernel) })
+        let mut started_in = None;
+        if let Some(home) = starting.home {
+            started_in = Some(home.path().to_owned());
+            adopt(home, work_dir)?;
+        }
+        self.rt.block_on(kernel.run_silent(setup))?;
+        Ok(Session { exec: self, kernel: Some(kernel), started_in })
     }
 }
 
-/// Code that moves a running kernel into `dir` (and, for Python, makes
-/// modules there importable), for the languages where that is known to
-/// work; `None` means the kernel has to be started in `dir`.
-fn chdir_code(spec: &Kernelspec, dir: &Path) -> Option<String> {
-    let dir = dir.to_string_lossy();
-    // A JSON string is a valid Python, TypeScript and (debug-escaped) Rust literal.
-    let quoted = serde_json::to_string(dir.as_ref()).ok()?;
-    match spec.spec.language.to_ascii_lowercase().as_str() {
-        "python" => Some(format!(
-            "import os as __o, sys as __s, importlib as __i\n__o.chdir({quoted})\n__s.path.insert(0, {quoted})\n__i.invalidate_caches()\ndel __o, __s, __i"
-        )),
-        // Deno resolves relative imports against the current directory.
-        "typescript" | "javascript" => Some(format!("Deno.chdir({quoted});")),
-        // evcxr loads each cell into its one runtime process.
-        "rust" => Some(format!("std::env::set_current_dir({:?}).unwrap();", dir.as_ref())),
-        _ => None,
+/// A kernel being started ahead, and the home it starts in when it has one.
+struct Warm {
+    task: Starting,
+    /// Removed with the kernel unless a deck adopts it.
+    home: Option<tempfile::TempDir>,
+}
+
+/// How a kernel started ahead of time comes to work in a deck's directory.
+enum Relocation {
+    /// It runs code that changes its working directory (and, for Python,
+    /// its import path).
+    Chdir(String),
+    /// Its process cannot change directory (a JVM): it starts in a home of
+    /// its own, which then becomes the deck's directory by rename (the
+    /// deck's files moved in), and the code tells it the new path.
+    Adopt(String),
+    /// Neither is known to work: it starts in the deck's directory.
+    StartThere,
+}
+
+impl Relocation {
+    fn for_spec(spec: &Kernelspec, work_dir: &Path, homes: &Path) -> Relocation {
+        let dir = work_dir.to_string_lossy();
+        // A JSON string is a valid Python, TypeScript and Java literal, and
+        // (debug-escaped) a Rust one.
+        let Ok(quoted) = serde_json::to_string(dir.as_ref()) else { return Relocation::StartThere };
+        match spec.spec.language.to_ascii_lowercase().as_str() {
+            "python" => Relocation::Chdir(format!(
+                "import os as __o, sys as __s, importlib as __i\n__o.chdir({quoted})\n__s.path.insert(0, {quoted})\n__i.invalidate_caches()\ndel __o, __s, __i"
+            )),
+            // Deno resolves relative imports against the current directory.
+            "typescript" | "javascript" => Relocation::Chdir(format!("Deno.chdir({quoted});")),
+            // evcxr loads each cell into its one runtime process.
+            "rust" => Relocation::Chdir(format!("std::env::set_current_dir({:?}).unwrap();", dir.as_ref())),
+            // A rename works within one file system only.
+            "java" if same_file_system(work_dir, homes) => {
+                Relocation::Adopt(format!("System.setProperty(\"user.dir\", {quoted});"))
+            }
+            _ => Relocation::StartThere,
+        }
     }
+}
+
+fn same_file_system(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev(),
+        _ => false,
+    }
+}
+
+/// Make `home` (where a kernel runs) the deck's directory `work_dir`: the
+/// deck's files move into it, then it takes `work_dir`'s place. A process's
+/// working directory follows its directory through a rename.
+fn adopt(home: tempfile::TempDir, work_dir: &Path) -> Result<(), KernelError> {
+    let io = |what: &str, path: &Path| {
+        let message = format!("{what} {}", path.display());
+        move |e| KernelError::Io(message, e)
+    };
+    let entries = std::fs::read_dir(work_dir).map_err(io("cannot read", work_dir))?;
+    for entry in entries {
+        let entry = entry.map_err(io("cannot read", work_dir))?;
+        let to = home.path().join(entry.file_name());
+        std::fs::rename(entry.path(), &to).map_err(io("cannot move a deck file to", &to))?;
+    }
+    std::fs::remove_dir(work_dir).map_err(io("cannot replace", work_dir))?;
+    let home = home.keep();
+    std::fs::rename(&home, work_dir).map_err(io("cannot move the kernel's directory to", work_dir))
 }
 
 /// One deck's kernel. Dropping it shuts the kernel down in the background
@@ -294,12 +373,22 @@ fn chdir_code(spec: &Kernelspec, dir: &Path) -> Option<String> {
 pub struct Session<'e> {
     exec: &'e Executor,
     kernel: Option<Kernel>,
+    /// Where the kernel started, when that is not the deck's directory but
+    /// became it by rename: absolute paths the kernel computes from its
+    /// start (a JVM's `File.getAbsolutePath()`) still name it.
+    started_in: Option<PathBuf>,
 }
 
 impl Session<'_> {
     /// The kernel's process id, while it runs.
     pub fn pid(&self) -> Option<i32> {
         self.kernel.as_ref().map(Kernel::pid)
+    }
+
+    /// The directory the kernel started in, when it was renamed to the
+    /// deck's directory afterwards.
+    pub fn started_in(&self) -> Option<&Path> {
+        self.started_in.as_deref()
     }
 
     /// Whether the kernel was forked from a fork server.

@@ -22,8 +22,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio::sync::{oneshot, watch};
 
-use crate::kernel::LaunchEnv;
 use crate::kernelspec::Kernelspec;
+use crate::launch::{self, LaunchEnv};
 
 const SCRIPT: &str = include_str!("forkserver.py");
 
@@ -166,6 +166,7 @@ impl ForkServer {
         let log = std::fs::File::create(&log_path).map_err(ForkServerError::Io)?;
         let mut cmd = Command::new(&launch.interpreter[0]);
         LaunchEnv::for_spec(spec).apply(&mut cmd);
+        launch::own_process_group(&mut cmd);
         cmd.args(&launch.interpreter[1..])
             .arg("-c")
             .arg(SCRIPT)
@@ -176,15 +177,6 @@ impl ForkServer {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(log);
-        // SAFETY: setsid and prctl are async-signal-safe and touch only the child.
-        unsafe {
-            use std::os::unix::process::CommandExt;
-            cmd.pre_exec(|| {
-                libc::setsid();
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
 
         let state = Arc::new(Mutex::new(State::default()));
         let child_slot: Arc<Mutex<Option<Child>>> = Arc::new(Mutex::new(None));
@@ -200,7 +192,7 @@ impl ForkServer {
                 .name("clx-forkserver".into())
                 .spawn(move || {
                     let spawned = {
-                        let _guard = crate::kernel::SPAWN_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+                        let _guard = launch::SPAWN_LOCK.lock().unwrap_or_else(|e| e.into_inner());
                         cmd.spawn()
                     };
                     let mut child = match spawned {
@@ -265,7 +257,7 @@ impl ForkServer {
             Err(std_mpsc::RecvTimeoutError::Timeout) => Err(ForkServerError::Timeout { secs: READY_TIMEOUT.as_secs() }),
             Err(std_mpsc::RecvTimeoutError::Disconnected) => {
                 server.close();
-                Err(ForkServerError::Exited { log: tail(&std::fs::read_to_string(&log_path).unwrap_or_default()) })
+                Err(ForkServerError::Exited { log: launch::log_tail(&log_path) })
             }
         }
     }
@@ -419,11 +411,6 @@ fn server_gone(state: &Mutex<State>) {
     for (_, exit) in state.exits.drain() {
         let _ = exit.send(Some("killed with its fork server".to_owned()));
     }
-}
-
-fn tail(log: &str) -> String {
-    let lines: Vec<&str> = log.lines().collect();
-    lines[lines.len().saturating_sub(15)..].join("\n")
 }
 
 #[cfg(test)]

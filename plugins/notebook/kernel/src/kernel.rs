@@ -18,26 +18,16 @@ use jupyter_protocol::{
     ConnectionInfo, ExecuteRequest, ExecutionState, InterruptRequest, JupyterMessage, JupyterMessageContent,
     KernelInfoRequest, ReplyStatus, ShutdownRequest, Transport,
 };
-use jupyter_zmq_client::{ClientControlConnection, ClientShellConnection};
+use jupyter_zmq_client::{ClientControlConnection, ClientIoPubConnection, ClientShellConnection};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio::time::{sleep, timeout, Instant};
 
 use crate::forkserver::{ForkServer, ForkedChild, IpykernelLaunch};
 use crate::kernelspec::Kernelspec;
+use crate::launch::{self, LaunchEnv, Wire, SPAWN_LOCK};
+use crate::message;
 use crate::KernelError;
-
-/// The environment variables kernels may see, when the course restricts
-/// them; unset, kernels inherit clx's whole environment.
-static ENV_ALLOWLIST: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-
-/// Start every later kernel of this process with only these variables of
-/// clx's own environment (plus its kernelspec's `env` and the few that clx
-/// sets for every kernel), so tokens in the shell that ran `clx build` do not
-/// reach the decks. Set once per process; later calls are ignored.
-pub fn pass_only_env(names: Vec<String>) {
-    let _ = ENV_ALLOWLIST.set(names);
-}
 
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long an interrupted cell may take to come back before the kernel is killed.
@@ -69,10 +59,13 @@ pub struct Kernel {
     iopub: mpsc::UnboundedReceiver<JupyterMessage>,
     pump: tokio::task::JoinHandle<()>,
     /// Connection file, IPC sockets and the kernel's log.
-    runtime_dir: tempfile::TempDir,
+    files: RuntimeFiles,
     interrupt_by_message: bool,
     exited: bool,
     wire: Wire,
+    /// Executions the kernel counted that were not the deck's: JJava counts
+    /// silent setup code, ipykernel and Deno do not.
+    uncounted: u64,
 }
 
 /// The kernel process: a child of ours, or of a fork server.
@@ -92,77 +85,62 @@ impl Process {
             Process::Forked(child) => child.wait().await,
         }
     }
-}
 
-/// The environment a kernel of a kernelspec starts with: clx's own (or only
-/// its allowlisted part), the variables clx sets for every kernel, then the
-/// kernelspec's `env`. A fork server starts with the same, so a forked
-/// kernel sees exactly what a plainly started one would.
-pub(crate) struct LaunchEnv {
-    clear: bool,
-    vars: Vec<(std::ffi::OsString, std::ffi::OsString)>,
-}
-
-impl LaunchEnv {
-    pub(crate) fn for_spec(spec: &Kernelspec) -> LaunchEnv {
-        let mut vars: Vec<(std::ffi::OsString, std::ffi::OsString)> = Vec::new();
-        let clear = match ENV_ALLOWLIST.get() {
-            Some(names) => {
-                vars.extend(names.iter().filter_map(|n| Some((n.into(), std::env::var_os(n)?))));
-                true
-            }
-            None => false,
-        };
-        vars.push(("JPY_PARENT_PID".into(), std::process::id().to_string().into()));
-        vars.push(("PYDEVD_DISABLE_FILE_VALIDATION".into(), "1".into()));
-        vars.push(("IPYTHONDIR".into(), std::env::temp_dir().join("clx-ipython").into()));
-        vars.push(("DENO_NO_UPDATE_CHECK".into(), "1".into()));
-        if Wire::for_spec(spec) == Wire::Tcp {
-            // Deno styles values for a terminal unless told not to; the
-            // escape codes would end up in the pages.
-            vars.push(("NO_COLOR".into(), "1".into()));
-        }
-        if let Some(env) = &spec.spec.env {
-            vars.extend(env.iter().map(|(k, v)| (k.into(), v.into())));
-        }
-        LaunchEnv { clear, vars }
-    }
-
-    pub(crate) fn apply(&self, cmd: &mut std::process::Command) {
-        if self.clear {
-            cmd.env_clear();
-        }
-        cmd.envs(self.vars.iter().map(|(k, v)| (k, v)));
-    }
-}
-
-/// How the client reaches the kernel's sockets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Wire {
-    /// Unix sockets in the kernel's runtime dir: no ports to race for, but
-    /// only kernels built on libzmq/pyzmq accept it.
-    Ipc,
-    /// Loopback ports: every kernel speaks it (Deno, evcxr, the JeroMQ and
-    /// NetMQ kernels of Java and .NET accept nothing else).
-    Tcp,
-}
-
-impl Wire {
-    /// IPC only where the kernel is known to accept it: ipykernel.
-    pub fn for_spec(spec: &Kernelspec) -> Wire {
-        if spec.spec.argv.iter().any(|a| a.starts_with("ipykernel")) {
-            Wire::Ipc
-        } else {
-            Wire::Tcp
+    fn pid(&self) -> i32 {
+        match self {
+            Process::Spawned(child) => child.id().map(|p| p as i32).unwrap_or(0),
+            Process::Forked(child) => child.pid,
         }
     }
 }
 
-/// Forking while another launch still holds its reserved listening sockets
-/// would hand them to our child until it execs, and the other kernel's
-/// client would then connect to a socket nobody accepts on. Reserving,
-/// spawning and releasing happen under this lock.
-pub(crate) static SPAWN_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// A kernel's private directory: its connection file, its IPC sockets and
+/// the log its stdout and stderr go to.
+struct RuntimeFiles {
+    dir: tempfile::TempDir,
+    connection: PathBuf,
+    log: PathBuf,
+}
+
+impl RuntimeFiles {
+    fn create() -> Result<RuntimeFiles, KernelError> {
+        let dir = tempfile::Builder::new()
+            .prefix("clx-kernel-")
+            .tempdir()
+            .map_err(|e| KernelError::Io("cannot create a kernel runtime dir".into(), e))?;
+        let (connection, log) = (dir.path().join("connection.json"), dir.path().join("kernel.log"));
+        Ok(RuntimeFiles { dir, connection, log })
+    }
+
+    /// Connection info for IPC sockets in this directory, with a fresh key;
+    /// a TCP start replaces address and ports when it reserves them.
+    fn ipc_connection(&self, spec: &Kernelspec) -> ConnectionInfo {
+        ConnectionInfo {
+            ip: self.dir.path().join("k").to_string_lossy().into_owned(),
+            transport: Transport::IPC,
+            shell_port: 1,
+            iopub_port: 2,
+            stdin_port: 3,
+            control_port: 4,
+            hb_port: 5,
+            key: uuid::Uuid::new_v4().to_string(),
+            signature_scheme: "hmac-sha256".into(),
+            kernel_name: Some(spec.name.clone()),
+        }
+    }
+
+    fn write_connection(&self, info: &ConnectionInfo) -> Result<(), KernelError> {
+        let json = serde_json::to_vec(info).map_err(|e| KernelError::Protocol(e.to_string()))?;
+        std::fs::write(&self.connection, json)
+            .map_err(|e| KernelError::Io("cannot write the connection file".into(), e))
+    }
+
+    fn log_tail(&self) -> String {
+        launch::log_tail(&self.log)
+    }
+}
+
+type Connections = (ClientIoPubConnection, ClientShellConnection, ClientControlConnection);
 
 /// Attempts per start when a port was taken between release and the
 /// kernel's bind (another process can grab it in that gap).
@@ -180,7 +158,7 @@ impl Kernel {
         let mut attempt = 1;
         loop {
             match Kernel::start_once(spec, cwd, wire, None).await {
-                Err(e) if wire == Wire::Tcp && attempt < TCP_ATTEMPTS && lost_a_port(&e) => attempt += 1,
+                Err(e) if wire == Wire::Tcp && attempt < TCP_ATTEMPTS && launch::lost_a_port(&e) => attempt += 1,
                 other => return other,
             }
         }
@@ -192,134 +170,33 @@ impl Kernel {
         Kernel::start_once(spec, cwd, Wire::Ipc, Some(server)).await
     }
 
+    /// One start: files, process, sockets, then the first answer.
     async fn start_once(
         spec: &Kernelspec,
         cwd: &Path,
         wire: Wire,
         server: Option<&ForkServer>,
     ) -> Result<Kernel, KernelError> {
-        let runtime_dir = tempfile::Builder::new()
-            .prefix("clx-kernel-")
-            .tempdir()
-            .map_err(|e| KernelError::Io("cannot create a kernel runtime dir".into(), e))?;
-        let key = uuid::Uuid::new_v4().to_string();
-        let mut info = ConnectionInfo {
-            ip: runtime_dir.path().join("k").to_string_lossy().into_owned(),
-            transport: Transport::IPC,
-            shell_port: 1,
-            iopub_port: 2,
-            stdin_port: 3,
-            control_port: 4,
-            hb_port: 5,
-            key,
-            signature_scheme: "hmac-sha256".into(),
-            kernel_name: Some(spec.name.clone()),
-        };
-        let conn_file = runtime_dir.path().join("connection.json");
-        let log_path = runtime_dir.path().join("kernel.log");
-        let log =
-            std::fs::File::create(&log_path).map_err(|e| KernelError::Io("cannot create the kernel log".into(), e))?;
-        let log2 = log.try_clone().map_err(|e| KernelError::Io("cannot create the kernel log".into(), e))?;
-
-        let argv = spec.argv(&conn_file);
-        let mut cmd = tokio::process::Command::new(&argv[0]);
-        LaunchEnv::for_spec(spec).apply(cmd.as_std_mut());
-        cmd.args(&argv[1..])
-            .current_dir(cwd)
-            .stdin(std::process::Stdio::null())
-            .stdout(log)
-            .stderr(log2)
-            .kill_on_drop(true);
-        // SAFETY: setsid and prctl are async-signal-safe and touch only the child.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::setsid();
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
+        let files = RuntimeFiles::create()?;
+        let mut info = files.ipc_connection(spec);
         // Other clx workers start kernels at the same time: until this
         // kernel listens on its ports, another process could be handed one
         // of them by the OS (released reservation, not yet bound) and this
         // client would connect to the wrong socket. The lock spans processes.
         let port_lock = match wire {
-            Wire::Tcp => tokio::task::spawn_blocking(port_lock).await.ok().flatten(),
+            Wire::Tcp => tokio::task::spawn_blocking(launch::port_lock).await.ok().flatten(),
             Wire::Ipc => None,
         };
-        let mut child = if let Some(server) = server {
-            let launch = IpykernelLaunch::parse(&argv)
-                .ok_or_else(|| KernelError::Protocol(format!("kernelspec {} does not start ipykernel", spec.name)))?;
-            let conn_json = serde_json::to_vec(&info).map_err(|e| KernelError::Protocol(e.to_string()))?;
-            std::fs::write(&conn_file, conn_json)
-                .map_err(|e| KernelError::Io("cannot write the connection file".into(), e))?;
-            let forked = server.fork(&launch, cwd, &log_path).await.map_err(|e| KernelError::Fork(e.to_string()))?;
-            Process::Forked(forked)
-        } else {
-            let _guard = SPAWN_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-            // Held until the child is spawned, so no other kernel can be
-            // handed these ports in between.
-            let _reserved = if wire == Wire::Tcp {
-                let (ports, listeners) = reserve_ports()?;
-                info.transport = Transport::TCP;
-                info.ip = "127.0.0.1".into();
-                [info.shell_port, info.iopub_port, info.stdin_port, info.control_port, info.hb_port] = ports;
-                listeners
-            } else {
-                Vec::new()
-            };
-            let conn_json = serde_json::to_vec(&info).map_err(|e| KernelError::Protocol(e.to_string()))?;
-            std::fs::write(&conn_file, conn_json)
-                .map_err(|e| KernelError::Io("cannot write the connection file".into(), e))?;
-            Process::Spawned(cmd.spawn().map_err(|e| KernelError::Spawn { argv: argv.join(" "), source: e })?)
+        let mut child = match server {
+            Some(server) => fork(spec, cwd, &files, &info, server).await?,
+            None => spawn(spec, cwd, wire, &files, &mut info)?,
         };
-        let pid = match &child {
-            Process::Spawned(child) => child.id().map(|p| p as i32).unwrap_or(0),
-            Process::Forked(child) => child.pid,
-        };
-
-        let session = uuid::Uuid::new_v4().to_string();
-        let connect = async {
-            // zeromq's connect backs off exponentially (50, 100, 200 ms…);
-            // polling for the kernel's listening sockets is much quicker.
-            match wire {
-                Wire::Ipc => {
-                    let shell_path = PathBuf::from(format!("{}-{}", info.ip, info.shell_port));
-                    while !shell_path.exists() {
-                        sleep(Duration::from_millis(5)).await;
-                    }
-                }
-                Wire::Tcp => {
-                    let ports = [info.shell_port, info.iopub_port, info.control_port];
-                    while !listening(&ports) {
-                        sleep(Duration::from_millis(5)).await;
-                    }
-                }
-            }
-            let identity = jupyter_zmq_client::peer_identity_for_session(&session)?;
-            tokio::try_join!(
-                jupyter_zmq_client::create_client_iopub_connection(&info, "", &session),
-                jupyter_zmq_client::create_client_shell_connection_with_identity(&info, &session, identity),
-                jupyter_zmq_client::create_client_control_connection(&info, &session),
-            )
-        };
-        let connected = tokio::select! {
-            c = timeout(STARTUP_TIMEOUT, connect) => c,
-            status = child.wait() => {
-                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-                return Err(KernelError::DiedAtStart { name: spec.name.clone(), status, log: tail(&log) });
-            }
-        };
+        let connected = connect(&info, wire, &mut child, spec, &files).await;
         drop(port_lock);
-        let (mut iopub_conn, shell, control) = match connected {
-            Ok(Ok(c)) => c,
-            Ok(Err(e)) => return Err(KernelError::Protocol(format!("cannot connect to kernel {}: {e}", spec.name))),
-            Err(_) => {
-                return Err(KernelError::StartTimeout { name: spec.name.clone(), secs: STARTUP_TIMEOUT.as_secs() })
-            }
-        };
+        let (mut iopub, shell, control) = connected?;
         let (tx, rx) = mpsc::unbounded_channel();
         let pump = tokio::spawn(async move {
-            while let Ok(msg) = iopub_conn.read().await {
+            while let Ok(msg) = message::read(&mut iopub).await {
                 if tx.send(msg).is_err() {
                     break;
                 }
@@ -327,16 +204,17 @@ impl Kernel {
         });
         let mut kernel = Kernel {
             name: spec.name.clone(),
+            pid: child.pid(),
             child,
-            pid,
             shell,
             control,
             iopub: rx,
             pump,
-            runtime_dir,
+            files,
             interrupt_by_message: spec.interrupt_by_message(),
             exited: false,
             wire,
+            uncounted: 0,
         };
         match timeout(STARTUP_TIMEOUT, kernel.handshake()).await {
             Ok(Ok(())) => Ok(kernel),
@@ -366,7 +244,7 @@ impl Kernel {
             let round = Instant::now() + Duration::from_secs(1);
             while !(replied && published) {
                 tokio::select! {
-                    msg = self.shell.read() => {
+                    msg = message::read(&mut self.shell) => {
                         let msg = msg.map_err(|e| KernelError::Protocol(e.to_string()))?;
                         replied |= is_child_of(&msg, &id) && matches!(msg.content, JupyterMessageContent::KernelInfoReply(_));
                     }
@@ -394,9 +272,14 @@ impl Kernel {
         matches!(self.child, Process::Forked(_))
     }
 
-    /// Run code without output or history (setup between decks).
+    /// Run code without output or history (setup between decks). A kernel
+    /// that counts it anyway has its later execution counts lowered to match,
+    /// so a deck's first cell is `[1]` in every kernel.
     pub async fn run_silent(&mut self, code: &str) -> Result<(), KernelError> {
         let run = self.execute_inner(code, true, Duration::from_secs(30)).await?;
+        // The reply's count is the last one the kernel used: unchanged by a
+        // silent run in kernels that keep silent runs out of the count.
+        self.uncounted = run.execution_count.unwrap_or(0);
         match run.error {
             Some(e) => Err(KernelError::Protocol(format!("kernel setup failed: {}: {}", e.ename, e.evalue))),
             None => Ok(()),
@@ -406,7 +289,17 @@ impl Kernel {
     /// Run one cell. A cell that raises is a normal result (`error` set); a
     /// kernel that dies or a cell that passes `limit` is an `Err`.
     pub async fn execute(&mut self, code: &str, limit: Duration) -> Result<CellRun, KernelError> {
-        self.execute_inner(code, false, limit).await
+        let mut run = self.execute_inner(code, false, limit).await?;
+        if self.uncounted > 0 {
+            let lower = |count: u64| count.saturating_sub(self.uncounted);
+            run.execution_count = run.execution_count.map(lower);
+            for output in &mut run.outputs {
+                if let Some(count) = output.get("execution_count").and_then(Value::as_u64) {
+                    output["execution_count"] = Value::from(lower(count));
+                }
+            }
+        }
+        Ok(run)
     }
 
     async fn execute_inner(&mut self, code: &str, silent: bool, limit: Duration) -> Result<CellRun, KernelError> {
@@ -428,7 +321,7 @@ impl Kernel {
         while !(idle && reply.is_some()) {
             let wake = interrupted_at.map(|t| t + INTERRUPT_GRACE).unwrap_or(deadline);
             tokio::select! {
-                msg = self.shell.read() => {
+                msg = message::read(&mut self.shell) => {
                     let msg = msg.map_err(|e| KernelError::Protocol(e.to_string()))?;
                     if is_child_of(&msg, &id) {
                         if let JupyterMessageContent::ExecuteReply(r) = &msg.content {
@@ -493,7 +386,7 @@ impl Kernel {
         loop {
             let wake = quiet_until.unwrap_or(give_up).min(give_up);
             tokio::select! {
-                msg = self.shell.read() => {
+                msg = message::read(&mut self.shell) => {
                     let Ok(msg) = msg else { return };
                     replied |= is_child_of(&msg, &info_id);
                 }
@@ -541,8 +434,7 @@ impl Kernel {
             Err(_) => "no exit status".into(),
         };
         self.exited = true;
-        let log = std::fs::read_to_string(self.runtime_dir.path().join("kernel.log")).unwrap_or_default();
-        KernelError::Died { name: self.name.clone(), status, log: tail(&log) }
+        KernelError::Died { name: self.name.clone(), status, log: self.files.log_tail() }
     }
 
     /// Ask the kernel to stop, then make sure it and its children are gone:
@@ -594,79 +486,105 @@ fn is_child_of(msg: &JupyterMessage, id: &str) -> bool {
     msg.parent_header.as_ref().is_some_and(|h| h.msg_id == id)
 }
 
-/// Five free loopback ports, each still bound so no one else gets it
-/// before the kernel is spawned.
-/// An exclusive lock, shared by every process of this user, held while a TCP
-/// kernel goes from reserved ports to listening on them. `None` when the
-/// lock file cannot be used (then starts are only serialised in-process).
-fn port_lock() -> Option<std::fs::File> {
-    use std::os::unix::io::AsRawFd;
-    // SAFETY: getuid cannot fail.
-    let uid = unsafe { libc::getuid() };
-    // Not TMPDIR: every worker has a private one, and the lock must be shared.
-    let path = format!("/tmp/clx-kernel-ports-{uid}.lock");
-    let file = std::fs::OpenOptions::new().create(true).truncate(false).read(true).write(true).open(path).ok()?;
-    // SAFETY: flock on a descriptor this function owns; released on close.
-    let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0;
-    locked.then_some(file)
+/// Ask `server` for a kernel running `spec`'s ipykernel module in `cwd`.
+async fn fork(
+    spec: &Kernelspec,
+    cwd: &Path,
+    files: &RuntimeFiles,
+    info: &ConnectionInfo,
+    server: &ForkServer,
+) -> Result<Process, KernelError> {
+    let launch = IpykernelLaunch::parse(&spec.argv(&files.connection))
+        .ok_or_else(|| KernelError::Protocol(format!("kernelspec {} does not start ipykernel", spec.name)))?;
+    files.write_connection(info)?;
+    let forked = server.fork(&launch, cwd, &files.log).await.map_err(|e| KernelError::Fork(e.to_string()))?;
+    Ok(Process::Forked(forked))
 }
 
-fn reserve_ports() -> Result<([u16; 5], Vec<std::net::TcpListener>), KernelError> {
-    let mut ports = [0u16; 5];
-    let mut listeners = Vec::with_capacity(5);
-    for port in &mut ports {
-        let listener = std::net::TcpListener::bind(("127.0.0.1", 0))
-            .map_err(|e| KernelError::Io("cannot reserve a loopback port".into(), e))?;
-        *port = listener.local_addr().map_err(|e| KernelError::Io("cannot reserve a loopback port".into(), e))?.port();
-        listeners.push(listener);
-    }
-    Ok((ports, listeners))
+/// Spawn `spec`'s command in `cwd`, its own process group, its output to the
+/// log; over TCP with loopback ports reserved until the spawn.
+fn spawn(
+    spec: &Kernelspec,
+    cwd: &Path,
+    wire: Wire,
+    files: &RuntimeFiles,
+    info: &mut ConnectionInfo,
+) -> Result<Process, KernelError> {
+    let argv = spec.argv(&files.connection);
+    let log =
+        std::fs::File::create(&files.log).map_err(|e| KernelError::Io("cannot create the kernel log".into(), e))?;
+    let log2 = log.try_clone().map_err(|e| KernelError::Io("cannot create the kernel log".into(), e))?;
+    let mut cmd = tokio::process::Command::new(&argv[0]);
+    LaunchEnv::for_spec(spec).apply(cmd.as_std_mut());
+    launch::own_process_group(cmd.as_std_mut());
+    cmd.args(&argv[1..])
+        .current_dir(cwd)
+        .stdin(std::process::Stdio::null())
+        .stdout(log)
+        .stderr(log2)
+        .kill_on_drop(true);
+    let _guard = SPAWN_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    // Held until the child is spawned, so no other kernel can be handed
+    // these ports in between.
+    let _reserved = if wire == Wire::Tcp {
+        let (ports, listeners) = launch::reserve_ports()?;
+        info.transport = Transport::TCP;
+        info.ip = "127.0.0.1".into();
+        [info.shell_port, info.iopub_port, info.stdin_port, info.control_port, info.hb_port] = ports;
+        listeners
+    } else {
+        Vec::new()
+    };
+    files.write_connection(info)?;
+    let child = cmd.spawn().map_err(|e| KernelError::Spawn { argv: argv.join(" "), source: e })?;
+    Ok(Process::Spawned(child))
 }
 
-/// Whether a failed start looks like a port taken by another process in
-/// the moment between our release and the kernel's bind.
-fn lost_a_port(error: &KernelError) -> bool {
-    match error {
-        KernelError::DiedAtStart { log, .. } | KernelError::Died { log, .. } => {
-            let log = log.to_ascii_lowercase();
-            log.contains("address already in use") || log.contains("addrinuse") || log.contains("address in use")
-        }
-        // Another kernel answered on the port: its replies fail our signature.
-        KernelError::Protocol(_) => true,
-        _ => false,
-    }
-}
-
-/// Whether every port has a listening socket, read from the kernel's
-/// socket tables rather than by connecting: a bare TCP connect without a
-/// ZMTP greeting is noise some kernels log or choke on.
-fn listening(ports: &[u16]) -> bool {
-    let mut found = vec![false; ports.len()];
-    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let Ok(text) = std::fs::read_to_string(table) else { continue };
-        for line in text.lines().skip(1) {
-            let mut fields = line.split_whitespace();
-            let (Some(_), Some(local), Some(_), Some(state)) =
-                (fields.next(), fields.next(), fields.next(), fields.next())
-            else {
-                continue;
-            };
-            // State 0A is LISTEN; the local address ends in `:PORT` (hex).
-            if state != "0A" {
-                continue;
+/// Connect to the kernel's sockets once it listens, racing its exit and
+/// the start-up time-out.
+async fn connect(
+    info: &ConnectionInfo,
+    wire: Wire,
+    child: &mut Process,
+    spec: &Kernelspec,
+    files: &RuntimeFiles,
+) -> Result<Connections, KernelError> {
+    let session = uuid::Uuid::new_v4().to_string();
+    let connect = async {
+        // zeromq's connect backs off exponentially (50, 100, 200 ms…);
+        // polling for the kernel's listening sockets is much quicker.
+        match wire {
+            Wire::Ipc => {
+                let shell_path = PathBuf::from(format!("{}-{}", info.ip, info.shell_port));
+                while !shell_path.exists() {
+                    sleep(Duration::from_millis(5)).await;
+                }
             }
-            let Some(port) = local.rsplit(':').next().and_then(|p| u16::from_str_radix(p, 16).ok()) else { continue };
-            for (seen, wanted) in found.iter_mut().zip(ports) {
-                *seen |= port == *wanted;
+            Wire::Tcp => {
+                let ports = [info.shell_port, info.iopub_port, info.control_port];
+                while !launch::listening(&ports) {
+                    sleep(Duration::from_millis(5)).await;
+                }
             }
         }
+        let identity = jupyter_zmq_client::peer_identity_for_session(&session)?;
+        tokio::try_join!(
+            jupyter_zmq_client::create_client_iopub_connection(info, "", &session),
+            jupyter_zmq_client::create_client_shell_connection_with_identity(info, &session, identity),
+            jupyter_zmq_client::create_client_control_connection(info, &session),
+        )
+    };
+    let connected = tokio::select! {
+        c = timeout(STARTUP_TIMEOUT, connect) => c,
+        status = child.wait() => {
+            return Err(KernelError::DiedAtStart { name: spec.name.clone(), status, log: files.log_tail() });
+        }
+    };
+    match connected {
+        Ok(Ok(c)) => Ok(c),
+        Ok(Err(e)) => Err(KernelError::Protocol(format!("cannot connect to kernel {}: {e}", spec.name))),
+        Err(_) => Err(KernelError::StartTimeout { name: spec.name.clone(), secs: STARTUP_TIMEOUT.as_secs() }),
     }
-    found.iter().all(|f| *f)
-}
-
-fn tail(log: &str) -> String {
-    let lines: Vec<&str> = log.lines().collect();
-    lines[lines.len().saturating_sub(15)..].join("\n")
 }
 
 /// Turns iopub messages into nbformat outputs, the way nbclient does: one

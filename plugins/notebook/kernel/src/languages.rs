@@ -51,7 +51,7 @@ pub const LANGUAGES: &[Language] = &[
         suffix: ".java",
         display: "Java",
         kernel: "java",
-        install: "unzip ijava-1.3.0.zip (github.com/SpencerPark/IJava releases) and run: python3 install.py --user",
+        install: "scripts/setup --kernels java (PyPI jjava into the tools venv, and a JDK with jshell from apt default-jdk-headless; or: pip install jjava)",
     },
     Language {
         prog_lang: "typescript",

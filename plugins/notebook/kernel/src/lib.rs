@@ -8,6 +8,8 @@ pub mod forkserver;
 pub mod kernel;
 pub mod kernelspec;
 pub mod languages;
+pub mod launch;
+mod message;
 pub mod notebook;
 pub mod rundir;
 
@@ -15,9 +17,10 @@ use std::path::PathBuf;
 
 pub use executor::{Executor, ForkNote, ForkOptions, Session};
 pub use forkserver::{ForkServer, ForkServerError, IpykernelLaunch};
-pub use kernel::{pass_only_env, CellError, CellRun, Kernel, Wire};
+pub use kernel::{CellError, CellRun, Kernel};
 pub use kernelspec::Kernelspec;
 pub use languages::{kernel_for, language, survey, KernelChoice, Language, LanguageStatus, LANGUAGES};
+pub use launch::{pass_only_env, Wire};
 pub use notebook::{copy_outputs, execute, strip_ansi, ExecuteError};
 pub use rundir::RunDir;
 

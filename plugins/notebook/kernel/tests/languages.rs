@@ -1,5 +1,6 @@
-//! Deno's kernel (installed in CI by `scripts/setup --kernels typescript`)
-//! and evcxr's (opt-in: these tests run when its kernelspec is installed).
+//! Deno's kernel and JJava's (installed in CI by `scripts/setup --kernels
+//! typescript,java`) and evcxr's (opt-in: these tests run when its
+//! kernelspec is installed).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -44,6 +45,41 @@ fn a_stuck_deno_cell_times_out_and_a_dead_deno_kernel_is_reported() {
     let mut s = exec.session("deno", dir.path()).unwrap();
     let err = s.run("Deno.exit(3)", LIMIT).unwrap_err();
     assert!(err.is_kernel_death(), "{err}");
+}
+
+#[test]
+fn jjava_runs_java_with_classes_across_cells_in_the_deck_directory_even_when_started_ahead() {
+    let exec = Executor::new(&[venv()]).unwrap();
+    exec.kernelspec("java").expect("JJava's kernel: run scripts/setup --kernels python,java");
+    for deck in 0..2 {
+        // The second deck gets the kernel that was started ahead of it.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("scores.txt"), "7\n35\n").unwrap();
+        let mut s = exec.session_for("java", "java", dir.path()).unwrap();
+        let run = s.run("System.out.println(\"hi\");", LIMIT).unwrap();
+        assert_eq!(run.outputs[0]["text"], "hi\n", "deck {deck}");
+        assert_eq!(run.execution_count, Some(1), "the setup code is not counted, deck {deck}");
+        s.run(
+            "class Point {\n  final int x;\n  Point(int x) { this.x = x; }\n  int twice() { return 2 * x; }\n}",
+            LIMIT,
+        )
+        .unwrap();
+        let run = s.run("new Point(21).twice()", LIMIT).unwrap();
+        assert_eq!(run.outputs[0]["data"]["text/plain"], "42", "a class from the cell before: {:?}", run.outputs);
+        let sum = "java.nio.file.Files.readAllLines(java.nio.file.Path.of(\"scores.txt\")).stream().mapToInt(Integer::parseInt).sum()";
+        let run = s.run(sum, LIMIT).unwrap();
+        assert_eq!(run.outputs[0]["data"]["text/plain"], "42", "a deck file by relative path: {:?}", run.outputs);
+        let run = s.run("System.getProperty(\"user.dir\")", LIMIT).unwrap();
+        let cwd = std::fs::canonicalize(dir.path()).unwrap();
+        assert_eq!(run.outputs[0]["data"]["text/plain"], cwd.to_string_lossy().as_ref(), "deck {deck}");
+        let run = s.run("int a = 1;\nSystem.out.println(a + missing);", LIMIT).unwrap();
+        let error = run.error.expect("a compile error");
+        assert_eq!(error.ename, "CompilationException");
+        let traceback = clx_kernel::strip_ansi(&error.traceback.join("\n"));
+        assert!(traceback.contains("|   System.out.println(a + missing);"), "{traceback}");
+        let run = s.run("Integer.parseInt(\"x\")", LIMIT).unwrap();
+        assert!(run.error.expect("an exception").evalue.contains("NumberFormatException"));
+    }
 }
 
 #[test]

@@ -1,0 +1,194 @@
+//! What every process started for a kernel shares, plainly spawned kernels
+//! and fork servers alike: the environment it sees, the transport its client
+//! uses, its own process group, the lock around spawning, and the loopback
+//! ports a TCP kernel listens on.
+
+use std::path::Path;
+
+use crate::kernelspec::Kernelspec;
+use crate::KernelError;
+
+/// The environment variables kernels may see, when the course restricts
+/// them; unset, kernels inherit clx's whole environment.
+static ENV_ALLOWLIST: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+
+/// Start every later kernel of this process with only these variables of
+/// clx's own environment (plus its kernelspec's `env` and the few that clx
+/// sets for every kernel), so tokens in the shell that ran `clx build` do not
+/// reach the decks. Set once per process; later calls are ignored.
+pub fn pass_only_env(names: Vec<String>) {
+    let _ = ENV_ALLOWLIST.set(names);
+}
+
+/// The JVM options JJava's launcher hands to the kernel's JVM.
+const JJAVA_JVM_OPTS: &str = "JJAVA_JVM_OPTS";
+
+/// The environment a kernel of a kernelspec starts with: clx's own (or only
+/// its allowlisted part), the variables clx sets for every kernel, then the
+/// kernelspec's `env`. A fork server starts with the same, so a forked
+/// kernel sees exactly what a plainly started one would.
+pub(crate) struct LaunchEnv {
+    clear: bool,
+    vars: Vec<(std::ffi::OsString, std::ffi::OsString)>,
+}
+
+impl LaunchEnv {
+    pub(crate) fn for_spec(spec: &Kernelspec) -> LaunchEnv {
+        let mut vars: Vec<(std::ffi::OsString, std::ffi::OsString)> = Vec::new();
+        let clear = match ENV_ALLOWLIST.get() {
+            Some(names) => {
+                vars.extend(names.iter().filter_map(|n| Some((n.into(), std::env::var_os(n)?))));
+                true
+            }
+            None => false,
+        };
+        vars.push(("JPY_PARENT_PID".into(), std::process::id().to_string().into()));
+        vars.push(("PYDEVD_DISABLE_FILE_VALIDATION".into(), "1".into()));
+        vars.push(("IPYTHONDIR".into(), std::env::temp_dir().join("clx-ipython").into()));
+        vars.push(("DENO_NO_UPDATE_CHECK".into(), "1".into()));
+        if Wire::for_spec(spec) == Wire::Tcp {
+            // Deno styles values for a terminal unless told not to; the
+            // escape codes would end up in the pages.
+            vars.push(("NO_COLOR".into(), "1".into()));
+        }
+        if spec.spec.language.eq_ignore_ascii_case("java") && std::env::var_os(JJAVA_JVM_OPTS).is_none() {
+            // A deck's JVM lives for seconds: the client compiler alone
+            // starts it and compiles jshell's snippets in well under half the
+            // CPU time of the tiered default (a 20-cell deck 3.2 s instead of
+            // 7.4 s on the loaded 2-core machine), and a serial collector
+            // suits one short-lived heap.
+            vars.push((JJAVA_JVM_OPTS.into(), "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC".into()));
+        }
+        if let Some(env) = &spec.spec.env {
+            vars.extend(env.iter().map(|(k, v)| (k.into(), v.into())));
+        }
+        LaunchEnv { clear, vars }
+    }
+
+    pub(crate) fn apply(&self, cmd: &mut std::process::Command) {
+        if self.clear {
+            cmd.env_clear();
+        }
+        cmd.envs(self.vars.iter().map(|(k, v)| (k, v)));
+    }
+}
+
+/// Make the child lead a process group of its own (so it and whatever it
+/// starts are signalled and killed as one) and die with the thread that
+/// spawns it.
+pub(crate) fn own_process_group(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setsid and prctl are async-signal-safe and touch only the child.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+}
+
+/// How the client reaches the kernel's sockets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wire {
+    /// Unix sockets in the kernel's runtime dir: no ports to race for, but
+    /// only kernels built on libzmq/pyzmq accept it.
+    Ipc,
+    /// Loopback ports: every kernel speaks it (Deno, evcxr, the JeroMQ and
+    /// NetMQ kernels of Java and .NET accept nothing else).
+    Tcp,
+}
+
+impl Wire {
+    /// IPC only where the kernel is known to accept it: ipykernel.
+    pub fn for_spec(spec: &Kernelspec) -> Wire {
+        if spec.spec.argv.iter().any(|a| a.starts_with("ipykernel")) {
+            Wire::Ipc
+        } else {
+            Wire::Tcp
+        }
+    }
+}
+
+/// Forking while another launch still holds its reserved listening sockets
+/// would hand them to our child until it execs, and the other kernel's
+/// client would then connect to a socket nobody accepts on. Reserving,
+/// spawning and releasing happen under this lock.
+pub(crate) static SPAWN_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// An exclusive lock, shared by every process of this user, held while a TCP
+/// kernel goes from reserved ports to listening on them. `None` when the
+/// lock file cannot be used (then starts are only serialised in-process).
+pub(crate) fn port_lock() -> Option<std::fs::File> {
+    use std::os::unix::io::AsRawFd;
+    // SAFETY: getuid cannot fail.
+    let uid = unsafe { libc::getuid() };
+    // Not TMPDIR: every worker has a private one, and the lock must be shared.
+    let path = format!("/tmp/clx-kernel-ports-{uid}.lock");
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).read(true).write(true).open(path).ok()?;
+    // SAFETY: flock on a descriptor this function owns; released on close.
+    let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0;
+    locked.then_some(file)
+}
+
+/// Five free loopback ports, each still bound so no one else gets it
+/// before the kernel is spawned.
+pub(crate) fn reserve_ports() -> Result<([u16; 5], Vec<std::net::TcpListener>), KernelError> {
+    let mut ports = [0u16; 5];
+    let mut listeners = Vec::with_capacity(5);
+    for port in &mut ports {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", 0))
+            .map_err(|e| KernelError::Io("cannot reserve a loopback port".into(), e))?;
+        *port = listener.local_addr().map_err(|e| KernelError::Io("cannot reserve a loopback port".into(), e))?.port();
+        listeners.push(listener);
+    }
+    Ok((ports, listeners))
+}
+
+/// Whether a failed start looks like a port taken by another process in
+/// the moment between our release and the kernel's bind.
+pub(crate) fn lost_a_port(error: &KernelError) -> bool {
+    match error {
+        KernelError::DiedAtStart { log, .. } | KernelError::Died { log, .. } => {
+            let log = log.to_ascii_lowercase();
+            log.contains("address already in use") || log.contains("addrinuse") || log.contains("address in use")
+        }
+        // Another kernel answered on the port: its replies fail our signature.
+        KernelError::Protocol(_) => true,
+        _ => false,
+    }
+}
+
+/// Whether every port has a listening socket, read from the kernel's
+/// socket tables rather than by connecting: a bare TCP connect without a
+/// ZMTP greeting is noise some kernels log or choke on.
+pub(crate) fn listening(ports: &[u16]) -> bool {
+    let mut found = vec![false; ports.len()];
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else { continue };
+        for line in text.lines().skip(1) {
+            let mut fields = line.split_whitespace();
+            let (Some(_), Some(local), Some(_), Some(state)) =
+                (fields.next(), fields.next(), fields.next(), fields.next())
+            else {
+                continue;
+            };
+            // State 0A is LISTEN; the local address ends in `:PORT` (hex).
+            if state != "0A" {
+                continue;
+            }
+            let Some(port) = local.rsplit(':').next().and_then(|p| u16::from_str_radix(p, 16).ok()) else { continue };
+            for (seen, wanted) in found.iter_mut().zip(ports) {
+                *seen |= port == *wanted;
+            }
+        }
+    }
+    found.iter().all(|f| *f)
+}
+
+/// The last lines of a kernel's or server's log, for an error message.
+pub(crate) fn log_tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(15)..].join("\n")
+}
