@@ -133,7 +133,7 @@ fn java_example_course_runs_in_jjava_with_outputs_in_completed_and_speaker_pages
     let err = stderr(&broken);
     assert_eq!(broken.status.code(), Some(1), "{err}");
     assert!(
-        err.contains(&format!("slides_hello.java: cell 16, line {line}")),
+        err.contains(&format!("slides_hello.java:{line}: cell 16:")),
         "the deck line ({line}) of the call: {err}"
     );
     assert!(err.contains("cannot find symbol"), "{err}");
