@@ -6,7 +6,7 @@
 //! a fresh database with `submit_many`, as the engine submits a plan, then K
 //! worker processes (K = 1, 2, 4) drain them as `clx worker` does: one
 //! `claim`, then `finish_and_claim` (the outcome and the next claim in one
-//! transaction) until the queue is empty, each through its own `Queue` on the
+//! transaction) until the queue is empty, each through its own queue on the
 //! same file. Workers are this binary started again with `worker`; they open
 //! the queue and register first and start claiming only when every one is
 //! ready, so process start and schema checks stay out of the timing.
@@ -25,9 +25,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Instant;
 
-use clx::store::cache::CacheKey;
-use clx::store::queue::{JobOutcome, NewJob, SessionId};
-use clx::store::{Queue, StoreLocation};
+use clx::store::{CacheKey, JobOutcome, NewJob, SessionId, StoreLocation};
 
 /// The SQLite file `db`, or the database `CLX_BENCH_QUEUE_URL` names.
 fn location(db: &Path) -> StoreLocation {
@@ -91,7 +89,7 @@ struct Run {
 fn run(jobs: usize, workers: usize) -> Run {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = dir.path().join("queue.db");
-    let queue = Queue::open(&location(&db)).expect("open queue");
+    let queue = location(&db).open_queue().expect("open queue");
     let session = queue.start_session("bench").expect("session");
     // The real planner gives every job its own key; keep that shape without
     // hashing inside the timed loop.
@@ -144,7 +142,7 @@ fn run(jobs: usize, workers: usize) -> Run {
 
 /// Claim and complete until the queue is empty, as `clx worker` does; print how many.
 fn worker(db: &Path, session: SessionId) {
-    let queue = Queue::open(&location(db)).expect("open queue");
+    let queue = location(db).open_queue().expect("open queue");
     let types = vec![JOB_TYPE.to_owned()];
     let id = queue.register_worker(session, &types, std::process::id()).expect("register");
     println!("ready");

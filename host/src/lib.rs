@@ -15,5 +15,6 @@ pub mod plugin;
 pub mod process;
 pub mod report;
 pub mod run;
+pub mod signals;
 pub mod store;
 pub mod watch;

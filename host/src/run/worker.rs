@@ -21,10 +21,11 @@ use clx_plugin_api::{ConverterBox, HostServices, HostServices_TO, IssueKind, Job
 use crate::plugin::loader;
 use crate::report::Location;
 use crate::run::protocol::Event;
-use crate::store::cache::{CacheEntry, CacheKey, StoredIssue, StoredOutput};
 use crate::store::job::JobPayload;
-use crate::store::queue::{JobError, JobId, JobOutcome, SessionId, WorkerId};
-use crate::store::{Cache, Queue, StoreLocation};
+use crate::store::{
+    Cache, CacheEntry, CacheError, CacheKey, JobError, JobId, JobOutcome, QueueError, SessionId, StoreLocation,
+    StoredIssue, StoredOutput, WorkerId,
+};
 
 /// How often a worker proves it is alive, also while a job runs.
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_millis(500);
@@ -36,9 +37,9 @@ pub enum WorkerError {
     #[error("plugin {plugin} refused to start: {message}")]
     Start { plugin: String, message: String },
     #[error(transparent)]
-    Queue(#[from] crate::store::queue::QueueError),
+    Queue(#[from] QueueError),
     #[error(transparent)]
-    Cache(#[from] crate::store::cache::CacheError),
+    Cache(#[from] CacheError),
     #[error("lost the connection to the host: {0}")]
     Pipe(#[from] std::io::Error),
 }
@@ -112,8 +113,8 @@ pub fn run(config: WorkerConfig) -> Result<(), WorkerError> {
     let converter = plugin
         .new_converter(&config.plugin_config)
         .map_err(|message| WorkerError::Start { plugin: plugin.name().to_owned(), message })?;
-    let queue = Queue::open(&config.store)?;
-    let cache = Cache::open(&config.store)?;
+    let queue = config.store.open_queue()?;
+    let cache = config.store.open_cache()?;
     let worker = queue.register_worker(config.session, &config.job_types, std::process::id())?;
 
     let current = Arc::new(AtomicI64::new(0));
@@ -132,7 +133,7 @@ pub fn run(config: WorkerConfig) -> Result<(), WorkerError> {
             cancelled.store(false, Ordering::Relaxed);
             send(Event::Started(job.id))?;
             let services = Services { job: job.id, channel: Some(&channel), cancelled: Arc::clone(&cancelled) };
-            let converted = run_job(plugin.name(), &converter, &cache, &job.payload, &job.cache_key, &services);
+            let converted = run_job(plugin.name(), &converter, &*cache, &job.payload, &job.cache_key, &services);
             current.store(0, Ordering::Relaxed);
             let outcome = match &converted {
                 Ok(Converted { result, error: None }) => JobOutcome::Done { result },
@@ -206,7 +207,7 @@ pub(crate) struct Converted {
 pub(crate) fn run_job(
     plugin: &str,
     converter: &ConverterBox,
-    cache: &Cache,
+    cache: &dyn Cache,
     payload: &str,
     cache_key: &CacheKey,
     services: &Services<'_>,
@@ -244,11 +245,7 @@ pub(crate) fn run_job(
     Ok(Converted { result, error })
 }
 
-fn store_result(
-    cache: &Cache,
-    payload: &JobPayload,
-    result: &JobResult,
-) -> Result<CacheEntry, crate::store::cache::CacheError> {
+fn store_result(cache: &dyn Cache, payload: &JobPayload, result: &JobResult) -> Result<CacheEntry, CacheError> {
     let mut outputs = Vec::new();
     for spec in &payload.outputs {
         let produced = result.outputs.iter().find(|o| o.id.as_str() == spec.id);
@@ -293,7 +290,7 @@ pub(crate) fn spawn_heartbeat(
     cancelled: Arc<AtomicBool>,
 ) -> Result<(), WorkerError> {
     // A connection of its own: SQLite connections are per thread.
-    let queue = Queue::open(store)?;
+    let queue = store.open_queue()?;
     std::thread::Builder::new().name("heartbeat".into()).spawn(move || loop {
         let job = current.load(Ordering::Relaxed);
         let job = (job != 0).then_some(JobId(job));

@@ -6,8 +6,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::cache::{BlobHash, CacheError, CacheKey};
-use crate::store::Cache;
+use crate::store::cache::Cache;
+use crate::store::entry::{BlobHash, CacheKey};
+use crate::store::error::CacheError;
 
 /// One requested output, as the plugin sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,7 +63,7 @@ impl JobPayload {
     }
 
     /// Assemble the ABI job a plugin converts, reading inputs from the cache.
-    pub fn to_job(&self, cache: &Cache, work_dir: &std::path::Path) -> Result<clx_plugin_api::Job, CacheError> {
+    pub fn to_job(&self, cache: &dyn Cache, work_dir: &std::path::Path) -> Result<clx_plugin_api::Job, CacheError> {
         use clx_plugin_api::{InputFile, Job, OutputRequest};
         let mut siblings = abi_stable::std_types::RVec::new();
         for s in &self.siblings {

@@ -17,6 +17,20 @@ use std::time::{Duration, Instant};
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, NoTls};
 
+use crate::store::error::{BackendError, CacheError, QueueError};
+
+impl From<PgError> for QueueError {
+    fn from(e: PgError) -> Self {
+        QueueError::Database(BackendError::whole(e))
+    }
+}
+
+impl From<PgError> for CacheError {
+    fn from(e: PgError) -> Self {
+        CacheError::Database(BackendError::whole(e))
+    }
+}
+
 /// The database clock in seconds since the epoch. Leases and heartbeats are
 /// compared on the server's clock, never on the workers': machines disagree.
 pub(crate) const NOW: &str = "extract(epoch from clock_timestamp())::float8";

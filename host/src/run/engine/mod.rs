@@ -15,23 +15,25 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use crate::config::Config;
 use crate::course::plan::{Plan, PlannedJob};
 use crate::plugin::Registry;
+use crate::process::{Group, Waited};
 use crate::report::{Diagnostic, Level, Location, Report};
 use crate::run::output::{OutputTree, Written};
 use crate::run::pool::{Pool, PoolConfig, PoolEvent, WorkerSpec};
 use crate::run::protocol::LogLevel;
-use crate::run::remote::{Listener, Watch};
+use crate::run::remote::Watch;
 use crate::run::worker::ProbeAnswer;
-use crate::store::cache::{BlobHash, CacheEntry, CacheKey, StoredIssue, StoredOutput};
+use crate::signals::Interrupt;
 use crate::store::job::{JobPayload, OutputSpec, SiblingRef};
-use crate::store::queue::{JobId, JobStatus, NewJob, SessionId, SessionStatus};
-use crate::store::{Cache, Queue, StoreLocation};
+use crate::store::{
+    BlobHash, Cache, CacheEntry, CacheError, CacheKey, FinishedFeed, JobId, JobStatus, NewJob, Queue, QueueError,
+    Recovered, SessionId, SessionStatus, StoreLocation, StoredIssue, StoredOutput,
+};
 
 /// How one build runs.
 #[derive(Debug, Clone)]
@@ -54,22 +56,24 @@ pub struct EngineOptions {
     pub log_level: String,
     /// Skip the sweep of stale outputs.
     pub keep_stale: bool,
+    /// Ctrl-C or SIGTERM: heard from the engine's start on, so an interrupt
+    /// while plugins are probed (before any worker runs) still ends the
+    /// build cleanly, its probes killed.
+    pub interrupt: Interrupt,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error(transparent)]
-    Queue(#[from] crate::store::queue::QueueError),
+    Queue(#[from] QueueError),
     #[error(transparent)]
-    Cache(#[from] crate::store::cache::CacheError),
+    Cache(#[from] CacheError),
     #[error(transparent)]
     Pool(#[from] crate::run::pool::PoolError),
     #[error(transparent)]
     Output(#[from] crate::run::output::OutputError),
     #[error("the build was interrupted")]
     Interrupted,
-    #[error("cannot install the Ctrl-C handler: {0}")]
-    Signal(std::io::Error),
 }
 
 /// A job on its way: its plan and what the cache knows it by.
@@ -86,29 +90,22 @@ pub struct Engine<'r> {
     registry: &'r Registry,
     config: &'r Config,
     options: EngineOptions,
-    cache: Cache,
+    cache: Box<dyn Cache>,
     /// Tool identity per job type; asked once per engine.
     identities: HashMap<String, Result<String, String>>,
     /// Content hash of each plugin's library, by plugin name.
     libraries: HashMap<String, Result<String, String>>,
     /// Opened when the first job has to run.
-    running: Option<(Queue, SessionId, Pool)>,
-    /// With a shared queue: hears of jobs other machines' workers finished.
-    listener: Option<Listener>,
+    running: Option<(Box<dyn Queue>, SessionId, Pool)>,
+    /// Hears of jobs finished by workers that are not the pool's own, when
+    /// the queue announces them.
+    listener: Option<FinishedFeed>,
     watch: Watch,
-    /// Set by Ctrl-C or SIGTERM from the engine's start on, so an interrupt
-    /// while plugins are probed (before any worker runs) still ends the
-    /// build cleanly, its probes killed.
-    interrupted: Arc<AtomicBool>,
 }
 
 impl<'r> Engine<'r> {
     pub fn new(registry: &'r Registry, config: &'r Config, options: EngineOptions) -> Result<Self, EngineError> {
-        let cache = Cache::open(&options.store)?;
-        let interrupted = Arc::new(AtomicBool::new(false));
-        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-            signal_hook::flag::register(signal, Arc::clone(&interrupted)).map_err(EngineError::Signal)?;
-        }
+        let cache = options.store.open_cache()?;
         Ok(Engine {
             registry,
             config,
@@ -119,7 +116,6 @@ impl<'r> Engine<'r> {
             running: None,
             listener: None,
             watch: Watch::default(),
-            interrupted,
         })
     }
 
@@ -132,7 +128,7 @@ impl<'r> Engine<'r> {
             report.diagnostic(d.clone());
         }
         let head_start = self.ask_tool_identities(plan, report)?;
-        if self.interrupted.swap(false, Ordering::Relaxed) {
+        if self.options.interrupt.take() {
             return Err(EngineError::Interrupted);
         }
         let mut misses: Vec<Pending<'_>> = Vec::new();
@@ -150,7 +146,7 @@ impl<'r> Engine<'r> {
                 .unwrap_or_else(|| Err(format!("plugin `{}` is not loaded; see `clx plugins list`", job.plugin)));
             let config = self.config.converter_json(&job.plugin);
             let payload =
-                identity.and_then(|identity| payload(&self.cache, self.registry, job, identity, library?, config));
+                identity.and_then(|identity| payload(&*self.cache, self.registry, job, identity, library?, config));
             let payload = match payload {
                 Ok(p) => p,
                 Err(message) => {
@@ -184,7 +180,7 @@ impl<'r> Engine<'r> {
                 }
             }
         }
-        let mut landing = Landing { cache: &self.cache, tree: OutputTree::new(plan.roots.clone()), report };
+        let mut landing = Landing { cache: &*self.cache, tree: OutputTree::new(plan.roots.clone()), report };
         // Copies first: they need no worker, and a failed job must not keep
         // data files from being written.
         for copy in &plan.copies {
@@ -200,7 +196,7 @@ impl<'r> Engine<'r> {
             landing.land(job, entry, Source::Cache)?;
         }
         if let (Some(in_flight), Some((queue, session, pool))) = (in_flight.as_mut(), self.running.as_mut()) {
-            in_flight.wait(pool, queue, *session, &mut self.watch, &mut landing)?;
+            in_flight.wait(pool, &**queue, *session, &mut self.watch, &mut landing)?;
         }
         if !self.options.keep_stale {
             landing.report.removed += landing.tree.sweep()?.len();
@@ -238,7 +234,7 @@ impl<'r> Engine<'r> {
                 }
                 continue;
             };
-            let library = library_hash(&self.cache, &loaded.path);
+            let library = library_hash(&*self.cache, &loaded.path);
             self.libraries.insert(plugin.to_owned(), library.clone());
             let library = match library {
                 Ok(l) => l,
@@ -288,7 +284,7 @@ impl<'r> Engine<'r> {
         }
         let timeout = self.options.job_deadline.min(PROBE_TIMEOUT);
         let (exe, log_level) = (&self.options.exe, self.options.log_level.as_str());
-        let interrupted = &*self.interrupted;
+        let interrupted = self.options.interrupt.flag();
         let answers: Vec<(&Probe, Result<Identities, String>)> = std::thread::scope(|scope| {
             let handles: Vec<_> =
                 probes.iter().map(|p| (p, scope.spawn(move || p.run(exe, log_level, timeout, interrupted)))).collect();
@@ -301,7 +297,7 @@ impl<'r> Engine<'r> {
                 })
                 .collect()
         });
-        if interrupted.load(Ordering::Relaxed) {
+        if self.options.interrupt.is_set() {
             // Answers cut short are no answers: the next build asks again.
             return Ok(head_start);
         }
@@ -336,7 +332,7 @@ impl<'r> Engine<'r> {
 
     /// Whether Ctrl-C or SIGTERM arrived since the last check.
     pub fn interrupted(&self) -> bool {
-        self.interrupted.swap(false, Ordering::Relaxed)
+        self.options.interrupt.take()
     }
 
     /// Stop the workers and close the queue session.
@@ -350,11 +346,11 @@ impl<'r> Engine<'r> {
     }
 
     /// The queue session and the worker pool, opened on first use.
-    fn start_running(&mut self, report: &mut Report) -> Result<&mut (Queue, SessionId, Pool), EngineError> {
+    fn start_running(&mut self, report: &mut Report) -> Result<&mut (Box<dyn Queue>, SessionId, Pool), EngineError> {
         let running = match self.running.take() {
             Some(running) => running,
             None => {
-                let mut queue = Queue::open(&self.options.store)?;
+                let mut queue = self.options.store.open_queue()?;
                 warn_recovered(report, queue.take_recovered());
                 let reaped = queue.reap_stale()?;
                 if reaped > 0 {
@@ -370,11 +366,10 @@ impl<'r> Engine<'r> {
                     session,
                     job_deadline: self.options.job_deadline,
                     log_level: self.options.log_level.clone(),
-                    interrupted: Arc::clone(&self.interrupted),
+                    interrupted: self.options.interrupt.clone(),
                 })?;
-                if let Some(url) = self.options.store.postgres() {
-                    self.listener = Some(Listener::start(url, session, pool.announcer())?);
-                }
+                let announcer = pool.announcer();
+                self.listener = queue.announce_finished(session, Box::new(move |id| announcer.finished(id)))?;
                 (queue, session, pool)
             }
         };
@@ -423,30 +418,22 @@ impl InFlight<'_> {
     fn wait(
         &mut self,
         pool: &mut Pool,
-        queue: &Queue,
+        queue: &dyn Queue,
         session: SessionId,
         watch: &mut Watch,
         landing: &mut Landing<'_>,
     ) -> Result<(), EngineError> {
         while !self.jobs.is_empty() {
             let Some(event) = pool.next(Duration::from_secs(1))? else {
-                if let Some(shared) = queue.postgres() {
-                    let ids: Vec<JobId> = self.jobs.keys().copied().collect();
-                    let findings = watch.check(shared, session, &ids)?;
-                    for note in findings.notes {
-                        landing.report.note(&note);
-                    }
-                    for id in findings.settled {
-                        self.settle(id, queue, landing)?;
-                    }
-                    continue;
-                }
-                // No news: a job may have been cancelled from outside (`clx jobs cancel`).
+                // No news: a job may have ended without a word from the
+                // pool's workers (`clx jobs cancel`, another machine's worker).
                 let ids: Vec<JobId> = self.jobs.keys().copied().collect();
-                for id in ids {
-                    if queue.job(id)?.status == JobStatus::Cancelled {
-                        self.settle(id, queue, landing)?;
-                    }
+                let findings = watch.check(queue, session, &ids)?;
+                for note in findings.notes {
+                    landing.report.note(&note);
+                }
+                for id in findings.settled {
+                    self.settle(id, queue, landing)?;
                 }
                 continue;
             };
@@ -484,7 +471,7 @@ impl InFlight<'_> {
 
     /// A job reached a terminal state: land its result from the cache, or
     /// report why there is none. A job that is not in flight is ignored.
-    fn settle(&mut self, id: JobId, queue: &Queue, landing: &mut Landing<'_>) -> Result<(), EngineError> {
+    fn settle(&mut self, id: JobId, queue: &dyn Queue, landing: &mut Landing<'_>) -> Result<(), EngineError> {
         let Some(pending) = self.jobs.remove(&id) else { return Ok(()) };
         let record = queue.job(id)?;
         landing.report.job_finished(&pending.job.display);
@@ -522,7 +509,7 @@ enum Source {
 /// entries (hits and fresh results alike) and failures, each counted and
 /// reported.
 struct Landing<'a> {
-    cache: &'a Cache,
+    cache: &'a dyn Cache,
     tree: OutputTree,
     report: &'a mut Report,
 }
@@ -634,7 +621,7 @@ fn display(path: &Path) -> String {
 }
 
 /// A damaged state file was replaced by an empty one: say why work is redone.
-fn warn_recovered(report: &mut Report, recovered: Option<crate::store::db::Recovered>) {
+fn warn_recovered(report: &mut Report, recovered: Option<Recovered>) {
     if let Some(recovered) = recovered {
         report.diagnostic(Diagnostic::warning("", Location::NONE, recovered.to_string()));
     }
@@ -688,7 +675,6 @@ impl Probe {
     /// `tool_identity()` costs its own jobs, never the build.
     fn run(&self, exe: &Path, log_level: &str, timeout: Duration, stop: &AtomicBool) -> Result<Identities, String> {
         use std::io::Read;
-        use std::os::unix::process::CommandExt;
         use std::process::{Command, Stdio};
         let plugin = &self.plugin;
         let mut cmd = Command::new(exe);
@@ -696,12 +682,8 @@ impl Probe {
         for t in &self.job_types {
             cmd.arg("--job-type").arg(t);
         }
-        cmd.env("CLX_PLUGIN_CONFIG", &self.config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
-        let mut child = cmd.spawn().map_err(|e| format!("cannot start the {plugin} plugin's probe: {e}"))?;
+        cmd.env("CLX_PLUGIN_CONFIG", &self.config).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = Group::spawn(&mut cmd).map_err(|e| format!("cannot start the {plugin} plugin's probe: {e}"))?;
         let read = |pipe: Option<Box<dyn Read + Send>>| {
             std::thread::spawn(move || {
                 let mut text = String::new();
@@ -711,31 +693,20 @@ impl Probe {
                 text
             })
         };
-        let stdout = read(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
-        let stderr = read(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
-        let deadline = std::time::Instant::now() + timeout;
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if stop.load(Ordering::Relaxed) => {
-                    crate::process::kill_group(child.id());
-                    let _ = child.wait();
-                    return Err(format!("the {plugin} plugin's probe was interrupted"));
-                }
-                Ok(None) if std::time::Instant::now() < deadline => std::thread::sleep(Duration::from_millis(2)),
-                Ok(None) | Err(_) => {
-                    crate::process::kill_group(child.id());
-                    let _ = child.wait();
-                    return Err(format!(
-                        "the {plugin} plugin did not start within {} s: its new() or tool_identity() hangs ({})",
-                        timeout.as_secs(),
-                        self.path.display()
-                    ));
-                }
+        let stdout = read(child.take_stdout().map(|p| Box::new(p) as Box<dyn Read + Send>));
+        let stderr = read(child.take_stderr().map(|p| Box::new(p) as Box<dyn Read + Send>));
+        // Whatever the plugin started in the probe's group goes with it.
+        let status = match child.wait_until(std::time::Instant::now() + timeout, stop) {
+            Waited::Exited(status) => status,
+            Waited::Stopped => return Err(format!("the {plugin} plugin's probe was interrupted")),
+            Waited::TimedOut => {
+                return Err(format!(
+                    "the {plugin} plugin did not start within {} s: its new() or tool_identity() hangs ({})",
+                    timeout.as_secs(),
+                    self.path.display()
+                ))
             }
         };
-        // Whatever the plugin started in the probe's group goes with it.
-        crate::process::kill_group(child.id());
         let stdout = stdout.join().unwrap_or_default();
         let stderr = stderr.join().unwrap_or_default();
         if !status.success() {
@@ -834,7 +805,7 @@ fn environment_fingerprint() -> String {
 /// The BLAKE3 hash of a plugin library, remembered in the cache index by the
 /// file's path, size, inode and times, so an unchanged rebuild does not read
 /// libraries of tens of megabytes.
-pub(crate) fn library_hash(cache: &Cache, path: &Path) -> Result<String, String> {
+pub(crate) fn library_hash(cache: &dyn Cache, path: &Path) -> Result<String, String> {
     use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(path).map_err(|e| format!("cannot read plugin {}: {e}", path.display()))?;
     let key = format!(
@@ -859,7 +830,7 @@ pub(crate) fn library_hash(cache: &Cache, path: &Path) -> Result<String, String>
 /// Read the job's inputs, store them as blobs (workers read them from the
 /// cache) and describe the job.
 fn payload(
-    cache: &Cache,
+    cache: &dyn Cache,
     registry: &Registry,
     job: &PlannedJob,
     tool_identity: String,
