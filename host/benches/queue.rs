@@ -25,7 +25,31 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Instant;
 
-use clx::store::{CacheKey, JobOutcome, NewJob, SessionId, StoreLocation};
+use clx::store::job::{JobPayload, OutputSpec};
+use clx::store::{BlobHash, CacheKey, JobOutcome, NewJob, SessionId, StoreLocation};
+
+/// A payload shaped like a deck's (the store encodes it at submission and
+/// decodes it at each claim, as for a real build).
+fn payload() -> JobPayload {
+    let output = |id: &str, format: &str| OutputSpec {
+        id: id.to_owned(),
+        format: format.to_owned(),
+        params: serde_json::json!({ "kind": "completed" }),
+    };
+    JobPayload {
+        plugin: "notebook".into(),
+        plugin_version: "0.1.0".into(),
+        plugin_library: BlobHash::of(b"library").to_hex().to_owned(),
+        plugin_config: "{}".into(),
+        job_type: JOB_TYPE.into(),
+        source_path: "slides/module_100/topic_100/slides_intro.py".into(),
+        source: BlobHash::of(b"source"),
+        siblings: Vec::new(),
+        outputs: vec![output("de-completed-ipynb", "ipynb"), output("de-completed-html", "html")],
+        options: serde_json::json!({ "lang": "de", "prog_lang": "python", "execute": true }),
+        tool_identity: "python 3.12 ipykernel 6.29".into(),
+    }
+}
 
 /// The SQLite file `db`, or the database `CLX_BENCH_QUEUE_URL` names.
 fn location(db: &Path) -> StoreLocation {
@@ -96,12 +120,13 @@ fn run(jobs: usize, workers: usize) -> Run {
     let keys: Vec<CacheKey> =
         (0..jobs).map(|i| CacheKey::builder().job_type(JOB_TYPE).source(&i.to_le_bytes()).finish()).collect();
     let sources: Vec<String> = (0..jobs).map(|i| format!("deck_{i}.py")).collect();
+    let payload = payload();
 
     let start = Instant::now();
     let new_jobs: Vec<NewJob<'_>> = keys
         .iter()
         .zip(&sources)
-        .map(|(cache_key, source)| NewJob { job_type: JOB_TYPE, source, priority: 0, payload: "{}", cache_key })
+        .map(|(cache_key, source)| NewJob { job_type: JOB_TYPE, source, priority: 0, payload: &payload, cache_key })
         .collect();
     let ids = queue.submit_many(session, &new_jobs).expect("submit");
     assert_eq!(ids.len(), jobs);

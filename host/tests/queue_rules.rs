@@ -3,8 +3,9 @@
 //! own (one database per rule).
 
 use clx::report::Location;
+use clx::store::job::JobPayload;
 use clx::store::{
-    CacheKey, ErrorCategory, JobError, JobId, JobOutcome, JobStatus, NewJob, Queue, Requeued, SessionStatus,
+    BlobHash, CacheKey, ErrorCategory, JobError, JobId, JobOutcome, JobStatus, NewJob, Queue, Requeued, SessionStatus,
     StoreLocation, WorkerStatus, MAX_ATTEMPTS,
 };
 use clx_e2e::pg::PgCluster;
@@ -42,8 +43,26 @@ fn types(t: &str) -> Vec<String> {
     vec![t.to_owned()]
 }
 
+/// What the queue carries for a job: these rules never look inside.
+fn payload() -> &'static JobPayload {
+    static PAYLOAD: std::sync::OnceLock<JobPayload> = std::sync::OnceLock::new();
+    PAYLOAD.get_or_init(|| JobPayload {
+        plugin: "p".into(),
+        plugin_version: "1".into(),
+        plugin_library: "lib".into(),
+        plugin_config: "{}".into(),
+        job_type: "a".into(),
+        source_path: "x".into(),
+        source: BlobHash::of(b"x"),
+        siblings: Vec::new(),
+        outputs: Vec::new(),
+        options: serde_json::Value::Null,
+        tool_identity: "tool".into(),
+    })
+}
+
 fn new_job<'a>(source: &'a str, priority: i64, cache_key: &'a CacheKey) -> NewJob<'a> {
-    NewJob { job_type: "a", source, priority, payload: "{}", cache_key }
+    NewJob { job_type: "a", source, priority, payload: payload(), cache_key }
 }
 
 /// Each rule as a test on SQLite, and all of them on one PostgreSQL cluster.
@@ -96,7 +115,8 @@ fn claim_takes_each_job_once_in_priority_order(store: &Store) {
     let low = q.submit(s, new_job("x", 0, &key("k1"))).unwrap();
     let high = q.submit(s, new_job("y", 5, &key("k2"))).unwrap();
     let w = q.register_worker(s, &types("a"), 1).unwrap();
-    assert_eq!(q.claim(s, w, &types("a")).unwrap().unwrap().id, high);
+    let first = q.claim(s, w, &types("a")).unwrap().unwrap();
+    assert_eq!((first.id, first.payload.as_ref(), &first.cache_key), (high, Ok(payload()), &key("k2")));
     assert_eq!(q.claim(s, w, &types("a")).unwrap().unwrap().id, low);
     assert!(q.claim(s, w, &types("a")).unwrap().is_none());
 }

@@ -268,6 +268,7 @@
 #![deny(missing_docs)]
 
 mod module;
+pub mod notebook;
 mod plugin;
 mod types;
 mod version;

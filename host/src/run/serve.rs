@@ -17,11 +17,11 @@ use clx_plugin_api::ConverterBox;
 
 use crate::plugin::loader::LoadedPlugin;
 use crate::plugin::Registry;
+use crate::run::engine::IdentityError;
 use crate::run::worker::{self, Converted, Services};
 use crate::signals::Interrupt;
-use crate::store::job::JobPayload;
 use crate::store::{
-    requirement, Cache, CacheError, ClaimedJob, JobError, Queue, QueueError, SharedQueue, StoreLocation, WorkerId,
+    requirement, Cache, CacheError, ClaimedJob, Queue, QueueError, SharedQueue, StoreLocation, WorkerId,
 };
 
 /// How long an idle worker sleeps before it looks at the stop flag again
@@ -48,7 +48,7 @@ pub enum ServeError {
     #[error("no plugin found, so there is nothing to serve; see `clx plugins list`")]
     NothingToServe,
     #[error("cannot read plugin library: {0}")]
-    Library(String),
+    Library(#[from] crate::run::engine::IdentityError),
     #[error(transparent)]
     Queue(#[from] QueueError),
     #[error(transparent)]
@@ -101,7 +101,7 @@ fn offer<'r>(registry: &'r Registry, cache: &dyn Cache, only: &[String]) -> Resu
         if !only.is_empty() && !only.contains(&job_type) {
             continue;
         }
-        let library = crate::run::engine::library_hash(cache, &plugin.path).map_err(ServeError::Library)?;
+        let library = crate::run::engine::library_hash(cache, &plugin.path)?;
         offer.requirements.push(requirement(&job_type, &library));
         described.push(serde_json::json!({
             "type": job_type, "plugin": plugin.name(), "version": plugin.manifest.version.as_str(), "library": library,
@@ -133,11 +133,12 @@ fn serve_one(store: &StoreLocation, offer: &Offer<'_>, stop: &AtomicBool) -> Res
             continue;
         };
         let Some(converter) = converters.ready_for(&*queue, shared, worker, offer, &job)? else { continue };
+        let Ok(payload) = &job.payload else { continue };
         current.store(job.id.0, Ordering::Relaxed);
         cancelled.store(false, Ordering::Relaxed);
         let services = Services { job: job.id, channel: None, cancelled: Arc::clone(&cancelled) };
         let outcome =
-            worker::run_job(converter.plugin, &converter.converter, &*cache, &job.payload, &job.cache_key, &services);
+            worker::run_job(converter.plugin, &converter.converter, &*cache, payload, &job.cache_key, &services);
         current.store(0, Ordering::Relaxed);
         match outcome {
             Ok(Converted { result, error: None }) => queue.complete(job.id, worker, &result)?,
@@ -159,7 +160,7 @@ struct Ready<'a> {
 #[derive(Default)]
 struct Converters<'a> {
     made: HashMap<(String, String), Result<Ready<'a>, String>>,
-    identities: HashMap<(String, String, String), Result<String, String>>,
+    identities: HashMap<(String, String, String), Result<String, IdentityError>>,
 }
 
 impl<'a> Converters<'a> {
@@ -174,10 +175,10 @@ impl<'a> Converters<'a> {
         offer: &Offer<'a>,
         job: &ClaimedJob,
     ) -> Result<Option<&Ready<'a>>, ServeError> {
-        let payload: JobPayload = match serde_json::from_str(&job.payload) {
-            Ok(p) => p,
-            Err(e) => {
-                queue.fail(job.id, worker, &JobError::internal(format!("unreadable job payload: {e}")), None)?;
+        let payload = match &job.payload {
+            Ok(payload) => payload,
+            Err(error) => {
+                queue.fail(job.id, worker, error, None)?;
                 return Ok(None);
             }
         };
@@ -206,7 +207,7 @@ impl<'a> Converters<'a> {
                 .tool_identity(payload.job_type.as_str().into())
                 .into_result()
                 .map(|s| s.to_string())
-                .map_err(|e| e.to_string())
+                .map_err(|e| IdentityError::Tool { job_type: payload.job_type.clone(), message: e.to_string() })
         });
         if identity.as_deref() != Ok(payload.tool_identity.as_str()) {
             tracing::warn!(
@@ -216,7 +217,7 @@ impl<'a> Converters<'a> {
                 payload.job_type,
                 match identity {
                     Ok(id) => id.clone(),
-                    Err(e) => e.clone(),
+                    Err(e) => e.to_string(),
                 }
             );
             shared.refuse(job.id, worker)?;

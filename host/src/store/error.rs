@@ -59,6 +59,9 @@ pub enum QueueError {
     /// No job has this id.
     #[error("job queue: no job {0}")]
     NoSuchJob(i64),
+    /// A job's payload could not be encoded.
+    #[error("job queue: {0}")]
+    Payload(String),
 }
 
 /// Why a cache operation failed.

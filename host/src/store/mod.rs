@@ -22,9 +22,10 @@ pub mod sqlite;
 pub use cache::Cache;
 pub use entry::{BlobHash, CacheEntry, CacheKey, CacheKeyBuilder, CacheStats, StoredIssue, StoredOutput};
 pub use error::{BackendError, CacheError, QueueError};
+pub use job::{ClaimedJob, NewJob};
 pub use location::{StoreLocation, QUEUE_URL_VAR};
 pub use queue::{requirement, FinishedFeed, Queue, SharedQueue};
 pub use record::{
-    now, ClaimedJob, ErrorCategory, JobError, JobId, JobOutcome, JobRecord, JobStatus, NewJob, Recovered, Requeued,
-    SessionId, SessionRecord, SessionStatus, WorkerId, WorkerRecord, WorkerStatus, MAX_ATTEMPTS,
+    now, ErrorCategory, JobError, JobId, JobOutcome, JobRecord, JobStatus, Recovered, Requeued, SessionId,
+    SessionRecord, SessionStatus, WorkerId, WorkerRecord, WorkerStatus, MAX_ATTEMPTS,
 };

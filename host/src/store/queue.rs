@@ -30,9 +30,10 @@
 use std::time::Duration;
 
 use crate::store::error::QueueError;
+use crate::store::job::{ClaimedJob, NewJob};
 use crate::store::record::{
-    ClaimedJob, JobError, JobId, JobOutcome, JobRecord, JobStatus, NewJob, Recovered, Requeued, SessionId,
-    SessionRecord, SessionStatus, WorkerId, WorkerRecord, WorkerStatus,
+    JobError, JobId, JobOutcome, JobRecord, JobStatus, Recovered, Requeued, SessionId, SessionRecord, SessionStatus,
+    WorkerId, WorkerRecord, WorkerStatus,
 };
 
 /// The job queue: sessions, jobs and workers.

@@ -5,7 +5,6 @@
 use serde::Serialize;
 
 use crate::report::Location;
-use crate::store::entry::CacheKey;
 
 /// How often a job may be started before a lost worker fails it for good.
 pub const MAX_ATTEMPTS: i64 = 2;
@@ -192,18 +191,6 @@ impl WorkerStatus {
     }
 }
 
-/// A job for [`crate::store::Queue::submit_many`].
-#[derive(Debug, Clone, Copy)]
-pub struct NewJob<'a> {
-    pub job_type: &'a str,
-    /// What `clx jobs list` shows: the source file, or what else the job converts.
-    pub source: &'a str,
-    /// Higher is claimed first.
-    pub priority: i64,
-    pub payload: &'a str,
-    pub cache_key: &'a CacheKey,
-}
-
 /// How a worker's job ended, as [`crate::store::Queue::finish_and_claim`] records it.
 #[derive(Debug, Clone, Copy)]
 pub enum JobOutcome<'a> {
@@ -212,14 +199,6 @@ pub enum JobOutcome<'a> {
     /// Failed; `result` is what the converter produced when it ran at all
     /// (outputs that failed, issues).
     Failed { error: &'a JobError, result: Option<&'a str> },
-}
-
-/// A job a worker has claimed.
-#[derive(Debug, Clone)]
-pub struct ClaimedJob {
-    pub id: JobId,
-    pub payload: String,
-    pub cache_key: CacheKey,
 }
 
 /// A job as `clx jobs list` and the build loop see it.

@@ -1,5 +1,6 @@
-//! Executes a [`Plan`]: cache lookups, queue submission, the worker pool, and
-//! materialising every output from the cache into the output tree.
+//! Executes a [`Plan`]: tool identities ([`identity`]), cache keys and
+//! lookups, queue submission and the worker pool; every result then lands
+//! through [`landing`].
 //!
 //! A result reaches the output tree only from this build's own job or an exact
 //! cache hit: a worker records what it produced on its job's row in the queue
@@ -7,33 +8,30 @@
 //! and the engine lands that record, never whatever the cache happens to hold
 //! under the key. A job that failed, timed out or was lost lands nothing, so
 //! an older result can never pass for this build's.
-//!
-//! Plugins are asked for their tool identities in a probe process with a
-//! time-out (a plugin that aborts or hangs while starting fails its jobs, not
-//! the build), and the answers are remembered in the cache index, keyed by
-//! the plugin library and its settings: an unchanged rebuild only hashes.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+pub mod identity;
+mod landing;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use crate::config::Config;
 use crate::course::plan::{Plan, PlannedJob};
 use crate::plugin::Registry;
-use crate::process::{Group, Waited};
-use crate::report::{Diagnostic, Level, Location, Report};
-use crate::run::output::{OutputTree, Written};
-use crate::run::pool::{Pool, PoolConfig, PoolEvent, WorkerSpec};
-use crate::run::protocol::LogLevel;
+use crate::report::{Diagnostic, Location, Report};
+use crate::run::pool::{Pool, PoolConfig, WorkerSpec};
 use crate::run::remote::Watch;
-use crate::run::worker::ProbeAnswer;
 use crate::signals::Interrupt;
 use crate::store::job::{JobPayload, OutputSpec, SiblingRef};
 use crate::store::{
-    BlobHash, Cache, CacheEntry, CacheError, CacheKey, FinishedFeed, JobId, JobStatus, NewJob, Queue, QueueError,
-    Recovered, SessionId, SessionStatus, StoreLocation, StoredIssue, StoredOutput,
+    BlobHash, Cache, CacheEntry, CacheError, FinishedFeed, NewJob, Queue, QueueError, Recovered, SessionId,
+    SessionStatus, StoreLocation,
 };
+pub(crate) use identity::library_hash;
+pub use identity::IdentityError;
+use identity::{ProbeRun, ToolIdentities, PROBE_TIMEOUT};
+use landing::{InFlight, Landing, Pending, Source};
 
 /// How one build runs.
 #[derive(Debug, Clone)]
@@ -76,13 +74,6 @@ pub enum EngineError {
     Interrupted,
 }
 
-/// A job on its way: its plan and what the cache knows it by.
-struct Pending<'p> {
-    job: &'p PlannedJob,
-    key: CacheKey,
-    payload: String,
-}
-
 /// Runs plans. One engine serves one `clx build`, or every rebuild of a
 /// `--watch` session: the queue session and the workers then stay up between
 /// rebuilds, so a change is converted by a warm worker.
@@ -91,10 +82,8 @@ pub struct Engine<'r> {
     config: &'r Config,
     options: EngineOptions,
     cache: Box<dyn Cache>,
-    /// Tool identity per job type; asked once per engine.
-    identities: HashMap<String, Result<String, String>>,
-    /// Content hash of each plugin's library, by plugin name.
-    libraries: HashMap<String, Result<String, String>>,
+    /// Tool identities and library hashes; asked once per engine.
+    tools: ToolIdentities,
     /// Opened when the first job has to run.
     running: Option<(Box<dyn Queue>, SessionId, Pool)>,
     /// Hears of jobs finished by workers that are not the pool's own, when
@@ -111,8 +100,7 @@ impl<'r> Engine<'r> {
             config,
             options,
             cache,
-            identities: HashMap::new(),
-            libraries: HashMap::new(),
+            tools: ToolIdentities::default(),
             running: None,
             listener: None,
             watch: Watch::default(),
@@ -135,18 +123,13 @@ impl<'r> Engine<'r> {
         let mut hits: Vec<(&PlannedJob, CacheEntry)> = Vec::new();
         let mut unready: Vec<(&PlannedJob, String)> = Vec::new();
         for job in &plan.jobs {
-            let identity =
-                self.identities.get(&job.job_type).cloned().unwrap_or_else(|| {
-                    Err(format!("{}: the {} plugin named no tool identity", job.job_type, job.plugin))
-                });
-            let library = self
-                .libraries
-                .get(&job.plugin)
-                .cloned()
-                .unwrap_or_else(|| Err(format!("plugin `{}` is not loaded; see `clx plugins list`", job.plugin)));
             let config = self.config.converter_json(&job.plugin);
-            let payload =
-                identity.and_then(|identity| payload(&*self.cache, self.registry, job, identity, library?, config));
+            let payload = self
+                .tools
+                .identity(&job.job_type, &job.plugin)
+                .and_then(|identity| Ok((identity, self.tools.library(&job.plugin)?)))
+                .map_err(|e| e.to_string())
+                .and_then(|(identity, library)| payload(&*self.cache, self.registry, job, identity, library, config));
             let payload = match payload {
                 Ok(p) => p,
                 Err(message) => {
@@ -161,10 +144,7 @@ impl<'r> Engine<'r> {
                     continue;
                 }
             }
-            match serde_json::to_string(&payload) {
-                Ok(payload) => misses.push(Pending { job, key, payload }),
-                Err(e) => unready.push((job, format!("cannot encode the job: {e}"))),
-            }
+            misses.push(Pending { job, key, payload });
         }
         // Misses go to the queue first, so workers start while the host lands
         // the rest.
@@ -180,7 +160,7 @@ impl<'r> Engine<'r> {
                 }
             }
         }
-        let mut landing = Landing { cache: &*self.cache, tree: OutputTree::new(plan.roots.clone()), report };
+        let mut landing = Landing::new(&*self.cache, plan.roots.clone(), report);
         // Copies first: they need no worker, and a failed job must not keep
         // data files from being written.
         for copy in &plan.copies {
@@ -199,7 +179,7 @@ impl<'r> Engine<'r> {
             in_flight.wait(pool, &**queue, *session, &mut self.watch, &mut landing)?;
         }
         if !self.options.keep_stale {
-            landing.report.removed += landing.tree.sweep()?.len();
+            landing.sweep()?;
         }
         Ok(())
     }
@@ -214,58 +194,7 @@ impl<'r> Engine<'r> {
     /// the hashing and the other plugins' work instead of following them.
     /// Returns the (plugin, job type) pairs started that way.
     fn ask_tool_identities(&mut self, plan: &Plan, report: &mut Report) -> Result<Vec<(String, String)>, EngineError> {
-        let mut wanted: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-        for job in &plan.jobs {
-            if !self.identities.contains_key(&job.job_type) {
-                let types = wanted.entry(job.plugin.as_str()).or_default();
-                if !types.contains(&job.job_type) {
-                    types.push(job.job_type.clone());
-                }
-            }
-        }
-        let mut probes: Vec<Probe> = Vec::new();
-        // Stats every PATH and tools directory: once per build, not per plugin.
-        let environment = if wanted.is_empty() { String::new() } else { environment_fingerprint() };
-        for (plugin, job_types) in wanted {
-            let Some(loaded) = self.registry.plugin(plugin) else {
-                let message = format!("plugin `{plugin}` is not loaded; see `clx plugins list`");
-                for t in job_types {
-                    self.identities.insert(t, Err(message.clone()));
-                }
-                continue;
-            };
-            let library = library_hash(&*self.cache, &loaded.path);
-            self.libraries.insert(plugin.to_owned(), library.clone());
-            let library = match library {
-                Ok(l) => l,
-                Err(message) => {
-                    for t in job_types {
-                        self.identities.insert(t, Err(message.clone()));
-                    }
-                    continue;
-                }
-            };
-            let probe = Probe {
-                plugin: plugin.to_owned(),
-                path: loaded.path.clone(),
-                config: self.config.converter_json(plugin),
-                job_types,
-                memo_key: String::new(),
-            };
-            let probe = Probe { memo_key: probe.memo_key(&library, &environment), ..probe };
-            let remembered = self
-                .cache
-                .memo(&probe.memo_key)
-                .ok()
-                .flatten()
-                .and_then(|json| serde_json::from_str::<BTreeMap<String, String>>(&json).ok());
-            match remembered {
-                Some(ids) if probe.job_types.iter().all(|t| ids.contains_key(t)) => {
-                    self.identities.extend(ids.into_iter().map(|(t, id)| (t, Ok(id))));
-                }
-                _ => probes.push(probe),
-            }
-        }
+        let probes = self.tools.look_up(plan, self.registry, self.config, &*self.cache);
         if probes.is_empty() {
             return Ok(Vec::new());
         }
@@ -282,51 +211,13 @@ impl<'r> Engine<'r> {
                 pool.ensure(spec)?;
             }
         }
-        let timeout = self.options.job_deadline.min(PROBE_TIMEOUT);
-        let (exe, log_level) = (&self.options.exe, self.options.log_level.as_str());
-        let interrupted = self.options.interrupt.flag();
-        let answers: Vec<(&Probe, Result<Identities, String>)> = std::thread::scope(|scope| {
-            let handles: Vec<_> =
-                probes.iter().map(|p| (p, scope.spawn(move || p.run(exe, log_level, timeout, interrupted)))).collect();
-            handles
-                .into_iter()
-                .map(|(p, h)| {
-                    let answer =
-                        h.join().unwrap_or_else(|_| Err(format!("the probe of the {} plugin failed", p.plugin)));
-                    (p, answer)
-                })
-                .collect()
-        });
-        if self.options.interrupt.is_set() {
-            // Answers cut short are no answers: the next build asks again.
-            return Ok(head_start);
-        }
-        for (probe, answer) in answers {
-            match answer {
-                Ok(ids) => {
-                    // Only a complete answer is remembered: a missing tool
-                    // is looked for again next build.
-                    let all: Option<BTreeMap<&String, &String>> =
-                        ids.iter().map(|(t, id)| id.as_ref().ok().map(|id| (t, id))).collect();
-                    if let Some(all) = all {
-                        if let Ok(json) = serde_json::to_string(&all) {
-                            let _ = self.cache.put_memo(&probe.memo_key, &json);
-                        }
-                    }
-                    for t in &probe.job_types {
-                        let id = ids.get(t).cloned().unwrap_or_else(|| {
-                            Err(format!("the {} plugin named no tool identity for `{t}`", probe.plugin))
-                        });
-                        self.identities.insert(t.clone(), id.map_err(|e| format!("{t}: {e}")));
-                    }
-                }
-                Err(message) => {
-                    for t in &probe.job_types {
-                        self.identities.insert(t.clone(), Err(message.clone()));
-                    }
-                }
-            }
-        }
+        let run = ProbeRun {
+            exe: &self.options.exe,
+            log_level: &self.options.log_level,
+            timeout: self.options.job_deadline.min(PROBE_TIMEOUT),
+            interrupt: &self.options.interrupt,
+        };
+        self.tools.probe(&probes, &run, &*self.cache);
         Ok(head_start)
     }
 
@@ -407,424 +298,11 @@ impl<'r> Engine<'r> {
     }
 }
 
-/// Jobs in the queue whose results have not landed yet.
-#[derive(Default)]
-struct InFlight<'p> {
-    jobs: HashMap<JobId, Pending<'p>>,
-}
-
-impl InFlight<'_> {
-    /// Land each job as the pool reports it finished, until none is left.
-    fn wait(
-        &mut self,
-        pool: &mut Pool,
-        queue: &dyn Queue,
-        session: SessionId,
-        watch: &mut Watch,
-        landing: &mut Landing<'_>,
-    ) -> Result<(), EngineError> {
-        while !self.jobs.is_empty() {
-            let Some(event) = pool.next(Duration::from_secs(1))? else {
-                // No news: a job may have ended without a word from the
-                // pool's workers (`clx jobs cancel`, another machine's worker).
-                let ids: Vec<JobId> = self.jobs.keys().copied().collect();
-                let findings = watch.check(queue, session, &ids)?;
-                for note in findings.notes {
-                    landing.report.note(&note);
-                }
-                for id in findings.settled {
-                    self.settle(id, queue, landing)?;
-                }
-                continue;
-            };
-            match event {
-                PoolEvent::Finished(id) => self.settle(id, queue, landing)?,
-                PoolEvent::Lost { job, requeued, reason } => {
-                    if let Some(p) = self.jobs.get(&job) {
-                        let retry = if requeued { "; retrying" } else { "" };
-                        landing.report.note(&format!("{}: {reason}{retry}", p.job.display));
-                    }
-                    if !requeued {
-                        self.settle(job, queue, landing)?;
-                    }
-                }
-                PoolEvent::CannotStart { failed, .. } => {
-                    for id in failed {
-                        self.settle(id, queue, landing)?;
-                    }
-                }
-                PoolEvent::Log { job, level, message } => {
-                    if let Some(p) = self.jobs.get(&job) {
-                        landing.plugin_log(p.job, level, &message);
-                    }
-                }
-                PoolEvent::Progress { job, message } => {
-                    if let Some(p) = self.jobs.get(&job) {
-                        landing.report.progress(&p.job.display, &message);
-                    }
-                }
-                PoolEvent::Interrupted => return Err(EngineError::Interrupted),
-            }
-        }
-        Ok(())
-    }
-
-    /// A job reached a terminal state: land its result from the cache, or
-    /// report why there is none. A job that is not in flight is ignored.
-    fn settle(&mut self, id: JobId, queue: &dyn Queue, landing: &mut Landing<'_>) -> Result<(), EngineError> {
-        let Some(pending) = self.jobs.remove(&id) else { return Ok(()) };
-        let record = queue.job(id)?;
-        landing.report.job_finished(&pending.job.display);
-        // Only what this job's own worker recorded in this run lands; the
-        // cache is not consulted, so a failed job never passes off an older
-        // result stored under the same key as this build's.
-        let entry = match (record.status, record.result.as_deref()) {
-            (JobStatus::Done | JobStatus::Failed, Some(json)) => serde_json::from_str::<CacheEntry>(json).ok(),
-            _ => None,
-        };
-        match entry {
-            Some(entry) => landing.land(pending.job, &entry, Source::Built)?,
-            None => {
-                let (message, location) = match record.error {
-                    Some(e) => (e.message, e.location.unwrap_or_default()),
-                    None => (format!("job ended as {} without a result", record.status.as_str()), Location::NONE),
-                };
-                // Its outputs are not produced this time: old ones are swept,
-                // never left looking current.
-                landing.fail(pending.job, location, message);
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Where a landed result came from, for the summary's counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Source {
-    Cache,
-    Built,
-}
-
-/// The one path by which results reach the output tree: copies, cache
-/// entries (hits and fresh results alike) and failures, each counted and
-/// reported.
-struct Landing<'a> {
-    cache: &'a dyn Cache,
-    tree: OutputTree,
-    report: &'a mut Report,
-}
-
-impl Landing<'_> {
-    /// Copy a file the host writes itself (data files, dir groups).
-    fn copy(&mut self, from: &Path, to: &Path) {
-        match self.tree.copy(from, to) {
-            Ok(w) => self.count_write(w),
-            Err(e) => self.report.diagnostic(Diagnostic::error(display(from), Location::NONE, e.to_string())),
-        }
-    }
-
-    /// Write a file the plan generated itself (a course home page).
-    fn write_generated(&mut self, to: &Path, bytes: &[u8]) {
-        match self.tree.write(to, bytes) {
-            Ok(w) => self.count_write(w),
-            Err(e) => self.report.diagnostic(Diagnostic::error(display(to), Location::NONE, e.to_string())),
-        }
-    }
-
-    /// Write every output of a cache entry to its destinations and replay
-    /// the job's issues; the job counts as failed unless every output was
-    /// produced and written.
-    fn land(&mut self, job: &PlannedJob, entry: &CacheEntry, source: Source) -> Result<(), EngineError> {
-        let mut had_error = false;
-        for issue in &entry.issues {
-            let d = diagnostic_of(job, issue);
-            had_error |= d.level == Level::Error;
-            self.report.diagnostic(d);
-        }
-        // An error fails the job even when every output was produced.
-        let mut failed = had_error;
-        for out in &job.outputs {
-            match entry.output(&out.id) {
-                Some(StoredOutput::Blob(hash)) => {
-                    let bytes = self.cache.get_blob(hash)?;
-                    // One output that cannot be written fails its job, not the
-                    // build: every other output is still written.
-                    for dest in &out.destinations {
-                        match self.tree.write(dest, &bytes) {
-                            Ok(w) => self.count_write(w),
-                            Err(e) => {
-                                failed = true;
-                                self.report.diagnostic(Diagnostic::error(&job.display, Location::NONE, e.to_string()));
-                            }
-                        }
-                    }
-                }
-                Some(StoredOutput::Error(message)) => {
-                    failed = true;
-                    if !had_error {
-                        let message = format!("{}: {message}", out.id);
-                        self.report.diagnostic(Diagnostic::error(&job.display, Location::NONE, message));
-                    }
-                }
-                None => {
-                    failed = true;
-                    let message = format!("no `{}` output in the cache", out.id);
-                    self.report.diagnostic(Diagnostic::error(&job.display, Location::NONE, message));
-                }
-            }
-        }
-        match (failed, source) {
-            (true, _) => self.report.failed += 1,
-            (false, Source::Cache) => self.report.cached += 1,
-            (false, Source::Built) => self.report.built += 1,
-        }
-        Ok(())
-    }
-
-    /// A plugin's log line: warnings and errors are shown like any other
-    /// diagnostic of the job (they do not fail it: the plugin says that with
-    /// an error issue); the rest follows `--log-level`.
-    fn plugin_log(&mut self, job: &PlannedJob, level: LogLevel, message: &str) {
-        let text = format!("{}: {message}", job.plugin);
-        match level {
-            LogLevel::Warn | LogLevel::Error => {
-                self.report.diagnostic(Diagnostic::warning(&job.display, Location::NONE, text))
-            }
-            LogLevel::Info => tracing::info!("{}: {text}", job.display),
-            LogLevel::Debug => tracing::debug!("{}: {text}", job.display),
-            LogLevel::Trace => tracing::trace!("{}: {text}", job.display),
-        }
-    }
-
-    /// A job produced nothing this build.
-    fn fail(&mut self, job: &PlannedJob, location: Location, message: String) {
-        self.report.failed += 1;
-        self.report.diagnostic(Diagnostic::error(&job.display, location, message));
-    }
-
-    fn count_write(&mut self, w: Written) {
-        match w {
-            Written::Written => self.report.written += 1,
-            Written::Unchanged => self.report.unchanged += 1,
-        }
-    }
-}
-
-fn diagnostic_of(job: &PlannedJob, issue: &StoredIssue) -> Diagnostic {
-    let file = issue.file.clone().unwrap_or_else(|| job.display.clone());
-    let location = Location::cell(issue.cell, issue.line);
-    Diagnostic { level: issue.severity, file, location, message: issue.message.clone() }
-}
-
-fn display(path: &Path) -> String {
-    path.display().to_string()
-}
-
 /// A damaged state file was replaced by an empty one: say why work is redone.
 fn warn_recovered(report: &mut Report, recovered: Option<Recovered>) {
     if let Some(recovered) = recovered {
         report.diagnostic(Diagnostic::warning("", Location::NONE, recovered.to_string()));
     }
-}
-
-/// How long a plugin may take to start and name its tools (capped further
-/// by `--job-timeout`).
-const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// A plugin's answer: the tool identity, or why there is none, per job type.
-type Identities = BTreeMap<String, Result<String, String>>;
-
-/// One plugin to ask for its tool identities.
-struct Probe {
-    plugin: String,
-    path: PathBuf,
-    config: String,
-    job_types: Vec<String>,
-    /// Where the answer is remembered in the cache index.
-    memo_key: String,
-}
-
-impl Probe {
-    /// The answer holds while the plugin library, its settings, the job types
-    /// asked, the environment and the places tools live in stay the same.
-    /// The host cannot know which files a plugin's tool consists of, so it
-    /// fingerprints where tools get installed: every `PATH` directory, the
-    /// tools dir and Jupyter's kernel dirs (installing or upgrading a package
-    /// renames files there, which changes the directory's mtime), and the
-    /// site-packages of Python environments in the tools dir. A tool changed
-    /// elsewhere deeper down is noticed after `clx cache clear`.
-    fn memo_key(&self, library: &str, environment: &str) -> String {
-        let mut h = blake3::Hasher::new();
-        for part in [
-            "tool-identity",
-            env!("CARGO_PKG_VERSION"),
-            &self.path.to_string_lossy(),
-            library,
-            &self.config,
-            &self.job_types.join("\n"),
-            environment,
-        ] {
-            h.update(&(part.len() as u64).to_le_bytes());
-            h.update(part.as_bytes());
-        }
-        format!("identity:{}", h.finalize().to_hex())
-    }
-
-    /// Run `clx worker --probe` in a process group of its own and wait up to
-    /// `timeout`: a plugin that aborts or hangs in `new()` or
-    /// `tool_identity()` costs its own jobs, never the build.
-    fn run(&self, exe: &Path, log_level: &str, timeout: Duration, stop: &AtomicBool) -> Result<Identities, String> {
-        use std::io::Read;
-        use std::process::{Command, Stdio};
-        let plugin = &self.plugin;
-        let mut cmd = Command::new(exe);
-        cmd.arg("--log-level").arg(log_level).arg("worker").arg("--probe").arg("--plugin").arg(&self.path);
-        for t in &self.job_types {
-            cmd.arg("--job-type").arg(t);
-        }
-        cmd.env("CLX_PLUGIN_CONFIG", &self.config).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = Group::spawn(&mut cmd).map_err(|e| format!("cannot start the {plugin} plugin's probe: {e}"))?;
-        let read = |pipe: Option<Box<dyn Read + Send>>| {
-            std::thread::spawn(move || {
-                let mut text = String::new();
-                if let Some(mut pipe) = pipe {
-                    let _ = pipe.read_to_string(&mut text);
-                }
-                text
-            })
-        };
-        let stdout = read(child.take_stdout().map(|p| Box::new(p) as Box<dyn Read + Send>));
-        let stderr = read(child.take_stderr().map(|p| Box::new(p) as Box<dyn Read + Send>));
-        // Whatever the plugin started in the probe's group goes with it.
-        let status = match child.wait_until(std::time::Instant::now() + timeout, stop) {
-            Waited::Exited(status) => status,
-            Waited::Stopped => return Err(format!("the {plugin} plugin's probe was interrupted")),
-            Waited::TimedOut => {
-                return Err(format!(
-                    "the {plugin} plugin did not start within {} s: its new() or tool_identity() hangs ({})",
-                    timeout.as_secs(),
-                    self.path.display()
-                ))
-            }
-        };
-        let stdout = stdout.join().unwrap_or_default();
-        let stderr = stderr.join().unwrap_or_default();
-        if !status.success() {
-            let how = crate::run::pool::describe_exit(&status).unwrap_or_else(|| "ended".to_owned());
-            let detail = stderr.lines().rev().find(|l| !l.trim().is_empty()).map(|l| format!(": {}", l.trim()));
-            return Err(format!(
-                "the {plugin} plugin crashed while starting ({how}){} ({})",
-                detail.unwrap_or_default(),
-                self.path.display()
-            ));
-        }
-        let answer = stdout.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
-        match serde_json::from_str::<ProbeAnswer>(answer) {
-            Ok(ProbeAnswer::Identities(ids)) => Ok(ids),
-            Ok(ProbeAnswer::CannotStart(message)) => Err(message),
-            Err(e) => Err(format!("the {plugin} plugin's probe gave no answer ({e})")),
-        }
-    }
-}
-
-/// Environment variables that change with every shell or terminal and that
-/// no tool takes its version from.
-const VOLATILE_VARS: &[&str] = &[
-    "_",
-    "PWD",
-    "OLDPWD",
-    "SHLVL",
-    "COLUMNS",
-    "LINES",
-    "WINDOWID",
-    "TERM_SESSION_ID",
-    "SSH_CLIENT",
-    "SSH_CONNECTION",
-    "SSH_TTY",
-    "SSH_AUTH_SOCK",
-    "GPG_TTY",
-    "TMUX",
-    "TMUX_PANE",
-    "STY",
-    "XDG_SESSION_ID",
-    "XDG_VTNR",
-    "CLX_LOG",
-];
-
-/// What a tool's identity can depend on outside the plugin: the environment
-/// and the modification times of the directories tools are installed into.
-fn environment_fingerprint() -> String {
-    let mut vars: Vec<(String, String)> = std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.to_string_lossy().into_owned())))
-        .filter(|(k, _)| !VOLATILE_VARS.contains(&k.as_str()))
-        .collect();
-    vars.sort();
-    let mut dirs: Vec<PathBuf> =
-        std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
-    if let Some(tools) = clx_plugin_api::tools_dir() {
-        if let Ok(entries) = std::fs::read_dir(&tools) {
-            for entry in entries.flatten() {
-                // A Python environment in the tools dir (the kernels' venv):
-                // installing or upgrading a package there changes its
-                // site-packages directory, and kernels' identities with it.
-                for lib in ["lib", "lib64"] {
-                    if let Ok(pythons) = std::fs::read_dir(entry.path().join(lib)) {
-                        dirs.extend(pythons.flatten().map(|p| p.path().join("site-packages")));
-                    }
-                }
-                dirs.push(entry.path());
-            }
-        }
-        dirs.push(tools);
-    }
-    if let Some(data) = crate::config::data_home() {
-        dirs.push(data.join("jupyter/kernels"));
-    }
-    for jupyter in
-        std::env::var_os("JUPYTER_PATH").map(|p| std::env::split_paths(&p).collect::<Vec<_>>()).unwrap_or_default()
-    {
-        dirs.push(jupyter.join("kernels"));
-    }
-    dirs.push(PathBuf::from("/usr/local/share/jupyter/kernels"));
-    dirs.push(PathBuf::from("/usr/share/jupyter/kernels"));
-    let mut out = String::new();
-    for (k, v) in vars {
-        out.push_str(&format!("{k}={v}\n"));
-    }
-    for dir in dirs {
-        let stamp = std::fs::metadata(&dir)
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map(|d| d.as_nanos());
-        out.push_str(&format!("{}:{stamp:?}\n", dir.display()));
-    }
-    out
-}
-
-/// The BLAKE3 hash of a plugin library, remembered in the cache index by the
-/// file's path, size, inode and times, so an unchanged rebuild does not read
-/// libraries of tens of megabytes.
-pub(crate) fn library_hash(cache: &dyn Cache, path: &Path) -> Result<String, String> {
-    use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read plugin {}: {e}", path.display()))?;
-    let key = format!(
-        "library:{}:{}:{}:{}.{}:{}.{}",
-        path.display(),
-        meta.len(),
-        meta.ino(),
-        meta.mtime(),
-        meta.mtime_nsec(),
-        meta.ctime(),
-        meta.ctime_nsec()
-    );
-    if let Ok(Some(hash)) = cache.memo(&key) {
-        return Ok(hash);
-    }
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read plugin {}: {e}", path.display()))?;
-    let hash = blake3::hash(&bytes).to_hex().to_string();
-    let _ = cache.put_memo(&key, &hash);
-    Ok(hash)
 }
 
 /// Read the job's inputs, store them as blobs (workers read them from the

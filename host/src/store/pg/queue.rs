@@ -25,11 +25,11 @@ use super::{hostname, PgConn, PgError, PgUrl, NOW};
 use crate::report::Location;
 use crate::store::entry::CacheKey;
 use crate::store::error::QueueError;
-use crate::store::job::JobPayload;
+use crate::store::job::{ClaimedJob, NewJob};
 use crate::store::queue::{requirement, FinishedFeed, Queue, SharedQueue};
 use crate::store::record::{
-    ClaimedJob, ErrorCategory, JobError, JobId, JobOutcome, JobRecord, JobStatus, NewJob, Requeued, SessionId,
-    SessionRecord, SessionStatus, WorkerId, WorkerRecord, WorkerStatus, MAX_ATTEMPTS,
+    ErrorCategory, JobError, JobId, JobOutcome, JobRecord, JobStatus, Requeued, SessionId, SessionRecord,
+    SessionStatus, WorkerId, WorkerRecord, WorkerStatus, MAX_ATTEMPTS,
 };
 
 /// How long a claim holds without a heartbeat.
@@ -137,12 +137,15 @@ impl PgQueue {
         worker: WorkerId,
         extra: &[&(dyn ToSql + Sync)],
     ) -> Result<Option<ClaimedJob>, QueueError> {
-        Ok(self.conn.with(|c| {
-            let mut tx = c.transaction()?;
-            let next = claim_in(&mut tx, filter, worker, extra)?;
-            tx.commit()?;
-            Ok(next)
-        })?)
+        Ok(self
+            .conn
+            .with(|c| {
+                let mut tx = c.transaction()?;
+                let next = claim_in(&mut tx, filter, worker, extra)?;
+                tx.commit()?;
+                Ok(next)
+            })?
+            .map(|(id, payload, key)| ClaimedJob::decode(id, &payload, key)))
     }
 
     fn insert_worker(
@@ -276,14 +279,9 @@ impl Queue for PgQueue {
     }
 
     fn submit_many(&self, session: SessionId, jobs: &[NewJob<'_>]) -> Result<Vec<JobId>, QueueError> {
-        let requirements: Vec<String> = jobs
-            .iter()
-            .map(|j| {
-                let library =
-                    serde_json::from_str::<JobPayload>(j.payload).map(|p| p.plugin_library).unwrap_or_default();
-                requirement(j.job_type, &library)
-            })
-            .collect();
+        let requirements: Vec<String> =
+            jobs.iter().map(|j| requirement(j.job_type, &j.payload.plugin_library)).collect();
+        let payloads = jobs.iter().map(|job| job.payload.encode()).collect::<Result<Vec<_>, _>>()?;
         let sql = format!(
             "INSERT INTO clx_jobs(session, job_type, source, priority, status, max_attempts, payload, cache_key,
                  requirement, created_at)
@@ -293,7 +291,7 @@ impl Queue for PgQueue {
             let mut tx = c.transaction()?;
             let insert = tx.prepare(&sql)?;
             let mut ids = Vec::with_capacity(jobs.len());
-            for (job, requirement) in jobs.iter().zip(&requirements) {
+            for ((job, requirement), payload) in jobs.iter().zip(&requirements).zip(&payloads) {
                 let row = tx.query_one(
                     &insert,
                     &[
@@ -302,7 +300,7 @@ impl Queue for PgQueue {
                         &job.source,
                         &job.priority,
                         &MAX_ATTEMPTS,
-                        &job.payload,
+                        payload,
                         &job.cache_key.as_str(),
                         requirement,
                     ],
@@ -502,13 +500,16 @@ impl Queue for PgQueue {
         outcome: JobOutcome<'_>,
         job_types: &[String],
     ) -> Result<Option<ClaimedJob>, QueueError> {
-        Ok(self.conn.with(|c| {
-            let mut tx = c.transaction()?;
-            record_in(&mut tx, id, worker, &outcome)?;
-            let next = claim_in(&mut tx, SESSION_FILTER, worker, &[&session.0, &job_types])?;
-            tx.commit()?;
-            Ok(next)
-        })?)
+        Ok(self
+            .conn
+            .with(|c| {
+                let mut tx = c.transaction()?;
+                record_in(&mut tx, id, worker, &outcome)?;
+                let next = claim_in(&mut tx, SESSION_FILTER, worker, &[&session.0, &job_types])?;
+                tx.commit()?;
+                Ok(next)
+            })?
+            .map(|(id, payload, key)| ClaimedJob::decode(id, &payload, key)))
     }
 
     fn register_worker(&self, session: SessionId, job_types: &[String], pid: u32) -> Result<WorkerId, QueueError> {
@@ -617,7 +618,7 @@ fn claim_in(
     filter: &str,
     worker: WorkerId,
     extra: &[&(dyn ToSql + Sync)],
-) -> Result<Option<ClaimedJob>, postgres::Error> {
+) -> Result<Option<(JobId, String, CacheKey)>, postgres::Error> {
     let sql = format!(
         "UPDATE clx_jobs SET status='running', worker=$1, attempts=attempts+1, started_at={NOW},
              lease_until={NOW} + {LEASE_SECS}, result=NULL
@@ -641,11 +642,7 @@ fn claim_in(
         ),
         &[&worker.0, &status.as_str(), &current],
     )?;
-    Ok(rows.first().map(|r| ClaimedJob {
-        id: JobId(r.get(0)),
-        payload: r.get(1),
-        cache_key: CacheKey::from_stored(r.get(2)),
-    }))
+    Ok(rows.first().map(|r| (JobId(r.get(0)), r.get(1), CacheKey::from_stored(r.get(2)))))
 }
 
 /// Record `outcome` if the job is still `worker`'s and running, and tell its

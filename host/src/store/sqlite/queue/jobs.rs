@@ -5,9 +5,9 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 
 use crate::report::Location;
 use crate::store::entry::CacheKey;
+use crate::store::job::NewJob;
 use crate::store::record::{
-    ClaimedJob, ErrorCategory, JobError, JobId, JobOutcome, JobRecord, JobStatus, NewJob, SessionId, WorkerId,
-    MAX_ATTEMPTS,
+    ErrorCategory, JobError, JobId, JobOutcome, JobRecord, JobStatus, SessionId, WorkerId, MAX_ATTEMPTS,
 };
 
 pub(super) const JOB_COLUMNS: &str =
@@ -50,6 +50,7 @@ pub(super) fn insert_job(
     conn: &Connection,
     session: SessionId,
     job: &NewJob<'_>,
+    payload: &str,
     created_at: f64,
 ) -> rusqlite::Result<JobId> {
     let mut stmt = conn.prepare_cached(INSERT_JOB)?;
@@ -59,7 +60,7 @@ pub(super) fn insert_job(
         job.source,
         job.priority,
         MAX_ATTEMPTS,
-        job.payload,
+        payload,
         job.cache_key.as_str(),
         created_at
     ])?;
@@ -71,14 +72,15 @@ pub(super) fn insert_job(
 /// the update requires it anyway: two workers never get the same job. Not
 /// one `UPDATE … RETURNING`: SQLite gathers returned rows in a temporary
 /// table, and setting up and freeing its page cache cost more CPU than the
-/// rest of the claim.
+/// rest of the claim. The payload comes back as stored: it is decoded once
+/// the transaction is over.
 pub(super) fn claim_next(
     conn: &Connection,
     session: SessionId,
     worker: WorkerId,
     job_types: &[String],
     started_at: f64,
-) -> rusqlite::Result<Option<ClaimedJob>> {
+) -> rusqlite::Result<Option<(JobId, String, CacheKey)>> {
     let sql = format!(
         "SELECT id, payload, cache_key FROM jobs WHERE session=? AND status='pending' AND job_type IN ({})
          ORDER BY priority DESC, id LIMIT 1",
@@ -89,7 +91,7 @@ pub(super) fn claim_next(
     let job = conn
         .prepare_cached(&sql)?
         .query_row(params_from_iter(values), |r| {
-            Ok(ClaimedJob { id: JobId(r.get(0)?), payload: r.get(1)?, cache_key: CacheKey::from_stored(r.get(2)?) })
+            Ok((JobId(r.get(0)?), r.get::<_, String>(1)?, CacheKey::from_stored(r.get(2)?)))
         })
         .optional()?;
     let Some(job) = job else { return Ok(None) };
@@ -98,7 +100,7 @@ pub(super) fn claim_next(
             "UPDATE jobs SET status='running', worker=?2, attempts=attempts+1, started_at=?3, result=NULL
              WHERE id=?1 AND status='pending'",
         )?
-        .execute(params![job.id.0, worker.0, started_at])?;
+        .execute(params![job.0 .0, worker.0, started_at])?;
     Ok((taken == 1).then_some(job))
 }
 

@@ -9,10 +9,11 @@ use rusqlite::{params, params_from_iter, OptionalExtension};
 use super::jobs::{claim_next, insert_job, job_from_row, placeholders, record_outcome, JOB_COLUMNS};
 use super::{ImmediateTransaction, SqliteQueue};
 use crate::store::error::QueueError;
+use crate::store::job::{ClaimedJob, NewJob};
 use crate::store::queue::Queue;
 use crate::store::record::{
-    now, ClaimedJob, JobError, JobId, JobOutcome, JobRecord, JobStatus, NewJob, Recovered, Requeued, SessionId,
-    SessionRecord, SessionStatus, WorkerId, WorkerRecord, WorkerStatus,
+    now, JobError, JobId, JobOutcome, JobRecord, JobStatus, Recovered, Requeued, SessionId, SessionRecord,
+    SessionStatus, WorkerId, WorkerRecord, WorkerStatus,
 };
 
 impl SqliteQueue {
@@ -95,9 +96,14 @@ impl Queue for SqliteQueue {
     }
 
     fn submit_many(&self, session: SessionId, jobs: &[NewJob<'_>]) -> Result<Vec<JobId>, QueueError> {
+        let payloads = jobs.iter().map(|job| job.payload.encode()).collect::<Result<Vec<_>, _>>()?;
         let created_at = now();
         let tx = self.conn.unchecked_transaction_immediate()?;
-        let ids = jobs.iter().map(|job| insert_job(&tx, session, job, created_at)).collect::<Result<_, _>>()?;
+        let ids = jobs
+            .iter()
+            .zip(&payloads)
+            .map(|(job, payload)| insert_job(&tx, session, job, payload, created_at))
+            .collect::<Result<_, _>>()?;
         tx.commit()?;
         Ok(ids)
     }
@@ -259,7 +265,7 @@ impl Queue for SqliteQueue {
         let tx = self.conn.unchecked_transaction_immediate()?;
         let job = claim_next(&tx, session, worker, job_types, now())?;
         tx.commit()?;
-        Ok(job)
+        Ok(job.map(|(id, payload, key)| ClaimedJob::decode(id, &payload, key)))
     }
 
     fn finish(&self, id: JobId, worker: WorkerId, outcome: JobOutcome<'_>) -> Result<(), QueueError> {
@@ -280,7 +286,7 @@ impl Queue for SqliteQueue {
         record_outcome(&tx, id, worker, &outcome, t)?;
         let next = claim_next(&tx, session, worker, job_types, t)?;
         tx.commit()?;
-        Ok(next)
+        Ok(next.map(|(id, payload, key)| ClaimedJob::decode(id, &payload, key)))
     }
 
     fn register_worker(&self, session: SessionId, job_types: &[String], pid: u32) -> Result<WorkerId, QueueError> {
