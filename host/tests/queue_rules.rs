@@ -385,3 +385,18 @@ fn settled_among_names_the_jobs_that_reached_a_terminal_state(store: &Store) {
     assert_eq!(settled, vec![ids[0], ids[1]], "the pending job has not settled");
     assert!(q.settled_among(&[]).unwrap().is_empty());
 }
+
+/// SQLite tells a dead host by its pid; the shared queue by its heartbeat.
+#[test]
+fn sqlite_reaps_the_session_of_a_host_that_died() {
+    let store = Store::sqlite();
+    let q = store.open();
+    let s = q.start_session("spec").unwrap();
+    let id = q.submit(s, new_job("x", 0, &key("k"))).unwrap();
+    let StoreLocation::Local { queue, .. } = &store.location else { unreachable!("a SQLite store") };
+    let db = rusqlite::Connection::open(queue).unwrap();
+    db.execute("UPDATE sessions SET pid=?1 WHERE id=?2", rusqlite::params![i32::MAX, s.0]).unwrap();
+    assert_eq!(q.reap_stale().unwrap(), 1);
+    assert_eq!(q.job(id).unwrap().status, JobStatus::Cancelled);
+    assert_eq!(q.sessions(1).unwrap()[0].status, SessionStatus::Crashed);
+}

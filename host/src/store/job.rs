@@ -105,23 +105,3 @@ impl JobPayload {
         serde_json::from_str(text).map_err(|e| JobError::internal(format!("unreadable job payload: {e}")))
     }
 }
-
-#[cfg(test)]
-impl JobPayload {
-    /// A payload for tests that never look inside.
-    pub(crate) fn sample() -> JobPayload {
-        JobPayload {
-            plugin: "p".into(),
-            plugin_version: "1".into(),
-            plugin_library: "lib".into(),
-            plugin_config: "{}".into(),
-            job_type: "a".into(),
-            source_path: "x".into(),
-            source: BlobHash::of(b"x"),
-            siblings: Vec::new(),
-            outputs: Vec::new(),
-            options: serde_json::Value::Null,
-            tool_identity: "tool".into(),
-        }
-    }
-}

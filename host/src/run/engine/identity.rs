@@ -466,22 +466,10 @@ pub(crate) fn library_hash(cache: &dyn Cache, path: &Path) -> Result<String, Ide
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::StoreLocation;
 
-    struct Fixture {
-        dir: tempfile::TempDir,
-        cache: Box<dyn Cache>,
-    }
+    use crate::run::engine::tests::Fixture;
 
     impl Fixture {
-        fn new() -> Fixture {
-            let dir = tempfile::tempdir().unwrap();
-            let location =
-                StoreLocation::resolve(None, &dir.path().join("queue.db"), &dir.path().join("cache")).unwrap();
-            let cache = location.open_cache().unwrap();
-            Fixture { dir, cache }
-        }
-
         /// A stand-in for `clx worker --probe`: a script that ignores its
         /// arguments and does what `body` says.
         fn exe(&self, body: &str) -> PathBuf {

@@ -255,22 +255,11 @@ mod tests {
     use super::*;
     use crate::course::plan::PlannedOutput;
     use crate::report::Level;
-    use crate::store::{StoreLocation, StoredIssue};
+    use crate::store::StoredIssue;
 
-    struct Fixture {
-        dir: tempfile::TempDir,
-        cache: Box<dyn Cache>,
-    }
+    use crate::run::engine::tests::Fixture;
 
     impl Fixture {
-        fn new() -> Fixture {
-            let dir = tempfile::tempdir().unwrap();
-            let location =
-                StoreLocation::resolve(None, &dir.path().join("queue.db"), &dir.path().join("cache")).unwrap();
-            let cache = location.open_cache().unwrap();
-            Fixture { dir, cache }
-        }
-
         fn out(&self, name: &str) -> PathBuf {
             self.dir.path().join("out").join(name)
         }

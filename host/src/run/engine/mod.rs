@@ -380,3 +380,25 @@ fn worker_specs(
     }
     specs
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::store::{Cache, StoreLocation};
+
+    /// A file cache in a fresh temporary directory, for the engine's rooms'
+    /// tests (each adds what it needs in an `impl` of its own).
+    pub(super) struct Fixture {
+        pub(super) dir: tempfile::TempDir,
+        pub(super) cache: Box<dyn Cache>,
+    }
+
+    impl Fixture {
+        pub(super) fn new() -> Fixture {
+            let dir = tempfile::tempdir().unwrap();
+            let location =
+                StoreLocation::resolve(None, &dir.path().join("queue.db"), &dir.path().join("cache")).unwrap();
+            let cache = location.open_cache().unwrap();
+            Fixture { dir, cache }
+        }
+    }
+}

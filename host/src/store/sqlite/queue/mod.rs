@@ -107,31 +107,3 @@ impl ImmediateTransaction for Connection {
         rusqlite::Transaction::new_unchecked(self, TransactionBehavior::Immediate)
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::entry::CacheKey;
-    use crate::store::job::{JobPayload, NewJob};
-    use crate::store::queue::Queue;
-    use crate::store::record::{JobStatus, SessionStatus};
-    use rusqlite::params;
-
-    #[test]
-    fn stale_session_of_a_dead_host_is_reaped() {
-        let dir = tempfile::tempdir().unwrap();
-        let q = SqliteQueue::open(&dir.path().join("q.db")).unwrap();
-        let s = q.start_session("spec").unwrap();
-        q.conn.execute("UPDATE sessions SET pid=?1 WHERE id=?2", params![i32::MAX, s.0]).unwrap();
-        let key = CacheKey::builder().job_type("k").finish();
-        let id = q
-            .submit(
-                s,
-                NewJob { job_type: "a", source: "x", priority: 0, payload: &JobPayload::sample(), cache_key: &key },
-            )
-            .unwrap();
-        assert_eq!(q.reap_stale().unwrap(), 1);
-        assert_eq!(q.job(id).unwrap().status, JobStatus::Cancelled);
-        assert_eq!(q.sessions(1).unwrap()[0].status, SessionStatus::Crashed);
-    }
-}
