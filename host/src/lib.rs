@@ -26,7 +26,6 @@ pub mod report;
 #[allow(missing_docs)]
 pub mod run;
 pub mod signals;
-#[allow(missing_docs)]
 pub mod store;
 #[allow(missing_docs)]
 pub mod watch;

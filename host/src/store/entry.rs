@@ -17,10 +17,12 @@ pub const CACHE_SCHEMA_VERSION: u32 = 2;
 pub struct BlobHash(String);
 
 impl BlobHash {
+    /// The hash of `bytes`.
     pub fn of(bytes: &[u8]) -> BlobHash {
         BlobHash(blake3::hash(bytes).to_hex().to_string())
     }
 
+    /// The hash in lowercase hex, as blob file names and tables hold it.
     pub fn to_hex(&self) -> &str {
         &self.0
     }
@@ -31,12 +33,14 @@ impl BlobHash {
 pub struct CacheKey(String);
 
 impl CacheKey {
+    /// A key to build field by field; the cache's schema version is its first field.
     pub fn builder() -> CacheKeyBuilder {
         let mut b = CacheKeyBuilder { hasher: blake3::Hasher::new() };
         b.field("schema", CACHE_SCHEMA_VERSION.to_string().as_bytes());
         b
     }
 
+    /// The key in hex, as the queue and the cache index store it.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -66,6 +70,7 @@ impl CacheKeyBuilder {
         self.hasher.update(bytes);
     }
 
+    /// The plugin's name and version.
     pub fn plugin(mut self, name: &str, version: &str) -> Self {
         self.field("plugin", name.as_bytes());
         self.field("plugin-version", version.as_bytes());
@@ -86,6 +91,7 @@ impl CacheKeyBuilder {
         self
     }
 
+    /// The job type.
     pub fn job_type(mut self, job_type: &str) -> Self {
         self.field("job-type", job_type.as_bytes());
         self
@@ -98,22 +104,26 @@ impl CacheKeyBuilder {
         self
     }
 
+    /// The source's bytes (or its blob hash, which stands for them).
     pub fn source(mut self, bytes: &[u8]) -> Self {
         self.field("source", bytes);
         self
     }
 
+    /// A sibling file: its path relative to the source and its bytes.
     pub fn sibling(mut self, path: &str, bytes: &[u8]) -> Self {
         self.field("sibling-path", path.as_bytes());
         self.field("sibling", bytes);
         self
     }
 
+    /// The external tool's identity, as the plugin named it.
     pub fn tool_identity(mut self, identity: &str) -> Self {
         self.field("tool", identity.as_bytes());
         self
     }
 
+    /// The key.
     pub fn finish(self) -> CacheKey {
         CacheKey(self.hasher.finalize().to_hex().to_string())
     }
@@ -123,16 +133,24 @@ impl CacheKeyBuilder {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StoredOutput {
+    /// Produced: the blob holding the output's bytes.
     Blob(BlobHash),
+    /// Not produced: why.
     Error(String),
 }
 
+/// An issue a job reported, as the cache keeps it to replay on every hit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredIssue {
+    /// Error, warning or info.
     pub severity: Level,
+    /// What is wrong, in the plugin's words.
     pub message: String,
+    /// The file, when not the job's source (a sibling).
     pub file: Option<String>,
+    /// The line, when the issue has one.
     pub line: Option<u32>,
+    /// The notebook cell, when the issue has one.
     pub cell: Option<u32>,
 }
 
@@ -151,11 +169,14 @@ impl From<&clx_plugin_api::Issue> for StoredIssue {
 /// Everything a job produced: each output (by request id) and its issues.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CacheEntry {
+    /// Each requested output by its request id.
     pub outputs: Vec<(String, StoredOutput)>,
+    /// The issues, in the order the plugin reported them.
     pub issues: Vec<StoredIssue>,
 }
 
 impl CacheEntry {
+    /// The output with request id `id`.
     pub fn output(&self, id: &str) -> Option<&StoredOutput> {
         self.outputs.iter().find(|(i, _)| i == id).map(|(_, o)| o)
     }
@@ -189,11 +210,16 @@ pub(crate) fn checked(hash: &BlobHash, bytes: Vec<u8>) -> Result<Vec<u8>, CacheE
     Ok(bytes)
 }
 
+/// What `clx cache stats` shows.
 #[derive(Debug, Clone, Serialize)]
 pub struct CacheStats {
+    /// Where the cache is (a directory, or the database for people).
     pub path: PathBuf,
+    /// Entries stored.
     pub entries: u64,
+    /// Blobs stored.
     pub blobs: u64,
+    /// Bytes in all blobs.
     pub blob_bytes: u64,
 }
 

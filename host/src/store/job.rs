@@ -14,32 +14,45 @@ use crate::store::record::{JobError, JobId};
 /// One requested output, as the plugin sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutputSpec {
+    /// The request id, unique within the job (`de-completed-html`).
     pub id: String,
+    /// The format the plugin produces (`html`, `png`).
     pub format: String,
+    /// Output parameters the plugin reads (a notebook's kind, a diagram's language).
     pub params: serde_json::Value,
 }
 
+/// A file the source refers to, sent along with it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SiblingRef {
     /// Relative to the source's directory, `/`-separated.
     pub path: String,
+    /// Its bytes in the cache.
     pub blob: BlobHash,
 }
 
+/// Everything a worker needs to run one job, and everything its cache key covers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobPayload {
+    /// The plugin's name.
     pub plugin: String,
+    /// The plugin's version.
     pub plugin_version: String,
     /// Hash of the plugin library file: a rebuilt plugin renders anew.
     pub plugin_library: String,
     /// The plugin's `[converters.NAME]` settings as JSON.
     pub plugin_config: String,
+    /// The job type.
     pub job_type: String,
     /// The source path as shown to the user.
     pub source_path: String,
+    /// The source's bytes in the cache.
     pub source: BlobHash,
+    /// Files the source refers to.
     pub siblings: Vec<SiblingRef>,
+    /// The requested outputs.
     pub outputs: Vec<OutputSpec>,
+    /// The job's options (for a notebook job, `clx_plugin_api::notebook::NotebookOptions`).
     pub options: serde_json::Value,
     /// The external tool's identity, as the plugin reported it.
     pub tool_identity: String,
@@ -48,6 +61,7 @@ pub struct JobPayload {
 /// A job for [`crate::store::Queue::submit_many`].
 #[derive(Debug, Clone, Copy)]
 pub struct NewJob<'a> {
+    /// The job type workers claim it by.
     pub job_type: &'a str,
     /// What `clx jobs list` shows: the source file, or what else the job converts.
     pub source: &'a str,
@@ -55,16 +69,19 @@ pub struct NewJob<'a> {
     pub priority: i64,
     /// What the worker needs to run it.
     pub payload: &'a JobPayload,
+    /// What the cache knows its result by.
     pub cache_key: &'a CacheKey,
 }
 
 /// A job a worker has claimed.
 #[derive(Debug, Clone)]
 pub struct ClaimedJob {
+    /// The job's id.
     pub id: JobId,
     /// What to run; an error when the stored payload cannot be read (the
     /// worker fails the job with it).
     pub payload: Result<JobPayload, JobError>,
+    /// What the cache knows its result by.
     pub cache_key: CacheKey,
 }
 
