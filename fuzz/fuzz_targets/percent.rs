@@ -20,8 +20,8 @@ fuzz_target!(|input: (bool, &str)| {
     let written = code::to_bytes(&deck.cells, lang, deck.encoding.as_deref());
     let written = String::from_utf8(written).expect("the code writer writes UTF-8");
     if deck.cells.is_empty() {
-        // The predecessor's one asymmetry: no cells write "\n", and a
-        // blank-only text reads as one empty code cell (reference/notebook.md).
+        // The one asymmetry: no cells write "\n", and a
+        // blank-only text reads as one empty code cell.
         assert!(written == "\n" || deck.encoding.is_some(), "{written:?}");
         return;
     }

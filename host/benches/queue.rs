@@ -6,7 +6,7 @@
 //! a fresh database with `submit_many`, as the engine submits a plan, then K
 //! worker processes (K = 1, 2, 4) drain them as `clx worker` does: one
 //! `claim`, then `finish_and_claim` (the outcome and the next claim in one
-//! transaction) until the queue is empty, each through its own `Queue` on the
+//! transaction) until the queue is empty, each through its own queue on the
 //! same file. Workers are this binary started again with `worker`; they open
 //! the queue and register first and start claiming only when every one is
 //! ready, so process start and schema checks stay out of the timing.
@@ -25,9 +25,31 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Instant;
 
-use clx::store::cache::CacheKey;
-use clx::store::queue::{JobOutcome, NewJob, SessionId};
-use clx::store::{Queue, StoreLocation};
+use clx::store::job::{JobPayload, OutputSpec};
+use clx::store::{BlobHash, CacheKey, JobOutcome, NewJob, SessionId, StoreLocation};
+
+/// A payload shaped like a deck's (the store encodes it at submission and
+/// decodes it at each claim, as for a real build).
+fn payload() -> JobPayload {
+    let output = |id: &str, format: &str| OutputSpec {
+        id: id.to_owned(),
+        format: format.to_owned(),
+        params: serde_json::json!({ "kind": "completed" }),
+    };
+    JobPayload {
+        plugin: "notebook".into(),
+        plugin_version: "0.1.0".into(),
+        plugin_library: BlobHash::of(b"library").to_hex().to_owned(),
+        plugin_config: "{}".into(),
+        job_type: JOB_TYPE.into(),
+        source_path: "slides/module_100/topic_100/slides_intro.py".into(),
+        source: BlobHash::of(b"source"),
+        siblings: Vec::new(),
+        outputs: vec![output("de-completed-ipynb", "ipynb"), output("de-completed-html", "html")],
+        options: serde_json::json!({ "lang": "de", "prog_lang": "python", "execute": true }),
+        tool_identity: "python 3.12 ipykernel 6.29".into(),
+    }
+}
 
 /// The SQLite file `db`, or the database `CLX_BENCH_QUEUE_URL` names.
 fn location(db: &Path) -> StoreLocation {
@@ -91,19 +113,20 @@ struct Run {
 fn run(jobs: usize, workers: usize) -> Run {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = dir.path().join("queue.db");
-    let queue = Queue::open(&location(&db)).expect("open queue");
+    let queue = location(&db).open_queue().expect("open queue");
     let session = queue.start_session("bench").expect("session");
     // The real planner gives every job its own key; keep that shape without
     // hashing inside the timed loop.
     let keys: Vec<CacheKey> =
         (0..jobs).map(|i| CacheKey::builder().job_type(JOB_TYPE).source(&i.to_le_bytes()).finish()).collect();
     let sources: Vec<String> = (0..jobs).map(|i| format!("deck_{i}.py")).collect();
+    let payload = payload();
 
     let start = Instant::now();
     let new_jobs: Vec<NewJob<'_>> = keys
         .iter()
         .zip(&sources)
-        .map(|(cache_key, source)| NewJob { job_type: JOB_TYPE, source, priority: 0, payload: "{}", cache_key })
+        .map(|(cache_key, source)| NewJob { job_type: JOB_TYPE, source, priority: 0, payload: &payload, cache_key })
         .collect();
     let ids = queue.submit_many(session, &new_jobs).expect("submit");
     assert_eq!(ids.len(), jobs);
@@ -144,7 +167,7 @@ fn run(jobs: usize, workers: usize) -> Run {
 
 /// Claim and complete until the queue is empty, as `clx worker` does; print how many.
 fn worker(db: &Path, session: SessionId) {
-    let queue = Queue::open(&location(db)).expect("open queue");
+    let queue = location(db).open_queue().expect("open queue");
     let types = vec![JOB_TYPE.to_owned()];
     let id = queue.register_worker(session, &types, std::process::id()).expect("register");
     println!("ready");

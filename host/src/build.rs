@@ -10,7 +10,7 @@ use crate::plugin::Registry;
 use crate::report::Report;
 use crate::run::engine::{Engine, EngineError, EngineOptions};
 use crate::run::output::{self, OutputError};
-use crate::store::queue::SessionStatus;
+use crate::store::SessionStatus;
 
 /// Everything one build needs, resolved before work starts.
 #[derive(Debug, Clone)]

@@ -25,7 +25,7 @@ use futures_util::Stream;
 use percent_encoding::percent_decode_str;
 use tokio::sync::watch;
 
-use crate::course::home::esc;
+use crate::course::frame::esc;
 use crate::course::plan::Plan;
 use crate::report::{Diagnostic, Level, Report};
 

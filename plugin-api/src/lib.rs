@@ -268,6 +268,7 @@
 #![deny(missing_docs)]
 
 mod module;
+pub mod notebook;
 mod plugin;
 pub mod suggest;
 mod types;
@@ -327,6 +328,11 @@ macro_rules! export_plugin {
                     $crate::root_module::<$plugin>().leak_into_prefix()
                 })
             }
+            // SAFETY: `from_constructor` requires that the constructor return
+            // the root module of exactly the type it is given (`root_module`
+            // builds a `PluginModRef`) and that the header be exported under
+            // abi_stable's root-module symbol, which this static's name is; the
+            // host still checks the layout before it uses the module.
             unsafe {
                 $crate::abi_stable::library::LibHeader::from_constructor::<$crate::PluginModRef>(
                     __clx_root_module,

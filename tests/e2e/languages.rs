@@ -132,10 +132,7 @@ fn java_example_course_runs_in_jjava_with_outputs_in_completed_and_speaker_pages
     let broken = env.clx().arg("build").arg(&spec).output().expect("run clx");
     let err = stderr(&broken);
     assert_eq!(broken.status.code(), Some(1), "{err}");
-    assert!(
-        err.contains(&format!("slides_hello.java:{line}: cell 16:")),
-        "the deck line ({line}) of the call: {err}"
-    );
+    assert!(err.contains(&format!("slides_hello.java:{line}: cell 16:")), "the deck line ({line}) of the call: {err}");
     assert!(err.contains("cannot find symbol"), "{err}");
     let classes = "public/En/Java Basics/Slides/Html/Completed/First Steps/02 Classes.html";
     assert!(file_tree(&out_dir).get(classes) == first.get(classes), "the other deck's pages stay");

@@ -125,7 +125,7 @@ impl Drop for Tab {
     }
 }
 
-/// `clx serve SPEC` running in an [`Env`]; killed when dropped.
+/// `clx serve` on a course spec, running in an [`Env`]; killed when dropped.
 pub struct Serving {
     pub child: Child,
     pub log: PathBuf,

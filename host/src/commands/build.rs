@@ -4,8 +4,6 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -17,7 +15,8 @@ use clx::course::spec::SpecError;
 use clx::plugin::{CandidateStatus, Registry};
 use clx::report::{Diagnostic, ExitStatus, Location, MessageFormat, Report};
 use clx::run::engine::{EngineError, EngineOptions};
-use clx::store::queue::SessionStatus;
+use clx::signals::Interrupt;
+use clx::store::SessionStatus;
 use clx::watch::CourseWatcher;
 use clx_plugin_api::suggest;
 
@@ -252,6 +251,7 @@ fn engine_options(
         job_deadline: Duration::from_secs(args.job_timeout.max(1)),
         log_level: global.log_level.clone(),
         keep_stale: args.keep_directory,
+        interrupt: Interrupt::install().context("cannot install the Ctrl-C handler")?,
     })
 }
 
@@ -283,16 +283,12 @@ fn watch(
     mut shown: HashSet<Diagnostic>,
     after: &mut dyn AfterBuild,
 ) -> Result<ExitCode> {
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, Arc::clone(&stop)).context("cannot install the Ctrl-C handler")?;
-    }
     let (data_dir, out_dir) = (build.course().data_dir.clone(), build.course().out_dir.clone());
     let watcher = CourseWatcher::new(&data_dir, &out_dir)?;
     eprintln!("watching {} for changes (Ctrl-C to stop)", data_dir.display());
     loop {
         let changed = watcher.next_change(Duration::from_millis(250));
-        if stop.load(Ordering::Relaxed) || build.interrupted() {
+        if build.interrupted() {
             break;
         }
         if changed.is_empty() {

@@ -8,8 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clx::config::Config;
 use clx::run::pool::HEARTBEAT_TIMEOUT;
-use clx::store::queue::{now, JobId, JobStatus, WorkerStatus};
-use clx::store::{Cache, Queue, StoreLocation};
+use clx::store::{now, JobId, JobStatus, Queue, StoreLocation, WorkerStatus};
 
 use crate::cli::{CacheCommand, GlobalArgs, JobsCommand, WorkersCommand};
 
@@ -17,8 +16,8 @@ fn location(global: &GlobalArgs) -> Result<StoreLocation> {
     super::store_location(global, &Config::load(None)?)
 }
 
-fn open_queue(global: &GlobalArgs) -> Result<Queue> {
-    let queue = Queue::open(&location(global)?)?;
+fn open_queue(global: &GlobalArgs) -> Result<Box<dyn Queue>> {
+    let queue = location(global)?.open_queue()?;
     queue.reap_stale()?;
     Ok(queue)
 }
@@ -188,7 +187,7 @@ pub fn jobs(global: &GlobalArgs, cmd: JobsCommand) -> Result<ExitCode> {
 }
 
 pub fn cache(global: &GlobalArgs, cmd: CacheCommand) -> Result<ExitCode> {
-    let cache = Cache::open(&location(global)?)?;
+    let cache = location(global)?.open_cache()?;
     match cmd {
         CacheCommand::Stats => {
             let s = cache.stats()?;

@@ -1,13 +1,13 @@
 //! `clx worker`: the process the pool starts; see `clx::run::worker`.
 //! With `--probe` it only starts the plugin and prints its tool identities.
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clx::run::worker::{self, WorkerConfig};
-use clx::store::pg::PgUrl;
-use clx::store::queue::SessionId;
-use clx::store::StoreLocation;
+use clx::signals::Interrupt;
+use clx::store::{SessionId, StoreLocation};
 
 use crate::cli::{GlobalArgs, ServeArgs, WorkerArgs, WorkerCommand};
 
@@ -26,7 +26,7 @@ pub fn run(global: &GlobalArgs, args: WorkerArgs) -> Result<ExitCode> {
     let Some(session) = args.session else { anyhow::bail!("a worker needs --session") };
     let store = match (args.queue_db, args.cache_dir, global.queue_url.as_deref()) {
         (Some(queue), Some(cache), _) => StoreLocation::Local { queue, cache },
-        (None, None, Some(url)) => StoreLocation::Postgres(Box::new(PgUrl::parse(url)?)),
+        (None, None, Some(url)) => StoreLocation::resolve(Some(url), Path::new(""), Path::new(""))?,
         _ => anyhow::bail!("a worker needs --queue-db and --cache-dir, or a PostgreSQL --queue"),
     };
     let config = WorkerConfig { plugin, store, session: SessionId(session), job_types: args.job_types, plugin_config };
@@ -38,13 +38,14 @@ pub fn run(global: &GlobalArgs, args: WorkerArgs) -> Result<ExitCode> {
 /// database, until SIGTERM or Ctrl-C.
 fn serve(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode> {
     let (registry, config) = super::discover_plugins(global, None)?;
-    let url = match super::store_location(global, &config)? {
-        StoreLocation::Postgres(url) => *url,
-        StoreLocation::Local { .. } => anyhow::bail!(
+    let store = super::store_location(global, &config)?;
+    if !store.is_shared() {
+        anyhow::bail!(
             "clx worker serve needs a PostgreSQL queue: pass --queue postgres://USER@HOST/DB or set CLX_QUEUE_URL"
-        ),
-    };
-    let options = clx::run::serve::ServeOptions { url, types: args.types, jobs: args.jobs as usize };
+        );
+    }
+    let interrupt = Interrupt::install().context("cannot install the SIGTERM handler")?;
+    let options = clx::run::serve::ServeOptions { store, types: args.types, jobs: args.jobs as usize, interrupt };
     clx::run::serve::serve(&registry, options)?;
     Ok(ExitCode::SUCCESS)
 }

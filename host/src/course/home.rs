@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Component, Path, PathBuf};
 
+use crate::course::frame::esc;
 use crate::course::lang::Lang;
 use crate::course::layout::{Layout, Top};
 use crate::course::model::{Course, FileRole, Topic};
@@ -244,9 +245,6 @@ fn slash_path(p: &Path) -> String {
 }
 
 /// Text for HTML content and attribute values.
-pub(crate) fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
 
 #[cfg(test)]
 mod tests {

@@ -3,6 +3,7 @@
 //! worker or plugin library (plugins answer through [`Classifier`]).
 
 pub mod deck_text;
+pub mod frame;
 pub mod home;
 pub mod lang;
 pub mod layout;

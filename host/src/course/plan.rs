@@ -19,7 +19,7 @@ pub struct Plan {
     pub diagnostics: Vec<crate::report::Diagnostic>,
     /// Deck pages -> the frame they are written in (title, language,
     /// stylesheet, navigation), applied as each lands.
-    pub frames: std::collections::BTreeMap<PathBuf, crate::course::site::PageFrame>,
+    pub frames: std::collections::BTreeMap<PathBuf, crate::course::frame::PageFrame>,
 }
 
 impl Plan {

@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
+use clx_plugin_api::notebook::{NotebookOptions, NotebookOutput, NotebookRequirements};
 use serde_json::{json, Value};
 
 use crate::course::lang::Lang;
@@ -174,7 +175,7 @@ struct Planner<'a> {
     /// Diagram source -> index of its job in `plan.jobs`.
     diagram_jobs: BTreeMap<PathBuf, usize>,
     /// Per prog-lang: the course's `templates/<lang>/macros.j2`, or null.
-    macros: HashMap<&'static str, Value>,
+    macros: HashMap<&'static str, Option<String>>,
     /// Copy target -> source, sorted by target.
     copies: BTreeMap<PathBuf, PathBuf>,
     /// Pages numbered so far, per section.
@@ -383,33 +384,29 @@ impl Planner<'_> {
             outputs.push(PlannedOutput {
                 id: v.output_id(),
                 format: v.format.as_str().to_owned(),
-                params: json!({ "kind": v.kind.as_str() }),
+                params: notebook_value(&NotebookOutput { kind: v.kind.as_str().to_owned() }),
                 destinations: vec![to],
             });
         }
         if outputs.is_empty() {
             return;
         }
-        let macros = self.macros(deck.prog_lang.name);
-        let mut options = json!({
-            "lang": lang.code(),
-            "prog_lang": deck.prog_lang.name,
+        let options = NotebookOptions {
+            lang: lang.code().to_owned(),
+            prog_lang: deck.prog_lang.name.to_owned(),
             // The spec's author, else the one `[site]` names for the whole site.
-            "author": self.course.spec.author.as_ref().or(self.opts.site.settings.author.as_ref()),
-            "macros": macros,
-            "execute": true,
+            author: self.course.spec.author.clone().or_else(|| self.opts.site.settings.author.clone()),
+            macros: self.macros(deck.prog_lang.name),
+            execute: true,
             // Names the course, so two courses with the same deck paths run
             // their decks in different places.
-            "course": scan::display(&self.course.root, &self.course.spec.file),
-        });
-        // The course's package list travels with each Python deck: being
-        // part of the options, it is part of the cache key, so changing a pin
-        // re-runs this course's decks and no others.
-        if deck.prog_lang.name == "python" {
-            if let Some(requirements) = self.requirements() {
-                options["requirements"] = requirements;
-            }
-        }
+            course: Some(scan::display(&self.course.root, &self.course.spec.file)),
+            // The course's package list travels with each Python deck: being
+            // part of the options, it is part of the cache key, so changing a
+            // pin re-runs this course's decks and no others.
+            requirements: (deck.prog_lang.name == "python").then(|| self.requirements()).flatten(),
+        };
+        let options = notebook_value(&options);
         self.plan.jobs.push(PlannedJob {
             plugin: deck.class.plugin.clone(),
             job_type: deck.class.job_type.clone(),
@@ -422,28 +419,27 @@ impl Planner<'_> {
         });
     }
 
-    /// The course's Python packages as `{path, text, locked}` (the path as
-    /// the author knows it, for messages): `requirements.lock` beside
-    /// `requirements.txt` when there is one, so the exact versions (not the
-    /// loose list) are what the cache key holds, else `requirements.txt`;
-    /// `None` without `requirements.txt`.
-    fn requirements(&self) -> Option<Value> {
+    /// The course's Python packages (the path as the author knows it, for
+    /// messages): `requirements.lock` beside `requirements.txt` when there is
+    /// one, so the exact versions (not the loose list) are what the cache key
+    /// holds, else `requirements.txt`; `None` without `requirements.txt`.
+    fn requirements(&self) -> Option<NotebookRequirements> {
         let path = self.course.root.join("requirements.txt");
         let text = std::fs::read_to_string(&path).ok()?;
         let lock = self.course.root.join("requirements.lock");
         if let Ok(locked) = std::fs::read_to_string(&lock) {
-            return Some(json!({ "path": self.course.display(&lock), "text": locked, "locked": true }));
+            return Some(NotebookRequirements { path: self.course.display(&lock), text: locked, locked: true });
         }
-        Some(json!({ "path": self.course.display(&path), "text": text }))
+        Some(NotebookRequirements { path: self.course.display(&path), text, locked: false })
     }
 
-    fn macros(&mut self, prog_lang: &'static str) -> Value {
+    fn macros(&mut self, prog_lang: &'static str) -> Option<String> {
         let root = &self.course.root;
         self.macros
             .entry(prog_lang)
             .or_insert_with(|| {
                 let path = root.join("templates").join(prog_lang).join("macros.j2");
-                std::fs::read_to_string(path).map(Value::String).unwrap_or(Value::Null)
+                std::fs::read_to_string(path).ok()
             })
             .clone()
     }
@@ -548,6 +544,12 @@ fn relative_to(dir: &str, path: &str) -> String {
     let mut out: Vec<&str> = vec![".."; dir.len() - common];
     out.extend(&path[common..]);
     out.join("/")
+}
+
+/// A notebook option or output parameter as the job's JSON. These types
+/// are plain strings, flags and options, which always convert.
+fn notebook_value(value: &impl serde::Serialize) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
 }
 
 #[cfg(test)]

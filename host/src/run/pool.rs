@@ -9,19 +9,16 @@
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::process::{ChildStdin, Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::process::{group_alive, kill_group};
+use crate::process::{group_alive, Group};
 use crate::run::protocol::{Event, LogLevel};
 use crate::run::scratch::Scratch;
-use crate::store::backend::QUEUE_URL_VAR;
-use crate::store::queue::{JobError, JobId, QueueError, Requeued, SessionId};
-use crate::store::{Queue, StoreLocation};
+use crate::signals::Interrupt;
+use crate::store::{JobError, JobId, Queue, QueueError, Requeued, SessionId, StoreLocation, WorkerId};
 
 /// A worker whose heartbeat is this old is hung (the heartbeat runs on its
 /// own thread, so a busy converter does not delay it).
@@ -52,9 +49,8 @@ pub struct PoolConfig {
     pub session: SessionId,
     pub job_deadline: Duration,
     pub log_level: String,
-    /// Set by Ctrl-C or SIGTERM; whoever starts the pool installs the
-    /// handler (the engine does, before any plugin is probed).
-    pub interrupted: Arc<AtomicBool>,
+    /// Set by Ctrl-C or SIGTERM.
+    pub interrupted: Interrupt,
 }
 
 /// What the build loop hears from the pool.
@@ -75,33 +71,40 @@ pub enum PoolEvent {
     Interrupted,
 }
 
+/// What reaches the pool's channel.
 enum Message {
+    /// News from the worker in this slot.
+    Worker(usize, News),
+    /// A job finished by a worker that is not ours (another machine's).
+    Remote(JobId),
+}
+
+/// What a worker's pipes say.
+enum News {
     Event(Event),
     Stderr(String),
     Closed,
-    /// A job finished by a worker that is not ours (another machine's).
-    Remote(JobId),
 }
 
 /// Tells the pool about jobs that workers outside it finished, so the build
 /// loop hears of them as quickly as of its own workers' jobs.
 #[derive(Clone)]
-pub struct Announcer(mpsc::Sender<(usize, Message)>);
+pub struct Announcer(mpsc::Sender<Message>);
 
 impl Announcer {
     /// `false` once the pool is gone.
     pub fn finished(&self, job: JobId) -> bool {
-        self.0.send((usize::MAX, Message::Remote(job))).is_ok()
+        self.0.send(Message::Remote(job)).is_ok()
     }
 }
 
 struct Slot {
     spec: usize,
-    child: Child,
+    child: Group,
     stdin: Option<ChildStdin>,
     ready: bool,
     current: Option<(JobId, Instant)>,
-    worker_id: Option<crate::store::queue::WorkerId>,
+    worker_id: Option<WorkerId>,
     stderr: VecDeque<String>,
     alive: bool,
     /// The worker's `TMPDIR`.
@@ -113,11 +116,11 @@ pub struct Pool {
     specs: Vec<WorkerSpec>,
     start_failures: Vec<usize>,
     slots: Vec<Slot>,
-    tx: mpsc::Sender<(usize, Message)>,
-    rx: mpsc::Receiver<(usize, Message)>,
-    queue: Queue,
+    tx: mpsc::Sender<Message>,
+    rx: mpsc::Receiver<Message>,
+    queue: Box<dyn Queue>,
     pending_events: VecDeque<PoolEvent>,
-    interrupted: Arc<AtomicBool>,
+    interrupted: Interrupt,
     last_check: Instant,
     scratch: Scratch,
     /// Scratch folders of lost workers, removed once nothing in the
@@ -139,8 +142,8 @@ impl Pool {
     /// A pool with no workers yet; [`Pool::ensure`] starts them.
     pub fn new(config: PoolConfig) -> Result<Pool, PoolError> {
         let (tx, rx) = mpsc::channel();
-        let interrupted = Arc::clone(&config.interrupted);
-        let queue = Queue::open(&config.store)?;
+        let interrupted = config.interrupted.clone();
+        let queue = config.store.open_queue()?;
         let scratch =
             Scratch::new(config.scratch.clone()).map_err(|e| PoolError::Scratch(config.scratch.clone(), e))?;
         Ok(Pool {
@@ -199,50 +202,38 @@ impl Pool {
         let spec = &self.specs[spec_index];
         let mut cmd = Command::new(&self.config.exe);
         cmd.arg("--log-level").arg(&self.config.log_level).arg("worker").arg("--plugin").arg(&spec.plugin_path);
-        match &self.config.store {
-            StoreLocation::Local { queue, cache } => {
-                cmd.arg("--queue-db").arg(queue).arg("--cache-dir").arg(cache).env_remove(QUEUE_URL_VAR);
-            }
-            // By environment: an argument would show the password in `ps`.
-            StoreLocation::Postgres(url) => {
-                cmd.env(QUEUE_URL_VAR, url.as_secret_str());
-            }
-        }
+        self.config.store.pass_to(&mut cmd);
         cmd.arg("--session")
             .arg(self.config.session.0.to_string())
             .env("CLX_PLUGIN_CONFIG", &spec.plugin_config)
             .env("TMPDIR", &scratch)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            // Its own process group: Ctrl-C in the terminal reaches only the
-            // host, which then shuts workers down in order, and one killpg
-            // takes the worker together with everything its plugin started.
-            .process_group(0);
+            .stderr(Stdio::piped());
         for t in &spec.job_types {
             cmd.arg("--job-type").arg(t);
         }
-        let mut child = cmd.spawn().map_err(|e| PoolError::Spawn(spec.plugin.clone(), e))?;
+        let mut child = Group::spawn(&mut cmd).map_err(|e| PoolError::Spawn(spec.plugin.clone(), e))?;
         let index = self.slots.len();
-        if let Some(stdout) = child.stdout.take() {
+        if let Some(stdout) = child.take_stdout() {
             let tx = self.tx.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stdout).lines() {
                     let Ok(line) = line else { break };
                     if let Some(event) = Event::parse(&line) {
-                        if tx.send((index, Message::Event(event))).is_err() {
+                        if tx.send(Message::Worker(index, News::Event(event))).is_err() {
                             return;
                         }
                     }
                 }
-                let _ = tx.send((index, Message::Closed));
+                let _ = tx.send(Message::Worker(index, News::Closed));
             });
         }
-        if let Some(stderr) = child.stderr.take() {
+        if let Some(stderr) = child.take_stderr() {
             let tx = self.tx.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                    if tx.send((index, Message::Stderr(line))).is_err() {
+                    if tx.send(Message::Worker(index, News::Stderr(line))).is_err() {
                         return;
                     }
                 }
@@ -250,7 +241,7 @@ impl Pool {
         }
         self.slots.push(Slot {
             spec: spec_index,
-            stdin: child.stdin.take(),
+            stdin: child.take_stdin(),
             child,
             ready: false,
             current: None,
@@ -278,8 +269,7 @@ impl Pool {
         for slot in self.slots.iter_mut().filter(|s| s.alive && s.spec == index && s.current.is_none()) {
             slot.alive = false;
             slot.stdin = None;
-            kill_group(slot.child.id());
-            let _ = slot.child.wait();
+            slot.child.kill();
             if let Some(id) = slot.worker_id {
                 let _ = self.queue.mark_worker_stopped(id);
             }
@@ -303,7 +293,7 @@ impl Pool {
             if let Some(e) = self.pending_events.pop_front() {
                 return Ok(Some(e));
             }
-            if self.interrupted.swap(false, Ordering::Relaxed) {
+            if self.interrupted.take() {
                 return Ok(Some(PoolEvent::Interrupted));
             }
             if self.last_check.elapsed() >= Duration::from_millis(250) {
@@ -318,46 +308,42 @@ impl Pool {
             }
             let wait = (until - now).min(Duration::from_millis(250));
             match self.rx.recv_timeout(wait) {
-                Ok((index, message)) => self.handle(index, message)?,
+                Ok(Message::Worker(index, news)) => self.handle(index, news)?,
+                Ok(Message::Remote(job)) => self.pending_events.push_back(PoolEvent::Finished(job)),
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(None),
             }
         }
     }
 
-    fn handle(&mut self, index: usize, message: Message) -> Result<(), PoolError> {
-        if let Message::Remote(job) = message {
-            self.pending_events.push_back(PoolEvent::Finished(job));
-            return Ok(());
-        }
+    fn handle(&mut self, index: usize, news: News) -> Result<(), PoolError> {
         let Some(slot) = self.slots.get_mut(index) else { return Ok(()) };
-        match message {
-            Message::Event(Event::Ready(id)) => {
+        match news {
+            News::Event(Event::Ready(id)) => {
                 slot.ready = true;
                 slot.worker_id = Some(id);
             }
-            Message::Event(Event::Started(job)) => slot.current = Some((job, Instant::now())),
-            Message::Event(Event::Done(job)) => {
+            News::Event(Event::Started(job)) => slot.current = Some((job, Instant::now())),
+            News::Event(Event::Done(job)) => {
                 slot.current = None;
                 self.pending_events.push_back(PoolEvent::Finished(job));
             }
-            Message::Event(Event::Idle) => {}
-            Message::Event(Event::Log { job, level, message }) => {
+            News::Event(Event::Idle) => {}
+            News::Event(Event::Log { job, level, message }) => {
                 self.pending_events.push_back(PoolEvent::Log { job, level, message })
             }
-            Message::Event(Event::Progress { job, done, total, message }) => {
+            News::Event(Event::Progress { job, done, total, message }) => {
                 let message = if total > 0 { format!("{done}/{total} {message}") } else { message };
                 self.pending_events.push_back(PoolEvent::Progress { job, message })
             }
-            Message::Stderr(line) => {
+            News::Stderr(line) => {
                 tracing::debug!(plugin = %self.specs[slot.spec].plugin, "worker: {line}");
                 if slot.stderr.len() == STDERR_LINES_KEPT {
                     slot.stderr.pop_front();
                 }
                 slot.stderr.push_back(line);
             }
-            Message::Remote(_) => {}
-            Message::Closed => {
+            News::Closed => {
                 if slot.alive {
                     let status = slot.child.wait().ok();
                     let reason = match status.and_then(|s| describe_exit(&s)) {
@@ -404,9 +390,7 @@ impl Pool {
     }
 
     fn kill(&mut self, index: usize) {
-        let slot = &mut self.slots[index];
-        kill_group(slot.child.id());
-        let _ = slot.child.wait();
+        self.slots[index].child.kill();
     }
 
     /// A worker is gone: requeue or fail its job, record it, start a
@@ -415,7 +399,7 @@ impl Pool {
         let slot = &mut self.slots[index];
         slot.alive = false;
         slot.stdin = None;
-        kill_group(slot.child.id());
+        crate::process::kill_group(slot.child.id());
         self.to_remove.push((slot.child.id(), slot.scratch.clone()));
         let worker = slot.worker_id;
         if let Some(id) = worker {
@@ -489,8 +473,7 @@ impl Pool {
                     Ok(None) => std::thread::sleep(Duration::from_millis(10)),
                 }
             }
-            kill_group(slot.child.id());
-            let _ = slot.child.wait();
+            slot.child.kill();
             if let Some(id) = slot.worker_id {
                 let _ = self.queue.mark_worker_stopped(id);
             }

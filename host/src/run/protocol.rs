@@ -2,7 +2,7 @@
 //! The lines only make the host react fast; the queue stays the record, so
 //! a lost line costs time, never a result.
 
-use crate::store::queue::{JobId, WorkerId};
+use crate::store::{JobId, WorkerId};
 
 pub use clx_plugin_api::LogLevel;
 

@@ -17,24 +17,28 @@ use clx_plugin_api::ConverterBox;
 
 use crate::plugin::loader::LoadedPlugin;
 use crate::plugin::Registry;
+use crate::run::engine::IdentityError;
 use crate::run::worker::{self, Converted, Services};
-use crate::store::job::JobPayload;
-use crate::store::pg::queue::{requirement, PgQueue};
-use crate::store::pg::PgUrl;
-use crate::store::queue::{ClaimedJob, JobError, QueueError, WorkerId};
-use crate::store::{Cache, StoreLocation};
+use crate::signals::Interrupt;
+use crate::store::{
+    requirement, Cache, CacheError, ClaimedJob, Queue, QueueError, SharedQueue, StoreLocation, WorkerId,
+};
 
 /// How long an idle worker sleeps before it looks at the stop flag again
 /// (new work wakes it at once).
 const IDLE_WAIT: Duration = Duration::from_millis(500);
 
+/// What `clx worker serve` serves.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
-    pub url: PgUrl,
+    /// The shared queue and cache.
+    pub store: StoreLocation,
     /// Only these job types; empty: every type of every plugin found.
     pub types: Vec<String>,
     /// Jobs run side by side, each with its own connection and converters.
     pub jobs: usize,
+    /// Stops serving: each running job is finished first.
+    pub interrupt: Interrupt,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -44,15 +48,15 @@ pub enum ServeError {
     #[error("no plugin found, so there is nothing to serve; see `clx plugins list`")]
     NothingToServe,
     #[error("cannot read plugin library: {0}")]
-    Library(String),
+    Library(#[from] crate::run::engine::IdentityError),
     #[error(transparent)]
     Queue(#[from] QueueError),
     #[error(transparent)]
-    Cache(#[from] crate::store::cache::CacheError),
+    Cache(#[from] CacheError),
     #[error(transparent)]
     Worker(#[from] worker::WorkerError),
-    #[error("cannot install the SIGTERM handler: {0}")]
-    Signal(std::io::Error),
+    #[error("clx worker serve needs a queue shared across machines, not {0}")]
+    NotShared(String),
 }
 
 /// What one worker of this process can take.
@@ -66,28 +70,25 @@ struct Offer<'r> {
 
 /// Serve until SIGTERM or Ctrl-C; each running job is finished first.
 pub fn serve(registry: &Registry, options: ServeOptions) -> Result<(), ServeError> {
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(ServeError::Signal)?;
-    }
-    let store = StoreLocation::Postgres(Box::new(options.url.clone()));
-    let cache = Cache::open(&store)?;
-    let offer = offer(registry, &cache, &options.types)?;
+    let store = &options.store;
+    let stop = options.interrupt.flag();
+    let cache = store.open_cache()?;
+    let offer = offer(registry, &*cache, &options.types)?;
     tracing::warn!(
         "serving {} for builds on {} with {} worker(s); stop with SIGTERM or Ctrl-C",
         offer.types.join(", "),
-        options.url,
+        store.describe(),
         options.jobs
     );
     let results: Vec<Result<(), ServeError>> = std::thread::scope(|scope| {
         let handles: Vec<_> =
-            (0..options.jobs.max(1)).map(|_| scope.spawn(|| serve_one(&store, &offer, &stop))).collect();
+            (0..options.jobs.max(1)).map(|_| scope.spawn(|| serve_one(store, &offer, stop))).collect();
         handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Ok(()))).collect()
     });
     results.into_iter().collect()
 }
 
-fn offer<'r>(registry: &'r Registry, cache: &Cache, only: &[String]) -> Result<Offer<'r>, ServeError> {
+fn offer<'r>(registry: &'r Registry, cache: &dyn Cache, only: &[String]) -> Result<Offer<'r>, ServeError> {
     let known: Vec<String> = registry.job_types().map(|(_, d)| d.name.to_string()).collect();
     if let Some(missing) = only.iter().find(|t| !known.contains(t)) {
         return Err(ServeError::UnknownType(missing.clone(), known.join(", ")));
@@ -100,7 +101,7 @@ fn offer<'r>(registry: &'r Registry, cache: &Cache, only: &[String]) -> Result<O
         if !only.is_empty() && !only.contains(&job_type) {
             continue;
         }
-        let library = crate::run::engine::library_hash(cache, &plugin.path).map_err(ServeError::Library)?;
+        let library = crate::run::engine::library_hash(cache, &plugin.path)?;
         offer.requirements.push(requirement(&job_type, &library));
         described.push(serde_json::json!({
             "type": job_type, "plugin": plugin.name(), "version": plugin.manifest.version.as_str(), "library": library,
@@ -117,26 +118,27 @@ fn offer<'r>(registry: &'r Registry, cache: &Cache, only: &[String]) -> Result<O
 
 /// One worker: its own connection, registration, heartbeat and converters.
 fn serve_one(store: &StoreLocation, offer: &Offer<'_>, stop: &AtomicBool) -> Result<(), ServeError> {
-    let StoreLocation::Postgres(url) = store else { return Ok(()) };
-    let queue = PgQueue::open(url)?;
-    queue.listen_for_jobs()?;
-    let cache = Cache::open(store)?;
-    let worker = queue.register_server(&offer.types, &offer.requirements, &offer.description, std::process::id())?;
+    let queue = store.open_queue()?;
+    let shared = queue.shared().ok_or_else(|| ServeError::NotShared(queue.describe()))?;
+    shared.listen_for_jobs()?;
+    let cache = store.open_cache()?;
+    let worker = shared.register_server(&offer.types, &offer.requirements, &offer.description, std::process::id())?;
     let current = Arc::new(AtomicI64::new(0));
     let cancelled = Arc::new(AtomicBool::new(false));
     worker::spawn_heartbeat(store, worker, Arc::clone(&current), Arc::clone(&cancelled))?;
     let mut converters = Converters::default();
     while !stop.load(Ordering::Relaxed) {
-        let Some(job) = queue.claim_any(worker, &offer.requirements)? else {
-            queue.wait_for_work(IDLE_WAIT)?;
+        let Some(job) = shared.claim_any(worker, &offer.requirements)? else {
+            shared.wait_for_work(IDLE_WAIT)?;
             continue;
         };
-        let Some(converter) = converters.ready_for(&queue, worker, offer, &job)? else { continue };
+        let Some(converter) = converters.ready_for(&*queue, shared, worker, offer, &job)? else { continue };
+        let Ok(payload) = &job.payload else { continue };
         current.store(job.id.0, Ordering::Relaxed);
         cancelled.store(false, Ordering::Relaxed);
         let services = Services { job: job.id, channel: None, cancelled: Arc::clone(&cancelled) };
         let outcome =
-            worker::run_job(converter.plugin, &converter.converter, &cache, &job.payload, &job.cache_key, &services);
+            worker::run_job(converter.plugin, &converter.converter, &*cache, payload, &job.cache_key, &services);
         current.store(0, Ordering::Relaxed);
         match outcome {
             Ok(Converted { result, error: None }) => queue.complete(job.id, worker, &result)?,
@@ -158,7 +160,7 @@ struct Ready<'a> {
 #[derive(Default)]
 struct Converters<'a> {
     made: HashMap<(String, String), Result<Ready<'a>, String>>,
-    identities: HashMap<(String, String, String), Result<String, String>>,
+    identities: HashMap<(String, String, String), Result<String, IdentityError>>,
 }
 
 impl<'a> Converters<'a> {
@@ -167,20 +169,21 @@ impl<'a> Converters<'a> {
     /// start) or handed back (other tools here) and `None` returned.
     fn ready_for(
         &mut self,
-        queue: &PgQueue,
+        queue: &dyn Queue,
+        shared: &dyn SharedQueue,
         worker: WorkerId,
         offer: &Offer<'a>,
         job: &ClaimedJob,
     ) -> Result<Option<&Ready<'a>>, ServeError> {
-        let payload: JobPayload = match serde_json::from_str(&job.payload) {
-            Ok(p) => p,
-            Err(e) => {
-                queue.fail(job.id, worker, &JobError::internal(format!("unreadable job payload: {e}")), None)?;
+        let payload = match &job.payload {
+            Ok(payload) => payload,
+            Err(error) => {
+                queue.fail(job.id, worker, error, None)?;
                 return Ok(None);
             }
         };
         let Some(&plugin) = offer.plugins.get(&payload.plugin) else {
-            queue.refuse(job.id, worker)?;
+            shared.refuse(job.id, worker)?;
             return Ok(None);
         };
         let key = (payload.plugin.clone(), payload.plugin_config.clone());
@@ -194,7 +197,7 @@ impl<'a> Converters<'a> {
             Ok(ready) => ready,
             Err(message) => {
                 tracing::warn!("job {}: {message}; leaving it to another worker", job.id.0);
-                queue.refuse(job.id, worker)?;
+                shared.refuse(job.id, worker)?;
                 return Ok(None);
             }
         };
@@ -204,7 +207,7 @@ impl<'a> Converters<'a> {
                 .tool_identity(payload.job_type.as_str().into())
                 .into_result()
                 .map(|s| s.to_string())
-                .map_err(|e| e.to_string())
+                .map_err(|e| IdentityError::Tool { job_type: payload.job_type.clone(), message: e.to_string() })
         });
         if identity.as_deref() != Ok(payload.tool_identity.as_str()) {
             tracing::warn!(
@@ -214,10 +217,10 @@ impl<'a> Converters<'a> {
                 payload.job_type,
                 match identity {
                     Ok(id) => id.clone(),
-                    Err(e) => e.clone(),
+                    Err(e) => e.to_string(),
                 }
             );
-            queue.refuse(job.id, worker)?;
+            shared.refuse(job.id, worker)?;
             return Ok(None);
         }
         Ok(Some(ready))

@@ -16,15 +16,19 @@ use std::time::Duration;
 use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::sabi_types::RRef;
 use abi_stable::std_types::{RResult, RStr};
-use clx_plugin_api::{ConverterBox, HostServices, HostServices_TO, IssueKind, JobResult, LogLevel, Severity};
+use clx_plugin_api::{
+    ConverterBox, HostServices, HostServices_TO, InputFile, IssueKind, Job, JobResult, LogLevel, OutputRequest,
+    Severity,
+};
 
 use crate::plugin::loader;
 use crate::report::Location;
 use crate::run::protocol::Event;
-use crate::store::cache::{CacheEntry, CacheKey, StoredIssue, StoredOutput};
 use crate::store::job::JobPayload;
-use crate::store::queue::{JobError, JobId, JobOutcome, SessionId, WorkerId};
-use crate::store::{Cache, Queue, StoreLocation};
+use crate::store::{
+    Cache, CacheEntry, CacheError, CacheKey, JobError, JobId, JobOutcome, QueueError, SessionId, StoreLocation,
+    StoredIssue, StoredOutput, WorkerId,
+};
 
 /// How often a worker proves it is alive, also while a job runs.
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_millis(500);
@@ -36,9 +40,9 @@ pub enum WorkerError {
     #[error("plugin {plugin} refused to start: {message}")]
     Start { plugin: String, message: String },
     #[error(transparent)]
-    Queue(#[from] crate::store::queue::QueueError),
+    Queue(#[from] QueueError),
     #[error(transparent)]
-    Cache(#[from] crate::store::cache::CacheError),
+    Cache(#[from] CacheError),
     #[error("lost the connection to the host: {0}")]
     Pipe(#[from] std::io::Error),
 }
@@ -112,8 +116,8 @@ pub fn run(config: WorkerConfig) -> Result<(), WorkerError> {
     let converter = plugin
         .new_converter(&config.plugin_config)
         .map_err(|message| WorkerError::Start { plugin: plugin.name().to_owned(), message })?;
-    let queue = Queue::open(&config.store)?;
-    let cache = Cache::open(&config.store)?;
+    let queue = config.store.open_queue()?;
+    let cache = config.store.open_cache()?;
     let worker = queue.register_worker(config.session, &config.job_types, std::process::id())?;
 
     let current = Arc::new(AtomicI64::new(0));
@@ -132,7 +136,10 @@ pub fn run(config: WorkerConfig) -> Result<(), WorkerError> {
             cancelled.store(false, Ordering::Relaxed);
             send(Event::Started(job.id))?;
             let services = Services { job: job.id, channel: Some(&channel), cancelled: Arc::clone(&cancelled) };
-            let converted = run_job(plugin.name(), &converter, &cache, &job.payload, &job.cache_key, &services);
+            let converted = match &job.payload {
+                Ok(payload) => run_job(plugin.name(), &converter, &*cache, payload, &job.cache_key, &services),
+                Err(error) => Err(error.clone()),
+            };
             current.store(0, Ordering::Relaxed);
             let outcome = match &converted {
                 Ok(Converted { result, error: None }) => JobOutcome::Done { result },
@@ -206,24 +213,21 @@ pub(crate) struct Converted {
 pub(crate) fn run_job(
     plugin: &str,
     converter: &ConverterBox,
-    cache: &Cache,
-    payload: &str,
+    cache: &dyn Cache,
+    payload: &JobPayload,
     cache_key: &CacheKey,
     services: &Services<'_>,
 ) -> Result<Converted, JobError> {
-    let payload: JobPayload =
-        serde_json::from_str(payload).map_err(|e| JobError::internal(format!("unreadable job payload: {e}")))?;
     let work_dir = tempfile::Builder::new()
         .prefix("clx-job-")
         .tempdir()
         .map_err(|e| JobError::internal(format!("cannot create a work dir: {e}")))?;
-    let job = payload
-        .to_job(cache, work_dir.path())
+    let job = abi_job(payload, cache, work_dir.path())
         .map_err(|e| JobError::internal(format!("cannot read job inputs from the cache: {e}")))?;
     let cancelled = &services.cancelled;
     let host = HostServices_TO::from_ptr(RRef::new(services), TD_Opaque);
     let result = converter.convert(&job, host);
-    let mut entry = store_result(cache, &payload, &result)
+    let mut entry = store_result(cache, payload, &result)
         .map_err(|e| JobError::internal(format!("cannot store the result: {e}")))?;
     for (stored, issue) in entry.issues.iter_mut().zip(result.issues.iter()) {
         if issue.kind == IssueKind::Plugin {
@@ -234,7 +238,7 @@ pub(crate) fn run_job(
     let error = if cancelled.load(Ordering::Relaxed) {
         Some(JobError::cancelled("cancelled while it ran"))
     } else {
-        first_error(plugin, &payload, &result)
+        first_error(plugin, payload, &result)
     };
     if input_only && !cancelled.load(Ordering::Relaxed) {
         cache.put(cache_key, &entry).map_err(|e| JobError::internal(format!("cannot store the result: {e}")))?;
@@ -244,11 +248,32 @@ pub(crate) fn run_job(
     Ok(Converted { result, error })
 }
 
-fn store_result(
-    cache: &Cache,
-    payload: &JobPayload,
-    result: &JobResult,
-) -> Result<CacheEntry, crate::store::cache::CacheError> {
+/// The ABI job a plugin converts, its inputs read from the cache.
+fn abi_job(payload: &JobPayload, cache: &dyn Cache, work_dir: &std::path::Path) -> Result<Job, CacheError> {
+    let mut siblings = abi_stable::std_types::RVec::new();
+    for s in &payload.siblings {
+        siblings.push(InputFile { path: s.path.as_str().into(), bytes: cache.get_blob(&s.blob)?.into() });
+    }
+    Ok(Job {
+        job_type: payload.job_type.as_str().into(),
+        source_path: payload.source_path.as_str().into(),
+        source: cache.get_blob(&payload.source)?.into(),
+        siblings,
+        outputs: payload
+            .outputs
+            .iter()
+            .map(|o| OutputRequest {
+                id: o.id.as_str().into(),
+                format: o.format.as_str().into(),
+                params: o.params.to_string().into(),
+            })
+            .collect(),
+        options: payload.options.to_string().into(),
+        work_dir: work_dir.to_string_lossy().as_ref().into(),
+    })
+}
+
+fn store_result(cache: &dyn Cache, payload: &JobPayload, result: &JobResult) -> Result<CacheEntry, CacheError> {
     let mut outputs = Vec::new();
     for spec in &payload.outputs {
         let produced = result.outputs.iter().find(|o| o.id.as_str() == spec.id);
@@ -293,7 +318,7 @@ pub(crate) fn spawn_heartbeat(
     cancelled: Arc<AtomicBool>,
 ) -> Result<(), WorkerError> {
     // A connection of its own: SQLite connections are per thread.
-    let queue = Queue::open(store)?;
+    let queue = store.open_queue()?;
     std::thread::Builder::new().name("heartbeat".into()).spawn(move || loop {
         let job = current.load(Ordering::Relaxed);
         let job = (job != 0).then_some(JobId(job));

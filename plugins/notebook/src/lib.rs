@@ -1,6 +1,6 @@
 //! Notebook converter: percent-format slide decks -> notebooks, code files and HTML.
 //!
-//! Stages (see `reference/notebook.md`): the deck is a Jinja template
+//! Stages: the deck is a Jinja template
 //! ([`template`]), read like jupytext's percent format ([`percent`]),
 //! filtered per kind and language ([`kind`]), then written as nbformat
 //! ([`ipynb`]) or code ([`code`]). [`deck`] chains them; [`plugin`] answers

@@ -1,5 +1,6 @@
 //! The host-facing side: job options in, one answer per requested output.
 
+use clx_plugin_api::notebook::{NotebookOptions, NotebookOutput};
 use clx_plugin_api::*;
 use serde_json::Value;
 
@@ -333,9 +334,9 @@ enum OutputError {
 }
 
 fn variant_kind(request: &OutputRequest) -> Kind {
-    serde_json::from_str::<Value>(&request.params)
+    serde_json::from_str::<NotebookOutput>(&request.params)
         .ok()
-        .and_then(|p| p.get("kind").and_then(Value::as_str).and_then(Kind::parse))
+        .and_then(|p| Kind::parse(&p.kind))
         .unwrap_or(Kind::Completed)
 }
 
@@ -352,9 +353,9 @@ fn convert_one(
             request.format
         ))
     })?;
-    let params: Value = serde_json::from_str(&request.params)
+    let params: NotebookOutput = serde_json::from_str(&request.params)
         .map_err(|e| OutputError::Request(format!("output {}: params are not JSON: {e}", request.id)))?;
-    let kind_name = params.get("kind").and_then(Value::as_str).unwrap_or("");
+    let kind_name = params.kind.as_str();
     let kind = Kind::parse(kind_name).ok_or_else(|| {
         OutputError::Request(format!(
             "output {}: unknown kind `{kind_name}` (completed, code-along, speaker)",
@@ -385,33 +386,26 @@ struct JobOptions {
 
 impl JobOptions {
     fn parse(text: &str) -> Result<JobOptions, String> {
-        let value: Value = serde_json::from_str(text).map_err(|e| format!("notebook job options are not JSON: {e}"))?;
-        let lang = value.get("lang").and_then(Value::as_str).unwrap_or("");
+        let options: NotebookOptions =
+            serde_json::from_str(text).map_err(|e| format!("notebook job options are not JSON: {e}"))?;
+        let lang = options.lang.as_str();
         if lang != "de" && lang != "en" {
             return Err(format!("notebook job option `lang` must be \"de\" or \"en\", not `{lang}`"));
         }
-        let prog_name = value.get("prog_lang").and_then(Value::as_str).unwrap_or("");
+        let prog_name = options.prog_lang.as_str();
         let prog_lang = ProgLang::parse(prog_name).ok_or_else(|| {
             format!(
                 "unsupported programming language `{prog_name}`; decks must be python, cpp, csharp, java, typescript or rust"
             )
         })?;
-        let text_option = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_owned);
-        let execute = value.get("execute").and_then(Value::as_bool).unwrap_or(false);
         Ok(JobOptions {
             lang: lang.to_owned(),
             prog_lang,
-            author: text_option("author"),
-            macros: text_option("macros"),
-            execute,
-            course: text_option("course"),
-            requirements: value.get("requirements").and_then(|r| {
-                Some(Requirements {
-                    file: r.get("path").and_then(Value::as_str).unwrap_or("requirements.txt").to_owned(),
-                    text: r.get("text").and_then(Value::as_str)?.to_owned(),
-                    locked: r.get("locked").and_then(Value::as_bool).unwrap_or(false),
-                })
-            }),
+            author: options.author,
+            macros: options.macros,
+            execute: options.execute,
+            course: options.course,
+            requirements: options.requirements.map(|r| Requirements { file: r.path, text: r.text, locked: r.locked }),
         })
     }
 }

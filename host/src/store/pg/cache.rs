@@ -6,25 +6,25 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{PgConn, PgError, PgUrl, NOW};
-use crate::store::cache::{checked, BlobHash, CacheEntry, CacheError, CacheKey, CacheStats};
+use super::{PgConn, PgUrl, NOW};
+use crate::store::cache::Cache;
+use crate::store::entry::{checked, BlobHash, CacheEntry, CacheKey, CacheStats};
+use crate::store::error::CacheError;
 
-impl From<PgError> for CacheError {
-    fn from(e: PgError) -> Self {
-        CacheError::Postgres(e)
-    }
-}
-
+/// The cache in a PostgreSQL database.
 pub struct PgCache {
     conn: PgConn,
 }
 
 impl PgCache {
+    /// Connect, and bring the schema up to date.
     pub fn open(url: &PgUrl) -> Result<PgCache, CacheError> {
         Ok(PgCache { conn: PgConn::open(url)? })
     }
+}
 
-    pub fn put_blob(&self, bytes: &[u8]) -> Result<BlobHash, CacheError> {
+impl Cache for PgCache {
+    fn put_blob(&self, bytes: &[u8]) -> Result<BlobHash, CacheError> {
         let hash = BlobHash::of(bytes);
         let size = bytes.len() as i64;
         self.conn.with(|c| {
@@ -39,16 +39,13 @@ impl PgCache {
         Ok(hash)
     }
 
-    pub fn get_blob(&self, hash: &BlobHash) -> Result<Vec<u8>, CacheError> {
+    fn get_blob(&self, hash: &BlobHash) -> Result<Vec<u8>, CacheError> {
         let rows = self.conn.with(|c| c.query("SELECT bytes FROM clx_cache_blobs WHERE hash=$1", &[&hash.to_hex()]))?;
         let Some(row) = rows.first() else { return Err(CacheError::MissingBlob(hash.to_hex().to_owned())) };
         checked(hash, row.get(0))
     }
 
-    /// Store an entry; the first result stored under a key stays (two
-    /// workers that ran the same job produced the same thing, and a late
-    /// one must not replace what a build may be landing).
-    pub fn put(&self, key: &CacheKey, entry: &CacheEntry) -> Result<(), CacheError> {
+    fn put(&self, key: &CacheKey, entry: &CacheEntry) -> Result<(), CacheError> {
         let value = entry.encode(key)?;
         let hashes = blob_hashes(entry);
         self.conn.with(|c| {
@@ -65,9 +62,7 @@ impl PgCache {
         Ok(())
     }
 
-    /// The entry for `key`, if present and every output blob still exists;
-    /// both are marked used so a prune beside the build spares them.
-    pub fn get(&self, key: &CacheKey) -> Result<Option<CacheEntry>, CacheError> {
+    fn get(&self, key: &CacheKey) -> Result<Option<CacheEntry>, CacheError> {
         let rows = self.conn.with(|c| {
             c.query(
                 &format!("UPDATE clx_cache_entries SET used_at={NOW} WHERE key=$1 RETURNING value"),
@@ -84,7 +79,7 @@ impl PgCache {
         Ok((present as usize == hashes.len()).then_some(entry))
     }
 
-    pub fn stats(&self) -> Result<CacheStats, CacheError> {
+    fn stats(&self) -> Result<CacheStats, CacheError> {
         let row = self.conn.with(|c| {
             c.query_one(
                 "SELECT (SELECT count(*) FROM clx_cache_entries), count(*), coalesce(sum(size), 0)::BIGINT
@@ -100,9 +95,7 @@ impl PgCache {
         })
     }
 
-    /// Drop entries not used for `older_than`, then blobs no entry refers to
-    /// and nothing used in the last hour (inputs of a running build).
-    pub fn prune(&self, older_than: Duration) -> Result<(usize, usize), CacheError> {
+    fn prune(&self, older_than: Duration) -> Result<(usize, usize), CacheError> {
         let age = older_than.as_secs_f64();
         let (entries, blobs) = self.conn.with(|c| {
             let mut tx = c.transaction()?;
@@ -124,12 +117,12 @@ impl PgCache {
         Ok((entries as usize, blobs as usize))
     }
 
-    pub fn memo(&self, key: &str) -> Result<Option<String>, CacheError> {
+    fn memo(&self, key: &str) -> Result<Option<String>, CacheError> {
         let rows = self.conn.with(|c| c.query("SELECT value FROM clx_cache_memo WHERE key=$1", &[&key]))?;
         Ok(rows.first().map(|r| r.get(0)))
     }
 
-    pub fn put_memo(&self, key: &str, value: &str) -> Result<(), CacheError> {
+    fn put_memo(&self, key: &str, value: &str) -> Result<(), CacheError> {
         self.conn.with(|c| {
             c.execute(
                 &format!(
@@ -142,7 +135,7 @@ impl PgCache {
         Ok(())
     }
 
-    pub fn clear(&self) -> Result<(), CacheError> {
+    fn clear(&self) -> Result<(), CacheError> {
         self.conn.with(|c| c.batch_execute("TRUNCATE clx_cache_entries, clx_cache_memo, clx_cache_blobs"))?;
         Ok(())
     }

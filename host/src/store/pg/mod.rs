@@ -17,6 +17,20 @@ use std::time::{Duration, Instant};
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, NoTls};
 
+use crate::store::error::{BackendError, CacheError, QueueError};
+
+impl From<PgError> for QueueError {
+    fn from(e: PgError) -> Self {
+        QueueError::Database(BackendError::whole(e))
+    }
+}
+
+impl From<PgError> for CacheError {
+    fn from(e: PgError) -> Self {
+        CacheError::Database(BackendError::whole(e))
+    }
+}
+
 /// The database clock in seconds since the epoch. Leases and heartbeats are
 /// compared on the server's clock, never on the workers': machines disagree.
 pub(crate) const NOW: &str = "extract(epoch from clock_timestamp())::float8";
@@ -66,22 +80,44 @@ pub const SCHEMA_VERSION: i32 = MIGRATIONS[MIGRATIONS.len() - 1].0;
 /// migrations between clx processes starting at once.
 const MIGRATION_LOCK: i64 = 0x0063_6c78_5f6d_6967;
 
+/// Why the PostgreSQL store failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PgError {
+    /// The URL (shown without its password) cannot be used, and why.
     #[error("{0} is not a PostgreSQL URL: {1}; write it as postgres://USER:PASSWORD@HOST:PORT/DATABASE")]
     Url(String, String),
+    /// The server cannot be reached.
     #[error(
         "cannot reach the PostgreSQL database {target}: {message}; check the URL (--queue, [queue] url in clx.toml, \
          CLX_QUEUE_URL) and that the server is running"
     )]
-    Connect { target: String, message: String },
+    Connect {
+        /// `user@host:port/db`.
+        target: String,
+        /// Why, in the innermost cause's words.
+        message: String,
+    },
+    /// A statement failed.
     #[error("PostgreSQL database {target}: {}", describe(source))]
-    Sql { target: String, source: postgres::Error },
+    Sql {
+        /// `user@host:port/db`.
+        target: String,
+        /// What the server or the client said.
+        source: postgres::Error,
+    },
+    /// A newer clx migrated the database.
     #[error(
         "the PostgreSQL database {target} has clx schema version {found}, newer than this clx understands \
          ({ours}); upgrade clx on this machine (every machine sharing a database must run a clx that knows its schema)"
     )]
-    SchemaTooNew { target: String, found: i32, ours: i32 },
+    SchemaTooNew {
+        /// `user@host:port/db`.
+        target: String,
+        /// The database's schema version.
+        found: i32,
+        /// The newest this clx knows.
+        ours: i32,
+    },
 }
 
 /// A `postgres://` URL, parsed once; shown without its password.
@@ -92,6 +128,7 @@ pub struct PgUrl {
 }
 
 impl PgUrl {
+    /// Parse a `postgres://` or `postgresql://` URL.
     pub fn parse(url: &str) -> Result<PgUrl, PgError> {
         let config: postgres::Config =
             url.parse().map_err(|e: postgres::Error| PgError::Url(redact(url), e.to_string()))?;
@@ -188,6 +225,7 @@ impl PgConn {
         Ok(conn)
     }
 
+    /// The URL this connection goes to.
     pub fn url(&self) -> &PgUrl {
         &self.url
     }

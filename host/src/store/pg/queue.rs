@@ -17,13 +17,19 @@
 use postgres::types::ToSql;
 use postgres::{Row, Transaction};
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
 use super::{hostname, PgConn, PgError, PgUrl, NOW};
 use crate::report::Location;
-use crate::store::cache::CacheKey;
-use crate::store::job::JobPayload;
-use crate::store::queue::{
-    ClaimedJob, ErrorCategory, JobError, JobId, JobOutcome, JobRecord, JobStatus, NewJob, QueueError, Requeued,
-    SessionId, SessionRecord, SessionStatus, WorkerId, WorkerRecord, WorkerStatus, MAX_ATTEMPTS,
+use crate::store::entry::CacheKey;
+use crate::store::error::QueueError;
+use crate::store::job::{ClaimedJob, NewJob};
+use crate::store::queue::{requirement, FinishedFeed, Queue, SharedQueue};
+use crate::store::record::{
+    ErrorCategory, JobError, JobId, JobOutcome, JobRecord, JobStatus, Requeued, SessionId, SessionRecord,
+    SessionStatus, WorkerId, WorkerRecord, WorkerStatus, MAX_ATTEMPTS,
 };
 
 /// How long a claim holds without a heartbeat.
@@ -37,12 +43,6 @@ pub const JOBS_CHANNEL: &str = "clx_jobs";
 /// The channel on which a session's finished jobs are announced.
 pub fn session_channel(session: SessionId) -> String {
     format!("clx_session_{}", session.0)
-}
-
-/// What a job needs of the worker that runs it: its type, built by this
-/// exact plugin library (the cache key covers the library's hash).
-pub fn requirement(job_type: &str, plugin_library: &str) -> String {
-    format!("{job_type}@{plugin_library}")
 }
 
 /// What a build's own worker claims: its session's jobs of its types.
@@ -80,23 +80,15 @@ fn location(error: &JobError) -> Option<String> {
     error.location.map(|l| l.to_string())
 }
 
+/// The queue in a PostgreSQL database.
 pub struct PgQueue {
     conn: PgConn,
 }
 
-impl From<PgError> for QueueError {
-    fn from(e: PgError) -> Self {
-        QueueError::Postgres(e)
-    }
-}
-
 impl PgQueue {
+    /// Connect, and bring the schema up to date.
     pub fn open(url: &PgUrl) -> Result<PgQueue, QueueError> {
         Ok(PgQueue { conn: PgConn::open(url)? })
-    }
-
-    pub fn url(&self) -> &PgUrl {
-        self.conn.url()
     }
 
     fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, QueueError> {
@@ -105,31 +97,6 @@ impl PgQueue {
 
     fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, QueueError> {
         Ok(self.conn.with(|c| c.query(sql, params))?)
-    }
-
-    // ---- sessions ---------------------------------------------------------
-
-    pub fn start_session(&self, spec: &str) -> Result<SessionId, QueueError> {
-        let pid = i64::from(std::process::id());
-        let rows = self.query(
-            &format!(
-                "INSERT INTO clx_sessions(spec, host, pid, status, started_at, heartbeat)
-                 VALUES ($1, $2, $3, 'running', {NOW}, {NOW}) RETURNING id"
-            ),
-            &[&spec, &hostname(), &pid],
-        )?;
-        Ok(SessionId(rows[0].get(0)))
-    }
-
-    /// The host is alive; sessions whose host stopped beating are closed by
-    /// the next host (there is no pid to check across machines).
-    pub fn session_heartbeat(&self, session: SessionId) -> Result<(), QueueError> {
-        self.execute(&format!("UPDATE clx_sessions SET heartbeat={NOW} WHERE id=$1"), &[&session.0])?;
-        Ok(())
-    }
-
-    pub fn finish_session(&self, session: SessionId, status: SessionStatus) -> Result<(), QueueError> {
-        self.close_session(session, status, WorkerStatus::Stopped)
     }
 
     fn close_session(
@@ -164,7 +131,125 @@ impl PgQueue {
         Ok(())
     }
 
-    pub fn reap_stale(&self) -> Result<usize, QueueError> {
+    fn claim_where(
+        &self,
+        filter: &str,
+        worker: WorkerId,
+        extra: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<ClaimedJob>, QueueError> {
+        Ok(self
+            .conn
+            .with(|c| {
+                let mut tx = c.transaction()?;
+                let next = claim_in(&mut tx, filter, worker, extra)?;
+                tx.commit()?;
+                Ok(next)
+            })?
+            .map(|(id, payload, key)| ClaimedJob::decode(id, &payload, key)))
+    }
+
+    fn insert_worker(
+        &self,
+        session: Option<SessionId>,
+        job_types: &[String],
+        requirements: &[String],
+        capabilities: &str,
+        pid: u32,
+    ) -> Result<WorkerId, QueueError> {
+        let rows = self.query(
+            &format!(
+                "INSERT INTO clx_workers(session, host, job_types, requirements, capabilities, pid, status,
+                     heartbeat, started_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, 'idle', {NOW}, {NOW}) RETURNING id"
+            ),
+            &[&session.map(|s| s.0), &hostname(), &job_types, &requirements, &capabilities, &i64::from(pid)],
+        )?;
+        Ok(WorkerId(rows[0].get(0)))
+    }
+
+    fn listen_for_session(&self, session: SessionId) -> Result<(), QueueError> {
+        Ok(self.conn.listen(&session_channel(session))?)
+    }
+
+    /// Job ids announced finished on the session channel within `timeout`.
+    fn wait_finished(&self, timeout: Duration) -> Result<Vec<JobId>, QueueError> {
+        Ok(self.conn.wait_notified(timeout)?.iter().filter_map(|p| p.parse().ok()).map(JobId).collect())
+    }
+}
+
+impl Queue for PgQueue {
+    fn describe(&self) -> String {
+        self.conn.url().to_string()
+    }
+
+    fn shared(&self) -> Option<&dyn SharedQueue> {
+        Some(self)
+    }
+
+    /// A connection of its own listens on the session's channel.
+    fn announce_finished(
+        &self,
+        session: SessionId,
+        on_finished: Box<dyn Fn(JobId) -> bool + Send>,
+    ) -> Result<Option<FinishedFeed>, QueueError> {
+        let queue = PgQueue::open(self.conn.url())?;
+        queue.listen_for_session(session)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let handle = std::thread::Builder::new()
+            .name("listen".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    match queue.wait_finished(Duration::from_millis(250)) {
+                        Ok(ids) => {
+                            if !ids.into_iter().all(&on_finished) {
+                                return;
+                            }
+                        }
+                        // The build loop also polls; a broken listener only
+                        // makes it slower, never wrong.
+                        Err(e) => {
+                            tracing::warn!("{e}");
+                            std::thread::sleep(Duration::from_secs(1));
+                        }
+                    }
+                }
+            })
+            .map_err(|e| PgError::Connect {
+                target: self.conn.url().target(),
+                message: format!("cannot start the listener thread: {e}"),
+            })?;
+        let mut handle = Some(handle);
+        Ok(Some(FinishedFeed::new(move || {
+            stop.store(true, Ordering::Relaxed);
+            if let Some(handle) = handle.take() {
+                let _ = handle.join();
+            }
+        })))
+    }
+
+    fn start_session(&self, spec: &str) -> Result<SessionId, QueueError> {
+        let pid = i64::from(std::process::id());
+        let rows = self.query(
+            &format!(
+                "INSERT INTO clx_sessions(spec, host, pid, status, started_at, heartbeat)
+                 VALUES ($1, $2, $3, 'running', {NOW}, {NOW}) RETURNING id"
+            ),
+            &[&spec, &hostname(), &pid],
+        )?;
+        Ok(SessionId(rows[0].get(0)))
+    }
+
+    fn keep_session_alive(&self, session: SessionId) -> Result<(), QueueError> {
+        self.execute(&format!("UPDATE clx_sessions SET heartbeat={NOW} WHERE id=$1"), &[&session.0])?;
+        Ok(())
+    }
+
+    fn finish_session(&self, session: SessionId, status: SessionStatus) -> Result<(), QueueError> {
+        self.close_session(session, status, WorkerStatus::Stopped)
+    }
+
+    fn reap_stale(&self) -> Result<usize, QueueError> {
         let rows = self.query(
             &format!("SELECT id FROM clx_sessions WHERE status='running' AND heartbeat < {NOW} - $1"),
             &[&SESSION_STALE_SECS],
@@ -175,7 +260,7 @@ impl PgQueue {
         Ok(rows.len())
     }
 
-    pub fn sessions(&self, limit: usize) -> Result<Vec<SessionRecord>, QueueError> {
+    fn sessions(&self, limit: usize) -> Result<Vec<SessionRecord>, QueueError> {
         let rows = self.query(
             "SELECT id, spec, pid, status, started_at, finished_at FROM clx_sessions ORDER BY id DESC LIMIT $1",
             &[&(limit as i64)],
@@ -193,32 +278,10 @@ impl PgQueue {
             .collect())
     }
 
-    // ---- host side --------------------------------------------------------
-
-    pub fn submit(
-        &self,
-        session: SessionId,
-        job_type: &str,
-        source: &str,
-        priority: i64,
-        payload: &str,
-        cache_key: &CacheKey,
-    ) -> Result<JobId, QueueError> {
-        let job = NewJob { job_type, source, priority, payload, cache_key };
-        let ids = self.submit_many(session, std::slice::from_ref(&job))?;
-        ids.first().copied().ok_or(QueueError::NoSuchJob(0))
-    }
-
-    /// Submit a plan's jobs in one transaction; idle workers are woken once.
-    pub fn submit_many(&self, session: SessionId, jobs: &[NewJob<'_>]) -> Result<Vec<JobId>, QueueError> {
-        let requirements: Vec<String> = jobs
-            .iter()
-            .map(|j| {
-                let library =
-                    serde_json::from_str::<JobPayload>(j.payload).map(|p| p.plugin_library).unwrap_or_default();
-                requirement(j.job_type, &library)
-            })
-            .collect();
+    fn submit_many(&self, session: SessionId, jobs: &[NewJob<'_>]) -> Result<Vec<JobId>, QueueError> {
+        let requirements: Vec<String> =
+            jobs.iter().map(|j| requirement(j.job_type, &j.payload.plugin_library)).collect();
+        let payloads = jobs.iter().map(|job| job.payload.encode()).collect::<Result<Vec<_>, _>>()?;
         let sql = format!(
             "INSERT INTO clx_jobs(session, job_type, source, priority, status, max_attempts, payload, cache_key,
                  requirement, created_at)
@@ -228,7 +291,7 @@ impl PgQueue {
             let mut tx = c.transaction()?;
             let insert = tx.prepare(&sql)?;
             let mut ids = Vec::with_capacity(jobs.len());
-            for (job, requirement) in jobs.iter().zip(&requirements) {
+            for ((job, requirement), payload) in jobs.iter().zip(&requirements).zip(&payloads) {
                 let row = tx.query_one(
                     &insert,
                     &[
@@ -237,7 +300,7 @@ impl PgQueue {
                         &job.source,
                         &job.priority,
                         &MAX_ATTEMPTS,
-                        &job.payload,
+                        payload,
                         &job.cache_key.as_str(),
                         requirement,
                     ],
@@ -250,12 +313,12 @@ impl PgQueue {
         })?)
     }
 
-    pub fn job(&self, id: JobId) -> Result<JobRecord, QueueError> {
+    fn job(&self, id: JobId) -> Result<JobRecord, QueueError> {
         let rows = self.query(&format!("SELECT {JOB_COLUMNS} FROM clx_jobs WHERE id=$1"), &[&id.0])?;
         rows.first().map(job_from_row).ok_or(QueueError::NoSuchJob(id.0))
     }
 
-    pub fn jobs(
+    fn jobs(
         &self,
         session: Option<SessionId>,
         status: Option<JobStatus>,
@@ -272,7 +335,7 @@ impl PgQueue {
         Ok(rows.iter().map(job_from_row).collect())
     }
 
-    pub fn counts(&self, session: Option<SessionId>) -> Result<Vec<(JobStatus, i64)>, QueueError> {
+    fn counts(&self, session: Option<SessionId>) -> Result<Vec<(JobStatus, i64)>, QueueError> {
         let rows = self.query(
             "SELECT status, count(*) FROM clx_jobs WHERE ($1::BIGINT IS NULL OR session=$1) GROUP BY status",
             &[&session.map(|s| s.0)],
@@ -286,11 +349,11 @@ impl PgQueue {
             .collect())
     }
 
-    pub fn oldest_pending(&self) -> Result<Option<f64>, QueueError> {
+    fn oldest_pending(&self) -> Result<Option<f64>, QueueError> {
         Ok(self.query("SELECT min(created_at) FROM clx_jobs WHERE status='pending'", &[])?[0].get(0))
     }
 
-    pub fn cancel(&self, ids: &[JobId]) -> Result<usize, QueueError> {
+    fn cancel(&self, ids: &[JobId]) -> Result<usize, QueueError> {
         let ids: Vec<i64> = ids.iter().map(|i| i.0).collect();
         Ok(self.execute(
             &format!(
@@ -302,7 +365,7 @@ impl PgQueue {
         )? as usize)
     }
 
-    pub fn retry(&self, ids: &[JobId]) -> Result<usize, QueueError> {
+    fn retry(&self, ids: &[JobId]) -> Result<usize, QueueError> {
         let ids: Vec<i64> = ids.iter().map(|i| i.0).collect();
         let n = self.execute(
             "UPDATE clx_jobs SET status='pending', attempts=0, worker=NULL, started_at=NULL, finished_at=NULL,
@@ -315,7 +378,7 @@ impl PgQueue {
         Ok(n as usize)
     }
 
-    pub fn requeue(&self, id: JobId, error: &JobError) -> Result<Requeued, QueueError> {
+    fn requeue(&self, id: JobId, error: &JobError) -> Result<Requeued, QueueError> {
         let rows = self.query(
             &format!(
                 "UPDATE clx_jobs SET
@@ -341,7 +404,7 @@ impl PgQueue {
         }
     }
 
-    pub fn fail_running(&self, id: JobId, error: &JobError) -> Result<(), QueueError> {
+    fn fail_running(&self, id: JobId, error: &JobError) -> Result<(), QueueError> {
         self.execute(
             &format!(
                 "UPDATE clx_jobs SET status='failed', finished_at={NOW}, error_message=$2, error_location=$3,
@@ -353,7 +416,7 @@ impl PgQueue {
         Ok(())
     }
 
-    pub fn fail_pending(
+    fn fail_pending(
         &self,
         session: SessionId,
         job_types: &[String],
@@ -370,24 +433,19 @@ impl PgQueue {
         Ok(rows.iter().map(|r| JobId(r.get(0))).collect())
     }
 
-    /// The running jobs `worker` holds.
-    pub fn jobs_held_by(&self, worker: WorkerId) -> Result<Vec<JobId>, QueueError> {
+    fn jobs_held_by(&self, worker: WorkerId) -> Result<Vec<JobId>, QueueError> {
         let rows = self.query("SELECT id FROM clx_jobs WHERE worker=$1 AND status='running'", &[&worker.0])?;
         Ok(rows.iter().map(|r| JobId(r.get(0))).collect())
     }
 
-    /// Which of `ids` reached a terminal state: how a host learns of jobs
-    /// finished by workers that are not its own children.
-    pub fn finished_among(&self, ids: &[JobId]) -> Result<Vec<JobId>, QueueError> {
+    fn settled_among(&self, ids: &[JobId]) -> Result<Vec<JobId>, QueueError> {
         let ids: Vec<i64> = ids.iter().map(|i| i.0).collect();
         let rows = self
             .query("SELECT id FROM clx_jobs WHERE id = ANY($1) AND status IN ('done','failed','cancelled')", &[&ids])?;
         Ok(rows.iter().map(|r| JobId(r.get(0))).collect())
     }
 
-    /// Fail the session's running jobs whose lease ran out with no attempt
-    /// left; one with attempts left is claimed again by the next worker.
-    pub fn expire_leases(&self, session: SessionId) -> Result<Vec<JobId>, QueueError> {
+    fn expire_leases(&self, session: SessionId) -> Result<Vec<JobId>, QueueError> {
         let rows = self.query(
             &format!(
                 "UPDATE clx_jobs SET status='failed', finished_at={NOW}, error_category='worker', result=NULL,
@@ -400,10 +458,7 @@ impl PgQueue {
         Ok(rows.iter().map(|r| JobId(r.get(0))).collect())
     }
 
-    /// Job types with pending jobs of this session that no live worker can
-    /// take (none serves the type with the same plugin library, or every
-    /// one that does has refused the job), with how many jobs wait.
-    pub fn unserved(&self, session: SessionId) -> Result<Vec<(String, i64)>, QueueError> {
+    fn unserved(&self, session: SessionId) -> Result<Vec<(String, i64)>, QueueError> {
         let rows = self.query(
             &format!(
                 "SELECT j.job_type, count(*) FROM clx_jobs j
@@ -420,69 +475,13 @@ impl PgQueue {
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
-    // ---- worker side ------------------------------------------------------
-
-    /// A build's own worker takes the next pending job of its session.
-    pub fn claim(
+    fn claim(
         &self,
         session: SessionId,
         worker: WorkerId,
         job_types: &[String],
     ) -> Result<Option<ClaimedJob>, QueueError> {
         self.claim_where(SESSION_FILTER, worker, &[&session.0, &job_types])
-    }
-
-    /// A `clx worker serve` takes the next job of any running session whose
-    /// requirement it meets.
-    pub fn claim_any(&self, worker: WorkerId, requirements: &[String]) -> Result<Option<ClaimedJob>, QueueError> {
-        self.claim_where(
-            "j.requirement = ANY($2) \
-             AND EXISTS (SELECT 1 FROM clx_sessions s WHERE s.id = j.session AND s.status = 'running')",
-            worker,
-            &[&requirements],
-        )
-    }
-
-    fn claim_where(
-        &self,
-        filter: &str,
-        worker: WorkerId,
-        extra: &[&(dyn ToSql + Sync)],
-    ) -> Result<Option<ClaimedJob>, QueueError> {
-        Ok(self.conn.with(|c| {
-            let mut tx = c.transaction()?;
-            let next = claim_in(&mut tx, filter, worker, extra)?;
-            tx.commit()?;
-            Ok(next)
-        })?)
-    }
-
-    /// The worker cannot run this job as its key was computed (another tool
-    /// identity): back to pending, for another worker, without using up an
-    /// attempt; this worker will not be offered it again.
-    pub fn refuse(&self, id: JobId, worker: WorkerId) -> Result<(), QueueError> {
-        self.conn.with(|c| {
-            let mut tx = c.transaction()?;
-            tx.execute(
-                "UPDATE clx_jobs SET status='pending', worker=NULL, lease_until=NULL, attempts=attempts-1,
-                     refused_by=array_append(refused_by, $2)
-                 WHERE id=$1 AND worker=$2 AND status='running'",
-                &[&id.0, &worker.0],
-            )?;
-            tx.execute(&format!("NOTIFY {JOBS_CHANNEL}"), &[])?;
-            tx.commit()
-        })?;
-        Ok(())
-    }
-
-    /// Record the worker's result, if the job is still its own; the host is
-    /// told in the same transaction.
-    pub fn complete(&self, id: JobId, worker: WorkerId, result: &str) -> Result<(), QueueError> {
-        self.finish(id, worker, JobOutcome::Done { result })
-    }
-
-    pub fn fail(&self, id: JobId, worker: WorkerId, error: &JobError, result: Option<&str>) -> Result<(), QueueError> {
-        self.finish(id, worker, JobOutcome::Failed { error, result })
     }
 
     fn finish(&self, id: JobId, worker: WorkerId, outcome: JobOutcome<'_>) -> Result<(), QueueError> {
@@ -493,9 +492,7 @@ impl PgQueue {
         })?)
     }
 
-    /// Record a build's own worker's outcome and claim its next job in one
-    /// transaction.
-    pub fn finish_and_claim(
+    fn finish_and_claim(
         &self,
         session: SessionId,
         worker: WorkerId,
@@ -503,56 +500,23 @@ impl PgQueue {
         outcome: JobOutcome<'_>,
         job_types: &[String],
     ) -> Result<Option<ClaimedJob>, QueueError> {
-        Ok(self.conn.with(|c| {
-            let mut tx = c.transaction()?;
-            record_in(&mut tx, id, worker, &outcome)?;
-            let next = claim_in(&mut tx, SESSION_FILTER, worker, &[&session.0, &job_types])?;
-            tx.commit()?;
-            Ok(next)
-        })?)
+        Ok(self
+            .conn
+            .with(|c| {
+                let mut tx = c.transaction()?;
+                record_in(&mut tx, id, worker, &outcome)?;
+                let next = claim_in(&mut tx, SESSION_FILTER, worker, &[&session.0, &job_types])?;
+                tx.commit()?;
+                Ok(next)
+            })?
+            .map(|(id, payload, key)| ClaimedJob::decode(id, &payload, key)))
     }
 
-    // ---- workers ----------------------------------------------------------
-
-    pub fn register_worker(&self, session: SessionId, job_types: &[String], pid: u32) -> Result<WorkerId, QueueError> {
+    fn register_worker(&self, session: SessionId, job_types: &[String], pid: u32) -> Result<WorkerId, QueueError> {
         self.insert_worker(Some(session), job_types, &[], "", pid)
     }
 
-    /// A `clx worker serve` of any session: `requirements` are what it can
-    /// meet ([`requirement`]), `capabilities` a description for people.
-    pub fn register_server(
-        &self,
-        job_types: &[String],
-        requirements: &[String],
-        capabilities: &str,
-        pid: u32,
-    ) -> Result<WorkerId, QueueError> {
-        self.insert_worker(None, job_types, requirements, capabilities, pid)
-    }
-
-    fn insert_worker(
-        &self,
-        session: Option<SessionId>,
-        job_types: &[String],
-        requirements: &[String],
-        capabilities: &str,
-        pid: u32,
-    ) -> Result<WorkerId, QueueError> {
-        let rows = self.query(
-            &format!(
-                "INSERT INTO clx_workers(session, host, job_types, requirements, capabilities, pid, status,
-                     heartbeat, started_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, 'idle', {NOW}, {NOW}) RETURNING id"
-            ),
-            &[&session.map(|s| s.0), &hostname(), &job_types, &requirements, &capabilities, &i64::from(pid)],
-        )?;
-        Ok(WorkerId(rows[0].get(0)))
-    }
-
-    /// The worker is alive and still holds `job`: its lease is extended.
-    /// `false` when the job is no longer its own to finish (cancelled, or
-    /// taken over after the lease ran out).
-    pub fn heartbeat(&self, worker: WorkerId, job: Option<JobId>) -> Result<bool, QueueError> {
+    fn heartbeat(&self, worker: WorkerId, job: Option<JobId>) -> Result<bool, QueueError> {
         self.execute(&format!("UPDATE clx_workers SET heartbeat={NOW} WHERE id=$1"), &[&worker.0])?;
         let Some(job) = job else { return Ok(true) };
         let held = self.execute(
@@ -565,20 +529,12 @@ impl PgQueue {
         Ok(held == 1)
     }
 
-    pub fn heartbeat_age(&self, worker: WorkerId) -> Result<Option<std::time::Duration>, QueueError> {
+    fn heartbeat_age(&self, worker: WorkerId) -> Result<Option<Duration>, QueueError> {
         let rows = self.query(&format!("SELECT {NOW} - heartbeat FROM clx_workers WHERE id=$1"), &[&worker.0])?;
-        Ok(rows.first().map(|r| std::time::Duration::from_secs_f64(r.get::<_, f64>(0).max(0.0))))
+        Ok(rows.first().map(|r| Duration::from_secs_f64(r.get::<_, f64>(0).max(0.0))))
     }
 
-    pub fn mark_worker_dead(&self, worker: WorkerId) -> Result<(), QueueError> {
-        self.set_worker_status(worker, WorkerStatus::Dead)
-    }
-
-    pub fn mark_worker_stopped(&self, worker: WorkerId) -> Result<(), QueueError> {
-        self.set_worker_status(worker, WorkerStatus::Stopped)
-    }
-
-    fn set_worker_status(&self, worker: WorkerId, status: WorkerStatus) -> Result<(), QueueError> {
+    fn end_worker(&self, worker: WorkerId, status: WorkerStatus) -> Result<(), QueueError> {
         self.execute(
             &format!("UPDATE clx_workers SET status=$2, stopped_at={NOW}, current_job=NULL WHERE id=$1"),
             &[&worker.0, &status.as_str()],
@@ -586,7 +542,7 @@ impl PgQueue {
         Ok(())
     }
 
-    pub fn workers(&self, all: bool) -> Result<Vec<WorkerRecord>, QueueError> {
+    fn workers(&self, all: bool) -> Result<Vec<WorkerRecord>, QueueError> {
         let rows = self.query(
             "SELECT id, session, job_types, pid, status, heartbeat, current_job, jobs_done, jobs_failed, started_at
              FROM clx_workers WHERE $1 OR status NOT IN ('dead','stopped') ORDER BY id DESC LIMIT 500",
@@ -608,25 +564,50 @@ impl PgQueue {
             })
             .collect())
     }
+}
 
-    /// Block until new work is announced or `timeout` passes. The caller
-    /// must have called [`PgQueue::listen_for_jobs`] first.
-    pub fn wait_for_work(&self, timeout: std::time::Duration) -> Result<(), QueueError> {
+impl SharedQueue for PgQueue {
+    fn claim_any(&self, worker: WorkerId, requirements: &[String]) -> Result<Option<ClaimedJob>, QueueError> {
+        self.claim_where(
+            "j.requirement = ANY($2) \
+             AND EXISTS (SELECT 1 FROM clx_sessions s WHERE s.id = j.session AND s.status = 'running')",
+            worker,
+            &[&requirements],
+        )
+    }
+
+    fn refuse(&self, id: JobId, worker: WorkerId) -> Result<(), QueueError> {
+        self.conn.with(|c| {
+            let mut tx = c.transaction()?;
+            tx.execute(
+                "UPDATE clx_jobs SET status='pending', worker=NULL, lease_until=NULL, attempts=attempts-1,
+                     refused_by=array_append(refused_by, $2)
+                 WHERE id=$1 AND worker=$2 AND status='running'",
+                &[&id.0, &worker.0],
+            )?;
+            tx.execute(&format!("NOTIFY {JOBS_CHANNEL}"), &[])?;
+            tx.commit()
+        })?;
+        Ok(())
+    }
+
+    fn register_server(
+        &self,
+        job_types: &[String],
+        requirements: &[String],
+        capabilities: &str,
+        pid: u32,
+    ) -> Result<WorkerId, QueueError> {
+        self.insert_worker(None, job_types, requirements, capabilities, pid)
+    }
+
+    fn wait_for_work(&self, timeout: Duration) -> Result<(), QueueError> {
         self.conn.wait_notified(timeout)?;
         Ok(())
     }
 
-    pub fn listen_for_jobs(&self) -> Result<(), QueueError> {
+    fn listen_for_jobs(&self) -> Result<(), QueueError> {
         Ok(self.conn.listen(JOBS_CHANNEL)?)
-    }
-
-    pub fn listen_for_session(&self, session: SessionId) -> Result<(), QueueError> {
-        Ok(self.conn.listen(&session_channel(session))?)
-    }
-
-    /// Job ids announced finished on the session channel within `timeout`.
-    pub fn wait_finished(&self, timeout: std::time::Duration) -> Result<Vec<JobId>, QueueError> {
-        Ok(self.conn.wait_notified(timeout)?.iter().filter_map(|p| p.parse().ok()).map(JobId).collect())
     }
 }
 
@@ -637,7 +618,7 @@ fn claim_in(
     filter: &str,
     worker: WorkerId,
     extra: &[&(dyn ToSql + Sync)],
-) -> Result<Option<ClaimedJob>, postgres::Error> {
+) -> Result<Option<(JobId, String, CacheKey)>, postgres::Error> {
     let sql = format!(
         "UPDATE clx_jobs SET status='running', worker=$1, attempts=attempts+1, started_at={NOW},
              lease_until={NOW} + {LEASE_SECS}, result=NULL
@@ -661,11 +642,7 @@ fn claim_in(
         ),
         &[&worker.0, &status.as_str(), &current],
     )?;
-    Ok(rows.first().map(|r| ClaimedJob {
-        id: JobId(r.get(0)),
-        payload: r.get(1),
-        cache_key: CacheKey::from_stored(r.get(2)),
-    }))
+    Ok(rows.first().map(|r| (JobId(r.get(0)), r.get(1), CacheKey::from_stored(r.get(2)))))
 }
 
 /// Record `outcome` if the job is still `worker`'s and running, and tell its

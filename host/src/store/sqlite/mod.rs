@@ -1,10 +1,18 @@
-//! Opening the SQLite databases (queue and cache index) the same way.
+//! The SQLite backend: the queue in one database file, the cache as blob
+//! files with an SQLite index, both in the state dir of one machine. This
+//! module opens both databases the same way.
+
+pub mod cache;
+pub mod queue;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, ErrorCode};
+
+use crate::store::error::{BackendError, CacheError, QueueError};
+use crate::store::record::Recovered;
 
 /// How long a statement waits for another process's write lock before it
 /// fails with BUSY.
@@ -88,23 +96,15 @@ impl BusyBackoff {
     }
 }
 
-/// A damaged database that was moved aside and replaced by an empty one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Recovered {
-    pub path: std::path::PathBuf,
-    pub moved_to: std::path::PathBuf,
-    pub reason: String,
+impl From<rusqlite::Error> for QueueError {
+    fn from(e: rusqlite::Error) -> Self {
+        QueueError::Database(BackendError::new(e))
+    }
 }
 
-impl std::fmt::Display for Recovered {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} was damaged ({}); moved it to {} and started afresh, so some work is done again",
-            self.path.display(),
-            self.reason,
-            self.moved_to.display()
-        )
+impl From<rusqlite::Error> for CacheError {
+    fn from(e: rusqlite::Error) -> Self {
+        CacheError::Index(BackendError::new(e))
     }
 }
 
@@ -150,12 +150,6 @@ pub fn open_rebuildable(
         }
         Err(e) => Err(e),
     }
-}
-
-/// Seconds since the Unix epoch: the time stamps of queue rows and cache entries.
-pub fn now() -> f64 {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
 #[cfg(test)]

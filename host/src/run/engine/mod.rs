@@ -1,0 +1,417 @@
+//! Executes a [`Plan`]: tool identities ([`identity`]), cache keys and
+//! lookups, queue submission and the worker pool; every result then lands
+//! through [`landing`].
+//!
+//! A result reaches the output tree only from this build's own job or an exact
+//! cache hit: a worker records what it produced on its job's row in the queue
+//! (and stores it in the cache when it depends on nothing but the inputs),
+//! and the engine lands that record, never whatever the cache happens to hold
+//! under the key. A job that failed, timed out or was lost lands nothing, so
+//! an older result can never pass for this build's.
+
+pub mod identity;
+mod landing;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::course::plan::{Plan, PlannedJob};
+use crate::plugin::Registry;
+use crate::report::{Diagnostic, Location, Report};
+use crate::run::pool::{Pool, PoolConfig, WorkerSpec};
+use crate::run::remote::Watch;
+use crate::signals::Interrupt;
+use crate::store::job::{JobPayload, OutputSpec, SiblingRef};
+use crate::store::{
+    BlobHash, Cache, CacheEntry, CacheError, FinishedFeed, NewJob, Queue, QueueError, Recovered, SessionId,
+    SessionStatus, StoreLocation,
+};
+pub(crate) use identity::library_hash;
+pub use identity::IdentityError;
+use identity::{ProbeRun, ToolIdentities, PROBE_TIMEOUT};
+use landing::{InFlight, Landing, Pending, Source};
+
+/// How one build runs.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// The `clx` executable workers are started from.
+    pub exe: PathBuf,
+    /// Where the queue and the cache are.
+    pub store: StoreLocation,
+    /// `--local-workers`: at most this many workers per job type here
+    /// (0: only remote workers run jobs).
+    pub local_workers: Option<usize>,
+    /// Parent of the workers' scratch folders.
+    pub scratch: PathBuf,
+    /// Label of the session in the queue (the spec path).
+    pub label: String,
+    pub no_cache: bool,
+    /// `--workers TYPE=N`, over `clx.toml`'s `[workers]`.
+    pub workers: BTreeMap<String, usize>,
+    pub job_deadline: Duration,
+    pub log_level: String,
+    /// Skip the sweep of stale outputs.
+    pub keep_stale: bool,
+    /// Ctrl-C or SIGTERM: heard from the engine's start on, so an interrupt
+    /// while plugins are probed (before any worker runs) still ends the
+    /// build cleanly, its probes killed.
+    pub interrupt: Interrupt,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+    #[error(transparent)]
+    Pool(#[from] crate::run::pool::PoolError),
+    #[error(transparent)]
+    Output(#[from] crate::run::output::OutputError),
+    #[error("the build was interrupted")]
+    Interrupted,
+    /// A plugin refused its `[converters.<plugin>]` settings: the build
+    /// stops before any job runs or anything is removed.
+    #[error(transparent)]
+    Config(crate::config::ConfigError),
+}
+
+/// Runs plans. One engine serves one `clx build`, or every rebuild of a
+/// `--watch` session: the queue session and the workers then stay up between
+/// rebuilds, so a change is converted by a warm worker.
+pub struct Engine<'r> {
+    registry: &'r Registry,
+    config: &'r Config,
+    options: EngineOptions,
+    cache: Box<dyn Cache>,
+    /// Tool identities and library hashes; asked once per engine.
+    tools: ToolIdentities,
+    /// Opened when the first job has to run.
+    running: Option<(Box<dyn Queue>, SessionId, Pool)>,
+    /// Hears of jobs finished by workers that are not the pool's own, when
+    /// the queue announces them.
+    listener: Option<FinishedFeed>,
+    watch: Watch,
+}
+
+impl<'r> Engine<'r> {
+    pub fn new(registry: &'r Registry, config: &'r Config, options: EngineOptions) -> Result<Self, EngineError> {
+        let cache = options.store.open_cache()?;
+        Ok(Engine {
+            registry,
+            config,
+            options,
+            cache,
+            tools: ToolIdentities::default(),
+            running: None,
+            listener: None,
+            watch: Watch::default(),
+        })
+    }
+
+    /// Run one plan. Diagnostics and counts go into `report`; the returned
+    /// error is only for failures of clx itself (queue, cache, disk) and
+    /// for an interruption.
+    pub fn build(&mut self, plan: &Plan, report: &mut Report) -> Result<(), EngineError> {
+        warn_recovered(report, self.cache.take_recovered());
+        for d in &plan.diagnostics {
+            report.diagnostic(d.clone());
+        }
+        let head_start = self.ask_tool_identities(plan, report)?;
+        if self.options.interrupt.take() {
+            return Err(EngineError::Interrupted);
+        }
+        for job in &plan.jobs {
+            if let Err(e) = self.tools.identity(&job.job_type, &job.plugin) {
+                if let Some(e) = self.config.converter_error(&job.plugin, &e.to_string()) {
+                    return Err(EngineError::Config(e));
+                }
+            }
+        }
+        let mut misses: Vec<Pending<'_>> = Vec::new();
+        let mut hits: Vec<(&PlannedJob, CacheEntry)> = Vec::new();
+        let mut unready: Vec<(&PlannedJob, String)> = Vec::new();
+        for job in &plan.jobs {
+            let config = self.config.converter_json(&job.plugin);
+            let payload = self
+                .tools
+                .identity(&job.job_type, &job.plugin)
+                .and_then(|identity| Ok((identity, self.tools.library(&job.plugin)?)))
+                .map_err(|e| e.to_string())
+                .and_then(|(identity, library)| payload(&*self.cache, self.registry, job, identity, library, config));
+            let payload = match payload {
+                Ok(p) => p,
+                Err(message) => {
+                    unready.push((job, message));
+                    continue;
+                }
+            };
+            let key = payload.cache_key();
+            if !self.options.no_cache {
+                if let Some(entry) = self.cache.get(&key)? {
+                    hits.push((job, entry));
+                    continue;
+                }
+            }
+            misses.push(Pending { job, key, payload });
+        }
+        // Misses go to the queue first, so workers start while the host lands
+        // the rest.
+        let missed: BTreeSet<&str> = misses.iter().map(|m| m.job.job_type.as_str()).collect();
+        let mut in_flight = if misses.is_empty() { None } else { Some(self.submit(misses, report)?) };
+        // Workers started ahead for job types that turned out to need no run
+        // (every result cached, or the plugin cannot start) go now rather than
+        // at the end, where a browser still starting would delay the exit.
+        if let Some((_, _, pool)) = self.running.as_mut() {
+            for (plugin, job_type) in &head_start {
+                if !missed.contains(job_type.as_str()) {
+                    pool.stop(plugin, std::slice::from_ref(job_type));
+                }
+            }
+        }
+        let mut landing = Landing::new(&*self.cache, plan.roots.clone(), &plan.frames, report);
+        // Copies first: they need no worker, and a failed job must not keep
+        // data files from being written.
+        for copy in &plan.copies {
+            landing.copy(&copy.from, &copy.to);
+        }
+        for page in &plan.pages {
+            landing.write_generated(&page.to, &page.bytes);
+        }
+        for (job, message) in unready {
+            landing.fail(job, Location::NONE, message);
+        }
+        for (job, entry) in &hits {
+            landing.land(job, entry, Source::Cache)?;
+        }
+        if let (Some(in_flight), Some((queue, session, pool))) = (in_flight.as_mut(), self.running.as_mut()) {
+            in_flight.wait(pool, &**queue, *session, &mut self.watch, &mut landing)?;
+        }
+        // A course with input errors (an unknown topic, an unreadable deck)
+        // is missing outputs by mistake, not by intent: nothing is removed.
+        if !self.options.keep_stale && !plan.has_input_errors() {
+            landing.sweep()?;
+        }
+        Ok(())
+    }
+
+    /// Find every plan plugin's tool identities: remembered ones from the
+    /// cache index, the rest from probe processes run side by side (each may
+    /// start its tool, and `java -version` takes a third of a second).
+    ///
+    /// A plugin that has to be probed has most likely never run with this
+    /// state dir, so its jobs will run: its workers are started before the
+    /// probes, and a slow start (Chromium's two seconds) overlaps the probes,
+    /// the hashing and the other plugins' work instead of following them.
+    /// Returns the (plugin, job type) pairs started that way.
+    fn ask_tool_identities(&mut self, plan: &Plan, report: &mut Report) -> Result<Vec<(String, String)>, EngineError> {
+        let probes = self.tools.look_up(plan, self.registry, self.config, &*self.cache);
+        if probes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut head_start = Vec::new();
+        let mut per_type: BTreeMap<&str, usize> = BTreeMap::new();
+        for job in plan.jobs.iter().filter(|j| probes.iter().any(|p| p.job_types.contains(&j.job_type))) {
+            *per_type.entry(job.job_type.as_str()).or_default() += 1;
+        }
+        if !per_type.is_empty() {
+            let specs = worker_specs(&per_type, self.registry, self.config, &self.options);
+            let (_, _, pool) = self.start_running(report)?;
+            for spec in specs {
+                head_start.extend(spec.job_types.iter().map(|t| (spec.plugin.clone(), t.clone())));
+                pool.ensure(spec)?;
+            }
+        }
+        let run = ProbeRun {
+            exe: &self.options.exe,
+            log_level: &self.options.log_level,
+            timeout: self.options.job_deadline.min(PROBE_TIMEOUT),
+            interrupt: &self.options.interrupt,
+        };
+        self.tools.probe(&probes, &run, &*self.cache);
+        Ok(head_start)
+    }
+
+    /// Whether Ctrl-C or SIGTERM arrived since the last check.
+    pub fn interrupted(&self) -> bool {
+        self.options.interrupt.take()
+    }
+
+    /// Stop the workers and close the queue session.
+    pub fn finish(self, status: SessionStatus) -> Result<(), EngineError> {
+        drop(self.listener);
+        if let Some((queue, session, pool)) = self.running {
+            pool.shutdown();
+            queue.finish_session(session, status)?;
+        }
+        Ok(())
+    }
+
+    /// The queue session and the worker pool, opened on first use.
+    fn start_running(&mut self, report: &mut Report) -> Result<&mut (Box<dyn Queue>, SessionId, Pool), EngineError> {
+        let running = match self.running.take() {
+            Some(running) => running,
+            None => {
+                let mut queue = self.options.store.open_queue()?;
+                warn_recovered(report, queue.take_recovered());
+                let reaped = queue.reap_stale()?;
+                if reaped > 0 {
+                    report.note(&format!(
+                        "cleaned up {reaped} build(s) whose clx process had died; their unfinished jobs were cancelled"
+                    ));
+                }
+                let session = queue.start_session(&self.options.label)?;
+                let pool = Pool::new(PoolConfig {
+                    exe: self.options.exe.clone(),
+                    store: self.options.store.clone(),
+                    scratch: self.options.scratch.clone(),
+                    session,
+                    job_deadline: self.options.job_deadline,
+                    log_level: self.options.log_level.clone(),
+                    interrupted: self.options.interrupt.clone(),
+                })?;
+                let announcer = pool.announcer();
+                self.listener = queue.announce_finished(session, Box::new(move |id| announcer.finished(id)))?;
+                (queue, session, pool)
+            }
+        };
+        Ok(self.running.insert(running))
+    }
+
+    /// Put the misses in the queue and make sure workers for their job
+    /// types run. The queue session and the pool start with the first miss
+    /// unless a head start opened them.
+    fn submit<'p>(&mut self, misses: Vec<Pending<'p>>, report: &mut Report) -> Result<InFlight<'p>, EngineError> {
+        self.start_running(report)?;
+        let mut in_flight = InFlight::default();
+        let Some((queue, session, pool)) = self.running.as_mut() else { return Ok(in_flight) };
+        let mut per_type: BTreeMap<&str, usize> = BTreeMap::new();
+        let new_jobs: Vec<NewJob<'_>> = misses
+            .iter()
+            .map(|p| NewJob {
+                job_type: &p.job.job_type,
+                source: &p.job.display,
+                priority: p.job.priority,
+                payload: &p.payload,
+                cache_key: &p.key,
+            })
+            .collect();
+        let ids = queue.submit_many(*session, &new_jobs)?;
+        for (id, pending) in ids.into_iter().zip(misses) {
+            *per_type.entry(pending.job.job_type.as_str()).or_default() += 1;
+            in_flight.jobs.insert(id, pending);
+        }
+        report.start_jobs(in_flight.jobs.len());
+        for spec in worker_specs(&per_type, self.registry, self.config, &self.options) {
+            pool.ensure(spec)?;
+        }
+        Ok(in_flight)
+    }
+}
+
+/// A damaged state file was replaced by an empty one: say why work is redone.
+fn warn_recovered(report: &mut Report, recovered: Option<Recovered>) {
+    if let Some(recovered) = recovered {
+        report.diagnostic(Diagnostic::warning("", Location::NONE, recovered.to_string()));
+    }
+}
+
+/// Read the job's inputs, store them as blobs (workers read them from the
+/// cache) and describe the job.
+fn payload(
+    cache: &dyn Cache,
+    registry: &Registry,
+    job: &PlannedJob,
+    tool_identity: String,
+    plugin_library: String,
+    plugin_config: String,
+) -> Result<JobPayload, String> {
+    let read = |path: &Path| std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()));
+    let store = |bytes: &[u8]| cache.put_blob(bytes).map_err(|e| e.to_string());
+    let source: BlobHash = store(&read(&job.source)?)?;
+    let mut siblings = Vec::new();
+    for (rel, path) in &job.siblings {
+        siblings.push(SiblingRef { path: rel.clone(), blob: store(&read(path)?)? });
+    }
+    let plugin_version = registry.plugin(&job.plugin).map(|p| p.manifest.version.to_string()).unwrap_or_default();
+    Ok(JobPayload {
+        plugin: job.plugin.clone(),
+        plugin_version,
+        plugin_library,
+        plugin_config,
+        job_type: job.job_type.clone(),
+        source_path: job.display.clone(),
+        source,
+        siblings,
+        outputs: job
+            .outputs
+            .iter()
+            .map(|o| OutputSpec { id: o.id.clone(), format: o.format.clone(), params: o.params.clone() })
+            .collect(),
+        options: job.options.clone(),
+        tool_identity,
+    })
+}
+
+/// Workers per job type: `--workers`/`clx.toml` when set, else one per core
+/// for slides and one for diagrams, never more than there are jobs. With
+/// kernels forked in milliseconds a deck keeps its core busy: on one core
+/// a second worker no longer helps (7.6 s against 7.5 s for the bench
+/// course under `taskset -c 0`) and only adds a worker and its kernels; on
+/// two cores two workers beat one and four (4.1 s against 6.7 and 4.1 s).
+/// One per core beyond that follows from those points, not from a measurement.
+fn worker_specs(
+    per_type: &BTreeMap<&str, usize>,
+    registry: &Registry,
+    config: &Config,
+    options: &EngineOptions,
+) -> Vec<WorkerSpec> {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let mut specs = Vec::new();
+    for (&job_type, &jobs) in per_type {
+        let Some((plugin, decl)) = registry.job_type(job_type) else { continue };
+        let default = match decl.role {
+            clx_plugin_api::Role::Slides => cores,
+            _ => 1,
+        };
+        let wanted = options.workers.get(job_type).or_else(|| config.workers.get(job_type)).copied().unwrap_or(default);
+        // `--local-workers`: 0 leaves every job to other machines' workers.
+        let wanted = match options.local_workers {
+            Some(0) => continue,
+            Some(most) => wanted.min(most),
+            None => wanted,
+        };
+        specs.push(WorkerSpec {
+            plugin: plugin.name().to_owned(),
+            plugin_path: plugin.path.clone(),
+            job_types: vec![job_type.to_owned()],
+            count: wanted.clamp(1, jobs.max(1)),
+            plugin_config: config.converter_json(plugin.name()),
+        });
+    }
+    specs
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::{Cache, StoreLocation};
+
+    /// A file cache in a fresh temporary directory, for the engine's rooms'
+    /// tests (each adds what it needs in an `impl` of its own).
+    pub(super) struct Fixture {
+        pub(super) dir: tempfile::TempDir,
+        pub(super) cache: Box<dyn Cache>,
+    }
+
+    impl Fixture {
+        pub(super) fn new() -> Fixture {
+            let dir = tempfile::tempdir().unwrap();
+            let location =
+                StoreLocation::resolve(None, &dir.path().join("queue.db"), &dir.path().join("cache")).unwrap();
+            let cache = location.open_cache().unwrap();
+            Fixture { dir, cache }
+        }
+    }
+}

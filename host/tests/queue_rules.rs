@@ -1,0 +1,402 @@
+//! The queue's rules, written once against the `Queue` contract and checked
+//! on every backend: SQLite always, PostgreSQL on a throwaway cluster of its
+//! own (one database per rule).
+
+use clx::report::Location;
+use clx::store::job::JobPayload;
+use clx::store::{
+    BlobHash, CacheKey, ErrorCategory, JobError, JobId, JobOutcome, JobStatus, NewJob, Queue, Requeued, SessionStatus,
+    StoreLocation, WorkerStatus, MAX_ATTEMPTS,
+};
+use clx_e2e::pg::PgCluster;
+
+/// A queue to check a rule on; [`Store::open`] gives another connection.
+struct Store {
+    location: StoreLocation,
+    _dir: tempfile::TempDir,
+}
+
+impl Store {
+    fn open(&self) -> Box<dyn Queue> {
+        self.location.open_queue().expect("open the queue")
+    }
+
+    fn sqlite() -> Store {
+        let dir = tempfile::tempdir().unwrap();
+        let location = StoreLocation::resolve(None, &dir.path().join("q.db"), &dir.path().join("cache")).unwrap();
+        Store { location, _dir: dir }
+    }
+
+    fn postgres(cluster: &PgCluster, database: &str) -> Store {
+        let url = cluster.database(database);
+        let dir = tempfile::tempdir().unwrap();
+        let location = StoreLocation::resolve(Some(&url), dir.path(), dir.path()).unwrap();
+        Store { location, _dir: dir }
+    }
+}
+
+fn key(name: &str) -> CacheKey {
+    CacheKey::builder().job_type(name).finish()
+}
+
+fn types(t: &str) -> Vec<String> {
+    vec![t.to_owned()]
+}
+
+/// What the queue carries for a job: these rules never look inside.
+fn payload() -> &'static JobPayload {
+    static PAYLOAD: std::sync::OnceLock<JobPayload> = std::sync::OnceLock::new();
+    PAYLOAD.get_or_init(|| JobPayload {
+        plugin: "p".into(),
+        plugin_version: "1".into(),
+        plugin_library: "lib".into(),
+        plugin_config: "{}".into(),
+        job_type: "a".into(),
+        source_path: "x".into(),
+        source: BlobHash::of(b"x"),
+        siblings: Vec::new(),
+        outputs: Vec::new(),
+        options: serde_json::Value::Null,
+        tool_identity: "tool".into(),
+    })
+}
+
+fn new_job<'a>(source: &'a str, priority: i64, cache_key: &'a CacheKey) -> NewJob<'a> {
+    NewJob { job_type: "a", source, priority, payload: payload(), cache_key }
+}
+
+/// Each rule as a test on SQLite, and all of them on one PostgreSQL cluster.
+macro_rules! rules {
+    ($($rule:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[test]
+                fn $rule() {
+                    super::$rule(&super::Store::sqlite());
+                }
+            )*
+        }
+
+        #[test]
+        fn every_queue_rule_holds_on_postgres() {
+            let cluster = PgCluster::start();
+            let mut n = 0;
+            $(
+                n += 1;
+                eprintln!("{}", stringify!($rule));
+                $rule(&Store::postgres(&cluster, &format!("rule{n}")));
+            )*
+            assert!(n > 0);
+        }
+    };
+}
+
+rules!(
+    claim_takes_each_job_once_in_priority_order,
+    sessions_never_see_each_others_jobs,
+    cancelled_job_stays_cancelled_when_its_worker_reports,
+    lost_worker_requeues_until_attempts_are_used_up,
+    every_terminal_state_has_finished_at,
+    a_job_carries_only_the_result_its_own_worker_recorded,
+    retry_makes_a_failed_job_pending_again,
+    submit_many_returns_ids_in_the_order_of_its_jobs_all_pending,
+    finish_and_claim_records_the_outcome_and_takes_the_next_job,
+    finish_and_claim_leaves_a_cancelled_job_cancelled_and_still_claims,
+    finish_and_claim_ignores_the_outcome_of_a_job_the_worker_no_longer_owns,
+    finish_and_claim_hands_each_job_to_one_worker_across_connections,
+    a_worker_shows_busy_with_its_job_and_counts_what_it_finished,
+    a_job_claimed_with_the_last_outcome_is_held_by_its_worker_until_it_finishes,
+    settled_among_names_the_jobs_that_reached_a_terminal_state,
+);
+
+fn claim_takes_each_job_once_in_priority_order(store: &Store) {
+    let q = store.open();
+    let s = q.start_session("spec").unwrap();
+    let low = q.submit(s, new_job("x", 0, &key("k1"))).unwrap();
+    let high = q.submit(s, new_job("y", 5, &key("k2"))).unwrap();
+    let w = q.register_worker(s, &types("a"), 1).unwrap();
+    let first = q.claim(s, w, &types("a")).unwrap().unwrap();
+    assert_eq!((first.id, first.payload.as_ref(), &first.cache_key), (high, Ok(payload()), &key("k2")));
+    assert_eq!(q.claim(s, w, &types("a")).unwrap().unwrap().id, low);
+    assert!(q.claim(s, w, &types("a")).unwrap().is_none());
+}
+
+fn sessions_never_see_each_others_jobs(store: &Store) {
+    let q = store.open();
+    let s1 = q.start_session("one").unwrap();
+    let s2 = q.start_session("two").unwrap();
+    q.submit(s1, new_job("x", 0, &key("k"))).unwrap();
+    let w = q.register_worker(s2, &types("a"), 1).unwrap();
+    assert!(q.claim(s2, w, &types("a")).unwrap().is_none());
+}
+
+fn cancelled_job_stays_cancelled_when_its_worker_reports(store: &Store) {
+    let q = store.open();
+    let s = q.start_session("spec").unwrap();
+    let id = q.submit(s, new_job("x", 0, &key("k"))).unwrap();
+    let w = q.register_worker(s, &types("a"), 1).unwrap();
+    q.claim(s, w, &types("a")).unwrap();
+    assert_eq!(q.cancel(&[id]).unwrap(), 1);
+    assert!(!q.heartbeat(w, Some(id)).unwrap(), "the worker learns its job is unwanted");
+    q.complete(id, w, "{}").unwrap();
+    q.fail(id, w, &JobError::internal("late"), None).unwrap();
+    assert_eq!(q.requeue(id, &JobError::worker("lost")).unwrap(), Requeued::Terminal);
+    let job = q.job(id).unwrap();
+    assert_eq!(job.status, JobStatus::Cancelled);
+    assert!(job.finished_at.is_some());
+}
+
+fn lost_worker_requeues_until_attempts_are_used_up(store: &Store) {
+    let q = store.open();
+    let s = q.start_session("spec").unwrap();
+    let id = q.submit(s, new_job("x", 0, &key("k"))).unwrap();
+    let w = q.register_worker(s, &types("a"), 1).unwrap();
+    for _ in 1..MAX_ATTEMPTS {
+        q.claim(s, w, &types("a")).unwrap().unwrap();
+        assert_eq!(q.requeue(id, &JobError::worker("killed")).unwrap(), Requeued::Pending);
+    }
+    q.claim(s, w, &types("a")).unwrap().unwrap();
+    assert_eq!(q.requeue(id, &JobError::worker("killed")).unwrap(), Requeued::Terminal);
+    let job = q.job(id).unwrap();
+    assert_eq!(job.status, JobStatus::Failed);
+    assert!(job.finished_at.is_some());
+    let error = job.error.unwrap();
+    assert_eq!(error.category, ErrorCategory::Worker);
+    assert!(error.message.contains("gave up after 2 attempts"), "{}", error.message);
+}
+
+fn every_terminal_state_has_finished_at(store: &Store) {
+    let q = store.open();
+    let s = q.start_session("spec").unwrap();
+    let w = q.register_worker(s, &types("a"), 1).unwrap();
+    let done = q.submit(s, new_job("x", 0, &key("k"))).unwrap();
+    q.claim(s, w, &types("a")).unwrap();
+    q.complete(done, w, "{}").unwrap();
+    let failed = q.submit(s, new_job("y", 0, &key("k"))).unwrap();
+    q.claim(s, w, &types("a")).unwrap();
+    q.fail(failed, w, &JobError::input("bad", Some(Location::line(3))), None).unwrap();
+    let left = q.submit(s, new_job("z", 0, &key("k"))).unwrap();
+    q.finish_session(s, SessionStatus::Done).unwrap();
+    for id in [done, failed, left] {
+        let job = q.job(id).unwrap();
+        assert!(job.status.is_terminal(), "{:?}", job.status);
+        assert!(job.finished_at.is_some(), "{:?}", job.status);
+    }
+    let e = q.job(failed).unwrap().error.unwrap();
+    assert_eq!((e.message.as_str(), e.location.map(|l| l.to_string())), ("bad", Some("line 3".to_owned())));
+}
+
+fn a_job_carries_only_the_result_its_own_worker_recorded(store: &Store) {
+    let q = store.open();
+    let s = q.start_session("spec").unwrap();
+    let w = q.register_worker(s, &types("a"), 1).unwrap();
+    let id = q.submit(s, new_job("x", 0, &key("k"))).unwrap();
+    q.claim(s, w, &types("a")).unwrap();
+    assert_eq!(q.requeue(id, &JobError::worker("killed")).unwrap(), Requeued::Pending);
+    q.claim(s, w, &types("a")).unwrap();
+    q.fail_running(id, &JobError::worker("timed out")).unwrap();
+    let job = q.job(id).unwrap();
+    assert_eq!((job.status, job.result), (JobStatus::Failed, None));
+    q.retry(&[id]).unwrap();
+    q.claim(s, w, &types("a")).unwrap();
+    q.complete(id, w, "{\"outputs\":[]}").unwrap();
+    assert_eq!(q.job(id).unwrap().result.as_deref(), Some("{\"outputs\":[]}"));
+}
+
+fn retry_makes_a_failed_job_pending_again(store: &Store) {
+    let q = store.open();
+    let s = q.start_session("spec").unwrap();
+    let w = q.register_worker(s, &types("a"), 1).unwrap();
+    let id = q.submit(s, new_job("x", 0, &key("k"))).unwrap();
+    q.claim(s, w, &types("a")).unwrap();
+    q.fail(id, w, &JobError::input("bad", None), None).unwrap();
+    assert_eq!(q.retry(&[id]).unwrap(), 1);
+    let job = q.job(id).unwrap();
+    assert_eq!((job.status, job.attempts, job.error.is_none()), (JobStatus::Pending, 0, true));
+}
+
+fn submit_many_returns_ids_in_the_order_of_its_jobs_all_pending(store: &Store) {
+    let q = store.open();
+    let s = q.start_session("spec").unwrap();
+    let k = key("k");
+    let jobs = [new_job("x", 0, &k), new_job("y", 5, &k), new_job("z", 0, &k)];
+    let ids = q.submit_many(s, &jobs).unwrap();
+    assert_eq!(ids.len(), 3);
+    for (id, job) in ids.iter().zip(&jobs) {
+        let record = q.job(*id).unwrap();
+        assert_eq!((record.source.as_str(), record.status, record.attempts), (job.source, JobStatus::Pending, 0));
+    }
+    let w = q.register_worker(s, &types("a"), 1).unwrap();
+    assert_eq!(q.claim(s, w, &types("a")).unwrap().unwrap().id, ids[1], "priority still decides");
+    assert!(q.submit_many(s, &[]).unwrap().is_empty());
+}
+
+fn finish_and_claim_records_the_outcome_and_takes_the_next_job(store: &Store) {
+    let q = store.open();
+    let s = q.start_session("spec").unwrap();
+    let k = key("k");
+    let ids = q.submit_many(s, &[new_job("x", 0, &k), new_job("y", 0, &k), new_job("z", 0, &k)]).unwrap();
+    let w = q.register_worker(s, &types("a"), 1).unwrap();
+    let first = q.claim(s, w, &types("a")).unwrap().unwrap();
+    let second = q
+        .finish_and_claim(s, w, first.id, JobOutcome::Done { result: "{\"outputs\":[]}" }, &types("a"))
+        .unwrap()
+        .unwrap();
+    let error = JobError::input("bad", Some(Location::line(2)));
+    let third = q
+        .finish_and_claim(s, w, second.id, JobOutcome::Failed { error: &error, result: Some("{}") }, &types("a"))
+        .unwrap()
+        .unwrap();
+    assert_eq!([first.id, second.id, third.id], [ids[0], ids[1], ids[2]]);
+
+    let done = q.job(first.id).unwrap();
+    assert_eq!((done.status, done.result.as_deref(), done.error), (JobStatus::Done, Some("{\"outputs\":[]}"), None));
+    assert!(done.finished_at.is_some());
+    let failed = q.job(second.id).unwrap();
+    assert_eq!((failed.status, failed.result.as_deref(), failed.error), (JobStatus::Failed, Some("{}"), Some(error)));
+    assert!(failed.finished_at.is_some());
+    let running = q.job(third.id).unwrap();
+    assert_eq!((running.status, running.worker, running.attempts), (JobStatus::Running, Some(w), 1));
+    assert!(running.started_at.is_some() && running.finished_at.is_none());
+
+    let last = JobOutcome::Failed { error: &JobError::plugin("panicked"), result: None };
+    assert!(q.finish_and_claim(s, w, third.id, last, &types("a")).unwrap().is_none(), "nothing left");
+    let failed = q.job(third.id).unwrap();
+    assert_eq!((failed.status, failed.result), (JobStatus::Failed, None));
+}
+
+fn finish_and_claim_leaves_a_cancelled_job_cancelled_and_still_claims(store: &Store) {
+    let q = store.open();
+    let s = q.start_session("spec").unwrap();
+    let k = key("k");
+    let ids = q.submit_many(s, &[new_job("x", 0, &k), new_job("y", 0, &k)]).unwrap();
+    let w = q.register_worker(s, &types("a"), 1).unwrap();
+    q.claim(s, w, &types("a")).unwrap();
+    q.cancel(&[ids[0]]).unwrap();
+    let next = q.finish_and_claim(s, w, ids[0], JobOutcome::Done { result: "{}" }, &types("a")).unwrap();
+    assert_eq!(next.map(|j| j.id), Some(ids[1]));
+    let job = q.job(ids[0]).unwrap();
+    assert_eq!((job.status, job.result), (JobStatus::Cancelled, None));
+    assert!(job.finished_at.is_some());
+}
+
+fn finish_and_claim_ignores_the_outcome_of_a_job_the_worker_no_longer_owns(store: &Store) {
+    let q = store.open();
+    let s = q.start_session("spec").unwrap();
+    let id = q.submit(s, new_job("x", 0, &key("k"))).unwrap();
+    let lost = q.register_worker(s, &types("a"), 1).unwrap();
+    let other = q.register_worker(s, &types("a"), 2).unwrap();
+    q.claim(s, lost, &types("a")).unwrap();
+    // The pool took the first worker for lost and requeued its job,
+    // which another worker then claimed: the second attempt.
+    assert_eq!(q.requeue(id, &JobError::worker("hung")).unwrap(), Requeued::Pending);
+    assert_eq!(q.claim(s, other, &types("a")).unwrap().map(|j| j.id), Some(id));
+    let late = q.finish_and_claim(s, lost, id, JobOutcome::Done { result: "stale" }, &types("a")).unwrap();
+    assert!(late.is_none());
+    let job = q.job(id).unwrap();
+    assert_eq!((job.status, job.worker, job.attempts, job.result), (JobStatus::Running, Some(other), 2, None));
+    q.finish_and_claim(s, other, id, JobOutcome::Done { result: "fresh" }, &types("a")).unwrap();
+    assert_eq!(q.job(id).unwrap().result.as_deref(), Some("fresh"));
+}
+
+fn finish_and_claim_hands_each_job_to_one_worker_across_connections(store: &Store) {
+    let host = store.open();
+    let s = host.start_session("spec").unwrap();
+    let keys: Vec<CacheKey> = (0..60).map(|i| key(&format!("k{i}"))).collect();
+    let jobs: Vec<NewJob<'_>> = keys.iter().map(|k| new_job("x", 0, k)).collect();
+    let mut submitted = host.submit_many(s, &jobs).unwrap();
+    let handles: Vec<_> = (0..3)
+        .map(|n| {
+            let location = store.location.clone();
+            std::thread::spawn(move || {
+                let q = location.open_queue().unwrap();
+                let w = q.register_worker(s, &types("a"), n).unwrap();
+                let mut taken = Vec::new();
+                let mut next = q.claim(s, w, &types("a")).unwrap();
+                while let Some(job) = next {
+                    taken.push(job.id);
+                    next = q.finish_and_claim(s, w, job.id, JobOutcome::Done { result: "{}" }, &types("a")).unwrap();
+                }
+                taken
+            })
+        })
+        .collect();
+    let mut taken: Vec<JobId> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    taken.sort();
+    submitted.sort();
+    assert_eq!(taken, submitted, "every job taken exactly once");
+    assert!(host.jobs(Some(s), None, 100).unwrap().iter().all(|j| j.status == JobStatus::Done && j.attempts == 1));
+}
+
+fn a_worker_shows_busy_with_its_job_and_counts_what_it_finished(store: &Store) {
+    let q = store.open();
+    let s = q.start_session("spec").unwrap();
+    let k = key("k");
+    let ids = q.submit_many(s, &[new_job("x", 0, &k), new_job("y", 0, &k), new_job("z", 0, &k)]).unwrap();
+    let w = q.register_worker(s, &types("a"), 1).unwrap();
+    let record = |q: &dyn Queue| q.workers(true).unwrap().into_iter().find(|r| r.id == w).unwrap();
+    assert_eq!((record(&*q).status, record(&*q).current_job), (WorkerStatus::Idle, None));
+
+    q.claim(s, w, &types("a")).unwrap();
+    assert_eq!((record(&*q).status, record(&*q).current_job), (WorkerStatus::Busy, Some(ids[0])));
+    q.finish_and_claim(s, w, ids[0], JobOutcome::Done { result: "{}" }, &types("a")).unwrap();
+    let error = JobError::input("bad", None);
+    q.finish_and_claim(s, w, ids[1], JobOutcome::Failed { error: &error, result: None }, &types("a")).unwrap();
+    let busy = record(&*q);
+    assert_eq!(
+        (busy.status, busy.current_job, busy.jobs_done, busy.jobs_failed),
+        (WorkerStatus::Busy, Some(ids[2]), 1, 1)
+    );
+    q.finish_and_claim(s, w, ids[2], JobOutcome::Done { result: "{}" }, &types("a")).unwrap();
+    let idle = record(&*q);
+    assert_eq!((idle.status, idle.current_job, idle.jobs_done, idle.jobs_failed), (WorkerStatus::Idle, None, 2, 1));
+
+    q.mark_worker_stopped(w).unwrap();
+    assert_eq!(record(&*q).status, WorkerStatus::Stopped);
+    assert!(q.workers(false).unwrap().iter().all(|r| r.id != w), "a stopped worker is listed only with all");
+}
+
+fn a_job_claimed_with_the_last_outcome_is_held_by_its_worker_until_it_finishes(store: &Store) {
+    let q = store.open();
+    let s = q.start_session("spec").unwrap();
+    let w = q.register_worker(s, &types("a"), 1).unwrap();
+    let first = q.submit(s, new_job("x", 0, &key("k1"))).unwrap();
+    let second = q.submit(s, new_job("y", 0, &key("k2"))).unwrap();
+    q.claim(s, w, &types("a")).unwrap().unwrap();
+    let next = q.finish_and_claim(s, w, first, JobOutcome::Done { result: "{}" }, &types("a")).unwrap();
+    assert_eq!(next.map(|j| j.id), Some(second));
+    // The worker dies before saying it started `second`: the pool finds it.
+    assert_eq!(q.jobs_held_by(w).unwrap(), vec![second]);
+    assert_eq!(q.requeue(second, &JobError::worker("killed")).unwrap(), Requeued::Pending);
+    assert!(q.jobs_held_by(w).unwrap().is_empty());
+}
+
+fn settled_among_names_the_jobs_that_reached_a_terminal_state(store: &Store) {
+    let q = store.open();
+    let s = q.start_session("spec").unwrap();
+    let w = q.register_worker(s, &types("a"), 1).unwrap();
+    let k = key("k");
+    let ids = q.submit_many(s, &[new_job("x", 0, &k), new_job("y", 0, &k), new_job("z", 0, &k)]).unwrap();
+    q.claim(s, w, &types("a")).unwrap();
+    q.complete(ids[0], w, "{}").unwrap();
+    q.cancel(&[ids[1]]).unwrap();
+    let mut settled = q.settled_among(&ids).unwrap();
+    settled.sort();
+    assert_eq!(settled, vec![ids[0], ids[1]], "the pending job has not settled");
+    assert!(q.settled_among(&[]).unwrap().is_empty());
+}
+
+/// SQLite tells a dead host by its pid; the shared queue by its heartbeat.
+#[test]
+fn sqlite_reaps_the_session_of_a_host_that_died() {
+    let store = Store::sqlite();
+    let q = store.open();
+    let s = q.start_session("spec").unwrap();
+    let id = q.submit(s, new_job("x", 0, &key("k"))).unwrap();
+    let StoreLocation::Local { queue, .. } = &store.location else { unreachable!("a SQLite store") };
+    let db = rusqlite::Connection::open(queue).unwrap();
+    db.execute("UPDATE sessions SET pid=?1 WHERE id=?2", rusqlite::params![i32::MAX, s.0]).unwrap();
+    assert_eq!(q.reap_stale().unwrap(), 1);
+    assert_eq!(q.job(id).unwrap().status, JobStatus::Cancelled);
+    assert_eq!(q.sessions(1).unwrap()[0].status, SessionStatus::Crashed);
+}
