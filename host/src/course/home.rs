@@ -244,8 +244,6 @@ fn slash_path(p: &Path) -> String {
     p.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
 }
 
-/// Text for HTML content and attribute values.
-
 #[cfg(test)]
 mod tests {
     use super::*;
