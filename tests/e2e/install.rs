@@ -78,7 +78,7 @@ fn percent_decode(s: &str) -> String {
 }
 
 /// Every `href` of a home page, checked to be relative and to name a file.
-fn check_links(page: &Path) -> Vec<String> {
+pub(crate) fn check_links(page: &Path) -> Vec<String> {
     let html = std::fs::read_to_string(page).expect("home page");
     let root = page.parent().expect("course root");
     let hrefs: Vec<String> =

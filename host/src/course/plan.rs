@@ -2,7 +2,7 @@
 //! output paths. The course model produces it; the engine executes it. Data
 //! only flows this way: spec -> course -> plan -> jobs -> results -> outputs.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Everything one build does.
 #[derive(Debug, Clone, Default)]
@@ -66,11 +66,45 @@ pub struct PlannedCopy {
     pub to: PathBuf,
 }
 
-/// A file whose bytes the plan already holds.
+/// A file the host generates itself. Its text is fixed by the plan but for
+/// the parts that link job outputs: whether a job produced them is known
+/// only once its result has landed, and a page must not link a file this
+/// build failed to write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedPage {
     pub to: PathBuf,
-    pub bytes: Vec<u8>,
+    pub parts: Vec<PagePart>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PagePart {
+    Fixed(String),
+    /// `produced` when this build produced every file in `needs`, else `failed`.
+    Needs {
+        needs: Vec<PathBuf>,
+        produced: String,
+        failed: String,
+    },
+}
+
+impl PlannedPage {
+    /// The page's bytes, given which files this build produced.
+    pub fn bytes(&self, produced: impl Fn(&Path) -> bool) -> Vec<u8> {
+        let mut out = String::new();
+        for part in &self.parts {
+            out.push_str(match part {
+                PagePart::Fixed(text) => text,
+                PagePart::Needs { needs, produced: done, failed } => {
+                    if needs.iter().all(|p| produced(p)) {
+                        done
+                    } else {
+                        failed
+                    }
+                }
+            });
+        }
+        out.into_bytes()
+    }
 }
 
 /// What a loaded plugin says about a file: which job type claims it.
@@ -112,4 +146,28 @@ pub struct UnusableClaim {
     pub job_type: String,
     /// Why the plugin is not used (its status's reason).
     pub reason: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_part_that_needs_a_file_the_build_did_not_produce_reads_its_failed_text() {
+        let page = PlannedPage {
+            to: PathBuf::from("out/index.html"),
+            parts: vec![
+                PagePart::Fixed("<p>".into()),
+                PagePart::Needs { needs: vec!["out/a.html".into()], produced: "a".into(), failed: "-".into() },
+                PagePart::Needs {
+                    needs: vec!["out/a.html".into(), "out/b.html".into()],
+                    produced: "b".into(),
+                    failed: "!".into(),
+                },
+            ],
+        };
+        assert_eq!(page.bytes(|_| true), b"<p>ab");
+        assert_eq!(page.bytes(|p| p == Path::new("out/a.html")), b"<p>a!");
+        assert_eq!(page.bytes(|_| false), b"<p>-!");
+    }
 }

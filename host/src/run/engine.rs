@@ -201,9 +201,6 @@ impl<'r> Engine<'r> {
         for copy in &plan.copies {
             landing.copy(&copy.from, &copy.to);
         }
-        for page in &plan.pages {
-            landing.write_generated(&page.to, &page.bytes);
-        }
         for (job, message) in unready {
             landing.fail(job, Location::NONE, message);
         }
@@ -212,6 +209,11 @@ impl<'r> Engine<'r> {
         }
         if let (Some(in_flight), Some((queue, session, pool))) = (in_flight.as_mut(), self.running.as_mut()) {
             in_flight.wait(pool, queue, *session, &mut self.watch, &mut landing)?;
+        }
+        // Generated pages last: they link only what this build produced.
+        for page in &plan.pages {
+            let bytes = page.bytes(|path| landing.tree.produced(path));
+            landing.write_generated(&page.to, &bytes);
         }
         if !self.options.keep_stale && !plan.has_input_errors() {
             landing.report.removed += landing.tree.sweep()?.len();
