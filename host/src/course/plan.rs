@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::course::lang::Lang;
+
 /// Everything one build does.
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
@@ -38,6 +40,8 @@ pub struct PlannedJob {
     pub source: PathBuf,
     /// The source as the user should see it in messages (relative to the course root).
     pub display: String,
+    /// The page language of a deck's job (a deck has one job per language).
+    pub lang: Option<Lang>,
     /// Files the converter may read, relative to the source's directory (`/`-separated).
     pub siblings: Vec<(String, PathBuf)>,
     pub outputs: Vec<PlannedOutput>,
@@ -45,6 +49,17 @@ pub struct PlannedJob {
     pub options: serde_json::Value,
     /// Higher runs first (slow decks before quick diagrams keeps cores busy).
     pub priority: i64,
+}
+
+impl PlannedJob {
+    /// The job as progress lines name it: the source and, for a deck, the
+    /// language, so its German and English jobs are told apart.
+    pub fn progress_name(&self) -> String {
+        match self.lang {
+            Some(lang) => format!("{} ({})", self.display, lang.code()),
+            None => self.display.clone(),
+        }
+    }
 }
 
 /// One output of a job and every place it goes.

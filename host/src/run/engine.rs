@@ -486,7 +486,7 @@ impl InFlight<'_> {
                 }
                 PoolEvent::Progress { job, message } => {
                     if let Some(p) = self.jobs.get(&job) {
-                        landing.report.progress(&p.job.display, &message);
+                        landing.report.progress(&p.job.progress_name(), &message);
                     }
                 }
                 PoolEvent::Interrupted => return Err(EngineError::Interrupted),
@@ -500,7 +500,7 @@ impl InFlight<'_> {
     fn settle(&mut self, id: JobId, queue: &Queue, landing: &mut Landing<'_>) -> Result<(), EngineError> {
         let Some(pending) = self.jobs.remove(&id) else { return Ok(()) };
         let record = queue.job(id)?;
-        landing.report.job_finished(&pending.job.display);
+        landing.report.job_finished(&pending.job.progress_name());
         // Only what this job's own worker recorded in this run lands; the
         // cache is not consulted, so a failed job never passes off an older
         // result stored under the same key as this build's.
