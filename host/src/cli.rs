@@ -62,6 +62,24 @@ pub enum Command {
     Man,
     /// Run workers for builds on other machines (`clx worker serve`)
     Worker(WorkerArgs),
+    /// Build, serve the output on loopback, rebuild on every change and reload the open page
+    Serve(PreviewArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PreviewArgs {
+    /// Port to serve on [default: a free one]
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Address to listen on; anything but loopback lets other machines read the course
+    #[arg(long, default_value = "127.0.0.1", value_name = "ADDRESS")]
+    pub host: std::net::IpAddr,
+    /// Open the course home page in the default browser
+    #[arg(long)]
+    pub open: bool,
+    /// Every option of `clx build` (`--watch` is implied)
+    #[command(flatten)]
+    pub build: BuildArgs,
 }
 
 #[derive(Debug, Args)]

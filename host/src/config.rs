@@ -69,6 +69,8 @@ struct ConfigFile {
     queue: Option<QueueSection>,
     #[serde(default)]
     build: Option<BuildSection>,
+    #[serde(default)]
+    site: Option<crate::course::site::SiteSettings>,
 }
 
 /// `[build]`: how builds of this course behave.
@@ -102,6 +104,8 @@ pub struct Config {
     pub queue_url: Option<String>,
     /// `[build] strict`: warnings fail the build.
     pub strict: bool,
+    /// `[site]`: the published course's look and names.
+    pub site: crate::course::site::SiteSettings,
     /// The files that were read, for messages.
     pub sources: Vec<PathBuf>,
     /// Which file each `[converters.<plugin>]` table came from.
@@ -193,6 +197,9 @@ impl Config {
         }
         if let Some(url) = file.queue.and_then(|q| q.url) {
             self.queue_url = Some(url);
+        }
+        if let Some(site) = file.site {
+            self.site.merge(site, base);
         }
         self.sources.push(path.to_owned());
         Ok(())
@@ -344,9 +351,10 @@ fn parse_version(text: &str) -> Option<Vec<u64>> {
 
 /// Every setting clx.toml knows, per table, for "did you mean".
 const SETTINGS: &[(&str, &[&str])] = &[
-    ("", &["plugins", "workers", "converters", "diagram-formats", "requires-plugins", "queue", "build"]),
+    ("", &["plugins", "workers", "converters", "diagram-formats", "requires-plugins", "queue", "build", "site"]),
     ("queue", &["url"]),
     ("build", &["strict"]),
+    ("site", &["stylesheet", "logo", "organisation", "author", "footer"]),
 ];
 
 /// A TOML or setting error as one line at the key it is about, in the

@@ -12,6 +12,7 @@ pub mod build;
 pub mod config;
 pub mod course;
 pub mod plugin;
+pub mod preview;
 pub mod process;
 pub mod report;
 pub mod run;

@@ -19,10 +19,19 @@ fn expected(name: &str) -> Vec<String> {
     lines
 }
 
+/// Every output file, except that a course root's assets folder counts as
+/// one entry (`…/_site/`): what it holds is the site's business, not the
+/// course layout's.
 fn outputs(out: &Path) -> Vec<String> {
     let mut files = Vec::new();
     collect(out, out, &mut files);
+    for f in &mut files {
+        if let Some(at) = f.find("/_site/") {
+            f.truncate(at + "/_site/".len());
+        }
+    }
     files.sort();
+    files.dedup();
     files
 }
 

@@ -15,4 +15,6 @@ mod pages;
 mod platform;
 mod plugins;
 mod postgres;
+mod serve;
+mod site;
 mod watch;

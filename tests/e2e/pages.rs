@@ -3,12 +3,12 @@
 //! protocol, checked by computed styles and text (not pixels). The
 //! screenshot is kept in target/tmp for a look.
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::Path;
 
 use chromiumoxide::cdp::js_protocol::runtime::EvaluateParams;
 use chromiumoxide::page::ScreenshotParams;
-use chromiumoxide::{Browser, BrowserConfig, Page};
+use chromiumoxide::{Browser, Page};
+use clx_e2e::browser::browser_config;
 use clx_e2e::*;
 use futures::StreamExt;
 use serde_json::Value;
@@ -37,7 +37,7 @@ def f(x):
 f(0)
 "#;
 
-const DISPLAY_TEX: &str = r"\[(a^b - c)\, da\, db\, dc \\ x_1 * y_2\]";
+const DISPLAY_TEX: &str = r"$$(a^b - c)\, da\, db\, dc \\ x_1 * y_2$$";
 
 /// Everything the checks need, read in one go from the page's DOM and
 /// computed styles.
@@ -68,8 +68,10 @@ const PROBE: &str = r#"(() => {
       odd: css(rows[0], 'backgroundColor'), even: css(rows[1], 'backgroundColor'),
       cells: [...df.querySelectorAll('tbody td')].map(text),
     },
-    inlineMath: [...document.querySelectorAll('.math-inline')].map(text),
-    displayMath: [...document.querySelectorAll('.math-display')].map(text),
+    inlineMath: [...document.querySelectorAll('.math-inline')].map(m => ({
+      rendered: !!m.querySelector('mjx-container:not([display="true"]) mjx-math'), text: text(m) })),
+    displayMath: [...document.querySelectorAll('.math-display')].map(m => ({
+      rendered: !!m.querySelector('mjx-container[display="true"] mjx-math'), text: text(m) })),
     cells,
     failing: failing.map(f => ({ text: text(f), background: css(f, 'backgroundColor') })),
     red: css(red, 'color'),
@@ -82,44 +84,13 @@ const PROBE: &str = r#"(() => {
   };
 })()"#;
 
-/// CLX_CHROMIUM, else `chromium` from PATH: the CDP client wants a full path.
-fn chromium() -> PathBuf {
-    if let Some(path) = std::env::var_os("CLX_CHROMIUM") {
-        return path.into();
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("chromium"))
-        .find(|p| p.is_file())
-        .expect("chromium on PATH (scripts/setup installs it)")
-}
-
 /// Open `page` at 1400x1000 with the network cut off (so MathJax from its
 /// CDN never loads and the math text stays as written), return the probe's
 /// answer and a full-page screenshot.
 fn probe(page: &Path) -> (Value, Vec<u8>) {
     let profile = tempfile::tempdir().expect("profile dir");
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
-    let config = BrowserConfig::builder()
-        .chrome_executable(chromium())
-        .no_sandbox()
-        .user_data_dir(profile.path())
-        .window_size(1400, 1000)
-        .viewport(None)
-        .launch_timeout(Duration::from_secs(60))
-        .request_timeout(Duration::from_secs(60))
-        .args([
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-            "--disable-dev-shm-usage",
-            "--host-resolver-rules=MAP * ~NOTFOUND",
-        ])
-        .build()
-        .expect("browser options");
+    let config = browser_config(profile.path());
     let url = format!("file://{}", page.display());
     rt.block_on(async {
         let (mut browser, mut handler) =
@@ -127,6 +98,15 @@ fn probe(page: &Path) -> (Value, Vec<u8>) {
         let events = tokio::spawn(async move { while handler.next().await.is_some() {} });
         let tab: Page = browser.new_page(url).await.expect("page opens");
         tab.wait_for_navigation().await.expect("page loads");
+        // MathJax typesets after the page loaded; wait for it to finish.
+        let typeset = EvaluateParams::builder()
+            .expression("window.MathJax && MathJax.startup ? MathJax.startup.promise.then(() => true) : false")
+            .await_promise(true)
+            .return_by_value(true)
+            .build()
+            .expect("evaluate params");
+        let typeset = tab.evaluate_expression(typeset).await.expect("MathJax runs");
+        assert_eq!(typeset.value(), Some(&Value::Bool(true)), "MathJax loaded from the course's assets folder");
         let params =
             EvaluateParams::builder().expression(PROBE).return_by_value(true).build().expect("evaluate params");
         let answer = tab.evaluate_expression(params).await.expect("probe runs");
@@ -170,8 +150,15 @@ fn executed_page_shows_dataframe_math_empty_cell_and_traceback_as_jupyter_does()
     assert_eq!(df["even"], "rgba(0, 0, 0, 0)", "{v:#}");
 
     // Math exactly as written, for MathJax: `\,` `_` `*` `\\` survive markdown.
-    assert_eq!(v["displayMath"], serde_json::json!([DISPLAY_TEX]), "{v:#}");
-    assert_eq!(v["inlineMath"], serde_json::json!([r"\(\frac{a_1 * b_2}{c}\)", r"\(z_*\)"]), "{v:#}");
+    // Math typeset offline by the MathJax in the course's assets folder; the
+    // file itself keeps the TeX as written, for a reader without scripts.
+    let math = |key: &str| v[key].as_array().map(|m| m.iter().map(|m| m["rendered"] == true).collect::<Vec<_>>());
+    assert_eq!(math("displayMath"), Some(vec![true]), "{v:#}");
+    assert_eq!(math("inlineMath"), Some(vec![true, true]), "{v:#}");
+    let html = std::fs::read_to_string(&page).expect("page");
+    assert!(html.contains(DISPLAY_TEX), "display TeX as written: {html}");
+    assert!(html.contains(r"$\frac{a_1 * b_2}{c}$") && html.contains(r"$z_*$"), "inline TeX as written");
+    assert!(!html.contains("src=\"http"), "the page loads nothing from the network");
 
     // Prompts: numbered in order, the empty cell blank.
     let cells = v["cells"].as_array().expect("code cells");

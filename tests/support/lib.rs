@@ -2,6 +2,7 @@
 //! plugin libraries are, and a command builder that isolates each test's
 //! state (queue, cache, config) in a temp dir while keeping the real tools.
 
+pub mod browser;
 pub mod pg;
 
 use std::path::{Path, PathBuf};
@@ -92,6 +93,25 @@ impl Env {
     pub fn run(&self, args: &[&str]) -> Output {
         self.clx().args(args).output().expect("run clx")
     }
+}
+
+/// A relative URL's path with its `%XX` escapes decoded.
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8(out).expect("UTF-8 link")
 }
 
 pub fn stdout(out: &Output) -> String {

@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clx::build::{self, Build, BuildError, BuildOptions};
 use clx::config::{Config, ConfigError, StateDir};
+use clx::course::plan::Plan;
 use clx::course::planner::{CourseInputs, PlanError, PlanOptions};
 use clx::course::spec::SpecError;
 use clx::plugin::{CandidateStatus, Registry};
@@ -22,9 +23,26 @@ use clx_plugin_api::suggest;
 
 use crate::cli::{BuildArgs, GlobalArgs};
 
+/// Told about every finished build of a watched course (`clx serve`
+/// serves and reloads from it).
+pub(super) trait AfterBuild {
+    fn built(&mut self, plan: &Plan, report: &Report) -> Result<()>;
+}
+
+impl AfterBuild for () {
+    fn built(&mut self, _: &Plan, _: &Report) -> Result<()> {
+        Ok(())
+    }
+}
+
 pub fn run(global: &GlobalArgs, args: BuildArgs) -> Result<ExitCode> {
+    run_with(global, args, &mut ())
+}
+
+/// `clx build`, telling `after` about every finished build.
+pub(super) fn run_with(global: &GlobalArgs, args: BuildArgs, after: &mut dyn AfterBuild) -> Result<ExitCode> {
     let format = args.message_format;
-    match build(global, args) {
+    match build(global, args, after) {
         Ok(code) => Ok(code),
         // An interruption and a reader gone away are no problem of the course.
         Err(e)
@@ -89,7 +107,7 @@ fn shown(path: &Path) -> String {
     }
 }
 
-fn build(global: &GlobalArgs, args: BuildArgs) -> Result<ExitCode> {
+fn build(global: &GlobalArgs, args: BuildArgs, after: &mut dyn AfterBuild) -> Result<ExitCode> {
     let course = course_inputs(&args)?;
     let (registry, config) = super::discover_plugins(global, Some(&course.data_dir))?;
     // A course that names its plugins stops before anything is written.
@@ -123,7 +141,8 @@ fn build(global: &GlobalArgs, args: BuildArgs) -> Result<ExitCode> {
     }
     outcome?;
     report.finish();
-    watch(build, args.message_format, strict, report.diagnostics.into_iter().collect())
+    after.built(&plan, &report)?;
+    watch(build, args.message_format, strict, report.diagnostics.iter().cloned().collect(), after)
 }
 
 /// Where the course is and where its outputs go, checked before any work.
@@ -163,8 +182,22 @@ fn plan_options(config: &Config) -> PlanOptions {
     if let Some(formats) = &config.diagram_formats {
         options.diagram_formats = formats.clone();
     }
+    options.site.mathjax = mathjax_dir();
+    options.site.settings = config.site.clone();
     options
 }
+
+/// The MathJax `scripts/setup` installed: `CLX_MATHJAX`, else the version
+/// it installs in the tools dir.
+fn mathjax_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("CLX_MATHJAX")
+        .map(PathBuf::from)
+        .or_else(|| clx_plugin_api::tools_dir().map(|t| t.join("mathjax").join(MATHJAX_VERSION)))?;
+    dir.join("tex-chtml-full.js").is_file().then_some(dir)
+}
+
+/// The MathJax release `scripts/setup` installs.
+const MATHJAX_VERSION: &str = "3.2.2";
 
 fn warn_unused_plugins(registry: &Registry, report: &mut Report) {
     for candidate in &registry.candidates {
@@ -231,6 +264,7 @@ fn watch(
     format: MessageFormat,
     strict: bool,
     mut shown: HashSet<Diagnostic>,
+    after: &mut dyn AfterBuild,
 ) -> Result<ExitCode> {
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -253,16 +287,25 @@ fn watch(
         let more = if more > 0 { format!(" and {more} more") } else { String::new() };
         names.sort();
         report.label = Some(format!("changed {}{more}", names.join(", ")));
-        match build.plan() {
-            Ok(plan) => match build.build_plan(&plan, &mut report) {
-                Ok(()) => {}
-                Err(e) if e.is_interrupted() => break,
-                Err(e) => report.diagnostic(stop_diagnostic(&e.into())),
-            },
+        let plan = match build.plan() {
+            Ok(plan) => {
+                match build.build_plan(&plan, &mut report) {
+                    Ok(()) => {}
+                    Err(e) if e.is_interrupted() => break,
+                    Err(e) => report.diagnostic(stop_diagnostic(&e.into())),
+                }
+                Some(plan)
+            }
             // A broken spec stops this rebuild only, at its file and line.
-            Err(e) => report.diagnostic(stop_diagnostic(&e.into())),
-        }
+            Err(e) => {
+                report.diagnostic(stop_diagnostic(&e.into()));
+                None
+            }
+        };
         report.finish();
+        if let Some(plan) = plan {
+            after.built(&plan, &report)?;
+        }
         shown.extend(std::mem::take(&mut report.diagnostics));
     }
     build.finish(SessionStatus::Done)?;

@@ -15,6 +15,7 @@ mod doctor;
 mod init;
 mod inspect;
 mod plugins;
+mod serve;
 mod worker;
 
 use std::io::Write;
@@ -69,6 +70,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Completions { shell } => completions::completions(shell),
         Command::Man => completions::man(),
         Command::Worker(args) => worker::run(&global, args),
+        Command::Serve(args) => serve::run(&global, args),
     }
 }
 

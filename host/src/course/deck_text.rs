@@ -1,8 +1,9 @@
 //! The one place the host reads a deck's content. The host otherwise treats
 //! course files as opaque bytes for the plugins; it looks inside a deck only
 //! for what the output layout needs: the title of `{{ header("DE", "EN") }}`
-//! (it names the output files) and, for a single-file topic, which module
-//! files the deck refers to (they are copied beside it).
+//! (it names the output files), for a single-file topic, which module
+//! files the deck refers to (they are copied beside it), and the words a
+//! reader may search for ([`searchable`]).
 
 use std::path::Path;
 
@@ -230,6 +231,60 @@ pub fn referenced_files(text: &str, ext: &str) -> Vec<String> {
     out
 }
 
+/// What the course search finds a deck by, in one language.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Searchable {
+    /// Markdown headings, in order.
+    pub headings: Vec<String>,
+    /// Markdown text and code.
+    pub text: String,
+}
+
+/// The markdown (cells of `lang` or of no language) and code of a
+/// percent-format deck, as a reader of `lang` sees them: `del` cells never,
+/// `notes` and `voiceover` cells only for the speaker; template lines and
+/// the header before the first cell are left out. A reading for search, not
+/// the converter's: it need not be exact, only find the words.
+pub fn searchable(text: &str, lang: &str, speaker: bool) -> Searchable {
+    let mut out = Searchable::default();
+    // (is markdown, comment prefix) of the cell being read; None: skipped.
+    let mut cell: Option<(bool, &str)> = None;
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        if let Some(prefix) = ["# %%", "// %%"].into_iter().find(|m| trimmed.starts_with(*m)) {
+            let header = &trimmed[prefix.len()..];
+            let markdown = header.contains("[markdown]") || header.contains("[md]");
+            let other_lang = header.contains("lang=") && !header.contains(&format!("lang=\"{lang}\""));
+            let tagged = |tag: &str| header.contains(&format!("\"{tag}\""));
+            let hidden = tagged("del") || (!speaker && (tagged("notes") || tagged("voiceover")));
+            let comment = if prefix.starts_with('#') { "#" } else { "//" };
+            cell = (!other_lang && !hidden && !header.contains("[raw]")).then_some((markdown, comment));
+            continue;
+        }
+        let Some((markdown, comment)) = cell else { continue };
+        if trimmed.contains("{{") || trimmed.contains("{%") || trimmed.starts_with(&format!("{comment} j2")) {
+            continue;
+        }
+        let line = if markdown {
+            let rest = trimmed.strip_prefix(comment).unwrap_or(trimmed);
+            rest.strip_prefix(' ').unwrap_or(rest)
+        } else {
+            line
+        };
+        if markdown {
+            let level = line.chars().take_while(|&c| c == '#').count();
+            if (1..=6).contains(&level) && line[level..].starts_with(' ') {
+                out.headings.push(line[level..].trim().to_owned());
+            }
+        }
+        if !line.trim().is_empty() {
+            out.text.push_str(line.trim());
+            out.text.push('\n');
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,6 +303,23 @@ mod tests {
         );
         let refs: Vec<(u32, &str)> = refs.local_references.iter().map(|(l, t)| (*l, t.as_str())).collect();
         assert_eq!(refs, [(1, "img/x.png"), (1, "data/y.csv"), (2, "img/x.png"), (2, "img/z.svg")]);
+    }
+
+    #[test]
+    fn search_reads_the_languages_markdown_headings_and_code_but_not_deleted_or_speaker_cells() {
+        let deck = "# j2 from 'macros.j2' import header\n# {{ header(\"Titel\", \"Title\") }}\n\n\
+                    # %% [markdown] lang=\"de\"\n# ## Schleifen\n# Wiederholen\n\n\
+                    # %% [markdown] lang=\"en\"\n# ## Loops\n# Repeat\n\n\
+                    # %% [markdown] lang=\"en\" tags=[\"notes\"]\n# Whisper\n\n\
+                    # %% tags=[\"del\"]\nsecret = 1\n\n# %%\nfor i in range(3):\n    print(i)\n";
+        let en = searchable(deck, "en", false);
+        assert_eq!(en.headings, ["Loops"]);
+        assert_eq!(en.text, "## Loops\nRepeat\nfor i in range(3):\nprint(i)\n");
+        let speaker = searchable(deck, "en", true);
+        assert!(speaker.text.contains("Whisper"));
+        let de = searchable(deck, "de", false);
+        assert_eq!(de.headings, ["Schleifen"]);
+        assert!(!de.text.contains("Loops") && !de.text.contains("Titel") && !de.text.contains("secret"));
     }
 
     #[test]

@@ -10,7 +10,8 @@
 //! linked, and the deck is marked as failed: the engine picks those parts of
 //! the page once the jobs have landed. It carries no timestamp: an unchanged
 //! plan and outcome give the same bytes, and the output tree then leaves the
-//! file alone.
+//! file alone. The site's frame (stylesheet, header, footer) is added by
+//! `site`, as for every deck page.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -70,7 +71,7 @@ impl Page {
 
     fn flush(&mut self) {
         if !self.text.is_empty() {
-            self.parts.push(PagePart::Fixed(std::mem::take(&mut self.text)));
+            self.parts.push(PagePart::Fixed(std::mem::take(&mut self.text).into_bytes()));
         }
     }
 
@@ -95,7 +96,7 @@ fn render(course: &Course, layout: &Layout, plan: &Plan, top: Top, lang: Lang, r
         body,
         "<!DOCTYPE html>\n<html lang=\"{}\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<main>\n",
+         <title>{}</title>\n</head>\n<body class=\"clx-home-page\">\n<main>\n",
         lang.code(),
         esc(title)
     );
@@ -265,12 +266,13 @@ fn anchor(link: &Link) -> String {
 
 /// A relative URL: each segment percent-encoded, so spaces, umlauts, `#` and
 /// `?` in names survive every way the folder is served.
-fn href(rel: &Path) -> String {
+pub(crate) fn href(rel: &Path) -> String {
     let mut out = String::new();
     for (i, c) in rel
         .components()
         .filter_map(|c| match c {
             Component::Normal(s) => Some(s.to_string_lossy()),
+            Component::ParentDir => Some("..".into()),
             _ => None,
         })
         .enumerate()
@@ -293,19 +295,10 @@ fn slash_path(p: &Path) -> String {
     p.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
 }
 
-fn esc(s: &str) -> String {
+/// Text for HTML content and attribute values.
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
-
-const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0;color:#1f2933;\
-background:#f7f8fa}main{max-width:60rem;margin:0 auto;padding:2rem 1.5rem}h1{margin:0 0 .5rem}\
-.tree{color:#8a4b08;font-weight:600}.description{color:#52606d}section{margin-top:2rem}\
-h2{border-bottom:1px solid #d9e2ec;padding-bottom:.3rem}ol.topics{padding-left:1.5rem}\
-li.topic{margin:.6rem 0}.deck{margin:.2rem 0}.title{font-weight:600;margin-right:.5rem}\
-.links a,.data a,ul.files a{display:inline-block;margin:.1rem .3rem .1rem 0;padding:.1rem .5rem;\
-border:1px solid #bcccdc;border-radius:.3rem;text-decoration:none;color:#0b4f8a;background:#fff}\
-.links a:hover,.data a:hover,ul.files a:hover{background:#e6f0fa}.data{font-size:.9rem}ul.files{list-style:none;padding:0}\
-span.failed{color:#b42318;font-style:italic}";
 
 #[cfg(test)]
 mod tests {

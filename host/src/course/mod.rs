@@ -11,6 +11,7 @@ pub mod paths;
 pub mod plan;
 pub mod planner;
 pub mod scan;
+pub mod site;
 pub mod spec;
 #[cfg(test)]
 pub(crate) mod testing;

@@ -19,6 +19,9 @@ pub struct Plan {
     /// Problems found while planning (unknown topic, duplicate id, …); the
     /// rest of the plan is still built.
     pub diagnostics: Vec<crate::report::Diagnostic>,
+    /// Deck pages -> the frame they are written in (title, language,
+    /// stylesheet, navigation), applied as each lands.
+    pub frames: std::collections::BTreeMap<PathBuf, crate::course::site::PageFrame>,
 }
 
 impl Plan {
@@ -93,7 +96,7 @@ pub struct PlannedPage {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PagePart {
-    Fixed(String),
+    Fixed(Vec<u8>),
     /// `produced` when this build produced every file in `needs`, else `failed`.
     Needs {
         needs: Vec<PathBuf>,
@@ -103,22 +106,58 @@ pub enum PagePart {
 }
 
 impl PlannedPage {
+    /// A page that depends on no output.
+    pub fn fixed(to: PathBuf, bytes: Vec<u8>) -> PlannedPage {
+        PlannedPage { to, parts: vec![PagePart::Fixed(bytes)] }
+    }
+
     /// The page's bytes, given which files this build produced.
     pub fn bytes(&self, produced: impl Fn(&Path) -> bool) -> Vec<u8> {
-        let mut out = String::new();
+        let mut out = Vec::new();
         for part in &self.parts {
-            out.push_str(match part {
-                PagePart::Fixed(text) => text,
+            out.extend_from_slice(match part {
+                PagePart::Fixed(bytes) => bytes,
                 PagePart::Needs { needs, produced: done, failed } => {
                     if needs.iter().all(|p| produced(p)) {
-                        done
+                        done.as_bytes()
                     } else {
-                        failed
+                        failed.as_bytes()
                     }
                 }
             });
         }
-        out.into_bytes()
+        out
+    }
+
+    /// Rewrite the page with `f` (put it in a frame, say), keeping the parts
+    /// that depend on the build: `f` sees each of them as a placeholder it
+    /// leaves alone.
+    pub fn map_text(&mut self, f: impl FnOnce(&[u8]) -> Vec<u8>) {
+        const HOLE: &[u8] = b"\0clx-page-part\0";
+        let mut joined = Vec::new();
+        let mut needs = Vec::new();
+        for part in self.parts.drain(..) {
+            match part {
+                PagePart::Fixed(bytes) => joined.extend_from_slice(&bytes),
+                part => {
+                    joined.extend_from_slice(HOLE);
+                    needs.push(part);
+                }
+            }
+        }
+        let mapped = f(&joined);
+        let mut needs = needs.into_iter();
+        let mut rest = mapped.as_slice();
+        loop {
+            let at = rest.windows(HOLE.len()).position(|w| w == HOLE);
+            let text = &rest[..at.unwrap_or(rest.len())];
+            if !text.is_empty() {
+                self.parts.push(PagePart::Fixed(text.to_vec()));
+            }
+            let Some(at) = at else { break };
+            self.parts.extend(needs.next());
+            rest = &rest[at + HOLE.len()..];
+        }
     }
 }
 
@@ -172,7 +211,7 @@ mod tests {
         let page = PlannedPage {
             to: PathBuf::from("out/index.html"),
             parts: vec![
-                PagePart::Fixed("<p>".into()),
+                PagePart::Fixed(b"<p>".to_vec()),
                 PagePart::Needs { needs: vec!["out/a.html".into()], produced: "a".into(), failed: "-".into() },
                 PagePart::Needs {
                     needs: vec!["out/a.html".into(), "out/b.html".into()],
@@ -184,5 +223,8 @@ mod tests {
         assert_eq!(page.bytes(|_| true), b"<p>ab");
         assert_eq!(page.bytes(|p| p == Path::new("out/a.html")), b"<p>a!");
         assert_eq!(page.bytes(|_| false), b"<p>-!");
+        let mut framed = page.clone();
+        framed.map_text(|text| [b"<body>".as_slice(), text, b"</body>"].concat());
+        assert_eq!(framed.bytes(|p| p == Path::new("out/a.html")), b"<body><p>a!</body>");
     }
 }

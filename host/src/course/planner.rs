@@ -28,11 +28,13 @@ const DIAGRAM_PRIORITY: i64 = 0;
 pub struct PlanOptions {
     /// Image formats every diagram is rendered to (those its plugin offers).
     pub diagram_formats: Vec<String>,
+    /// What the site around the pages gets (assets, math).
+    pub site: crate::course::site::SiteOptions,
 }
 
 impl Default for PlanOptions {
     fn default() -> Self {
-        PlanOptions { diagram_formats: vec!["png".to_owned()] }
+        PlanOptions { diagram_formats: vec!["png".to_owned()], site: Default::default() }
     }
 }
 
@@ -157,6 +159,7 @@ pub fn plan_course(course: &Course, out_dir: &Path, opts: &PlanOptions) -> Plan 
     plan.copies = planner.copies.into_iter().map(|(to, from)| PlannedCopy { from, to }).collect();
     plan.roots = planner.layout.roots();
     plan.pages = crate::course::home::pages(course, &planner.layout, &plan);
+    crate::course::site::add(course, &planner.layout, &opts.site, &mut plan);
     plan
 }
 
@@ -393,7 +396,8 @@ impl Planner<'_> {
         let mut options = json!({
             "lang": lang.code(),
             "prog_lang": deck.prog_lang.name,
-            "author": self.course.spec.author,
+            // The spec's author, else the one `[site]` names for the whole site.
+            "author": self.course.spec.author.as_ref().or(self.opts.site.settings.author.as_ref()),
             "macros": macros,
             "execute": true,
             // Names the course, so two courses with the same deck paths run
@@ -570,8 +574,14 @@ mod tests {
             .chain(plan.copies.iter().map(|c| &c.to))
             .chain(plan.pages.iter().map(|p| &p.to))
             .map(|p| scan::display(out, p))
+            // A course root's assets folder is one entry: the site's files, not the course layout.
+            .map(|p| match p.find("/_site/") {
+                Some(at) => p[..at + "/_site/".len()].to_owned(),
+                None => p,
+            })
             .collect();
         all.sort();
+        all.dedup_by(|a, b| a == b && a.ends_with("/_site/"));
         all
     }
 
@@ -623,8 +633,9 @@ mod tests {
         assert_same(&outputs(&plan, &out), &expected("python-course.expected.txt"));
     }
 
-    /// Beyond the documented trees: a home page in each of the four course roots.
-    const HOME_PAGES: usize = 4;
+    /// Beyond the documented trees: a home page and an assets folder in each
+    /// of the four course roots, and the output folder's index.
+    const HOME_PAGES: usize = 9;
 
     #[test]
     fn the_other_reference_specs_plan_the_documented_counts_without_hidden_files() {
@@ -740,7 +751,7 @@ mod tests {
     #[test]
     fn diagram_job_has_one_output_per_format_going_to_every_variant_folder() {
         let root = repo().join("tests/fixtures/appendix-a");
-        let opts = PlanOptions { diagram_formats: vec!["png".into(), "svg".into()] };
+        let opts = PlanOptions { diagram_formats: vec!["png".into(), "svg".into()], ..PlanOptions::default() };
         let plan =
             plan(&inputs(&root.join("course-specs/test-spec-1.xml"), &root, Path::new("/out"), &opts), &TestClassifier)
                 .unwrap();

@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use crate::config::Config;
 use crate::course::plan::{Plan, PlannedJob};
+use crate::course::site::PageFrame;
 use crate::plugin::Registry;
 use crate::report::{Diagnostic, Level, Location, Report};
 use crate::run::output::{OutputTree, Written};
@@ -195,7 +196,8 @@ impl<'r> Engine<'r> {
                 }
             }
         }
-        let mut landing = Landing { cache: &self.cache, tree: OutputTree::new(plan.roots.clone()), report };
+        let mut landing =
+            Landing { cache: &self.cache, tree: OutputTree::new(plan.roots.clone()), frames: &plan.frames, report };
         // Copies first: they need no worker, and a failed job must not keep
         // data files from being written.
         for copy in &plan.copies {
@@ -537,6 +539,8 @@ enum Source {
 struct Landing<'a> {
     cache: &'a Cache,
     tree: OutputTree,
+    /// Deck pages are written in their frame (navigation, stylesheet).
+    frames: &'a BTreeMap<PathBuf, PageFrame>,
     report: &'a mut Report,
 }
 
@@ -576,7 +580,8 @@ impl Landing<'_> {
                     // One output that cannot be written fails its job, not the
                     // build: every other output is still written.
                     for dest in &out.destinations {
-                        match self.tree.write(dest, &bytes) {
+                        let framed = self.frames.get(dest).map(|frame| frame.apply(&bytes));
+                        match self.tree.write(dest, framed.as_deref().unwrap_or(&bytes)) {
                             Ok(w) => self.count_write(w),
                             Err(e) => {
                                 failed = true;

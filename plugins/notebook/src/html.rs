@@ -1,7 +1,9 @@
 //! Stage 4: one self-contained HTML page per variant, in the look of the
 //! classic Jupyter notebook: prompts, highlighted code ([`highlight`]),
-//! markdown with math left for MathJax ([`markdown`]), and every kind of
-//! output, ANSI colours included ([`ansi`]).
+//! markdown with math left as written ([`markdown`]), and every kind of
+//! output, ANSI colours included ([`ansi`]). The page loads nothing: the
+//! host puts it in the course's frame, which brings navigation, the shared
+//! stylesheet and a local MathJax.
 
 mod ansi;
 mod highlight;
@@ -12,12 +14,6 @@ use serde_json::Value;
 use crate::lang::ProgLang;
 
 const CSS: &str = include_str!("../assets/page.css");
-
-/// MathJax 3 from its CDN, as nbconvert's pages load MathJax. Markdown math
-/// arrives as `\(…\)` / `\[…\]`; the dollar delimiters are for
-/// `text/latex` outputs and raw HTML, which IPython writes with dollars.
-const MATHJAX: &str = r#"<script>window.MathJax={tex:{inlineMath:[['$','$'],['\\(','\\)']],displayMath:[['$$','$$'],['\\[','\\]']],processEscapes:true,processEnvironments:true}};</script>
-<script async src="https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml-full.js"></script>"#;
 
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -189,7 +185,7 @@ pub fn render(notebook: &Value, lang: ProgLang) -> String {
         cell_html(cell, lang, &mut body);
     }
     format!(
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1.0\">\n<title>Notebook</title>\n<style>{CSS}</style>\n{MATHJAX}\n</head>\n<body>\n<main><div id=\"notebook\"><div class=\"container\" id=\"notebook-container\">\n{body}</div></div></main>\n</body>\n</html>\n"
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1.0\">\n<title>Notebook</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main><div id=\"notebook\"><div class=\"container\" id=\"notebook-container\">\n{body}</div></div></main>\n</body>\n</html>\n"
     )
 }
 
@@ -237,7 +233,7 @@ mod tests {
     fn markdown_math_reaches_the_page_untouched() {
         let html = page(json!([{"cell_type": "markdown", "id": "m", "metadata": {},
             "source": "$$(a^b - c)\\, da\\, db\\, dc$$"}]));
-        assert!(html.contains("\\[(a^b - c)\\, da\\, db\\, dc\\]"), "{html}");
+        assert!(html.contains("$$(a^b - c)\\, da\\, db\\, dc$$"), "{html}");
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //!
 //! CommonMark treats `\,` `\\` `\(` as escapes and `_` `*` as emphasis, which
 //! mangles TeX. The parser's math extension takes `$…$` and `$$…$$` out of
-//! the markdown pass whole; they are written back as `\(…\)` and `\[…\]`,
-//! HTML-escaped, which MathJax reads from the text. The LaTeX delimiters
+//! the markdown pass whole; they are written back with dollars, HTML-escaped,
+//! which MathJax reads from the text and a reader without scripts sees as
+//! the author wrote them. The LaTeX delimiters
 //! `\(…\)` and `\[…\]` that Jupyter also accepts are first turned into dollar
 //! delimiters, outside code and raw HTML, so the same extension protects them.
 
@@ -84,9 +85,9 @@ fn latex_delimiters_to_dollars(text: &str) -> String {
 /// Math events as MathJax input, escaped for HTML.
 fn math_html(tex: &str, display: bool) -> String {
     if display {
-        format!("<span class=\"math math-display\">\\[{}\\]</span>", escape(tex))
+        format!("<span class=\"math math-display\">$${}$$</span>", escape(tex))
     } else {
-        format!("<span class=\"math math-inline\">\\({}\\)</span>", escape(tex))
+        format!("<span class=\"math math-inline\">${}$</span>", escape(tex))
     }
 }
 
@@ -111,7 +112,7 @@ mod tests {
     fn display_math_keeps_thin_spaces_subscripts_stars_and_line_breaks() {
         let html = to_html("Integrate:\n\n$$\\int_0^1 f(x)\\,dx = a*b*c \\\\ x_1 + x_2$$\n");
         assert!(
-            html.contains("<span class=\"math math-display\">\\[\\int_0^1 f(x)\\,dx = a*b*c \\\\ x_1 + x_2\\]</span>"),
+            html.contains("<span class=\"math math-display\">$$\\int_0^1 f(x)\\,dx = a*b*c \\\\ x_1 + x_2$$</span>"),
             "{html}"
         );
     }
@@ -119,7 +120,7 @@ mod tests {
     #[test]
     fn the_reported_formula_keeps_its_thin_spaces() {
         let html = to_html("$$\\frac{\\partial}{\\partial a}(a^b - c)\\, da\\, db\\, dc$$");
-        assert!(html.contains("\\[\\frac{\\partial}{\\partial a}(a^b - c)\\, da\\, db\\, dc\\]"), "{html}");
+        assert!(html.contains("$$\\frac{\\partial}{\\partial a}(a^b - c)\\, da\\, db\\, dc$$"), "{html}");
     }
 
     #[test]
@@ -127,18 +128,15 @@ mod tests {
         let html = to_html("Let $a_1 * b_2 < c_3 \\& d$ hold, *really*.");
         assert_eq!(
             html,
-            "<p>Let <span class=\"math math-inline\">\\(a_1 * b_2 &lt; c_3 \\&amp; d\\)</span> hold, <em>really</em>.</p>\n"
+            "<p>Let <span class=\"math math-inline\">$a_1 * b_2 &lt; c_3 \\&amp; d$</span> hold, <em>really</em>.</p>\n"
         );
     }
 
     #[test]
     fn latex_delimiters_survive_markdown_too() {
         let html = to_html("Inline \\( x_i * y_i \\) and\n\n\\[\n\\sum_i x_i\\,y_i \\\\ z_*\n\\]\n");
-        assert!(html.contains("<span class=\"math math-inline\">\\(x_i * y_i\\)</span>"), "{html}");
-        assert!(
-            html.contains("<span class=\"math math-display\">\\[\n\\sum_i x_i\\,y_i \\\\ z_*\n\\]</span>"),
-            "{html}"
-        );
+        assert!(html.contains("<span class=\"math math-inline\">$x_i * y_i$</span>"), "{html}");
+        assert!(html.contains("<span class=\"math math-display\">$$\n\\sum_i x_i\\,y_i \\\\ z_*\n$$</span>"), "{html}");
     }
 
     #[test]
@@ -153,6 +151,6 @@ mod tests {
     fn tables_and_inline_code_still_render() {
         let html = to_html("| f | what |\n|---|---|\n| `len()` | $n$ items |\n");
         assert!(html.contains("<td><code>len()</code></td>"), "{html}");
-        assert!(html.contains("<td><span class=\"math math-inline\">\\(n\\)</span> items</td>"), "{html}");
+        assert!(html.contains("<td><span class=\"math math-inline\">$n$</span> items</td>"), "{html}");
     }
 }

@@ -1,0 +1,188 @@
+//! The built course as a site: every deck page's title, language and header,
+//! with every link in it resolving from disk.
+
+use std::path::{Path, PathBuf};
+
+use clx_e2e::*;
+
+fn deck(de: &str, en: &str) -> String {
+    format!(
+        "# j2 from 'macros.j2' import header\n# {{{{ header(\"{de}\", \"{en}\") }}}}\n\n\
+         # %% [markdown] lang=\"de\"\n# Text\n\n# %% [markdown] lang=\"en\"\n# Text\n\n# %%\nx = 1\n"
+    )
+}
+
+/// The `href`s inside the page's header.
+fn header_links(html: &str) -> Vec<String> {
+    let start = html.find("<header class=\"clx-header\">").expect("a header");
+    let end = start + html[start..].find("</header>").expect("header end");
+    html[start..end].split("href=\"").skip(1).map(|r| r.split('"').next().unwrap_or_default().to_owned()).collect()
+}
+
+fn page(course: &TestCourse, tree: &str, kind: &str, name: &str) -> PathBuf {
+    course
+        .output_files()
+        .into_iter()
+        .find(|f| f.starts_with(tree) && f.contains(&format!("/Html/{kind}/")) && f.ends_with(name))
+        .map(|f| course.out().join(f))
+        .unwrap_or_else(|| panic!("{tree} {kind} {name}: {:#?}", course.output_files()))
+}
+
+#[test]
+fn deck_pages_carry_title_language_and_a_header_whose_links_all_resolve() {
+    let env = Env::new();
+    let first = deck("Erste Schritte", "First Steps");
+    let second = deck("Zweite Schritte", "Second Steps");
+    let course = TestCourse::new(&[
+        ("one", &[("slides_one.py", first.as_str())]),
+        ("two", &[("slides_two.py", second.as_str())]),
+    ]);
+    let out = env.clx().arg("build").arg(course.spec()).output().expect("run clx");
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let de = page(&course, "public/De", "Completed", "01 Erste Schritte.html");
+    let html = std::fs::read_to_string(&de).expect("page");
+    assert!(html.contains("<html lang=\"de\">"), "German page marked German");
+    assert!(html.contains("<title>01 Erste Schritte – Testkurs</title>"), "deck and course in the title");
+    assert!(html.contains("rel=\"next\""), "a next deck");
+    assert!(!html.contains("rel=\"prev\""), "the first deck has no previous one");
+    assert!(!html.contains("EventSource"), "no reload script in built files");
+
+    for (tree, kind, name) in [
+        ("public/De", "Completed", "01 Erste Schritte.html"),
+        ("public/En", "Code-Along", "02 Second Steps.html"),
+        ("speaker/En", "Speaker", "02 Second Steps.html"),
+    ] {
+        let file = page(&course, tree, kind, name);
+        let html = std::fs::read_to_string(&file).expect("page");
+        let links = header_links(&html);
+        assert!(links.len() >= 5, "home, previous or next, kinds, notebook, language: {links:#?}");
+        let top = course.out().join(tree.split('/').next().expect("top")).canonicalize().expect("tree");
+        for href in &links {
+            assert!(!href.contains("://") && !href.starts_with('/'), "{name}: not relative: {href}");
+            let target = file.parent().expect("dir").join(percent_decode(href));
+            assert!(target.is_file(), "{tree} {name}: {href} resolves to no file");
+            let target = target.canonicalize().expect("target");
+            if tree.starts_with("public") {
+                assert!(target.starts_with(&top), "a public page links {href} outside the public tree");
+            }
+        }
+        let stylesheet = file.parent().expect("dir").join(percent_decode(
+            html.split("<link rel=\"stylesheet\" href=\"").nth(1).and_then(|r| r.split('"').next()).expect("css"),
+        ));
+        assert!(stylesheet.ends_with(Path::new("_site/site.css")) && stylesheet.is_file(), "{}", stylesheet.display());
+    }
+    let home = std::fs::read_to_string(course.out().join("public/En/Test Course/index.html")).expect("home");
+    assert!(home.contains("href=\"_site/site.css\""), "the home page shares the stylesheet");
+
+    // The output folder's own index lists the course in both languages.
+    let index = std::fs::read_to_string(course.out().join("index.html")).expect("root index");
+    for href in
+        ["public/En/Test%20Course/index.html", "public/De/Testkurs/index.html", "speaker/En/Test%20Course/index.html"]
+    {
+        assert!(index.contains(&format!("href=\"{href}\"")), "{href} in {index}");
+        assert!(course.out().join(percent_decode(href)).is_file(), "{href}");
+    }
+}
+
+#[test]
+fn site_settings_brand_every_page_with_logo_organisation_footer_and_stylesheet() {
+    let env = Env::new();
+    let text = deck("Erste Schritte", "First Steps");
+    let course = TestCourse::new(&[("one", &[("slides_one.py", text.as_str())])]);
+    std::fs::create_dir_all(course.root().join("branding")).expect("mkdir");
+    std::fs::write(
+        course.root().join("branding/logo.svg"),
+        "<svg xmlns='http://www.w3.org/2000/svg' width='40' height='20'><rect width='40' height='20' fill='#c0392b'/></svg>",
+    )
+    .expect("logo");
+    std::fs::write(course.root().join("branding/house.css"), ".clx-header{background:rgb(18, 52, 86)}").expect("css");
+    std::fs::write(
+        course.root().join("clx.toml"),
+        "[site]\nlogo = \"branding/logo.svg\"\nstylesheet = \"branding/house.css\"\n\
+         organisation = \"Example Academy\"\nauthor = \"Ada Author\"\nfooter = \"CC BY 4.0\"\n",
+    )
+    .expect("clx.toml");
+    let out = env.clx().arg("build").arg(course.spec()).output().expect("run clx");
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let page = page(&course, "public/En", "Completed", "01 First Steps.html");
+    let home = course.out().join("public/En/Test Course/index.html");
+    for file in [&page, &home] {
+        let html = std::fs::read_to_string(file).expect("page");
+        assert!(html.contains("<span class=\"clx-organisation\">Example Academy</span>"), "{html}");
+        assert!(html.contains("CC BY 4.0 · Ada Author · Example Academy</footer>"), "{html}");
+        assert!(html.contains("<meta name=\"author\" content=\"Ada Author\">"), "{html}");
+    }
+    let title_cell = std::fs::read_to_string(&page).expect("page");
+    assert!(title_cell.contains(">Ada Author</div>"), "the deck's title cell names the [site] author");
+    let tab = clx_e2e::browser::Tab::open(&format!("file://{}", page.display()));
+    let probe = tab.eval(
+        "({ header: getComputedStyle(document.querySelector('.clx-header')).backgroundColor, \
+           logo: document.querySelector('.clx-logo').naturalWidth, \
+           footer: document.querySelector('.clx-footer').innerText })",
+    );
+    assert_eq!(probe["header"], "rgb(18, 52, 86)", "the author's stylesheet wins: {probe}");
+    assert_eq!(probe["logo"], 40, "the logo loads from the assets folder: {probe}");
+    let shot = target_dir().parent().expect("target").join("tmp/themed-page.png");
+    std::fs::create_dir_all(shot.parent().expect("target/tmp")).expect("target/tmp");
+    std::fs::write(&shot, tab.screenshot()).expect("keep the screenshot");
+
+    // A logo that is not there is an error naming the setting; the rest is built.
+    std::fs::write(course.root().join("clx.toml"), "[site]\nlogo = \"missing.png\"\n").expect("clx.toml");
+    let out = env.clx().arg("build").arg(course.spec()).output().expect("run clx");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("[site] logo = "), "{}", stderr(&out));
+    assert!(page.is_file(), "the pages are still there");
+}
+
+/// Type `query` into the page's search box, as a reader would.
+fn type_search(tab: &clx_e2e::browser::Tab, query: &str) {
+    tab.eval(&format!(
+        "(() => {{ const i = document.querySelector('input.clx-search'); i.value = {query:?}; \
+           i.dispatchEvent(new Event('input')); return true; }})()"
+    ));
+}
+
+#[test]
+fn search_on_a_deck_page_finds_a_word_of_another_deck_and_opens_it_at_its_heading() {
+    let env = Env::new();
+    let first = deck("Erste Schritte", "First Steps");
+    let second = "# j2 from 'macros.j2' import header\n# {{ header(\"Schleifen\", \"Loops\") }}\n\n\
+                  # %% [markdown] lang=\"de\"\n# ## Wiederholen\n# Der Zebrafisch schwimmt.\n\n\
+                  # %% [markdown] lang=\"en\"\n# ## Repeating things\n# The zebrafish swims.\n\n\
+                  # %%\nfor fin in range(3):\n    print(fin)\n";
+    let course =
+        TestCourse::new(&[("one", &[("slides_one.py", first.as_str())]), ("two", &[("slides_two.py", second)])]);
+    let out = env.clx().arg("build").arg(course.spec()).output().expect("run clx");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let index = course.out().join("public/En/Test Course/_site/search-index.js");
+    let text = std::fs::read_to_string(&index).expect("search index");
+    assert!(text.contains("\"zebrafish\"") && !text.contains("zebrafisch"), "English words only: {text}");
+
+    let page = page(&course, "public/En", "Completed", "01 First Steps.html");
+    let tab = clx_e2e::browser::Tab::open(&format!("file://{}", page.display()));
+    type_search(&tab, "zebra repeat");
+    let listed = tab.wait_until(
+        "[...document.querySelectorAll('.clx-results a')].some(a => a.textContent === '02 Loops')",
+        std::time::Duration::from_secs(10),
+    );
+    assert!(listed.is_some(), "results: {}", tab.eval("document.querySelector('.clx-results').outerHTML"));
+    assert_eq!(
+        tab.eval("document.querySelector('.clx-results .clx-result-heading').textContent"),
+        "Repeating things",
+        "the matching heading is offered too"
+    );
+    tab.eval("document.querySelector('.clx-results a').click(); true");
+    let opened = tab.wait_until("document.title.startsWith('02 Loops')", std::time::Duration::from_secs(10));
+    assert!(opened.is_some(), "now on: {}", tab.eval("document.title"));
+    // Code is searchable too, and the home page has the same box.
+    let home = course.out().join("public/En/Test Course/index.html");
+    tab.goto(&format!("file://{}", home.display()));
+    type_search(&tab, "fin range");
+    let listed = tab.wait_until(
+        "[...document.querySelectorAll('.clx-results a')].some(a => a.textContent === '02 Loops')",
+        std::time::Duration::from_secs(10),
+    );
+    assert!(listed.is_some(), "code search from the home page");
+}
