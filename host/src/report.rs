@@ -347,13 +347,15 @@ impl Report {
         }
     }
 
-    /// A job reached its end; `what` names its source.
+    /// A job reached its end; `what` names it (its source, and a deck's
+    /// language: `slides/…/slides_intro.py (de)`).
     pub fn job_finished(&mut self, what: &str) {
         self.done += 1;
         match &self.bar {
             Some(bar) => {
                 bar.set_position(self.done);
-                // The bar cuts a long message; the file's name is what tells decks apart.
+                // The bar cuts a long message: the file's name and language
+                // tell the jobs apart, the folders above do not fit.
                 bar.set_message(file_name(what).to_owned());
             }
             None if !self.quiet && self.total > 0 => eprintln!("[{}/{}] {what}", self.done, self.total),
@@ -425,10 +427,17 @@ impl Report {
         let warnings = self.warnings();
         let failed = self.failed();
         let secs = self.started.elapsed().as_secs_f64();
+        // Jobs and messages are counted in their own units: a deck is a job
+        // per language, and a problem both of its jobs hit is one message
+        // (shown once). "2 failed" and "1 error" then do not read as a
+        // contradiction.
+        let jobs = self.built + self.cached + self.failed;
+        let messages = || format!("{}, {}", counted(errors, "distinct error"), counted(warnings, "distinct warning"));
         eprintln!(
-            "{}{} in {secs:.2}s: {} built, {} from cache, {} failed; {} files written, {} unchanged, {} removed{}",
+            "{}{} in {secs:.2}s: {}: {} built, {} from cache, {} failed; {} files written, {} unchanged, {} removed{}",
             self.label.as_deref().map(|l| format!("{l}: ")).unwrap_or_default(),
             if failed { "Failed" } else { "Finished" },
+            counted(jobs, "job"),
             self.built,
             self.cached,
             self.failed,
@@ -437,14 +446,15 @@ impl Report {
             self.removed,
             match (errors, warnings) {
                 (0, 0) => String::new(),
-                (e, w) if self.strict && w > 0 => format!("; {e} error(s), {w} warning(s) failed the build (--strict)"),
-                (e, w) => format!("; {e} error(s), {w} warning(s)"),
+                (_, w) if self.strict && w > 0 => format!("; {} failed the build (--strict)", messages()),
+                _ => format!("; {}", messages()),
             }
         );
         if self.format == MessageFormat::Json {
             print_json(&serde_json::json!({
                 "reason": "build-finished",
                 "success": !failed,
+                "jobs": jobs,
                 "built": self.built,
                 "cached": self.cached,
                 "failed": self.failed,
@@ -470,7 +480,13 @@ impl Report {
     }
 }
 
-/// The last component of a `/`-separated course path.
+/// `1 job`, `2 jobs`.
+fn counted(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+}
+
+/// The last component of a `/`-separated course path, with what follows it
+/// (`slides_intro.py (de)`).
 fn file_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
@@ -516,6 +532,12 @@ mod tests {
         let coloured = Diagnostic::error("a.py", Location::NONE, "\x1b[31mred\x1b[0m");
         assert_eq!(coloured.to_human(false), "error: a.py: red");
         assert!(coloured.to_human(true).starts_with("\x1b["));
+    }
+
+    #[test]
+    fn the_progress_bar_names_the_deck_file_and_its_language() {
+        assert_eq!(file_name("slides/module_100_m/topic_100_intro/slides_intro.py (de)"), "slides_intro.py (de)");
+        assert_eq!(file_name("flow.pu"), "flow.pu");
     }
 
     #[test]

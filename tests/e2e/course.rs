@@ -120,6 +120,39 @@ fn a_failing_cell_fails_only_the_executed_pages_of_its_deck() {
     assert_eq!(count("slides_good.html"), 6, "the other deck is fine");
 }
 
+/// The home page links only files the build produced: the pages a raising
+/// cell failed are left out and the deck is marked, in both languages, and
+/// the build after the fix links them again.
+#[test]
+fn the_home_page_marks_a_failed_deck_and_links_it_again_once_fixed() {
+    let env = Env::new();
+    let deck = "# %% [markdown]\n# Fehler\n\n# %%\nx = 1\n\n# %%\nraise ValueError(\"kaputt\")\n";
+    let course =
+        TestCourse::new(&[("bad", &[("slides_bad.py", deck)]), ("good", &[("slides_good.py", "# %%\nx = 2\n")])]);
+    let homes = ["public/De/Testkurs/index.html", "public/En/Test Course/index.html"].map(|h| course.out().join(h));
+    let out = env.clx().arg("build").arg(course.spec()).output().expect("run clx");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    for (home, marker) in homes.iter().zip(["in diesem Build fehlgeschlagen", "failed in this build"]) {
+        let hrefs = crate::install::check_links(home);
+        let page = std::fs::read_to_string(home).expect("home page");
+        assert_eq!(page.matches(marker).count(), 1, "only the failed deck is marked: {page}");
+        let bad: Vec<&String> = hrefs.iter().filter(|h| h.contains("slides_bad")).collect();
+        assert!(bad.iter().any(|h| h.ends_with(".ipynb")), "what was produced is linked: {hrefs:#?}");
+        assert!(!bad.iter().any(|h| h.contains("/Completed/") && h.ends_with(".html")), "{hrefs:#?}");
+        assert!(hrefs.iter().any(|h| h.contains("/Completed/") && h.ends_with("slides_good.html")), "{hrefs:#?}");
+    }
+    let bad = course.root().join("slides/module_100_test/topic_100_bad/slides_bad.py");
+    std::fs::write(&bad, deck.replace("raise ValueError(\"kaputt\")", "x + 1")).expect("fix the deck");
+    let out = env.clx().arg("build").arg(course.spec()).output().expect("run clx");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for home in &homes {
+        let hrefs = crate::install::check_links(home);
+        let page = std::fs::read_to_string(home).expect("home page");
+        assert!(!page.contains("class=\"failed\""), "{page}");
+        assert!(hrefs.iter().any(|h| h.contains("/Completed/") && h.ends_with("slides_bad.html")), "{hrefs:#?}");
+    }
+}
+
 /// Open a page in headless Chromium: the DOM it builds has the cells, the
 /// highlighted code and the rendered table; the screenshot is kept in
 /// target/tmp for a look.

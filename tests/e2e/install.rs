@@ -61,7 +61,7 @@ fn files_below(dir: &Path) -> Vec<PathBuf> {
 
 /// Every `href` of a home page, checked to be relative and to name a file
 /// in the page's own tree (a public page never leads to the speaker's).
-fn check_links(page: &Path) -> Vec<String> {
+pub(crate) fn check_links(page: &Path) -> Vec<String> {
     let html = std::fs::read_to_string(page).expect("home page");
     let root = page.parent().expect("course root");
     let hrefs: Vec<String> =

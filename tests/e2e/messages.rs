@@ -1,7 +1,7 @@
 //! `clx build --message-format json` and GitHub Actions annotations: what CI
 //! and editors read instead of the human lines.
 
-use clx_e2e::{stderr, stdout, Env};
+use clx_e2e::{stderr, stdout, Env, TestCourse};
 use serde_json::Value;
 
 /// A course from `clx init` with one deck cell that raises and one that
@@ -134,4 +134,26 @@ fn errors_that_stop_the_build_are_json_objects_and_annotations_with_their_positi
     let d: Value = serde_json::from_str(stdout(&out).trim()).expect("one JSON object");
     assert_eq!((d["file"].as_str(), d["line"].as_u64(), d["column"].as_u64()), (Some("clx.toml"), Some(2), Some(1)));
     assert_eq!(d["message"], "`workers.notebook` must be a whole number, not the string \"3\"");
+}
+
+/// A deck failing alike in German and English is two failed jobs and one
+/// error, shown once: the summary says which number counts what, and the
+/// progress lines name each job's language.
+#[test]
+fn the_summary_counts_jobs_and_distinct_messages_and_progress_names_each_language() {
+    let env = Env::new();
+    let course = TestCourse::new(&[("bad", &[("slides_bad.py", "# %%\nraise ValueError(\"kaputt\")\n")])]);
+    let out = env.clx().arg("build").arg(course.spec()).output().expect("run clx");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().filter(|l| l.starts_with("error: ")).count(), 1, "{err}");
+    let summary = err.lines().find(|l| l.starts_with("Failed in ")).unwrap_or_else(|| panic!("no summary: {err}"));
+    let (_, counts) = summary.split_once("s: ").expect("time, then counts");
+    assert!(counts.starts_with("2 jobs: 0 built, 0 from cache, 2 failed; "), "{summary}");
+    assert!(counts.ends_with(" removed; 1 distinct error, 0 distinct warnings"), "{summary}");
+    let mut progress: Vec<&str> =
+        err.lines().filter_map(|l| l.strip_prefix('[')?.split_once("] ")).map(|l| l.1).collect();
+    progress.sort_unstable();
+    let deck = "slides/module_100_test/topic_100_bad/slides_bad.py";
+    assert_eq!(progress, [format!("{deck} (de)"), format!("{deck} (en)")], "{err}");
 }

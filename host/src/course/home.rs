@@ -6,9 +6,12 @@
 //! The page is made from the plan itself: it links exactly the files this
 //! build writes into its root, with relative links only, so it never points
 //! at something another tree has (the public page never names a speaker
-//! file). It carries no timestamp: an unchanged plan gives the same bytes, and
-//! the output tree then leaves the file alone. The site's frame (stylesheet,
-//! header, footer) is added by `site`, as for every deck page.
+//! file). A deck's file that its job failed to produce this build is not
+//! linked, and the deck is marked as failed: the engine picks those parts of
+//! the page once the jobs have landed. It carries no timestamp: an unchanged
+//! plan and outcome give the same bytes, and the output tree then leaves the
+//! file alone. The site's frame (stylesheet, header, footer) is added by
+//! `site`, as for every deck page.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -18,7 +21,7 @@ use crate::course::frame::esc;
 use crate::course::lang::Lang;
 use crate::course::layout::{Layout, Top};
 use crate::course::model::{Course, FileRole, Topic};
-use crate::course::plan::{Plan, PlannedPage};
+use crate::course::plan::{PagePart, Plan, PlannedPage};
 
 /// The file name of the home page in each course root.
 pub const HOME_PAGE: &str = "index.html";
@@ -36,8 +39,8 @@ pub fn pages(course: &Course, layout: &Layout, plan: &Plan) -> Vec<PlannedPage> 
             if taken {
                 continue;
             }
-            let html = render(course, layout, plan, top, lang, &root);
-            pages.push(PlannedPage { to, bytes: html.into_bytes() });
+            let parts = render(course, layout, plan, top, lang, &root);
+            pages.push(PlannedPage { to, parts });
         }
     }
     pages
@@ -49,10 +52,55 @@ struct Link {
     rel: PathBuf,
 }
 
-fn render(course: &Course, layout: &Layout, plan: &Plan, top: Top, lang: Lang, root: &Path) -> String {
+/// The page being written: fixed text, and the parts that depend on which
+/// outputs the build produces.
+#[derive(Default)]
+struct Page {
+    parts: Vec<PagePart>,
+    text: String,
+}
+
+impl Page {
+    fn push_str(&mut self, s: &str) {
+        self.text.push_str(s);
+    }
+
+    fn needs(&mut self, needs: Vec<PathBuf>, produced: String, failed: String) {
+        self.flush();
+        self.parts.push(PagePart::Needs { needs, produced, failed });
+    }
+
+    fn flush(&mut self) {
+        if !self.text.is_empty() {
+            self.parts.push(PagePart::Fixed(std::mem::take(&mut self.text).into_bytes()));
+        }
+    }
+
+    fn finish(mut self) -> Vec<PagePart> {
+        self.flush();
+        self.parts
+    }
+}
+
+impl std::fmt::Write for Page {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.push_str(s);
+        Ok(())
+    }
+}
+
+fn render(course: &Course, layout: &Layout, plan: &Plan, top: Top, lang: Lang, root: &Path) -> Vec<PagePart> {
     let de = lang == Lang::De;
     let title = course.spec.name.get(lang);
-    let mut body = String::new();
+    let mut body = Page::default();
+    let _ = write!(
+        body,
+        "<!DOCTYPE html>\n<html lang=\"{}\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>{}</title>\n</head>\n<body class=\"clx-home-page\">\n<main>\n",
+        lang.code(),
+        esc(title)
+    );
     let _ = writeln!(body, "<h1>{}</h1>", esc(title));
     if top == Top::Speaker {
         let _ =
@@ -81,18 +129,13 @@ fn render(course: &Course, layout: &Layout, plan: &Plan, top: Top, lang: Lang, r
         }
         body.push_str("</section>\n");
     }
-    format!(
-        "<!DOCTYPE html>\n<html lang=\"{}\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{}</title>\n</head>\n<body class=\"clx-home-page\">\n<main>\n{body}</main>\n</body>\n</html>\n",
-        lang.code(),
-        esc(title)
-    )
+    body.push_str("</main>\n</body>\n</html>\n");
+    body.finish()
 }
 
 /// A topic: each deck with its pages, notebooks and code, then the topic's
 /// data files.
-fn topic_item(body: &mut String, topic: &Topic, plan: &Plan, lang: Lang, root: &Path) {
+fn topic_item(body: &mut Page, topic: &Topic, plan: &Plan, lang: Lang, root: &Path) {
     let mut decks = Vec::new();
     let mut data = Vec::new();
     for file in &topic.files {
@@ -131,10 +174,19 @@ fn topic_item(body: &mut String, topic: &Topic, plan: &Plan, lang: Lang, root: &
     if decks.is_empty() {
         let _ = writeln!(body, "<span class=\"title\">{}</span>", esc(&topic.id));
     }
+    // A file of a deck is linked only when this build produced it (a cell
+    // that raises fails the executed pages, not the notebooks); a deck
+    // missing any is marked, so nobody takes it for complete.
     for (title, links) in decks {
-        let _ = write!(body, "<div class=\"deck\"><span class=\"title\">{}</span> ", esc(&title));
-        let parts: Vec<String> = links.iter().map(anchor).collect();
-        let _ = writeln!(body, "<span class=\"links\">{}</span></div>", parts.join(" "));
+        let _ = write!(body, "<div class=\"deck\"><span class=\"title\">{}</span><span class=\"links\">", esc(&title));
+        let files: Vec<PathBuf> = links.iter().map(|l| root.join(&l.rel)).collect();
+        for (link, file) in links.iter().zip(&files) {
+            body.needs(vec![file.clone()], format!(" {}", anchor(link)), String::new());
+        }
+        body.push_str("</span>");
+        let failed = if lang == Lang::De { "in diesem Build fehlgeschlagen" } else { "failed in this build" };
+        body.needs(files, String::new(), format!(" <span class=\"failed\">{failed}</span>"));
+        body.push_str("</div>\n");
     }
     if !data.is_empty() {
         let parts: Vec<String> = data.iter().map(anchor).collect();

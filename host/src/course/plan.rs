@@ -2,7 +2,9 @@
 //! output paths. The course model produces it; the engine executes it. Data
 //! only flows this way: spec -> course -> plan -> jobs -> results -> outputs.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use crate::course::lang::Lang;
 
 /// Everything one build does.
 #[derive(Debug, Clone, Default)]
@@ -41,6 +43,8 @@ pub struct PlannedJob {
     pub source: PathBuf,
     /// The source as the user should see it in messages (relative to the course root).
     pub display: String,
+    /// The page language of a deck's job (a deck has one job per language).
+    pub lang: Option<Lang>,
     /// Files the converter may read, relative to the source's directory (`/`-separated).
     pub siblings: Vec<(String, PathBuf)>,
     pub outputs: Vec<PlannedOutput>,
@@ -48,6 +52,17 @@ pub struct PlannedJob {
     pub options: serde_json::Value,
     /// Higher runs first (slow decks before quick diagrams keeps cores busy).
     pub priority: i64,
+}
+
+impl PlannedJob {
+    /// The job as progress lines name it: the source and, for a deck, the
+    /// language, so its German and English jobs are told apart.
+    pub fn progress_name(&self) -> String {
+        match self.lang {
+            Some(lang) => format!("{} ({})", self.display, lang.code()),
+            None => self.display.clone(),
+        }
+    }
 }
 
 /// One output of a job and every place it goes.
@@ -69,11 +84,81 @@ pub struct PlannedCopy {
     pub to: PathBuf,
 }
 
-/// A file whose bytes the plan already holds.
+/// A file the host generates itself. Its text is fixed by the plan but for
+/// the parts that link job outputs: whether a job produced them is known
+/// only once its result has landed, and a page must not link a file this
+/// build failed to write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedPage {
     pub to: PathBuf,
-    pub bytes: Vec<u8>,
+    pub parts: Vec<PagePart>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PagePart {
+    Fixed(Vec<u8>),
+    /// `produced` when this build produced every file in `needs`, else `failed`.
+    Needs {
+        needs: Vec<PathBuf>,
+        produced: String,
+        failed: String,
+    },
+}
+
+impl PlannedPage {
+    /// A page that depends on no output.
+    pub fn fixed(to: PathBuf, bytes: Vec<u8>) -> PlannedPage {
+        PlannedPage { to, parts: vec![PagePart::Fixed(bytes)] }
+    }
+
+    /// The page's bytes, given which files this build produced.
+    pub fn bytes(&self, produced: impl Fn(&Path) -> bool) -> Vec<u8> {
+        let mut out = Vec::new();
+        for part in &self.parts {
+            out.extend_from_slice(match part {
+                PagePart::Fixed(bytes) => bytes,
+                PagePart::Needs { needs, produced: done, failed } => {
+                    if needs.iter().all(|p| produced(p)) {
+                        done.as_bytes()
+                    } else {
+                        failed.as_bytes()
+                    }
+                }
+            });
+        }
+        out
+    }
+
+    /// Rewrite the page with `f` (put it in a frame, say), keeping the parts
+    /// that depend on the build: `f` sees each of them as a placeholder it
+    /// leaves alone.
+    pub fn map_text(&mut self, f: impl FnOnce(&[u8]) -> Vec<u8>) {
+        const HOLE: &[u8] = b"\0clx-page-part\0";
+        let mut joined = Vec::new();
+        let mut needs = Vec::new();
+        for part in self.parts.drain(..) {
+            match part {
+                PagePart::Fixed(bytes) => joined.extend_from_slice(&bytes),
+                part => {
+                    joined.extend_from_slice(HOLE);
+                    needs.push(part);
+                }
+            }
+        }
+        let mapped = f(&joined);
+        let mut needs = needs.into_iter();
+        let mut rest = mapped.as_slice();
+        loop {
+            let at = rest.windows(HOLE.len()).position(|w| w == HOLE);
+            let text = &rest[..at.unwrap_or(rest.len())];
+            if !text.is_empty() {
+                self.parts.push(PagePart::Fixed(text.to_vec()));
+            }
+            let Some(at) = at else { break };
+            self.parts.extend(needs.next());
+            rest = &rest[at + HOLE.len()..];
+        }
+    }
 }
 
 /// What a loaded plugin says about a file: which job type claims it.
@@ -115,4 +200,31 @@ pub struct UnusableClaim {
     pub job_type: String,
     /// Why the plugin is not used (its status's reason).
     pub reason: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_part_that_needs_a_file_the_build_did_not_produce_reads_its_failed_text() {
+        let page = PlannedPage {
+            to: PathBuf::from("out/index.html"),
+            parts: vec![
+                PagePart::Fixed(b"<p>".to_vec()),
+                PagePart::Needs { needs: vec!["out/a.html".into()], produced: "a".into(), failed: "-".into() },
+                PagePart::Needs {
+                    needs: vec!["out/a.html".into(), "out/b.html".into()],
+                    produced: "b".into(),
+                    failed: "!".into(),
+                },
+            ],
+        };
+        assert_eq!(page.bytes(|_| true), b"<p>ab");
+        assert_eq!(page.bytes(|p| p == Path::new("out/a.html")), b"<p>a!");
+        assert_eq!(page.bytes(|_| false), b"<p>-!");
+        let mut framed = page.clone();
+        framed.map_text(|text| [b"<body>".as_slice(), text, b"</body>"].concat());
+        assert_eq!(framed.bytes(|p| p == Path::new("out/a.html")), b"<body><p>a!</body>");
+    }
 }

@@ -103,14 +103,14 @@ pub fn add(course: &Course, layout: &Layout, options: &SiteOptions, plan: &mut P
     }
     for page in &mut plan.pages {
         let Some((top, lang)) = site.home_of(&page.to) else { continue };
-        page.bytes = site.home_frame(top, lang).apply(&page.bytes);
+        page.map_text(|bytes| site.home_frame(top, lang).apply(bytes));
     }
     for top in Top::ALL {
         for lang in Lang::ALL {
             let assets = layout.course_root(top, lang).join(ASSETS_DIR);
-            plan.pages.push(PlannedPage { to: assets.join(STYLESHEET), bytes: SITE_CSS.as_bytes().to_vec() });
-            plan.pages.push(PlannedPage { to: assets.join(SEARCH_SCRIPT), bytes: SEARCH_JS.as_bytes().to_vec() });
-            plan.pages.push(PlannedPage { to: assets.join(SEARCH_INDEX), bytes: site.search_index(&decks, top, lang) });
+            plan.pages.push(PlannedPage::fixed(assets.join(STYLESHEET), SITE_CSS.as_bytes().to_vec()));
+            plan.pages.push(PlannedPage::fixed(assets.join(SEARCH_SCRIPT), SEARCH_JS.as_bytes().to_vec()));
+            plan.pages.push(PlannedPage::fixed(assets.join(SEARCH_INDEX), site.search_index(&decks, top, lang)));
             let mut copy = |from: &Path, to: PathBuf| plan.copies.push(PlannedCopy { from: from.to_owned(), to });
             if let Some(css) = &site.stylesheet {
                 copy(css, assets.join(CUSTOM_STYLESHEET));
@@ -335,7 +335,7 @@ impl<'a> Site<'a> {
              <h1>Courses</h1>\n{body}</main>\n{}</body>\n</html>\n",
             self.footer()
         );
-        Some(PlannedPage { to: out.join(HOME_PAGE), bytes: html.into_bytes() })
+        Some(PlannedPage::fixed(out.join(HOME_PAGE), html.into_bytes()))
     }
 
     fn home_frame(&self, top: Top, lang: Lang) -> PageFrame {

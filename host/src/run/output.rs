@@ -61,6 +61,12 @@ impl OutputTree {
         write_with_mode(to, &bytes, if executable { 0o777 } else { 0o666 })
     }
 
+    /// Whether this build wrote or copied `path` (unchanged bytes count, and
+    /// so does a write that failed: the sweep keeps its older file).
+    pub fn produced(&self, path: &Path) -> bool {
+        self.produced.contains(path)
+    }
+
     /// Remove files under the roots that this build did not produce, and the
     /// directories that become empty. Returns the removed files.
     pub fn sweep(&self) -> Result<Vec<PathBuf>, OutputError> {

@@ -130,13 +130,15 @@ pub struct RunContext<'a> {
 /// The deck line of a failing cell: the line of the statement the kernel
 /// names when it says which one (Python's `Cell In[n], line L`, Deno's
 /// `<anonymous>:L:C`, evcxr's `command_n:L:C`, the line jshell quotes),
-/// else the cell's marker.
+/// else (a time-out names no statement) the cell's marker.
 fn deck_line(speaker: &Variant, cell: usize, traceback: &str, source: &str) -> Option<u32> {
     let cell = speaker.cells.get(cell.checked_sub(1)?)?;
     let marker = cell.rendered_line;
     let marker_line = source_line(&speaker.rendered, marker, source);
-    let within = line_in_cell(traceback, &cell.source)?;
-    source_line(&speaker.rendered, marker + within, source).or(marker_line)
+    match line_in_cell(traceback, &cell.source) {
+        Some(within) => source_line(&speaker.rendered, marker + within, source).or(marker_line),
+        None => marker_line,
+    }
 }
 
 /// The number of the deck cell that holds `line` (1-based): the cell markers

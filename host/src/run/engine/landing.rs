@@ -78,7 +78,7 @@ impl InFlight<'_> {
                 }
                 PoolEvent::Progress { job, message } => {
                     if let Some(p) = self.jobs.get(&job) {
-                        landing.report.progress(&p.job.display, &message);
+                        landing.report.progress(&p.job.progress_name(), &message);
                     }
                 }
                 PoolEvent::Interrupted => return Err(EngineError::Interrupted),
@@ -92,7 +92,7 @@ impl InFlight<'_> {
     fn settle(&mut self, id: JobId, queue: &dyn Queue, landing: &mut Landing<'_>) -> Result<(), EngineError> {
         let Some(pending) = self.jobs.remove(&id) else { return Ok(()) };
         let record = queue.job(id)?;
-        landing.report.job_finished(&pending.job.display);
+        landing.report.job_finished(&pending.job.progress_name());
         // Only what this job's own worker recorded in this run lands; the
         // cache is not consulted, so a failed job never passes off an older
         // result stored under the same key as this build's.
@@ -143,6 +143,11 @@ impl<'a> Landing<'a> {
         report: &'a mut Report,
     ) -> Self {
         Landing { cache, tree: OutputTree::new(roots), frames, report }
+    }
+
+    /// Whether this build wrote (or found unchanged) the file at `path`.
+    pub(super) fn produced(&self, path: &Path) -> bool {
+        self.tree.produced(path)
     }
 
     /// Remove what this build no longer produces inside the roots.
@@ -280,6 +285,7 @@ mod tests {
                 job_type: "t".into(),
                 source: self.dir.path().join("deck.py"),
                 display: "slides/deck.py".into(),
+                lang: None,
                 siblings: Vec::new(),
                 outputs: outputs
                     .iter()

@@ -177,9 +177,6 @@ impl<'r> Engine<'r> {
         for copy in &plan.copies {
             landing.copy(&copy.from, &copy.to);
         }
-        for page in &plan.pages {
-            landing.write_generated(&page.to, &page.bytes);
-        }
         for (job, message) in unready {
             landing.fail(job, Location::NONE, message);
         }
@@ -188,6 +185,11 @@ impl<'r> Engine<'r> {
         }
         if let (Some(in_flight), Some((queue, session, pool))) = (in_flight.as_mut(), self.running.as_mut()) {
             in_flight.wait(pool, &**queue, *session, &mut self.watch, &mut landing)?;
+        }
+        // Generated pages last: they link only what this build produced.
+        for page in &plan.pages {
+            let bytes = page.bytes(|path| landing.produced(path));
+            landing.write_generated(&page.to, &bytes);
         }
         // A course with input errors (an unknown topic, an unreadable deck)
         // is missing outputs by mistake, not by intent: nothing is removed.

@@ -1,0 +1,12 @@
+# %% [markdown] lang="de"
+# Hallo
+
+# %% [markdown] lang="de"
+# Noch mehr
+
+# %% [markdown] lang="en"
+# Hi
+
+# %%
+import time
+time.sleep(30)
