@@ -16,7 +16,6 @@
 pub mod build;
 #[allow(missing_docs)]
 pub mod config;
-#[allow(missing_docs)]
 pub mod course;
 #[allow(missing_docs)]
 pub mod lockfile;

@@ -18,6 +18,7 @@ pub struct DeckFacts {
     /// `lang="en"`: a deck with one but not the other builds a page in the
     /// other language that shows nothing but its title.
     pub first_de_cell: Option<u32>,
+    /// The first line of a cell marked `lang="en"`; see `first_de_cell`.
     pub first_en_cell: Option<u32>,
     /// Local files the deck's markdown refers to (`![](img/x.png)`,
     /// `[see](data/y.csv)`, `<img src="…">`), with their line: relative
@@ -26,11 +27,19 @@ pub struct DeckFacts {
 }
 
 #[derive(Debug, thiserror::Error)]
+/// Why a deck's text could not be read for its title, cells and references.
 pub enum DeckTextError {
     #[error("cannot read the deck: {0}")]
+    /// The file could not be read at all.
     Read(#[from] std::io::Error),
     #[error("the deck is not UTF-8 (byte {offset}); save it as UTF-8")]
-    NotUtf8 { line: u32, offset: usize },
+    /// The file has bytes that are not UTF-8.
+    NotUtf8 {
+        /// 1-based line of the first bad byte.
+        line: u32,
+        /// Byte offset of the first bad byte from the start of the file.
+        offset: usize,
+    },
 }
 
 impl DeckTextError {

@@ -9,7 +9,9 @@ use crate::course::lang::Lang;
 /// what goes into its head and at the top of its body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageFrame {
+    /// The page title, replacing the one the plugin wrote.
     pub title: String,
+    /// The page language, set as the page's `lang` attribute.
     pub lang: Lang,
     /// Appended to the page's head (the shared stylesheet).
     pub head: String,

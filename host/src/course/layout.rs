@@ -6,13 +6,18 @@ use std::path::{Path, PathBuf};
 use crate::course::lang::{Lang, Text};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// Which audience a deck variant is for: what the code cells hold and which tree it lands in.
 pub enum Kind {
+    /// Code cells left for students to fill in during the lecture (public tree).
     CodeAlong,
+    /// Every code cell filled in (public tree).
     Completed,
+    /// Complete, with the speaker notes (speaker tree only).
     Speaker,
 }
 
 impl Kind {
+    /// The kind as plugins and output ids name it (`code-along`, `completed`, `speaker`).
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::CodeAlong => "code-along",
@@ -38,9 +43,13 @@ impl Kind {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// The file format of a deck variant.
 pub enum Format {
+    /// A rendered HTML page (folder `Html`).
     Html,
+    /// A Jupyter notebook (folder `Notebooks`).
     Notebook,
+    /// Plain source code in the course's programming language (folder named by it, e.g. `Python`).
     Code,
 }
 
@@ -58,11 +67,14 @@ impl Format {
 /// The two trees of a course output: what students get and what only the speaker gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Top {
+    /// What students get (`public/`).
     Public,
+    /// What only the speaker gets (`speaker/`).
     Speaker,
 }
 
 impl Top {
+    /// Both trees, for walking every course root.
     pub const ALL: [Top; 2] = [Top::Public, Top::Speaker];
 
     /// The folder directly below `<out>`.
@@ -77,8 +89,11 @@ impl Top {
 /// One output variant of a deck in one language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Variant {
+    /// The page language.
     pub lang: Lang,
+    /// The file format.
     pub format: Format,
+    /// The audience, which also picks the top tree.
     pub kind: Kind,
 }
 
@@ -156,6 +171,7 @@ impl ProgLang {
         ProgLang::by_name(name)
     }
 
+    /// Every accepted programming language name, comma-separated, for "did you mean" messages.
     pub fn known_names() -> String {
         ProgLang::names().collect::<Vec<_>>().join(", ")
     }
@@ -196,6 +212,7 @@ pub struct Layout {
 }
 
 impl Layout {
+    /// The layout below `out` for a course titled `course_name` whose code outputs are in `code`.
     pub fn new(out: &Path, course_name: &Text, code: ProgLang) -> Layout {
         Layout {
             out: out.to_owned(),
@@ -224,6 +241,7 @@ impl Layout {
         self.course_root(v.kind.top(), v.lang).join(v.lang.slides_dir()).join(format_dir).join(v.kind.dir())
     }
 
+    /// `…/<Code-Along>/<Section>`: where a section's decks of variant `v` land.
     pub fn section_dir(&self, v: Variant, section: &Text) -> PathBuf {
         self.variant_dir(v).join(sanitize_path(section.get(v.lang)))
     }

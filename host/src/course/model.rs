@@ -21,55 +21,75 @@ use crate::course::spec::{CourseSpec, DirGroupSpec, TopicSpec};
 use crate::report::{Diagnostic, Location};
 
 #[derive(Debug, Clone)]
+/// A course as read from disk: its spec resolved against the files below `slides/`.
 pub struct Course {
+    /// The parsed spec the course was loaded from.
     pub spec: CourseSpec,
     /// The data dir: the directory holding `slides/`.
     pub root: PathBuf,
     /// The course's `<prog-lang>`, which names the code output folder.
     pub prog_lang: ProgLang,
+    /// The sections in spec order, each with the topics found for it.
     pub sections: Vec<Section>,
+    /// Folders the spec asks to be copied into the output as they are.
     pub dir_groups: Vec<DirGroupSpec>,
     /// Unknown topics, duplicate ids, unreadable decks: the rest still builds.
     pub diagnostics: Vec<Diagnostic>,
 }
 
 #[derive(Debug, Clone)]
+/// One section of the course: a titled, ordered list of topics.
 pub struct Section {
+    /// The section title in both languages, as in the spec.
     pub name: Text,
+    /// The topics found for it, in spec order; unknown ids are left out (and reported).
     pub topics: Vec<Topic>,
 }
 
 #[derive(Debug, Clone)]
+/// One topic: a directory (or single file) of decks, diagrams and data.
 pub struct Topic {
+    /// The topic id the spec names it by: the folder or file name without its `topic_NNN_` prefix and extension.
     pub id: String,
     /// The topic directory, or the deck of a single-file topic.
     pub path: PathBuf,
     /// The directory file paths are relative to: the topic directory, or the
     /// module directory of a single-file topic.
     pub base: PathBuf,
+    /// Set in the spec to build no HTML for the topic's decks (notebooks and code only).
     pub skip_html: bool,
+    /// Every file of the topic, each with what the build does with it.
     pub files: Vec<CourseFile>,
 }
 
 #[derive(Debug, Clone)]
+/// A file of a topic and its role in the build.
 pub struct CourseFile {
+    /// The file on disk.
     pub path: PathBuf,
     /// Relative to the topic's base, `/`-separated.
     pub rel: String,
+    /// What the build does with it: convert, render or copy.
     pub role: FileRole,
 }
 
 #[derive(Debug, Clone)]
+/// What the build does with a course file, as decided by the plugins that claim it.
 pub enum FileRole {
+    /// A slide deck: one job per language, many variants each.
     Deck(Deck),
+    /// A diagram source, rendered to images beside the decks.
     Diagram(JobClass),
     /// A standalone document (`Role::Page`): one output per language.
     Page(JobClass),
+    /// Any file no plugin claims: copied as it is.
     Data,
 }
 
 #[derive(Debug, Clone)]
+/// What a deck adds to its file: its plugin, place and title.
 pub struct Deck {
+    /// The plugin and job type that convert it.
     pub class: JobClass,
     /// 1-based within its section.
     pub number: u32,
@@ -92,6 +112,7 @@ impl CourseFile {
 }
 
 impl Course {
+    /// Resolves `spec` against the course below `root`, with `classifier` deciding each file's role. Problems in single topics or decks land in `diagnostics`; only an unreadable course is an error.
     pub fn load(spec: CourseSpec, root: &Path, classifier: &dyn Classifier) -> Result<Course, CourseError> {
         let spec_display = display(root, &spec.file);
         let mut diagnostics: Vec<Diagnostic> = spec

@@ -9,7 +9,9 @@ use crate::course::lang::Lang;
 /// Everything one build does.
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
+    /// Converter jobs, one per deck language or diagram.
     pub jobs: Vec<PlannedJob>,
+    /// Files copied as they are.
     pub copies: Vec<PlannedCopy>,
     /// Files the host generates itself (the course home pages).
     pub pages: Vec<PlannedPage>,
@@ -38,6 +40,7 @@ impl Plan {
 pub struct PlannedJob {
     /// The plugin providing `job_type`.
     pub plugin: String,
+    /// The job type the plugin runs (e.g. a deck or a diagram converter).
     pub job_type: String,
     /// The source file on disk.
     pub source: PathBuf,
@@ -47,6 +50,7 @@ pub struct PlannedJob {
     pub lang: Option<Lang>,
     /// Files the converter may read, relative to the source's directory (`/`-separated).
     pub siblings: Vec<(String, PathBuf)>,
+    /// What the job produces and where each output is written.
     pub outputs: Vec<PlannedOutput>,
     /// Job options, handed to the plugin as JSON.
     pub options: serde_json::Value,
@@ -70,7 +74,9 @@ impl PlannedJob {
 pub struct PlannedOutput {
     /// Unique within the job.
     pub id: String,
+    /// The format the plugin is asked for (`html`, `ipynb`, `png`, …).
     pub format: String,
+    /// Format parameters handed to the plugin as JSON (language, kind, …).
     pub params: serde_json::Value,
     /// Where the bytes are written; a diagram's image goes beside the decks
     /// in every variant folder.
@@ -80,7 +86,9 @@ pub struct PlannedOutput {
 /// A file the host copies as it is (data files, images, dir groups).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedCopy {
+    /// The source file on disk.
     pub from: PathBuf,
+    /// The destination below an output root.
     pub to: PathBuf,
 }
 
@@ -90,17 +98,24 @@ pub struct PlannedCopy {
 /// build failed to write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedPage {
+    /// The destination below an output root.
     pub to: PathBuf,
+    /// The page's text, in order, fixed parts and parts that depend on job outputs.
     pub parts: Vec<PagePart>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+/// One piece of a generated page.
 pub enum PagePart {
+    /// Bytes written as they are.
     Fixed(Vec<u8>),
     /// `produced` when this build produced every file in `needs`, else `failed`.
     Needs {
+        /// Output files that must all have been produced by this build.
         needs: Vec<PathBuf>,
+        /// The text written when they were (typically a link to them).
         produced: String,
+        /// The text written when any was not (typically the name marked as failed).
         failed: String,
     },
 }
@@ -164,8 +179,11 @@ impl PlannedPage {
 /// What a loaded plugin says about a file: which job type claims it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobClass {
+    /// The name of the plugin that claims the file.
     pub plugin: String,
+    /// The job type within that plugin that converts it.
     pub job_type: String,
+    /// Whether the file is a deck, a diagram or a page.
     pub role: clx_plugin_api::Role,
     /// Output formats the job type can produce.
     pub formats: Vec<String>,
@@ -176,6 +194,7 @@ pub struct JobClass {
 /// Classifies course files by asking the loaded plugins (the host knows no
 /// file type of its own).
 pub trait Classifier {
+    /// Which usable plugin's job type claims `file_name`, or `None` for a data file.
     fn classify(&self, file_name: &str) -> Option<JobClass>;
 
     /// When no usable plugin claims `file_name` but an installed, unusable
@@ -195,8 +214,11 @@ pub trait Classifier {
 /// An installed plugin that would claim a file but is not used.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnusableClaim {
+    /// The name of the unusable plugin.
     pub plugin: String,
+    /// The plugin's manifest, so the user can find and fix it.
     pub path: PathBuf,
+    /// The job type that would claim the file.
     pub job_type: String,
     /// Why the plugin is not used (its status's reason).
     pub reason: String,

@@ -26,6 +26,7 @@ const DECK_PRIORITY: i64 = 10;
 const DIAGRAM_PRIORITY: i64 = 0;
 
 #[derive(Debug, Clone)]
+/// Build choices that are not part of the course itself.
 pub struct PlanOptions {
     /// Image formats every diagram is rendered to (those its plugin offers).
     pub diagram_formats: Vec<String>,
@@ -40,10 +41,13 @@ impl Default for PlanOptions {
 }
 
 #[derive(Debug, thiserror::Error)]
+/// Why a course could not be planned at all.
 pub enum PlanError {
     #[error(transparent)]
+    /// The course spec is missing or malformed.
     Spec(#[from] SpecError),
     #[error(transparent)]
+    /// The course files could not be read.
     Course(#[from] CourseError),
     /// The sweep and `--clean` remove what the build does not produce below
     /// each output root, so a root that overlaps the course's own files
@@ -53,13 +57,26 @@ pub enum PlanError {
          pass an --output-dir outside {}",
         root.display(), slides.display()
     )]
-    OutputInSlides { root: PathBuf, slides: PathBuf },
+    OutputInSlides {
+        /// The output root that lies inside `slides/`.
+        root: PathBuf,
+        /// The course's `slides/` folder.
+        slides: PathBuf,
+    },
     #[error(
         "output folder {} contains the course's {what} {}; the build would delete it: pass an --output-dir \
          that does not contain the course",
         root.display(), input.display()
     )]
-    OutputContainsCourse { root: PathBuf, what: &'static str, input: PathBuf },
+    /// An output root contains the spec or the course root itself.
+    OutputContainsCourse {
+        /// The output root that contains it.
+        root: PathBuf,
+        /// What it contains, for the message (`root folder`, `spec`).
+        what: &'static str,
+        /// The contained course file or folder.
+        input: PathBuf,
+    },
 }
 
 /// Where a course is and where its outputs go: everything the front end
@@ -72,6 +89,7 @@ pub struct CourseInputs {
     pub data_dir: PathBuf,
     /// The output root (`public/` and `speaker/` go below it).
     pub out_dir: PathBuf,
+    /// Build choices (diagram formats, site assets).
     pub options: PlanOptions,
 }
 

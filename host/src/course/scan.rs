@@ -20,12 +20,20 @@ use crate::course::plan::Classifier;
 use crate::report::{Diagnostic, Location};
 
 #[derive(Debug, thiserror::Error)]
+/// Why a course's files could not be read at all.
 pub enum CourseError {
     #[error("{}: no slides/ directory; the course root (--data-dir) must contain slides/", root.display())]
-    NoSlides { root: PathBuf },
+    /// The course root has no `slides/` directory: most likely the wrong `--data-dir`.
+    NoSlides {
+        /// The course root that was searched.
+        root: PathBuf,
+    },
     #[error("{}: cannot read: {source}", path.display())]
+    /// A file or directory below the course root could not be read.
     Io {
+        /// What could not be read.
         path: PathBuf,
+        /// The operating system's reason.
         #[source]
         source: std::io::Error,
     },
@@ -88,15 +96,18 @@ pub fn topic_id(name: &str) -> String {
 /// Topic ids found below `slides/`.
 #[derive(Debug, Default)]
 pub struct TopicMap {
+    /// Topic id -> its directory (or single-file deck) below `slides/`.
     pub topics: BTreeMap<String, PathBuf>,
     /// Files in a module directory named like a single-file topic
     /// (`topic_120_project.pyy`) that no plugin reads, by the id they would
     /// have: what an unknown topic id most likely meant.
     pub unclaimed: BTreeMap<String, PathBuf>,
+    /// Duplicate topic ids and other problems met while scanning; the scan still goes on.
     pub diagnostics: Vec<Diagnostic>,
 }
 
 impl TopicMap {
+    /// Walks `slides/` below `root` and maps every topic id to its path, using `classifier` to recognise single-file topics.
     pub fn scan(root: &Path, classifier: &dyn Classifier) -> Result<TopicMap, CourseError> {
         let slides = root.join("slides");
         if !slides.is_dir() {

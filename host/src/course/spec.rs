@@ -16,18 +16,26 @@ use crate::course::layout::sanitize_name;
 
 pub use crate::course::lang::Text;
 
+/// A parsed course spec: the course's names, sections and topic order, and the folders copied as they are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CourseSpec {
     /// The spec file as given (used to locate messages).
     pub file: PathBuf,
+    /// The course title in both languages; sanitised, it names the course's output folder.
     pub name: Text,
+    /// The `<prog-lang>` value as written (e.g. `python`), resolved to a language later so an unknown one is reported with its position.
     pub prog_lang: String,
     /// Where `<prog-lang>` is, so an unknown language can be located.
     pub prog_lang_at: (u32, u32),
+    /// The `<description>` in both languages, shown on the course home page.
     pub description: Text,
+    /// The `<certificate>` text in both languages; read and kept, though the build does not use it yet.
     pub certificate: Text,
+    /// The `<github>` repository link in both languages; read and kept, though the build does not use it yet.
     pub github: Text,
+    /// The `<author>`, when given; otherwise the site settings may name one.
     pub author: Option<String>,
+    /// The sections in document order.
     pub sections: Vec<SectionSpec>,
     /// In document order, wherever they appear (also nested in a topic).
     pub dir_groups: Vec<DirGroupSpec>,
@@ -35,28 +43,40 @@ pub struct CourseSpec {
     pub warnings: Vec<SpecWarning>,
 }
 
+/// A problem in the spec that does not stop the build, with its position.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpecWarning {
+    /// 1-based line in the spec file.
     pub line: u32,
+    /// 1-based column in the spec file.
     pub column: u32,
+    /// What is wrong and what to do about it.
     pub message: String,
 }
 
+/// A `<section>`: its title and the topics it lists, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SectionSpec {
+    /// The section title in both languages.
     pub name: Text,
+    /// The `<topic>` entries in document order.
     pub topics: Vec<TopicSpec>,
 }
 
+/// A `<topic>` entry of a section.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicSpec {
+    /// The topic id, matched against the topic folders and files below `slides/`.
     pub id: String,
+    /// Set when the topic's `html` attribute means "no": its decks get notebooks and code but no HTML.
     pub skip_html: bool,
     /// Position of the `<topic>` element, so an unknown id can be located.
     pub line: u32,
+    /// 1-based column of the `<topic>` element.
     pub column: u32,
 }
 
+/// A `<dir-group>`: a folder of the course copied into the output as it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirGroupSpec {
     /// Output folder below the course dir; empty = the course dir itself.
@@ -67,22 +87,66 @@ pub struct DirGroupSpec {
     pub subdirs: Vec<String>,
 }
 
+/// Why a course spec could not be read or parsed; every variant but `Read` carries a position.
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
     #[error("{}: cannot read the course spec: {source}; check the path", file.display())]
+    /// The spec file could not be read (missing, unreadable).
     Read {
+        /// The spec file.
         file: PathBuf,
+        /// The operating system's reason.
         #[source]
         source: std::io::Error,
     },
     #[error("{}:{line}:1: the course spec is not UTF-8 (byte {offset}); save it as UTF-8", file.display())]
-    NotUtf8 { file: PathBuf, line: u32, offset: usize },
+    /// The spec file has bytes that are not UTF-8.
+    NotUtf8 {
+        /// The spec file.
+        file: PathBuf,
+        /// 1-based line of the first bad byte.
+        line: u32,
+        /// Byte offset of the first bad byte from the start of the file.
+        offset: usize,
+    },
     #[error("{}:{line}:{column}: {message}", file.display())]
-    Xml { file: PathBuf, line: u32, column: u32, message: String },
+    /// The spec is not well-formed XML.
+    Xml {
+        /// The spec file.
+        file: PathBuf,
+        /// 1-based line of the problem.
+        line: u32,
+        /// 1-based column of the problem.
+        column: u32,
+        /// The XML parser's description of the problem.
+        message: String,
+    },
     #[error("{}:{line}:{column}: <{parent}> lacks the required element <{element}>; add it", file.display())]
-    Missing { file: PathBuf, line: u32, column: u32, parent: String, element: String },
+    /// An element lacks a child element the spec requires.
+    Missing {
+        /// The spec file.
+        file: PathBuf,
+        /// 1-based line of the problem.
+        line: u32,
+        /// 1-based column of the problem.
+        column: u32,
+        /// The element that lacks the child.
+        parent: String,
+        /// The required child element's name.
+        element: String,
+    },
     #[error("{}:{line}:{column}: {message}", file.display())]
-    Invalid { file: PathBuf, line: u32, column: u32, message: String },
+    /// Well-formed XML that breaks the spec's rules (unknown element, topic without id, …).
+    Invalid {
+        /// The spec file.
+        file: PathBuf,
+        /// 1-based line of the problem.
+        line: u32,
+        /// 1-based column of the problem.
+        column: u32,
+        /// What is wrong and what to do about it.
+        message: String,
+    },
 }
 
 impl SpecError {
