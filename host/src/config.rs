@@ -23,15 +23,37 @@ use clx_plugin_api::suggest;
 use serde::Deserialize;
 use toml::de::{DeTable, DeValue};
 
+/// Why the configuration could not be loaded: the file is unreadable, not TOML, or has a setting clx does not accept.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    /// A configuration file exists but could not be read.
+    Read {
+        /// The configuration file.
+        path: PathBuf,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
     #[error("{}: {message}", path.display())]
-    Parse { path: PathBuf, message: String },
+    /// A configuration problem that could not be placed at a key in the file.
+    Parse {
+        /// The configuration file.
+        path: PathBuf,
+        /// What is wrong and what to do about it.
+        message: String,
+    },
     /// A setting clx does not understand, at the key as the author wrote it.
     #[error("{}:{line}:{column}: {message}", path.display())]
-    Setting { path: PathBuf, line: u32, column: u32, message: String },
+    Setting {
+        /// The configuration file.
+        path: PathBuf,
+        /// 1-based line of the key.
+        line: u32,
+        /// 1-based column of the key.
+        column: u32,
+        /// What is wrong, with a "did you mean" where one fits.
+        message: String,
+    },
 }
 
 impl ConfigError {
@@ -94,7 +116,9 @@ struct QueueSection {
 pub struct Config {
     /// Plugin directories, resolved against the file that named them.
     pub plugin_dirs: Vec<PathBuf>,
+    /// `[workers]`: job type -> how many workers run it at once; a course file's entry wins over the user's.
     pub workers: BTreeMap<String, usize>,
+    /// `[converters.<plugin>]`: plugin name -> the settings table handed to that plugin as JSON.
     pub converters: BTreeMap<String, toml::Table>,
     /// Image formats every diagram is rendered to (default: png).
     pub diagram_formats: Option<Vec<String>>,
@@ -259,16 +283,24 @@ impl Config {
 /// bound (`graphviz`, `graphviz >= 0.1`, `notebook = 0.1.0`, `x < 2`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginRequirement {
+    /// The plugin's name as its manifest declares it.
     pub name: String,
+    /// The version bound, when given: the operator and the version's numeric parts (`0.1` is `[0, 1]`).
     pub bound: Option<(VersionOp, Vec<u64>)>,
 }
 
+/// How a required plugin's version is compared with the bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VersionOp {
+    /// `>=`: at least the bound.
     Ge,
+    /// `>`: newer than the bound.
     Gt,
+    /// `<=`: at most the bound.
     Le,
+    /// `<`: older than the bound.
     Lt,
+    /// `=`: exactly the bound.
     Eq,
 }
 
@@ -285,6 +317,7 @@ impl VersionOp {
 }
 
 impl PluginRequirement {
+    /// Parse one `requires-plugins` entry (`graphviz >= 0.1`); the error says what is wrong in words for the user.
     pub fn parse(text: &str) -> Result<PluginRequirement, String> {
         let text = text.trim();
         let end = text.find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_')).unwrap_or(text.len());
@@ -485,6 +518,7 @@ fn expand_home(p: &Path) -> PathBuf {
     }
 }
 
+/// `$HOME` when set and not empty: the base of `~` in configured paths and of the default config, data and state dirs.
 pub fn home_dir() -> Option<PathBuf> {
     std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from)
 }
@@ -524,6 +558,7 @@ impl StateDir {
         StateDir(clx_plugin_api::state_dir())
     }
 
+    /// The state dir itself.
     pub fn path(&self) -> &Path {
         &self.0
     }

@@ -14,7 +14,6 @@
 // still have items to document.
 #[allow(missing_docs)]
 pub mod build;
-#[allow(missing_docs)]
 pub mod config;
 pub mod course;
 #[allow(missing_docs)]
@@ -24,7 +23,6 @@ pub mod plugin;
 #[allow(missing_docs)]
 pub mod preview;
 pub mod process;
-#[allow(missing_docs)]
 pub mod report;
 #[allow(missing_docs)]
 pub mod run;

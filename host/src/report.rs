@@ -14,12 +14,16 @@ use indicatif::{ProgressBar, ProgressStyle};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
+    /// A converter's remark that needs no action.
     Info,
+    /// Something likely wrong; the build still succeeds unless `--strict`.
     Warning,
+    /// Something that cost an output; the build fails.
     Error,
 }
 
 impl Level {
+    /// The level as printed and stored (`info`, `warning`, `error`); [`Level::parse`] reads it back.
     pub fn as_str(self) -> &'static str {
         match self {
             Level::Info => "info",
@@ -44,26 +48,34 @@ impl Level {
 /// nothing.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Location {
+    /// 1-based line in the file.
     pub line: Option<u32>,
+    /// 1-based column, when known (spec and configuration positions).
     pub column: Option<u32>,
+    /// 1-based number of the deck cell the problem is in.
     pub cell: Option<u32>,
 }
 
 impl Location {
+    /// No location: the diagnostic is about the whole file.
     pub const NONE: Location = Location { line: None, column: None, cell: None };
 
+    /// A `line:column` position, as in a spec or configuration file.
     pub fn at(line: u32, column: u32) -> Location {
         Location { line: Some(line), column: Some(column), cell: None }
     }
 
+    /// A line without a column.
     pub fn line(line: u32) -> Location {
         Location { line: Some(line), ..Location::NONE }
     }
 
+    /// A place in a deck: its cell and line, either of which may be unknown.
     pub fn cell(cell: Option<u32>, line: Option<u32>) -> Location {
         Location { line, column: None, cell }
     }
 
+    /// Whether the location is empty (nothing to print after the file).
     pub fn is_none(&self) -> bool {
         *self == Location::NONE
     }
@@ -101,19 +113,26 @@ impl std::fmt::Display for Location {
     }
 }
 
+/// One warning or error (or remark) about a file, as shown to the user and recorded in the queue.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Diagnostic {
+    /// How bad it is.
     pub level: Level,
+    /// The file as the user should see it in messages (relative to the course root where possible).
     pub file: String,
+    /// Where in the file; may be empty.
     pub location: Location,
+    /// What is wrong and, where possible, what to do about it.
     pub message: String,
 }
 
 impl Diagnostic {
+    /// An error about `file` at `location`.
     pub fn error(file: impl Into<String>, location: Location, message: impl Into<String>) -> Self {
         Diagnostic { level: Level::Error, file: file.into(), location, message: message.into() }
     }
 
+    /// A warning about `file` at `location`.
     pub fn warning(file: impl Into<String>, location: Location, message: impl Into<String>) -> Self {
         Diagnostic { level: Level::Warning, file: file.into(), location, message: message.into() }
     }
@@ -247,17 +266,25 @@ fn escape_property(s: &str) -> String {
     escape_data(s).replace(':', "%3A").replace(',', "%2C")
 }
 
+/// The user-facing account of one build: progress, diagnostics as they come, and the counts the summary shows.
 pub struct Report {
     bar: Option<ProgressBar>,
     started: Instant,
     total: u64,
     done: u64,
+    /// Jobs whose outputs were produced by running a converter this build.
     pub built: usize,
+    /// Jobs whose outputs came from the cache without running a converter.
     pub cached: usize,
+    /// Jobs that failed to produce at least one of their outputs (each with an error diagnostic).
     pub failed: usize,
+    /// Output files written because they were new or their bytes changed.
     pub written: usize,
+    /// Output files left alone because they already held the right bytes.
     pub unchanged: usize,
+    /// Stale files swept from the output roots (no longer produced by the course).
     pub removed: usize,
+    /// Every diagnostic reported so far, in order, including ones not printed again in watch mode.
     pub diagnostics: Vec<Diagnostic>,
     quiet: bool,
     /// Put in front of the summary (watch mode: what changed).
@@ -277,6 +304,7 @@ pub struct Report {
 }
 
 impl Report {
+    /// A report that prints progress and diagnostics to stderr; `quiet` keeps notes and the progress display off.
     pub fn new(quiet: bool) -> Report {
         Report {
             bar: None,
@@ -314,6 +342,7 @@ impl Report {
         self
     }
 
+    /// Print diagnostics and the summary as `format` asks (human lines or JSON).
     pub fn with_format(mut self, format: MessageFormat) -> Report {
         self.format = format;
         self
@@ -393,6 +422,7 @@ impl Report {
         self.diagnostics.push(d);
     }
 
+    /// Print an informational line on stderr (above the progress bar, if any); silent when quiet.
     pub fn note(&self, message: &str) {
         if self.quiet {
             return;
@@ -403,10 +433,12 @@ impl Report {
         }
     }
 
+    /// How many errors were reported.
     pub fn errors(&self) -> usize {
         self.diagnostics.iter().filter(|d| d.level == Level::Error).count()
     }
 
+    /// How many warnings were reported.
     pub fn warnings(&self) -> usize {
         self.diagnostics.iter().filter(|d| d.level == Level::Warning).count()
     }
