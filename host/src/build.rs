@@ -15,23 +15,32 @@ use crate::store::SessionStatus;
 /// Everything one build needs, resolved before work starts.
 #[derive(Debug, Clone)]
 pub struct BuildOptions {
+    /// The course spec, its root, the output folder and how to plan.
     pub course: CourseInputs,
+    /// How the engine runs the plan: workers, cache, time-outs.
     pub engine: EngineOptions,
     /// Empty the course's output roots first (`--clean`).
     pub clean: bool,
 }
 
+/// Why a build stopped before it finished; a failed deck is not one (it
+/// goes into the report and the build goes on).
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
+    /// The course could not be planned (bad spec, layout or file).
     #[error(transparent)]
     Plan(#[from] PlanError),
+    /// The engine could not run the plan, or was interrupted.
     #[error(transparent)]
     Engine(#[from] EngineError),
+    /// An output root could not be emptied for `--clean`.
     #[error(transparent)]
     Output(#[from] OutputError),
 }
 
 impl BuildError {
+    /// Whether the build stopped because of Ctrl-C or SIGTERM, which the
+    /// binary reports as an interruption rather than an error.
     pub fn is_interrupted(&self) -> bool {
         matches!(self, BuildError::Engine(EngineError::Interrupted))
     }
@@ -47,6 +56,8 @@ pub struct Build<'r> {
 }
 
 impl<'r> Build<'r> {
+    /// Start the engine (and its workers) for the course in `options`;
+    /// nothing is planned or built yet.
     pub fn open(registry: &'r Registry, config: &'r Config, options: BuildOptions) -> Result<Self, BuildError> {
         let engine = Engine::new(registry, config, options.engine)?;
         Ok(Build { registry, course: options.course, clean: options.clean, engine })
@@ -79,6 +90,8 @@ impl<'r> Build<'r> {
         self.engine.interrupted()
     }
 
+    /// The course inputs this build was opened with (watch mode needs its
+    /// root and output).
     pub fn course(&self) -> &CourseInputs {
         &self.course
     }

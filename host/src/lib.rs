@@ -12,21 +12,15 @@
 
 // `missing_docs` holds for the modules below without an `allow`; the others
 // still have items to document.
-#[allow(missing_docs)]
 pub mod build;
 pub mod config;
 pub mod course;
-#[allow(missing_docs)]
 pub mod lockfile;
-#[allow(missing_docs)]
 pub mod plugin;
-#[allow(missing_docs)]
 pub mod preview;
 pub mod process;
 pub mod report;
-#[allow(missing_docs)]
 pub mod run;
 pub mod signals;
 pub mod store;
-#[allow(missing_docs)]
 pub mod watch;

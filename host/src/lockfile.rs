@@ -29,16 +29,35 @@ const TAIL_LINES: usize = 15;
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     #[error("{what} {}: {source}", path.display())]
-    Io { what: &'static str, path: PathBuf, source: std::io::Error },
+    /// Reading or writing a file failed.
+    Io {
+        /// What was attempted, as the message's opening ("cannot read").
+        what: &'static str,
+        /// The file concerned.
+        path: PathBuf,
+        /// The underlying failure.
+        source: std::io::Error,
+    },
     #[error("cannot run uv ({program}) to lock the course's Python packages: {source}; run scripts/setup")]
-    Spawn { program: String, source: std::io::Error },
+    /// uv could not be started (missing, or not executable).
+    Spawn {
+        /// The uv executable tried, as a path.
+        program: String,
+        /// The underlying failure.
+        source: std::io::Error,
+    },
     #[error("uv cannot resolve the course's Python packages; its output ends with:\n{tail}")]
-    Resolve { tail: String },
+    /// uv ran but could not resolve the packages.
+    Resolve {
+        /// The last lines of uv's output, where it says why.
+        tail: String,
+    },
 }
 
 /// One package whose pinned version a resolution changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
+    /// The package's name as the lock spells it.
     pub package: String,
     /// `None`: newly pinned.
     pub from: Option<String>,
@@ -66,6 +85,8 @@ pub enum Locked {
     Resolved {
         /// The packages the course names, with their pinned versions.
         direct: Vec<(String, String)>,
+        /// Every package whose pin differs from the previous lock (all of
+        /// them when there was none).
         changes: Vec<Change>,
         /// Whether a lock existed before.
         replaced: bool,

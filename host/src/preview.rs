@@ -33,12 +33,26 @@ use crate::report::{Diagnostic, Level, Report};
 /// (output folders never start with `__`).
 const EVENTS_PATH: &str = "/__clx/events";
 
+/// Why the preview server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum PreviewError {
+    /// The address could not be bound (port in use, no permission).
     #[error("cannot serve on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The underlying failure.
+        source: std::io::Error,
+    },
+    /// The output directory could not be resolved (missing, unreadable).
     #[error("cannot serve {}: {source}", dir.display())]
-    Root { dir: PathBuf, source: std::io::Error },
+    Root {
+        /// The output directory as given.
+        dir: PathBuf,
+        /// The underlying failure.
+        source: std::io::Error,
+    },
+    /// The async runtime or the server thread could not be created.
     #[error("cannot start the preview server: {0}")]
     Runtime(std::io::Error),
 }
@@ -94,6 +108,7 @@ impl Preview {
         Ok(Preview { addr, shared })
     }
 
+    /// The address actually bound (with the real port when 0 was asked).
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }

@@ -18,12 +18,21 @@ use crate::course::layout::Top;
 /// file in several steps (temp file, rename, chmod).
 pub const DEBOUNCE: Duration = Duration::from_millis(150);
 
+/// Why the course could not be watched.
 #[derive(Debug, thiserror::Error)]
 pub enum WatchError {
+    /// The file-system watcher could not be set up on a path.
     #[error("cannot watch {path}: {source}")]
-    Watch { path: PathBuf, source: notify::Error },
+    Watch {
+        /// The directory that was to be watched (the course root).
+        path: PathBuf,
+        /// The watcher's failure (e.g. the inotify watch limit reached).
+        source: notify::Error,
+    },
 }
 
+/// Watches a course's files and reports, debounced, which ones changed,
+/// ignoring what the build itself writes.
 pub struct CourseWatcher {
     _watcher: RecommendedWatcher,
     rx: mpsc::Receiver<notify::Result<notify::Event>>,

@@ -14,28 +14,40 @@ use clx_plugin_api::{
     check_api_version, ApiVersionFn, ConverterBox, Manifest, PluginModRef, API_VERSION, API_VERSION_SYMBOL,
 };
 
+/// Why a library file is not a usable plugin; `clx plugins list` shows it.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum LoadError {
+    /// The dynamic loader refused the file; holds its message.
     #[error("not a loadable library: {0}")]
     NotALibrary(String),
+    /// A library, but without the symbols a clx plugin exports.
     #[error("not a clx plugin (it exports no clx root module)")]
     NotAPlugin,
     /// Names both versions and what to rebuild against.
     #[error("{0}")]
     IncompatibleVersion(String),
+    /// The plugin-api version matches but the types' layout does not;
+    /// holds abi_stable's account of the difference.
     #[error("its plugin-api types do not match this clx (incompatible layout); rebuild the plugin against clx-plugin-api {API_VERSION}: {0}")]
     IncompatibleLayout(String),
+    /// The plugin's root module could not be initialised; holds why.
     #[error("the plugin failed to initialise: {0}")]
     InitFailed(String),
+    /// The plugin loaded but describes itself wrongly (a bad name, no
+    /// version, no job type, no suffix or format); holds what is wrong.
     #[error("invalid manifest: {0}")]
     InvalidManifest(String),
 }
 
 /// A plugin that passed every check.
 pub struct LoadedPlugin {
+    /// The library file it was loaded from.
     pub path: PathBuf,
+    /// The plugin's root module: the entry points the host calls.
     pub module: PluginModRef,
+    /// What the plugin says about itself: name, version, job types.
     pub manifest: Manifest,
+    /// The plugin-api version it was built against, as it reports it.
     pub api_version: String,
 }
 
@@ -46,6 +58,8 @@ impl std::fmt::Debug for LoadedPlugin {
 }
 
 impl LoadedPlugin {
+    /// The plugin's name from its manifest: what `requires-plugins` and
+    /// shadowing go by.
     pub fn name(&self) -> &str {
         self.manifest.name.as_str()
     }

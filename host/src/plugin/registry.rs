@@ -12,26 +12,35 @@ use crate::course::{Classifier, JobClass};
 use super::loader::{load, LoadError, LoadedPlugin};
 use super::search::{Found, SearchDir, SearchOrigin, SearchPath};
 
+/// Whether a library on the search path is in use, and if not why.
 #[derive(Debug)]
 pub enum CandidateStatus {
+    /// Loaded and in use: its job types are registered.
     Ok,
     /// A plugin of the same name earlier in the search path wins.
     Shadowed {
+        /// The library file of the plugin that wins.
         by: PathBuf,
     },
     /// Claims a job type another plugin already provides; none of its job
     /// types are used, so a build never depends on search-path accidents.
     Conflict {
+        /// The job type claimed twice.
         job_type: String,
+        /// The name of the plugin that already provides it.
         owner: String,
+        /// That plugin's library file.
         owner_path: PathBuf,
     },
+    /// Could not be loaded as a plugin.
     Broken(LoadError),
     /// Never loaded: others could change the library (see `search`).
     Unsafe(String),
 }
 
 impl CandidateStatus {
+    /// A short word for the status (`ok`, `shadowed`, `broken`, ...), as
+    /// `clx plugins list` shows it.
     pub fn label(&self) -> &'static str {
         match self {
             CandidateStatus::Ok => "ok",
@@ -46,6 +55,7 @@ impl CandidateStatus {
         }
     }
 
+    /// Why the candidate is not in use, as a sentence; `None` when it is.
     pub fn reason(&self) -> Option<String> {
         match self {
             CandidateStatus::Ok => None,
@@ -61,28 +71,38 @@ impl CandidateStatus {
     }
 }
 
+/// One library found on the search path, whatever became of it.
 #[derive(Debug)]
 pub struct Candidate {
+    /// The library file.
     pub path: PathBuf,
+    /// Which part of the search path it was found in.
     pub origin: SearchOrigin,
     /// Who put its directory on the search path.
     pub added_by: String,
+    /// Whether it is in use, and if not why.
     pub status: CandidateStatus,
+    /// The loaded plugin; `None` when it could not be (or must not be)
+    /// loaded. Shadowed and conflicting plugins are loaded but unused.
     pub plugin: Option<LoadedPlugin>,
 }
 
 /// What a job type is and who provides it.
 #[derive(Debug, Clone)]
 pub struct JobTypeEntry {
+    /// The job type as its plugin declares it (name, file suffixes it
+    /// claims, output formats).
     pub decl: JobTypeDecl,
     /// Index into `Registry::candidates`.
     pub candidate: usize,
 }
 
+/// Every plugin found on the search path, and which one owns each job type.
 #[derive(Debug, Default)]
 pub struct Registry {
     /// The search path, in order.
     pub dirs: Vec<SearchDir>,
+    /// Every library found, in search order, including unusable ones.
     pub candidates: Vec<Candidate>,
     job_types: BTreeMap<String, JobTypeEntry>,
     /// Job type names in registration order: classification asks them in
@@ -178,13 +198,37 @@ impl Registry {
 #[derive(Debug, thiserror::Error)]
 pub enum RequirementError {
     #[error("clx.toml requires plugin `{wanted}`, but no plugin named `{name}` is installed; install it (`clx plugins install PATH`) or add its directory to `plugins` (see `clx plugins list`)")]
-    Missing { wanted: String, name: String },
+    /// No plugin of that name is in use.
+    Missing {
+        /// The requirement as written (name and version range).
+        wanted: String,
+        /// The plugin name looked for.
+        name: String,
+    },
     #[error(
         "clx.toml requires plugin `{wanted}`, but {path} is not usable ({label}: {reason}); see `clx plugins list`"
     )]
-    Unusable { wanted: String, path: PathBuf, label: &'static str, reason: String },
+    /// A plugin of that name was found but is not in use.
+    Unusable {
+        /// The requirement as written (name and version range).
+        wanted: String,
+        /// The library file found.
+        path: PathBuf,
+        /// Its status word, as [`CandidateStatus::label`] gives it.
+        label: &'static str,
+        /// Why it is not in use, as [`CandidateStatus::reason`] gives it.
+        reason: String,
+    },
     #[error("clx.toml requires plugin `{wanted}`, but {path} is version {found}; install a matching version")]
-    Version { wanted: String, path: PathBuf, found: String },
+    /// The plugin in use has a version outside the required range.
+    Version {
+        /// The requirement as written (name and version range).
+        wanted: String,
+        /// The library file of the plugin in use.
+        path: PathBuf,
+        /// The version that plugin reports.
+        found: String,
+    },
 }
 
 impl Registry {

@@ -7,14 +7,20 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
+/// Which part of the search path a directory comes from; earlier parts win.
 pub enum SearchOrigin {
+    /// `--plugin-dir` or `CLX_PLUGIN_PATH`.
     CommandLine,
+    /// `plugins` in a `clx.toml`.
     Config,
+    /// Beside the `clx` executable, or where `scripts/install` puts plugins.
     Executable,
+    /// `plugins/` in the user data dir, where `clx plugins install` copies to.
     UserData,
 }
 
 impl SearchOrigin {
+    /// The origin as `clx plugins list` names it.
     pub fn as_str(self) -> &'static str {
         match self {
             SearchOrigin::CommandLine => "--plugin-dir/CLX_PLUGIN_PATH",
@@ -25,9 +31,12 @@ impl SearchOrigin {
     }
 }
 
+/// One directory of the search path.
 #[derive(Debug, Clone)]
 pub struct SearchDir {
+    /// The directory; it need not exist.
     pub path: PathBuf,
+    /// Which part of the search path put it there.
     pub origin: SearchOrigin,
     /// Whether every dynamic library here is a candidate. The executable's own
     /// directory is shared with other files (in a cargo target dir, with every
@@ -41,15 +50,20 @@ pub struct SearchDir {
 /// A library on the search path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Found {
+    /// The library file.
     pub path: PathBuf,
+    /// Which part of the search path its directory belongs to.
     pub origin: SearchOrigin,
+    /// Who put its directory on the path, copied from [`SearchDir::added_by`].
     pub added_by: String,
     /// Why the library must not be loaded at all (others could change it).
     pub refused: Option<String>,
 }
 
+/// The directories searched for plugins, in order of precedence.
 #[derive(Debug, Clone, Default)]
 pub struct SearchPath {
+    /// The directories, first wins; no directory twice.
     pub dirs: Vec<SearchDir>,
 }
 

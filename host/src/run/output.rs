@@ -13,23 +13,55 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+/// Why an output could not be written, or the output tree not cleaned.
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
+    /// Writing the file (or its temp file, or its folder) failed.
     #[error("cannot write {path}: {source}; check that folder's permissions and the free disk space")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        /// The output file being written.
+        path: PathBuf,
+        /// The underlying failure.
+        source: std::io::Error,
+    },
+    /// A file sits where the output's path needs a folder.
     #[error("cannot write {path}: {blocker} is a file where clx needs a folder; move it away (or build with --clean)")]
-    FileInTheWay { path: PathBuf, blocker: PathBuf },
+    FileInTheWay {
+        /// The output file being written.
+        path: PathBuf,
+        /// The file that is in the way, one of the output's ancestors.
+        blocker: PathBuf,
+    },
+    /// A folder sits at the output's own path.
     #[error("cannot write {path}: a folder is in the way; move it away (or build with --clean)")]
-    FolderInTheWay { path: PathBuf },
+    FolderInTheWay {
+        /// The output file being written.
+        path: PathBuf,
+    },
+    /// The source of a copied file could not be read.
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        /// The course file being copied.
+        path: PathBuf,
+        /// The underlying failure.
+        source: std::io::Error,
+    },
+    /// Removing a stale output or emptying a root for `--clean` failed.
     #[error("cannot clean {path}: {source}")]
-    Clean { path: PathBuf, source: std::io::Error },
+    Clean {
+        /// The file or folder that could not be listed or removed.
+        path: PathBuf,
+        /// The underlying failure.
+        source: std::io::Error,
+    },
 }
 
+/// Whether a write touched the disk; the report counts the two apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Written {
+    /// The file was new or its bytes differed, and was replaced.
     Written,
+    /// The file already held exactly these bytes; left alone, mtime kept.
     Unchanged,
 }
 
@@ -41,6 +73,8 @@ pub struct OutputTree {
 }
 
 impl OutputTree {
+    /// An empty tree for a build writing below `roots`, the only folders
+    /// the sweep will ever remove files from.
     pub fn new(roots: Vec<PathBuf>) -> OutputTree {
         OutputTree { roots, produced: HashSet::new() }
     }

@@ -31,23 +31,33 @@ const STDERR_LINES_KEPT: usize = 20;
 /// Workers to run for some job types of one plugin.
 #[derive(Debug, Clone)]
 pub struct WorkerSpec {
+    /// The plugin's name, as messages and events name it.
     pub plugin: String,
+    /// The plugin's library file, which each worker loads.
     pub plugin_path: PathBuf,
+    /// The job types these workers claim from the queue.
     pub job_types: Vec<String>,
+    /// How many workers to start (again, after they all died).
     pub count: usize,
     /// The plugin's `clx.toml` section as JSON.
     pub plugin_config: String,
 }
 
+/// What every worker of a pool shares.
 #[derive(Debug, Clone)]
 pub struct PoolConfig {
+    /// The `clx` executable workers are started from (`clx worker`).
     pub exe: PathBuf,
     /// Where the workers' queue and cache are.
     pub store: StoreLocation,
     /// Where workers' scratch folders go (`<state dir>/tmp`).
     pub scratch: PathBuf,
+    /// The queue session whose jobs the workers claim.
     pub session: SessionId,
+    /// How long one job may run before its worker is killed and the job
+    /// fails without a retry.
     pub job_deadline: Duration,
+    /// The `--log-level` workers are started with.
     pub log_level: String,
     /// Set by Ctrl-C or SIGTERM.
     pub interrupted: Interrupt,
@@ -60,13 +70,39 @@ pub enum PoolEvent {
     Finished(JobId),
     /// A worker died or was killed while running the job, which was requeued
     /// or, with its attempts used up, failed.
-    Lost { job: JobId, requeued: bool, reason: String },
+    Lost {
+        /// The job the worker was running.
+        job: JobId,
+        /// Whether the job went back to the queue (`false`: it failed).
+        requeued: bool,
+        /// What happened to the worker (exit status, signal, time-out).
+        reason: String,
+    },
     /// Workers of this spec could not start; its pending jobs were failed.
-    CannotStart { plugin: String, reason: String, failed: Vec<JobId> },
+    CannotStart {
+        /// The plugin whose workers keep dying before they are ready.
+        plugin: String,
+        /// Why, from the last worker's stderr when it said anything.
+        reason: String,
+        /// The jobs failed because of it.
+        failed: Vec<JobId>,
+    },
     /// The plugin logged while converting the job.
-    Log { job: JobId, level: LogLevel, message: String },
+    Log {
+        /// The job being converted.
+        job: JobId,
+        /// The severity the plugin gave.
+        level: LogLevel,
+        /// The plugin's text.
+        message: String,
+    },
     /// The plugin reported how far the job is.
-    Progress { job: JobId, message: String },
+    Progress {
+        /// The job being converted.
+        job: JobId,
+        /// The plugin's text, led by `done/total` when it gave a total.
+        message: String,
+    },
     /// The user pressed Ctrl-C (or sent SIGTERM).
     Interrupted,
 }
@@ -111,6 +147,9 @@ struct Slot {
     scratch: PathBuf,
 }
 
+/// The local worker processes of one build: starts them per [`WorkerSpec`],
+/// watches their pipes and heartbeats, replaces hung or dead ones and turns
+/// what they say into [`PoolEvent`]s.
 pub struct Pool {
     config: PoolConfig,
     specs: Vec<WorkerSpec>,
@@ -128,12 +167,17 @@ pub struct Pool {
     to_remove: Vec<(u32, PathBuf)>,
 }
 
+/// Why the pool could not go on; a worker that dies is not one (its job is
+/// requeued or failed).
 #[derive(Debug, thiserror::Error)]
 pub enum PoolError {
+    /// A worker process could not be started: the plugin's name and why.
     #[error("cannot start a worker ({0}): {1}")]
     Spawn(String, std::io::Error),
+    /// The queue could not be read or written.
     #[error(transparent)]
     Queue(#[from] QueueError),
+    /// A worker's scratch folder could not be made: the parent folder and why.
     #[error("cannot create a scratch folder for workers in {0}: {1}; check that the state dir (CLX_HOME) is writable")]
     Scratch(PathBuf, std::io::Error),
 }

@@ -27,26 +27,41 @@ fn parse_level(word: &str) -> Option<LogLevel> {
 /// strings, so a newline or a colour code in them cannot break the framing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
+    /// The plugin is loaded and the worker registered in the queue under
+    /// this id; a worker that dies before this counts as failing to start.
     Ready(WorkerId),
+    /// The worker claimed this job and began converting it; the job's
+    /// deadline runs from here.
     Started(JobId),
+    /// The job's outcome is committed to the queue.
     Done(JobId),
+    /// No job left to claim; the worker waits for a line on its stdin.
     Idle,
     /// The plugin logged while converting `job`.
     Log {
+        /// The job being converted.
         job: JobId,
+        /// The severity the plugin gave.
         level: LogLevel,
+        /// The plugin's text.
         message: String,
     },
     /// The plugin reported how far `job` is.
     Progress {
+        /// The job being converted.
         job: JobId,
+        /// Steps finished so far.
         done: u32,
+        /// Steps in all; 0 when the plugin does not know.
         total: u32,
+        /// The plugin's text.
         message: String,
     },
 }
 
 impl Event {
+    /// Read one line as the worker wrote it; `None` for anything else (a
+    /// stray print from a plugin is ignored, not fatal).
     pub fn parse(line: &str) -> Option<Event> {
         let (word, arg) = line.trim().split_once(' ').unwrap_or((line.trim(), ""));
         let id = || arg.parse::<i64>().ok();
@@ -74,6 +89,7 @@ impl Event {
         })
     }
 
+    /// The event as one line, newline included, for [`Event::parse`].
     pub fn line(&self) -> String {
         match self {
             Event::Ready(w) => format!("ready {}\n", w.0),

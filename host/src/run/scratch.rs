@@ -10,6 +10,8 @@
 
 use std::path::{Path, PathBuf};
 
+/// Hands out per-worker scratch folders under one root, named after this
+/// host process so a later host can tell which are stale.
 pub struct Scratch {
     root: PathBuf,
     host: u32,

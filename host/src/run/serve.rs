@@ -41,20 +41,29 @@ pub struct ServeOptions {
     pub interrupt: Interrupt,
 }
 
+/// Why `clx worker serve` could not start or had to stop.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    /// A job type asked for that no plugin in use provides: that type, and
+    /// the known types joined with commas.
     #[error("no plugin handles job type `{0}`; known: {1} (see `clx plugins list`)")]
     UnknownType(String, String),
+    /// No plugin is in use at all.
     #[error("no plugin found, so there is nothing to serve; see `clx plugins list`")]
     NothingToServe,
+    /// A plugin library could not be read to hash it for the claim.
     #[error("cannot read plugin library: {0}")]
     Library(#[from] crate::run::engine::IdentityError),
+    /// The queue could not be opened, read or written.
     #[error(transparent)]
     Queue(#[from] QueueError),
+    /// The cache could not be opened, read or written.
     #[error(transparent)]
     Cache(#[from] CacheError),
+    /// A plugin could not be loaded or its converter not created.
     #[error(transparent)]
     Worker(#[from] worker::WorkerError),
+    /// The queue is local to one machine; holds how it describes itself.
     #[error("clx worker serve needs a queue shared across machines, not {0}")]
     NotShared(String),
 }

@@ -33,24 +33,46 @@ use crate::store::{
 /// How often a worker proves it is alive, also while a job runs.
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_millis(500);
 
+/// Why a worker stopped; a failed job is not one (it is recorded in the
+/// queue and the worker goes on).
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
+    /// The plugin library could not be loaded.
     #[error("cannot load plugin {path}: {source}")]
-    Load { path: PathBuf, source: loader::LoadError },
+    Load {
+        /// The library file.
+        path: PathBuf,
+        /// Why it is not a usable plugin.
+        source: loader::LoadError,
+    },
+    /// The plugin refused to create its converter.
     #[error("plugin {plugin} refused to start: {message}")]
-    Start { plugin: String, message: String },
+    Start {
+        /// The plugin's name.
+        plugin: String,
+        /// The plugin's own account, typically about its settings or tools.
+        message: String,
+    },
+    /// The queue could not be opened, read or written.
     #[error(transparent)]
     Queue(#[from] QueueError),
+    /// The cache could not be opened, read or written.
     #[error(transparent)]
     Cache(#[from] CacheError),
+    /// Reading stdin or writing stdout failed: the host is gone.
     #[error("lost the connection to the host: {0}")]
     Pipe(#[from] std::io::Error),
 }
 
+/// What `clx worker` is started with: one plugin, one session, its types.
 pub struct WorkerConfig {
+    /// The plugin library file to load.
     pub plugin: PathBuf,
+    /// Where the queue and the cache are.
     pub store: StoreLocation,
+    /// The queue session whose jobs this worker claims.
     pub session: SessionId,
+    /// The job types it claims from the queue.
     pub job_types: Vec<String>,
     /// The plugin's `clx.toml` section as JSON.
     pub plugin_config: String,
@@ -167,7 +189,9 @@ pub fn run(config: WorkerConfig) -> Result<(), WorkerError> {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ProbeAnswer {
+    /// Job type -> its tool identity, or the plugin's error asking it.
     Identities(std::collections::BTreeMap<String, Result<String, String>>),
+    /// The plugin could not be loaded or its converter not created; says why.
     CannotStart(String),
 }
 

@@ -47,10 +47,15 @@ pub struct EngineOptions {
     pub scratch: PathBuf,
     /// Label of the session in the queue (the spec path).
     pub label: String,
+    /// `--no-cache`: run every job even when the cache holds its result.
     pub no_cache: bool,
     /// `--workers TYPE=N`, over `clx.toml`'s `[workers]`.
     pub workers: BTreeMap<String, usize>,
+    /// `--job-timeout`: how long one job may run before its worker is
+    /// killed and the job fails; also caps how long a plugin probe may take.
     pub job_deadline: Duration,
+    /// The `--log-level` workers and probes are started with (`warn`,
+    /// `info`, `debug`, ...).
     pub log_level: String,
     /// Skip the sweep of stale outputs.
     pub keep_stale: bool,
@@ -60,16 +65,24 @@ pub struct EngineOptions {
     pub interrupt: Interrupt,
 }
 
+/// Why the engine could not run a plan to its end; failed jobs are not
+/// errors here, they go into the report.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
+    /// The job queue could not be opened, written or read.
     #[error(transparent)]
     Queue(#[from] QueueError),
+    /// The cache could not be opened, read or written.
     #[error(transparent)]
     Cache(#[from] CacheError),
+    /// Workers could not be started or supervised.
     #[error(transparent)]
     Pool(#[from] crate::run::pool::PoolError),
+    /// An output could not be written or a stale one swept.
     #[error(transparent)]
     Output(#[from] crate::run::output::OutputError),
+    /// Ctrl-C or SIGTERM arrived; workers were stopped, the session is
+    /// recorded as interrupted.
     #[error("the build was interrupted")]
     Interrupted,
     /// A plugin refused its `[converters.<plugin>]` settings: the build
@@ -97,6 +110,9 @@ pub struct Engine<'r> {
 }
 
 impl<'r> Engine<'r> {
+    /// An engine for plugins of `registry`, with the course's converter
+    /// settings from `config`; opens the cache now, the queue and the
+    /// workers only when the first job has to run.
     pub fn new(registry: &'r Registry, config: &'r Config, options: EngineOptions) -> Result<Self, EngineError> {
         let cache = options.store.open_cache()?;
         Ok(Engine {
