@@ -2,7 +2,7 @@
 //! the deck's lines), and rendering never panics.
 #![no_main]
 
-use clx_plugin_notebook::template::{self, Globals};
+use clx_plugin_notebook::template::{self, Byline, Globals};
 use clx_plugin_notebook::ProgLang;
 use libfuzzer_sys::fuzz_target;
 
@@ -16,7 +16,7 @@ fuzz_target!(|input: (bool, &str)| {
         text.matches('\n').count(),
         "the pre-pass changed the line count:\n{rewritten}"
     );
-    let globals = Globals { is_notebook: python, is_html: false, lang: "de", author: None };
+    let globals = Globals { is_notebook: python, is_html: false, lang: "de", byline: Byline::default() };
     if let Err(err) = template::render(text, comment, lang.builtin_macros(), &globals) {
         if let Some(line) = err.line {
             assert!(line >= 1 && line as usize <= text.matches('\n').count() + 1, "{err:?}");

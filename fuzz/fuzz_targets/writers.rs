@@ -3,7 +3,7 @@
 //! code file is UTF-8 - for any deck, kind and language.
 #![no_main]
 
-use clx_plugin_notebook::{build_variant, code, ipynb, DeckInput, Format, Kind, ProgLang};
+use clx_plugin_notebook::{build_variant, code, ipynb, Byline, DeckInput, Format, Kind, ProgLang};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|input: (u8, &str)| {
@@ -12,7 +12,7 @@ fuzz_target!(|input: (u8, &str)| {
         [usize::from(choice % 5)];
     let kind = [Kind::CodeAlong, Kind::Completed, Kind::Speaker][usize::from(choice / 5 % 3)];
     let lang = if choice & 0x80 == 0 { "de" } else { "en" };
-    let input = DeckInput { text, lang, prog_lang, author: None, macros: None };
+    let input = DeckInput { text, lang, prog_lang, byline: Byline::default(), macros: None };
     let Ok(variant) = build_variant(&input, kind, Format::Ipynb) else { return };
     let notebook = variant.notebook();
     let bytes = ipynb::to_bytes(&notebook);

@@ -16,6 +16,16 @@ pub struct NotebookOptions {
     pub prog_lang: String,
     /// The course's author, for the notebook's header.
     pub author: Option<String>,
+    /// The course's organisation, for the notebook's header. Left out of
+    /// the JSON when unset, as `logo` is, so the options of a course
+    /// without them (and so its cache keys) stay as they were.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub organisation: Option<String>,
+    /// The course's logo for the notebook's header, as a `data:` URI: a
+    /// notebook travels alone (downloaded, uploaded, opened where it lies),
+    /// so only an embedded image shows wherever it is opened.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logo: Option<String>,
     /// The course's Jinja macros for this programming language.
     pub macros: Option<String>,
     /// Run the completed and speaker HTML in a kernel.
@@ -67,6 +77,8 @@ mod tests {
             lang: "de".into(),
             prog_lang: "python".into(),
             author: None,
+            organisation: None,
+            logo: None,
             macros: Some("{% macro x() %}{% endmacro %}".into()),
             execute: true,
             course: Some("course-specs/python.xml".into()),
@@ -80,6 +92,19 @@ mod tests {
                 "macros": "{% macro x() %}{% endmacro %}", "execute": true, "course": "course-specs/python.xml",
             })
         );
+        assert_eq!(serde_json::from_value::<NotebookOptions>(json).unwrap(), options);
+    }
+
+    #[test]
+    fn organisation_and_logo_are_written_only_when_set() {
+        let options = NotebookOptions {
+            organisation: Some("Example Academy".into()),
+            logo: Some("data:image/png;base64,AAAA".into()),
+            ..NotebookOptions::default()
+        };
+        let json = serde_json::to_value(&options).unwrap();
+        assert_eq!(json["organisation"], "Example Academy");
+        assert_eq!(json["logo"], "data:image/png;base64,AAAA");
         assert_eq!(serde_json::from_value::<NotebookOptions>(json).unwrap(), options);
     }
 

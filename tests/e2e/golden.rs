@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use clx_e2e::*;
-use clx_plugin_notebook::{deck_outputs, DeckInput, Format, Kind, ProgLang};
+use clx_plugin_notebook::{deck_outputs, Byline, DeckInput, Format, Kind, ProgLang};
 
 const DECKS: [&str; 6] = [
     "slides_a_topic_from_test_2.py",
@@ -91,7 +91,7 @@ fn golden_decks_come_out_of_the_worker_path_unchanged() {
                 text: &text,
                 lang,
                 prog_lang: ProgLang::Python,
-                author: Some("Dr. Matthias Hölzl"),
+                byline: Byline { author: Some("Dr. Matthias Hölzl"), ..Byline::default() },
                 macros: Some(&macros),
             };
             for (kind, kind_dir, top, format, folder, ext) in [

@@ -20,10 +20,14 @@ fn header_links(html: &str) -> Vec<String> {
 }
 
 fn page(course: &TestCourse, tree: &str, kind: &str, name: &str) -> PathBuf {
+    output(course, tree, "Html", kind, name)
+}
+
+fn output(course: &TestCourse, tree: &str, folder: &str, kind: &str, name: &str) -> PathBuf {
     course
         .output_files()
         .into_iter()
-        .find(|f| f.starts_with(tree) && f.contains(&format!("/Html/{kind}/")) && f.ends_with(name))
+        .find(|f| f.starts_with(tree) && f.contains(&format!("/{folder}/{kind}/")) && f.ends_with(name))
         .map(|f| course.out().join(f))
         .unwrap_or_else(|| panic!("{tree} {kind} {name}: {:#?}", course.output_files()))
 }
@@ -86,13 +90,14 @@ fn deck_pages_carry_title_language_and_a_header_whose_links_all_resolve() {
 }
 
 #[test]
-fn site_settings_brand_every_page_with_logo_organisation_footer_and_stylesheet() {
+fn site_settings_brand_every_page_and_its_title_cell_with_logo_organisation_author_footer_and_stylesheet() {
     let env = Env::new();
     let text = deck("Erste Schritte", "First Steps");
     let course = TestCourse::new(&[("one", &[("slides_one.py", text.as_str())])]);
     std::fs::create_dir_all(course.root().join("branding")).expect("mkdir");
+    let logo = course.root().join("branding/logo.svg");
     std::fs::write(
-        course.root().join("branding/logo.svg"),
+        &logo,
         "<svg xmlns='http://www.w3.org/2000/svg' width='40' height='20'><rect width='40' height='20' fill='#c0392b'/></svg>",
     )
     .expect("logo");
@@ -114,16 +119,47 @@ fn site_settings_brand_every_page_with_logo_organisation_footer_and_stylesheet()
         assert!(html.contains("CC BY 4.0 · Ada Author · Example Academy</footer>"), "{html}");
         assert!(html.contains("<meta name=\"author\" content=\"Ada Author\">"), "{html}");
     }
-    let title_cell = std::fs::read_to_string(&page).expect("page");
-    assert!(title_cell.contains(">Ada Author</div>"), "the deck's title cell names the [site] author");
+    // The title cell carries the logo itself, so the notebook shows it
+    // wherever it is opened; the organisation and author follow the title.
+    let logo = format!("<img src=\"data:image/svg+xml;base64,{}\"", base64_of(&std::fs::read(&logo).expect("logo")));
+    let notebook = output(&course, "public/En", "Notebooks", "Completed", "01 First Steps.ipynb");
+    let notebook: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&notebook).expect("notebook")).expect("notebook JSON");
+    let title_cell: String = notebook["cells"]
+        .as_array()
+        .expect("cells")
+        .iter()
+        .find(|c| c["cell_type"] == "markdown")
+        .and_then(|c| c["source"].as_array())
+        .expect("a title cell")
+        .iter()
+        .filter_map(|l| l.as_str())
+        .collect();
+    assert!(title_cell.contains(&logo), "the [site] logo embedded in the notebook's title cell:\n{title_cell}");
+    let names = "<div style=\"text-align:center;\">Ada Author</div>\n<br/>\n\
+                 <div style=\"text-align:center;\">Example Academy</div>";
+    assert!(title_cell.contains(names), "author, then organisation:\n{title_cell}");
+    assert!(
+        !title_cell.contains("base64,PHN2ZyB4bWxucz0iaHR0cDovL3d3dy53My5vcmcvMjAwMC9zdmciIHZpZXdCb3g9"),
+        "no placeholder"
+    );
+    let html = std::fs::read_to_string(&page).expect("page");
+    assert!(html.contains(&logo), "the page's title cell carries the same logo");
+
     let tab = clx_e2e::browser::Tab::open(&format!("file://{}", page.display()));
     let probe = tab.eval(
         "({ header: getComputedStyle(document.querySelector('.clx-header')).backgroundColor, \
            logo: document.querySelector('.clx-logo').naturalWidth, \
-           footer: document.querySelector('.clx-footer').innerText })",
+           footer: document.querySelector('.clx-footer').innerText, \
+           titleLogo: document.querySelector('.text_cell_render img').naturalWidth, \
+           title: document.querySelector('.text_cell_render').innerText })",
     );
     assert_eq!(probe["header"], "rgb(18, 52, 86)", "the author's stylesheet wins: {probe}");
     assert_eq!(probe["logo"], 40, "the logo loads from the assets folder: {probe}");
+    assert_eq!(probe["titleLogo"], 40, "the title cell shows the [site] logo: {probe}");
+    let title = probe["title"].as_str().unwrap_or_default();
+    assert!(title.contains("First Steps") && title.contains("Ada Author"), "{probe}");
+    assert!(title.contains("Example Academy"), "the title cell names the organisation: {probe}");
     let shot = target_dir().parent().expect("target").join("tmp/themed-page.png");
     std::fs::create_dir_all(shot.parent().expect("target/tmp")).expect("target/tmp");
     std::fs::write(&shot, tab.screenshot()).expect("keep the screenshot");
@@ -134,6 +170,11 @@ fn site_settings_brand_every_page_with_logo_organisation_footer_and_stylesheet()
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("[site] logo = "), "{}", stderr(&out));
     assert!(page.is_file(), "the pages are still there");
+}
+
+fn base64_of(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 /// Type `query` into the page's search box, as a reader would.

@@ -165,6 +165,7 @@ pub fn plan_course(course: &Course, out_dir: &Path, opts: &PlanOptions) -> Plan 
         macros: HashMap::new(),
         copies: BTreeMap::new(),
         page_numbers: HashMap::new(),
+        logo: crate::course::site::logo_uri(&opts.site.settings),
     };
     for section in &course.sections {
         for topic in &section.topics {
@@ -198,6 +199,8 @@ struct Planner<'a> {
     copies: BTreeMap<PathBuf, PathBuf>,
     /// Pages numbered so far, per section.
     page_numbers: HashMap<String, u32>,
+    /// The `[site]` logo for the decks' title cells, read once.
+    logo: Option<String>,
 }
 
 impl Planner<'_> {
@@ -416,6 +419,8 @@ impl Planner<'_> {
             prog_lang: deck.prog_lang.name.to_owned(),
             // The spec's author, else the one `[site]` names for the whole site.
             author: self.course.spec.author.clone().or_else(|| self.opts.site.settings.author.clone()),
+            organisation: self.opts.site.settings.organisation.clone(),
+            logo: self.logo.clone(),
             macros: self.macros(deck.prog_lang.name),
             execute: true,
             // Names the course, so two courses with the same deck paths run

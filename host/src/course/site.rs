@@ -88,6 +88,19 @@ impl SiteSettings {
     }
 }
 
+/// The `[site]` logo as a `data:` URI for the decks' title cells; `None`
+/// without a logo or when it cannot be read (`add` reports that). Embedded,
+/// not linked: a notebook is opened wherever it lies (downloaded, uploaded
+/// to a notebook server, shown by a code host), where no path to the assets
+/// folder leads, and a page and its notebook then show the same cell.
+pub fn logo_uri(settings: &SiteSettings) -> Option<String> {
+    use base64::Engine as _;
+    let path = settings.logo.as_ref()?;
+    let bytes = std::fs::read(path).ok()?;
+    let mime = mime_guess::from_path(path).first_or_octet_stream();
+    Some(format!("data:{mime};base64,{}", base64::engine::general_purpose::STANDARD.encode(bytes)))
+}
+
 /// The assets of every course root, the frame of every deck page the plan
 /// writes, and the home pages put in the same frame.
 pub fn add(course: &Course, layout: &Layout, options: &SiteOptions, plan: &mut Plan) {

@@ -8,7 +8,7 @@ use crate::ipynb::{self, NotebookMeta};
 use crate::kind::{self, CellWarning, Kind};
 use crate::lang::ProgLang;
 use crate::percent;
-use crate::template::{self, Globals};
+use crate::template::{self, Byline, Globals};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -34,7 +34,8 @@ pub struct DeckInput<'a> {
     pub text: &'a str,
     pub lang: &'a str,
     pub prog_lang: ProgLang,
-    pub author: Option<&'a str>,
+    /// The author, organisation and logo the title cells name.
+    pub byline: Byline<'a>,
     /// A course's `macros.j2`; `None` uses the built-in one.
     pub macros: Option<&'a str>,
 }
@@ -71,7 +72,7 @@ pub fn build_variant(input: &DeckInput<'_>, kind: Kind, format: Format) -> Resul
         is_notebook: format == Format::Ipynb,
         is_html: format == Format::Html,
         lang: input.lang,
-        author: input.author,
+        byline: input.byline,
     };
     let macros = input.macros.unwrap_or_else(|| input.prog_lang.builtin_macros());
     let rendered = template::render(input.text, comment, macros, &globals)

@@ -24,5 +24,6 @@ pub use deck::{build_variant, deck_outputs, DeckError, DeckInput, Format, Varian
 pub use kind::Kind;
 pub use lang::ProgLang;
 pub use plugin::Notebook;
+pub use template::Byline;
 
 clx_plugin_api::export_plugin!(Notebook);

@@ -13,6 +13,7 @@ use crate::deck::{build_variant, source_line, DeckError, DeckInput, Format, Vari
 use crate::env::{self, Requirements};
 use crate::kind::Kind;
 use crate::lang::ProgLang;
+use crate::template::Byline;
 use crate::{code, execute, ipynb};
 
 /// `[converters.notebook]` in clx.toml.
@@ -233,7 +234,11 @@ impl Plugin for Notebook {
             text,
             lang: &options.lang,
             prog_lang: options.prog_lang,
-            author: options.author.as_deref(),
+            byline: Byline {
+                author: options.author.as_deref(),
+                organisation: options.organisation.as_deref(),
+                logo: options.logo.as_deref(),
+            },
             macros: options.macros.as_deref(),
         };
         let kernel = self.kernels.kernel(options.prog_lang.name()).unwrap_or_default();
@@ -375,6 +380,9 @@ struct JobOptions {
     lang: String,
     prog_lang: ProgLang,
     author: Option<String>,
+    organisation: Option<String>,
+    /// The logo as an image URI.
+    logo: Option<String>,
     macros: Option<String>,
     /// Run completed and speaker HTML in a kernel.
     execute: bool,
@@ -402,6 +410,8 @@ impl JobOptions {
             lang: lang.to_owned(),
             prog_lang,
             author: options.author,
+            organisation: options.organisation,
+            logo: options.logo,
             macros: options.macros,
             execute: options.execute,
             course: options.course,

@@ -19,7 +19,18 @@ pub struct Globals<'a> {
     pub is_notebook: bool,
     pub is_html: bool,
     pub lang: &'a str,
+    pub byline: Byline<'a>,
+}
+
+/// What a deck's title cells name besides the title; `None` leaves a line
+/// out (and keeps the built-in macros' placeholder logo), so a course
+/// without them renders as it always has.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Byline<'a> {
     pub author: Option<&'a str>,
+    pub organisation: Option<&'a str>,
+    /// An image URI the `<img src>` of the title cell can carry as it is.
+    pub logo: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,7 +148,9 @@ pub fn render(source: &str, comment: &str, macros: &str, globals: &Globals<'_>) 
     env.add_global("is_notebook", globals.is_notebook);
     env.add_global("is_html", globals.is_html);
     env.add_global("lang", globals.lang);
-    env.add_global("author", minijinja::Value::from(globals.author));
+    env.add_global("author", minijinja::Value::from(globals.byline.author));
+    env.add_global("organisation", minijinja::Value::from(globals.byline.organisation));
+    env.add_global("logo", minijinja::Value::from(globals.byline.logo));
     let template = env.template_from_named_str("deck", &deck).map_err(to_error)?;
     template.render(()).map_err(to_error)
 }
@@ -154,7 +167,7 @@ fn to_error(e: minijinja::Error) -> TemplateError {
     }
     let hint = match e.kind() {
         ErrorKind::UndefinedError | ErrorKind::UnknownFunction | ErrorKind::UnknownFilter | ErrorKind::UnknownTest => {
-            "the template knows is_notebook, is_html, lang, author and what `j2 from 'macros.j2' import …` imports; \
+            "the template knows is_notebook, is_html, lang, author, organisation, logo and what `j2 from 'macros.j2' import …` imports; \
              check the name, or escape literal braces with {% raw %}…{% endraw %}"
         }
         ErrorKind::TemplateNotFound => "only macros.j2 can be imported or included",
@@ -171,7 +184,7 @@ mod tests {
     use super::*;
 
     fn g() -> Globals<'static> {
-        Globals { is_notebook: true, is_html: false, lang: "de", author: None }
+        Globals { is_notebook: true, is_html: false, lang: "de", byline: Byline::default() }
     }
 
     #[test]
@@ -292,10 +305,13 @@ mod tests {
     }
 
     #[test]
-    fn author_is_null_or_text() {
-        let out = render("{{ author is none }}", "#", "", &g()).unwrap();
-        assert_eq!(out, "True");
-        let globals = Globals { author: Some("Ada"), ..g() };
-        assert_eq!(render("{{ author }}", "#", "", &globals).unwrap(), "Ada");
+    fn author_organisation_and_logo_are_null_or_text() {
+        let probe = "{{ author is none }}/{{ organisation is none }}/{{ logo is none }}";
+        assert_eq!(render(probe, "#", "", &g()).unwrap(), "True/True/True");
+        let byline =
+            Byline { author: Some("Ada"), organisation: Some("Academy"), logo: Some("data:image/png;base64,AA") };
+        let globals = Globals { byline, ..g() };
+        let out = render("{{ author }}/{{ organisation }}/{{ logo }}", "#", "", &globals).unwrap();
+        assert_eq!(out, "Ada/Academy/data:image/png;base64,AA");
     }
 }

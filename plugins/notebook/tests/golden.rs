@@ -12,7 +12,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use clx_plugin_notebook::{build_variant, deck_outputs, html, DeckInput, Format, Kind, ProgLang};
+use clx_plugin_notebook::{build_variant, deck_outputs, html, Byline, DeckInput, Format, Kind, ProgLang};
 
 fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
@@ -102,7 +102,8 @@ fn every_golden_output_is_reproduced_byte_for_byte() {
                 {
                     let golden_path = deck_dir.join(format!("{lang}-{kind_name}-{format_name}.{file_ext}"));
                     let expected = normalise_golden(&fs::read_to_string(&golden_path).expect("golden output"));
-                    let input = DeckInput { text: &text, lang, prog_lang, author: None, macros: Some(&macros) };
+                    let input =
+                        DeckInput { text: &text, lang, prog_lang, byline: Byline::default(), macros: Some(&macros) };
                     checked += 1;
                     match deck_outputs(&input, kind, format) {
                         Ok(bytes) => {
@@ -183,8 +184,13 @@ fn an_unwrapped_csharp_header_reproduces_the_predecessors_wrapped_outputs() {
             for (format_name, format, ext) in [("notebook", Format::Ipynb, "ipynb"), ("code", Format::Code, "cs")] {
                 let path = dir.join(format!("outputs/slides_cs_wrapped/{lang}-{kind_name}-{format_name}.{ext}"));
                 let expected = normalise_golden(&fs::read_to_string(&path).expect("golden output"));
-                let input =
-                    DeckInput { text: &text, lang, prog_lang: ProgLang::CSharp, author: None, macros: Some(&macros) };
+                let input = DeckInput {
+                    text: &text,
+                    lang,
+                    prog_lang: ProgLang::CSharp,
+                    byline: Byline::default(),
+                    macros: Some(&macros),
+                };
                 let actual = output_text(&input, kind, format);
                 if actual != expected {
                     failures.push(format!("{}:\n{}", path.display(), first_difference(&expected, &actual)));
@@ -210,7 +216,13 @@ fn unwrapped_c_family_headers_give_the_wrapped_title_cells_in_every_output() {
         for lang in ["de", "en"] {
             let (own, other) = if lang == "de" { (title_de, title_en) } else { (title_en, title_de) };
             for (kind_name, kind) in KINDS {
-                let deck = |text| DeckInput { text, lang, prog_lang, author: Some("Ada Lovelace"), macros: None };
+                let deck = |text| DeckInput {
+                    text,
+                    lang,
+                    prog_lang,
+                    byline: Byline { author: Some("Ada Lovelace"), ..Byline::default() },
+                    macros: None,
+                };
                 let variant = format!("{ext} {lang} {kind_name}");
                 for (format_name, format, file_ext) in
                     [("notebook", Format::Ipynb, "ipynb"), ("code", Format::Code, ext)]
@@ -247,7 +259,8 @@ fn todays_tags_have_the_predecessors_meaning_and_only_unknown_ones_warn() {
     let mut failures = Vec::new();
     for lang in ["de", "en"] {
         for (kind_name, kind) in KINDS {
-            let input = DeckInput { text: &text, lang, prog_lang: ProgLang::Python, author: None, macros: None };
+            let input =
+                DeckInput { text: &text, lang, prog_lang: ProgLang::Python, byline: Byline::default(), macros: None };
             for (format_name, format, ext) in [("notebook", Format::Ipynb, "ipynb"), ("code", Format::Code, "py")] {
                 let actual = output_text(&input, kind, format);
                 let path =
@@ -275,4 +288,34 @@ fn todays_tags_have_the_predecessors_meaning_and_only_unknown_ones_warn() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn built_in_title_cells_show_the_given_logo_author_and_organisation_in_every_language() {
+    let byline = Byline {
+        author: Some("Ada Author"),
+        organisation: Some("Example Academy"),
+        logo: Some("data:image/png;base64,iVBORw0KGgo="),
+    };
+    for prog_lang in
+        [ProgLang::Python, ProgLang::Cpp, ProgLang::CSharp, ProgLang::Java, ProgLang::TypeScript, ProgLang::Rust]
+    {
+        let c = prog_lang.comment();
+        let text =
+            format!("{c} j2 from 'macros.j2' import header\n{c} {{{{ header(\"Titel\", \"Title\") }}}}\n\n{c} %%\nx\n");
+        for lang in ["de", "en"] {
+            let input = DeckInput { text: &text, lang, prog_lang, byline, macros: None };
+            let variant = build_variant(&input, Kind::Completed, Format::Ipynb).unwrap_or_else(|e| panic!("{e:?}"));
+            let title = &variant.cells[0].source;
+            let case = format!("{} {lang}", prog_lang.name());
+            assert!(title.contains("<img src=\"data:image/png;base64,iVBORw0KGgo=\""), "{case}: {title}");
+            assert!(!title.contains("data:image/svg+xml"), "{case}: no placeholder logo: {title}");
+            let names = "<div style=\"text-align:center;\">Ada Author</div>\n<br/>\n\
+                         <div style=\"text-align:center;\">Example Academy</div>\n<br/>";
+            assert!(title.contains(names), "{case}: {title}");
+            // Code files carry no images, but the names.
+            let code = output_text(&input, Kind::Completed, Format::Code);
+            assert!(!code.contains("<img") && code.contains("Example Academy"), "{case}: {code}");
+        }
+    }
 }
