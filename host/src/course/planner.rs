@@ -166,6 +166,7 @@ pub fn plan_course(course: &Course, out_dir: &Path, opts: &PlanOptions) -> Plan 
         copies: BTreeMap::new(),
         page_numbers: HashMap::new(),
         logo: crate::course::site::logo_uri(&opts.site.settings),
+        requirements: requirements(course),
     };
     for section in &course.sections {
         for topic in &section.topics {
@@ -201,6 +202,22 @@ struct Planner<'a> {
     page_numbers: HashMap<String, u32>,
     /// The `[site]` logo for the decks' title cells, read once.
     logo: Option<String>,
+    /// The course's Python packages for its Python decks, read once.
+    requirements: Option<NotebookRequirements>,
+}
+
+/// The course's Python packages (the path as the author knows it, for
+/// messages): `requirements.lock` beside `requirements.txt` when there is
+/// one, so the exact versions (not the loose list) are what the cache key
+/// holds, else `requirements.txt`; `None` without `requirements.txt`.
+fn requirements(course: &Course) -> Option<NotebookRequirements> {
+    let path = course.root.join("requirements.txt");
+    let text = std::fs::read_to_string(&path).ok()?;
+    let lock = course.root.join("requirements.lock");
+    if let Ok(locked) = std::fs::read_to_string(&lock) {
+        return Some(NotebookRequirements { path: course.display(&lock), text: locked, locked: true });
+    }
+    Some(NotebookRequirements { path: course.display(&path), text, locked: false })
 }
 
 impl Planner<'_> {
@@ -429,7 +446,7 @@ impl Planner<'_> {
             // The course's package list travels with each Python deck: being
             // part of the options, it is part of the cache key, so changing a
             // pin re-runs this course's decks and no others.
-            requirements: (deck.prog_lang.name == "python").then(|| self.requirements()).flatten(),
+            requirements: (deck.prog_lang.name == "python").then(|| self.requirements.clone()).flatten(),
         };
         let options = notebook_value(&options);
         self.plan.jobs.push(PlannedJob {
@@ -443,20 +460,6 @@ impl Planner<'_> {
             options,
             priority: DECK_PRIORITY,
         });
-    }
-
-    /// The course's Python packages (the path as the author knows it, for
-    /// messages): `requirements.lock` beside `requirements.txt` when there is
-    /// one, so the exact versions (not the loose list) are what the cache key
-    /// holds, else `requirements.txt`; `None` without `requirements.txt`.
-    fn requirements(&self) -> Option<NotebookRequirements> {
-        let path = self.course.root.join("requirements.txt");
-        let text = std::fs::read_to_string(&path).ok()?;
-        let lock = self.course.root.join("requirements.lock");
-        if let Ok(locked) = std::fs::read_to_string(&lock) {
-            return Some(NotebookRequirements { path: self.course.display(&lock), text: locked, locked: true });
-        }
-        Some(NotebookRequirements { path: self.course.display(&path), text, locked: false })
     }
 
     fn macros(&mut self, prog_lang: &'static str) -> Option<String> {
