@@ -167,11 +167,17 @@ impl Config {
     }
 
     fn merge_file(&mut self, path: &Path) -> Result<(), ConfigError> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(source) => return Err(ConfigError::Read { path: path.to_owned(), source }),
         };
+        let text = clx_plugin_api::text::decode_owned(bytes).map_err(|e| ConfigError::Setting {
+            path: path.to_owned(),
+            line: e.line,
+            column: 1,
+            message: format!("the file is not UTF-8 (byte {}); save it as UTF-8", e.offset),
+        })?;
         let at_key = |keys: &[&str], message: String| {
             let (line, column) = key_position(&text, keys).unwrap_or((1, 1));
             ConfigError::Setting { path: path.to_owned(), line, column, message }
@@ -233,7 +239,7 @@ impl Config {
     /// its position in the last file read that sets it.
     pub fn error_at(&self, keys: &[&str], message: String) -> ConfigError {
         for path in self.sources.iter().rev() {
-            let Ok(text) = std::fs::read_to_string(path) else { continue };
+            let Some(text) = read_text(path) else { continue };
             if let Some((line, column)) = key_position(&text, keys) {
                 return ConfigError::Setting { path: path.clone(), line, column, message };
             }
@@ -247,7 +253,7 @@ impl Config {
     pub fn converter_error(&self, plugin: &str, message: &str) -> Option<ConfigError> {
         let path = self.converter_sources.get(plugin)?;
         let table = self.converters.get(plugin)?;
-        let text = std::fs::read_to_string(path).ok()?;
+        let text = read_text(path)?;
         let (key, what) = if let Some(at) = message.find("unknown field `") {
             let rest = &message[at + "unknown field `".len()..];
             let key = rest.split('`').next()?.to_owned();
@@ -493,6 +499,12 @@ fn key_at(text: &str, at: usize) -> Option<(Vec<String>, Option<usize>)> {
     let mut keys = Vec::new();
     let start = walk(table.get_ref(), at, &mut keys);
     Some((keys, start))
+}
+
+/// A configuration file's text as [`Config::load`] parsed it, for placing
+/// a later error at its key.
+fn read_text(path: &Path) -> Option<String> {
+    clx_plugin_api::text::decode_owned(std::fs::read(path).ok()?).ok()
 }
 
 /// Where the key at `keys` (`["workers", "notebook"]`) is written.

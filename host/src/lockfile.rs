@@ -38,6 +38,16 @@ pub enum LockError {
         /// The underlying failure.
         source: std::io::Error,
     },
+    #[error("{file}:{line}: the file is not UTF-8 (byte {offset}); save it as UTF-8")]
+    /// A package list holds a byte that is not UTF-8.
+    NotUtf8 {
+        /// The file's name in the course root.
+        file: String,
+        /// 1-based line of the first bad byte.
+        line: u32,
+        /// Byte offset of that byte in the file.
+        offset: usize,
+    },
     #[error("cannot run uv ({program}) to lock the course's Python packages: {source}; run scripts/setup")]
     /// uv could not be started (missing, or not executable).
     Spawn {
@@ -112,12 +122,24 @@ pub fn update(root: &Path) -> Result<Option<Locked>, LockError> {
     resolve(root, &requirements, old, true).map(Some)
 }
 
+/// A package list's text with Unix line ends, so the stamp of a checkout
+/// with Windows line ends matches the one the lock was made from.
 fn read_optional(path: &Path) -> Result<Option<String>, LockError> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => Ok(Some(text)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(LockError::Io { what: "cannot read", path: path.to_owned(), source }),
-    }
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(LockError::Io { what: "cannot read", path: path.to_owned(), source }),
+    };
+    let text = clx_plugin_api::text::decode_owned(bytes).map_err(|at| LockError::NotUtf8 {
+        file: file_name(path),
+        line: at.line,
+        offset: at.offset,
+    })?;
+    Ok(Some(clx_plugin_api::text::unix_newlines(&text).into_owned()))
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
 }
 
 fn stamp(requirements: &str) -> String {

@@ -262,6 +262,19 @@ fn only_the_store_speaks_sql() {
 }
 
 #[test]
+fn author_text_is_read_only_through_the_text_module() {
+    // `read_to_string` keeps a byte-order mark and refuses legacy bytes
+    // without a line; `clx_plugin_api::text` drops the one and places the other.
+    let hits: Vec<String> = host_sources()
+        .into_iter()
+        .filter(|s| s.in_wing("course") || s.file == "host/src/config.rs")
+        .filter(|s| s.code.contains("read_to_string"))
+        .map(|s| s.file)
+        .collect();
+    assert!(hits.is_empty(), "author files read past clx_plugin_api::text:\n{hits:#?}");
+}
+
+#[test]
 fn the_run_wing_never_names_a_backend() {
     let sources = host_sources();
     let mut hits = Vec::new();

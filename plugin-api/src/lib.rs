@@ -271,6 +271,7 @@ mod module;
 pub mod notebook;
 mod plugin;
 pub mod suggest;
+pub mod text;
 mod types;
 mod version;
 

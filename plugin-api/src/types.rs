@@ -277,10 +277,15 @@ impl Job {
         parts.join("/")
     }
 
-    /// The source as text, or an input error naming the file.
+    /// The source as text without a leading byte-order mark (see
+    /// [`text`](crate::text)), or an input error at the line of the first
+    /// byte that is not UTF-8.
     pub fn source_text(&self) -> Result<&str, Issue> {
-        std::str::from_utf8(&self.source)
-            .map_err(|e| Issue::error(format!("{} is not valid UTF-8: {e}", self.source_path)))
+        crate::text::decode(&self.source).map_err(|e| {
+            Issue::error(format!("the file is not UTF-8 (byte {}); save it as UTF-8", e.offset))
+                .in_file(self.source_path.as_str())
+                .at_line(e.line)
+        })
     }
 }
 

@@ -18,3 +18,4 @@ mod postgres;
 mod serve;
 mod site;
 mod watch;
+mod windows_text;

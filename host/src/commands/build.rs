@@ -157,6 +157,9 @@ fn lock_python_packages(root: &Path) {
             }
         }
         Ok(None) => {}
+        Err(e @ clx::lockfile::LockError::NotUtf8 { .. }) => {
+            eprintln!("warning: {e}; until then the decks run without the course's packages")
+        }
         Err(e) => eprintln!("warning: {}: cannot lock the course's Python packages: {e}", clx::lockfile::REQUIREMENTS),
     }
 }

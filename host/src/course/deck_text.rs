@@ -55,10 +55,8 @@ impl DeckTextError {
 /// Read what the host needs from a deck.
 pub fn read(path: &Path) -> Result<DeckFacts, DeckTextError> {
     let bytes = std::fs::read(path)?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        let (line, offset) = crate::course::spec::not_utf8_at(&e);
-        DeckTextError::NotUtf8 { line, offset }
-    })?;
+    let text = clx_plugin_api::text::decode_owned(bytes)
+        .map_err(|e| DeckTextError::NotUtf8 { line: e.line, offset: e.offset })?;
     Ok(facts(&text))
 }
 

@@ -320,6 +320,18 @@ pub fn missing_references(root: &Path, topic: &Topic) -> Vec<Diagnostic> {
             if present.contains(&rel) || present.contains(target) {
                 continue;
             }
+            if target.contains('\\') {
+                let slashed = target.replace('\\', "/");
+                warnings.push(Diagnostic::warning(
+                    display(root, &file.path),
+                    Location::line(*line),
+                    format!(
+                        "`{target}` separates folders with `\\`, which a page on Linux or macOS and a notebook \
+                         viewer do not follow; write `{slashed}`"
+                    ),
+                ));
+                continue;
+            }
             let advice = suggest::advice(
                 target,
                 present.iter().map(String::as_str),

@@ -211,13 +211,22 @@ struct Planner<'a> {
 /// one, so the exact versions (not the loose list) are what the cache key
 /// holds, else `requirements.txt`; `None` without `requirements.txt`.
 fn requirements(course: &Course) -> Option<NotebookRequirements> {
-    let path = course.root.join("requirements.txt");
-    let text = std::fs::read_to_string(&path).ok()?;
-    let lock = course.root.join("requirements.lock");
-    if let Ok(locked) = std::fs::read_to_string(&lock) {
+    let path = course.root.join(crate::lockfile::REQUIREMENTS);
+    let text = package_list(&path)?;
+    let lock = course.root.join(crate::lockfile::LOCK);
+    if let Some(locked) = package_list(&lock) {
         return Some(NotebookRequirements { path: course.display(&lock), text: locked, locked: true });
     }
     Some(NotebookRequirements { path: course.display(&path), text, locked: false })
+}
+
+/// A package list as its environment is named by: the same on a checkout
+/// with Windows line ends, so every machine of a team shares one
+/// environment and one cache key. (A list that is not UTF-8 is reported by
+/// the lock step, which reads it first.)
+fn package_list(path: &Path) -> Option<String> {
+    let text = clx_plugin_api::text::decode_owned(std::fs::read(path).ok()?).ok()?;
+    Some(clx_plugin_api::text::unix_newlines(&text).into_owned())
 }
 
 impl Planner<'_> {
@@ -463,24 +472,51 @@ impl Planner<'_> {
     }
 
     fn macros(&mut self, prog_lang: &'static str) -> Option<String> {
-        let root = &self.course.root;
-        self.macros
-            .entry(prog_lang)
-            .or_insert_with(|| {
-                let path = root.join("templates").join(prog_lang).join("macros.j2");
-                std::fs::read_to_string(path).ok()
-            })
-            .clone()
+        if let Some(known) = self.macros.get(prog_lang) {
+            return known.clone();
+        }
+        let path = self.course.root.join("templates").join(prog_lang).join("macros.j2");
+        let text = match std::fs::read(&path).map(clx_plugin_api::text::decode_owned) {
+            Ok(Ok(text)) => Some(text),
+            // Without the course's macros a deck would quietly get the
+            // built-in ones; say why instead.
+            Ok(Err(at)) => {
+                self.plan.diagnostics.push(Diagnostic::error(
+                    self.course.display(&path),
+                    Location::line(at.line),
+                    format!("the file is not UTF-8 (byte {}); save it as UTF-8", at.offset),
+                ));
+                None
+            }
+            Err(_) => None,
+        };
+        self.macros.insert(prog_lang, text.clone());
+        text
     }
 
     fn dir_group(&mut self, group: &crate::course::spec::DirGroupSpec) {
         let spec_file = self.course.display(&self.course.spec.file);
+        let at = Location::line(group.line);
+        // `code\solutions` is one odd folder name on Linux and macOS; the
+        // spec is shared between systems, so it says `/` on all of them.
+        if let Some(written) = std::iter::once(&group.path).chain(&group.subdirs).find(|p| p.contains('\\')) {
+            self.plan.diagnostics.push(Diagnostic::error(
+                &spec_file,
+                at,
+                format!(
+                    "dir group `{}`: `{written}` separates folders with `\\`; write `{}` (clx reads `/` on every system)",
+                    group.name,
+                    written.replace('\\', "/")
+                ),
+            ));
+            return;
+        }
         // The copies of a dir group are published; a path that leaves the
         // course would publish whatever it names (`../..`, `/home/me`).
         if !stays_inside(&group.path) {
             self.plan.diagnostics.push(Diagnostic::error(
                 &spec_file,
-                Location::NONE,
+                at,
                 format!(
                     "dir group `{}`: path `{}` must be relative and stay inside the course (no `..`, no leading `/`); \
                      move the folder into the course",
@@ -499,7 +535,7 @@ impl Planner<'_> {
             if !subdir.is_empty() && !is_safe_relative(&subdir) {
                 self.plan.diagnostics.push(Diagnostic::error(
                     &spec_file,
-                    Location::NONE,
+                    at,
                     format!("dir group `{}`: subdir `{subdir}` must be a plain relative path", group.name),
                 ));
                 continue;
@@ -507,7 +543,7 @@ impl Planner<'_> {
             if !dir.is_dir() {
                 self.plan.diagnostics.push(Diagnostic::error(
                     &spec_file,
-                    Location::NONE,
+                    at,
                     format!(
                         "dir group `{}`: source directory {} does not exist; fix <path>/<subdirs> or create it",
                         group.name,
@@ -523,7 +559,7 @@ impl Planner<'_> {
                     files
                 }
                 Err(e) => {
-                    self.plan.diagnostics.push(Diagnostic::error(&spec_file, Location::NONE, e.to_string()));
+                    self.plan.diagnostics.push(Diagnostic::error(&spec_file, at, e.to_string()));
                     continue;
                 }
             };

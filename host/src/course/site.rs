@@ -242,7 +242,8 @@ impl<'a> Site<'a> {
         let mut words: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
         for deck in decks {
             let Some(page) = kinds.iter().find_map(|&k| deck.html.get(&(lang, k))) else { continue };
-            let text = std::fs::read_to_string(&deck.source).unwrap_or_default();
+            let text = clx_plugin_api::text::decode_owned(std::fs::read(&deck.source).unwrap_or_default());
+            let text = text.unwrap_or_default();
             let found = crate::course::deck_text::searchable(&text, lang.code(), top == Top::Speaker);
             let title = &deck.title[lang_index(lang)];
             let id = docs.len();

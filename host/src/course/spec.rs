@@ -85,6 +85,8 @@ pub struct DirGroupSpec {
     pub path: String,
     /// Folders of `path` to copy; empty = the whole of `path`.
     pub subdirs: Vec<String>,
+    /// 1-based line of the `<dir-group>` element.
+    pub line: u32,
 }
 
 /// Why a course spec could not be read or parsed; every variant but `Read` carries a position.
@@ -186,19 +188,12 @@ impl SpecError {
 /// Read and parse a spec file.
 pub fn parse_file(path: &Path) -> Result<CourseSpec, SpecError> {
     let bytes = std::fs::read(path).map_err(|source| SpecError::Read { file: path.to_owned(), source })?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        let (line, offset) = not_utf8_at(&e);
-        SpecError::NotUtf8 { file: path.to_owned(), line, offset }
+    let text = clx_plugin_api::text::decode_owned(bytes).map_err(|e| SpecError::NotUtf8 {
+        file: path.to_owned(),
+        line: e.line,
+        offset: e.offset,
     })?;
     parse_str(&text, path)
-}
-
-/// The line (1-based) and byte offset of the first byte that is not UTF-8,
-/// for an error the author can find in an editor.
-pub fn not_utf8_at(e: &std::string::FromUtf8Error) -> (u32, usize) {
-    let offset = e.utf8_error().valid_up_to();
-    let line = e.as_bytes()[..offset].iter().filter(|&&b| b == b'\n').count() + 1;
-    (u32::try_from(line).unwrap_or(u32::MAX), offset)
 }
 
 /// Parse spec text; `file` is only used in messages.
@@ -608,7 +603,7 @@ impl<'a, 'input> Parser<'a, 'input> {
             .child(node, "subdirs")
             .map(|s| s.children().filter(|c| c.is_element()).map(|c| all_text(c).trim().to_owned()).collect())
             .unwrap_or_default();
-        DirGroupSpec { name: text("name"), path: text("path"), subdirs }
+        DirGroupSpec { name: text("name"), path: text("path"), subdirs, line: self.pos(node).0 }
     }
 }
 

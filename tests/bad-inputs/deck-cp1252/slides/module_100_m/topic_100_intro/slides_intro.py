@@ -1,0 +1,5 @@
+# %% [markdown]
+# A deck that builds.
+
+# %% [markdown]
+# “Quoted” in cp1252.

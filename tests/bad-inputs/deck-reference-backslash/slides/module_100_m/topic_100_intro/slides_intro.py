@@ -1,0 +1,2 @@
+# %% [markdown]
+# ![Logo](img\logo.png)
