@@ -23,4 +23,5 @@ pub mod report;
 pub mod run;
 pub mod signals;
 pub mod store;
+pub mod sys;
 pub mod watch;

@@ -17,6 +17,11 @@ fn main() -> ExitCode {
     } else {
         cli::Cli::parse_from(args)
     };
+    // The database URL, password included, has been read (clap takes the
+    // variable); no process clx starts inherits it, and its text in this
+    // process's environment block is overwritten. A worker gets it passed
+    // explicitly and takes it the same way.
+    clx::sys::take_secret_env(clx::store::QUEUE_URL_VAR);
     init_tracing(&cli.global.log_level);
     match commands::run(cli) {
         Ok(code) => code,

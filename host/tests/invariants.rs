@@ -69,8 +69,8 @@ impl Source {
 
 /// The host's top-level modules, library and binary.
 const HOST_MODULES: &[&str] = &[
-    "build", "config", "course", "plugin", "process", "report", "run", "signals", "store", "watch", "cli", "commands",
-    "main",
+    "build", "config", "course", "plugin", "process", "report", "run", "signals", "store", "sys", "watch", "cli",
+    "commands", "main",
 ];
 
 fn host_sources() -> Vec<Source> {

@@ -15,6 +15,7 @@ mod pages;
 mod platform;
 mod plugins;
 mod postgres;
+mod reach;
 mod serve;
 mod site;
 mod watch;

@@ -81,7 +81,13 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
 pub fn store_location(global: &GlobalArgs, config: &Config) -> Result<clx::store::StoreLocation> {
     let state = clx::config::StateDir::from_env();
     let url = global.queue_url.as_deref().or(config.queue_url.as_deref());
-    Ok(clx::store::StoreLocation::resolve(url, &state.queue(), &state.cache())?)
+    let store = clx::store::StoreLocation::resolve(url, &state.queue(), &state.cache())?;
+    if store.is_shared() {
+        // This process holds the password from now on: decks run as the
+        // same user must not read it from its memory.
+        clx::sys::hide_memory();
+    }
+    Ok(store)
 }
 
 /// Find and load every plugin, with the course's `clx.toml` (if any) applied.

@@ -9,7 +9,7 @@
 //! back there, so the course's files never have to be on this machine.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -80,6 +80,7 @@ struct Offer<'r> {
 /// Serve until SIGTERM or Ctrl-C; each running job is finished first.
 pub fn serve(registry: &Registry, options: ServeOptions) -> Result<(), ServeError> {
     let store = &options.store;
+    worker::start_guarded(store);
     let stop = options.interrupt.flag();
     let cache = store.open_cache()?;
     let offer = offer(registry, &*cache, &options.types)?;
@@ -89,11 +90,13 @@ pub fn serve(registry: &Registry, options: ServeOptions) -> Result<(), ServeErro
         store.describe(),
         options.jobs
     );
+    let running = AtomicUsize::new(0);
     let results: Vec<Result<(), ServeError>> = std::thread::scope(|scope| {
         let handles: Vec<_> =
-            (0..options.jobs.max(1)).map(|_| scope.spawn(|| serve_one(store, &offer, stop))).collect();
+            (0..options.jobs.max(1)).map(|_| scope.spawn(|| serve_one(store, &offer, stop, &running))).collect();
         handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Ok(()))).collect()
     });
+    worker::kill_leftovers_at_exit();
     results.into_iter().collect()
 }
 
@@ -126,7 +129,14 @@ fn offer<'r>(registry: &'r Registry, cache: &dyn Cache, only: &[String]) -> Resu
 }
 
 /// One worker: its own connection, registration, heartbeat and converters.
-fn serve_one(store: &StoreLocation, offer: &Offer<'_>, stop: &AtomicBool) -> Result<(), ServeError> {
+/// `running` counts the jobs of all of them: what decks left running is
+/// killed once none runs, so no deck loses a process it still uses.
+fn serve_one(
+    store: &StoreLocation,
+    offer: &Offer<'_>,
+    stop: &AtomicBool,
+    running: &AtomicUsize,
+) -> Result<(), ServeError> {
     let queue = store.open_queue()?;
     let shared = queue.shared().ok_or_else(|| ServeError::NotShared(queue.describe()))?;
     shared.listen_for_jobs()?;
@@ -146,8 +156,12 @@ fn serve_one(store: &StoreLocation, offer: &Offer<'_>, stop: &AtomicBool) -> Res
         current.store(job.id.0, Ordering::Relaxed);
         cancelled.store(false, Ordering::Relaxed);
         let services = Services { job: job.id, channel: None, cancelled: Arc::clone(&cancelled) };
+        running.fetch_add(1, Ordering::SeqCst);
         let outcome =
             worker::run_job(converter.plugin, &converter.converter, &*cache, payload, &job.cache_key, &services);
+        if running.fetch_sub(1, Ordering::SeqCst) == 1 {
+            worker::kill_leftovers();
+        }
         current.store(0, Ordering::Relaxed);
         match outcome {
             Ok(Converted { result, error: None }) => queue.complete(job.id, worker, &result)?,

@@ -132,7 +132,13 @@ impl HostServices for Services<'_> {
 
 /// Run the worker until the host closes our stdin. Returns on EOF.
 pub fn run(config: WorkerConfig) -> Result<(), WorkerError> {
-    die_with_parent();
+    // No worker outlives its build, even when the host dies by `kill -9`.
+    // Children a plugin starts are in our process group, which the host
+    // kills as a whole.
+    if !crate::sys::die_with_parent() {
+        std::process::exit(1);
+    }
+    start_guarded(&config.store);
     let plugin =
         loader::load(&config.plugin).map_err(|source| WorkerError::Load { path: config.plugin.clone(), source })?;
     let converter = plugin
@@ -170,6 +176,7 @@ pub fn run(config: WorkerConfig) -> Result<(), WorkerError> {
             };
             // The outcome and the next claim share one commit.
             next = queue.finish_and_claim(config.session, worker, job.id, outcome, &config.job_types)?;
+            kill_leftovers();
             send(Event::Done(job.id))?;
         }
         send(Event::Idle)?;
@@ -177,8 +184,44 @@ pub fn run(config: WorkerConfig) -> Result<(), WorkerError> {
         match lines.next() {
             Some(Ok(_)) => continue,
             Some(Err(e)) => return Err(e.into()),
-            None => return Ok(()),
+            None => {
+                // Its kernels and servers go first; what they leave comes to us.
+                drop(converter);
+                kill_leftovers_at_exit();
+                return Ok(());
+            }
         }
+    }
+}
+
+/// Before the worker starts anything: a worker holding a database's
+/// password hides its memory from the decks it runs (they run as the same
+/// user), and every worker adopts what its decks detach, so
+/// [`kill_leftovers`] can end it.
+pub(crate) fn start_guarded(store: &StoreLocation) {
+    if store.is_shared() {
+        crate::sys::hide_memory();
+    }
+    if !crate::sys::adopt_orphans() {
+        tracing::debug!("this system cannot hand a worker the processes its decks detach");
+    }
+}
+
+/// End whatever the last job started and detached from its kernel
+/// (`setsid`, a double fork): nothing a deck starts outlives it.
+pub(crate) fn kill_leftovers() {
+    let killed = crate::sys::kill_escaped_children();
+    if killed > 0 {
+        tracing::info!("killed {killed} process(es) a job left running");
+    }
+}
+
+/// When the worker stops, after its converters are gone: everything their
+/// processes left behind, waiting for them to finish dying.
+pub(crate) fn kill_leftovers_at_exit() {
+    let killed = crate::sys::kill_escaped_children_at_exit(Duration::from_secs(1));
+    if killed > 0 {
+        tracing::info!("killed {killed} process(es) jobs left running");
     }
 }
 
@@ -357,21 +400,4 @@ pub(crate) fn spawn_heartbeat(
         std::thread::sleep(HEARTBEAT_INTERVAL);
     })?;
     Ok(())
-}
-
-/// The kernel kills us when the host dies, even by `kill -9`, so no worker
-/// outlives its build. Children a plugin starts are in our process group,
-/// which the host kills as a whole.
-fn die_with_parent() {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: prctl with PR_SET_PDEATHSIG only sets a flag on this process.
-        unsafe {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-        }
-        // The host may have died between fork and prctl.
-        if std::os::unix::process::parent_id() == 1 {
-            std::process::exit(1);
-        }
-    }
 }

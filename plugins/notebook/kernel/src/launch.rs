@@ -75,13 +75,14 @@ impl LaunchEnv {
 
 /// Make the child lead a process group of its own (so it and whatever it
 /// starts are signalled and killed as one) and die with the thread that
-/// spawns it.
+/// spawns it. A group, not a session: the worker kills the children of its
+/// own that left its session, which are what decks detached with `setsid`.
 pub(crate) fn own_process_group(cmd: &mut std::process::Command) {
     use std::os::unix::process::CommandExt;
-    // SAFETY: setsid and prctl are async-signal-safe and touch only the child.
+    // SAFETY: setpgid and prctl are async-signal-safe and touch only the child.
     unsafe {
         cmd.pre_exec(|| {
-            libc::setsid();
+            libc::setpgid(0, 0);
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
             Ok(())
         });
