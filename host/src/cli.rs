@@ -98,6 +98,11 @@ pub struct BuildArgs {
     /// Keep building on every change
     #[arg(long)]
     pub watch: bool,
+    /// With --watch: look for changes every MS milliseconds instead of waiting for file-system
+    /// events [default: only on file systems that miss other systems' writes: a Windows drive
+    /// under WSL2, a network share]
+    #[arg(long, env = "CLX_WATCH_POLL", value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub poll: Option<u64>,
     /// Do not remove outputs the build no longer produces
     #[arg(long)]
     pub keep_directory: bool,

@@ -10,13 +10,16 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+use notify::{PollWatcher, RecursiveMode, Watcher};
 
 use crate::course::layout::Top;
 
 /// Quiet time after the last event before a rebuild starts: editors write a
 /// file in several steps (temp file, rename, chmod).
 pub const DEBOUNCE: Duration = Duration::from_millis(150);
+
+/// How often a polling watcher looks, where the file system sends no events.
+pub const POLL: Duration = Duration::from_millis(500);
 
 /// Why the course could not be watched.
 #[derive(Debug, thiserror::Error)]
@@ -34,7 +37,9 @@ pub enum WatchError {
 /// Watches a course's files and reports, debounced, which ones changed,
 /// ignoring what the build itself writes.
 pub struct CourseWatcher {
-    _watcher: RecommendedWatcher,
+    _watcher: Box<dyn Watcher + Send>,
+    /// `Some` when the watcher looks for changes instead of being told.
+    poll: Option<Duration>,
     rx: mpsc::Receiver<notify::Result<notify::Event>>,
     root: PathBuf,
     /// Where the build writes: events below these are our own.
@@ -45,12 +50,29 @@ impl CourseWatcher {
     /// Watch everything below `root` except `output` (our own writes). An
     /// output folder that holds the course (`-o .`) is not ignored whole,
     /// only the trees the build writes into, or no edit would ever count.
-    pub fn new(root: &Path, output: &Path) -> Result<CourseWatcher, WatchError> {
+    ///
+    /// `poll`: look for changes at this interval instead of waiting for
+    /// events; `None` polls (every [`POLL`]) only where the file system
+    /// does not report every writer's changes (see
+    /// [`crate::sys::reports_every_change`]): an editor on the Windows side
+    /// of WSL2 or on another machine of a network share changes files no
+    /// event announces, and a watch mode that never rebuilds would look
+    /// like a hang. A polling watcher compares modification times, which
+    /// it reads in whole seconds: of two saves within one second it may
+    /// see only the first.
+    pub fn new(root: &Path, output: &Path, poll: Option<Duration>) -> Result<CourseWatcher, WatchError> {
         let (tx, rx) = mpsc::channel();
-        let mut watcher = notify::recommended_watcher(move |e| {
+        let handler = move |e| {
             let _ = tx.send(e);
-        })
-        .map_err(|source| WatchError::Watch { path: root.to_owned(), source })?;
+        };
+        let poll = poll.or_else(|| (!crate::sys::reports_every_change(root)).then_some(POLL));
+        let fail = |source| WatchError::Watch { path: root.to_owned(), source };
+        let mut watcher: Box<dyn Watcher + Send> = match poll {
+            Some(every) => {
+                Box::new(PollWatcher::new(handler, notify::Config::default().with_poll_interval(every)).map_err(fail)?)
+            }
+            None => Box::new(notify::recommended_watcher(handler).map_err(fail)?),
+        };
         watcher
             .watch(root, RecursiveMode::Recursive)
             .map_err(|source| WatchError::Watch { path: root.to_owned(), source })?;
@@ -61,7 +83,12 @@ impl CourseWatcher {
         } else {
             vec![output]
         };
-        Ok(CourseWatcher { _watcher: watcher, rx, root, ignored })
+        Ok(CourseWatcher { _watcher: watcher, poll, rx, root, ignored })
+    }
+
+    /// How often the watcher looks; `None` when the file system tells it.
+    pub fn poll_interval(&self) -> Option<Duration> {
+        self.poll
     }
 
     /// Wait up to `timeout` for relevant changes, then until things are quiet
@@ -148,7 +175,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("output");
         std::fs::create_dir_all(&out).unwrap();
-        let w = CourseWatcher::new(dir.path(), &out).unwrap();
+        let w = CourseWatcher::new(dir.path(), &out, None).unwrap();
         std::fs::write(dir.path().join("a.py"), "1").unwrap();
         std::fs::write(dir.path().join("a.py"), "2").unwrap();
         std::fs::write(dir.path().join(".a.py.swp"), "x").unwrap();
@@ -158,11 +185,33 @@ mod tests {
     }
 
     #[test]
+    fn a_polling_watcher_sees_an_edit_no_event_announced() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("output");
+        std::fs::write(dir.path().join("a.py"), "1").unwrap();
+        let w = CourseWatcher::new(dir.path(), &out, Some(Duration::from_millis(50))).unwrap();
+        assert_eq!(w.poll_interval(), Some(Duration::from_millis(50)));
+        // Polling compares modification times in whole seconds.
+        std::thread::sleep(Duration::from_millis(1100));
+        std::fs::write(dir.path().join("a.py"), "22").unwrap();
+        let changed = w.next_change(Duration::from_secs(5));
+        assert_eq!(changed.into_iter().collect::<Vec<_>>(), vec!["a.py".to_owned()]);
+    }
+
+    #[test]
+    fn a_local_disk_gets_events_not_polling() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(crate::sys::reports_every_change(dir.path()));
+        let w = CourseWatcher::new(dir.path(), &dir.path().join("output"), None).unwrap();
+        assert_eq!(w.poll_interval(), None);
+    }
+
+    #[test]
     fn an_output_folder_holding_the_course_still_sees_edits() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("public/En")).unwrap();
         std::fs::create_dir_all(dir.path().join("slides")).unwrap();
-        let w = CourseWatcher::new(dir.path(), dir.path()).unwrap();
+        let w = CourseWatcher::new(dir.path(), dir.path(), None).unwrap();
         std::fs::write(dir.path().join("public/En/page.html"), "x").unwrap();
         std::fs::write(dir.path().join("slides/a.py"), "1").unwrap();
         let changed = w.next_change(Duration::from_secs(5));

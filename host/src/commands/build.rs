@@ -142,7 +142,7 @@ fn build(global: &GlobalArgs, args: BuildArgs, after: &mut dyn AfterBuild) -> Re
     outcome?;
     report.finish();
     after.built(&plan, &report)?;
-    watch(build, args.message_format, strict, report.diagnostics.iter().cloned().collect(), after)
+    watch(build, args.poll, args.message_format, strict, report.diagnostics.iter().cloned().collect(), after)
 }
 
 /// Lock the course's `requirements.txt` when it has no lock made from it,
@@ -281,14 +281,22 @@ fn finish(build: Build<'_>, outcome: Result<(), BuildError>, mut report: Report)
 /// `shown`: the diagnostics printed so far; a rebuild prints only new ones.
 fn watch(
     mut build: Build<'_>,
+    poll: Option<u64>,
     format: MessageFormat,
     strict: bool,
     mut shown: HashSet<Diagnostic>,
     after: &mut dyn AfterBuild,
 ) -> Result<ExitCode> {
     let (data_dir, out_dir) = (build.course().data_dir.clone(), build.course().out_dir.clone());
-    let watcher = CourseWatcher::new(&data_dir, &out_dir)?;
-    eprintln!("watching {} for changes (Ctrl-C to stop)", data_dir.display());
+    let watcher = CourseWatcher::new(&data_dir, &out_dir, poll.map(Duration::from_millis))?;
+    match watcher.poll_interval() {
+        None => eprintln!("watching {} for changes (Ctrl-C to stop)", data_dir.display()),
+        Some(every) => eprintln!(
+            "watching {} for changes, looking every {} ms (Ctrl-C to stop)",
+            data_dir.display(),
+            every.as_millis()
+        ),
+    }
     loop {
         let changed = watcher.next_change(Duration::from_millis(250));
         if build.interrupted() {

@@ -1,5 +1,6 @@
 //! The Linux side of [`crate::sys`]: `prctl` and `/proc`.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 pub(super) fn hide_memory() {
@@ -99,6 +100,21 @@ pub(super) fn kill_escaped_children_at_exit(limit: Duration) -> usize {
             return killed + kill_escaped_children();
         }
         std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+pub(super) fn reports_every_change(path: &Path) -> bool {
+    // Magic numbers of statfs(2)'s f_type, as linux/magic.h names them.
+    const V9FS: i64 = 0x0102_1997; // WSL2's Windows drives, some VM shares
+    const FUSE: i64 = 0x6573_5546; // container engines' shares from macOS and Windows
+    const NFS: i64 = 0x6969;
+    const SMB: i64 = 0x517b;
+    const SMB2: i64 = 0xfe53_4d42;
+    const CIFS: i64 = 0xff53_4d42;
+    match nix::sys::statfs::statfs(path) {
+        #[allow(clippy::unnecessary_cast)] // the field's width differs between targets
+        Ok(fs) => !matches!(fs.filesystem_type().0 as i64, V9FS | FUSE | NFS | SMB | SMB2 | CIFS),
+        Err(_) => true,
     }
 }
 

@@ -112,6 +112,21 @@ pub fn kill_escaped_children_at_exit(limit: std::time::Duration) -> usize {
     imp::kill_escaped_children_at_exit(limit)
 }
 
+/// Whether every change to files below `path` reaches a file-system
+/// watcher, whoever makes it. Not so where the file system belongs to
+/// another system: a Windows drive seen from WSL2 (`/mnt/c`), a folder a
+/// container engine shares from its host, a network share (NFS, SMB) —
+/// an edit made on the other side sends no event, and watch mode must
+/// look for changes itself.
+///
+/// Linux: the file system's type from `statfs` (9p, FUSE, NFS, SMB and
+/// CIFS do not report everything). Elsewhere: `true` (macOS's FSEvents and
+/// Windows' change notifications cover local disks; shares there are
+/// untested).
+pub fn reports_every_change(path: &std::path::Path) -> bool {
+    imp::reports_every_change(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,3 +18,7 @@ pub(super) fn kill_escaped_children() -> usize {
 pub(super) fn kill_escaped_children_at_exit(_limit: std::time::Duration) -> usize {
     0
 }
+
+pub(super) fn reports_every_change(_path: &std::path::Path) -> bool {
+    true
+}
