@@ -275,6 +275,28 @@ fn author_text_is_read_only_through_the_text_module() {
 }
 
 #[test]
+fn only_the_sys_crate_asks_what_only_some_systems_have() {
+    // A call only Linux has, made anywhere else, breaks the build (prctl) or
+    // the behaviour (/proc) on every other system; kept in one crate, each
+    // has its fallback beside it.
+    let os_only = regex::Regex::new(r#"\bprctl\b|"/proc|"bwrap"|PR_SET_"#).unwrap();
+    let mut hits = Vec::new();
+    for dir in ["host/src", "plugin-api/src", "plugins"] {
+        for path in rust_files(&repo().join(dir)) {
+            let rel = path.strip_prefix(repo()).unwrap_or(&path).display().to_string();
+            if rel.starts_with("host/src/sys/") || rel.contains("/tests/") || rel.contains("/benches/") {
+                continue;
+            }
+            let code = code_of(&std::fs::read_to_string(&path).expect("read source"));
+            if let Some(m) = os_only.find(&code) {
+                hits.push(format!("{rel}: {}", m.as_str()));
+            }
+        }
+    }
+    assert!(hits.is_empty(), "OS-specific calls outside the sys crate:\n{hits:#?}");
+}
+
+#[test]
 fn the_run_wing_never_names_a_backend() {
     let sources = host_sources();
     let mut hits = Vec::new();

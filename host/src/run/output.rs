@@ -211,15 +211,10 @@ pub fn write_with_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<Written, 
     Ok(Written::Written)
 }
 
-/// The process's umask, read from `/proc` (setting it to read it back would
-/// change it for every thread meanwhile); `None` where `/proc` lacks it.
+/// The process's umask, read once; `None` where the system cannot tell.
 fn umask() -> Option<u32> {
     static UMASK: OnceLock<Option<u32>> = OnceLock::new();
-    *UMASK.get_or_init(|| {
-        let status = std::fs::read_to_string("/proc/self/status").ok()?;
-        let line = status.lines().find_map(|l| l.strip_prefix("Umask:"))?;
-        u32::from_str_radix(line.trim(), 8).ok()
-    })
+    *UMASK.get_or_init(clx_sys::process::umask)
 }
 
 #[cfg(test)]
@@ -289,7 +284,7 @@ mod tests {
 
     #[test]
     fn outputs_get_the_mode_the_umask_allows_and_copies_keep_the_exec_bit() {
-        let mask = umask().expect("/proc/self/status has a Umask line");
+        let mask = umask().expect("Linux tells the umask");
         let dir = tempfile::tempdir().unwrap();
         let mut tree = OutputTree::new(vec![dir.path().to_owned()]);
         let page = dir.path().join("out/page.html");

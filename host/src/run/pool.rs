@@ -536,22 +536,12 @@ impl Pool {
 /// are orphans of a dead worker: they stay zombies, still members of the
 /// group, until whoever adopted them reaps them, which a container's init
 /// may do only seconds later. A zombie writes nothing, so it does not count.
-/// Without `/proc` the group's existence is all there is to go by.
+/// Without a process table the group's existence is all there is to go by.
 fn group_running(group: u32) -> bool {
     if !group_alive(group) {
         return false;
     }
-    let Ok(entries) = std::fs::read_dir("/proc") else { return true };
-    entries.flatten().filter(|e| e.file_name().to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))).any(
-        |e| {
-            let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else { return false };
-            // After the command name (which may hold anything): state, ppid, pgrp.
-            let mut fields = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default().split_whitespace();
-            let state = fields.next();
-            let pgrp = fields.nth(1).and_then(|g| g.parse::<u32>().ok());
-            pgrp == Some(group) && state.is_some_and(|s| s != "Z" && s != "X")
-        },
-    )
+    clx_sys::process::group_has_running_member(group).unwrap_or(true)
 }
 
 /// Whether a lost worker's job gets another attempt: yes after a crash or a

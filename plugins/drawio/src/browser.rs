@@ -164,7 +164,7 @@ fn sweep_short_dirs(base: &Path) {
             .and_then(|rest| rest.split('-').next())
             .and_then(|pid| pid.parse::<u32>().ok());
         if let Some(pid) = pid {
-            if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            if pid != std::process::id() && !clx_sys::process::alive(pid) {
                 let _ = std::fs::remove_dir_all(entry.path());
             }
         }

@@ -78,20 +78,9 @@ impl PipeJvm {
             // Its own group, so a timeout kills the JVM and a hung `dot`
             // together.
             .process_group(0);
-        let parent = std::process::id() as libc::pid_t;
-        // SAFETY: only async-signal-safe calls between fork and exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                // The JVM must not outlive the worker. The signal fires when
-                // the spawning *thread* ends, hence `spawn_from_long_lived_thread`;
-                // the getppid check closes the race with a parent that is
-                // already gone.
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 || libc::getppid() != parent {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        // The JVM must not outlive the worker. The signal fires when the
+        // spawning *thread* ends, hence `spawn_from_long_lived_thread`.
+        clx_sys::process::dying_with_parent(&mut cmd);
         let mut child = spawn_from_long_lived_thread(cmd)
             .map_err(|source| PipeError::Spawn { java: tools.java.display().to_string(), source })?;
         let stdin = child.stdin.take().ok_or_else(|| PipeError::Died(String::new()))?;

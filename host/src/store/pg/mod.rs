@@ -421,11 +421,7 @@ fn migrate(client: &mut Client) -> Result<i32, postgres::Error> {
 /// The name of this machine, recorded with sessions and workers so
 /// `clx workers` can tell machines apart.
 pub(crate) fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "unknown".to_owned())
+    clx_sys::process::hostname().unwrap_or_else(|| "unknown".to_owned())
 }
 
 #[cfg(test)]

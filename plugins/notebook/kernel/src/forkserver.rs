@@ -166,7 +166,7 @@ impl ForkServer {
         let log = std::fs::File::create(&log_path).map_err(ForkServerError::Io)?;
         let mut cmd = Command::new(&launch.interpreter[0]);
         LaunchEnv::for_spec(spec).apply(&mut cmd);
-        launch::own_process_group(&mut cmd);
+        clx_sys::process::own_group_dying_with_parent(&mut cmd);
         cmd.args(&launch.interpreter[1..])
             .arg("-c")
             .arg(SCRIPT)

@@ -516,7 +516,7 @@ fn spawn(
     let log2 = log.try_clone().map_err(|e| KernelError::Io("cannot create the kernel log".into(), e))?;
     let mut cmd = tokio::process::Command::new(&argv[0]);
     LaunchEnv::for_spec(spec).apply(cmd.as_std_mut());
-    launch::own_process_group(cmd.as_std_mut());
+    clx_sys::process::own_group_dying_with_parent(cmd.as_std_mut());
     cmd.args(&argv[1..])
         .current_dir(cwd)
         .stdin(std::process::Stdio::null())
@@ -562,7 +562,7 @@ async fn connect(
             }
             Wire::Tcp => {
                 let ports = [info.shell_port, info.iopub_port, info.control_port];
-                while !launch::listening(&ports) {
+                while !clx_sys::net::listening(&ports) {
                     sleep(Duration::from_millis(5)).await;
                 }
             }

@@ -73,22 +73,6 @@ impl LaunchEnv {
     }
 }
 
-/// Make the child lead a process group of its own (so it and whatever it
-/// starts are signalled and killed as one) and die with the thread that
-/// spawns it. A group, not a session: the worker kills the children of its
-/// own that left its session, which are what decks detached with `setsid`.
-pub(crate) fn own_process_group(cmd: &mut std::process::Command) {
-    use std::os::unix::process::CommandExt;
-    // SAFETY: setpgid and prctl are async-signal-safe and touch only the child.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::setpgid(0, 0);
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
-}
-
 /// How the client reaches the kernel's sockets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wire {
@@ -158,33 +142,6 @@ pub(crate) fn lost_a_port(error: &KernelError) -> bool {
         KernelError::Protocol(_) => true,
         _ => false,
     }
-}
-
-/// Whether every port has a listening socket, read from the kernel's
-/// socket tables rather than by connecting: a bare TCP connect without a
-/// ZMTP greeting is noise some kernels log or choke on.
-pub(crate) fn listening(ports: &[u16]) -> bool {
-    let mut found = vec![false; ports.len()];
-    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let Ok(text) = std::fs::read_to_string(table) else { continue };
-        for line in text.lines().skip(1) {
-            let mut fields = line.split_whitespace();
-            let (Some(_), Some(local), Some(_), Some(state)) =
-                (fields.next(), fields.next(), fields.next(), fields.next())
-            else {
-                continue;
-            };
-            // State 0A is LISTEN; the local address ends in `:PORT` (hex).
-            if state != "0A" {
-                continue;
-            }
-            let Some(port) = local.rsplit(':').next().and_then(|p| u16::from_str_radix(p, 16).ok()) else { continue };
-            for (seen, wanted) in found.iter_mut().zip(ports) {
-                *seen |= port == *wanted;
-            }
-        }
-    }
-    found.iter().all(|f| *f)
 }
 
 /// The last lines of a kernel's or server's log, for an error message.
