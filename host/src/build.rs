@@ -53,6 +53,8 @@ pub struct Build<'r> {
     course: CourseInputs,
     clean: bool,
     engine: Engine<'r>,
+    /// How long the last plan took, until the build it is for.
+    planned_in: std::cell::Cell<Option<std::time::Duration>>,
 }
 
 impl<'r> Build<'r> {
@@ -60,12 +62,15 @@ impl<'r> Build<'r> {
     /// nothing is planned or built yet.
     pub fn open(registry: &'r Registry, config: &'r Config, options: BuildOptions) -> Result<Self, BuildError> {
         let engine = Engine::new(registry, config, options.engine)?;
-        Ok(Build { registry, course: options.course, clean: options.clean, engine })
+        Ok(Build { registry, course: options.course, clean: options.clean, engine, planned_in: Default::default() })
     }
 
     /// Plan the course as it is on disk now.
     pub fn plan(&self) -> Result<Plan, PlanError> {
-        planner::plan(&self.course, self.registry)
+        let started = std::time::Instant::now();
+        let plan = planner::plan(&self.course, self.registry);
+        self.planned_in.set(Some(started.elapsed()));
+        plan
     }
 
     /// Plan and build once.
@@ -82,7 +87,15 @@ impl<'r> Build<'r> {
                 output::clean_root(root)?;
             }
         }
+        if let Some(took) = self.planned_in.take() {
+            self.engine.planned_in(took);
+        }
         Ok(self.engine.build(plan, report)?)
+    }
+
+    /// The report the last build wrote for `--timings`.
+    pub fn timings_report(&self) -> Option<&std::path::Path> {
+        self.engine.timings_report()
     }
 
     /// Whether Ctrl-C or SIGTERM reached the workers.

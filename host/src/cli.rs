@@ -127,6 +127,10 @@ pub struct BuildArgs {
     /// Treat every warning as an error (also `[build] strict = true` in clx.toml)
     #[arg(long)]
     pub strict: bool,
+    /// Write a report of where the build's time went (phases, each job on its worker's lane,
+    /// cache hits) as HTML and JSON into the state dir, and print where
+    #[arg(long)]
+    pub timings: bool,
 }
 
 #[derive(Debug, Args)]

@@ -589,6 +589,11 @@ impl StateDir {
     pub fn scratch(&self) -> PathBuf {
         self.0.join("tmp")
     }
+
+    /// Where `clx build --timings` writes its report.
+    pub fn timings(&self) -> PathBuf {
+        self.0.join("timings")
+    }
 }
 
 #[cfg(test)]

@@ -18,5 +18,6 @@ mod postgres;
 mod reach;
 mod serve;
 mod site;
+mod timings;
 mod watch;
 mod windows_text;

@@ -141,6 +141,7 @@ fn build(global: &GlobalArgs, args: BuildArgs, after: &mut dyn AfterBuild) -> Re
     }
     outcome?;
     report.finish();
+    print_timings(&build);
     after.built(&plan, &report)?;
     watch(build, args.poll, args.message_format, strict, report.diagnostics.iter().cloned().collect(), after)
 }
@@ -254,11 +255,13 @@ fn engine_options(
         job_deadline: Duration::from_secs(args.job_timeout.max(1)),
         log_level: global.log_level.clone(),
         keep_stale: args.keep_directory,
+        timings: args.timings.then(|| state.timings()),
         interrupt: Interrupt::install().context("cannot install the Ctrl-C handler")?,
     })
 }
 
 fn finish(build: Build<'_>, outcome: Result<(), BuildError>, mut report: Report) -> Result<ExitCode> {
+    let mut timings = build.timings_report().map(Path::to_owned);
     build.finish(build::session_status(&outcome))?;
     let status = match outcome {
         Ok(()) => {
@@ -270,12 +273,23 @@ fn finish(build: Build<'_>, outcome: Result<(), BuildError>, mut report: Report)
         }
         Err(e) if e.is_interrupted() => {
             report.finish();
+            timings = None;
             eprintln!("interrupted; every output written so far is complete, run `clx build` again to finish");
             ExitStatus::Interrupted
         }
         Err(e) => return Err(e.into()),
     };
+    if let Some(html) = timings {
+        eprintln!("timings: {}", html.display());
+    }
     Ok(status.into())
+}
+
+/// Where `--timings` put the last build's report, after its summary.
+fn print_timings(build: &Build<'_>) {
+    if let Some(html) = build.timings_report() {
+        eprintln!("timings: {}", html.display());
+    }
 }
 
 /// `shown`: the diagnostics printed so far; a rebuild prints only new ones.
@@ -327,6 +341,7 @@ fn watch(
             }
         };
         report.finish();
+        print_timings(&build);
         if let Some(plan) = plan {
             after.built(&plan, &report)?;
         }

@@ -9,4 +9,5 @@ pub mod protocol;
 pub mod remote;
 pub mod scratch;
 pub mod serve;
+pub mod timings;
 pub mod worker;

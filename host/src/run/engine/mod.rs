@@ -33,6 +33,8 @@ pub use identity::IdentityError;
 use identity::{ProbeRun, ToolIdentities, PROBE_TIMEOUT};
 use landing::{InFlight, Landing, Pending, Source};
 
+use crate::run::timings::Stopwatch;
+
 /// How one build runs.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
@@ -59,6 +61,9 @@ pub struct EngineOptions {
     pub log_level: String,
     /// Skip the sweep of stale outputs.
     pub keep_stale: bool,
+    /// `--timings`: write a report of each build's phases and jobs into
+    /// this folder.
+    pub timings: Option<PathBuf>,
     /// Ctrl-C or SIGTERM: heard from the engine's start on, so an interrupt
     /// while plugins are probed (before any worker runs) still ends the
     /// build cleanly, its probes killed.
@@ -107,6 +112,10 @@ pub struct Engine<'r> {
     /// the queue announces them.
     listener: Option<FinishedFeed>,
     watch: Watch,
+    /// How long the plan of the next build took, for `--timings`.
+    planned_in: Option<Duration>,
+    /// The last build's `--timings` report.
+    timings_report: Option<PathBuf>,
 }
 
 impl<'r> Engine<'r> {
@@ -124,6 +133,8 @@ impl<'r> Engine<'r> {
             running: None,
             listener: None,
             watch: Watch::default(),
+            planned_in: None,
+            timings_report: None,
         })
     }
 
@@ -131,11 +142,17 @@ impl<'r> Engine<'r> {
     /// error is only for failures of clx itself (queue, cache, disk) and
     /// for an interruption.
     pub fn build(&mut self, plan: &Plan, report: &mut Report) -> Result<(), EngineError> {
+        let mut clock = Stopwatch::new(self.options.timings.is_some());
+        if let Some(took) = self.planned_in.take() {
+            clock.before("plan", took.as_secs_f64());
+        }
         warn_recovered(report, self.cache.take_recovered());
         for d in &plan.diagnostics {
             report.diagnostic(d.clone());
         }
+        let since = clock.now();
         let head_start = self.ask_tool_identities(plan, report)?;
+        clock.phase("tool identities", since);
         if self.options.interrupt.take() {
             return Err(EngineError::Interrupted);
         }
@@ -146,6 +163,7 @@ impl<'r> Engine<'r> {
                 }
             }
         }
+        let since = clock.now();
         let mut misses: Vec<Pending<'_>> = Vec::new();
         let mut hits: Vec<(&PlannedJob, CacheEntry)> = Vec::new();
         let mut unready: Vec<(&PlannedJob, String)> = Vec::new();
@@ -173,10 +191,13 @@ impl<'r> Engine<'r> {
             }
             misses.push(Pending { job, key, payload });
         }
+        clock.phase("hashing", since);
         // Misses go to the queue first, so workers start while the host lands
         // the rest.
+        let since = clock.now();
         let missed: BTreeSet<&str> = misses.iter().map(|m| m.job.job_type.as_str()).collect();
         let mut in_flight = if misses.is_empty() { None } else { Some(self.submit(misses, report)?) };
+        clock.phase("submit", since);
         // Workers started ahead for job types that turned out to need no run
         // (every result cached, or the plugin cannot start) go now rather than
         // at the end, where a browser still starting would delay the exit.
@@ -187,6 +208,7 @@ impl<'r> Engine<'r> {
                 }
             }
         }
+        let since = clock.now();
         let mut landing = Landing::new(&*self.cache, plan.roots.clone(), &plan.frames, report);
         // Copies first: they need no worker, and a failed job must not keep
         // data files from being written.
@@ -198,21 +220,56 @@ impl<'r> Engine<'r> {
         }
         for (job, entry) in &hits {
             landing.land(job, entry, Source::Cache)?;
+            clock.cached(&job.display, &job.job_type);
         }
+        clock.phase("copies and cached results", since);
+        let since = clock.now();
         if let (Some(in_flight), Some((queue, session, pool))) = (in_flight.as_mut(), self.running.as_mut()) {
             in_flight.wait(pool, &**queue, *session, &mut self.watch, &mut landing)?;
         }
+        clock.phase("jobs", since);
         // Generated pages last: they link only what this build produced.
+        let since = clock.now();
         for page in &plan.pages {
             let bytes = page.bytes(|path| landing.produced(path));
             landing.write_generated(&page.to, &bytes);
         }
+        clock.phase("generated pages", since);
         // A course with input errors (an unknown topic, an unreadable deck)
         // is missing outputs by mistake, not by intent: nothing is removed.
+        let since = clock.now();
         if !self.options.keep_stale && !plan.has_input_errors() {
             landing.sweep()?;
         }
+        clock.phase("sweep", since);
+        self.write_timings(clock);
         Ok(())
+    }
+
+    /// Remember how long the next build's plan took, for `--timings`.
+    pub fn planned_in(&mut self, took: Duration) {
+        self.planned_in = Some(took);
+    }
+
+    /// The report the last build wrote for `--timings`.
+    pub fn timings_report(&self) -> Option<&Path> {
+        self.timings_report.as_deref()
+    }
+
+    /// Add the jobs' own times from the queue's rows and write the report;
+    /// a report that cannot be written is a warning, never a failed build.
+    fn write_timings(&mut self, clock: Stopwatch) {
+        let (Some(mut timings), Some(dir)) = (clock.into_inner(), self.options.timings.as_ref()) else { return };
+        if let Some((queue, session, _)) = &self.running {
+            match queue.jobs(Some(*session), None, 1_000_000) {
+                Ok(rows) => timings.jobs_from(rows),
+                Err(e) => tracing::warn!("--timings: cannot read this build's jobs: {e}"),
+            }
+        }
+        match timings.write(dir) {
+            Ok(html) => self.timings_report = Some(html),
+            Err(e) => tracing::warn!("--timings: cannot write the report into {}: {e}", dir.display()),
+        }
     }
 
     /// Find every plan plugin's tool identities: remembered ones from the
