@@ -226,7 +226,8 @@ pub(crate) fn redact(url: &str) -> String {
 /// The value of `key` in the URL's query, as written.
 fn query_value<'u>(url: &'u str, key: &str) -> Option<&'u str> {
     let (_, query) = url.split_once('?')?;
-    query.split('&').filter_map(|p| p.split_once('=')).filter(|(k, _)| *k == key).map(|(_, v)| v).last()
+    // The last one counts, as for the driver.
+    query.rsplit('&').filter_map(|p| p.split_once('=')).find(|(k, _)| *k == key).map(|(_, v)| v)
 }
 
 /// Why an `sslmode` is refused, with the ones clx speaks.
