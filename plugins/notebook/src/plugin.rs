@@ -170,6 +170,7 @@ impl Plugin for Notebook {
         if let Some(names) = &config.env {
             clx_kernel::pass_only_env(names.clone());
         }
+        clx_kernel::cache_without_home_in(clx_plugin_api::tool_cache_dir("kernels"));
         Ok(Notebook { config, kernels, executor: OnceLock::new(), env_executors: Mutex::new(HashMap::new()) })
     }
 

@@ -20,7 +20,7 @@ pub use forkserver::{ForkServer, ForkServerError, IpykernelLaunch};
 pub use kernel::{CellError, CellRun, Kernel};
 pub use kernelspec::Kernelspec;
 pub use languages::{kernel_for, language, survey, KernelChoice, Language, LanguageStatus, LANGUAGES};
-pub use launch::{pass_only_env, Wire};
+pub use launch::{cache_without_home_in, pass_only_env, Wire};
 pub use notebook::{copy_outputs, execute, strip_ansi, ExecuteError};
 pub use rundir::RunDir;
 
