@@ -12,6 +12,7 @@ pub mod launch;
 mod message;
 pub mod notebook;
 pub mod rundir;
+pub mod sandbox;
 
 use std::path::PathBuf;
 
@@ -23,6 +24,7 @@ pub use languages::{kernel_for, language, survey, KernelChoice, Language, Langua
 pub use launch::{cache_without_home_in, pass_only_env, Wire};
 pub use notebook::{copy_outputs, execute, strip_ansi, ExecuteError};
 pub use rundir::RunDir;
+pub use sandbox::{run_kernels_sandboxed, Sandbox};
 
 #[derive(Debug, thiserror::Error)]
 pub enum KernelError {
