@@ -13,8 +13,13 @@
 #   builds through a shared PostgreSQL queue.
 #
 #     docker build -t clx-worker .
-#     docker run --rm -e CLX_QUEUE_URL='postgres://clx:SECRET@db.example/clx?sslmode=require' \
+#     docker run --rm --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
+#         -e CLX_QUEUE_URL='postgres://clx:SECRET@db.example/clx?sslmode=verify-full' \
 #         clx-worker --types notebook --jobs 2
+#
+#   Every kernel runs under bubblewrap (`--sandbox`), which needs the two
+#   --security-opt to create its namespaces; the worker's user has no home
+#   directory and keeps everything, tool caches included, in CLX_HOME.
 #
 # A worker image must hold the same clx release and tools as the machines
 # that start builds: jobs are claimed only by workers whose plugin libraries
@@ -31,7 +36,8 @@ RUN apt-get update -qq \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
         ca-certificates python3 python3-venv npm \
     && rm -rf /var/lib/apt/lists/*
-RUN useradd --create-home --shell /usr/sbin/nologin clx
+RUN useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin clx \
+    && install -d -o clx -g clx /var/lib/clx
 WORKDIR /opt/clx
 COPY scripts/setup scripts/setup
 # Tools go to a fixed dir every user of the image can read.
@@ -54,5 +60,5 @@ CMD ["build"]
 
 FROM tools AS worker
 USER clx
-ENV CLX_HOME=/home/clx/state
-ENTRYPOINT ["clx", "worker", "serve"]
+ENV CLX_HOME=/var/lib/clx
+ENTRYPOINT ["clx", "worker", "serve", "--sandbox"]

@@ -277,4 +277,8 @@ pub struct ServeArgs {
     /// Jobs run at the same time
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..256))]
     pub jobs: u64,
+    /// Run every notebook kernel under bubblewrap, whatever the course's clx.toml says:
+    /// no home directory, config, queue or cache in sight
+    #[arg(long)]
+    pub sandbox: bool,
 }

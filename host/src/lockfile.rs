@@ -171,6 +171,7 @@ fn resolve(root: &Path, requirements: &str, old: Option<String>, upgrade: bool) 
         .arg("--output-file")
         .arg(scratch.path())
         .current_dir(root)
+        .envs(clx_plugin_api::installer_cache_env())
         .env_remove("VIRTUAL_ENV")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -249,9 +250,7 @@ fn changes(before: &BTreeMap<String, String>, after: &BTreeMap<String, String>) 
 }
 
 fn tail(output: &std::process::Output) -> String {
-    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n")
+    clx_plugin_api::output_tail(output, TAIL_LINES)
 }
 
 #[cfg(test)]

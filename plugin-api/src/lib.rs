@@ -361,6 +361,37 @@ pub fn state_dir() -> std::path::PathBuf {
         .join("clx")
 }
 
+/// Where a tool clx runs keeps its cache (`uv`, `pip`, and the tools
+/// kernels run when the user has no home directory): `tool-cache/<tool>`
+/// in the state dir, so a worker running as a system user, a container's
+/// `nobody` or a systemd `DynamicUser` works, and one `CLX_HOME` holds all
+/// a worker writes.
+pub fn tool_cache_dir(tool: &str) -> std::path::PathBuf {
+    state_dir().join("tool-cache").join(tool)
+}
+
+/// The variables that send uv's and pip's caches to [`tool_cache_dir`]:
+/// those clx sets for every uv or pip it runs, leaving one the user set.
+pub fn installer_cache_env() -> Vec<(&'static str, std::path::PathBuf)> {
+    [("UV_CACHE_DIR", "uv"), ("PIP_CACHE_DIR", "pip")]
+        .into_iter()
+        .filter(|(var, _)| std::env::var_os(var).is_none_or(|v| v.is_empty()))
+        .map(|(var, tool)| (var, tool_cache_dir(tool)))
+        .collect()
+}
+
+/// The last `max` non-blank lines of a tool's output, stderr after stdout,
+/// for an error that says why the tool failed; when it printed nothing,
+/// that and how it ended, so the message never ends in an empty quote.
+pub fn output_tail(output: &std::process::Output, max: usize) -> String {
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    if lines.is_empty() {
+        return format!("(it printed nothing; {})", output.status);
+    }
+    lines[lines.len().saturating_sub(max)..].join("\n")
+}
+
 /// Where `scripts/setup` installs external tools: `$CLX_TOOLS_DIR`, else
 /// `$XDG_DATA_HOME/clx/tools`, else `~/.local/share/clx/tools`. Plugins look
 /// for their tools here after their own config and environment variables.

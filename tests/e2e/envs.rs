@@ -193,3 +193,33 @@ fn unpinned_requirements_are_locked_on_the_first_build_and_change_only_through_e
     assert_eq!(pinned_six(), "1.16.0");
     assert!(completed_page(&course, "slides_six").contains("six 1.16.0"));
 }
+
+/// A worker's user without a home directory (a system user, a container's
+/// `nobody`, systemd's `DynamicUser`): `HOME=/nonexistent`. Under root the
+/// build runs as a system user of its own, for whom `/nonexistent` cannot
+/// be created; uv, pip and the kernels' tools keep their caches in the state
+/// dir instead.
+#[test]
+fn a_user_without_a_home_directory_builds_a_course_with_its_own_environment() {
+    let env = Env::new();
+    let ts = "// %% [markdown]\n// # TS\n\n// %%\nconsole.log(\"ts\", 6 * 7)\n";
+    let course = TestCourse::new(&[("six", &[("slides_six.py", USES_SIX), ("slides_ts.ts", ts)])]);
+    std::fs::write(course.root().join("requirements.txt"), "six==1.16.0\n").expect("write requirements");
+    let mut cmd = env.clx();
+    cmd.env("HOME", "/nonexistent").env_remove("XDG_CACHE_HOME").arg("build").arg(course.spec());
+    if let Some(user) = clx_e2e::pg::TestUser::ensure("clx-worker") {
+        user.allow_traverse(&tools_dir().join("venv"));
+        if let Ok(real) = std::fs::canonicalize(tools_dir().join("venv/bin/python3")) {
+            user.allow_traverse(&real);
+        }
+        user.own(env.home.path());
+        user.own(course.root());
+        user.apply(&mut cmd);
+    }
+    let out = cmd.output().expect("run clx");
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(completed_page(&course, "slides_six").contains("six 1.16.0"), "the deck imported six");
+    assert!(completed_page(&course, "slides_ts").contains("ts 42"), "the TypeScript deck ran");
+    assert!(env.state_dir().join("tool-cache/uv").is_dir(), "uv's cache is in the state dir");
+}

@@ -354,6 +354,25 @@ fn sslmode_require_speaks_tls_and_refuses_a_certificate_it_cannot_check() {
 }
 
 #[test]
+fn sslmode_verify_full_checks_the_host_name_and_a_password_in_the_query_is_never_shown() {
+    let cluster = PgCluster::start_with_tls();
+    let url = format!("{}?sslmode=verify-full&password=Qpw9secret", cluster.database("verified"));
+    let env = Env::new();
+    let status = |url: &str| {
+        env.clx().env("CLX_QUEUE_URL", url).env("SSL_CERT_FILE", cluster.certificate()).arg("status").output()
+    };
+    let trusted = status(&url).expect("run clx");
+    assert!(trusted.status.success(), "{}", stderr(&trusted));
+    assert!(stdout(&trusted).contains("no build has run yet"), "{}", stdout(&trusted));
+
+    // The certificate names 127.0.0.1, not localhost.
+    let other_name = status(&url.replace("127.0.0.1", "localhost")).expect("run clx");
+    let err = stderr(&other_name);
+    assert_eq!(other_name.status.code(), Some(2), "{err}");
+    assert!(err.contains("certificate") && !err.contains("Qpw9secret"), "{err}");
+}
+
+#[test]
 fn jobs_no_connected_worker_can_serve_fail_with_the_missing_job_types() {
     let cluster = PgCluster::start();
     let url = cluster.database("unserved");

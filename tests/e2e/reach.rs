@@ -144,3 +144,106 @@ fn processes_a_deck_detaches_with_setsid_do_not_outlive_the_build() {
 fn pages_contain(course: &TestCourse, deck: &str, text: &str) -> bool {
     pages_of(course, deck).iter().all(|p| p.contains(text))
 }
+
+/// Tries to read a file in `$HOME`, the state dir's queue database, to
+/// connect to `PORT` on loopback and to write in its run directory; prints
+/// `REACHED` or `refused` for each.
+const REACHING_DECK: &str = r#"# %% [markdown]
+# Reach
+
+# %%
+import os, socket
+
+def attempt(what, action):
+    try:
+        action()
+        print(what, "REACHED")
+    except Exception as e:
+        print(what, "refused:", type(e).__name__)
+
+attempt("home", lambda: open(os.path.expanduser("~/secret.txt")).read())
+attempt("queue", lambda: open(os.path.join(os.environ["CLX_HOME"], "queue.db"), "rb").read(16))
+attempt("database", lambda: socket.create_connection(("127.0.0.1", PORT), timeout=5).close())
+attempt("rundir", lambda: open("scratch.txt", "w").write("x"))
+"#;
+
+/// What the deck's English completed page says about each attempt.
+fn reached(course: &TestCourse) -> Vec<String> {
+    let page = pages_of(course, "slides_reach").into_iter().next().expect("a page");
+    ["home", "queue", "database", "rundir"]
+        .iter()
+        .map(|what| {
+            let verdict = if page.contains(&format!("{what} REACHED")) {
+                "REACHED"
+            } else if page.contains(&format!("{what} refused")) {
+                "refused"
+            } else {
+                panic!("no verdict for {what}: {page}")
+            };
+            format!("{what} {verdict}")
+        })
+        .collect()
+}
+
+#[test]
+fn a_sandboxed_deck_reaches_neither_the_home_nor_the_state_dir_nor_without_network_the_database() {
+    let cluster = PgCluster::start();
+    let env = Env::new();
+    let home = env.home.path().join("home");
+    std::fs::create_dir(&home).expect("mkdir home");
+    std::fs::write(home.join("secret.txt"), "the user's own").expect("write secret");
+    let deck = REACHING_DECK.replace("PORT", &cluster.port.to_string());
+    let course = TestCourse::new(&[("reach", &[("slides_reach.py", &deck)])]);
+    let build = || {
+        let out = env.clx().env("HOME", &home).arg("build").arg(course.spec()).output().expect("run clx");
+        assert!(out.status.success(), "{}", stderr(&out));
+    };
+
+    // Not sandboxed, the deck reaches all of it.
+    build();
+    assert_eq!(reached(&course), ["home REACHED", "queue REACHED", "database REACHED", "rundir REACHED"]);
+
+    std::fs::write(course.root().join("clx.toml"), "[converters.notebook]\nsandbox = true\n").expect("clx.toml");
+    build();
+    assert_eq!(reached(&course), ["home refused", "queue refused", "database REACHED", "rundir REACHED"]);
+
+    std::fs::write(course.root().join("clx.toml"), "[converters.notebook]\nsandbox = true\nnetwork = false\n")
+        .expect("clx.toml");
+    build();
+    assert_eq!(reached(&course), ["home refused", "queue refused", "database refused", "rundir REACHED"]);
+}
+
+#[test]
+fn a_worker_serving_with_sandbox_runs_every_deck_sandboxed_whatever_the_course_says() {
+    let cluster = PgCluster::start();
+    let url = cluster.database("boxed");
+    let remote = Env::new();
+    let home = remote.home.path().join("home");
+    std::fs::create_dir(&home).expect("mkdir home");
+    std::fs::write(home.join("secret.txt"), "the worker's own").expect("write secret");
+    let mut server = remote
+        .clx()
+        .env("HOME", &home)
+        .env("CLX_QUEUE_URL", &url)
+        .args(["worker", "serve", "--sandbox"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start clx worker serve");
+    let deck = REACHING_DECK.replace("PORT", &cluster.port.to_string());
+    let course = TestCourse::new(&[("reach", &[("slides_reach.py", &deck)])]);
+    let out = Env::new()
+        .clx()
+        .env("CLX_QUEUE_URL", &url)
+        .args(["build", "--local-workers", "0"])
+        .arg(course.spec())
+        .output()
+        .expect("run clx");
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let verdicts = reached(&course);
+    assert_eq!(verdicts[0], "home refused", "{verdicts:?}");
+    assert_eq!(verdicts[3], "rundir REACHED", "{verdicts:?}");
+}

@@ -37,6 +37,11 @@ pub fn run(global: &GlobalArgs, args: WorkerArgs) -> Result<ExitCode> {
 /// `clx worker serve`: serve every build that uses the same PostgreSQL
 /// database, until SIGTERM or Ctrl-C.
 fn serve(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode> {
+    if args.sandbox {
+        // Read by the notebook plugin when it makes a converter; set while
+        // this process has no other thread.
+        std::env::set_var("CLX_SANDBOX", "1");
+    }
     let (registry, config) = super::discover_plugins(global, None)?;
     let store = super::store_location(global, &config)?;
     if !store.is_shared() {

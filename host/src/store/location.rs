@@ -10,7 +10,7 @@ use crate::store::cache::Cache;
 use crate::store::error::{CacheError, QueueError};
 use crate::store::pg::cache::PgCache;
 use crate::store::pg::queue::PgQueue;
-use crate::store::pg::{PgError, PgUrl};
+use crate::store::pg::{redact, PgError, PgUrl};
 use crate::store::queue::Queue;
 use crate::store::sqlite::cache::FileCache;
 use crate::store::sqlite::queue::SqliteQueue;
@@ -44,8 +44,7 @@ impl StoreLocation {
         match url.filter(|u| !u.is_empty()) {
             Some(url) if PgUrl::is_postgres(url) => Ok(StoreLocation::Postgres(Box::new(PgUrl::parse(url)?))),
             Some(other) => {
-                Err(PgError::Url(other.to_owned(), "only postgres:// and postgresql:// URLs are supported".into())
-                    .into())
+                Err(PgError::Url(redact(other), "only postgres:// and postgresql:// URLs are supported".into()).into())
             }
             None => Ok(StoreLocation::Local { queue: queue.to_owned(), cache: cache.to_owned() }),
         }

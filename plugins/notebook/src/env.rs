@@ -191,6 +191,7 @@ fn build(requirements: &Requirements, dir: &Path) -> Result<(), EnvError> {
     let run = |program: &Path, args: &[&str]| -> Result<String, EnvError> {
         let output = Command::new(program)
             .args(args)
+            .envs(clx_plugin_api::installer_cache_env())
             .env_remove("VIRTUAL_ENV")
             .env_remove("PYTHONPATH")
             .output()
@@ -284,9 +285,7 @@ fn lock(path: &Path) -> Result<std::fs::File, EnvError> {
 
 /// The last lines of a process's output, stderr after stdout.
 fn tail(output: &std::process::Output) -> String {
-    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n")
+    clx_plugin_api::output_tail(output, TAIL_LINES)
 }
 
 /// The hint for a module the kernel could not import.
@@ -345,5 +344,12 @@ mod tests {
         assert!(message.contains("`pip install` failed"), "{message}");
         assert!(message.ends_with("ERROR: No matching distribution"), "{message}");
         assert!(!message.contains("line16\n"), "only the last lines: {message}");
+    }
+
+    #[test]
+    fn an_installer_failure_without_output_says_so_and_how_it_ended() {
+        let output = std::process::Command::new("sh").args(["-c", "exit 3"]).output().unwrap();
+        let e = EnvError::Install { env: PathBuf::from("/e"), step: "uv venv".into(), tail: tail(&output) };
+        assert!(e.to_string().ends_with("its output ends with:\n(it printed nothing; exit status: 3)"), "{e}");
     }
 }

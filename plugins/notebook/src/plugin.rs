@@ -16,6 +16,10 @@ use crate::lang::ProgLang;
 use crate::template::Byline;
 use crate::{code, execute, ipynb};
 
+/// Set to `1` (by `clx worker serve --sandbox`): kernels run sandboxed
+/// whatever the course's settings say.
+const SANDBOX_VAR: &str = "CLX_SANDBOX";
+
 /// `[converters.notebook]` in clx.toml.
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -49,9 +53,37 @@ struct Config {
     /// them loaded (`preload = ["numpy", "pandas"]`).
     #[serde(default)]
     preload: Vec<String>,
+    /// Run every kernel under bubblewrap: the system read-only, the home
+    /// directory, clx's config and its queue and cache out of sight (the
+    /// `CLX_SANDBOX=1` a `clx worker serve --sandbox` sets turns it on too).
+    #[serde(default)]
+    sandbox: Option<bool>,
+    /// With `sandbox`: `false` gives kernels no network at all.
+    #[serde(default)]
+    network: Option<bool>,
 }
 
 impl Config {
+    /// The sandbox kernels run in, if any; an error when `network = false`
+    /// is asked for without one.
+    fn sandbox(&self) -> Result<Option<clx_kernel::Sandbox>, String> {
+        let forced = std::env::var_os(SANDBOX_VAR).is_some_and(|v| v == "1");
+        if !self.sandbox.unwrap_or(forced) {
+            if self.network == Some(false) {
+                return Err("invalid [converters.notebook] in clx.toml: network = false needs sandbox = true".into());
+            }
+            return Ok(None);
+        }
+        let state = clx_plugin_api::state_dir();
+        let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let hidden = [var("HOME"), var("XDG_CONFIG_HOME"), Some(state.clone())].into_iter().flatten().collect();
+        let writable = vec![state.join("run"), std::env::temp_dir(), clx_plugin_api::tool_cache_dir("kernels")];
+        let mut readable = vec![state.join("envs")];
+        readable.extend(clx_plugin_api::tools_dir());
+        readable.extend(self.venv.clone());
+        Ok(Some(clx_kernel::Sandbox { hidden, writable, readable, network: self.network.unwrap_or(true) }))
+    }
+
     fn fork(&self) -> clx_kernel::ForkOptions {
         clx_kernel::ForkOptions { enabled: self.fork_server.unwrap_or(true), preload: self.preload.clone() }
     }
@@ -169,6 +201,10 @@ impl Plugin for Notebook {
         }
         if let Some(names) = &config.env {
             clx_kernel::pass_only_env(names.clone());
+        }
+        clx_kernel::cache_without_home_in(clx_plugin_api::tool_cache_dir("kernels"));
+        if let Some(sandbox) = config.sandbox()? {
+            clx_kernel::run_kernels_sandboxed(sandbox)?;
         }
         Ok(Notebook { config, kernels, executor: OnceLock::new(), env_executors: Mutex::new(HashMap::new()) })
     }

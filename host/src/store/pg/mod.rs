@@ -86,6 +86,10 @@ pub enum PgError {
     /// The URL (shown without its password) cannot be used, and why.
     #[error("{0} is not a PostgreSQL URL: {1}; write it as postgres://USER:PASSWORD@HOST:PORT/DATABASE")]
     Url(String, String),
+    /// The URL (shown without its password) asks for what clx does not do:
+    /// which setting, and what to write instead.
+    #[error("{0}: {1}")]
+    Unsupported(String, String),
     /// The server cannot be reached.
     #[error(
         "cannot reach the PostgreSQL database {target}: {message}; check the URL (--queue, [queue] url in clx.toml, \
@@ -130,8 +134,15 @@ pub struct PgUrl {
 impl PgUrl {
     /// Parse a `postgres://` or `postgresql://` URL.
     pub fn parse(url: &str) -> Result<PgUrl, PgError> {
+        let checked = match query_value(url, "sslmode") {
+            None | Some("disable" | "prefer" | "require") => std::borrow::Cow::Borrowed(url),
+            // What clx does for `require`: the certificate and the host name
+            // are always checked.
+            Some("verify-full") => std::borrow::Cow::Owned(url.replace("sslmode=verify-full", "sslmode=require")),
+            Some(other) => return Err(PgError::Unsupported(redact(url), unsupported_sslmode(other))),
+        };
         let config: postgres::Config =
-            url.parse().map_err(|e: postgres::Error| PgError::Url(redact(url), e.to_string()))?;
+            checked.parse().map_err(|e: postgres::Error| PgError::Url(redact(url), e.to_string()))?;
         let mut config = config;
         config.connect_timeout(CONNECT_TIMEOUT);
         // Commits do not wait for the server's disk, as SQLite's WAL with
@@ -187,9 +198,11 @@ impl std::fmt::Display for PgUrl {
     }
 }
 
-/// The URL with any password replaced, for an error about the URL itself.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+/// The URL with any password replaced, for an error about the URL itself:
+/// the one in the user info (`user:PASSWORD@`) and a `password=` in the
+/// query. When unsure where the user info ends, more is hidden, never less.
+pub(crate) fn redact(url: &str) -> String {
+    let masked = match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let userinfo = &url[scheme + 3..at];
             match userinfo.split_once(':') {
@@ -198,7 +211,36 @@ fn redact(url: &str) -> String {
             }
         }
         _ => url.to_owned(),
-    }
+    };
+    let Some((base, query)) = masked.split_once('?') else { return masked };
+    let params: Vec<String> = query
+        .split('&')
+        .map(|param| match param.split_once('=') {
+            Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+            _ => param.to_owned(),
+        })
+        .collect();
+    format!("{base}?{}", params.join("&"))
+}
+
+/// The value of `key` in the URL's query, as written.
+fn query_value<'u>(url: &'u str, key: &str) -> Option<&'u str> {
+    let (_, query) = url.split_once('?')?;
+    // The last one counts, as for the driver.
+    query.rsplit('&').filter_map(|p| p.split_once('=')).find(|(k, _)| *k == key).map(|(_, v)| v)
+}
+
+/// Why an `sslmode` is refused, with the ones clx speaks.
+fn unsupported_sslmode(mode: &str) -> String {
+    let why = match mode {
+        "verify-ca" => "clx checks the server's host name as well as its certificate whenever it speaks TLS",
+        "allow" => "clx never falls back from plain text to TLS",
+        _ => "it is not a PostgreSQL sslmode",
+    };
+    format!(
+        "sslmode={mode} is not supported ({why}); use sslmode=verify-full (or require, which clx treats the \
+         same: the certificate and the host name are checked), prefer or disable"
+    )
 }
 
 /// One connection that comes back by itself after the server restarted.
@@ -314,9 +356,9 @@ impl PgConn {
     }
 }
 
-/// TLS only when the URL asks for it (`sslmode=require`): then the server's
-/// certificate is checked against the system's CA certificates (or
-/// `SSL_CERT_FILE`), never accepted blindly. `prefer`, the default, and
+/// TLS only when the URL asks for it (`sslmode=require` or `verify-full`):
+/// then the server's certificate and host name are checked against the
+/// system's CA certificates (or `SSL_CERT_FILE`), never accepted blindly. `prefer`, the default, and
 /// `disable` connect in plain text, as a server without TLS expects.
 fn connect(url: &PgUrl) -> Result<Client, PgError> {
     let failed = |message: String| PgError::Connect { target: url.target(), message };
@@ -434,6 +476,29 @@ mod tests {
         assert_eq!(url.target(), "clx@db.example:6543/course");
         assert!(!format!("{url} {url:?}").contains("s3cret"));
         assert_eq!(redact("postgres://clx:s3cret@db/x"), "postgres://clx:***@db/x");
+    }
+
+    #[test]
+    fn a_password_in_the_query_never_shows_either() {
+        let url = "postgres://clx@db/x?sslmode=prefer&password=s3cret&application_name=a";
+        assert_eq!(redact(url), "postgres://clx@db/x?sslmode=prefer&password=***&application_name=a");
+        let bad = PgUrl::parse("postgres://clx@db/x?password=s3cret&sslmode=verify-ca").err().unwrap().to_string();
+        assert!(!bad.contains("s3cret") && bad.contains("password=***"), "{bad}");
+        let bad = PgUrl::parse("postgres://clx@db/x?password=s3cret&nonsense=1").err().unwrap().to_string();
+        assert!(!bad.contains("s3cret"), "{bad}");
+        assert!(!format!("{:?}", PgUrl::parse(url).unwrap()).contains("s3cret"));
+    }
+
+    #[test]
+    fn sslmode_verify_full_is_spoken_and_the_other_modes_are_named_when_refused() {
+        let url = PgUrl::parse("postgres://clx@db/x?sslmode=verify-full").unwrap();
+        assert_eq!(url.config.get_ssl_mode(), postgres::config::SslMode::Require);
+        assert!(url.as_secret_str().contains("verify-full"), "handed to workers as written");
+        for mode in ["verify-ca", "allow", "sometimes"] {
+            let message = PgUrl::parse(&format!("postgres://clx@db/x?sslmode={mode}")).err().unwrap().to_string();
+            assert!(message.contains(&format!("sslmode={mode} is not supported")), "{message}");
+            assert!(message.contains("verify-full") && message.contains("disable"), "{message}");
+        }
     }
 
     #[test]

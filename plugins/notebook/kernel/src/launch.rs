@@ -20,6 +20,41 @@ pub fn pass_only_env(names: Vec<String>) {
     let _ = ENV_ALLOWLIST.set(names);
 }
 
+/// Where kernels keep the caches that would go below `$HOME` (`tool` is
+/// the tool's name) when the user has none they can write.
+static HOMELESS_CACHES: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// Kernels of a user without a writable home directory (a system user, a
+/// container's `nobody`, systemd's `DynamicUser`) keep the caches of the
+/// tools they run (Deno, npm, Matplotlib, anything following XDG) below
+/// `dir`. Set once per process; later calls are ignored.
+pub fn cache_without_home_in(dir: std::path::PathBuf) {
+    let _ = HOMELESS_CACHES.set(dir);
+}
+
+/// The cache variables kernels get when `$HOME` is missing or cannot be
+/// written; a variable clx's environment already sets is left alone.
+fn homeless_cache_vars() -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
+    let Some(dir) = HOMELESS_CACHES.get() else { return Vec::new() };
+    if home_is_writable() {
+        return Vec::new();
+    }
+    [("XDG_CACHE_HOME", "xdg"), ("DENO_DIR", "deno"), ("npm_config_cache", "npm"), ("MPLCONFIGDIR", "matplotlib")]
+        .into_iter()
+        .filter(|(var, _)| std::env::var_os(var).is_none_or(|v| v.is_empty()))
+        .map(|(var, tool)| (var.into(), dir.join(tool).into()))
+        .collect()
+}
+
+/// Whether `$HOME` names a directory this process may write.
+fn home_is_writable() -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) else { return false };
+    let Ok(path) = std::ffi::CString::new(home.as_bytes()) else { return false };
+    // SAFETY: access only reads the NUL-terminated path.
+    unsafe { libc::access(path.as_ptr(), libc::W_OK | libc::X_OK) == 0 }
+}
+
 /// The JVM options JJava's launcher hands to the kernel's JVM.
 const JJAVA_JVM_OPTS: &str = "JJAVA_JVM_OPTS";
 
@@ -46,6 +81,7 @@ impl LaunchEnv {
         vars.push(("PYDEVD_DISABLE_FILE_VALIDATION".into(), "1".into()));
         vars.push(("IPYTHONDIR".into(), std::env::temp_dir().join("clx-ipython").into()));
         vars.push(("DENO_NO_UPDATE_CHECK".into(), "1".into()));
+        vars.extend(homeless_cache_vars());
         if Wire::for_spec(spec) == Wire::Tcp {
             // Deno styles values for a terminal unless told not to; the
             // escape codes would end up in the pages.

@@ -12,6 +12,7 @@ pub mod launch;
 mod message;
 pub mod notebook;
 pub mod rundir;
+pub mod sandbox;
 
 use std::path::PathBuf;
 
@@ -20,9 +21,10 @@ pub use forkserver::{ForkServer, ForkServerError, IpykernelLaunch};
 pub use kernel::{CellError, CellRun, Kernel};
 pub use kernelspec::Kernelspec;
 pub use languages::{kernel_for, language, survey, KernelChoice, Language, LanguageStatus, LANGUAGES};
-pub use launch::{pass_only_env, Wire};
+pub use launch::{cache_without_home_in, pass_only_env, Wire};
 pub use notebook::{copy_outputs, execute, strip_ansi, ExecuteError};
 pub use rundir::RunDir;
+pub use sandbox::{run_kernels_sandboxed, Sandbox};
 
 #[derive(Debug, thiserror::Error)]
 pub enum KernelError {
