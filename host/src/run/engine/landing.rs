@@ -216,7 +216,11 @@ impl<'a> Landing<'a> {
             }
         }
         match (failed, source) {
-            (true, _) => self.report.failed += 1,
+            (true, Source::Cache) => {
+                self.report.failed += 1;
+                self.report.failed_from_cache += 1;
+            }
+            (true, Source::Built) => self.report.failed += 1,
             (false, Source::Cache) => self.report.cached += 1,
             (false, Source::Built) => self.report.built += 1,
         }

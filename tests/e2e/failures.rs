@@ -1,0 +1,75 @@
+//! Every failure reported as what it was: a kernel the machine killed is
+//! not the deck's error, a cell that failed is not a success, a corrupt
+//! cache blob is a miss, a page is never published cut short.
+
+use std::path::PathBuf;
+
+use clx_e2e::*;
+
+/// A Python course of one deck; its spec, run with the real notebook plugin.
+fn python_deck(deck: &str) -> TestCourse {
+    TestCourse::new(&[("t", &[("slides_t.py", deck)])])
+}
+
+fn build(env: &Env, course: &TestCourse, extra: &[&str]) -> (Option<i32>, String) {
+    let out = env.clx().arg("build").args(extra).arg(course.spec()).output().expect("run clx");
+    (out.status.code(), stderr(&out))
+}
+
+/// A file the test creates beside the decks' run directories once the cause
+/// of a failure is gone: decks run in `<state>/run/<key>`, so the deck looks
+/// at `../<name>` and reads nothing outside clx's own state.
+fn cause_removed_marker(env: &Env) -> PathBuf {
+    env.state_dir().join("run/cause-removed")
+}
+
+/// A deck that does `fault` in its cell until the test says the cause is gone.
+fn faulty_deck(fault: &str) -> String {
+    format!(
+        "# %%\nimport os, signal, time\n\n# %%\nif not os.path.exists(\"../cause-removed\"):\n    {fault}\n\
+         print(\"alive\")\n"
+    )
+}
+
+#[test]
+fn kernel_deaths_and_cell_timeouts_are_never_cached_and_the_next_build_runs_the_deck_again() {
+    for (fault, says) in [
+        ("os.kill(os.getpid(), signal.SIGKILL)", "died"),
+        ("import ctypes; ctypes.string_at(0)", "died"),
+        ("os._exit(3)", "died"),
+        ("while True: time.sleep(0.01)", "did not finish within 2 s"),
+    ] {
+        let env = Env::new();
+        let course = python_deck(&faulty_deck(fault));
+        std::fs::write(course.root().join("clx.toml"), "[converters.notebook]\ncell_timeout = 2\n").unwrap();
+        let (code, err) = build(&env, &course, &[]);
+        assert_eq!(code, Some(1), "{fault}: {err}");
+        assert!(err.contains(says), "{fault}: {err}");
+        assert!(err.contains("0 built, 0 from cache, 2 failed;"), "{fault}: {err}");
+
+        // The OOM killer is gone, the machine is idle again: nothing in the
+        // course changed, and the deck is run, not replayed.
+        std::fs::write(cause_removed_marker(&env), "").unwrap();
+        let (code, err) = build(&env, &course, &[]);
+        assert_eq!(code, Some(0), "{fault}: the failure was replayed from the cache: {err}");
+        assert!(err.contains("2 built, 0 from cache, 0 failed;"), "{fault}: {err}");
+        let page = course.outputs_ending("slides_t.html");
+        assert!(!page.is_empty(), "{:#?}", course.output_files());
+        for p in page.iter().filter(|p| p.to_string_lossy().contains("Speaker")) {
+            assert!(std::fs::read_to_string(p).unwrap().contains("alive"), "{}", p.display());
+        }
+    }
+}
+
+#[test]
+fn a_failure_replayed_from_the_cache_is_counted_as_such() {
+    let env = Env::new();
+    let course = python_deck("# %%\nraise ValueError(\"kaputt\")\n");
+    let (code, err) = build(&env, &course, &[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("0 built, 0 from cache, 2 failed;"), "{err}");
+    let (code, err) = build(&env, &course, &[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("ValueError: kaputt"), "{err}");
+    assert!(err.contains("0 built, 0 from cache, 2 failed (2 replayed from cache);"), "{err}");
+}
