@@ -73,3 +73,18 @@ fn a_failure_replayed_from_the_cache_is_counted_as_such() {
     assert!(err.contains("ValueError: kaputt"), "{err}");
     assert!(err.contains("0 built, 0 from cache, 2 failed (2 replayed from cache);"), "{err}");
 }
+
+#[test]
+fn a_cell_whose_execute_reply_says_error_fails_the_deck_without_an_error_message_on_iopub() {
+    // IPython publishes a traceback from `_showtraceback`; when that fails
+    // (a MemoryError while formatting it) only the execute reply says the
+    // cell failed. The deck makes the same happen on purpose.
+    let env = Env::new();
+    let deck = "# %%\nget_ipython()._showtraceback = lambda *args, **kwargs: None\n\
+                raise ValueError(\"no traceback published\")\n\n# %%\nprint(\"after\")\n";
+    let course = python_deck(deck);
+    let (code, err) = build(&env, &course, &[]);
+    assert_eq!(code, Some(1), "the failed cell counted as built: {err}");
+    assert!(err.contains("slides_t.py:1: cell 1: raised ValueError: no traceback published"), "{err}");
+    assert!(err.contains("0 built, 0 from cache, 2 failed;"), "{err}");
+}

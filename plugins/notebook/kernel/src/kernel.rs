@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use jupyter_protocol::{
     ConnectionInfo, ExecuteRequest, ExecutionState, InterruptRequest, JupyterMessage, JupyterMessageContent,
-    KernelInfoRequest, ReplyStatus, ShutdownRequest, Transport,
+    KernelInfoRequest, ReplyError, ReplyStatus, ShutdownRequest, Transport,
 };
 use jupyter_zmq_client::{ClientControlConnection, ClientIoPubConnection, ClientShellConnection};
 use serde_json::{json, Value};
@@ -324,9 +324,10 @@ impl Kernel {
                 msg = message::read(&mut self.shell) => {
                     let msg = msg.map_err(|e| KernelError::Protocol(e.to_string()))?;
                     if is_child_of(&msg, &id) {
-                        if let JupyterMessageContent::ExecuteReply(r) = &msg.content {
+                        if let JupyterMessageContent::ExecuteReply(r) = msg.content {
                             collector.execution_count = Some(r.execution_count.0 as u64);
                             reply = Some(r.status.clone());
+                            collector.reply_error = r.error.map(|e| *e);
                         }
                     }
                 }
@@ -364,7 +365,7 @@ impl Kernel {
         if self.wire == Wire::Tcp && !silent {
             self.collect_late_outputs(&id, &mut collector).await;
         }
-        Ok(collector.finish())
+        Ok(collector.finish(reply.unwrap_or(ReplyStatus::Ok)))
     }
 
     /// Kernels other than ipykernel (Deno's, for one) forward a cell's
@@ -597,6 +598,8 @@ struct Collector {
     clear_pending: bool,
     execution_count: Option<u64>,
     error: Option<CellError>,
+    /// What the execute reply said about an error, if anything.
+    reply_error: Option<ReplyError>,
 }
 
 impl Collector {
@@ -666,7 +669,28 @@ impl Collector {
         }
     }
 
-    fn finish(self) -> CellRun {
-        CellRun { outputs: self.outputs, execution_count: self.execution_count, error: self.error }
+    /// The cell's run, failed when the reply says so even if no `error`
+    /// message came on iopub: a kernel can fail while publishing the
+    /// traceback (a `MemoryError` in IPython's formatting), or abort a cell
+    /// it never ran.
+    fn finish(self, status: ReplyStatus) -> CellRun {
+        let error = match (self.error, status) {
+            (Some(error), _) => Some(error),
+            (None, ReplyStatus::Ok) => None,
+            (None, ReplyStatus::Error) => Some(match self.reply_error {
+                Some(e) => CellError { ename: e.ename, evalue: e.evalue, traceback: e.traceback },
+                None => CellError {
+                    ename: "KernelError".into(),
+                    evalue: "the kernel reported an error for this cell without saying which".into(),
+                    traceback: Vec::new(),
+                },
+            }),
+            (None, ReplyStatus::Aborted) => Some(CellError {
+                ename: "Aborted".into(),
+                evalue: "the kernel aborted this cell without running it".into(),
+                traceback: Vec::new(),
+            }),
+        };
+        CellRun { outputs: self.outputs, execution_count: self.execution_count, error }
     }
 }
