@@ -1,16 +1,16 @@
-//! The queue's rules, written once against the `Queue` contract and checked
-//! on every backend: SQLite always, PostgreSQL on a throwaway cluster of its
-//! own (one database per rule).
+//! The queue's and the cache's rules, written once against the `Queue` and
+//! `Cache` contracts and checked on every backend: SQLite always, PostgreSQL
+//! on a throwaway cluster of its own (one database per rule).
 
 use clx::report::Location;
 use clx::store::job::JobPayload;
 use clx::store::{
-    BlobHash, CacheKey, ErrorCategory, JobError, JobId, JobOutcome, JobStatus, NewJob, Queue, Requeued, SessionStatus,
-    StoreLocation, WorkerStatus, MAX_ATTEMPTS,
+    BlobHash, Cache, CacheEntry, CacheKey, ErrorCategory, JobError, JobId, JobOutcome, JobStatus, Lookup, NewJob,
+    Queue, Requeued, SessionStatus, StoreLocation, StoredOutput, WorkerStatus, MAX_ATTEMPTS,
 };
 use clx_e2e::pg::PgCluster;
 
-/// A queue to check a rule on; [`Store::open`] gives another connection.
+/// A store to check a rule on; [`Store::open`] gives another connection.
 struct Store {
     location: StoreLocation,
     _dir: tempfile::TempDir,
@@ -19,6 +19,28 @@ struct Store {
 impl Store {
     fn open(&self) -> Box<dyn Queue> {
         self.location.open_queue().expect("open the queue")
+    }
+
+    fn cache(&self) -> Box<dyn Cache> {
+        self.location.open_cache().expect("open the cache")
+    }
+
+    /// Overwrite a stored blob's bytes behind the cache's back, as a failing
+    /// disk or a stray write would.
+    fn damage(&self, blob: &BlobHash) {
+        match &self.location {
+            StoreLocation::Local { cache, .. } => {
+                let (prefix, rest) = blob.to_hex().split_at(2);
+                let path = cache.join("blobs").join(prefix).join(rest);
+                assert!(path.exists(), "{}", path.display());
+                std::fs::write(path, b"damaged").unwrap();
+            }
+            StoreLocation::Postgres(url) => {
+                let mut db = postgres::Client::connect(url.as_secret_str(), postgres::NoTls).unwrap();
+                let sql = "UPDATE clx_cache_blobs SET bytes = 'damaged' WHERE hash = $1";
+                assert_eq!(db.execute(sql, &[&blob.to_hex()]).unwrap(), 1);
+            }
+        }
     }
 
     fn sqlite() -> Store {
@@ -65,10 +87,11 @@ fn new_job<'a>(source: &'a str, priority: i64, cache_key: &'a CacheKey) -> NewJo
     NewJob { job_type: "a", source, priority, payload: payload(), cache_key }
 }
 
-/// Each rule as a test on SQLite, and all of them on one PostgreSQL cluster.
+/// Each rule as a test on SQLite (in module `$sqlite`), and all of them on
+/// one PostgreSQL cluster (test `$postgres`).
 macro_rules! rules {
-    ($($rule:ident),* $(,)?) => {
-        mod sqlite {
+    ($sqlite:ident, $postgres:ident: $($rule:ident),* $(,)?) => {
+        mod $sqlite {
             $(
                 #[test]
                 fn $rule() {
@@ -78,7 +101,7 @@ macro_rules! rules {
         }
 
         #[test]
-        fn every_queue_rule_holds_on_postgres() {
+        fn $postgres() {
             let cluster = PgCluster::start();
             let mut n = 0;
             $(
@@ -92,6 +115,8 @@ macro_rules! rules {
 }
 
 rules!(
+    sqlite,
+    every_queue_rule_holds_on_postgres:
     claim_takes_each_job_once_in_priority_order,
     sessions_never_see_each_others_jobs,
     cancelled_job_stays_cancelled_when_its_worker_reports,
@@ -108,6 +133,55 @@ rules!(
     a_job_claimed_with_the_last_outcome_is_held_by_its_worker_until_it_finishes,
     settled_among_names_the_jobs_that_reached_a_terminal_state,
 );
+
+rules!(
+    sqlite_cache,
+    every_cache_rule_holds_on_postgres:
+    a_damaged_output_blob_is_a_miss_that_drops_it_and_its_entry,
+    storing_the_same_bytes_again_replaces_a_damaged_blob,
+    verify_drops_the_damaged_blobs_and_keeps_the_rest,
+);
+
+/// An entry of one output, stored with its blob.
+fn stored_entry(cache: &dyn Cache, key: &CacheKey, bytes: &[u8]) -> (BlobHash, CacheEntry) {
+    let blob = cache.put_blob(bytes).unwrap();
+    let entry = CacheEntry { outputs: vec![("html".into(), StoredOutput::Blob(blob.clone()))], issues: vec![] };
+    cache.put(key, &entry).unwrap();
+    (blob, entry)
+}
+
+fn a_damaged_output_blob_is_a_miss_that_drops_it_and_its_entry(store: &Store) {
+    let cache = store.cache();
+    let (blob, entry) = stored_entry(&*cache, &key("k"), b"<html>page</html>");
+    assert_eq!(cache.lookup(&key("k")).unwrap(), Lookup::Hit(entry));
+    store.damage(&blob);
+    assert_eq!(cache.lookup(&key("k")).unwrap(), Lookup::Healed { damaged: vec![blob.clone()] });
+    assert_eq!(cache.get(&key("k")).unwrap(), None, "the entry is dropped");
+    assert_eq!(cache.lookup(&key("k")).unwrap(), Lookup::Miss);
+    assert!(!cache.blob_hashes().unwrap().contains(&blob), "the damaged blob is dropped");
+}
+
+fn storing_the_same_bytes_again_replaces_a_damaged_blob(store: &Store) {
+    let cache = store.cache();
+    let blob = cache.put_blob(b"print('source')").unwrap();
+    store.damage(&blob);
+    assert!(cache.get_blob(&blob).is_err());
+    assert_eq!(cache.put_blob(b"print('source')").unwrap(), blob);
+    assert_eq!(cache.get_blob(&blob).unwrap(), b"print('source')");
+}
+
+fn verify_drops_the_damaged_blobs_and_keeps_the_rest(store: &Store) {
+    let cache = store.cache();
+    let (good, good_entry) = stored_entry(&*cache, &key("good"), b"good page");
+    let (bad, _) = stored_entry(&*cache, &key("bad"), b"bad page");
+    store.damage(&bad);
+    let verified = cache.verify().unwrap();
+    assert_eq!((verified.intact, verified.dropped), (1, vec![bad.clone()]));
+    assert_eq!(cache.blob_hashes().unwrap(), vec![good]);
+    assert_eq!(cache.lookup(&key("good")).unwrap(), Lookup::Hit(good_entry), "the rest of the cache stays");
+    assert_eq!(cache.lookup(&key("bad")).unwrap(), Lookup::Miss);
+    assert_eq!(cache.verify().unwrap().dropped, vec![], "nothing left to drop");
+}
 
 fn claim_takes_each_job_once_in_priority_order(store: &Store) {
     let q = store.open();

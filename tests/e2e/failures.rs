@@ -88,3 +88,66 @@ fn a_cell_whose_execute_reply_says_error_fails_the_deck_without_an_error_message
     assert!(err.contains("slides_t.py:1: cell 1: raised ValueError: no traceback published"), "{err}");
     assert!(err.contains("0 built, 0 from cache, 2 failed;"), "{err}");
 }
+
+/// Overwrite every blob in the state dir's cache; how many there were.
+fn damage_every_blob(env: &Env) -> usize {
+    let mut damaged = 0;
+    for dir in std::fs::read_dir(env.state_dir().join("cache/blobs")).expect("the cache's blobs").flatten() {
+        for blob in std::fs::read_dir(dir.path()).expect("a blob dir").flatten() {
+            std::fs::write(blob.path(), b"damaged").unwrap();
+            damaged += 1;
+        }
+    }
+    damaged
+}
+
+fn speaker_pages(course: &TestCourse) -> Vec<String> {
+    let pages: Vec<String> = course
+        .outputs_ending(".html")
+        .iter()
+        .filter(|p| p.to_string_lossy().contains("Speaker"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    assert_eq!(pages.len(), 2, "{:#?}", course.output_files());
+    pages
+}
+
+#[test]
+fn a_corrupt_cache_blob_is_a_miss_that_heals_and_never_stops_a_build() {
+    let env = Env::new();
+    let course = python_deck("# %%\nprint(\"hello from the kernel\")\n");
+    let (code, err) = build(&env, &course, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    let pages = speaker_pages(&course);
+    assert!(pages.iter().all(|p| p.contains("hello from the kernel")));
+
+    // Cached outputs damaged: each is a miss with a warning, the deck runs again.
+    assert!(damage_every_blob(&env) > 2);
+    let (code, err) = build(&env, &course, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("did not match its hash: dropped it and its entry, the job runs again"), "{err}");
+    assert!(err.contains("2 built, 0 from cache, 0 failed;"), "{err}");
+    assert_eq!(speaker_pages(&course), pages);
+    let (code, err) = build(&env, &course, &[]);
+    assert!(code == Some(0) && err.contains("0 built, 2 from cache"), "healed: {err}");
+
+    // --no-cache reads no entry; its fresh results replace the damaged blobs.
+    damage_every_blob(&env);
+    let (code, err) = build(&env, &course, &["--no-cache"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!err.contains("hash"), "--no-cache read a cached blob: {err}");
+    assert_eq!(speaker_pages(&course), pages);
+
+    // `clx cache verify` drops exactly the damaged blobs; the next build runs the deck.
+    let blobs = damage_every_blob(&env);
+    let out = env.run(&["cache", "verify"]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(text.matches("dropped blob ").count(), blobs, "{text}");
+    assert!(text.contains(&format!("checked {blobs} blobs: 0 intact, {blobs} dropped")), "{text}");
+    let (code, err) = build(&env, &course, &[]);
+    assert!(code == Some(0) && err.contains("2 built, 0 from cache"), "{err}");
+    assert_eq!(speaker_pages(&course), pages);
+    let out = env.run(&["cache", "verify"]);
+    assert!(stdout(&out).contains(" intact, 0 dropped"), "{}", stdout(&out));
+}

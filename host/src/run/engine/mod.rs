@@ -25,7 +25,7 @@ use crate::run::remote::Watch;
 use crate::signals::Interrupt;
 use crate::store::job::{JobPayload, OutputSpec, SiblingRef};
 use crate::store::{
-    BlobHash, Cache, CacheEntry, CacheError, FinishedFeed, NewJob, Queue, QueueError, Recovered, SessionId,
+    BlobHash, Cache, CacheEntry, CacheError, FinishedFeed, Lookup, NewJob, Queue, QueueError, Recovered, SessionId,
     SessionStatus, StoreLocation,
 };
 pub(crate) use identity::library_hash;
@@ -166,9 +166,21 @@ impl<'r> Engine<'r> {
             };
             let key = payload.cache_key();
             if !self.options.no_cache {
-                if let Some(entry) = self.cache.get(&key)? {
-                    hits.push((job, entry));
-                    continue;
+                match self.cache.lookup(&key)? {
+                    Lookup::Hit(entry) => {
+                        hits.push((job, entry));
+                        continue;
+                    }
+                    Lookup::Miss => {}
+                    Lookup::Healed { damaged } => {
+                        for blob in damaged {
+                            let message = format!(
+                                "cache blob {} did not match its hash: dropped it and its entry, the job runs again",
+                                blob.to_hex()
+                            );
+                            report.diagnostic(Diagnostic::warning(&job.display, Location::NONE, message));
+                        }
+                    }
                 }
             }
             misses.push(Pending { job, key, payload });
