@@ -80,6 +80,7 @@ fn payload() -> &'static JobPayload {
         outputs: Vec::new(),
         options: serde_json::Value::Null,
         tool_identity: "tool".into(),
+        time_limit_secs: None,
     })
 }
 

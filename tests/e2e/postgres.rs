@@ -376,3 +376,50 @@ fn jobs_no_connected_worker_can_serve_fail_with_the_missing_job_types() {
     // Everything that needs no worker is still written.
     assert!(course.path().join("output").exists());
 }
+
+/// CPU time (user + system, in clock ticks) of a process; 0 once it is gone.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name, which may hold spaces: utime and stime are 14th and 15th.
+    let after = stat.rsplit_once(") ").map(|(_, rest)| rest).unwrap_or_default();
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    field(11) + field(12)
+}
+
+#[test]
+fn a_spinning_cell_on_a_remote_worker_is_stopped_at_the_job_timeout() {
+    let cluster = PgCluster::start();
+    let url = cluster.database("time_limit");
+    let server = Server::start(&url, None);
+    let env = Env::new();
+    let course = TestCourse::new(&[("t", &[("slides_t.py", "# %%\nwhile True:\n    pass\n")])]);
+    // The cell's own limit is far away: the job's must stop it.
+    std::fs::write(course.root().join("clx.toml"), "[converters.notebook]\ncell_timeout = 90\n").unwrap();
+    let started = Instant::now();
+    let out = env
+        .clx()
+        .env("CLX_QUEUE_URL", &url)
+        .args(["build", "--local-workers", "0", "--job-timeout", "5"])
+        .arg(course.spec())
+        .output()
+        .expect("run clx");
+    let err = stderr(&out);
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("timed out after 5 s"), "{err}\nworker log:\n{}", server.log());
+    assert!(err.contains("0 built, 0 from cache, 2 failed"), "{err}");
+    // Two jobs, one after the other on the one remote worker.
+    assert!(took < Duration::from_secs(45), "the build took {took:?}: {err}");
+
+    // Nothing the stopped jobs started still spins on the worker's machine.
+    let state = server.home.path().join("state");
+    let before: Vec<(u32, u64)> =
+        processes_with_env("CLX_HOME", &state).into_iter().map(|p| (p, cpu_ticks(p))).collect();
+    std::thread::sleep(Duration::from_secs(2));
+    let spinning: Vec<u32> =
+        before.iter().filter(|(p, ticks)| cpu_ticks(*p).saturating_sub(*ticks) > 100).map(|(p, _)| *p).collect();
+    assert!(spinning.is_empty(), "still spinning after the time-out: {spinning:?}\n{}", server.log());
+    assert!(server.log().contains("passed its 5 s limit"), "{}", server.log());
+    server.stop();
+}

@@ -21,7 +21,8 @@ use crate::run::engine::IdentityError;
 use crate::run::worker::{self, Converted, Services};
 use crate::signals::Interrupt;
 use crate::store::{
-    requirement, Cache, CacheError, ClaimedJob, Queue, QueueError, SharedQueue, StoreLocation, WorkerId,
+    requirement, Cache, CacheError, ClaimedJob, JobError, JobId, Queue, QueueError, SharedQueue, StoreLocation,
+    WorkerId,
 };
 
 /// How long an idle worker sleeps before it looks at the stop flag again
@@ -131,6 +132,9 @@ fn serve_one(store: &StoreLocation, offer: &Offer<'_>, stop: &AtomicBool) -> Res
     let shared = queue.shared().ok_or_else(|| ServeError::NotShared(queue.describe()))?;
     shared.listen_for_jobs()?;
     let cache = store.open_cache()?;
+    // The time-limit watch records a job that ran out of time while the
+    // converter still holds this thread: a connection of its own.
+    let watch = std::sync::Mutex::new(store.open_queue()?);
     let worker = shared.register_server(&offer.types, &offer.requirements, &offer.description, std::process::id())?;
     let current = Arc::new(AtomicI64::new(0));
     let cancelled = Arc::new(AtomicBool::new(false));
@@ -146,9 +150,25 @@ fn serve_one(store: &StoreLocation, offer: &Offer<'_>, stop: &AtomicBool) -> Res
         current.store(job.id.0, Ordering::Relaxed);
         cancelled.store(false, Ordering::Relaxed);
         let services = Services { job: job.id, channel: None, cancelled: Arc::clone(&cancelled) };
-        let outcome =
-            worker::run_job(converter.plugin, &converter.converter, &*cache, payload, &job.cache_key, &services);
+        let limit = payload.time_limit_secs.map(Duration::from_secs);
+        let timed_out = AtomicBool::new(false);
+        let outcome = std::thread::scope(|scope| {
+            let (finished, watched) = std::sync::mpsc::channel::<()>();
+            if let Some(limit) = limit {
+                let (cancelled, timed_out, watch) = (&*cancelled, &timed_out, &watch);
+                scope.spawn(move || stop_at_limit(&watched, limit, (job.id, worker), cancelled, timed_out, watch));
+            }
+            let outcome =
+                worker::run_job(converter.plugin, &converter.converter, &*cache, payload, &job.cache_key, &services);
+            drop(finished);
+            outcome
+        });
         current.store(0, Ordering::Relaxed);
+        if timed_out.load(Ordering::Relaxed) {
+            // Recorded as timed out at the limit; what the stopped converter
+            // returned is not this job's result.
+            continue;
+        }
         match outcome {
             Ok(Converted { result, error: None }) => queue.complete(job.id, worker, &result)?,
             Ok(Converted { result, error: Some(error) }) => queue.fail(job.id, worker, &error, Some(&result))?,
@@ -157,6 +177,45 @@ fn serve_one(store: &StoreLocation, offer: &Offer<'_>, stop: &AtomicBool) -> Res
     }
     queue.mark_worker_stopped(worker)?;
     Ok(())
+}
+
+/// How long a converter has to return once its job passed its time limit
+/// and was cancelled, before the worker says it is stuck.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// Watch a running job's time limit, as the build's own pool does for its
+/// workers: at the limit the job is cancelled (the notebook plugin kills its
+/// kernel) and failed as timed out, not retried, so the build hears of it at
+/// once. `finished` closes when the converter returns.
+fn stop_at_limit(
+    finished: &std::sync::mpsc::Receiver<()>,
+    limit: Duration,
+    (job, worker): (JobId, WorkerId),
+    cancelled: &AtomicBool,
+    timed_out: &AtomicBool,
+    watch: &std::sync::Mutex<Box<dyn Queue>>,
+) {
+    use std::sync::mpsc::RecvTimeoutError;
+    if finished.recv_timeout(limit) != Err(RecvTimeoutError::Timeout) {
+        return;
+    }
+    let secs = limit.as_secs();
+    tracing::warn!("job {} passed its {secs} s limit; stopping it", job.0);
+    timed_out.store(true, Ordering::Relaxed);
+    cancelled.store(true, Ordering::Relaxed);
+    let error = JobError::worker(format!("timed out after {secs} s (--job-timeout); not retried"));
+    let queue = watch.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Err(e) = queue.fail(job, worker, &error, None) {
+        tracing::error!("job {}: cannot record its time-out: {e}", job.0);
+    }
+    drop(queue);
+    if finished.recv_timeout(STOP_GRACE) == Err(RecvTimeoutError::Timeout) {
+        tracing::error!(
+            "job {}: its converter did not stop within {} s of the time limit; this worker stays busy until it does",
+            job.0,
+            STOP_GRACE.as_secs()
+        );
+    }
 }
 
 struct Ready<'a> {

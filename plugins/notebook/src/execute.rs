@@ -233,7 +233,7 @@ fn run(
         }
         let mut session = session.map_err(environment)?;
         let neutral = NeutralPaths::for_run(dir.path(), session.started_in());
-        match clx_kernel::execute(&mut nb, &mut session, ctx.timeout) {
+        match clx_kernel::execute_until(&mut nb, &mut session, ctx.timeout, &|| host.is_cancelled()) {
             Ok(()) => {
                 neutral.apply(&mut nb);
                 return Ok(nb);

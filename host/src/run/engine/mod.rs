@@ -156,7 +156,8 @@ impl<'r> Engine<'r> {
                 .identity(&job.job_type, &job.plugin)
                 .and_then(|identity| Ok((identity, self.tools.library(&job.plugin)?)))
                 .map_err(|e| e.to_string())
-                .and_then(|(identity, library)| payload(&*self.cache, self.registry, job, identity, library, config));
+                .and_then(|(identity, library)| payload(&*self.cache, self.registry, job, identity, library, config))
+                .map(|payload| JobPayload { time_limit_secs: Some(self.options.job_deadline.as_secs()), ..payload });
             let payload = match payload {
                 Ok(p) => p,
                 Err(message) => {
@@ -382,6 +383,7 @@ fn payload(
             .collect(),
         options: job.options.clone(),
         tool_identity,
+        time_limit_secs: None,
     })
 }
 
