@@ -6,7 +6,7 @@ use clx::report::Location;
 use clx::store::job::JobPayload;
 use clx::store::{
     BlobHash, Cache, CacheEntry, CacheKey, ErrorCategory, JobError, JobId, JobOutcome, JobStatus, Lookup, NewJob,
-    Queue, Requeued, SessionStatus, StoreLocation, StoredOutput, WorkerStatus, MAX_ATTEMPTS,
+    Queue, Requeued, SessionStatus, StoreLocation, StoredOutput, WorkerId, WorkerStatus, MAX_ATTEMPTS,
 };
 use clx_e2e::pg::PgCluster;
 
@@ -474,4 +474,36 @@ fn sqlite_reaps_the_session_of_a_host_that_died() {
     assert_eq!(q.reap_stale().unwrap(), 1);
     assert_eq!(q.job(id).unwrap().status, JobStatus::Cancelled);
     assert_eq!(q.sessions(1).unwrap()[0].status, SessionStatus::Crashed);
+}
+
+/// A shared queue tells a gone worker by its heartbeat: silent for a lease
+/// period, it is recorded dead (and `clx status` is healthy again); a
+/// paused one that beats again is back; a day after it ended its row goes.
+#[test]
+fn a_shared_queue_expires_workers_that_stopped_heartbeating() {
+    let cluster = PgCluster::start();
+    let store = Store::postgres(&cluster, "expiry");
+    let StoreLocation::Postgres(url) = &store.location else { unreachable!("a PostgreSQL store") };
+    let mut db = postgres::Client::connect(url.as_secret_str(), postgres::NoTls).unwrap();
+    let q = store.open();
+    let shared = q.shared().expect("a shared queue");
+    let requirements = vec!["r".to_owned()];
+    let alive = shared.register_server(&types("a"), &requirements, "{}", 1).unwrap();
+    let killed = shared.register_server(&types("a"), &requirements, "{}", 2).unwrap();
+    let paused = shared.register_server(&types("a"), &requirements, "{}", 3).unwrap();
+    let silence = "UPDATE clx_workers SET heartbeat = heartbeat - 16 WHERE id = $1";
+    db.execute(silence, &[&killed.0]).unwrap();
+    db.execute(silence, &[&paused.0]).unwrap();
+    q.reap_stale().unwrap();
+    let ids = |all: bool| -> Vec<WorkerId> { q.workers(all).unwrap().iter().map(|w| w.id).collect() };
+    assert_eq!(ids(false), vec![alive], "only the live worker counts");
+    let dead = q.workers(true).unwrap();
+    assert!(dead.iter().any(|w| w.id == killed && w.status == WorkerStatus::Dead), "{dead:?}");
+
+    q.heartbeat(paused, None).unwrap();
+    assert_eq!(ids(false), vec![paused, alive], "a paused worker that beats again is back");
+
+    db.execute("UPDATE clx_workers SET stopped_at = stopped_at - 86401 WHERE id = $1", &[&killed.0]).unwrap();
+    q.reap_stale().unwrap();
+    assert!(!ids(true).contains(&killed), "a day after it ended, the row is removed");
 }

@@ -423,3 +423,72 @@ fn a_spinning_cell_on_a_remote_worker_is_stopped_at_the_job_timeout() {
     assert!(server.log().contains("passed its 5 s limit"), "{}", server.log());
     server.stop();
 }
+
+/// A one-deck course built against `url` by remote workers only.
+fn remote_build(url: &str) -> (i32, String) {
+    let env = Env::new();
+    let course = TestCourse::new(&[("t", &[("slides_t.py", "# %%\nprint(6 * 7)\n")])]);
+    let out = env
+        .clx()
+        .env("CLX_QUEUE_URL", url)
+        .args(["build", "--local-workers", "0"])
+        .arg(course.spec())
+        .output()
+        .expect("run clx");
+    (out.status.code().unwrap_or(-1), stderr(&out))
+}
+
+#[test]
+fn a_remote_worker_waits_out_a_database_outage_and_stops_at_once_on_sigterm() {
+    let cluster = PgCluster::start();
+    let url = cluster.database("outage");
+    // Down before the worker starts: it waits instead of exiting.
+    cluster.stop();
+    let mut server = Server::start(&url, None);
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(server.child.try_wait().unwrap().is_none(), "exited while the database was down: {}", server.log());
+    assert!(server.log().contains("waiting for it to come back"), "{}", server.log());
+    cluster.resume();
+    let (code, err) = remote_build(&url);
+    assert_eq!(code, 0, "the worker did not serve once the database was back: {err}\n{}", server.log());
+    assert!(err.contains("2 built"), "{err}");
+
+    // Down while it serves, longer than one connection keeps retrying is
+    // not needed to show the same path: it waits, then serves again.
+    cluster.stop();
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(server.child.try_wait().unwrap().is_none(), "exited during the outage: {}", server.log());
+    cluster.resume();
+    let (code, err) = remote_build(&url);
+    assert_eq!(code, 0, "{err}\n{}", server.log());
+
+    // SIGTERM while it waits for the database ends it at once.
+    cluster.stop();
+    std::thread::sleep(Duration::from_secs(2));
+    let asked = Instant::now();
+    signal(server.pid(), "TERM");
+    let status = wait_for(&mut server.child, Duration::from_secs(10));
+    let took = asked.elapsed();
+    let status = status.unwrap_or_else(|| panic!("SIGTERM did not end the waiting worker: {}", server.log()));
+    assert!(status.success(), "{status}: {}", server.log());
+    assert!(took < Duration::from_secs(3), "took {took:?} to stop");
+    server.assert_nothing_left();
+}
+
+#[test]
+fn status_against_a_shared_database_is_healthy_again_after_a_worker_was_killed() {
+    let cluster = PgCluster::start();
+    let url = cluster.database("killed");
+    let server = Server::start(&url, None);
+    poll(&cluster, "killed", "SELECT count(*) FROM clx_workers", |v| v == "1", "the worker registering");
+    signal(server.pid(), "KILL");
+    let status = |env: &Env| env.clx().env("CLX_QUEUE_URL", &url).args(["status"]).output().expect("clx status");
+    let env = Env::new();
+    // Past a lease period without a heartbeat, the worker is gone.
+    std::thread::sleep(Duration::from_secs(17));
+    let out = status(&env);
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("health: healthy"), "{}", stdout(&out));
+    let listed = env.clx().env("CLX_QUEUE_URL", &url).args(["workers", "list"]).output().expect("clx workers list");
+    assert!(stdout(&listed).contains("dead"), "{}", stdout(&listed));
+}

@@ -78,11 +78,80 @@ struct Offer<'r> {
     plugins: HashMap<String, &'r LoadedPlugin>,
 }
 
-/// Serve until SIGTERM or Ctrl-C; each running job is finished first.
+/// The longest pause between attempts to reach a database that is down.
+const OUTAGE_BACKOFF_CAP: Duration = Duration::from_secs(30);
+/// How often a worker waiting for its database says it still does.
+const OUTAGE_NOTE_EVERY: Duration = Duration::from_secs(60);
+
+/// A database outage a worker waits out: capped back-off between attempts,
+/// a line when it starts and once a minute after, and an end at once when
+/// the worker is asked to stop.
+struct Outage {
+    since: std::time::Instant,
+    said: std::time::Instant,
+    delay: Duration,
+}
+
+impl Outage {
+    fn new(error: &ServeError) -> Outage {
+        tracing::warn!("cannot use the database: {error}; waiting for it to come back (stop with SIGTERM)");
+        let now = std::time::Instant::now();
+        Outage { since: now, said: now, delay: Duration::from_secs(1) }
+    }
+
+    /// Pause before the next attempt; false when asked to stop meanwhile.
+    fn wait(&mut self, error: &ServeError, stop: &AtomicBool) -> bool {
+        if self.said.elapsed() >= OUTAGE_NOTE_EVERY {
+            let secs = self.since.elapsed().as_secs();
+            tracing::warn!("still waiting for the database after {secs} s: {error}");
+            self.said = std::time::Instant::now();
+        }
+        let resume = std::time::Instant::now() + self.delay;
+        while std::time::Instant::now() < resume {
+            if stop.load(Ordering::Relaxed) {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.delay = (self.delay * 2).min(OUTAGE_BACKOFF_CAP);
+        !stop.load(Ordering::Relaxed)
+    }
+}
+
+/// Run `attempt` until it succeeds, waiting out store errors (the database
+/// unreachable, for however long); `None` when asked to stop first.
+fn waiting_out_outages<T>(
+    stop: &AtomicBool,
+    mut attempt: impl FnMut() -> Result<T, ServeError>,
+) -> Result<Option<T>, ServeError> {
+    let mut outage: Option<Outage> = None;
+    loop {
+        match attempt() {
+            Ok(value) => {
+                if let Some(o) = outage {
+                    tracing::warn!("the database is back after {} s", o.since.elapsed().as_secs());
+                }
+                return Ok(Some(value));
+            }
+            Err(error @ (ServeError::Queue(_) | ServeError::Cache(_))) => {
+                if stop.load(Ordering::Relaxed) {
+                    return Ok(None);
+                }
+                if !outage.get_or_insert_with(|| Outage::new(&error)).wait(&error, stop) {
+                    return Ok(None);
+                }
+            }
+            Err(other) => return Err(other),
+        }
+    }
+}
+
+/// Serve until SIGTERM or Ctrl-C; each running job is finished first. A
+/// database that cannot be reached is waited for, however long it takes.
 pub fn serve(registry: &Registry, options: ServeOptions) -> Result<(), ServeError> {
-    let store = &options.store;
+    let store = &options.store.clone().giving_up_when(options.interrupt.shared_flag());
     let stop = options.interrupt.flag();
-    let cache = store.open_cache()?;
+    let Some(cache) = waiting_out_outages(stop, || Ok(store.open_cache()?))? else { return Ok(()) };
     let offer = offer(registry, &*cache, &options.types)?;
     tracing::warn!(
         "serving {} for builds on {} with {} worker(s); stop with SIGTERM or Ctrl-C",
@@ -91,8 +160,9 @@ pub fn serve(registry: &Registry, options: ServeOptions) -> Result<(), ServeErro
         options.jobs
     );
     let results: Vec<Result<(), ServeError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> =
-            (0..options.jobs.max(1)).map(|_| scope.spawn(|| serve_one(store, &offer, stop))).collect();
+        let handles: Vec<_> = (0..options.jobs.max(1))
+            .map(|_| scope.spawn(|| waiting_out_outages(stop, || serve_one(store, &offer, stop)).map(drop)))
+            .collect();
         handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Ok(()))).collect()
     });
     results.into_iter().collect()
