@@ -151,3 +151,16 @@ fn a_corrupt_cache_blob_is_a_miss_that_heals_and_never_stops_a_build() {
     let out = env.run(&["cache", "verify"]);
     assert!(stdout(&out).contains(" intact, 0 dropped"), "{}", stdout(&out));
 }
+
+#[test]
+fn a_file_name_that_is_not_utf8_is_reported_with_its_lossy_name_not_skipped_silently() {
+    use std::os::unix::ffi::OsStrExt;
+    let env = Env::new();
+    let course = python_deck("# %%\nprint(1)\n");
+    let topic = course.root().join("slides/module_100_test/topic_100_t");
+    std::fs::write(topic.join(std::ffi::OsStr::from_bytes(b"bild_\xff.png")), "p").unwrap();
+    let (code, err) = build(&env, &course, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("slides/module_100_test/topic_100_t/bild_\u{fffd}.png: the name is not valid UTF-8"), "{err}");
+    assert!(err.contains("rename it"), "{err}");
+}
