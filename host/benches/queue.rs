@@ -48,6 +48,7 @@ fn payload() -> JobPayload {
         outputs: vec![output("de-completed-ipynb", "ipynb"), output("de-completed-html", "html")],
         options: serde_json::json!({ "lang": "de", "prog_lang": "python", "execute": true }),
         tool_identity: "python 3.12 ipykernel 6.29".into(),
+        time_limit_secs: None,
     }
 }
 

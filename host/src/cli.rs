@@ -234,6 +234,8 @@ pub enum CacheCommand {
         #[arg(long, default_value_t = 30)]
         older_than_days: u64,
     },
+    /// Read every blob and drop those whose bytes do not match their hash (the rest stays)
+    Verify,
     /// Remove everything from the cache
     Clear,
 }

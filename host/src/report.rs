@@ -278,6 +278,9 @@ pub struct Report {
     pub cached: usize,
     /// Jobs that failed to produce at least one of their outputs (each with an error diagnostic).
     pub failed: usize,
+    /// Of the failed jobs, those whose failure was replayed from the cache
+    /// (an input error, unchanged since it was recorded) rather than run.
+    pub failed_from_cache: usize,
     /// Output files written because they were new or their bytes changed.
     pub written: usize,
     /// Output files left alone because they already held the right bytes.
@@ -314,6 +317,7 @@ impl Report {
             built: 0,
             cached: 0,
             failed: 0,
+            failed_from_cache: 0,
             written: 0,
             unchanged: 0,
             removed: 0,
@@ -466,13 +470,17 @@ impl Report {
         let jobs = self.built + self.cached + self.failed;
         let messages = || format!("{}, {}", counted(errors, "distinct error"), counted(warnings, "distinct warning"));
         eprintln!(
-            "{}{} in {secs:.2}s: {}: {} built, {} from cache, {} failed; {} files written, {} unchanged, {} removed{}",
+            "{}{} in {secs:.2}s: {}: {} built, {} from cache, {} failed{}; {} files written, {} unchanged, {} removed{}",
             self.label.as_deref().map(|l| format!("{l}: ")).unwrap_or_default(),
             if failed { "Failed" } else { "Finished" },
             counted(jobs, "job"),
             self.built,
             self.cached,
             self.failed,
+            match self.failed_from_cache {
+                0 => String::new(),
+                n => format!(" ({n} replayed from cache)"),
+            },
             self.written,
             self.unchanged,
             self.removed,
@@ -490,6 +498,7 @@ impl Report {
                 "built": self.built,
                 "cached": self.cached,
                 "failed": self.failed,
+                "failed_from_cache": self.failed_from_cache,
                 "written": self.written,
                 "unchanged": self.unchanged,
                 "removed": self.removed,

@@ -51,6 +51,12 @@ impl Interrupt {
     pub fn flag(&self) -> &AtomicBool {
         &self.0
     }
+
+    /// The flag, shared, for code that outlives this borrow (a database
+    /// connection that stops waiting for its server when it is set).
+    pub fn shared_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.0)
+    }
 }
 
 #[cfg(test)]

@@ -1,16 +1,16 @@
-//! The queue's rules, written once against the `Queue` contract and checked
-//! on every backend: SQLite always, PostgreSQL on a throwaway cluster of its
-//! own (one database per rule).
+//! The queue's and the cache's rules, written once against the `Queue` and
+//! `Cache` contracts and checked on every backend: SQLite always, PostgreSQL
+//! on a throwaway cluster of its own (one database per rule).
 
 use clx::report::Location;
 use clx::store::job::JobPayload;
 use clx::store::{
-    BlobHash, CacheKey, ErrorCategory, JobError, JobId, JobOutcome, JobStatus, NewJob, Queue, Requeued, SessionStatus,
-    StoreLocation, WorkerStatus, MAX_ATTEMPTS,
+    BlobHash, Cache, CacheEntry, CacheKey, ErrorCategory, JobError, JobId, JobOutcome, JobStatus, Lookup, NewJob,
+    Queue, Requeued, SessionStatus, StoreLocation, StoredOutput, WorkerId, WorkerStatus, MAX_ATTEMPTS,
 };
 use clx_e2e::pg::PgCluster;
 
-/// A queue to check a rule on; [`Store::open`] gives another connection.
+/// A store to check a rule on; [`Store::open`] gives another connection.
 struct Store {
     location: StoreLocation,
     _dir: tempfile::TempDir,
@@ -19,6 +19,28 @@ struct Store {
 impl Store {
     fn open(&self) -> Box<dyn Queue> {
         self.location.open_queue().expect("open the queue")
+    }
+
+    fn cache(&self) -> Box<dyn Cache> {
+        self.location.open_cache().expect("open the cache")
+    }
+
+    /// Overwrite a stored blob's bytes behind the cache's back, as a failing
+    /// disk or a stray write would.
+    fn damage(&self, blob: &BlobHash) {
+        match &self.location {
+            StoreLocation::Local { cache, .. } => {
+                let (prefix, rest) = blob.to_hex().split_at(2);
+                let path = cache.join("blobs").join(prefix).join(rest);
+                assert!(path.exists(), "{}", path.display());
+                std::fs::write(path, b"damaged").unwrap();
+            }
+            StoreLocation::Postgres(url) => {
+                let mut db = postgres::Client::connect(url.as_secret_str(), postgres::NoTls).unwrap();
+                let sql = "UPDATE clx_cache_blobs SET bytes = 'damaged' WHERE hash = $1";
+                assert_eq!(db.execute(sql, &[&blob.to_hex()]).unwrap(), 1);
+            }
+        }
     }
 
     fn sqlite() -> Store {
@@ -58,6 +80,7 @@ fn payload() -> &'static JobPayload {
         outputs: Vec::new(),
         options: serde_json::Value::Null,
         tool_identity: "tool".into(),
+        time_limit_secs: None,
     })
 }
 
@@ -65,10 +88,11 @@ fn new_job<'a>(source: &'a str, priority: i64, cache_key: &'a CacheKey) -> NewJo
     NewJob { job_type: "a", source, priority, payload: payload(), cache_key }
 }
 
-/// Each rule as a test on SQLite, and all of them on one PostgreSQL cluster.
+/// Each rule as a test on SQLite (in module `$sqlite`), and all of them on
+/// one PostgreSQL cluster (test `$postgres`).
 macro_rules! rules {
-    ($($rule:ident),* $(,)?) => {
-        mod sqlite {
+    ($sqlite:ident, $postgres:ident: $($rule:ident),* $(,)?) => {
+        mod $sqlite {
             $(
                 #[test]
                 fn $rule() {
@@ -78,7 +102,7 @@ macro_rules! rules {
         }
 
         #[test]
-        fn every_queue_rule_holds_on_postgres() {
+        fn $postgres() {
             let cluster = PgCluster::start();
             let mut n = 0;
             $(
@@ -92,6 +116,8 @@ macro_rules! rules {
 }
 
 rules!(
+    sqlite,
+    every_queue_rule_holds_on_postgres:
     claim_takes_each_job_once_in_priority_order,
     sessions_never_see_each_others_jobs,
     cancelled_job_stays_cancelled_when_its_worker_reports,
@@ -108,6 +134,55 @@ rules!(
     a_job_claimed_with_the_last_outcome_is_held_by_its_worker_until_it_finishes,
     settled_among_names_the_jobs_that_reached_a_terminal_state,
 );
+
+rules!(
+    sqlite_cache,
+    every_cache_rule_holds_on_postgres:
+    a_damaged_output_blob_is_a_miss_that_drops_it_and_its_entry,
+    storing_the_same_bytes_again_replaces_a_damaged_blob,
+    verify_drops_the_damaged_blobs_and_keeps_the_rest,
+);
+
+/// An entry of one output, stored with its blob.
+fn stored_entry(cache: &dyn Cache, key: &CacheKey, bytes: &[u8]) -> (BlobHash, CacheEntry) {
+    let blob = cache.put_blob(bytes).unwrap();
+    let entry = CacheEntry { outputs: vec![("html".into(), StoredOutput::Blob(blob.clone()))], issues: vec![] };
+    cache.put(key, &entry).unwrap();
+    (blob, entry)
+}
+
+fn a_damaged_output_blob_is_a_miss_that_drops_it_and_its_entry(store: &Store) {
+    let cache = store.cache();
+    let (blob, entry) = stored_entry(&*cache, &key("k"), b"<html>page</html>");
+    assert_eq!(cache.lookup(&key("k")).unwrap(), Lookup::Hit(entry));
+    store.damage(&blob);
+    assert_eq!(cache.lookup(&key("k")).unwrap(), Lookup::Healed { damaged: vec![blob.clone()] });
+    assert_eq!(cache.get(&key("k")).unwrap(), None, "the entry is dropped");
+    assert_eq!(cache.lookup(&key("k")).unwrap(), Lookup::Miss);
+    assert!(!cache.blob_hashes().unwrap().contains(&blob), "the damaged blob is dropped");
+}
+
+fn storing_the_same_bytes_again_replaces_a_damaged_blob(store: &Store) {
+    let cache = store.cache();
+    let blob = cache.put_blob(b"print('source')").unwrap();
+    store.damage(&blob);
+    assert!(cache.get_blob(&blob).is_err());
+    assert_eq!(cache.put_blob(b"print('source')").unwrap(), blob);
+    assert_eq!(cache.get_blob(&blob).unwrap(), b"print('source')");
+}
+
+fn verify_drops_the_damaged_blobs_and_keeps_the_rest(store: &Store) {
+    let cache = store.cache();
+    let (good, good_entry) = stored_entry(&*cache, &key("good"), b"good page");
+    let (bad, _) = stored_entry(&*cache, &key("bad"), b"bad page");
+    store.damage(&bad);
+    let verified = cache.verify().unwrap();
+    assert_eq!((verified.intact, verified.dropped), (1, vec![bad.clone()]));
+    assert_eq!(cache.blob_hashes().unwrap(), vec![good]);
+    assert_eq!(cache.lookup(&key("good")).unwrap(), Lookup::Hit(good_entry), "the rest of the cache stays");
+    assert_eq!(cache.lookup(&key("bad")).unwrap(), Lookup::Miss);
+    assert_eq!(cache.verify().unwrap().dropped, vec![], "nothing left to drop");
+}
 
 fn claim_takes_each_job_once_in_priority_order(store: &Store) {
     let q = store.open();
@@ -399,4 +474,36 @@ fn sqlite_reaps_the_session_of_a_host_that_died() {
     assert_eq!(q.reap_stale().unwrap(), 1);
     assert_eq!(q.job(id).unwrap().status, JobStatus::Cancelled);
     assert_eq!(q.sessions(1).unwrap()[0].status, SessionStatus::Crashed);
+}
+
+/// A shared queue tells a gone worker by its heartbeat: silent for a lease
+/// period, it is recorded dead (and `clx status` is healthy again); a
+/// paused one that beats again is back; a day after it ended its row goes.
+#[test]
+fn a_shared_queue_expires_workers_that_stopped_heartbeating() {
+    let cluster = PgCluster::start();
+    let store = Store::postgres(&cluster, "expiry");
+    let StoreLocation::Postgres(url) = &store.location else { unreachable!("a PostgreSQL store") };
+    let mut db = postgres::Client::connect(url.as_secret_str(), postgres::NoTls).unwrap();
+    let q = store.open();
+    let shared = q.shared().expect("a shared queue");
+    let requirements = vec!["r".to_owned()];
+    let alive = shared.register_server(&types("a"), &requirements, "{}", 1).unwrap();
+    let killed = shared.register_server(&types("a"), &requirements, "{}", 2).unwrap();
+    let paused = shared.register_server(&types("a"), &requirements, "{}", 3).unwrap();
+    let silence = "UPDATE clx_workers SET heartbeat = heartbeat - 16 WHERE id = $1";
+    db.execute(silence, &[&killed.0]).unwrap();
+    db.execute(silence, &[&paused.0]).unwrap();
+    q.reap_stale().unwrap();
+    let ids = |all: bool| -> Vec<WorkerId> { q.workers(all).unwrap().iter().map(|w| w.id).collect() };
+    assert_eq!(ids(false), vec![alive], "only the live worker counts");
+    let dead = q.workers(true).unwrap();
+    assert!(dead.iter().any(|w| w.id == killed && w.status == WorkerStatus::Dead), "{dead:?}");
+
+    q.heartbeat(paused, None).unwrap();
+    assert_eq!(ids(false), vec![paused, alive], "a paused worker that beats again is back");
+
+    db.execute("UPDATE clx_workers SET stopped_at = stopped_at - 86401 WHERE id = $1", &[&killed.0]).unwrap();
+    q.reap_stale().unwrap();
+    assert!(!ids(true).contains(&killed), "a day after it ended, the row is removed");
 }

@@ -5,6 +5,7 @@ mod course;
 mod drawio;
 mod engine;
 mod envs;
+mod failures;
 mod faults;
 mod golden;
 mod install;

@@ -395,3 +395,119 @@ fn jobs_no_connected_worker_can_serve_fail_with_the_missing_job_types() {
     // Everything that needs no worker is still written.
     assert!(course.path().join("output").exists());
 }
+
+/// CPU time (user + system, in clock ticks) of a process; 0 once it is gone.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name, which may hold spaces: utime and stime are 14th and 15th.
+    let after = stat.rsplit_once(") ").map(|(_, rest)| rest).unwrap_or_default();
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    field(11) + field(12)
+}
+
+#[test]
+fn a_spinning_cell_on_a_remote_worker_is_stopped_at_the_job_timeout() {
+    let cluster = PgCluster::start();
+    let url = cluster.database("time_limit");
+    let server = Server::start(&url, None);
+    let env = Env::new();
+    let course = TestCourse::new(&[("t", &[("slides_t.py", "# %%\nwhile True:\n    pass\n")])]);
+    // The cell's own limit is far away: the job's must stop it.
+    std::fs::write(course.root().join("clx.toml"), "[converters.notebook]\ncell_timeout = 90\n").unwrap();
+    let started = Instant::now();
+    let out = env
+        .clx()
+        .env("CLX_QUEUE_URL", &url)
+        .args(["build", "--local-workers", "0", "--job-timeout", "5"])
+        .arg(course.spec())
+        .output()
+        .expect("run clx");
+    let err = stderr(&out);
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("timed out after 5 s"), "{err}\nworker log:\n{}", server.log());
+    assert!(err.contains("0 built, 0 from cache, 2 failed"), "{err}");
+    // Two jobs, one after the other on the one remote worker.
+    assert!(took < Duration::from_secs(45), "the build took {took:?}: {err}");
+
+    // Nothing the stopped jobs started still spins on the worker's machine.
+    let state = server.home.path().join("state");
+    let before: Vec<(u32, u64)> =
+        processes_with_env("CLX_HOME", &state).into_iter().map(|p| (p, cpu_ticks(p))).collect();
+    std::thread::sleep(Duration::from_secs(2));
+    let spinning: Vec<u32> =
+        before.iter().filter(|(p, ticks)| cpu_ticks(*p).saturating_sub(*ticks) > 100).map(|(p, _)| *p).collect();
+    assert!(spinning.is_empty(), "still spinning after the time-out: {spinning:?}\n{}", server.log());
+    assert!(server.log().contains("passed its 5 s limit"), "{}", server.log());
+    server.stop();
+}
+
+/// A one-deck course built against `url` by remote workers only.
+fn remote_build(url: &str) -> (i32, String) {
+    let env = Env::new();
+    let course = TestCourse::new(&[("t", &[("slides_t.py", "# %%\nprint(6 * 7)\n")])]);
+    let out = env
+        .clx()
+        .env("CLX_QUEUE_URL", url)
+        .args(["build", "--local-workers", "0"])
+        .arg(course.spec())
+        .output()
+        .expect("run clx");
+    (out.status.code().unwrap_or(-1), stderr(&out))
+}
+
+#[test]
+fn a_remote_worker_waits_out_a_database_outage_and_stops_at_once_on_sigterm() {
+    let cluster = PgCluster::start();
+    let url = cluster.database("outage");
+    // Down before the worker starts: it waits instead of exiting.
+    cluster.stop();
+    let mut server = Server::start(&url, None);
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(server.child.try_wait().unwrap().is_none(), "exited while the database was down: {}", server.log());
+    assert!(server.log().contains("waiting for it to come back"), "{}", server.log());
+    cluster.resume();
+    let (code, err) = remote_build(&url);
+    assert_eq!(code, 0, "the worker did not serve once the database was back: {err}\n{}", server.log());
+    assert!(err.contains("2 built"), "{err}");
+
+    // Down while it serves, longer than one connection keeps retrying is
+    // not needed to show the same path: it waits, then serves again.
+    cluster.stop();
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(server.child.try_wait().unwrap().is_none(), "exited during the outage: {}", server.log());
+    cluster.resume();
+    let (code, err) = remote_build(&url);
+    assert_eq!(code, 0, "{err}\n{}", server.log());
+
+    // SIGTERM while it waits for the database ends it at once.
+    cluster.stop();
+    std::thread::sleep(Duration::from_secs(2));
+    let asked = Instant::now();
+    signal(server.pid(), "TERM");
+    let status = wait_for(&mut server.child, Duration::from_secs(10));
+    let took = asked.elapsed();
+    let status = status.unwrap_or_else(|| panic!("SIGTERM did not end the waiting worker: {}", server.log()));
+    assert!(status.success(), "{status}: {}", server.log());
+    assert!(took < Duration::from_secs(3), "took {took:?} to stop");
+    server.assert_nothing_left();
+}
+
+#[test]
+fn status_against_a_shared_database_is_healthy_again_after_a_worker_was_killed() {
+    let cluster = PgCluster::start();
+    let url = cluster.database("killed");
+    let server = Server::start(&url, None);
+    poll(&cluster, "killed", "SELECT count(*) FROM clx_workers", |v| v == "1", "the worker registering");
+    signal(server.pid(), "KILL");
+    let status = |env: &Env| env.clx().env("CLX_QUEUE_URL", &url).args(["status"]).output().expect("clx status");
+    let env = Env::new();
+    // Past a lease period without a heartbeat, the worker is gone.
+    std::thread::sleep(Duration::from_secs(17));
+    let out = status(&env);
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("health: healthy"), "{}", stdout(&out));
+    let listed = env.clx().env("CLX_QUEUE_URL", &url).args(["workers", "list"]).output().expect("clx workers list");
+    assert!(stdout(&listed).contains("dead"), "{}", stdout(&listed));
+}

@@ -233,6 +233,16 @@ impl PgCluster {
         self.pg_ctl("restart");
     }
 
+    /// Stop the server (an outage), until [`PgCluster::resume`].
+    pub fn stop(&self) {
+        self.pg_ctl("stop");
+    }
+
+    /// Start the server again after [`PgCluster::stop`].
+    pub fn resume(&self) {
+        self.pg_ctl("start");
+    }
+
     /// A new database on this cluster, and its URL.
     pub fn database(&self, name: &str) -> String {
         self.psql("postgres", &format!("CREATE DATABASE {name}"));

@@ -199,6 +199,18 @@ pub fn cache(global: &GlobalArgs, cmd: CacheCommand) -> Result<ExitCode> {
             let (entries, blobs) = cache.prune(Duration::from_secs(older_than_days * 86400))?;
             outln!("removed {entries} entries and {blobs} blobs unused for {older_than_days} days");
         }
+        CacheCommand::Verify => {
+            let verified = cache.verify()?;
+            for blob in &verified.dropped {
+                outln!("dropped blob {}: its bytes did not match its hash", blob.to_hex());
+            }
+            outln!(
+                "checked {} blobs: {} intact, {} dropped (their jobs run again at the next build)",
+                verified.intact + verified.dropped.len(),
+                verified.intact,
+                verified.dropped.len()
+            );
+        }
         CacheCommand::Clear => {
             cache.clear()?;
             outln!("cache cleared");

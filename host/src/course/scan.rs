@@ -116,7 +116,7 @@ impl TopicMap {
         let mut map = TopicMap::default();
         let links = Links::new(root);
         let slides_at = canonical(&slides);
-        for (module_name, module) in sorted_entries(&slides)? {
+        for (module_name, module) in sorted_entries(root, &slides, &mut map.diagnostics)? {
             if !module.is_dir() || is_ignored_dir(&module_name) {
                 continue;
             }
@@ -125,7 +125,7 @@ impl TopicMap {
                 continue;
             }
             let module_at = canonical(&module);
-            for (name, path) in sorted_entries(&module)? {
+            for (name, path) in sorted_entries(root, &module, &mut map.diagnostics)? {
                 if let Some(problem) = links.problem(&path, std::slice::from_ref(&module_at)) {
                     if !is_ignored_dir(&name) && !is_ignored_file(&name) {
                         map.diagnostics.push(problem);
@@ -207,7 +207,7 @@ struct Walk<'a> {
 impl Walk<'_> {
     /// `open`: the canonical folders from the walk's start down to `dir`.
     fn dir(&mut self, dir: &Path, prefix: &str, open: &mut Vec<PathBuf>) -> Result<(), CourseError> {
-        for (name, path) in sorted_entries(dir)? {
+        for (name, path) in sorted_entries(&self.links.root, dir, &mut self.diagnostics)? {
             let rel = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
             let wanted = if path.is_dir() { !(self.skip_dir)(&name) } else { !is_ignored_file(&name) };
             if !wanted {
@@ -298,17 +298,31 @@ pub(super) fn file_topic(root: &Path, deck: &Path) -> Result<FoundTopic, CourseE
     Ok(FoundTopic { base: module, files })
 }
 
-/// Directory entries sorted by name (file names that are not UTF-8 are skipped:
-/// they cannot appear in output names).
-fn sorted_entries(dir: &Path) -> Result<Vec<(String, PathBuf)>, CourseError> {
+/// Directory entries sorted by name. A name that is not UTF-8 cannot appear
+/// in output names: it is left out with a warning in `diagnostics` that
+/// shows it with its undecodable bytes replaced, so the author can find and
+/// rename it.
+fn sorted_entries(
+    root: &Path,
+    dir: &Path,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Result<Vec<(String, PathBuf)>, CourseError> {
     let mut entries = Vec::new();
+    let mut unreadable = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io_err(dir))? {
         let entry = entry.map_err(io_err(dir))?;
-        if let Ok(name) = entry.file_name().into_string() {
-            entries.push((name, entry.path()));
+        match entry.file_name().into_string() {
+            Ok(name) => entries.push((name, entry.path())),
+            Err(_) => unreadable.push(entry.path()),
         }
     }
     entries.sort();
+    unreadable.sort();
+    diagnostics.extend(unreadable.iter().map(|path| {
+        let message = "the name is not valid UTF-8 (shown with \u{fffd} for the bytes that are not), so it is \
+                       skipped; rename it";
+        Diagnostic::warning(display(root, path), Location::NONE, message)
+    }));
     Ok(entries)
 }
 
@@ -363,6 +377,29 @@ mod tests {
         assert_eq!(d.level, Level::Warning);
         assert!(d.message.contains("slides/module_000_a/topic_200_x"), "{}", d.message);
         assert!(d.message.contains("slides/module_010_b/topic_100_x"), "{}", d.message);
+    }
+
+    #[test]
+    fn names_that_are_not_utf8_are_skipped_with_a_warning_showing_them_lossily() {
+        use std::os::unix::ffi::OsStrExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let topic = root.join("slides/module_000_a/topic_100_x");
+        write(&topic, "slides_x.py", "");
+        let bad = |dir: &Path| dir.join(std::ffi::OsStr::from_bytes(b"bild_\xff.png"));
+        std::fs::write(bad(&topic), "p").unwrap();
+        std::fs::write(bad(&root.join("slides/module_000_a")), "p").unwrap();
+        let map = TopicMap::scan(root, &TestClassifier).unwrap();
+        let (files, problems) = walk_files(root, &topic, &is_ignored_dir).unwrap();
+        assert_eq!(files.iter().map(|(rel, _)| rel.as_str()).collect::<Vec<_>>(), ["slides_x.py"]);
+        for (d, file) in [
+            (&map.diagnostics[0], "slides/module_000_a/bild_\u{fffd}.png"),
+            (&problems[0], "slides/module_000_a/topic_100_x/bild_\u{fffd}.png"),
+        ] {
+            assert_eq!((d.level, d.file.as_str()), (Level::Warning, file));
+            assert!(d.message.contains("not valid UTF-8") && d.message.contains("rename it"), "{}", d.message);
+        }
+        assert_eq!((map.diagnostics.len(), problems.len()), (1, 1));
     }
 
     #[test]

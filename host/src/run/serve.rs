@@ -21,7 +21,8 @@ use crate::run::engine::IdentityError;
 use crate::run::worker::{self, Converted, Services};
 use crate::signals::Interrupt;
 use crate::store::{
-    requirement, Cache, CacheError, ClaimedJob, Queue, QueueError, SharedQueue, StoreLocation, WorkerId,
+    requirement, Cache, CacheError, ClaimedJob, JobError, JobId, Queue, QueueError, SharedQueue, StoreLocation,
+    WorkerId,
 };
 
 /// How long an idle worker sleeps before it looks at the stop flag again
@@ -77,12 +78,81 @@ struct Offer<'r> {
     plugins: HashMap<String, &'r LoadedPlugin>,
 }
 
-/// Serve until SIGTERM or Ctrl-C; each running job is finished first.
+/// The longest pause between attempts to reach a database that is down.
+const OUTAGE_BACKOFF_CAP: Duration = Duration::from_secs(30);
+/// How often a worker waiting for its database says it still does.
+const OUTAGE_NOTE_EVERY: Duration = Duration::from_secs(60);
+
+/// A database outage a worker waits out: capped back-off between attempts,
+/// a line when it starts and once a minute after, and an end at once when
+/// the worker is asked to stop.
+struct Outage {
+    since: std::time::Instant,
+    said: std::time::Instant,
+    delay: Duration,
+}
+
+impl Outage {
+    fn new(error: &ServeError) -> Outage {
+        tracing::warn!("cannot use the database: {error}; waiting for it to come back (stop with SIGTERM)");
+        let now = std::time::Instant::now();
+        Outage { since: now, said: now, delay: Duration::from_secs(1) }
+    }
+
+    /// Pause before the next attempt; false when asked to stop meanwhile.
+    fn wait(&mut self, error: &ServeError, stop: &AtomicBool) -> bool {
+        if self.said.elapsed() >= OUTAGE_NOTE_EVERY {
+            let secs = self.since.elapsed().as_secs();
+            tracing::warn!("still waiting for the database after {secs} s: {error}");
+            self.said = std::time::Instant::now();
+        }
+        let resume = std::time::Instant::now() + self.delay;
+        while std::time::Instant::now() < resume {
+            if stop.load(Ordering::Relaxed) {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.delay = (self.delay * 2).min(OUTAGE_BACKOFF_CAP);
+        !stop.load(Ordering::Relaxed)
+    }
+}
+
+/// Run `attempt` until it succeeds, waiting out store errors (the database
+/// unreachable, for however long); `None` when asked to stop first.
+fn waiting_out_outages<T>(
+    stop: &AtomicBool,
+    mut attempt: impl FnMut() -> Result<T, ServeError>,
+) -> Result<Option<T>, ServeError> {
+    let mut outage: Option<Outage> = None;
+    loop {
+        match attempt() {
+            Ok(value) => {
+                if let Some(o) = outage {
+                    tracing::warn!("the database is back after {} s", o.since.elapsed().as_secs());
+                }
+                return Ok(Some(value));
+            }
+            Err(error @ (ServeError::Queue(_) | ServeError::Cache(_))) => {
+                if stop.load(Ordering::Relaxed) {
+                    return Ok(None);
+                }
+                if !outage.get_or_insert_with(|| Outage::new(&error)).wait(&error, stop) {
+                    return Ok(None);
+                }
+            }
+            Err(other) => return Err(other),
+        }
+    }
+}
+
+/// Serve until SIGTERM or Ctrl-C; each running job is finished first. A
+/// database that cannot be reached is waited for, however long it takes.
 pub fn serve(registry: &Registry, options: ServeOptions) -> Result<(), ServeError> {
-    let store = &options.store;
+    let store = &options.store.clone().giving_up_when(options.interrupt.shared_flag());
     worker::start_guarded(store);
     let stop = options.interrupt.flag();
-    let cache = store.open_cache()?;
+    let Some(cache) = waiting_out_outages(stop, || Ok(store.open_cache()?))? else { return Ok(()) };
     let offer = offer(registry, &*cache, &options.types)?;
     tracing::warn!(
         "serving {} for builds on {} with {} worker(s); stop with SIGTERM or Ctrl-C",
@@ -92,8 +162,9 @@ pub fn serve(registry: &Registry, options: ServeOptions) -> Result<(), ServeErro
     );
     let running = AtomicUsize::new(0);
     let results: Vec<Result<(), ServeError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> =
-            (0..options.jobs.max(1)).map(|_| scope.spawn(|| serve_one(store, &offer, stop, &running))).collect();
+        let handles: Vec<_> = (0..options.jobs.max(1))
+            .map(|_| scope.spawn(|| waiting_out_outages(stop, || serve_one(store, &offer, stop, &running)).map(drop)))
+            .collect();
         handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Ok(()))).collect()
     });
     worker::kill_leftovers_at_exit();
@@ -141,6 +212,9 @@ fn serve_one(
     let shared = queue.shared().ok_or_else(|| ServeError::NotShared(queue.describe()))?;
     shared.listen_for_jobs()?;
     let cache = store.open_cache()?;
+    // The time-limit watch records a job that ran out of time while the
+    // converter still holds this thread: a connection of its own.
+    let watch = std::sync::Mutex::new(store.open_queue()?);
     let worker = shared.register_server(&offer.types, &offer.requirements, &offer.description, std::process::id())?;
     let current = Arc::new(AtomicI64::new(0));
     let cancelled = Arc::new(AtomicBool::new(false));
@@ -157,12 +231,28 @@ fn serve_one(
         cancelled.store(false, Ordering::Relaxed);
         let services = Services { job: job.id, channel: None, cancelled: Arc::clone(&cancelled) };
         running.fetch_add(1, Ordering::SeqCst);
-        let outcome =
-            worker::run_job(converter.plugin, &converter.converter, &*cache, payload, &job.cache_key, &services);
+        let limit = payload.time_limit_secs.map(Duration::from_secs);
+        let timed_out = AtomicBool::new(false);
+        let outcome = std::thread::scope(|scope| {
+            let (finished, watched) = std::sync::mpsc::channel::<()>();
+            if let Some(limit) = limit {
+                let (cancelled, timed_out, watch) = (&*cancelled, &timed_out, &watch);
+                scope.spawn(move || stop_at_limit(&watched, limit, (job.id, worker), cancelled, timed_out, watch));
+            }
+            let outcome =
+                worker::run_job(converter.plugin, &converter.converter, &*cache, payload, &job.cache_key, &services);
+            drop(finished);
+            outcome
+        });
         if running.fetch_sub(1, Ordering::SeqCst) == 1 {
             worker::kill_leftovers();
         }
         current.store(0, Ordering::Relaxed);
+        if timed_out.load(Ordering::Relaxed) {
+            // Recorded as timed out at the limit; what the stopped converter
+            // returned is not this job's result.
+            continue;
+        }
         match outcome {
             Ok(Converted { result, error: None }) => queue.complete(job.id, worker, &result)?,
             Ok(Converted { result, error: Some(error) }) => queue.fail(job.id, worker, &error, Some(&result))?,
@@ -171,6 +261,45 @@ fn serve_one(
     }
     queue.mark_worker_stopped(worker)?;
     Ok(())
+}
+
+/// How long a converter has to return once its job passed its time limit
+/// and was cancelled, before the worker says it is stuck.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// Watch a running job's time limit, as the build's own pool does for its
+/// workers: at the limit the job is cancelled (the notebook plugin kills its
+/// kernel) and failed as timed out, not retried, so the build hears of it at
+/// once. `finished` closes when the converter returns.
+fn stop_at_limit(
+    finished: &std::sync::mpsc::Receiver<()>,
+    limit: Duration,
+    (job, worker): (JobId, WorkerId),
+    cancelled: &AtomicBool,
+    timed_out: &AtomicBool,
+    watch: &std::sync::Mutex<Box<dyn Queue>>,
+) {
+    use std::sync::mpsc::RecvTimeoutError;
+    if finished.recv_timeout(limit) != Err(RecvTimeoutError::Timeout) {
+        return;
+    }
+    let secs = limit.as_secs();
+    tracing::warn!("job {} passed its {secs} s limit; stopping it", job.0);
+    timed_out.store(true, Ordering::Relaxed);
+    cancelled.store(true, Ordering::Relaxed);
+    let error = JobError::worker(format!("timed out after {secs} s (--job-timeout); not retried"));
+    let queue = watch.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Err(e) = queue.fail(job, worker, &error, None) {
+        tracing::error!("job {}: cannot record its time-out: {e}", job.0);
+    }
+    drop(queue);
+    if finished.recv_timeout(STOP_GRACE) == Err(RecvTimeoutError::Timeout) {
+        tracing::error!(
+            "job {}: its converter did not stop within {} s of the time limit; this worker stays busy until it does",
+            job.0,
+            STOP_GRACE.as_secs()
+        );
+    }
 }
 
 struct Ready<'a> {

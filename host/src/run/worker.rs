@@ -387,6 +387,11 @@ pub(crate) fn spawn_heartbeat(
     // A connection of its own: SQLite connections are per thread.
     let queue = store.open_queue()?;
     std::thread::Builder::new().name("heartbeat".into()).spawn(move || loop {
+        // The worker let go of its job slot: it stopped, or a worker serving
+        // a shared queue registers anew after a database outage.
+        if Arc::strong_count(&current) == 1 {
+            return;
+        }
         let job = current.load(Ordering::Relaxed);
         let job = (job != 0).then_some(JobId(job));
         match queue.heartbeat(worker, job) {

@@ -26,6 +26,12 @@ impl BlobHash {
     pub fn to_hex(&self) -> &str {
         &self.0
     }
+
+    /// A hash read back from where [`BlobHash::to_hex`] stored it (a blob
+    /// file's name, a table's column).
+    pub(in crate::store) fn from_stored(hex: String) -> BlobHash {
+        BlobHash(hex)
+    }
 }
 
 /// A cache key: the hash over everything that can change a job's result.

@@ -56,6 +56,11 @@ pub struct JobPayload {
     pub options: serde_json::Value,
     /// The external tool's identity, as the plugin reported it.
     pub tool_identity: String,
+    /// The longest the job may run, in seconds (`--job-timeout`): a worker
+    /// on another machine stops it there as the build's own pool would. Not
+    /// part of the cache key: the limit does not change a result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_limit_secs: Option<u64>,
 }
 
 /// A job for [`crate::store::Queue::submit_many`].

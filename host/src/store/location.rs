@@ -5,6 +5,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use crate::store::cache::Cache;
 use crate::store::error::{CacheError, QueueError};
@@ -75,6 +77,15 @@ impl StoreLocation {
             StoreLocation::Postgres(url) => {
                 cmd.env(QUEUE_URL_VAR, url.as_secret_str());
             }
+        }
+    }
+
+    /// The same store, whose connections stop waiting for an unreachable
+    /// database once `flag` is set (a local store never waits).
+    pub fn giving_up_when(self, flag: Arc<AtomicBool>) -> StoreLocation {
+        match self {
+            StoreLocation::Postgres(url) => StoreLocation::Postgres(Box::new(url.giving_up_when(flag))),
+            local => local,
         }
     }
 

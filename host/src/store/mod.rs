@@ -19,7 +19,7 @@ pub mod queue;
 pub mod record;
 pub mod sqlite;
 
-pub use cache::Cache;
+pub use cache::{Cache, Lookup, Verified};
 pub use entry::{BlobHash, CacheEntry, CacheKey, CacheKeyBuilder, CacheStats, StoredIssue, StoredOutput};
 pub use error::{BackendError, CacheError, QueueError};
 pub use job::{ClaimedJob, NewJob};

@@ -58,7 +58,9 @@ pub trait Queue: Send {
     /// Close the sessions of hosts that died without finishing them (crash,
     /// `kill -9`), so their jobs and workers stop showing as running; their
     /// unfinished jobs are cancelled, their workers recorded dead. Returns how
-    /// many sessions were closed.
+    /// many sessions were closed. A shared queue also records dead every
+    /// worker (of any machine) silent for a lease period, and removes the
+    /// rows of workers that ended a day ago.
     fn reap_stale(&self) -> Result<usize, QueueError>;
 
     /// The host of `session` is alive. A queue that tells live hosts by their

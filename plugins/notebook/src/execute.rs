@@ -202,14 +202,14 @@ fn run(
         Some(line) => issue.at_line(line),
         None => issue,
     };
-    // A missing kernelspec or kernel that cannot start depends on this
-    // machine, not on the deck: an environment issue, never cached.
+    // Whatever stops the kernel rather than a cell (a kernelspec missing, a
+    // kernel that cannot start, dies by a signal or `os._exit`, or is stopped
+    // at the cell time-out) says nothing sure about the deck: the OOM killer
+    // or a busy machine may be gone next build. An environment issue, never
+    // cached; the setup errors among them say so in their message.
     let environment = |e: clx_kernel::KernelError| {
-        if e.is_environment() {
-            Issue::error(format!("{ENVIRONMENT_ERROR}{e}")).in_file(path).environment()
-        } else {
-            Issue::error(e.to_string()).in_file(path)
-        }
+        let message = if e.is_environment() { format!("{ENVIRONMENT_ERROR}{e}") } else { e.to_string() };
+        Issue::error(message).in_file(path).environment()
     };
     // The deck's own cell number, so the German and English runs (whose
     // notebooks hold different cells) report a failing cell alike.
@@ -218,7 +218,7 @@ fn run(
         None => (cell as u32, None),
     };
     let dir = clx_kernel::RunDir::claim(&run_root(), &run_key(ctx.job, ctx.course, ctx.lang)).map_err(environment)?;
-    seed(dir.path(), ctx.job).map_err(|m| Issue::error(m).in_file(path))?;
+    seed(dir.path(), ctx.job).map_err(|m| Issue::error(m).in_file(path).environment())?;
     let notebook = speaker.notebook();
     let mut last = None;
     for attempt in 0..2 {
@@ -233,7 +233,7 @@ fn run(
         }
         let mut session = session.map_err(environment)?;
         let neutral = NeutralPaths::for_run(dir.path(), session.started_in());
-        match clx_kernel::execute(&mut nb, &mut session, ctx.timeout) {
+        match clx_kernel::execute_until(&mut nb, &mut session, ctx.timeout, &|| host.is_cancelled()) {
             Ok(()) => {
                 neutral.apply(&mut nb);
                 return Ok(nb);
@@ -259,12 +259,12 @@ fn run(
             }
             Err(clx_kernel::ExecuteError::Kernel { cell, source }) => {
                 let (cell, line) = place(cell, deck_line(speaker, cell, "", ctx.source));
-                let issue = Issue::error(format!("cell {cell}: {source}")).in_file(path).at_cell(cell);
+                let issue = Issue::error(format!("cell {cell}: {source}")).in_file(path).at_cell(cell).environment();
                 return Err(at(issue, line));
             }
         }
     }
-    let issue = Issue::error(last.map(|e| e.to_string()).unwrap_or_default()).in_file(path);
+    let issue = Issue::error(last.map(|e| e.to_string()).unwrap_or_default()).in_file(path).environment();
     Err(issue)
 }
 

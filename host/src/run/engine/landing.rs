@@ -187,7 +187,16 @@ impl<'a> Landing<'a> {
         for out in &job.outputs {
             match entry.output(&out.id) {
                 Some(StoredOutput::Blob(hash)) => {
-                    let bytes = self.cache.get_blob(hash)?;
+                    // A blob damaged or pruned since the lookup fails this job
+                    // (the next build runs it again), never the build.
+                    let bytes = match self.cache.get_blob(hash) {
+                        Ok(bytes) => bytes,
+                        Err(e) => {
+                            failed = true;
+                            self.report.diagnostic(Diagnostic::error(&job.display, Location::NONE, e.to_string()));
+                            continue;
+                        }
+                    };
                     // One output that cannot be written fails its job, not the
                     // build: every other output is still written.
                     for dest in &out.destinations {
@@ -216,7 +225,11 @@ impl<'a> Landing<'a> {
             }
         }
         match (failed, source) {
-            (true, _) => self.report.failed += 1,
+            (true, Source::Cache) => {
+                self.report.failed += 1;
+                self.report.failed_from_cache += 1;
+            }
+            (true, Source::Built) => self.report.failed += 1,
             (false, Source::Cache) => self.report.cached += 1,
             (false, Source::Built) => self.report.built += 1,
         }

@@ -25,7 +25,7 @@ use crate::run::remote::Watch;
 use crate::signals::Interrupt;
 use crate::store::job::{JobPayload, OutputSpec, SiblingRef};
 use crate::store::{
-    BlobHash, Cache, CacheEntry, CacheError, FinishedFeed, NewJob, Queue, QueueError, Recovered, SessionId,
+    BlobHash, Cache, CacheEntry, CacheError, FinishedFeed, Lookup, NewJob, Queue, QueueError, Recovered, SessionId,
     SessionStatus, StoreLocation,
 };
 pub(crate) use identity::library_hash;
@@ -174,7 +174,8 @@ impl<'r> Engine<'r> {
                 .identity(&job.job_type, &job.plugin)
                 .and_then(|identity| Ok((identity, self.tools.library(&job.plugin)?)))
                 .map_err(|e| e.to_string())
-                .and_then(|(identity, library)| payload(&*self.cache, self.registry, job, identity, library, config));
+                .and_then(|(identity, library)| payload(&*self.cache, self.registry, job, identity, library, config))
+                .map(|payload| JobPayload { time_limit_secs: Some(self.options.job_deadline.as_secs()), ..payload });
             let payload = match payload {
                 Ok(p) => p,
                 Err(message) => {
@@ -184,9 +185,21 @@ impl<'r> Engine<'r> {
             };
             let key = payload.cache_key();
             if !self.options.no_cache {
-                if let Some(entry) = self.cache.get(&key)? {
-                    hits.push((job, entry));
-                    continue;
+                match self.cache.lookup(&key)? {
+                    Lookup::Hit(entry) => {
+                        hits.push((job, entry));
+                        continue;
+                    }
+                    Lookup::Miss => {}
+                    Lookup::Healed { damaged } => {
+                        for blob in damaged {
+                            let message = format!(
+                                "cache blob {} did not match its hash: dropped it and its entry, the job runs again",
+                                blob.to_hex()
+                            );
+                            report.diagnostic(Diagnostic::warning(&job.display, Location::NONE, message));
+                        }
+                    }
                 }
             }
             misses.push(Pending { job, key, payload });
@@ -427,6 +440,7 @@ fn payload(
             .collect(),
         options: job.options.clone(),
         tool_identity,
+        time_limit_secs: None,
     })
 }
 

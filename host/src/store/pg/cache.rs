@@ -31,7 +31,10 @@ impl Cache for PgCache {
             c.execute(
                 &format!(
                     "INSERT INTO clx_cache_blobs(hash, bytes, size, used_at) VALUES ($1, $2, $3, {NOW})
-                     ON CONFLICT (hash) DO UPDATE SET used_at = excluded.used_at"
+                     ON CONFLICT (hash) DO UPDATE SET used_at = excluded.used_at,
+                         bytes = CASE WHEN clx_cache_blobs.bytes = excluded.bytes
+                                      THEN clx_cache_blobs.bytes ELSE excluded.bytes END,
+                         size = excluded.size"
                 ),
                 &[&hash.to_hex(), &bytes, &size],
             )
@@ -77,6 +80,21 @@ impl Cache for PgCache {
             c.execute(&format!("UPDATE clx_cache_blobs SET used_at={NOW} WHERE hash = ANY($1)"), &[&hashes])
         })?;
         Ok((present as usize == hashes.len()).then_some(entry))
+    }
+
+    fn remove(&self, key: &CacheKey) -> Result<(), CacheError> {
+        self.conn.with(|c| c.execute("DELETE FROM clx_cache_entries WHERE key=$1", &[&key.as_str()]))?;
+        Ok(())
+    }
+
+    fn remove_blob(&self, hash: &BlobHash) -> Result<(), CacheError> {
+        self.conn.with(|c| c.execute("DELETE FROM clx_cache_blobs WHERE hash=$1", &[&hash.to_hex()]))?;
+        Ok(())
+    }
+
+    fn blob_hashes(&self) -> Result<Vec<BlobHash>, CacheError> {
+        let rows = self.conn.with(|c| c.query("SELECT hash FROM clx_cache_blobs", &[]))?;
+        Ok(rows.iter().map(|r| BlobHash::from_stored(r.get(0))).collect())
     }
 
     fn stats(&self) -> Result<CacheStats, CacheError> {

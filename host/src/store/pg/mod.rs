@@ -11,7 +11,8 @@
 pub mod cache;
 pub mod queue;
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use postgres::fallible_iterator::FallibleIterator;
@@ -37,6 +38,8 @@ pub(crate) const NOW: &str = "extract(epoch from clock_timestamp())::float8";
 
 /// How long a lost connection is tried again before the operation fails.
 const RECONNECT_WINDOW: Duration = Duration::from_secs(60);
+/// The first pause before connecting again; it doubles up to 2 s.
+const FIRST_RETRY: Duration = Duration::from_millis(100);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Schema changes, applied in order, each once. Never edit one that was
@@ -129,6 +132,8 @@ pub enum PgError {
 pub struct PgUrl {
     url: String,
     config: postgres::Config,
+    /// Set when whoever waits for an unreachable server no longer wants to.
+    give_up: Option<Arc<AtomicBool>>,
 }
 
 impl PgUrl {
@@ -157,7 +162,17 @@ impl PgUrl {
         if config.get_application_name().is_none() {
             config.application_name("clx");
         }
-        Ok(PgUrl { url: url.to_owned(), config })
+        Ok(PgUrl { url: url.to_owned(), config, give_up: None })
+    }
+
+    /// The same URL, whose connections stop waiting for an unreachable
+    /// server once `flag` is set (a worker asked to stop during an outage).
+    pub fn giving_up_when(self, flag: Arc<AtomicBool>) -> PgUrl {
+        PgUrl { give_up: Some(flag), ..self }
+    }
+
+    fn gave_up(&self) -> bool {
+        self.give_up.as_ref().is_some_and(|flag| flag.load(Ordering::Relaxed))
     }
 
     /// Whether `text` names a PostgreSQL database rather than a file.
@@ -281,7 +296,7 @@ impl PgConn {
     /// again, for up to a minute.
     pub fn with<T>(&self, mut op: impl FnMut(&mut Client) -> Result<T, postgres::Error>) -> Result<T, PgError> {
         let started = Instant::now();
-        let mut delay = Duration::from_millis(100);
+        let mut delay = FIRST_RETRY;
         let mut guard = self.lock();
         loop {
             let failure = match guard.as_mut() {
@@ -305,11 +320,19 @@ impl PgConn {
                     Err(e) => e.to_string(),
                 },
             };
-            if started.elapsed() > RECONNECT_WINDOW {
+            if started.elapsed() > RECONNECT_WINDOW || self.url.gave_up() {
                 return Err(PgError::Connect { target: self.url.target(), message: failure });
             }
-            tracing::warn!("lost the connection to {}: {failure}; trying again", self.url);
-            std::thread::sleep(delay);
+            // Said once per outage; the attempts that follow are details.
+            if delay == FIRST_RETRY {
+                tracing::warn!("lost the connection to {}: {failure}; trying again", self.url);
+            } else {
+                tracing::debug!("still no connection to {}: {failure}; trying again", self.url);
+            }
+            let resume = Instant::now() + delay;
+            while Instant::now() < resume && !self.url.gave_up() {
+                std::thread::sleep(Duration::from_millis(50).min(resume - Instant::now()));
+            }
             delay = (delay * 2).min(Duration::from_secs(2));
         }
     }

@@ -37,6 +37,8 @@ pub const LEASE_SECS: f64 = 15.0;
 /// A host that has not beaten for this long is gone; its session is closed
 /// by the next host.
 const SESSION_STALE_SECS: f64 = 60.0;
+/// How long the row of a worker that ended stays for `clx workers list`.
+const WORKER_ROW_KEPT_SECS: f64 = 86400.0;
 /// Announces new pending jobs to every listening worker.
 pub const JOBS_CHANNEL: &str = "clx_jobs";
 
@@ -257,6 +259,23 @@ impl Queue for PgQueue {
         for row in &rows {
             self.close_session(SessionId(row.get(0)), SessionStatus::Crashed, WorkerStatus::Dead)?;
         }
+        // A worker of any machine that has not beaten for a lease period is
+        // gone (killed, its machine lost): its jobs are claimed again by
+        // then, and `clx status` must not call a shared queue unhealthy for
+        // ever. A day later its row is removed.
+        self.execute(
+            &format!(
+                "UPDATE clx_workers SET status='dead', stopped_at={NOW}, current_job=NULL
+                 WHERE status NOT IN ('dead','stopped') AND heartbeat < {NOW} - {LEASE_SECS}"
+            ),
+            &[],
+        )?;
+        self.execute(
+            &format!(
+                "DELETE FROM clx_workers WHERE status IN ('dead','stopped') AND stopped_at < {NOW} - {WORKER_ROW_KEPT_SECS}"
+            ),
+            &[],
+        )?;
         Ok(rows.len())
     }
 
@@ -517,7 +536,17 @@ impl Queue for PgQueue {
     }
 
     fn heartbeat(&self, worker: WorkerId, job: Option<JobId>) -> Result<bool, QueueError> {
-        self.execute(&format!("UPDATE clx_workers SET heartbeat={NOW} WHERE id=$1"), &[&worker.0])?;
+        // A worker recorded gone while it was merely paused (SIGSTOP, a
+        // suspended machine) is back.
+        self.execute(
+            &format!(
+                "UPDATE clx_workers SET heartbeat={NOW},
+                     stopped_at = CASE WHEN status='dead' THEN NULL ELSE stopped_at END,
+                     status = CASE WHEN status='dead' THEN 'idle' ELSE status END
+                 WHERE id=$1"
+            ),
+            &[&worker.0],
+        )?;
         let Some(job) = job else { return Ok(true) };
         let held = self.execute(
             &format!(

@@ -75,7 +75,10 @@ impl Cache for FileCache {
     fn put_blob(&self, bytes: &[u8]) -> Result<BlobHash, CacheError> {
         let hash = BlobHash::of(bytes);
         let path = self.blob_path(&hash);
-        if touch(&path) {
+        // A blob present with other bytes (a damaged disk, a stray write) is
+        // replaced, so storing an input or a fresh result heals it.
+        let intact = std::fs::read(&path).is_ok_and(|stored| stored == bytes);
+        if intact && touch(&path) {
             return Ok(hash);
         }
         let dir = path.parent().unwrap_or(&self.dir);
@@ -131,6 +134,35 @@ impl Cache for FileCache {
             self.conn.execute("UPDATE entries SET used_at=?2 WHERE key=?1", params![key.as_str(), t])?;
         }
         Ok(Some(entry))
+    }
+
+    fn remove(&self, key: &CacheKey) -> Result<(), CacheError> {
+        self.conn.execute("DELETE FROM entries WHERE key=?1", [key.as_str()])?;
+        Ok(())
+    }
+
+    fn remove_blob(&self, hash: &BlobHash) -> Result<(), CacheError> {
+        let path = self.blob_path(hash);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(CacheError::Io { path, source: e }),
+            _ => Ok(()),
+        }
+    }
+
+    fn blob_hashes(&self) -> Result<Vec<BlobHash>, CacheError> {
+        let mut hashes = Vec::new();
+        for path in self.blob_files()? {
+            let prefix = path.parent().and_then(Path::file_name).and_then(|n| n.to_str());
+            let rest = path.file_name().and_then(|n| n.to_str());
+            // A temp file of a blob being written is no blob yet.
+            if let (Some(prefix), Some(rest)) = (prefix, rest) {
+                let hex = format!("{prefix}{rest}");
+                if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    hashes.push(BlobHash::from_stored(hex));
+                }
+            }
+        }
+        Ok(hashes)
     }
 
     fn stats(&self) -> Result<CacheStats, CacheError> {

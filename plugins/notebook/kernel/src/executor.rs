@@ -397,9 +397,18 @@ impl Session<'_> {
     }
 
     pub fn run(&mut self, code: &str, limit: Duration) -> Result<CellRun, KernelError> {
+        self.run_until(code, limit, &|| false)
+    }
+
+    /// [`Session::run`], stopped when `stop` turns true
+    /// ([`Kernel::execute_until`]).
+    pub fn run_until(&mut self, code: &str, limit: Duration, stop: &dyn Fn() -> bool) -> Result<CellRun, KernelError> {
         let kernel = self.kernel.as_mut().ok_or_else(|| KernelError::Protocol("the kernel is gone".into()))?;
-        let result = self.exec.rt.block_on(kernel.execute(code, limit));
-        if matches!(result, Err(KernelError::Died { .. }) | Err(KernelError::CellTimeout { .. })) {
+        let result = self.exec.rt.block_on(kernel.execute_until(code, limit, stop));
+        if matches!(
+            result,
+            Err(KernelError::Died { .. }) | Err(KernelError::CellTimeout { .. }) | Err(KernelError::Stopped)
+        ) {
             // Dead or stuck: nothing more can run in it.
             self.kernel = None;
         }

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use jupyter_protocol::{
     ConnectionInfo, ExecuteRequest, ExecutionState, InterruptRequest, JupyterMessage, JupyterMessageContent,
-    KernelInfoRequest, ReplyStatus, ShutdownRequest, Transport,
+    KernelInfoRequest, ReplyError, ReplyStatus, ShutdownRequest, Transport,
 };
 use jupyter_zmq_client::{ClientControlConnection, ClientIoPubConnection, ClientShellConnection};
 use serde_json::{json, Value};
@@ -276,7 +276,7 @@ impl Kernel {
     /// that counts it anyway has its later execution counts lowered to match,
     /// so a deck's first cell is `[1]` in every kernel.
     pub async fn run_silent(&mut self, code: &str) -> Result<(), KernelError> {
-        let run = self.execute_inner(code, true, Duration::from_secs(30)).await?;
+        let run = self.execute_inner(code, true, Duration::from_secs(30), &|| false).await?;
         // The reply's count is the last one the kernel used: unchanged by a
         // silent run in kernels that keep silent runs out of the count.
         self.uncounted = run.execution_count.unwrap_or(0);
@@ -289,7 +289,19 @@ impl Kernel {
     /// Run one cell. A cell that raises is a normal result (`error` set); a
     /// kernel that dies or a cell that passes `limit` is an `Err`.
     pub async fn execute(&mut self, code: &str, limit: Duration) -> Result<CellRun, KernelError> {
-        let mut run = self.execute_inner(code, false, limit).await?;
+        self.execute_until(code, limit, &|| false).await
+    }
+
+    /// [`Kernel::execute`], stopped early when `stop` turns true (checked
+    /// every 100 ms): the kernel and what its cells started are killed, as
+    /// for a job cancelled or past its time limit.
+    pub async fn execute_until(
+        &mut self,
+        code: &str,
+        limit: Duration,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<CellRun, KernelError> {
+        let mut run = self.execute_inner(code, false, limit, stop).await?;
         if self.uncounted > 0 {
             let lower = |count: u64| count.saturating_sub(self.uncounted);
             run.execution_count = run.execution_count.map(lower);
@@ -302,7 +314,13 @@ impl Kernel {
         Ok(run)
     }
 
-    async fn execute_inner(&mut self, code: &str, silent: bool, limit: Duration) -> Result<CellRun, KernelError> {
+    async fn execute_inner(
+        &mut self,
+        code: &str,
+        silent: bool,
+        limit: Duration,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<CellRun, KernelError> {
         let request: JupyterMessage = ExecuteRequest {
             code: code.to_owned(),
             silent,
@@ -318,15 +336,17 @@ impl Kernel {
         let (mut idle, mut reply) = (false, None::<ReplyStatus>);
         let deadline = Instant::now() + limit;
         let mut interrupted_at: Option<Instant> = None;
+        let mut look_at_stop = tokio::time::interval(Duration::from_millis(100));
         while !(idle && reply.is_some()) {
             let wake = interrupted_at.map(|t| t + INTERRUPT_GRACE).unwrap_or(deadline);
             tokio::select! {
                 msg = message::read(&mut self.shell) => {
                     let msg = msg.map_err(|e| KernelError::Protocol(e.to_string()))?;
                     if is_child_of(&msg, &id) {
-                        if let JupyterMessageContent::ExecuteReply(r) = &msg.content {
+                        if let JupyterMessageContent::ExecuteReply(r) = msg.content {
                             collector.execution_count = Some(r.execution_count.0 as u64);
                             reply = Some(r.status.clone());
+                            collector.reply_error = r.error.map(|e| *e);
                         }
                     }
                 }
@@ -349,6 +369,14 @@ impl Kernel {
                     }
                     return Err(self.died().await);
                 }
+                _ = look_at_stop.tick() => {
+                    if stop() {
+                        self.kill_group(libc::SIGKILL);
+                        let _ = timeout(Duration::from_secs(2), self.child.wait()).await;
+                        self.exited = true;
+                        return Err(KernelError::Stopped);
+                    }
+                }
                 _ = tokio::time::sleep_until(wake) => {
                     if interrupted_at.is_some() {
                         return Err(KernelError::CellTimeout { secs: limit.as_secs() });
@@ -364,7 +392,7 @@ impl Kernel {
         if self.wire == Wire::Tcp && !silent {
             self.collect_late_outputs(&id, &mut collector).await;
         }
-        Ok(collector.finish())
+        Ok(collector.finish(reply.unwrap_or(ReplyStatus::Ok)))
     }
 
     /// Kernels other than ipykernel (Deno's, for one) forward a cell's
@@ -604,6 +632,8 @@ struct Collector {
     clear_pending: bool,
     execution_count: Option<u64>,
     error: Option<CellError>,
+    /// What the execute reply said about an error, if anything.
+    reply_error: Option<ReplyError>,
 }
 
 impl Collector {
@@ -673,7 +703,28 @@ impl Collector {
         }
     }
 
-    fn finish(self) -> CellRun {
-        CellRun { outputs: self.outputs, execution_count: self.execution_count, error: self.error }
+    /// The cell's run, failed when the reply says so even if no `error`
+    /// message came on iopub: a kernel can fail while publishing the
+    /// traceback (a `MemoryError` in IPython's formatting), or abort a cell
+    /// it never ran.
+    fn finish(self, status: ReplyStatus) -> CellRun {
+        let error = match (self.error, status) {
+            (Some(error), _) => Some(error),
+            (None, ReplyStatus::Ok) => None,
+            (None, ReplyStatus::Error) => Some(match self.reply_error {
+                Some(e) => CellError { ename: e.ename, evalue: e.evalue, traceback: e.traceback },
+                None => CellError {
+                    ename: "KernelError".into(),
+                    evalue: "the kernel reported an error for this cell without saying which".into(),
+                    traceback: Vec::new(),
+                },
+            }),
+            (None, ReplyStatus::Aborted) => Some(CellError {
+                ename: "Aborted".into(),
+                evalue: "the kernel aborted this cell without running it".into(),
+                traceback: Vec::new(),
+            }),
+        };
+        CellRun { outputs: self.outputs, execution_count: self.execution_count, error }
     }
 }

@@ -22,7 +22,7 @@ pub use kernel::{CellError, CellRun, Kernel};
 pub use kernelspec::Kernelspec;
 pub use languages::{kernel_for, language, survey, KernelChoice, Language, LanguageStatus, LANGUAGES};
 pub use launch::{cache_without_home_in, pass_only_env, Wire};
-pub use notebook::{copy_outputs, execute, strip_ansi, ExecuteError};
+pub use notebook::{copy_outputs, execute, execute_until, strip_ansi, ExecuteError};
 pub use rundir::RunDir;
 pub use sandbox::{run_kernels_sandboxed, Sandbox};
 
@@ -46,6 +46,8 @@ pub enum KernelError {
     Died { name: String, status: String, log: String },
     #[error("cell did not finish within {secs} s (interrupted, then the kernel was stopped)")]
     CellTimeout { secs: u64 },
+    #[error("stopped: the job was cancelled or passed its time limit (the kernel was killed)")]
+    Stopped,
     #[error("cannot fork a kernel from the fork server: {0}")]
     Fork(String),
     #[error("kernel protocol error: {0}")]

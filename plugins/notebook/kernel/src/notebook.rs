@@ -50,14 +50,26 @@ fn has_tag(cell: &Value, tag: &str) -> bool {
 /// execution counts. Cells tagged `skip-execution` are left alone; a cell
 /// tagged `raises-exception` may raise.
 pub fn execute(notebook: &mut Value, session: &mut Session<'_>, cell_timeout: Duration) -> Result<(), ExecuteError> {
+    execute_until(notebook, session, cell_timeout, &|| false)
+}
+
+/// [`execute`], stopped when `stop` turns true (the job was cancelled or
+/// passed its time limit): the running cell's kernel is killed.
+pub fn execute_until(
+    notebook: &mut Value,
+    session: &mut Session<'_>,
+    cell_timeout: Duration,
+    stop: &dyn Fn() -> bool,
+) -> Result<(), ExecuteError> {
     let Some(cells) = notebook["cells"].as_array_mut() else { return Ok(()) };
     for (index, cell) in cells.iter_mut().enumerate() {
         if cell["cell_type"] != "code" || has_tag(cell, "skip-execution") {
             continue;
         }
         let code = source_text(cell);
-        let run =
-            session.run(&code, cell_timeout).map_err(|source| ExecuteError::Kernel { cell: index + 1, source })?;
+        let run = session
+            .run_until(&code, cell_timeout, stop)
+            .map_err(|source| ExecuteError::Kernel { cell: index + 1, source })?;
         cell["outputs"] = Value::Array(run.outputs);
         cell["execution_count"] = run.execution_count.map(Value::from).unwrap_or(Value::Null);
         if let Some(error) = run.error {
