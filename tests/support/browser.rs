@@ -107,6 +107,20 @@ impl Tab {
         });
     }
 
+    /// Emulate a media type (`print`, `screen`, or `""` for none) and media
+    /// features (`prefers-color-scheme` = `dark`), as a reader's printer
+    /// or system settings would ask.
+    pub fn emulate_media(&self, media: &str, features: &[(&str, &str)]) {
+        use chromiumoxide::cdp::browser_protocol::emulation::{MediaFeature, SetEmulatedMediaParams};
+        let params = SetEmulatedMediaParams::builder()
+            .media(media)
+            .features(features.iter().map(|(name, value)| MediaFeature::new(*name, *value)).collect::<Vec<_>>())
+            .build();
+        self.rt.block_on(async {
+            self.page.execute(params).await.expect("emulate media");
+        });
+    }
+
     pub fn screenshot(&self) -> Vec<u8> {
         let params = chromiumoxide::page::ScreenshotParams::builder().full_page(true).build();
         self.rt.block_on(async { self.page.screenshot(params).await.expect("screenshot") })

@@ -108,10 +108,20 @@ pub fn add(course: &Course, layout: &Layout, options: &SiteOptions, plan: &mut P
     let planned: BTreeSet<&Path> =
         plan.jobs.iter().flat_map(|j| &j.outputs).flat_map(|o| &o.destinations).map(PathBuf::as_path).collect();
     let decks = decks(course, layout, &planned);
+    let dense = dense_images(course, plan);
     let mut frames = BTreeMap::new();
     for (i, deck) in decks.iter().enumerate() {
         for (&(lang, kind), page) in &deck.html {
-            frames.insert(page.clone(), site.deck_frame(&decks, i, lang, kind, page));
+            let mut frame = site.deck_frame(&decks, i, lang, kind, page);
+            let dir = page.parent().unwrap_or(page);
+            frame.images = dense
+                .iter()
+                .filter_map(|(image, density)| {
+                    let rel = image.strip_prefix(dir).ok()?;
+                    Some((rel.to_string_lossy().replace('\\', "/"), *density))
+                })
+                .collect();
+            frames.insert(page.clone(), frame);
         }
     }
     for page in &mut plan.pages {
@@ -372,6 +382,7 @@ impl<'a> Site<'a> {
             head: self.head(&root, &root, false),
             header,
             footer: self.footer(),
+            images: BTreeMap::new(),
         }
     }
 }
@@ -417,6 +428,25 @@ fn decks(course: &Course, layout: &Layout, planned: &BTreeSet<&Path>) -> Vec<Dec
                 if !pages.html.is_empty() {
                     out.push(pages);
                 }
+            }
+        }
+    }
+    out
+}
+
+/// Every planned diagram image its converter draws at more than one pixel
+/// per CSS pixel, with that density.
+fn dense_images(course: &Course, plan: &Plan) -> Vec<(PathBuf, u32)> {
+    let mut out = Vec::new();
+    for file in course.sections.iter().flat_map(|s| &s.topics).flat_map(|t| &t.files) {
+        let FileRole::Diagram(class) = &file.role else { continue };
+        if class.densities.is_empty() {
+            continue;
+        }
+        for job in plan.jobs.iter().filter(|j| j.source == file.path) {
+            for output in &job.outputs {
+                let Some(&density) = class.densities.get(&output.format).filter(|&&d| d > 1) else { continue };
+                out.extend(output.destinations.iter().map(|d| (d.clone(), density)));
             }
         }
     }
@@ -550,6 +580,7 @@ impl Site<'_> {
             head: self.head(&root, dir, true),
             header: h,
             footer: self.footer(),
+            images: BTreeMap::new(),
         }
     }
 }
@@ -602,6 +633,7 @@ mod tests {
             head: "<link rel=\"stylesheet\" href=\"x.css\">\n".to_owned(),
             header: "<header>h</header>\n".to_owned(),
             footer: "<footer>f</footer>\n".to_owned(),
+            images: BTreeMap::new(),
         };
         let page = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<title>Notebook</title>\n</head>\n<body>\n<main>m</main>\n</body>\n</html>\n";
         let framed = String::from_utf8(frame.apply(page.as_bytes())).unwrap();
