@@ -122,6 +122,9 @@ pub struct BuildArgs {
     /// Treat every warning as an error (also `[build] strict = true` in clx.toml)
     #[arg(long)]
     pub strict: bool,
+    /// Also build every deck as reveal.js slides (also `[output] slides = true` in clx.toml)
+    #[arg(long)]
+    pub slides: bool,
 }
 
 #[derive(Debug, Args)]

@@ -17,4 +17,5 @@ mod plugins;
 mod postgres;
 mod serve;
 mod site;
+mod slides;
 mod watch;
