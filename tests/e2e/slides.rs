@@ -62,6 +62,19 @@ fn slides_page_with_the_arrow_keys_and_only_the_speakers_version_has_notes() {
     assert!(home.contains(">Slides completed</a>"), "the home page lists the slides: {home}");
 
     let completed = presentation(&course, "public/En", "Completed");
+    // Every page of the deck leads to its presentation.
+    for (tree, kind, presented) in [("public/En", "Code-Along", "Completed"), ("speaker/En", "Speaker", "Speaker")] {
+        let page = course
+            .output_files()
+            .into_iter()
+            .find(|f| f.starts_with(tree) && f.contains(&format!("/Html/{kind}/")))
+            .map(|f| course.out().join(f))
+            .expect("the deck's page");
+        let html = std::fs::read_to_string(&page).expect("page");
+        let link = html.split("<a class=\"clx-slides\" href=\"").nth(1).and_then(|r| r.split('"').next());
+        let target = page.parent().expect("dir").join(percent_decode(link.expect("a link to the slides")));
+        assert_eq!(target.canonicalize().ok(), presentation(&course, tree, presented).canonicalize().ok());
+    }
     let html = std::fs::read_to_string(&completed).expect("presentation");
     assert!(html.contains("<title>01 Presenting – Test Course</title>") && html.contains("<html lang=\"en\">"));
     assert!(!html.contains("://"), "nothing loaded from the network");

@@ -604,6 +604,12 @@ impl Site<'_> {
         if let Some(to) = deck.notebooks.get(&(lang, kind)) {
             let _ = write!(h, "<a class=\"clx-notebook\" href=\"{}\" download>Notebook</a>", link(to));
         }
+        // The class presents the completed deck; the speaker their own.
+        let presented = if kind == Kind::Speaker { Kind::Speaker } else { Kind::Completed };
+        if let Some(to) = deck.slides.get(&(lang, presented)) {
+            let label = if de { "Folien" } else { "Slides" };
+            let _ = write!(h, "<a class=\"clx-slides\" href=\"{}\">{label}</a>", link(to));
+        }
         let other_lang = if de { Lang::En } else { Lang::De };
         if let Some(to) = deck.html.get(&(other_lang, kind)) {
             let _ = write!(
