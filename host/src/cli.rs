@@ -131,6 +131,9 @@ pub struct BuildArgs {
     /// cache hits) as HTML and JSON into the state dir, and print where
     #[arg(long)]
     pub timings: bool,
+    /// Also build every deck as reveal.js slides (also `[output] slides = true` in clx.toml)
+    #[arg(long)]
+    pub slides: bool,
 }
 
 #[derive(Debug, Args)]

@@ -12,6 +12,9 @@
 //! [build]
 //! strict = true                      # warnings fail the build (`--strict`)
 //!
+//! [output]
+//! slides = true                      # reveal.js presentations too (`--slides`)
+//!
 //! [converters.graphviz]              # handed to the plugin as JSON
 //! dot = "/usr/bin/dot"
 //! ```
@@ -93,6 +96,17 @@ struct ConfigFile {
     build: Option<BuildSection>,
     #[serde(default)]
     site: Option<crate::course::site::SiteSettings>,
+    #[serde(default)]
+    output: Option<OutputSection>,
+}
+
+/// `[output]`: outputs beyond the pages, notebooks and code every build writes.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutputSection {
+    /// Every deck also as a reveal.js presentation, as `--slides` asks.
+    #[serde(default)]
+    slides: Option<bool>,
 }
 
 /// `[build]`: how builds of this course behave.
@@ -130,6 +144,8 @@ pub struct Config {
     pub strict: bool,
     /// `[site]`: the published course's look and names.
     pub site: crate::course::site::SiteSettings,
+    /// `[output] slides`: reveal.js presentations of every deck.
+    pub slides: bool,
     /// The files that were read, for messages.
     pub sources: Vec<PathBuf>,
     /// Which file each `[converters.<plugin>]` table came from.
@@ -224,6 +240,9 @@ impl Config {
         }
         if let Some(strict) = file.build.and_then(|b| b.strict) {
             self.strict = strict;
+        }
+        if let Some(slides) = file.output.and_then(|o| o.slides) {
+            self.slides = slides;
         }
         if let Some(url) = file.queue.and_then(|q| q.url) {
             self.queue_url = Some(url);
@@ -390,9 +409,23 @@ fn parse_version(text: &str) -> Option<Vec<u64>> {
 
 /// Every setting clx.toml knows, per table, for "did you mean".
 const SETTINGS: &[(&str, &[&str])] = &[
-    ("", &["plugins", "workers", "converters", "diagram-formats", "requires-plugins", "queue", "build", "site"]),
+    (
+        "",
+        &[
+            "plugins",
+            "workers",
+            "converters",
+            "diagram-formats",
+            "requires-plugins",
+            "queue",
+            "build",
+            "site",
+            "output",
+        ],
+    ),
     ("queue", &["url"]),
     ("build", &["strict"]),
+    ("output", &["slides"]),
     ("site", &["stylesheet", "logo", "organisation", "author", "footer"]),
 ];
 

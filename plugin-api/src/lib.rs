@@ -136,6 +136,10 @@
 //! with [`JobTypeDecl::numbered`]`(true)` gets `01 handout.html`, `02 …`,
 //! counted among the section's pages; pages never count as decks.
 //!
+//! A raster format drawn at more than one pixel per CSS pixel is declared
+//! with [`JobTypeDecl::density`] (`.density("png", 3)` for a diagram rendered
+//! at scale 3): the host's pages then show such an image at its drawn size.
+//!
 //! Roles are one-byte codes ([`Role::code`]): a later plugin-api can add
 //! roles without changing any layout, and a clx that meets a role it does not
 //! know reports that job type's files as errors ("upgrade clx") instead of
@@ -256,7 +260,7 @@
 //! mismatch with a message naming both versions (see [`check_api_version`]):
 //!
 //! ```text
-//! built against plugin-api 0.3.0; this clx speaks 0.2.x: rebuild against 0.2
+//! built against plugin-api 0.4.0; this clx speaks 0.3.x: rebuild against 0.3
 //! ```
 //!
 //! Then `abi_stable` checks the layout of every type reachable from
@@ -283,8 +287,8 @@ pub use module::{
 };
 pub use plugin::{root_module, Host, Plugin, StandaloneHost};
 pub use types::{
-    InputFile, Issue, IssueKind, Job, JobOutput, JobResult, JobTypeDecl, LogLevel, Manifest, OutputRequest, Role,
-    Severity,
+    FormatDensity, InputFile, Issue, IssueKind, Job, JobOutput, JobResult, JobTypeDecl, LogLevel, Manifest,
+    OutputRequest, Role, Severity,
 };
 #[doc(hidden)]
 pub use version::API_VERSION_C;

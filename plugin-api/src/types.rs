@@ -95,6 +95,20 @@ pub struct JobTypeDecl {
     /// section (`01 handout.html`, counted among the section's pages only,
     /// never renumbering its decks). Other roles ignore it.
     pub numbered: bool,
+    /// Raster formats rendered at more than one pixel per CSS pixel (a
+    /// diagram drawn at scale 3 for sharp print): pages show such an image
+    /// at its drawn size, not its pixel size. Formats not listed are 1.
+    pub densities: RVec<FormatDensity>,
+}
+
+/// How many image pixels make one CSS pixel in a format's output.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq, Eq)]
+pub struct FormatDensity {
+    /// The output format (`png`).
+    pub format: RString,
+    /// Image pixels per CSS pixel, at least 1.
+    pub density: u32,
 }
 
 impl JobTypeDecl {
@@ -109,6 +123,7 @@ impl JobTypeDecl {
             name_prefixes: RVec::new(),
             formats: RVec::new(),
             numbered: false,
+            densities: RVec::new(),
         }
     }
 
@@ -142,6 +157,19 @@ impl JobTypeDecl {
     pub fn numbered(mut self, numbered: bool) -> Self {
         self.numbered = numbered;
         self
+    }
+
+    /// Declare that `format`'s images have `density` pixels per CSS pixel
+    /// (`.density("png", 3)` for PNGs rendered at scale 3).
+    pub fn density(mut self, format: &str, density: u32) -> Self {
+        self.densities.retain(|d| d.format.as_str() != format);
+        self.densities.push(FormatDensity { format: format.into(), density: density.max(1) });
+        self
+    }
+
+    /// The pixels per CSS pixel of `format`'s images: 1 unless declared.
+    pub fn density_of(&self, format: &str) -> u32 {
+        self.densities.iter().find(|d| d.format.as_str() == format).map_or(1, |d| d.density)
     }
 
     /// Whether this job type claims a file with this name (no directories).

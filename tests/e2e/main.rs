@@ -19,6 +19,7 @@ mod postgres;
 mod reach;
 mod serve;
 mod site;
+mod slides;
 mod timings;
 mod watch;
 mod windows_text;

@@ -52,7 +52,7 @@ fn a_plugin_built_against_an_incompatible_api_is_reported_and_skipped() {
     let old = by_file(&list, "libold.so");
     assert_eq!(old["status"], "incompatible");
     let reason = old["reason"].as_str().unwrap();
-    assert!(reason.contains("built against plugin-api 0.0.3; this clx speaks 0.2.x: rebuild against 0.2"), "{reason}");
+    assert!(reason.contains("built against plugin-api 0.0.3; this clx speaks 0.3.x: rebuild against 0.3"), "{reason}");
     // Everything else still loads.
     assert!(list.iter().any(|p| p["name"] == "graphviz" && p["status"] == "ok"));
 }
@@ -66,7 +66,7 @@ fn a_plugin_built_against_a_newer_api_names_both_versions_before_any_layout_chec
     let newer = by_file(&list, "libnewer.so");
     assert_eq!(newer["status"], "incompatible");
     let reason = newer["reason"].as_str().unwrap();
-    assert_eq!(reason, "built against plugin-api 0.3.0; this clx speaks 0.2.x: rebuild against 0.2");
+    assert_eq!(reason, "built against plugin-api 0.4.0; this clx speaks 0.3.x: rebuild against 0.3");
 }
 
 #[test]

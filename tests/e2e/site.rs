@@ -227,3 +227,109 @@ fn search_on_a_deck_page_finds_a_word_of_another_deck_and_opens_it_at_its_headin
     );
     assert!(listed.is_some(), "code search from the home page");
 }
+
+/// A draw.io diagram of one box `width` × 60 diagram units.
+fn box_diagram(width: u32) -> String {
+    format!(
+        r#"<mxfile><diagram id="p1" name="Page 1"><mxGraphModel><root><mxCell id="0"/><mxCell id="1" parent="0"/><mxCell id="2" value="Box" style="rounded=0;whiteSpace=wrap;html=1;" vertex="1" parent="1"><mxGeometry x="20" y="20" width="{width}" height="60" as="geometry"/></mxCell></root></mxGraphModel></diagram></mxfile>"#
+    )
+}
+
+#[test]
+fn diagrams_show_at_their_drawn_size_and_big_images_fit_the_column() {
+    let env = Env::new();
+    let text = "# j2 from 'macros.j2' import header\n# {{ header(\"Bilder\", \"Pictures\") }}\n\n\
+                # %% [markdown] lang=\"de\"\n# ![Ablauf](img/flow.png)\n# ![Breit](img/wide.png)\n\n\
+                # %% [markdown] lang=\"en\"\n# ![Flow](img/flow.png)\n# ![Wide](img/wide.png)\n";
+    let small = box_diagram(120);
+    let wide = box_diagram(1600);
+    let course = TestCourse::new(&[(
+        "one",
+        &[("slides_one.py", text), ("drawio/flow.drawio", small.as_str()), ("drawio/wide.drawio", wide.as_str())],
+    )]);
+    let out = env.clx().arg("build").arg(course.spec()).output().expect("run clx");
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let page = page(&course, "public/En", "Completed", "01 Pictures.html");
+    let html = std::fs::read_to_string(&page).expect("page");
+    assert!(html.contains("<source srcset=\"img/flow.png 3x\">"), "the page knows the PNG's density: {html}");
+    let tab = clx_e2e::browser::Tab::open(&format!("file://{}", page.display()));
+    let loaded = tab.wait_until(
+        "[...document.querySelectorAll('main img')].every(i => i.complete && i.naturalWidth > 0)",
+        std::time::Duration::from_secs(10),
+    );
+    assert!(loaded.is_some(), "the diagrams load");
+    let probe = tab.eval(
+        "(() => { const m = i => ({ natural: i.naturalWidth, shown: i.getBoundingClientRect().width, \
+           right: i.getBoundingClientRect().right }); \
+           const col = document.querySelector('.text_cell_render').getBoundingClientRect(); \
+           return { flow: m(document.querySelector('img[alt=Flow]')), wide: m(document.querySelector('img[alt=Wide]')), \
+                    column: col.width, columnRight: col.right, pageWidth: document.documentElement.scrollWidth, \
+                    viewport: window.innerWidth }; })()",
+    );
+    let num = |v: &serde_json::Value| v.as_f64().unwrap_or_else(|| panic!("a number: {probe}"));
+    let pixels = |name: &str| png_size(&std::fs::read(page.parent().expect("dir").join(name)).expect("png")).0 as f64;
+    let (natural, shown) = (num(&probe["flow"]["natural"]), num(&probe["flow"]["shown"]));
+    assert!(pixels("img/flow.png") >= 360.0, "drawn at scale 3: {probe}");
+    assert!((natural - pixels("img/flow.png") / 3.0).abs() <= 1.0, "a third of its pixels: {probe}");
+    assert!((shown - natural).abs() <= 1.0, "shown at that size: {probe}");
+    assert!((120.0..=126.0).contains(&shown), "as wide as the 120-unit box it draws: {probe}");
+    let (wide_natural, wide_shown) = (num(&probe["wide"]["natural"]), num(&probe["wide"]["shown"]));
+    assert!(wide_natural > num(&probe["column"]), "the wide diagram is wider than the column: {probe}");
+    assert!(wide_shown <= num(&probe["column"]) + 0.5, "scaled down to the column: {probe}");
+    assert!(num(&probe["wide"]["right"]) <= num(&probe["columnRight"]) + 0.5, "inside the column: {probe}");
+    assert!(num(&probe["pageWidth"]) <= num(&probe["viewport"]), "no horizontal scrolling: {probe}");
+}
+
+#[test]
+fn a_dark_system_gets_a_dark_page_and_printing_gives_a_clean_hand_out() {
+    let env = Env::new();
+    let text = deck("Erste Schritte", "First Steps");
+    let course = TestCourse::new(&[("one", &[("slides_one.py", text.as_str())])]);
+    std::fs::write(course.root().join("clx.toml"), "[site]\nfooter = \"CC BY 4.0\"\n").expect("clx.toml");
+    let out = env.clx().arg("build").arg(course.spec()).output().expect("run clx");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let page = page(&course, "public/En", "Completed", "01 First Steps.html");
+    let tab = clx_e2e::browser::Tab::open(&format!("file://{}", page.display()));
+    let look = "(() => { const s = q => getComputedStyle(document.querySelector(q)); \
+                 return { bg: s('body').backgroundColor, fg: s('.text_cell_render').color, \
+                          code: s('.input_area').backgroundColor, link: s('.clx-header a').color, \
+                          header: s('.clx-header').display, search: s('.clx-search-form').display, \
+                          footer: s('.clx-footer').display, shadow: s('#notebook-container').boxShadow, \
+                          prompt: s('.input_prompt').display }; })()";
+    let shot_dir = target_dir().parent().expect("target").join("tmp");
+    std::fs::create_dir_all(&shot_dir).expect("target/tmp");
+
+    tab.emulate_media("screen", &[("prefers-color-scheme", "light")]);
+    let light = tab.eval(look);
+    tab.emulate_media("screen", &[("prefers-color-scheme", "dark")]);
+    let dark = tab.eval(look);
+    std::fs::write(shot_dir.join("dark-page.png"), tab.screenshot()).expect("keep the screenshot");
+    let luminance = |colour: &serde_json::Value| -> f64 {
+        let text = colour.as_str().unwrap_or_else(|| panic!("a colour: {colour}"));
+        let rgb: Vec<f64> = text
+            .trim_start_matches("rgba(")
+            .trim_start_matches("rgb(")
+            .trim_end_matches(')')
+            .split(',')
+            .take(3)
+            .map(|c| c.trim().parse().unwrap_or_else(|_| panic!("rgb: {text}")))
+            .collect();
+        0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2]
+    };
+    assert!(luminance(&light["bg"]) > 200.0 && luminance(&light["fg"]) < 80.0, "light: {light}");
+    assert!(luminance(&dark["bg"]) < 60.0, "a dark background: {dark}");
+    assert!(luminance(&dark["fg"]) > 180.0, "light text on it: {dark}");
+    assert!(luminance(&dark["code"]) < 60.0, "code on dark too: {dark}");
+    assert_ne!(light["link"], dark["link"], "links readable on dark");
+
+    // Printed, even from a dark system: black on white, no navigation, no search.
+    tab.emulate_media("print", &[("prefers-color-scheme", "dark")]);
+    let print = tab.eval(look);
+    std::fs::write(shot_dir.join("printed-page.png"), tab.screenshot()).expect("keep the screenshot");
+    assert_eq!(print["header"], "none", "no header on paper: {print}");
+    assert_eq!(print["search"], "none", "no search box on paper: {print}");
+    assert_ne!(print["footer"], "none", "the footer (licence) is printed: {print}");
+    assert_eq!(print["shadow"], "none", "{print}");
+    assert!(luminance(&print["bg"]) > 250.0 && luminance(&print["fg"]) < 30.0, "black on white: {print}");
+}

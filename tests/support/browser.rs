@@ -107,6 +107,51 @@ impl Tab {
         });
     }
 
+    /// Emulate a media type (`print`, `screen`, or `""` for none) and media
+    /// features (`prefers-color-scheme` = `dark`), as a reader's printer
+    /// or system settings would ask.
+    pub fn emulate_media(&self, media: &str, features: &[(&str, &str)]) {
+        use chromiumoxide::cdp::browser_protocol::emulation::{MediaFeature, SetEmulatedMediaParams};
+        let params = SetEmulatedMediaParams::builder()
+            .media(media)
+            .features(features.iter().map(|(name, value)| MediaFeature::new(*name, *value)).collect::<Vec<_>>())
+            .build();
+        self.rt.block_on(async {
+            self.page.execute(params).await.expect("emulate media");
+        });
+    }
+
+    /// Press a key (`ArrowRight`, `s`) as a reader would, with the focus on
+    /// the page's body.
+    pub fn press_key(&self, key: &str) {
+        self.rt.block_on(async {
+            let body = self.page.find_element("body").await.expect("a body");
+            body.press_key(key).await.expect("key press");
+        });
+    }
+
+    /// The value of `expression` in every other tab of the browser (a
+    /// window the page opened), `null` where it cannot be evaluated.
+    pub fn eval_in_other_tabs(&self, expression: &str) -> Vec<Value> {
+        let Some(browser) = &self.browser else { return Vec::new() };
+        self.rt.block_on(async {
+            let mut values = Vec::new();
+            for page in browser.pages().await.unwrap_or_default() {
+                if page.target_id() == self.page.target_id() {
+                    continue;
+                }
+                let params =
+                    EvaluateParams::builder().expression(expression).return_by_value(true).build().expect("params");
+                let value = match tokio::time::timeout(Duration::from_secs(5), page.evaluate_expression(params)).await {
+                    Ok(Ok(answer)) => answer.value().cloned().unwrap_or(Value::Null),
+                    _ => Value::Null,
+                };
+                values.push(value);
+            }
+            values
+        })
+    }
+
     pub fn screenshot(&self) -> Vec<u8> {
         let params = chromiumoxide::page::ScreenshotParams::builder().full_page(true).build();
         self.rt.block_on(async { self.page.screenshot(params).await.expect("screenshot") })

@@ -112,7 +112,7 @@ fn build(global: &GlobalArgs, args: BuildArgs, after: &mut dyn AfterBuild) -> Re
     let (registry, config) = super::discover_plugins(global, Some(&course.data_dir))?;
     // A course that names its plugins stops before anything is written.
     registry.check_requirements(&config.required_plugins)?;
-    let course = CourseInputs { options: plan_options(&config), ..course };
+    let course = CourseInputs { options: plan_options(&config, args.slides), ..course };
     let known: Vec<String> = registry.job_types().map(|(_, d)| d.name.to_string()).collect();
     let advice = |job_type: &str| {
         let rest = format!("known: {}", known.join(", "));
@@ -197,12 +197,16 @@ fn course_inputs(args: &BuildArgs) -> Result<CourseInputs> {
     Ok(CourseInputs { spec, data_dir, out_dir, options: PlanOptions::default() })
 }
 
-fn plan_options(config: &Config) -> PlanOptions {
+fn plan_options(config: &Config, slides: bool) -> PlanOptions {
     let mut options = PlanOptions::default();
     if let Some(formats) = &config.diagram_formats {
         options.diagram_formats = formats.clone();
     }
+    options.slides = slides || config.slides;
     options.site.mathjax = mathjax_dir();
+    if options.slides {
+        options.site.reveal = tool_dir("CLX_REVEAL", "reveal.js", REVEAL_VERSION, "dist/reveal.js");
+    }
     options.site.settings = config.site.clone();
     options
 }
@@ -210,14 +214,23 @@ fn plan_options(config: &Config) -> PlanOptions {
 /// The MathJax `scripts/setup` installed: `CLX_MATHJAX`, else the version
 /// it installs in the tools dir.
 fn mathjax_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("CLX_MATHJAX")
+    tool_dir("CLX_MATHJAX", "mathjax", MATHJAX_VERSION, "tex-chtml-full.js")
+}
+
+/// A tool `scripts/setup` installed: `$variable`, else
+/// `<tools>/<name>/<version>`, when it holds `file`.
+fn tool_dir(variable: &str, name: &str, version: &str, file: &str) -> Option<PathBuf> {
+    let dir = std::env::var_os(variable)
         .map(PathBuf::from)
-        .or_else(|| clx_plugin_api::tools_dir().map(|t| t.join("mathjax").join(MATHJAX_VERSION)))?;
-    dir.join("tex-chtml-full.js").is_file().then_some(dir)
+        .or_else(|| clx_plugin_api::tools_dir().map(|t| t.join(name).join(version)))?;
+    dir.join(file).is_file().then_some(dir)
 }
 
 /// The MathJax release `scripts/setup` installs.
 const MATHJAX_VERSION: &str = "3.2.2";
+
+/// The reveal.js release `scripts/setup` installs.
+const REVEAL_VERSION: &str = "5.2.1";
 
 fn warn_unused_plugins(registry: &Registry, report: &mut Report) {
     for candidate in &registry.candidates {

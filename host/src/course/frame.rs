@@ -3,6 +3,8 @@
 //! plan, so the plan, the site and the engine that applies it share it
 //! without importing each other.
 
+use std::collections::BTreeMap;
+
 use crate::course::lang::Lang;
 
 /// How a deck page is framed: what replaces its title and language, and
@@ -19,6 +21,12 @@ pub struct PageFrame {
     pub header: String,
     /// Put last in the page's body.
     pub footer: String,
+    /// Images drawn at more than one pixel per CSS pixel, by their path
+    /// relative to the page (`img/flow.png`): each `<img>` showing one is
+    /// put in a `<picture>` whose source names its density, so it shows at
+    /// the size it was drawn. (A `srcset` on the `<img>` itself would not
+    /// do: its `src` counts as a 1x candidate, which a 1x screen picks.)
+    pub images: BTreeMap<String, u32>,
 }
 
 impl PageFrame {
@@ -52,14 +60,71 @@ impl PageFrame {
         out.push_str(&text[head_end..body_open]);
         out.push('\n');
         out.push_str(&self.header);
-        out.push_str(&text[body_open..body_close]);
+        out.push_str(&self.with_densities(&text[body_open..body_close]));
         out.push_str(&self.footer);
         out.push_str(&text[body_close..]);
         out.into_bytes()
     }
 }
 
+impl PageFrame {
+    /// `body` with every `<img>` whose `src` is one of
+    /// [`images`](Self::images) in a `<picture>` naming its density; an
+    /// image the author sized (`width`, `srcset`) keeps the size given.
+    fn with_densities(&self, body: &str) -> String {
+        if self.images.is_empty() {
+            return body.to_owned();
+        }
+        let mut out = String::with_capacity(body.len());
+        let mut rest = body;
+        while let Some(at) = rest.find("<img ") {
+            out.push_str(&rest[..at]);
+            rest = &rest[at..];
+            let Some(end) = rest.find('>').map(|i| i + 1) else { break };
+            let tag = &rest[..end];
+            rest = &rest[end..];
+            let src = tag.split(" src=\"").nth(1).and_then(|s| s.split('"').next());
+            let density = src
+                .filter(|_| !tag.contains("srcset=") && !tag.contains("width="))
+                .and_then(|src| self.images.get(percent_encoding::percent_decode_str(src).decode_utf8_lossy().as_ref()))
+                .filter(|&&d| d > 1);
+            match (src, density) {
+                (Some(src), Some(density)) => {
+                    out.push_str(&format!("<picture><source srcset=\"{src} {density}x\">{tag}</picture>"))
+                }
+                _ => out.push_str(tag),
+            }
+        }
+        out.push_str(rest);
+        out
+    }
+}
+
 /// `s` safe as HTML text and attribute values.
 pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dense_image_is_shown_at_its_drawn_size_and_an_author_sized_one_is_left_alone() {
+        let frame = PageFrame {
+            title: String::new(),
+            lang: Lang::En,
+            head: String::new(),
+            header: String::new(),
+            footer: String::new(),
+            images: BTreeMap::from([("img/my flow.png".to_owned(), 3), ("img/plain.png".to_owned(), 1)]),
+        };
+        let body = "<p><img src=\"img/my%20flow.png\" alt=\"F\" /> <img width=\"50\" src=\"img/my%20flow.png\">\
+                    <img src=\"img/plain.png\"><img src=\"img/other.png\"></p>";
+        assert_eq!(
+            frame.with_densities(body),
+            "<p><picture><source srcset=\"img/my%20flow.png 3x\"><img src=\"img/my%20flow.png\" alt=\"F\" /></picture> \
+             <img width=\"50\" src=\"img/my%20flow.png\"><img src=\"img/plain.png\"><img src=\"img/other.png\"></p>"
+        );
+    }
 }

@@ -227,6 +227,8 @@ fn variant_label(rel: &Path, lang: Lang) -> String {
     let format = match parts.first().map(String::as_str) {
         Some("Html") => "HTML".to_owned(),
         Some("Notebooks") => "Notebook".to_owned(),
+        Some("Presentations") if de => "Folien".to_owned(),
+        Some("Presentations") => "Slides".to_owned(),
         Some(other) => other.to_owned(),
         None => String::new(),
     };
@@ -245,13 +247,14 @@ fn variant_label(rel: &Path, lang: Lang) -> String {
     }
 }
 
-/// HTML first, then notebooks, then code; completed before code-along before speaker.
+/// HTML first, then slides, notebooks, code; completed before code-along before speaker.
 fn variant_rank(rel: &Path) -> (u8, u8) {
     let mut parts = rel.components().skip(1).map(|c| c.as_os_str().to_string_lossy().into_owned());
     let format = match parts.next().as_deref() {
         Some("Html") => 0,
-        Some("Notebooks") => 1,
-        _ => 2,
+        Some("Presentations") => 1,
+        Some("Notebooks") => 2,
+        _ => 3,
     };
     let kind = match parts.next().as_deref() {
         Some("Completed") => 0,

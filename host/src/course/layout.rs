@@ -1,5 +1,5 @@
 //! Where every output goes:
-//! `<out>/<public|speaker>/<De|En>/<Course>/<Folien|Slides>/<Html|Notebooks|Python…>/<Code-Along|Completed|Speaker>/<Section>/<NN> <Title>.<ext>`.
+//! `<out>/<public|speaker>/<De|En>/<Course>/<Folien|Slides>/<Html|Notebooks|Presentations|Python…>/<Code-Along|Completed|Speaker>/<Section>/<NN> <Title>.<ext>`.
 
 use std::path::{Path, PathBuf};
 
@@ -51,6 +51,9 @@ pub enum Format {
     Notebook,
     /// Plain source code in the course's programming language (folder named by it, e.g. `Python`).
     Code,
+    /// A reveal.js presentation (folder `Presentations`, beside `Html`;
+    /// opt-in, completed and speaker kinds only).
+    Slides,
 }
 
 impl Format {
@@ -60,6 +63,7 @@ impl Format {
             Format::Html => "html",
             Format::Notebook => "ipynb",
             Format::Code => "code",
+            Format::Slides => "slides",
         }
     }
 }
@@ -102,6 +106,12 @@ impl Variant {
     pub fn output_id(self) -> String {
         format!("{}-{}", self.format.as_str(), self.kind.as_str())
     }
+}
+
+/// The presentations of one language (`[output] slides`): the completed
+/// deck for the class and the speaker's, with the notes.
+pub fn slide_variants(lang: Lang) -> [Variant; 2] {
+    [Kind::Completed, Kind::Speaker].map(|kind| Variant { lang, format: Format::Slides, kind })
 }
 
 /// The variants of one language, in the order the outputs are listed: public html and
@@ -237,6 +247,7 @@ impl Layout {
             Format::Html => "Html",
             Format::Notebook => "Notebooks",
             Format::Code => self.code.dir,
+            Format::Slides => "Presentations",
         };
         self.course_root(v.kind.top(), v.lang).join(v.lang.slides_dir()).join(format_dir).join(v.kind.dir())
     }
@@ -249,7 +260,7 @@ impl Layout {
     /// `<section dir>/<NN> <Title>.<ext>`; `title` is already sanitised.
     pub fn deck_path(&self, v: Variant, section: &Text, number: u32, title: &Text, code_ext: &str) -> PathBuf {
         let ext = match v.format {
-            Format::Html => "html",
+            Format::Html | Format::Slides => "html",
             Format::Notebook => "ipynb",
             Format::Code => code_ext,
         };

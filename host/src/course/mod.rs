@@ -11,6 +11,7 @@ pub mod model;
 pub mod paths;
 pub mod plan;
 pub mod planner;
+pub mod present;
 pub mod scan;
 pub mod site;
 pub mod spec;

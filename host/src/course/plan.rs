@@ -189,6 +189,8 @@ pub struct JobClass {
     pub formats: Vec<String>,
     /// A page type whose outputs are numbered within their section.
     pub numbered: bool,
+    /// Image pixels per CSS pixel of each raster format declared denser than 1.
+    pub densities: std::collections::BTreeMap<String, u32>,
 }
 
 /// Classifies course files by asking the loaded plugins (the host knows no

@@ -14,7 +14,7 @@ use clx_plugin_api::notebook::{NotebookOptions, NotebookOutput, NotebookRequirem
 use serde_json::{json, Value};
 
 use crate::course::lang::Lang;
-use crate::course::layout::{sanitize_name, variants, Layout, Top, Variant};
+use crate::course::layout::{sanitize_name, slide_variants, variants, Layout, Top, Variant};
 use crate::course::model::{Course, CourseFile, Deck, FileRole, Section, Topic};
 use crate::course::plan::{Classifier, JobClass, Plan, PlannedCopy, PlannedJob, PlannedOutput};
 use crate::course::scan::{self, is_ignored_dir, is_safe_relative, CourseError};
@@ -32,11 +32,14 @@ pub struct PlanOptions {
     pub diagram_formats: Vec<String>,
     /// What the site around the pages gets (assets, math).
     pub site: crate::course::site::SiteOptions,
+    /// Every deck's completed and speaker kinds also as a reveal.js
+    /// presentation (`[output] slides`, `--slides`).
+    pub slides: bool,
 }
 
 impl Default for PlanOptions {
     fn default() -> Self {
-        PlanOptions { diagram_formats: vec!["png".to_owned()], site: Default::default() }
+        PlanOptions { diagram_formats: vec!["png".to_owned()], site: Default::default(), slides: false }
     }
 }
 
@@ -255,7 +258,7 @@ impl Planner<'_> {
     }
 
     fn topic(&mut self, section: &Section, topic: &Topic) {
-        let topic_variants: Vec<Variant> = Lang::ALL.iter().flat_map(|&l| variants(l, topic.skip_html)).collect();
+        let topic_variants: Vec<Variant> = Lang::ALL.iter().flat_map(|&l| self.variants(l, topic.skip_html)).collect();
         let mut generated = BTreeSet::new();
         for file in &topic.files {
             if let FileRole::Diagram(class) = &file.role {
@@ -422,7 +425,7 @@ impl Planner<'_> {
         let who = self.course.display(&file.path);
         let offered = &deck.class.formats;
         let mut outputs = Vec::new();
-        for v in variants(lang, topic.skip_html) {
+        for v in self.variants(lang, topic.skip_html) {
             if !offered.is_empty() && !offered.iter().any(|f| f == v.format.as_str()) {
                 continue;
             }
@@ -469,6 +472,16 @@ impl Planner<'_> {
             options,
             priority: DECK_PRIORITY,
         });
+    }
+
+    /// The variants of a deck in `lang`, with its presentations when asked
+    /// for (a topic without HTML gets none: they are executed pages too).
+    fn variants(&self, lang: Lang, skip_html: bool) -> Vec<Variant> {
+        let mut out = variants(lang, skip_html);
+        if self.opts.slides && !skip_html {
+            out.extend(slide_variants(lang));
+        }
+        out
     }
 
     fn macros(&mut self, prog_lang: &'static str) -> Option<String> {

@@ -19,6 +19,7 @@ use crate::course::lang::Lang;
 use crate::course::layout::{Format, Kind, Layout, Top, Variant};
 use crate::course::model::{Course, FileRole};
 use crate::course::plan::{Plan, PlannedCopy, PlannedPage};
+use crate::course::present::{Presentation, REVEAL_DIR};
 use crate::report::{Diagnostic, Location};
 
 /// The folder of shared files in every course root; its name starts with
@@ -52,6 +53,9 @@ pub struct SiteOptions {
     /// A MathJax 3 directory (`tex-chtml-full.js` and its fonts), copied
     /// into every assets folder; without it math stays as written.
     pub mathjax: Option<PathBuf>,
+    /// A reveal.js release, copied into the assets folder of every course
+    /// root with presentations.
+    pub reveal: Option<PathBuf>,
     /// `[site]` of `clx.toml`.
     pub settings: SiteSettings,
 }
@@ -108,19 +112,45 @@ pub fn add(course: &Course, layout: &Layout, options: &SiteOptions, plan: &mut P
     let planned: BTreeSet<&Path> =
         plan.jobs.iter().flat_map(|j| &j.outputs).flat_map(|o| &o.destinations).map(PathBuf::as_path).collect();
     let decks = decks(course, layout, &planned);
+    let dense = dense_images(course, plan);
     let mut frames = BTreeMap::new();
     for (i, deck) in decks.iter().enumerate() {
-        for (&(lang, kind), page) in &deck.html {
-            frames.insert(page.clone(), site.deck_frame(&decks, i, lang, kind, page));
+        let pages = deck.html.iter().map(|(&(lang, kind), page)| (page, site.deck_frame(&decks, i, lang, kind, page)));
+        let slides = deck.slides.iter().map(|(&(lang, kind), page)| (page, site.slides_frame(deck, lang, kind, page)));
+        for (page, mut frame) in pages.chain(slides) {
+            let dir = page.parent().unwrap_or(page);
+            frame.images = dense
+                .iter()
+                .filter_map(|(image, density)| {
+                    let rel = image.strip_prefix(dir).ok()?;
+                    Some((rel.to_string_lossy().replace('\\', "/"), *density))
+                })
+                .collect();
+            frames.insert(page.clone(), frame);
         }
     }
     for page in &mut plan.pages {
         let Some((top, lang)) = site.home_of(&page.to) else { continue };
         page.map_text(|bytes| site.home_frame(top, lang).apply(bytes));
     }
+    let presenting = |root: &Path| decks.iter().flat_map(|d| d.slides.values()).any(|p| p.starts_with(root));
+    if options.reveal.is_none() && decks.iter().any(|d| !d.slides.is_empty()) {
+        plan.diagnostics.push(Diagnostic::error(
+            "clx.toml",
+            Location::NONE,
+            "[output] slides: reveal.js is not installed, so the presentations cannot show; run scripts/setup",
+        ));
+    }
     for top in Top::ALL {
         for lang in Lang::ALL {
             let assets = layout.course_root(top, lang).join(ASSETS_DIR);
+            if let Some(reveal) = options.reveal.as_deref().filter(|_| presenting(&layout.course_root(top, lang))) {
+                for file in files_below(reveal) {
+                    if let Ok(rel) = file.strip_prefix(reveal) {
+                        plan.copies.push(PlannedCopy { from: file.clone(), to: assets.join(REVEAL_DIR).join(rel) });
+                    }
+                }
+            }
             plan.pages.push(PlannedPage::fixed(assets.join(STYLESHEET), SITE_CSS.as_bytes().to_vec()));
             plan.pages.push(PlannedPage::fixed(assets.join(SEARCH_SCRIPT), SEARCH_JS.as_bytes().to_vec()));
             plan.pages.push(PlannedPage::fixed(assets.join(SEARCH_INDEX), site.search_index(&decks, top, lang)));
@@ -373,6 +403,7 @@ impl<'a> Site<'a> {
             head: self.head(&root, &root, false),
             header,
             footer: self.footer(),
+            images: BTreeMap::new(),
         }
     }
 }
@@ -387,6 +418,8 @@ struct DeckPages {
     html: BTreeMap<(Lang, Kind), PathBuf>,
     /// (language, kind) -> notebook.
     notebooks: BTreeMap<(Lang, Kind), PathBuf>,
+    /// (language, kind) -> presentation.
+    slides: BTreeMap<(Lang, Kind), PathBuf>,
 }
 
 fn decks(course: &Course, layout: &Layout, planned: &BTreeSet<&Path>) -> Vec<DeckPages> {
@@ -401,16 +434,21 @@ fn decks(course: &Course, layout: &Layout, planned: &BTreeSet<&Path>) -> Vec<Dec
                     title: Lang::ALL.map(|l| format!("{:02} {}", deck.number, deck.title.get(l))),
                     html: BTreeMap::new(),
                     notebooks: BTreeMap::new(),
+                    slides: BTreeMap::new(),
                 };
                 for lang in Lang::ALL {
                     for kind in [Kind::CodeAlong, Kind::Completed, Kind::Speaker] {
-                        for format in [Format::Html, Format::Notebook] {
+                        for format in [Format::Html, Format::Notebook, Format::Slides] {
                             let v = Variant { lang, format, kind };
                             let path = layout.deck_path(v, &section.name, deck.number, &deck.title, deck.prog_lang.ext);
                             if !planned.contains(path.as_path()) {
                                 continue;
                             }
-                            let map = if format == Format::Html { &mut pages.html } else { &mut pages.notebooks };
+                            let map = match format {
+                                Format::Html => &mut pages.html,
+                                Format::Slides => &mut pages.slides,
+                                _ => &mut pages.notebooks,
+                            };
                             map.insert((lang, kind), path);
                         }
                     }
@@ -418,6 +456,25 @@ fn decks(course: &Course, layout: &Layout, planned: &BTreeSet<&Path>) -> Vec<Dec
                 if !pages.html.is_empty() {
                     out.push(pages);
                 }
+            }
+        }
+    }
+    out
+}
+
+/// Every planned diagram image its converter draws at more than one pixel
+/// per CSS pixel, with that density.
+fn dense_images(course: &Course, plan: &Plan) -> Vec<(PathBuf, u32)> {
+    let mut out = Vec::new();
+    for file in course.sections.iter().flat_map(|s| &s.topics).flat_map(|t| &t.files) {
+        let FileRole::Diagram(class) = &file.role else { continue };
+        if class.densities.is_empty() {
+            continue;
+        }
+        for job in plan.jobs.iter().filter(|j| j.source == file.path) {
+            for output in &job.outputs {
+                let Some(&density) = class.densities.get(&output.format).filter(|&&d| d > 1) else { continue };
+                out.extend(output.destinations.iter().map(|d| (d.clone(), density)));
             }
         }
     }
@@ -467,6 +524,20 @@ fn files_below(dir: &Path) -> Vec<PathBuf> {
 }
 
 impl Site<'_> {
+    fn slides_frame(&self, deck: &DeckPages, lang: Lang, kind: Kind, page: &Path) -> PageFrame {
+        let assets = self.layout.course_root(top_of(kind), lang).join(ASSETS_DIR);
+        let mathjax = format!("{MATHJAX_DIR}/tex-chtml-full.js");
+        Presentation {
+            title: format!("{} – {}", deck.title[lang_index(lang)], self.course.spec.name.get(lang)),
+            lang,
+            assets: href(&relative(page.parent().unwrap_or(page), &assets)),
+            mathjax: self.options.mathjax.as_ref().map(|_| (mathjax.as_str(), MATHJAX_CONFIG)),
+            speaker: kind == Kind::Speaker,
+            author: self.options.settings.author.as_deref(),
+        }
+        .frame()
+    }
+
     fn deck_frame(&self, decks: &[DeckPages], i: usize, lang: Lang, kind: Kind, page: &Path) -> PageFrame {
         let (course, layout) = (self.course, self.layout);
         let deck = &decks[i];
@@ -534,6 +605,12 @@ impl Site<'_> {
         if let Some(to) = deck.notebooks.get(&(lang, kind)) {
             let _ = write!(h, "<a class=\"clx-notebook\" href=\"{}\" download>Notebook</a>", link(to));
         }
+        // The class presents the completed deck; the speaker their own.
+        let presented = if kind == Kind::Speaker { Kind::Speaker } else { Kind::Completed };
+        if let Some(to) = deck.slides.get(&(lang, presented)) {
+            let label = if de { "Folien" } else { "Slides" };
+            let _ = write!(h, "<a class=\"clx-slides\" href=\"{}\">{label}</a>", link(to));
+        }
         let other_lang = if de { Lang::En } else { Lang::De };
         if let Some(to) = deck.html.get(&(other_lang, kind)) {
             let _ = write!(
@@ -551,6 +628,7 @@ impl Site<'_> {
             head: self.head(&root, dir, true),
             header: h,
             footer: self.footer(),
+            images: BTreeMap::new(),
         }
     }
 }
@@ -603,6 +681,7 @@ mod tests {
             head: "<link rel=\"stylesheet\" href=\"x.css\">\n".to_owned(),
             header: "<header>h</header>\n".to_owned(),
             footer: "<footer>f</footer>\n".to_owned(),
+            images: BTreeMap::new(),
         };
         let page = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<title>Notebook</title>\n</head>\n<body>\n<main>m</main>\n</body>\n</html>\n";
         let framed = String::from_utf8(frame.apply(page.as_bytes())).unwrap();

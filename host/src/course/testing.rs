@@ -20,6 +20,7 @@ impl Classifier for TestClassifier {
             role,
             formats: formats.iter().map(|f| f.to_string()).collect(),
             numbered: false,
+            densities: Default::default(),
         };
         match ext {
             "py" if name.starts_with("slides_") || name.starts_with("topic_") => {

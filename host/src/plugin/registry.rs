@@ -286,6 +286,7 @@ impl Classifier for Registry {
             role: decl.role,
             formats: decl.formats.iter().map(|f| f.to_string()).collect(),
             numbered: decl.numbered,
+            densities: decl.densities.iter().map(|d| (d.format.to_string(), d.density)).collect(),
         })
     }
 

@@ -42,6 +42,10 @@ enum Slot {
     Ready(Box<Session>),
 }
 
+/// PNGs are drawn at three times the diagram's size, sharp on dense screens
+/// and in print; the manifest declares it, so pages show them at their size.
+const PNG_SCALE: f64 = 3.0;
+
 /// How long a fresh converter waits before starting the browser on its own.
 const GRACE: Duration = Duration::from_millis(100);
 
@@ -241,7 +245,8 @@ impl Plugin for Drawio {
                 JobTypeDecl::new("drawio", Role::Diagram)
                     .description("draw.io -> PNG (scale 3) / SVG")
                     .suffixes(&[".drawio"])
-                    .formats(&["png", "svg"]),
+                    .formats(&["png", "svg"])
+                    .density("png", PNG_SCALE as u32),
             )
     }
 
@@ -278,7 +283,7 @@ impl Plugin for Drawio {
             let params: serde_json::Value = serde_json::from_str(request.params.as_str()).unwrap_or_default();
             let border = params.get("border").and_then(|b| b.as_u64()).unwrap_or(0) as u32;
             let rendered = match request.format.as_str() {
-                "png" => self.with_session(|s, e| s.png(e, xml, 3.0, border)),
+                "png" => self.with_session(|s, e| s.png(e, xml, PNG_SCALE, border)),
                 "svg" => self.with_session(|s, e| s.svg(e, xml)),
                 other => Err(format!("draw.io cannot produce `{other}` (png, svg)")),
             };

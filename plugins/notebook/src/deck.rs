@@ -15,6 +15,8 @@ pub enum Format {
     Ipynb,
     Code,
     Html,
+    /// A reveal.js presentation of the executed deck ([`crate::slides`]).
+    Slides,
 }
 
 impl Format {
@@ -23,6 +25,7 @@ impl Format {
             "ipynb" | "notebook" => Format::Ipynb,
             "code" => Format::Code,
             "html" => Format::Html,
+            "slides" => Format::Slides,
             _ => return None,
         })
     }
@@ -70,7 +73,7 @@ pub fn build_variant(input: &DeckInput<'_>, kind: Kind, format: Format) -> Resul
     let comment = input.prog_lang.comment();
     let globals = Globals {
         is_notebook: format == Format::Ipynb,
-        is_html: format == Format::Html,
+        is_html: matches!(format, Format::Html | Format::Slides),
         lang: input.lang,
         byline: input.byline,
     };
@@ -94,7 +97,9 @@ pub fn deck_outputs(input: &DeckInput<'_>, kind: Kind, format: Format) -> Result
     match format {
         Format::Ipynb => Ok(ipynb::to_bytes(&variant.notebook())),
         Format::Code => Ok(code::to_bytes(&variant.cells, input.prog_lang, variant.meta.encoding.as_deref())),
-        Format::Html => Err(DeckError { line: None, message: "HTML rendering is not available yet".into() }),
+        Format::Html | Format::Slides => {
+            Err(DeckError { line: None, message: "HTML rendering is not available yet".into() })
+        }
     }
 }
 

@@ -11,7 +11,6 @@ use serde_json::Value;
 use sha3::{Digest, Sha3_224};
 
 use crate::deck::{source_line, Variant};
-use crate::html;
 use crate::kind::Kind;
 use crate::lang::ProgLang;
 
@@ -358,15 +357,19 @@ fn without_pids(text: &str) -> String {
 
 /// Answer the HTML requests `(id, kind, notebook of that variant)` of a job.
 /// The speaker notebook is executed once; executed kinds take its outputs.
+/// Renders an executed notebook as a page: [`crate::html::render`] or
+/// [`crate::slides::render`].
+pub type Render = fn(&Value, ProgLang) -> String;
+
 pub fn html_outputs(
-    requests: Vec<(String, Kind, Value)>,
+    requests: Vec<(String, Kind, Value, Render)>,
     speaker: Option<Variant>,
     ctx: &RunContext<'_>,
     executor: Option<Result<&clx_kernel::Executor, Issue>>,
     host: &Host<'_>,
     result: &mut JobResult,
 ) {
-    let wants_run = requests.iter().any(|(_, k, _)| *k != Kind::CodeAlong);
+    let wants_run = requests.iter().any(|(_, k, _, _)| *k != Kind::CodeAlong);
     let executed: Option<Result<Value, Issue>> = match (executor, speaker) {
         (Some(exec), Some(speaker)) if wants_run && has_code(&speaker.notebook()) => Some(match exec {
             Ok(exec) => run(&speaker, ctx, exec, host),
@@ -377,7 +380,7 @@ pub fn html_outputs(
     if let Some(Err(issue)) = &executed {
         result.issue(issue.clone());
     }
-    for (id, kind, mut nb) in requests {
+    for (id, kind, mut nb, render) in requests {
         if kind != Kind::CodeAlong {
             match &executed {
                 Some(Ok(done)) => clx_kernel::copy_outputs(done, &mut nb),
@@ -388,7 +391,7 @@ pub fn html_outputs(
                 None => {}
             }
         }
-        result.output(&id, html::render(&nb, ctx.prog_lang).into_bytes());
+        result.output(&id, render(&nb, ctx.prog_lang).into_bytes());
     }
 }
 

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::lang::ProgLang;
 
-const CSS: &str = include_str!("../assets/page.css");
+pub(crate) const CSS: &str = include_str!("../assets/page.css");
 
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -139,7 +139,7 @@ fn outputs(cell: &Value, out: &mut String) {
     out.push_str("</div></div>");
 }
 
-fn cell_html(cell: &Value, lang: ProgLang, out: &mut String) {
+pub(crate) fn cell_html(cell: &Value, lang: ProgLang, out: &mut String) {
     let kind = cell["cell_type"].as_str().unwrap_or("raw");
     let class = match kind {
         "code" => "code_cell",

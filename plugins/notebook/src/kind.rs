@@ -39,8 +39,19 @@ impl Kind {
 /// of an exercise block and `private` a cell for private documents: the
 /// outputs here do not depend on them, but decks use them, so they are not
 /// typos.
-const COMMON_TAGS: &[&str] =
-    &["slide", "subslide", "notes", "voiceover", "private", "alt", "completed", "del", "workshop", "end-workshop"];
+const COMMON_TAGS: &[&str] = &[
+    "slide",
+    "subslide",
+    "fragment",
+    "notes",
+    "voiceover",
+    "private",
+    "alt",
+    "completed",
+    "del",
+    "workshop",
+    "end-workshop",
+];
 /// `allow-untranslated` only tells a deck checker that German text in a
 /// shared code cell is meant; `raises-exception` and `skip-execution` steer
 /// the kernel.
@@ -50,8 +61,13 @@ const MARKDOWN_ONLY_TAGS: &[&str] = &["answer", "nodataurl"];
 /// When a cell has several, the first one in this order wins (the
 /// older Python tool picked one at random). A voiceover is narration for the
 /// speaker, so it shows as a speaker note in a slideshow.
-const SLIDE_TAGS: &[(&str, &str)] =
-    &[("slide", "slide"), ("subslide", "subslide"), ("notes", "notes"), ("voiceover", "notes")];
+const SLIDE_TAGS: &[(&str, &str)] = &[
+    ("slide", "slide"),
+    ("subslide", "subslide"),
+    ("fragment", "fragment"),
+    ("notes", "notes"),
+    ("voiceover", "notes"),
+];
 
 fn is_known(tag: &str, cell_type: CellType) -> bool {
     let own: &[&str] = match cell_type {

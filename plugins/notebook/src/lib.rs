@@ -18,6 +18,7 @@ pub mod kind;
 pub mod lang;
 pub mod percent;
 mod plugin;
+pub mod slides;
 pub mod template;
 
 pub use deck::{build_variant, deck_outputs, DeckError, DeckInput, Format, Variant};

@@ -179,13 +179,13 @@ impl Notebook {
 impl Plugin for Notebook {
     fn manifest() -> Manifest {
         Manifest::new("notebook", env!("CARGO_PKG_VERSION"))
-            .description("Slide decks to Jupyter notebooks, code files and HTML pages")
+            .description("Slide decks to Jupyter notebooks, code files, HTML pages and reveal.js slides")
             .job_type(
                 JobTypeDecl::new("notebook", Role::Slides)
-                    .description("percent-format deck -> .ipynb / code / HTML per language and kind")
+                    .description("percent-format deck -> .ipynb / code / HTML / slides per language and kind")
                     .suffixes(&[".py", ".cpp", ".cs", ".java", ".ts", ".rs"])
                     .name_prefixes(&["slides_", "topic_"])
-                    .formats(&["ipynb", "code", "html"]),
+                    .formats(&["ipynb", "code", "html", "slides"]),
             )
     }
 
@@ -299,7 +299,12 @@ impl Plugin for Notebook {
                         Some(bytes) => {
                             result.output(&request.id, bytes);
                         }
-                        None => html.push((request.id.to_string(), variant_kind(request), notebook(&variant))),
+                        None => html.push((
+                            request.id.to_string(),
+                            variant_kind(request),
+                            notebook(&variant),
+                            renderer(request),
+                        )),
                     }
                     for warning in &variant.warnings {
                         let mut issue = Issue::warning(warning.message.as_str()).in_file(path);
@@ -374,6 +379,14 @@ enum OutputError {
     Request(String),
 }
 
+/// How an executed notebook becomes the requested page.
+fn renderer(request: &OutputRequest) -> execute::Render {
+    match Format::parse(&request.format) {
+        Some(Format::Slides) => crate::slides::render,
+        _ => crate::html::render,
+    }
+}
+
 fn variant_kind(request: &OutputRequest) -> Kind {
     serde_json::from_str::<NotebookOutput>(&request.params)
         .ok()
@@ -390,7 +403,7 @@ fn convert_one(
 ) -> Result<(Option<Vec<u8>>, Variant), OutputError> {
     let format = Format::parse(&request.format).ok_or_else(|| {
         OutputError::Request(format!(
-            "the notebook plugin cannot produce format `{}` (ipynb, code, html)",
+            "the notebook plugin cannot produce format `{}` (ipynb, code, html, slides)",
             request.format
         ))
     })?;
@@ -407,7 +420,7 @@ fn convert_one(
     let bytes = match format {
         Format::Ipynb => Some(ipynb::to_bytes(&notebook(&variant))),
         Format::Code => Some(code::to_bytes(&variant.cells, input.prog_lang, variant.meta.encoding.as_deref())),
-        Format::Html => None,
+        Format::Html | Format::Slides => None,
     };
     Ok((bytes, variant))
 }

@@ -1,10 +1,10 @@
-//! A plugin as a future `clx-plugin-api` 0.3.0 would export it: the same
+//! A plugin as a future `clx-plugin-api` 0.4.0 would export it: the same
 //! root-module name, a newer 0.x minor, a root module with another layout,
-//! and the plain `clx_plugin_api_version` symbol saying `0.3.0`.
+//! and the plain `clx_plugin_api_version` symbol saying `0.4.0`.
 //!
 //! `abi_stable` alone accepts a newer minor and then fails on the layout with
 //! a report that names no version; the host must read the symbol first and
-//! say "built against plugin-api 0.3.0; this clx speaks 0.2.x".
+//! say "built against plugin-api 0.4.0; this clx speaks 0.3.x".
 
 use std::ffi::{c_char, CStr};
 
