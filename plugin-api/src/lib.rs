@@ -132,7 +132,11 @@
 //! `de-<format>` and `en-<format>` and `params` of `{"lang": "de"}` or
 //! `{"lang": "en"}`. Each lands under the source's own name in the section's
 //! `Pages` folder (`Seiten` in German) of the public and the speaker tree:
-//! `…/<Course>/Slides/Pages/<Section>/handout.html`. A page type declared
+//! `…/<Course>/Slides/Pages/<Section>/handout.html`. The name is the stem
+//! before the suffix the type claimed the file by, kept as written (only
+//! characters a file system refuses become `_`): a type declaring
+//! `.handout.md` turns `cheat_sheet.v2.handout.md` into
+//! `cheat_sheet.v2.html`. The same holds for a diagram's image. A page type declared
 //! with [`JobTypeDecl::numbered`]`(true)` gets `01 handout.html`, `02 …`,
 //! counted among the section's pages; pages never count as decks.
 //!
@@ -424,5 +428,13 @@ mod tests {
         assert!(!decl.claims("slides_intro.txt"));
         let diagram = JobTypeDecl::new("plantuml", Role::Diagram).suffixes(&[".puml"]);
         assert!(diagram.claims("classes.puml"));
+    }
+
+    #[test]
+    fn the_longest_declared_suffix_claims_a_file() {
+        let page = JobTypeDecl::new("handout", Role::Page).suffixes(&[".md", ".handout.md"]);
+        assert_eq!(page.claimed_suffix("cheat_sheet.v2.handout.md"), Some(".handout.md"));
+        assert_eq!(page.claimed_suffix("notes.md"), Some(".md"));
+        assert_eq!(page.claimed_suffix("notes.txt"), None);
     }
 }

@@ -84,7 +84,9 @@ pub struct JobTypeDecl {
     pub role: Role,
     /// One line for `clx plugins info`; may be empty.
     pub description: RString,
-    /// File name suffixes claimed, with the dot: `.puml`.
+    /// File name suffixes claimed, with the dot: `.puml`, or compound
+    /// (`.handout.md`). The part of a file name before the suffix is the stem
+    /// its outputs are named after, kept as written.
     pub suffixes: RVec<RString>,
     /// When not empty, a file is claimed only if its name also starts with
     /// one of these (`slides_`).
@@ -146,10 +148,20 @@ impl JobTypeDecl {
 
     /// Whether this job type claims a file with this name (no directories).
     pub fn claims(&self, file_name: &str) -> bool {
-        let suffix_ok = self.suffixes.iter().any(|s| file_name.ends_with(s.as_str()));
+        self.claimed_suffix(file_name).is_some()
+    }
+
+    /// The declared suffix by which this job type claims `file_name`, the
+    /// longest when several match (`.handout.md` before `.md`), or `None`
+    /// when it does not claim the file. What precedes it is the output's
+    /// stem: `welcome.handout.md` becomes `welcome.html`.
+    pub fn claimed_suffix(&self, file_name: &str) -> Option<&str> {
         let prefix_ok =
             self.name_prefixes.is_empty() || self.name_prefixes.iter().any(|p| file_name.starts_with(p.as_str()));
-        suffix_ok && prefix_ok
+        if !prefix_ok {
+            return None;
+        }
+        self.suffixes.iter().map(RString::as_str).filter(|s| file_name.ends_with(s)).max_by_key(|s| s.len())
     }
 }
 

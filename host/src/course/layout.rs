@@ -196,6 +196,29 @@ pub fn sanitize_name(name: &str) -> String {
     out
 }
 
+/// A file stem written as the author named it (`cheat_sheet.v2`), changed
+/// only where a file system or URL needs it: path separators, control
+/// characters and the characters Windows forbids become `_`, and leading
+/// dots are dropped so the file is neither hidden nor a way out of its
+/// folder. Unlike [`sanitize_name`] it keeps dots and case.
+pub fn sanitize_file_stem(stem: &str) -> String {
+    let kept: String = stem
+        .trim()
+        .chars()
+        .map(|c| match c {
+            '/' | '\\' | '<' | '>' | ':' | '"' | '|' | '?' | '*' => '_',
+            c if c.is_control() => '_',
+            c => c,
+        })
+        .collect();
+    let kept = kept.trim_start_matches('.');
+    if kept.is_empty() {
+        "_".to_owned()
+    } else {
+        kept.to_owned()
+    }
+}
+
 /// A name that may nest folders (`Code/Solutions`, `Teil 1/Grundlagen`):
 /// each segment sanitised on its own, empty segments dropped. Because `.` is
 /// deleted no segment can climb out of the course dir.
@@ -303,6 +326,15 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(sanitize_name(input), want, "sanitize({input:?})");
         }
+    }
+
+    #[test]
+    fn a_file_stem_keeps_its_dots_and_loses_only_what_file_systems_refuse() {
+        assert_eq!(sanitize_file_stem("cheat_sheet.v2"), "cheat_sheet.v2");
+        assert_eq!(sanitize_file_stem("Welcome Ünits"), "Welcome Ünits");
+        assert_eq!(sanitize_file_stem("a/b:c?"), "a_b_c_");
+        assert_eq!(sanitize_file_stem("..hidden"), "hidden");
+        assert_eq!(sanitize_file_stem(".."), "_");
     }
 
     #[test]

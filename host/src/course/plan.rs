@@ -189,6 +189,21 @@ pub struct JobClass {
     pub formats: Vec<String>,
     /// A page type whose outputs are numbered within their section.
     pub numbered: bool,
+    /// The declared suffix that claimed the file (`.handout.md`): what is
+    /// left of the name before it is the stem its outputs are named after.
+    pub suffix: String,
+}
+
+impl JobClass {
+    /// `file_name` without the suffix that claimed it: `welcome.handout.md`
+    /// gives `welcome`. A name that is nothing but the suffix keeps its
+    /// name minus the last extension, so no output is named `.html`.
+    pub fn stem<'n>(&self, file_name: &'n str) -> &'n str {
+        match file_name.strip_suffix(self.suffix.as_str()) {
+            Some(stem) if !stem.is_empty() && !self.suffix.is_empty() => stem,
+            _ => file_name.rsplit_once('.').map_or(file_name, |(stem, _)| stem),
+        }
+    }
 }
 
 /// Classifies course files by asking the loaded plugins (the host knows no

@@ -14,7 +14,7 @@ use clx_plugin_api::notebook::{NotebookOptions, NotebookOutput, NotebookRequirem
 use serde_json::{json, Value};
 
 use crate::course::lang::Lang;
-use crate::course::layout::{sanitize_name, variants, Layout, Top, Variant};
+use crate::course::layout::{sanitize_file_stem, variants, Layout, Top, Variant};
 use crate::course::model::{Course, CourseFile, Deck, FileRole, Section, Topic};
 use crate::course::plan::{Classifier, JobClass, Plan, PlannedCopy, PlannedJob, PlannedOutput};
 use crate::course::scan::{self, is_ignored_dir, is_safe_relative, CourseError};
@@ -310,15 +310,14 @@ impl Planner<'_> {
     /// topic's other files come along as siblings, as for a deck.
     fn page(&mut self, section: &Section, topic: &Topic, file: &CourseFile, class: &JobClass) {
         let who = self.course.display(&file.path);
-        let name = file.rel.rsplit('/').next().unwrap_or(&file.rel);
-        let stem = name.rsplit_once('.').map_or(name, |(stem, _)| stem);
+        let stem = sanitize_file_stem(file.stem());
         let stem = if class.numbered {
             // Counted among the section's pages only: decks keep their numbers.
             let number = self.page_numbers.entry(section.name.en.clone()).or_insert(0);
             *number += 1;
-            format!("{:02} {}", number, sanitize_name(stem))
+            format!("{number:02} {stem}")
         } else {
-            sanitize_name(stem)
+            stem
         };
         let mut outputs = Vec::new();
         for lang in Lang::ALL {
@@ -744,6 +743,32 @@ mod tests {
         assert!(
             deck.outputs.iter().flat_map(|o| &o.destinations).all(|d| d.to_string_lossy().contains("/01 slides_x.")),
             "pages do not renumber the deck"
+        );
+    }
+
+    #[test]
+    fn a_page_is_named_for_its_stem_before_the_compound_suffix_kept_as_written() {
+        use crate::course::testing::{spec, write};
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        write(root, "slides/module_000_a/topic_100_x/welcome.handout.md", "w");
+        write(root, "slides/module_000_a/topic_100_x/cheat_sheet.v2.handout.md", "c");
+        let course = Course::load(spec(root, &[("S", &["x"])]), root, &TestClassifier).unwrap();
+        let out = root.join("out");
+        let plan = plan_course(&course, &out, &PlanOptions::default());
+        let mut names: Vec<String> = plan
+            .jobs
+            .iter()
+            .filter(|j| j.job_type == "handout")
+            .flat_map(|j| &j.outputs)
+            .flat_map(|o| &o.destinations)
+            .filter(|d| d.starts_with(out.join("public/En")))
+            .map(|d| scan::display(&out, d))
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            ["public/En/C/Slides/Pages/S/cheat_sheet.v2.html", "public/En/C/Slides/Pages/S/welcome.html"]
         );
     }
 

@@ -280,12 +280,16 @@ fn file_stem_names(path: &std::path::Path, name: &str) -> bool {
 /// The course model asks the loaded plugins what a file is.
 impl Classifier for Registry {
     fn classify(&self, file_name: &str) -> Option<JobClass> {
-        self.job_types().find(|(_, decl)| decl.claims(file_name)).map(|(plugin, decl)| JobClass {
-            plugin: plugin.name().to_owned(),
-            job_type: decl.name.to_string(),
-            role: decl.role,
-            formats: decl.formats.iter().map(|f| f.to_string()).collect(),
-            numbered: decl.numbered,
+        self.job_types().find_map(|(plugin, decl)| {
+            let suffix = decl.claimed_suffix(file_name)?;
+            Some(JobClass {
+                plugin: plugin.name().to_owned(),
+                job_type: decl.name.to_string(),
+                role: decl.role,
+                formats: decl.formats.iter().map(|f| f.to_string()).collect(),
+                numbered: decl.numbered,
+                suffix: suffix.to_owned(),
+            })
         })
     }
 
