@@ -136,7 +136,15 @@
 //! before the suffix the type claimed the file by, kept as written (only
 //! characters a file system refuses become `_`): a type declaring
 //! `.handout.md` turns `cheat_sheet.v2.handout.md` into
-//! `cheat_sheet.v2.html`. The same holds for a diagram's image. A page type declared
+//! `cheat_sheet.v2.html`. The same holds for a diagram's image.
+//!
+//! A page links its topic's files as a deck does, by their path relative to
+//! the topic: the host copies the topic's data files and writes its diagram
+//! images (`img/<stem>.<format>`) into the `Pages/<Section>` folder beside
+//! the page, so `<img src="img/flow.png">` or `[data](data/table.csv)`
+//! resolve from disk, from a web server and after the folder is moved. The
+//! siblings hold the same files under the same paths, so a plugin can check
+//! a link before it writes it. The course's home page links every page. A page type declared
 //! with [`JobTypeDecl::numbered`]`(true)` gets `01 handout.html`, `02 …`,
 //! counted among the section's pages; pages never count as decks.
 //!

@@ -18,7 +18,7 @@ use abi_stable::{
 /// | --- | --- | --- | --- |
 /// | [`Role::Slides`] | deck and language | `<Slides>/<Html\|Notebooks\|Code>/<kind>/<Section>/NN Title.<ext>` | the topic's other files |
 /// | [`Role::Diagram`] | source file | `<section>/img/<stem>.<format>` in every variant folder of the topic | none |
-/// | [`Role::Page`] | source file | `<Slides>/Pages/<Section>/[NN ]<stem>.<format>` (`Folien/Seiten` in German) | the topic's other files |
+/// | [`Role::Page`] | source file | `<Slides>/Pages/<Section>/[NN ]<stem>.<format>` (`Folien/Seiten` in German), the topic's `img/` and data files beside it | the topic's other files |
 #[repr(transparent)]
 #[derive(StableAbi, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Role(u8);

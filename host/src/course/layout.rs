@@ -226,6 +226,14 @@ pub fn sanitize_path(name: &str) -> PathBuf {
     name.split(['/', '\\']).map(sanitize_name).filter(|s| !s.is_empty()).collect()
 }
 
+/// A topic's file (`rel`, `/`-separated, relative to the topic) in one of
+/// the folders its files land in (a variant's or the pages' section folder).
+pub fn topic_file_in(dir: &Path, rel: &str) -> PathBuf {
+    let mut p = dir.to_owned();
+    p.extend(rel.split('/'));
+    p
+}
+
 /// The output tree of one course below `<out>`.
 #[derive(Debug, Clone)]
 pub struct Layout {
@@ -282,23 +290,24 @@ impl Layout {
     /// A file of a topic (data file, generated image) beside the decks:
     /// `rel` is `/`-separated and relative to the topic.
     pub fn topic_file_path(&self, v: Variant, section: &Text, rel: &str) -> PathBuf {
-        let mut p = self.section_dir(v, section);
-        p.extend(rel.split('/'));
-        p
+        topic_file_in(&self.section_dir(v, section), rel)
     }
 
     /// `<course root>/<Slides|Folien>/<Pages|Seiten>/<Section>/<name>`: where
     /// a standalone document (`Role::Page`) lands, under its own name.
     pub fn page_path(&self, top: Top, lang: Lang, section: &Text, name: &str) -> PathBuf {
+        self.pages_dir(top, lang, section).join(name)
+    }
+
+    /// `<course root>/<Slides|Folien>/<Pages|Seiten>/<Section>`: a section's
+    /// pages, with the files of their topics (`img/`, data) beside them as
+    /// beside the decks, so a page links them by the same relative paths.
+    pub fn pages_dir(&self, top: Top, lang: Lang, section: &Text) -> PathBuf {
         let pages = match lang {
             Lang::De => "Seiten",
             Lang::En => "Pages",
         };
-        self.course_root(top, lang)
-            .join(lang.slides_dir())
-            .join(pages)
-            .join(sanitize_path(section.get(lang)))
-            .join(name)
+        self.course_root(top, lang).join(lang.slides_dir()).join(pages).join(sanitize_path(section.get(lang)))
     }
 
     /// Where a dir group lands in one course root.
