@@ -174,7 +174,7 @@ pub enum PluginsCommand {
         /// Where to create the crate (default: ./clx-plugin-NAME)
         #[arg(long)]
         dir: Option<std::path::PathBuf>,
-        /// The plugin-api crate to depend on (default: this clx's own source, when it exists)
+        /// A copy of the plugin-api crate to build against (default: the one installed with this clx)
         #[arg(long)]
         api_path: Option<std::path::PathBuf>,
     },

@@ -23,8 +23,18 @@
 //! crate-type = ["cdylib", "rlib"]   # rlib: so `cargo test` can link it
 //!
 //! [dependencies]
-//! clx-plugin-api = "0.1"
+//! clx-plugin-api = "0.2"
+//!
+//! # Until clx-plugin-api is on crates.io: the copy installed with clx
+//! # (`scripts/install` puts it under PREFIX/share/clx/plugin-api).
+//! [patch.crates-io]
+//! clx-plugin-api = { path = "/home/me/.local/share/clx/plugin-api" }
 //! ```
+//!
+//! `clx plugins new NAME` writes exactly this, with the path of the copy
+//! installed beside the `clx` that runs it. Instead of the patch, a plugin
+//! may depend on a release tag of the clx repository:
+//! `clx-plugin-api = { git = "<clx repository>", tag = "v0.2.0" }`.
 //!
 //! ```
 //! // src/lib.rs
@@ -79,9 +89,10 @@
 //!   `config` is the `[converters.<plugin name>]` table of `clx.toml`,
 //!   converted to a JSON object, `{}` when there is none. Return `Err` with a
 //!   message naming that table when it is wrong. The host calls `new` in every
-//!   worker process and also, briefly, in its own process to ask
-//!   [`Plugin::tool_identity`]: do not start an expensive tool here; start it on
-//!   the first `convert` and keep it in `self`.
+//!   worker process and also in a short-lived probe process (`clx worker
+//!   --probe`, never the host's own) to ask [`Plugin::tool_identity`]: do not
+//!   start an expensive tool here; start it on the first `convert` and keep
+//!   it in `self`.
 //! * [`Plugin::tool_identity`] names the external tool behind a job type and
 //!   its version (see [the cache](#tool-identity-and-the-cache)).
 //! * [`Plugin::convert`] does one job. One converter value serves every job of
@@ -125,8 +136,8 @@
 //! written to its own variant folder under the course's public or speaker
 //! tree; the host names the file after the deck's number and title.
 //!
-//! **[`Role::Page`]**: a standalone document (a handout, an exercise sheet, a
-//! page of its own). One job per source; its `options` are `{}`, its
+//! **[`Role::Page`]**: a standalone document (a hand-out, an exercise sheet)
+//! that is neither a deck nor an image. One job per source; its `options` are `{}`, its
 //! siblings are the topic's other files (as for a deck), and it is asked for
 //! one output per language in its first declared format, with ids
 //! `de-<format>` and `en-<format>` and `params` of `{"lang": "de"}` or
@@ -204,16 +215,21 @@
 //! with the default `panic = "unwind"`; with `panic = "abort"` nothing can be
 //! caught). A panic in a thread you started is yours to handle. A crash, an
 //! abort or a hang takes down only the worker process, which the host
-//! replaces; the job is retried. Programs you start run in the worker's process
+//! replaces. A job whose worker died or stopped its heartbeat is tried once
+//! more in a fresh worker; a job that runs past `--job-timeout` fails at once
+//! (it would hang again). Programs you start run in the worker's process
 //! group and are killed with it, so kill a tool that hangs rather than waiting
 //! forever.
 //!
 //! # Tool identity and the cache
 //!
 //! The host caches every result under a key made of the plugin's name and
-//! [`Manifest::version`], the job type, the job (source bytes, siblings,
-//! requested outputs and options) and the string [`Plugin::tool_identity`]
-//! returns for the job type. An unchanged rebuild converts nothing. Hence:
+//! [`Manifest::version`], a hash of the plugin library file, the plugin's
+//! `[converters.<name>]` configuration, the job type, the job (source bytes,
+//! siblings, requested outputs and options) and the string
+//! [`Plugin::tool_identity`] returns for the job type. An unchanged rebuild
+//! converts nothing; a rebuilt library or a changed configuration converts
+//! again. Hence:
 //!
 //! * return the external tool's name and version (`dot - graphviz version
 //!   2.43.0`); upgrading the tool then re-renders, and a different tool on
@@ -261,8 +277,16 @@
 //! # Versions
 //!
 //! This crate's version is the plugin ABI version, [`API_VERSION`]. Cargo's
-//! semver rules decide compatibility: a new 0.x minor (0.1 to 0.2) or a new
-//! major is breaking, patch releases only add. Before `abi_stable` compares
+//! semver rules decide compatibility, and this is the policy behind them:
+//!
+//! * a **patch** release (0.2.0 to 0.2.1) changes no type's layout and
+//!   removes nothing: it adds helper functions, methods at the end of the
+//!   prefix types below, and documentation. A plugin built against 0.2.0
+//!   loads into any 0.2.x clx, and one built against 0.2.1 into a 0.2.0 clx
+//!   as long as it does not rely on what 0.2.1 added;
+//! * a new **0.x minor** (0.2 to 0.3), or later a new major, may change
+//!   layouts: every plugin is rebuilt against it. State the requirement as
+//!   `"0.2"` (which cargo reads as `>=0.2.0, <0.3`). Before `abi_stable` compares
 //! type layouts, the host reads the version the plugin was built against
 //! ([`API_VERSION_SYMBOL`], exported by [`export_plugin!`]) and refuses a
 //! mismatch with a message naming both versions (see [`check_api_version`]):

@@ -30,10 +30,11 @@ impl Role {
     pub const Slides: Role = Role(0);
     /// One source in, one image per format in the topic's `img/` folder out.
     pub const Diagram: Role = Role(1);
-    /// A standalone document: one source in, one output per format and
-    /// language (the job's output params carry `"lang": "de"|"en"`), kept
-    /// under its own name in the `Pages` folder of each section, in the
-    /// public and the speaker tree.
+    /// A standalone document: one source in, one output per language in the
+    /// type's first declared format (the output params carry
+    /// `"lang": "de"|"en"`), kept under its own stem in the `Pages` folder of
+    /// each section, in the public and the speaker tree, with its topic's
+    /// `img/` and data files beside it.
     pub const Page: Role = Role(2);
 
     /// The roles this plugin-api knows.

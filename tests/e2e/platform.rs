@@ -71,21 +71,14 @@ fn a_scaffolded_plugin_builds_installs_and_converts_a_course_that_requires_it() 
     let out = env.clx().args(["plugins", "new", "shout", "--dir"]).arg(&crate_dir).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let manifest = std::fs::read_to_string(crate_dir.join("Cargo.toml")).unwrap();
+    // A clx run from its build tree has no installed copy: its own source stands in.
     let api = repo_root().join("plugin-api").canonicalize().unwrap();
-    assert!(manifest.contains(&format!("clx-plugin-api = {{ path = \"{}\" }}", api.display())), "{manifest}");
-    let target = repo_root().join("target/scaffold");
-    let built = std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .args(["build", "--offline", "--quiet"])
-        .current_dir(&crate_dir)
-        .env("CARGO_TARGET_DIR", &target)
-        .output()
-        .unwrap();
-    assert!(built.status.success(), "cargo build of the scaffold failed: {}", stderr(&built));
-    let library = target.join("debug").join(format!(
-        "{}clx_plugin_shout{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    ));
+    assert!(manifest.contains("clx-plugin-api = \"0.2\""), "{manifest}");
+    assert!(
+        manifest.contains(&format!("[patch.crates-io]\nclx-plugin-api = {{ path = \"{}\" }}", api.display())),
+        "{manifest}"
+    );
+    let library = cargo_build_plugin(&crate_dir, "shout");
     let out = env.clx().args(["plugins", "install"]).arg(&library).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let list = stdout(&env.run(&["plugins", "list"]));

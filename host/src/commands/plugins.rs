@@ -177,38 +177,68 @@ const TEMPLATE_CARGO: &str = include_str!("../../templates/plugin/Cargo.toml.tmp
 const TEMPLATE_LIB: &str = include_str!("../../templates/plugin/src/lib.rs.tmpl");
 const TEMPLATE_README: &str = include_str!("../../templates/plugin/README.md.tmpl");
 
-/// Where this clx's plugin-api source was when clx was built.
-fn own_api_source() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugin-api")
+/// Where `scripts/install` puts the plugin API's source, relative to the
+/// installed binary: `PREFIX/bin/clx` -> `PREFIX/share/clx/plugin-api`.
+fn installed_api_source() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?.canonicalize().ok()?;
+    let prefix = exe.parent()?.parent()?;
+    Some(prefix.join("share/clx/plugin-api")).filter(|p| p.join("Cargo.toml").is_file())
 }
 
-/// The `clx-plugin-api = …` line: a path dependency on `api_path` (given or
-/// this clx's own source), else a git dependency on the repository clx was
-/// built from.
-fn api_dependency(api_path: Option<PathBuf>) -> Result<String> {
+/// Where this clx's plugin-api source was when clx was built: only a clx run
+/// from its own build tree has it.
+fn own_api_source() -> Option<PathBuf> {
+    Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugin-api")).filter(|p| p.join("Cargo.toml").is_file())
+}
+
+/// The version requirement a plugin states: this clx's API version as
+/// `MAJOR.MINOR` (for 0.x, a new minor is a new ABI, so `0.2` means 0.2.*).
+fn api_requirement() -> String {
+    let mut parts = clx_plugin_api::API_VERSION.split('.');
+    match (parts.next(), parts.next()) {
+        (Some(major), Some(minor)) => format!("{major}.{minor}"),
+        _ => clx_plugin_api::API_VERSION.to_owned(),
+    }
+}
+
+/// The scaffold's dependency on the API: by version, as once it is on
+/// crates.io, with a `[patch.crates-io]` pointing at a local copy until
+/// then. The copy is `--api-path`, else the one installed with this clx,
+/// else (a clx run from its build tree) its own source.
+fn api_dependency(api_path: Option<PathBuf>) -> Result<(String, String)> {
+    let requirement = format!("clx-plugin-api = {}", toml_string(&api_requirement()));
     let path = match api_path {
-        Some(p) => Some(p),
-        None => Some(own_api_source()).filter(|p| p.join("Cargo.toml").is_file()),
-    };
-    if let Some(path) = path {
-        let path = path.canonicalize().with_context(|| format!("--api-path {}: no such directory", path.display()))?;
-        if !path.join("Cargo.toml").is_file() {
-            bail!(
-                "--api-path {}: no Cargo.toml there; pass the plugin-api directory of a clx checkout",
-                path.display()
-            );
+        Some(p) => {
+            let p = p.canonicalize().with_context(|| format!("--api-path {}: no such directory", p.display()))?;
+            if !p.join("Cargo.toml").is_file() {
+                bail!(
+                    "--api-path {}: no Cargo.toml there; pass PREFIX/share/clx/plugin-api of an installed clx \
+                     or the plugin-api directory of a clx checkout",
+                    p.display()
+                );
+            }
+            p
         }
-        let text = path.to_str().context("the plugin-api path is not valid UTF-8; pass --api-path")?;
-        return Ok(format!("clx-plugin-api = {{ path = {} }}", toml_string(text)));
-    }
-    let repository = env!("CARGO_PKG_REPOSITORY");
-    if repository.is_empty() {
-        bail!(
-            "this clx was built without its source at hand and names no repository; \
-             pass --api-path <clx checkout>/plugin-api"
-        );
-    }
-    Ok(format!("clx-plugin-api = {{ git = {} }}", toml_string(repository)))
+        None => match installed_api_source().or_else(|| own_api_source().and_then(|p| p.canonicalize().ok())) {
+            Some(p) => p,
+            None => bail!(
+                "no copy of clx-plugin-api found beside this clx (PREFIX/share/clx/plugin-api, which scripts/install \
+                 puts there); pass --api-path <clx checkout>/plugin-api"
+            ),
+        },
+    };
+    let text = path.to_str().context("the plugin-api path is not valid UTF-8; pass --api-path")?;
+    let patch = format!(
+        "# clx-plugin-api is not on crates.io yet: use the copy installed with clx.\n\
+         # Once it is published, delete this section. Another way is a git\n\
+         # dependency on a release tag of the clx repository instead of the\n\
+         # version above: clx-plugin-api = {{ git = \"<clx repository>\", tag = \"v{}\" }}\n\
+         [patch.crates-io]\n\
+         clx-plugin-api = {{ path = {} }}\n",
+        clx_plugin_api::API_VERSION,
+        toml_string(text)
+    );
+    Ok((requirement, patch))
 }
 
 fn toml_string(text: &str) -> String {
@@ -230,13 +260,14 @@ fn scaffold(name: &str, dir: Option<PathBuf>, api_path: Option<PathBuf>) -> Resu
     if dir.exists() && dir.read_dir().map(|mut d| d.next().is_some()).unwrap_or(true) {
         bail!("{} already exists and is not empty; pick another --dir", dir.display());
     }
-    let fill =
-        |template: &str, dependency: &str| template.replace("{{name}}", name).replace("{{api_dependency}}", dependency);
-    let dependency = api_dependency(api_path)?;
+    let (dependency, patch) = api_dependency(api_path)?;
+    let fill = |template: &str| {
+        template.replace("{{name}}", name).replace("{{api_dependency}}", &dependency).replace("{{api_patch}}", &patch)
+    };
     let files = [
-        ("Cargo.toml", fill(TEMPLATE_CARGO, &dependency)),
-        ("src/lib.rs", fill(TEMPLATE_LIB, &dependency)),
-        ("README.md", fill(TEMPLATE_README, &dependency)),
+        ("Cargo.toml", fill(TEMPLATE_CARGO)),
+        ("src/lib.rs", fill(TEMPLATE_LIB)),
+        ("README.md", fill(TEMPLATE_README)),
         (".gitignore", "/target\n".to_owned()),
     ];
     for (rel, text) in files {
