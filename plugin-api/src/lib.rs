@@ -286,8 +286,9 @@
 //!   as long as it does not rely on what 0.2.1 added;
 //! * a new **0.x minor** (0.2 to 0.3), or later a new major, may change
 //!   layouts: every plugin is rebuilt against it. State the requirement as
-//!   `"0.2"` (which cargo reads as `>=0.2.0, <0.3`). Before `abi_stable` compares
-//! type layouts, the host reads the version the plugin was built against
+//!   `"0.2"` (which cargo reads as `>=0.2.0, <0.3`).
+//!
+//! Before `abi_stable` compares type layouts, the host reads the version the plugin was built against
 //! ([`API_VERSION_SYMBOL`], exported by [`export_plugin!`]) and refuses a
 //! mismatch with a message naming both versions (see [`check_api_version`]):
 //!
