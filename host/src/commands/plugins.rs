@@ -7,11 +7,13 @@ use anyhow::{bail, Context, Result};
 use clx::plugin::{Candidate, Registry};
 use serde_json::json;
 
-use crate::cli::{GlobalArgs, PluginsCommand};
+use crate::cli::{GlobalArgs, PluginsCommand, ScaffoldRole};
 
 pub fn run(global: &GlobalArgs, cmd: PluginsCommand) -> Result<ExitCode> {
     match cmd {
-        PluginsCommand::New { name, dir, api_path } => return scaffold(&name, dir, api_path),
+        PluginsCommand::New { name, dir, api_path, role, suffix } => {
+            return scaffold(&name, dir, api_path, role, suffix.as_deref())
+        }
         PluginsCommand::Install { path } => return install(&path),
         _ => {}
     }
@@ -251,18 +253,76 @@ fn valid_name(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
+/// What the scaffold of each role declares and requests: the `Role`
+/// constant, its format, where outputs land (for the docs), and the outputs
+/// its test asks for, as the host asks for them.
+fn role_parts(role: ScaffoldRole) -> (&'static str, &'static str, &'static str, &'static str) {
+    match role {
+        ScaffoldRole::Slides => (
+            "Slides",
+            "html",
+            "as a deck (`Role::Slides`), writes an upper-cased HTML page per variant, numbered in its section",
+            r##".with_output("html-completed", "html", r#"{"kind": "completed"}"#).with_output("html-speaker", "html", r#"{"kind": "speaker"}"#)"##,
+        ),
+        ScaffoldRole::Diagram => (
+            "Diagram",
+            "svg",
+            "as a diagram (`Role::Diagram`), writes an upper-cased SVG image to the topic's `img/` folder",
+            r#".with_output("svg", "svg", "{}")"#,
+        ),
+        ScaffoldRole::Page => (
+            "Page",
+            "html",
+            "as a standalone page (`Role::Page`), writes an upper-cased HTML page per language to its \
+             section's `Pages` folder (`Seiten` in German) of the public and the speaker tree",
+            r##".with_output("de-html", "html", r#"{"lang": "de"}"#).with_output("en-html", "html", r#"{"lang": "en"}"#)"##,
+        ),
+    }
+}
+
+/// A suffix a job type can declare and Rust and TOML strings can hold.
+fn valid_suffix(suffix: &str) -> bool {
+    suffix.len() > 1
+        && suffix.starts_with('.')
+        && !suffix.ends_with('.')
+        && suffix.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+}
+
 /// `clx plugins new NAME`: a crate that builds, tests and installs as it is.
-fn scaffold(name: &str, dir: Option<PathBuf>, api_path: Option<PathBuf>) -> Result<ExitCode> {
+fn scaffold(
+    name: &str,
+    dir: Option<PathBuf>,
+    api_path: Option<PathBuf>,
+    role: ScaffoldRole,
+    suffix: Option<&str>,
+) -> Result<ExitCode> {
     if !valid_name(name) {
         bail!("`{name}` is not a plugin name: use 1-64 characters of a-z, 0-9, `-`, `_`, starting with a letter");
     }
+    let suffix = suffix.map_or_else(|| format!(".{name}"), str::to_owned);
+    if !valid_suffix(&suffix) {
+        bail!(
+            "--suffix `{suffix}` is not a file suffix: start with a dot and use a-z, A-Z, 0-9, `.`, `-`, `_` \
+             (e.g. `.handout.md`)"
+        );
+    }
+    let (role_const, format, role_doc, test_outputs) = role_parts(role);
     let dir = dir.unwrap_or_else(|| PathBuf::from(format!("clx-plugin-{name}")));
     if dir.exists() && dir.read_dir().map(|mut d| d.next().is_some()).unwrap_or(true) {
         bail!("{} already exists and is not empty; pick another --dir", dir.display());
     }
     let (dependency, patch) = api_dependency(api_path)?;
     let fill = |template: &str| {
-        template.replace("{{name}}", name).replace("{{api_dependency}}", &dependency).replace("{{api_patch}}", &patch)
+        template
+            .replace("{{name}}", name)
+            .replace("{{name_snake}}", &name.replace('-', "_"))
+            .replace("{{api_dependency}}", &dependency)
+            .replace("{{api_patch}}", &patch)
+            .replace("{{role}}", role_const)
+            .replace("{{role_doc}}", role_doc)
+            .replace("{{format}}", format)
+            .replace("{{suffix}}", &suffix)
+            .replace("{{test_outputs}}", test_outputs)
     };
     let files = [
         ("Cargo.toml", fill(TEMPLATE_CARGO)),
