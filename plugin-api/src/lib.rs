@@ -87,8 +87,10 @@
 //!   wins and `clx plugins list` reports the conflict.
 //! * [`Plugin::new`] creates the converter from the plugin's configuration.
 //!   `config` is the `[converters.<plugin name>]` table of `clx.toml`,
-//!   converted to a JSON object, `{}` when there is none. Return `Err` with a
-//!   message naming that table when it is wrong. The host calls `new` in every
+//!   converted to a JSON object, `{}` when there is none. Read it with
+//!   [`config`]`::<YourSettings>(config)?` (a `serde::Deserialize` struct with
+//!   `#[serde(deny_unknown_fields)]`): a wrong table is then reported once,
+//!   at its line in `clx.toml`, and stops the build with exit code 2. The host calls `new` in every
 //!   worker process and also in a short-lived probe process (`clx worker
 //!   --probe`, never the host's own) to ask [`Plugin::tool_identity`]: do not
 //!   start an expensive tool here; start it on the first `convert` and keep
@@ -378,6 +380,34 @@ macro_rules! export_plugin {
             }
         };
     };
+}
+
+/// How an error of [`config`] begins, so the host can tell a refused
+/// configuration from any other failure of [`Plugin::new`].
+pub const CONFIG_ERROR_PREFIX: &str = "invalid configuration: ";
+
+/// The plugin's `[converters.<name>]` table (the `config` that
+/// [`Plugin::new`] receives) as a typed value. Call it first in `new` and
+/// return its error as it is: the host then reports the problem once,
+/// against `clx.toml` and the line of the offending key (an unknown setting
+/// with the nearest known one, a wrong type in words), and stops the build
+/// with exit code 2 before any job runs.
+///
+/// ```
+/// #[derive(serde::Deserialize, Default)]
+/// #[serde(deny_unknown_fields)] // a misspelt key is an error, not ignored
+/// struct Settings {
+///     #[serde(default)]
+///     width: Option<u32>,
+/// }
+///
+/// let settings: Settings = clx_plugin_api::config(r#"{"width": 80}"#).unwrap();
+/// assert_eq!(settings.width, Some(80));
+/// let wrong = clx_plugin_api::config::<Settings>(r#"{"widht": 80}"#).err().unwrap();
+/// assert!(wrong.starts_with(clx_plugin_api::CONFIG_ERROR_PREFIX) && wrong.contains("unknown field `widht`"));
+/// ```
+pub fn config<T: serde::de::DeserializeOwned>(config: &str) -> Result<T, String> {
+    serde_json::from_str(config).map_err(|e| format!("{CONFIG_ERROR_PREFIX}{e}"))
 }
 
 /// Where clx keeps its state (queue, cache, workers' scratch folders, and

@@ -55,6 +55,16 @@ fn a_required_plugin_that_is_missing_unusable_or_too_old_stops_the_build_with_ex
         assert!(err.contains(expected), "{line}: {err}");
         assert!(!course.out().exists(), "{line}: nothing is written before the check: {err}");
     }
+    // `clx doctor` in the course lists every unmet requirement, not the first.
+    require(r#""mermaid", "rival", "graphviz >= 9", "notebook""#).unwrap();
+    let out = env.clx().arg("doctor").current_dir(course.root()).output().unwrap();
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}{}", stderr(&out));
+    let unmet: Vec<&str> = text.lines().filter(|l| l.starts_with("UNMET ")).collect();
+    assert_eq!(unmet.len(), 3, "{text}");
+    for (line, plugin) in unmet.iter().zip(["`mermaid`", "`rival`", "`graphviz >= 9`"]) {
+        assert!(line.contains(plugin), "{line}");
+    }
     require(r#""graphviz >= 0.1", "notebook""#).unwrap();
     let out = build(&env, &course);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -134,6 +144,23 @@ fn a_scaffolded_plugin_builds_installs_and_converts_a_course_that_requires_it() 
     // The home page of each tree lists the page.
     let home = std::fs::read_to_string(course.out().join("public/En/Test Course/index.html")).unwrap();
     assert!(home.contains(r#"<a href="Slides/Pages/Week%201/cheat_sheet.v2.html">cheat_sheet.v2</a>"#), "{home}");
+
+    // A misspelt setting of its typed configuration: one error at its line
+    // in clx.toml, exit 2, no job run.
+    std::fs::write(
+        course.root().join("clx.toml"),
+        "requires-plugins = [\"handout >= 0.1\", \"flow\"]\n\n[converters.handout]\ntodo_wrd = \"FIXME\"\n",
+    )
+    .unwrap();
+    let out = build(&env, &course);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(
+        errors,
+        ["error: clx.toml:4:1: unknown setting `todo_wrd` in [converters.handout]; did you mean `todo_word`? It knows `todo_word`"],
+        "{err}"
+    );
 }
 
 /// `clx plugins new --role R` scaffolds a plugin of that role whose own
