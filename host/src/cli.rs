@@ -180,7 +180,7 @@ pub enum PluginsCommand {
         /// What the plugin's job type does: a deck (slides), an image in img/ (diagram) or a standalone page
         #[arg(long, value_enum, default_value_t = ScaffoldRole::Page)]
         role: ScaffoldRole,
-        /// The file suffix it claims, with its dot; may be compound (`.handout.md`). Default: `.NAME`
+        /// The file suffix it claims, with its dot; may be compound (`.handout.txt`). Default: `.NAME`
         #[arg(long)]
         suffix: Option<String>,
     },

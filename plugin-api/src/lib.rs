@@ -148,7 +148,7 @@
 //! `…/<Course>/Slides/Pages/<Section>/handout.html`. The name is the stem
 //! before the suffix the type claimed the file by, kept as written (only
 //! characters a file system refuses become `_`): a type declaring
-//! `.handout.md` turns `cheat_sheet.v2.handout.md` into
+//! `.handout.txt` turns `cheat_sheet.v2.handout.txt` into
 //! `cheat_sheet.v2.html`. The same holds for a diagram's image.
 //!
 //! A page links its topic's files as a deck does, by their path relative to
@@ -204,7 +204,9 @@
 //! [`Host`] is the host's side of a running job. [`Host::log`] (and
 //! [`Host::info`], [`Host::warn`]) go through the host's logger and are shown
 //! with `--log-level`; do not print to stdout, which the worker uses to talk to
-//! the host. [`Host::progress`] reports how far a long job is.
+//! the host. [`Host::progress`] reports how far a long job is: `clx` shows
+//! it on its progress line, logs it at `--log-level debug` and keeps the
+//! last report of each job for `clx jobs list`.
 //! [`Host::is_cancelled`] turns true when the host no longer wants the job
 //! (the build was interrupted or the job was given to another worker); check
 //! it between expensive steps and return early, with any error: the host does

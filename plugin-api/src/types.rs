@@ -86,7 +86,7 @@ pub struct JobTypeDecl {
     /// One line for `clx plugins info`; may be empty.
     pub description: RString,
     /// File name suffixes claimed, with the dot: `.puml`, or compound
-    /// (`.handout.md`). The part of a file name before the suffix is the stem
+    /// (`.handout.txt`). The part of a file name before the suffix is the stem
     /// its outputs are named after, kept as written.
     pub suffixes: RVec<RString>,
     /// When not empty, a file is claimed only if its name also starts with
@@ -153,9 +153,9 @@ impl JobTypeDecl {
     }
 
     /// The declared suffix by which this job type claims `file_name`, the
-    /// longest when several match (`.handout.md` before `.md`), or `None`
+    /// longest when several match (`.handout.txt` before `.txt`), or `None`
     /// when it does not claim the file. What precedes it is the output's
-    /// stem: `welcome.handout.md` becomes `welcome.html`.
+    /// stem: `welcome.handout.txt` becomes `welcome.html`.
     pub fn claimed_suffix(&self, file_name: &str) -> Option<&str> {
         let prefix_ok =
             self.name_prefixes.is_empty() || self.name_prefixes.iter().any(|p| file_name.starts_with(p.as_str()));

@@ -114,9 +114,10 @@ fn a_scaffolded_plugin_builds_installs_and_converts_a_course_that_requires_it() 
         ],
     )]);
     std::fs::write(course.root().join("clx.toml"), "requires-plugins = [\"handout >= 0.1\", \"flow\"]\n").unwrap();
-    let out = build(&env, &course);
+    let out = env.clx().args(["--log-level", "debug", "build"]).arg(course.spec()).output().unwrap();
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.lines().any(|l| l.contains("DEBUG") && l.contains("cheat_sheet.v2.handout.md: 2/2 en-html")), "{err}");
     assert!(
         err.contains("warning: slides/module_100_test/topic_100_notes/cheat_sheet.v2.handout.md:2: a TODO is left"),
         "{err}"
@@ -141,6 +142,10 @@ fn a_scaffolded_plugin_builds_installs_and_converts_a_course_that_requires_it() 
     }
     // The diagram also lies beside the decks, named for its stem.
     assert!(!course.outputs_ending("/Html/Completed/Week 1/img/order.svg").is_empty(), "{:#?}", course.output_files());
+    // The plugin's progress reached the queue: `clx jobs list` shows the last step.
+    let jobs = stdout(&env.run(&["jobs", "list"]));
+    let job = jobs.lines().find(|l| l.contains("cheat_sheet.v2.handout.md")).unwrap_or_default();
+    assert!(job.contains(" done ") && job.contains("2/2 en-html"), "{jobs}");
     // The home page of each tree lists the page.
     let home = std::fs::read_to_string(course.out().join("public/En/Test Course/index.html")).unwrap();
     assert!(home.contains(r#"<a href="Slides/Pages/Week%201/cheat_sheet.v2.html">cheat_sheet.v2</a>"#), "{home}");

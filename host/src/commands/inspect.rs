@@ -152,11 +152,21 @@ pub fn jobs(global: &GlobalArgs, cmd: JobsCommand) -> Result<ExitCode> {
                 outln!("no jobs");
                 return Ok(ExitCode::SUCCESS);
             }
-            outln!("{:>6} {:>6} {:<10} {:<9} {:>3}  SOURCE", "ID", "BUILD", "TYPE", "STATUS", "TRY");
+            outln!(
+                "{:>6} {:>6} {:<10} {:<9} {:>3}  {:<16}  SOURCE",
+                "ID",
+                "BUILD",
+                "TYPE",
+                "STATUS",
+                "TRY",
+                "PROGRESS"
+            );
             for j in jobs {
                 let error = j.error.map(|e| format!("  [{}] {}", e.category.as_str(), e.message)).unwrap_or_default();
+                // The last step its plugin reported: where a running job is, or where a failed one stopped.
+                let progress = j.progress.unwrap_or_else(|| "-".to_owned());
                 outln!(
-                    "{:>6} {:>6} {:<10} {:<9} {:>3}  {}{error}",
+                    "{:>6} {:>6} {:<10} {:<9} {:>3}  {progress:<16}  {}{error}",
                     j.id.0,
                     j.session.0,
                     j.job_type,

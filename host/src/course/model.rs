@@ -115,7 +115,7 @@ impl CourseFile {
     }
 
     /// The name its outputs are called after: without the suffix that
-    /// claimed it (`cheat_sheet.v2.handout.md` gives `cheat_sheet.v2`), or
+    /// claimed it (`cheat_sheet.v2.handout.txt` gives `cheat_sheet.v2`), or
     /// without its last extension for a file no job type claims.
     pub fn stem(&self) -> &str {
         let name = self.name();

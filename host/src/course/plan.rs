@@ -189,13 +189,13 @@ pub struct JobClass {
     pub formats: Vec<String>,
     /// A page type whose outputs are numbered within their section.
     pub numbered: bool,
-    /// The declared suffix that claimed the file (`.handout.md`): what is
+    /// The declared suffix that claimed the file (`.handout.txt`): what is
     /// left of the name before it is the stem its outputs are named after.
     pub suffix: String,
 }
 
 impl JobClass {
-    /// `file_name` without the suffix that claimed it: `welcome.handout.md`
+    /// `file_name` without the suffix that claimed it: `welcome.handout.txt`
     /// gives `welcome`. A name that is nothing but the suffix keeps its
     /// name minus the last extension, so no output is named `.html`.
     pub fn stem<'n>(&self, file_name: &'n str) -> &'n str {
