@@ -219,9 +219,10 @@
 //! with the default `panic = "unwind"`; with `panic = "abort"` nothing can be
 //! caught). A panic in a thread you started is yours to handle. A crash, an
 //! abort or a hang takes down only the worker process, which the host
-//! replaces. A job whose worker died or stopped its heartbeat is tried once
-//! more in a fresh worker; a job that runs past `--job-timeout` fails at once
-//! (it would hang again). Programs you start run in the worker's process
+//! replaces, and the error names the plugin: worker of plugin `bob` killed
+//! by signal 6. A job whose worker was killed or stopped its heartbeat is
+//! tried once more in a fresh worker; a job that aborts or runs past
+//! `--job-timeout` fails at once (it would abort or hang again). Programs you start run in the worker's process
 //! group and are killed with it, so kill a tool that hangs rather than waiting
 //! forever.
 //!
