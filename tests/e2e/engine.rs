@@ -189,6 +189,14 @@ fn failed_job_is_listed_by_jobs_and_status() {
     assert!(stdout(&stats).contains("entries: 2"), "{}", stdout(&stats));
     assert!(b.env.run(&["cache", "clear"]).status.success());
     assert!(stdout(&b.env.run(&["cache", "stats"])).contains("entries: 0"));
+
+    // Fixed and rebuilt: the old failure is history, no longer listed.
+    let source = b.course.root().join("slides/module_100_test/topic_100_t/bad.testjob");
+    std::fs::write(source, "ok fixed").unwrap();
+    assert_eq!(b.run(&[]).status.code(), Some(0));
+    let jobs = stdout(&b.env.run(&["jobs", "list", "--status", "failed"]));
+    assert!(!jobs.contains("bad.testjob"), "{jobs}");
+    assert!(stdout(&b.env.run(&["jobs", "list"])).contains("bad.testjob"), "the history is kept");
 }
 
 /// Ctrl-C and `kill -9` of the host leave no worker behind.

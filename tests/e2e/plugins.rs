@@ -55,6 +55,10 @@ fn a_plugin_built_against_an_incompatible_api_is_reported_and_skipped() {
     assert!(reason.contains("built against plugin-api 0.0.3; this clx speaks 0.2.x: rebuild against 0.2"), "{reason}");
     // Everything else still loads.
     assert!(list.iter().any(|p| p["name"] == "graphviz" && p["status"] == "ok"));
+    // The table names it by its file, as no manifest was read.
+    let table = stdout(&env.clx().args(["plugins", "list", "--plugin-dir"]).arg(dir.path()).output().unwrap());
+    let row = table.lines().find(|l| l.contains("incompatible")).unwrap_or_default();
+    assert!(row.starts_with("libold.so "), "{table}");
 }
 
 #[test]

@@ -147,7 +147,15 @@ pub fn jobs(global: &GlobalArgs, cmd: JobsCommand) -> Result<ExitCode> {
                 })?),
                 None => None,
             };
-            let jobs = queue.jobs(None, status, 200)?;
+            let mut jobs = queue.jobs(None, status, 200)?;
+            if status == Some(JobStatus::Failed) {
+                // A failure a later build fixed is history, not a problem:
+                // the same source and job type done by a later job hides it.
+                let done = queue.jobs(None, Some(JobStatus::Done), usize::MAX >> 1)?;
+                jobs.retain(|f| {
+                    !done.iter().any(|d| d.id.0 > f.id.0 && d.job_type == f.job_type && d.source == f.source)
+                });
+            }
             if jobs.is_empty() {
                 outln!("no jobs");
                 return Ok(ExitCode::SUCCESS);

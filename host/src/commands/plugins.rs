@@ -106,7 +106,8 @@ fn print_table(registry: &Registry) -> Result<()> {
                 None => c.status.label().to_owned(),
             };
             [
-                c.plugin.as_ref().map(|p| p.name().to_owned()).unwrap_or_else(|| "-".into()),
+                // A library whose manifest cannot be read goes by its file name.
+                c.plugin.as_ref().map(|p| p.name().to_owned()).unwrap_or_else(|| file_name(&c.path)),
                 c.plugin.as_ref().map(|p| p.manifest.version.to_string()).unwrap_or_else(|| "-".into()),
                 claims(c),
                 c.path.display().to_string(),
@@ -144,6 +145,10 @@ fn print_table(registry: &Registry) -> Result<()> {
         line([&row[0], &row[1], &row[2], &row[3], &row[4]])?;
     }
     Ok(())
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
 }
 
 fn print_info(c: &Candidate) -> Result<()> {
