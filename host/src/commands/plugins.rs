@@ -14,7 +14,7 @@ pub fn run(global: &GlobalArgs, cmd: PluginsCommand) -> Result<ExitCode> {
         PluginsCommand::New { name, dir, api_path, role, suffix } => {
             return scaffold(&name, dir, api_path, role, suffix.as_deref())
         }
-        PluginsCommand::Install { path } => return install(&path),
+        PluginsCommand::Install { path } => return install(global, &path),
         _ => {}
     }
     // The current folder's clx.toml counts, as it does for `clx build` there.
@@ -354,10 +354,23 @@ fn library_file(name: &str) -> String {
 
 /// `clx plugins install PATH`: load the library (a plugin that cannot be
 /// used is refused with the reason), then copy it into the user plugin dir
-/// under its plugin's name.
-fn install(path: &Path) -> Result<ExitCode> {
+/// under its plugin's name, saying when it replaced one and warning when
+/// another directory's copy of the plugin is the one clx will use.
+fn install(global: &GlobalArgs, path: &Path) -> Result<ExitCode> {
     if !path.is_file() {
         bail!("{} is not a file; pass the built library, e.g. target/release/{}", path.display(), library_file("NAME"));
+    }
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?.permissions();
+        // Any user could have swapped the code that clx is about to run.
+        if mode.mode() & 0o002 != 0 {
+            bail!(
+                "{} is writable by every user, so anyone could have replaced it; `chmod o-w {}` and install again",
+                path.display(),
+                path.display()
+            );
+        }
     }
     let plugin =
         clx::plugin::loader::load(path).map_err(|e| anyhow::anyhow!("{}: not installed: {e}", path.display()))?;
@@ -377,7 +390,19 @@ fn install(path: &Path) -> Result<ExitCode> {
         std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(0o755))
             .with_context(|| format!("cannot set the mode of {}", partial.display()))?;
     }
+    let replaced = to.exists();
     std::fs::rename(&partial, &to).with_context(|| format!("cannot move the library to {}", to.display()))?;
-    outln!("installed {} {} to {}", plugin.name(), plugin.manifest.version, to.display());
+    let verb = if replaced { "replaced" } else { "installed" };
+    outln!("{verb} {} {} in {}", plugin.name(), plugin.manifest.version, to.display());
+    let (registry, _) = super::discover_plugins(global, std::env::current_dir().ok().as_deref())?;
+    let in_use = registry.plugin(plugin.name()).map(|p| p.path.clone());
+    let same = |p: &Path| p.canonicalize().ok() == to.canonicalize().ok();
+    if let Some(other) = in_use.filter(|p| !same(p)) {
+        eprintln!(
+            "warning: clx uses {} instead: its directory comes first on the plugin search path \
+             (see `clx plugins list`); remove it to use the one installed now",
+            other.display()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
