@@ -186,15 +186,32 @@ pub enum PluginsCommand {
         /// Where to create the crate (default: ./clx-plugin-NAME)
         #[arg(long)]
         dir: Option<std::path::PathBuf>,
-        /// The plugin-api crate to depend on (default: this clx's own source, when it exists)
+        /// A copy of the plugin-api crate to build against (default: the one installed with this clx)
         #[arg(long)]
         api_path: Option<std::path::PathBuf>,
+        /// What the plugin's job type does: a deck (slides), an image in img/ (diagram) or a standalone page
+        #[arg(long, value_enum, default_value_t = ScaffoldRole::Page)]
+        role: ScaffoldRole,
+        /// The file suffix it claims, with its dot; may be compound (`.handout.txt`). Default: `.NAME`
+        #[arg(long)]
+        suffix: Option<String>,
     },
     /// Copy a built plugin library into the user plugin dir, after checking it loads
     Install {
         /// The library (`target/release/libclx_plugin_NAME.so`)
         path: std::path::PathBuf,
     },
+}
+
+/// The role of a scaffolded plugin's job type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScaffoldRole {
+    /// One deck in, HTML variants out, numbered in its section.
+    Slides,
+    /// One source in, one SVG image in the topic's img/ folder.
+    Diagram,
+    /// One source in, one HTML page per language in the section's Pages folder.
+    Page,
 }
 
 #[derive(Debug, Subcommand)]

@@ -273,6 +273,12 @@ impl Config {
         let path = self.converter_sources.get(plugin)?;
         let table = self.converters.get(plugin)?;
         let text = read_text(path)?;
+        if let Some(at) = message.find("missing field `") {
+            let key = message[at + "missing field `".len()..].split('`').next()?;
+            let what = format!("[converters.{plugin}] lacks the setting `{key}`; add it");
+            let (line, column) = key_position(&text, &["converters", plugin]).unwrap_or((1, 1));
+            return Some(ConfigError::Setting { path: path.clone(), line, column, message: what });
+        }
         let (key, what) = if let Some(at) = message.find("unknown field `") {
             let rest = &message[at + "unknown field `".len()..];
             let key = rest.split('`').next()?.to_owned();
@@ -282,8 +288,7 @@ impl Config {
                 suggest::advice(&key, known.iter().copied(), |n| format!("`{n}`"), &format!("it knows {list}"));
             let what = format!("unknown setting `{key}` in [converters.{plugin}]{advice}");
             (key, what)
-        } else {
-            let at = message.find("invalid type: ").or_else(|| message.find("invalid value: "))?;
+        } else if let Some(at) = message.find("invalid type: ").or_else(|| message.find("invalid value: ")) {
             let rest = &message[at..];
             let (error, position) = rest.rsplit_once(" at line 1 column ")?;
             let column: usize = position.trim().parse().ok()?;
@@ -293,6 +298,15 @@ impl Config {
             let what =
                 format!("`converters.{plugin}.{key}` must be {}, not {}", in_words(expected), found_in_words(found));
             (key, what)
+        } else {
+            // Any other refusal through the API's typed configuration: at the
+            // table, in the plugin's words.
+            let at = message.find(clx_plugin_api::CONFIG_ERROR_PREFIX)?;
+            let rest = &message[at + clx_plugin_api::CONFIG_ERROR_PREFIX.len()..];
+            let rest = rest.rsplit_once(" at line ").map_or(rest, |(words, _)| words);
+            let what = format!("[converters.{plugin}]: {rest}");
+            let (line, column) = key_position(&text, &["converters", plugin]).unwrap_or((1, 1));
+            return Some(ConfigError::Setting { path: path.clone(), line, column, message: what });
         };
         let (line, column) = key_position(&text, &["converters", plugin, &key]).unwrap_or((1, 1));
         Some(ConfigError::Setting { path: path.clone(), line, column, message: what })
@@ -674,6 +688,32 @@ mod tests {
         );
         assert!(c.converter_error("notebook", "java is missing").is_none());
         assert!(c.converter_error("plantuml", refused).is_none());
+    }
+
+    #[test]
+    fn a_typed_configuration_the_plugin_refuses_is_one_error_at_its_table_or_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("clx.toml");
+        std::fs::write(&file, "diagram-formats = [\"png\"]\n\n[converters.handout]\ntodo_wrd = \"FIXME\"\n").unwrap();
+        let c = Config::load(Some(dir.path())).unwrap();
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Settings {
+            todo_word: String,
+        }
+        let refusal = |json: &str| clx_plugin_api::config::<Settings>(json).unwrap_err();
+        let e = c.converter_error("handout", &format!("handout: {}", refusal(&c.converter_json("handout")))).unwrap();
+        assert_eq!(e.position().1, Some((4, 1)));
+        assert_eq!(
+            e.message(),
+            "unknown setting `todo_wrd` in [converters.handout]; did you mean `todo_word`? It knows `todo_word`"
+        );
+        let e = c.converter_error("handout", &refusal("{}")).unwrap();
+        assert_eq!(e.position().1, Some((3, 13)));
+        assert_eq!(e.message(), "[converters.handout] lacks the setting `todo_word`; add it");
+        let e = c.converter_error("handout", &refusal("[]")).unwrap();
+        assert_eq!(e.message(), "[converters.handout]: invalid length 0, expected struct Settings with 1 element");
     }
 
     #[test]

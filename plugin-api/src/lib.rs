@@ -23,8 +23,18 @@
 //! crate-type = ["cdylib", "rlib"]   # rlib: so `cargo test` can link it
 //!
 //! [dependencies]
-//! clx-plugin-api = "0.1"
+//! clx-plugin-api = "0.3"
+//!
+//! # Until clx-plugin-api is on crates.io: the copy installed with clx
+//! # (`scripts/install` puts it under PREFIX/share/clx/plugin-api).
+//! [patch.crates-io]
+//! clx-plugin-api = { path = "/home/me/.local/share/clx/plugin-api" }
 //! ```
+//!
+//! `clx plugins new NAME` writes exactly this, with the path of the copy
+//! installed beside the `clx` that runs it. Instead of the patch, a plugin
+//! may depend on a release tag of the clx repository:
+//! `clx-plugin-api = { git = "<clx repository>", tag = "v0.3.0" }`.
 //!
 //! ```
 //! // src/lib.rs
@@ -77,11 +87,14 @@
 //!   wins and `clx plugins list` reports the conflict.
 //! * [`Plugin::new`] creates the converter from the plugin's configuration.
 //!   `config` is the `[converters.<plugin name>]` table of `clx.toml`,
-//!   converted to a JSON object, `{}` when there is none. Return `Err` with a
-//!   message naming that table when it is wrong. The host calls `new` in every
-//!   worker process and also, briefly, in its own process to ask
-//!   [`Plugin::tool_identity`]: do not start an expensive tool here; start it on
-//!   the first `convert` and keep it in `self`.
+//!   converted to a JSON object, `{}` when there is none. Read it with
+//!   [`config`]`::<YourSettings>(config)?` (a `serde::Deserialize` struct with
+//!   `#[serde(deny_unknown_fields)]`): a wrong table is then reported once,
+//!   at its line in `clx.toml`, and stops the build with exit code 2. The host calls `new` in every
+//!   worker process and also in a short-lived probe process (`clx worker
+//!   --probe`, never the host's own) to ask [`Plugin::tool_identity`]: do not
+//!   start an expensive tool here; start it on the first `convert` and keep
+//!   it in `self`.
 //! * [`Plugin::tool_identity`] names the external tool behind a job type and
 //!   its version (see [the cache](#tool-identity-and-the-cache)).
 //! * [`Plugin::convert`] does one job. One converter value serves every job of
@@ -125,14 +138,26 @@
 //! written to its own variant folder under the course's public or speaker
 //! tree; the host names the file after the deck's number and title.
 //!
-//! **[`Role::Page`]**: a standalone document (a handout, an exercise sheet, a
-//! page of its own). One job per source; its `options` are `{}`, its
+//! **[`Role::Page`]**: a standalone document (a hand-out, an exercise sheet)
+//! that is neither a deck nor an image. One job per source; its `options` are `{}`, its
 //! siblings are the topic's other files (as for a deck), and it is asked for
 //! one output per language in its first declared format, with ids
 //! `de-<format>` and `en-<format>` and `params` of `{"lang": "de"}` or
 //! `{"lang": "en"}`. Each lands under the source's own name in the section's
 //! `Pages` folder (`Seiten` in German) of the public and the speaker tree:
-//! `…/<Course>/Slides/Pages/<Section>/handout.html`. A page type declared
+//! `…/<Course>/Slides/Pages/<Section>/handout.html`. The name is the stem
+//! before the suffix the type claimed the file by, kept as written (only
+//! characters a file system refuses become `_`): a type declaring
+//! `.handout.txt` turns `cheat_sheet.v2.handout.txt` into
+//! `cheat_sheet.v2.html`. The same holds for a diagram's image.
+//!
+//! A page links its topic's files as a deck does, by their path relative to
+//! the topic: the host copies the topic's data files and writes its diagram
+//! images (`img/<stem>.<format>`) into the `Pages/<Section>` folder beside
+//! the page, so `<img src="img/flow.png">` or `[data](data/table.csv)`
+//! resolve from disk, from a web server and after the folder is moved. The
+//! siblings hold the same files under the same paths, so a plugin can check
+//! a link before it writes it. The course's home page links every page. A page type declared
 //! with [`JobTypeDecl::numbered`]`(true)` gets `01 handout.html`, `02 …`,
 //! counted among the section's pages; pages never count as decks.
 //!
@@ -183,7 +208,9 @@
 //! [`Host`] is the host's side of a running job. [`Host::log`] (and
 //! [`Host::info`], [`Host::warn`]) go through the host's logger and are shown
 //! with `--log-level`; do not print to stdout, which the worker uses to talk to
-//! the host. [`Host::progress`] reports how far a long job is.
+//! the host. [`Host::progress`] reports how far a long job is: `clx` shows
+//! it on its progress line, logs it at `--log-level debug` and keeps the
+//! last report of each job for `clx jobs list`.
 //! [`Host::is_cancelled`] turns true when the host no longer wants the job
 //! (the build was interrupted or the job was given to another worker); check
 //! it between expensive steps and return early, with any error: the host does
@@ -196,16 +223,22 @@
 //! with the default `panic = "unwind"`; with `panic = "abort"` nothing can be
 //! caught). A panic in a thread you started is yours to handle. A crash, an
 //! abort or a hang takes down only the worker process, which the host
-//! replaces; the job is retried. Programs you start run in the worker's process
+//! replaces, and the error names the plugin: worker of plugin `bob` killed
+//! by signal 6. A job whose worker was killed or stopped its heartbeat is
+//! tried once more in a fresh worker; a job that aborts or runs past
+//! `--job-timeout` fails at once (it would abort or hang again). Programs you start run in the worker's process
 //! group and are killed with it, so kill a tool that hangs rather than waiting
 //! forever.
 //!
 //! # Tool identity and the cache
 //!
 //! The host caches every result under a key made of the plugin's name and
-//! [`Manifest::version`], the job type, the job (source bytes, siblings,
-//! requested outputs and options) and the string [`Plugin::tool_identity`]
-//! returns for the job type. An unchanged rebuild converts nothing. Hence:
+//! [`Manifest::version`], a hash of the plugin library file, the plugin's
+//! `[converters.<name>]` configuration, the job type, the job (source bytes,
+//! siblings, requested outputs and options) and the string
+//! [`Plugin::tool_identity`] returns for the job type. An unchanged rebuild
+//! converts nothing; a rebuilt library or a changed configuration converts
+//! again. Hence:
 //!
 //! * return the external tool's name and version (`dot - graphviz version
 //!   2.43.0`); upgrading the tool then re-renders, and a different tool on
@@ -253,9 +286,18 @@
 //! # Versions
 //!
 //! This crate's version is the plugin ABI version, [`API_VERSION`]. Cargo's
-//! semver rules decide compatibility: a new 0.x minor (0.1 to 0.2) or a new
-//! major is breaking, patch releases only add. Before `abi_stable` compares
-//! type layouts, the host reads the version the plugin was built against
+//! semver rules decide compatibility, and this is the policy behind them:
+//!
+//! * a **patch** release (0.3.0 to 0.3.1) changes no type's layout and
+//!   removes nothing: it adds helper functions, methods at the end of the
+//!   prefix types below, and documentation. A plugin built against 0.3.0
+//!   loads into any 0.3.x clx, and one built against 0.3.1 into a 0.3.0 clx
+//!   as long as it does not rely on what 0.3.1 added;
+//! * a new **0.x minor** (0.3 to 0.4), or later a new major, may change
+//!   layouts: every plugin is rebuilt against it. State the requirement as
+//!   `"0.3"` (which cargo reads as `>=0.3.0, <0.4`).
+//!
+//! Before `abi_stable` compares type layouts, the host reads the version the plugin was built against
 //! ([`API_VERSION_SYMBOL`], exported by [`export_plugin!`]) and refuses a
 //! mismatch with a message naming both versions (see [`check_api_version`]):
 //!
@@ -346,6 +388,34 @@ macro_rules! export_plugin {
             }
         };
     };
+}
+
+/// How an error of [`config`] begins, so the host can tell a refused
+/// configuration from any other failure of [`Plugin::new`].
+pub const CONFIG_ERROR_PREFIX: &str = "invalid configuration: ";
+
+/// The plugin's `[converters.<name>]` table (the `config` that
+/// [`Plugin::new`] receives) as a typed value. Call it first in `new` and
+/// return its error as it is: the host then reports the problem once,
+/// against `clx.toml` and the line of the offending key (an unknown setting
+/// with the nearest known one, a wrong type in words), and stops the build
+/// with exit code 2 before any job runs.
+///
+/// ```
+/// #[derive(serde::Deserialize, Default)]
+/// #[serde(deny_unknown_fields)] // a misspelt key is an error, not ignored
+/// struct Settings {
+///     #[serde(default)]
+///     width: Option<u32>,
+/// }
+///
+/// let settings: Settings = clx_plugin_api::config(r#"{"width": 80}"#).unwrap();
+/// assert_eq!(settings.width, Some(80));
+/// let wrong = clx_plugin_api::config::<Settings>(r#"{"widht": 80}"#).err().unwrap();
+/// assert!(wrong.starts_with(clx_plugin_api::CONFIG_ERROR_PREFIX) && wrong.contains("unknown field `widht`"));
+/// ```
+pub fn config<T: serde::de::DeserializeOwned>(config: &str) -> Result<T, String> {
+    serde_json::from_str(config).map_err(|e| format!("{CONFIG_ERROR_PREFIX}{e}"))
 }
 
 /// Where clx keeps its state (queue, cache, workers' scratch folders, and
@@ -460,5 +530,13 @@ mod tests {
         assert!(!decl.claims("slides_intro.txt"));
         let diagram = JobTypeDecl::new("plantuml", Role::Diagram).suffixes(&[".puml"]);
         assert!(diagram.claims("classes.puml"));
+    }
+
+    #[test]
+    fn the_longest_declared_suffix_claims_a_file() {
+        let page = JobTypeDecl::new("handout", Role::Page).suffixes(&[".md", ".handout.md"]);
+        assert_eq!(page.claimed_suffix("cheat_sheet.v2.handout.md"), Some(".handout.md"));
+        assert_eq!(page.claimed_suffix("notes.md"), Some(".md"));
+        assert_eq!(page.claimed_suffix("notes.txt"), None);
     }
 }

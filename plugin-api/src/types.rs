@@ -18,7 +18,7 @@ use abi_stable::{
 /// | --- | --- | --- | --- |
 /// | [`Role::Slides`] | deck and language | `<Slides>/<Html\|Notebooks\|Code>/<kind>/<Section>/NN Title.<ext>` | the topic's other files |
 /// | [`Role::Diagram`] | source file | `<section>/img/<stem>.<format>` in every variant folder of the topic | none |
-/// | [`Role::Page`] | source file | `<Slides>/Pages/<Section>/[NN ]<stem>.<format>` (`Folien/Seiten` in German) | the topic's other files |
+/// | [`Role::Page`] | source file | `<Slides>/Pages/<Section>/[NN ]<stem>.<format>` (`Folien/Seiten` in German), the topic's `img/` and data files beside it | the topic's other files |
 #[repr(transparent)]
 #[derive(StableAbi, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Role(u8);
@@ -30,10 +30,11 @@ impl Role {
     pub const Slides: Role = Role(0);
     /// One source in, one image per format in the topic's `img/` folder out.
     pub const Diagram: Role = Role(1);
-    /// A standalone document: one source in, one output per format and
-    /// language (the job's output params carry `"lang": "de"|"en"`), kept
-    /// under its own name in the `Pages` folder of each section, in the
-    /// public and the speaker tree.
+    /// A standalone document: one source in, one output per language in the
+    /// type's first declared format (the output params carry
+    /// `"lang": "de"|"en"`), kept under its own stem in the `Pages` folder of
+    /// each section, in the public and the speaker tree, with its topic's
+    /// `img/` and data files beside it.
     pub const Page: Role = Role(2);
 
     /// The roles this plugin-api knows.
@@ -84,7 +85,9 @@ pub struct JobTypeDecl {
     pub role: Role,
     /// One line for `clx plugins info`; may be empty.
     pub description: RString,
-    /// File name suffixes claimed, with the dot: `.puml`.
+    /// File name suffixes claimed, with the dot: `.puml`, or compound
+    /// (`.handout.txt`). The part of a file name before the suffix is the stem
+    /// its outputs are named after, kept as written.
     pub suffixes: RVec<RString>,
     /// When not empty, a file is claimed only if its name also starts with
     /// one of these (`slides_`).
@@ -174,10 +177,20 @@ impl JobTypeDecl {
 
     /// Whether this job type claims a file with this name (no directories).
     pub fn claims(&self, file_name: &str) -> bool {
-        let suffix_ok = self.suffixes.iter().any(|s| file_name.ends_with(s.as_str()));
+        self.claimed_suffix(file_name).is_some()
+    }
+
+    /// The declared suffix by which this job type claims `file_name`, the
+    /// longest when several match (`.handout.txt` before `.txt`), or `None`
+    /// when it does not claim the file. What precedes it is the output's
+    /// stem: `welcome.handout.txt` becomes `welcome.html`.
+    pub fn claimed_suffix(&self, file_name: &str) -> Option<&str> {
         let prefix_ok =
             self.name_prefixes.is_empty() || self.name_prefixes.iter().any(|p| file_name.starts_with(p.as_str()));
-        suffix_ok && prefix_ok
+        if !prefix_ok {
+            return None;
+        }
+        self.suffixes.iter().map(RString::as_str).filter(|s| file_name.ends_with(s)).max_by_key(|s| s.len())
     }
 }
 

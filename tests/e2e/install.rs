@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use clx_e2e::{percent_decode, render_in_chromium, stderr, stdout, target_dir, tools_dir, Env};
+use clx_e2e::{cargo_build_plugin, percent_decode, render_in_chromium, stderr, stdout, target_dir, tools_dir, Env};
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_path_buf()
@@ -154,6 +154,45 @@ fn installed_clx_inits_builds_and_publishes_a_browsable_course_from_any_director
     assert!(out.expect("uninstall").status.success());
     assert_eq!(files_below(prefix.path()), vec![keep.clone()]);
     assert!(!prefix.path().join("lib").exists() && !prefix.path().join("share").exists());
+}
+
+/// What an outside author has: an installed clx and no checkout. The
+/// scaffold depends on the API by version, patched to the copy the install
+/// put under PREFIX/share/clx, and builds, installs and lists as it is.
+#[test]
+fn a_plugin_scaffolded_by_an_installed_clx_builds_against_the_installed_api_copy() {
+    let prefix = tempfile::tempdir().expect("prefix");
+    install(prefix.path());
+    let api = prefix.path().join("share/clx/plugin-api");
+    let manifest = std::fs::read_to_string(prefix.path().join("lib/clx/install-manifest")).expect("manifest");
+    for file in ["share/clx/plugin-api/Cargo.toml", "share/clx/plugin-api/src/lib.rs"] {
+        assert!(manifest.lines().any(|l| l == file), "{file}: {manifest}");
+    }
+    let installed_toml = std::fs::read_to_string(api.join("Cargo.toml")).expect("installed Cargo.toml");
+    assert!(!installed_toml.contains("workspace = true"), "workspace settings resolved: {installed_toml}");
+
+    let env = Env::new();
+    let elsewhere = tempfile::tempdir().expect("work dir");
+    let out = installed(&env, prefix.path(), elsewhere.path())
+        .args(["plugins", "new", "outside"])
+        .output()
+        .expect("plugins new");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let crate_dir = elsewhere.path().join("clx-plugin-outside");
+    let cargo_toml = std::fs::read_to_string(crate_dir.join("Cargo.toml")).expect("scaffold Cargo.toml");
+    assert!(cargo_toml.contains("clx-plugin-api = \"0.2\""), "{cargo_toml}");
+    let api = api.canonicalize().expect("installed api");
+    assert!(cargo_toml.contains(&format!("clx-plugin-api = {{ path = \"{}\" }}", api.display())), "{cargo_toml}");
+    let repo = repo_root().canonicalize().expect("repo");
+    assert!(!cargo_toml.contains(&repo.display().to_string()), "no path into the clx tree: {cargo_toml}");
+
+    let library = cargo_build_plugin(&crate_dir, "outside");
+    let out = installed(&env, prefix.path(), elsewhere.path()).args(["plugins", "install"]).arg(&library).output();
+    let out = out.expect("plugins install");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let list = installed(&env, prefix.path(), elsewhere.path()).args(["plugins", "list"]).output().expect("list");
+    let list = stdout(&list);
+    assert!(list.lines().any(|l| l.starts_with("outside ") && l.ends_with(" ok")), "{list}");
 }
 
 /// The home page as a browser shows it: the links are there and it paints.

@@ -55,6 +55,10 @@ fn a_plugin_built_against_an_incompatible_api_is_reported_and_skipped() {
     assert!(reason.contains("built against plugin-api 0.0.3; this clx speaks 0.3.x: rebuild against 0.3"), "{reason}");
     // Everything else still loads.
     assert!(list.iter().any(|p| p["name"] == "graphviz" && p["status"] == "ok"));
+    // The table names it by its file, as no manifest was read.
+    let table = stdout(&env.clx().args(["plugins", "list", "--plugin-dir"]).arg(dir.path()).output().unwrap());
+    let row = table.lines().find(|l| l.contains("incompatible")).unwrap_or_default();
+    assert!(row.starts_with("libold.so "), "{table}");
 }
 
 #[test]
@@ -114,4 +118,31 @@ fn plugins_info_shows_job_types_and_unknown_names_fail() {
     let out = env.run(&["plugins", "info", "nope"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("no plugin named `nope`"), "{}", stderr(&out));
+}
+
+#[test]
+fn plugins_install_refuses_a_world_writable_library_says_it_replaced_and_warns_when_shadowed() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    let dir = tempfile::tempdir().unwrap();
+    let lib = dir.path().join("libclx_plugin_graphviz.so");
+    std::fs::copy(library("clx-plugin-graphviz"), &lib).unwrap();
+    let install = || env.clx().args(["plugins", "install"]).arg(&lib).output().unwrap();
+    let installed = env.home.path().join("data/clx/plugins/libclx_plugin_graphviz.so");
+
+    std::fs::set_permissions(&lib, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = install();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("is writable by every user"), "{}", stderr(&out));
+    assert!(!installed.exists(), "nothing installed");
+
+    std::fs::set_permissions(&lib, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = install();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).starts_with("installed graphviz "), "{}", stdout(&out));
+    // The graphviz shipped beside clx comes first on the search path.
+    let shipped = target_dir().join("libclx_plugin_graphviz.so");
+    assert!(stderr(&out).contains(&format!("warning: clx uses {} instead", shipped.display())), "{}", stderr(&out));
+    let out = install();
+    assert!(stdout(&out).starts_with("replaced graphviz "), "{}", stdout(&out));
 }

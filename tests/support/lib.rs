@@ -276,6 +276,27 @@ pub fn live_processes() -> Vec<u32> {
 }
 
 /// The repository root (the tests crate lives in `<root>/tests`).
+/// Build a scaffolded plugin crate as its author would (`cargo build
+/// --offline`; the dependencies are already in cargo's cache) and return its
+/// library. Every such crate shares `target/scaffold`, so the API and its
+/// dependencies compile once across tests.
+pub fn cargo_build_plugin(crate_dir: &Path, name: &str) -> PathBuf {
+    let target = repo_root().join("target/scaffold");
+    let built = std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .args(["build", "--offline", "--quiet"])
+        .current_dir(crate_dir)
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .expect("run cargo build");
+    assert!(built.status.success(), "cargo build of {} failed: {}", crate_dir.display(), stderr(&built));
+    target.join("debug").join(format!(
+        "{}clx_plugin_{}{}",
+        std::env::consts::DLL_PREFIX,
+        name.replace('-', "_"),
+        std::env::consts::DLL_SUFFIX
+    ))
+}
+
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_path_buf()
 }

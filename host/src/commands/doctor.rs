@@ -40,7 +40,11 @@ pub fn run(global: &GlobalArgs) -> Result<ExitCode> {
             Ok(c) => c,
             Err(e) => {
                 problems += 1;
-                outln!("MISSING  {}: {e}", plugin.name());
+                // A refused `[converters.NAME]` table is shown at its line.
+                match config.converter_error(plugin.name(), &e.to_string()) {
+                    Some(at) => outln!("CONFIG   {}: {at}", plugin.name()),
+                    None => outln!("MISSING  {}: {e}", plugin.name()),
+                }
                 continue;
             }
         };
@@ -68,6 +72,11 @@ pub fn run(global: &GlobalArgs) -> Result<ExitCode> {
             }
         }
     }
+    // Every unmet requirement of the course, not only the first a build stops at.
+    let unmet = registry.unmet_requirements(&config.required_plugins);
+    for requirement in &unmet {
+        outln!("UNMET    {requirement}");
+    }
     if let Some(root) = std::env::current_dir().ok().and_then(|d| course_root(&d)) {
         report_unlisted_topics(&root, &registry);
     }
@@ -75,6 +84,11 @@ pub fn run(global: &GlobalArgs) -> Result<ExitCode> {
     super::print_search_path(&registry)?;
     if problems > 0 {
         outln!("\n{problems} converter(s) not ready; `scripts/setup` installs every external tool clx uses");
+    }
+    if !unmet.is_empty() {
+        outln!("\n{} plugin requirement(s) of clx.toml not met; a build stops at the first", unmet.len());
+    }
+    if problems > 0 || !unmet.is_empty() {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)

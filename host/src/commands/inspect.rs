@@ -147,16 +147,34 @@ pub fn jobs(global: &GlobalArgs, cmd: JobsCommand) -> Result<ExitCode> {
                 })?),
                 None => None,
             };
-            let jobs = queue.jobs(None, status, 200)?;
+            let mut jobs = queue.jobs(None, status, 200)?;
+            if status == Some(JobStatus::Failed) {
+                // A failure a later build fixed is history, not a problem:
+                // the same source and job type done by a later job hides it.
+                let done = queue.jobs(None, Some(JobStatus::Done), usize::MAX >> 1)?;
+                jobs.retain(|f| {
+                    !done.iter().any(|d| d.id.0 > f.id.0 && d.job_type == f.job_type && d.source == f.source)
+                });
+            }
             if jobs.is_empty() {
                 outln!("no jobs");
                 return Ok(ExitCode::SUCCESS);
             }
-            outln!("{:>6} {:>6} {:<10} {:<9} {:>3}  SOURCE", "ID", "BUILD", "TYPE", "STATUS", "TRY");
+            outln!(
+                "{:>6} {:>6} {:<10} {:<9} {:>3}  {:<16}  SOURCE",
+                "ID",
+                "BUILD",
+                "TYPE",
+                "STATUS",
+                "TRY",
+                "PROGRESS"
+            );
             for j in jobs {
                 let error = j.error.map(|e| format!("  [{}] {}", e.category.as_str(), e.message)).unwrap_or_default();
+                // The last step its plugin reported: where a running job is, or where a failed one stopped.
+                let progress = j.progress.unwrap_or_else(|| "-".to_owned());
                 outln!(
-                    "{:>6} {:>6} {:<10} {:<9} {:>3}  {}{error}",
+                    "{:>6} {:>6} {:<10} {:<9} {:>3}  {progress:<16}  {}{error}",
                     j.id.0,
                     j.session.0,
                     j.job_type,

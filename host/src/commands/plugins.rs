@@ -7,12 +7,14 @@ use anyhow::{bail, Context, Result};
 use clx::plugin::{Candidate, Registry};
 use serde_json::json;
 
-use crate::cli::{GlobalArgs, PluginsCommand};
+use crate::cli::{GlobalArgs, PluginsCommand, ScaffoldRole};
 
 pub fn run(global: &GlobalArgs, cmd: PluginsCommand) -> Result<ExitCode> {
     match cmd {
-        PluginsCommand::New { name, dir, api_path } => return scaffold(&name, dir, api_path),
-        PluginsCommand::Install { path } => return install(&path),
+        PluginsCommand::New { name, dir, api_path, role, suffix } => {
+            return scaffold(&name, dir, api_path, role, suffix.as_deref())
+        }
+        PluginsCommand::Install { path } => return install(global, &path),
         _ => {}
     }
     // The current folder's clx.toml counts, as it does for `clx build` there.
@@ -104,7 +106,8 @@ fn print_table(registry: &Registry) -> Result<()> {
                 None => c.status.label().to_owned(),
             };
             [
-                c.plugin.as_ref().map(|p| p.name().to_owned()).unwrap_or_else(|| "-".into()),
+                // A library whose manifest cannot be read goes by its file name.
+                c.plugin.as_ref().map(|p| p.name().to_owned()).unwrap_or_else(|| file_name(&c.path)),
                 c.plugin.as_ref().map(|p| p.manifest.version.to_string()).unwrap_or_else(|| "-".into()),
                 claims(c),
                 c.path.display().to_string(),
@@ -144,6 +147,10 @@ fn print_table(registry: &Registry) -> Result<()> {
     Ok(())
 }
 
+fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+}
+
 fn print_info(c: &Candidate) -> Result<()> {
     let Some(p) = &c.plugin else { return Ok(()) };
     outln!("{} {}", p.name(), p.manifest.version);
@@ -177,38 +184,68 @@ const TEMPLATE_CARGO: &str = include_str!("../../templates/plugin/Cargo.toml.tmp
 const TEMPLATE_LIB: &str = include_str!("../../templates/plugin/src/lib.rs.tmpl");
 const TEMPLATE_README: &str = include_str!("../../templates/plugin/README.md.tmpl");
 
-/// Where this clx's plugin-api source was when clx was built.
-fn own_api_source() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugin-api")
+/// Where `scripts/install` puts the plugin API's source, relative to the
+/// installed binary: `PREFIX/bin/clx` -> `PREFIX/share/clx/plugin-api`.
+fn installed_api_source() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?.canonicalize().ok()?;
+    let prefix = exe.parent()?.parent()?;
+    Some(prefix.join("share/clx/plugin-api")).filter(|p| p.join("Cargo.toml").is_file())
 }
 
-/// The `clx-plugin-api = …` line: a path dependency on `api_path` (given or
-/// this clx's own source), else a git dependency on the repository clx was
-/// built from.
-fn api_dependency(api_path: Option<PathBuf>) -> Result<String> {
+/// Where this clx's plugin-api source was when clx was built: only a clx run
+/// from its own build tree has it.
+fn own_api_source() -> Option<PathBuf> {
+    Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugin-api")).filter(|p| p.join("Cargo.toml").is_file())
+}
+
+/// The version requirement a plugin states: this clx's API version as
+/// `MAJOR.MINOR` (for 0.x, a new minor is a new ABI, so `0.3` means 0.3.*).
+fn api_requirement() -> String {
+    let mut parts = clx_plugin_api::API_VERSION.split('.');
+    match (parts.next(), parts.next()) {
+        (Some(major), Some(minor)) => format!("{major}.{minor}"),
+        _ => clx_plugin_api::API_VERSION.to_owned(),
+    }
+}
+
+/// The scaffold's dependency on the API: by version, as once it is on
+/// crates.io, with a `[patch.crates-io]` pointing at a local copy until
+/// then. The copy is `--api-path`, else the one installed with this clx,
+/// else (a clx run from its build tree) its own source.
+fn api_dependency(api_path: Option<PathBuf>) -> Result<(String, String)> {
+    let requirement = format!("clx-plugin-api = {}", toml_string(&api_requirement()));
     let path = match api_path {
-        Some(p) => Some(p),
-        None => Some(own_api_source()).filter(|p| p.join("Cargo.toml").is_file()),
-    };
-    if let Some(path) = path {
-        let path = path.canonicalize().with_context(|| format!("--api-path {}: no such directory", path.display()))?;
-        if !path.join("Cargo.toml").is_file() {
-            bail!(
-                "--api-path {}: no Cargo.toml there; pass the plugin-api directory of a clx checkout",
-                path.display()
-            );
+        Some(p) => {
+            let p = p.canonicalize().with_context(|| format!("--api-path {}: no such directory", p.display()))?;
+            if !p.join("Cargo.toml").is_file() {
+                bail!(
+                    "--api-path {}: no Cargo.toml there; pass PREFIX/share/clx/plugin-api of an installed clx \
+                     or the plugin-api directory of a clx checkout",
+                    p.display()
+                );
+            }
+            p
         }
-        let text = path.to_str().context("the plugin-api path is not valid UTF-8; pass --api-path")?;
-        return Ok(format!("clx-plugin-api = {{ path = {} }}", toml_string(text)));
-    }
-    let repository = env!("CARGO_PKG_REPOSITORY");
-    if repository.is_empty() {
-        bail!(
-            "this clx was built without its source at hand and names no repository; \
-             pass --api-path <clx checkout>/plugin-api"
-        );
-    }
-    Ok(format!("clx-plugin-api = {{ git = {} }}", toml_string(repository)))
+        None => match installed_api_source().or_else(|| own_api_source().and_then(|p| p.canonicalize().ok())) {
+            Some(p) => p,
+            None => bail!(
+                "no copy of clx-plugin-api found beside this clx (PREFIX/share/clx/plugin-api, which scripts/install \
+                 puts there); pass --api-path <clx checkout>/plugin-api"
+            ),
+        },
+    };
+    let text = path.to_str().context("the plugin-api path is not valid UTF-8; pass --api-path")?;
+    let patch = format!(
+        "# clx-plugin-api is not on crates.io yet: use the copy installed with clx.\n\
+         # Once it is published, delete this section. Another way is a git\n\
+         # dependency on a release tag of the clx repository instead of the\n\
+         # version above: clx-plugin-api = {{ git = \"<clx repository>\", tag = \"v{}\" }}\n\
+         [patch.crates-io]\n\
+         clx-plugin-api = {{ path = {} }}\n",
+        clx_plugin_api::API_VERSION,
+        toml_string(text)
+    );
+    Ok((requirement, patch))
 }
 
 fn toml_string(text: &str) -> String {
@@ -221,22 +258,81 @@ fn valid_name(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
+/// What the scaffold of each role declares and requests: the `Role`
+/// constant, its format, where outputs land (for the docs), and the outputs
+/// its test asks for, as the host asks for them.
+fn role_parts(role: ScaffoldRole) -> (&'static str, &'static str, &'static str, &'static str) {
+    match role {
+        ScaffoldRole::Slides => (
+            "Slides",
+            "html",
+            "as a deck (`Role::Slides`), writes an upper-cased HTML page per variant, numbered in its section",
+            r##".with_output("html-completed", "html", r#"{"kind": "completed"}"#).with_output("html-speaker", "html", r#"{"kind": "speaker"}"#)"##,
+        ),
+        ScaffoldRole::Diagram => (
+            "Diagram",
+            "svg",
+            "as a diagram (`Role::Diagram`), writes an upper-cased SVG image to the topic's `img/` folder",
+            r#".with_output("svg", "svg", "{}")"#,
+        ),
+        ScaffoldRole::Page => (
+            "Page",
+            "html",
+            "as a standalone page (`Role::Page`), writes an upper-cased HTML page per language to its \
+             section's `Pages` folder (`Seiten` in German) of the public and the speaker tree",
+            r##".with_output("de-html", "html", r#"{"lang": "de"}"#).with_output("en-html", "html", r#"{"lang": "en"}"#)"##,
+        ),
+    }
+}
+
+/// A suffix a job type can declare and Rust and TOML strings can hold.
+fn valid_suffix(suffix: &str) -> bool {
+    suffix.len() > 1
+        && suffix.starts_with('.')
+        && !suffix.ends_with('.')
+        && suffix.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+}
+
 /// `clx plugins new NAME`: a crate that builds, tests and installs as it is.
-fn scaffold(name: &str, dir: Option<PathBuf>, api_path: Option<PathBuf>) -> Result<ExitCode> {
+fn scaffold(
+    name: &str,
+    dir: Option<PathBuf>,
+    api_path: Option<PathBuf>,
+    role: ScaffoldRole,
+    suffix: Option<&str>,
+) -> Result<ExitCode> {
     if !valid_name(name) {
         bail!("`{name}` is not a plugin name: use 1-64 characters of a-z, 0-9, `-`, `_`, starting with a letter");
     }
+    let suffix = suffix.map_or_else(|| format!(".{name}"), str::to_owned);
+    if !valid_suffix(&suffix) {
+        bail!(
+            "--suffix `{suffix}` is not a file suffix: start with a dot and use a-z, A-Z, 0-9, `.`, `-`, `_` \
+             (e.g. `.handout.md`)"
+        );
+    }
+    let (role_const, format, role_doc, test_outputs) = role_parts(role);
     let dir = dir.unwrap_or_else(|| PathBuf::from(format!("clx-plugin-{name}")));
     if dir.exists() && dir.read_dir().map(|mut d| d.next().is_some()).unwrap_or(true) {
         bail!("{} already exists and is not empty; pick another --dir", dir.display());
     }
-    let fill =
-        |template: &str, dependency: &str| template.replace("{{name}}", name).replace("{{api_dependency}}", dependency);
-    let dependency = api_dependency(api_path)?;
+    let (dependency, patch) = api_dependency(api_path)?;
+    let fill = |template: &str| {
+        template
+            .replace("{{name}}", name)
+            .replace("{{name_snake}}", &name.replace('-', "_"))
+            .replace("{{api_dependency}}", &dependency)
+            .replace("{{api_patch}}", &patch)
+            .replace("{{role}}", role_const)
+            .replace("{{role_doc}}", role_doc)
+            .replace("{{format}}", format)
+            .replace("{{suffix}}", &suffix)
+            .replace("{{test_outputs}}", test_outputs)
+    };
     let files = [
-        ("Cargo.toml", fill(TEMPLATE_CARGO, &dependency)),
-        ("src/lib.rs", fill(TEMPLATE_LIB, &dependency)),
-        ("README.md", fill(TEMPLATE_README, &dependency)),
+        ("Cargo.toml", fill(TEMPLATE_CARGO)),
+        ("src/lib.rs", fill(TEMPLATE_LIB)),
+        ("README.md", fill(TEMPLATE_README)),
         (".gitignore", "/target\n".to_owned()),
     ];
     for (rel, text) in files {
@@ -258,10 +354,23 @@ fn library_file(name: &str) -> String {
 
 /// `clx plugins install PATH`: load the library (a plugin that cannot be
 /// used is refused with the reason), then copy it into the user plugin dir
-/// under its plugin's name.
-fn install(path: &Path) -> Result<ExitCode> {
+/// under its plugin's name, saying when it replaced one and warning when
+/// another directory's copy of the plugin is the one clx will use.
+fn install(global: &GlobalArgs, path: &Path) -> Result<ExitCode> {
     if !path.is_file() {
         bail!("{} is not a file; pass the built library, e.g. target/release/{}", path.display(), library_file("NAME"));
+    }
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?.permissions();
+        // Any user could have swapped the code that clx is about to run.
+        if mode.mode() & 0o002 != 0 {
+            bail!(
+                "{} is writable by every user, so anyone could have replaced it; `chmod o-w {}` and install again",
+                path.display(),
+                path.display()
+            );
+        }
     }
     let plugin =
         clx::plugin::loader::load(path).map_err(|e| anyhow::anyhow!("{}: not installed: {e}", path.display()))?;
@@ -281,7 +390,19 @@ fn install(path: &Path) -> Result<ExitCode> {
         std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(0o755))
             .with_context(|| format!("cannot set the mode of {}", partial.display()))?;
     }
+    let replaced = to.exists();
     std::fs::rename(&partial, &to).with_context(|| format!("cannot move the library to {}", to.display()))?;
-    outln!("installed {} {} to {}", plugin.name(), plugin.manifest.version, to.display());
+    let verb = if replaced { "replaced" } else { "installed" };
+    outln!("{verb} {} {} in {}", plugin.name(), plugin.manifest.version, to.display());
+    let (registry, _) = super::discover_plugins(global, std::env::current_dir().ok().as_deref())?;
+    let in_use = registry.plugin(plugin.name()).map(|p| p.path.clone());
+    let same = |p: &Path| p.canonicalize().ok() == to.canonicalize().ok();
+    if let Some(other) = in_use.filter(|p| !same(p)) {
+        eprintln!(
+            "warning: clx uses {} instead: its directory comes first on the plugin search path \
+             (see `clx plugins list`); remove it to use the one installed now",
+            other.display()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

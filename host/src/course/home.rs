@@ -1,7 +1,8 @@
 //! The course home page: an `index.html` at the top of every output course
 //! root, so a participant who opens the folder (from disk, a web server or a
 //! git host) sees the course's sections and topics in order and reaches every
-//! page, notebook, code file and data file from there.
+//! page, notebook, code file, standalone page (`Role::Page`) and data file
+//! from there.
 //!
 //! The page is made from the plan itself: it links exactly the files this
 //! build writes into its root, with relative links only, so it never points
@@ -137,6 +138,7 @@ fn render(course: &Course, layout: &Layout, plan: &Plan, top: Top, lang: Lang, r
 /// data files.
 fn topic_item(body: &mut Page, topic: &Topic, plan: &Plan, lang: Lang, root: &Path) {
     let mut decks = Vec::new();
+    let mut pages = Vec::new();
     let mut data = Vec::new();
     for file in &topic.files {
         match &file.role {
@@ -164,10 +166,22 @@ fn topic_item(body: &mut Page, topic: &Topic, plan: &Plan, lang: Lang, root: &Pa
                     data.push(Link { label: file.rel.clone(), rel: rel.to_owned() });
                 }
             }
-            FileRole::Diagram(_) | FileRole::Page(_) => {}
+            FileRole::Page(_) => {
+                // One file per language and tree: the one in this root.
+                pages.extend(
+                    plan.jobs
+                        .iter()
+                        .filter(|j| j.source == file.path)
+                        .flat_map(|j| &j.outputs)
+                        .flat_map(|o| &o.destinations)
+                        .filter_map(|d| d.strip_prefix(root).ok())
+                        .map(|rel| Link { label: page_label(rel), rel: rel.to_owned() }),
+                );
+            }
+            FileRole::Diagram(_) => {}
         }
     }
-    if decks.is_empty() && data.is_empty() {
+    if decks.is_empty() && pages.is_empty() && data.is_empty() {
         return;
     }
     body.push_str("<li class=\"topic\">\n");
@@ -187,6 +201,15 @@ fn topic_item(body: &mut Page, topic: &Topic, plan: &Plan, lang: Lang, root: &Pa
         let failed = if lang == Lang::De { "in diesem Build fehlgeschlagen" } else { "failed in this build" };
         body.needs(files, String::new(), format!(" <span class=\"failed\">{failed}</span>"));
         body.push_str("</div>\n");
+    }
+    // A page is linked only when this build wrote it, as a deck's files are.
+    for link in &pages {
+        let failed = if lang == Lang::De { "in diesem Build fehlgeschlagen" } else { "failed in this build" };
+        body.needs(
+            vec![root.join(&link.rel)],
+            format!("<div class=\"page\">{}</div>\n", anchor(link)),
+            format!("<div class=\"page\">{} <span class=\"failed\">{failed}</span></div>\n", esc(&link.label)),
+        );
     }
     if !data.is_empty() {
         let parts: Vec<String> = data.iter().map(anchor).collect();
@@ -216,6 +239,11 @@ fn dir_groups(
         }
     }
     groups
+}
+
+/// A page's name as its file has it, without the format: `01 handout`.
+fn page_label(rel: &Path) -> String {
+    rel.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned())
 }
 
 /// `Slides/Html/Completed/…` -> `HTML completed`; what a participant
@@ -302,6 +330,24 @@ fn slash_path(p: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_page_is_listed_under_its_topic_and_linked_only_once_written() {
+        use crate::course::planner::{plan_course, PlanOptions};
+        use crate::course::testing::{spec, write, TestClassifier};
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        write(root, "slides/module_000_a/topic_100_x/cheat_sheet.v2.handout.md", "c");
+        let course = Course::load(spec(root, &[("S", &["x"])]), root, &TestClassifier).unwrap();
+        let out = root.join("out");
+        let plan = plan_course(&course, &out, &PlanOptions::default());
+        let home = plan.pages.iter().find(|p| p.to == out.join("public/En/C/index.html")).unwrap();
+        let written = String::from_utf8(home.bytes(|_| true)).unwrap();
+        assert!(written.contains(r#"<a href="Slides/Pages/S/cheat_sheet.v2.html">cheat_sheet.v2</a>"#), "{written}");
+        let failed = String::from_utf8(home.bytes(|_| false)).unwrap();
+        assert!(failed.contains("cheat_sheet.v2 <span class=\"failed\">"), "{failed}");
+        assert!(!failed.contains("Pages/S/cheat_sheet.v2.html"), "{failed}");
+    }
 
     #[test]
     fn links_are_relative_and_percent_encoded() {

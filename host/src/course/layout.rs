@@ -206,11 +206,42 @@ pub fn sanitize_name(name: &str) -> String {
     out
 }
 
+/// A file stem written as the author named it (`cheat_sheet.v2`), changed
+/// only where a file system or URL needs it: path separators, control
+/// characters and the characters Windows forbids become `_`, and leading
+/// dots are dropped so the file is neither hidden nor a way out of its
+/// folder. Unlike [`sanitize_name`] it keeps dots and case.
+pub fn sanitize_file_stem(stem: &str) -> String {
+    let kept: String = stem
+        .trim()
+        .chars()
+        .map(|c| match c {
+            '/' | '\\' | '<' | '>' | ':' | '"' | '|' | '?' | '*' => '_',
+            c if c.is_control() => '_',
+            c => c,
+        })
+        .collect();
+    let kept = kept.trim_start_matches('.');
+    if kept.is_empty() {
+        "_".to_owned()
+    } else {
+        kept.to_owned()
+    }
+}
+
 /// A name that may nest folders (`Code/Solutions`, `Teil 1/Grundlagen`):
 /// each segment sanitised on its own, empty segments dropped. Because `.` is
 /// deleted no segment can climb out of the course dir.
 pub fn sanitize_path(name: &str) -> PathBuf {
     name.split(['/', '\\']).map(sanitize_name).filter(|s| !s.is_empty()).collect()
+}
+
+/// A topic's file (`rel`, `/`-separated, relative to the topic) in one of
+/// the folders its files land in (a variant's or the pages' section folder).
+pub fn topic_file_in(dir: &Path, rel: &str) -> PathBuf {
+    let mut p = dir.to_owned();
+    p.extend(rel.split('/'));
+    p
 }
 
 /// The output tree of one course below `<out>`.
@@ -270,23 +301,24 @@ impl Layout {
     /// A file of a topic (data file, generated image) beside the decks:
     /// `rel` is `/`-separated and relative to the topic.
     pub fn topic_file_path(&self, v: Variant, section: &Text, rel: &str) -> PathBuf {
-        let mut p = self.section_dir(v, section);
-        p.extend(rel.split('/'));
-        p
+        topic_file_in(&self.section_dir(v, section), rel)
     }
 
     /// `<course root>/<Slides|Folien>/<Pages|Seiten>/<Section>/<name>`: where
     /// a standalone document (`Role::Page`) lands, under its own name.
     pub fn page_path(&self, top: Top, lang: Lang, section: &Text, name: &str) -> PathBuf {
+        self.pages_dir(top, lang, section).join(name)
+    }
+
+    /// `<course root>/<Slides|Folien>/<Pages|Seiten>/<Section>`: a section's
+    /// pages, with the files of their topics (`img/`, data) beside them as
+    /// beside the decks, so a page links them by the same relative paths.
+    pub fn pages_dir(&self, top: Top, lang: Lang, section: &Text) -> PathBuf {
         let pages = match lang {
             Lang::De => "Seiten",
             Lang::En => "Pages",
         };
-        self.course_root(top, lang)
-            .join(lang.slides_dir())
-            .join(pages)
-            .join(sanitize_path(section.get(lang)))
-            .join(name)
+        self.course_root(top, lang).join(lang.slides_dir()).join(pages).join(sanitize_path(section.get(lang)))
     }
 
     /// Where a dir group lands in one course root.
@@ -314,6 +346,15 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(sanitize_name(input), want, "sanitize({input:?})");
         }
+    }
+
+    #[test]
+    fn a_file_stem_keeps_its_dots_and_loses_only_what_file_systems_refuse() {
+        assert_eq!(sanitize_file_stem("cheat_sheet.v2"), "cheat_sheet.v2");
+        assert_eq!(sanitize_file_stem("Welcome Ünits"), "Welcome Ünits");
+        assert_eq!(sanitize_file_stem("a/b:c?"), "a_b_c_");
+        assert_eq!(sanitize_file_stem("..hidden"), "hidden");
+        assert_eq!(sanitize_file_stem(".."), "_");
     }
 
     #[test]

@@ -103,11 +103,27 @@ pub struct Deck {
 
 impl CourseFile {
     /// Where a diagram's image lands, relative to the topic: `img/<stem>.<format>`
-    /// (stem = the file name minus its last extension).
+    /// (stem = the file name minus the suffix its job type claimed it by,
+    /// else minus its last extension).
     pub fn image_rel(&self, format: &str) -> String {
-        let name = self.rel.rsplit('/').next().unwrap_or(&self.rel);
-        let stem = name.rsplit_once('.').map_or(name, |(stem, _)| stem);
-        format!("img/{stem}.{format}")
+        format!("img/{}.{format}", self.stem())
+    }
+
+    /// The file's name without its directories.
+    pub fn name(&self) -> &str {
+        self.rel.rsplit('/').next().unwrap_or(&self.rel)
+    }
+
+    /// The name its outputs are called after: without the suffix that
+    /// claimed it (`cheat_sheet.v2.handout.txt` gives `cheat_sheet.v2`), or
+    /// without its last extension for a file no job type claims.
+    pub fn stem(&self) -> &str {
+        let name = self.name();
+        match &self.role {
+            FileRole::Diagram(class) | FileRole::Page(class) => class.stem(name),
+            FileRole::Deck(deck) => deck.class.stem(name),
+            FileRole::Data => name.rsplit_once('.').map_or(name, |(stem, _)| stem),
+        }
     }
 }
 
@@ -568,5 +584,21 @@ mod tests {
     fn diagram_images_go_to_the_topic_img_folder_with_the_last_extension_replaced() {
         let f = CourseFile { path: PathBuf::new(), rel: "pu/my.diag.pu".into(), role: FileRole::Data };
         assert_eq!(f.image_rel("png"), "img/my.diag.png");
+    }
+
+    #[test]
+    fn a_diagram_image_is_named_for_the_stem_before_its_compound_suffix() {
+        let class = JobClass {
+            plugin: "ascii".into(),
+            job_type: "ascii".into(),
+            role: Role::Diagram,
+            formats: vec!["png".into()],
+            numbered: false,
+            suffix: ".ascii.txt".into(),
+            densities: Default::default(),
+        };
+        let f =
+            CourseFile { path: PathBuf::new(), rel: "flows/order.v2.ascii.txt".into(), role: FileRole::Diagram(class) };
+        assert_eq!(f.image_rel("png"), "img/order.v2.png");
     }
 }

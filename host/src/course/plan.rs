@@ -191,6 +191,21 @@ pub struct JobClass {
     pub numbered: bool,
     /// Image pixels per CSS pixel of each raster format declared denser than 1.
     pub densities: std::collections::BTreeMap<String, u32>,
+    /// The declared suffix that claimed the file (`.handout.txt`): what is
+    /// left of the name before it is the stem its outputs are named after.
+    pub suffix: String,
+}
+
+impl JobClass {
+    /// `file_name` without the suffix that claimed it: `welcome.handout.txt`
+    /// gives `welcome`. A name that is nothing but the suffix keeps its
+    /// name minus the last extension, so no output is named `.html`.
+    pub fn stem<'n>(&self, file_name: &'n str) -> &'n str {
+        match file_name.strip_suffix(self.suffix.as_str()) {
+            Some(stem) if !stem.is_empty() && !self.suffix.is_empty() => stem,
+            _ => file_name.rsplit_once('.').map_or(file_name, |(stem, _)| stem),
+        }
+    }
 }
 
 /// Classifies course files by asking the loaded plugins (the host knows no

@@ -14,7 +14,7 @@ use clx_plugin_api::notebook::{NotebookOptions, NotebookOutput, NotebookRequirem
 use serde_json::{json, Value};
 
 use crate::course::lang::Lang;
-use crate::course::layout::{sanitize_name, slide_variants, variants, Layout, Top, Variant};
+use crate::course::layout::{sanitize_file_stem, slide_variants, topic_file_in, variants, Layout, Top, Variant};
 use crate::course::model::{Course, CourseFile, Deck, FileRole, Section, Topic};
 use crate::course::plan::{Classifier, JobClass, Plan, PlannedCopy, PlannedJob, PlannedOutput};
 use crate::course::scan::{self, is_ignored_dir, is_safe_relative, CourseError};
@@ -259,11 +259,22 @@ impl Planner<'_> {
 
     fn topic(&mut self, section: &Section, topic: &Topic) {
         let topic_variants: Vec<Variant> = Lang::ALL.iter().flat_map(|&l| self.variants(l, topic.skip_html)).collect();
+        // Where the topic's files land: beside its decks in every variant
+        // folder and, when it has pages, beside those too, so a page links
+        // `img/x.png` or `data/t.csv` exactly as a deck does and the Pages
+        // folder stays whole when moved or published on its own.
+        let mut dirs: Vec<PathBuf> =
+            topic_variants.iter().map(|&v| self.layout.section_dir(v, &section.name)).collect();
+        if topic.files.iter().any(|f| matches!(f.role, FileRole::Page(_))) {
+            for top in Top::ALL {
+                dirs.extend(Lang::ALL.map(|lang| self.layout.pages_dir(top, lang, &section.name)));
+            }
+        }
         let mut generated = BTreeSet::new();
         for file in &topic.files {
             if let FileRole::Diagram(class) = &file.role {
                 let formats = self.diagram_formats(file, &class.formats, &class.job_type);
-                self.diagram(section, file, &formats, &topic_variants, &class.plugin, &class.job_type);
+                self.diagram(file, &formats, &dirs, &class.plugin, &class.job_type);
                 generated.extend(formats.iter().map(|f| file.image_rel(f)));
             }
         }
@@ -283,8 +294,8 @@ impl Planner<'_> {
         for file in &topic.files {
             if matches!(file.role, FileRole::Data) && !generated.contains(&file.rel) {
                 let who = self.course.display(&file.path);
-                for &v in &topic_variants {
-                    let to = self.layout.topic_file_path(v, &section.name, &file.rel);
+                for dir in &dirs {
+                    let to = topic_file_in(dir, &file.rel);
                     if self.claim(&to, &who) {
                         self.copies.insert(to, file.path.clone());
                     }
@@ -322,15 +333,14 @@ impl Planner<'_> {
     /// topic's other files come along as siblings, as for a deck.
     fn page(&mut self, section: &Section, topic: &Topic, file: &CourseFile, class: &JobClass) {
         let who = self.course.display(&file.path);
-        let name = file.rel.rsplit('/').next().unwrap_or(&file.rel);
-        let stem = name.rsplit_once('.').map_or(name, |(stem, _)| stem);
+        let stem = sanitize_file_stem(file.stem());
         let stem = if class.numbered {
             // Counted among the section's pages only: decks keep their numbers.
             let number = self.page_numbers.entry(section.name.en.clone()).or_insert(0);
             *number += 1;
-            format!("{:02} {}", number, sanitize_name(stem))
+            format!("{number:02} {stem}")
         } else {
-            sanitize_name(stem)
+            stem
         };
         let mut outputs = Vec::new();
         for lang in Lang::ALL {
@@ -364,15 +374,9 @@ impl Planner<'_> {
         });
     }
 
-    fn diagram(
-        &mut self,
-        section: &Section,
-        file: &CourseFile,
-        formats: &[String],
-        topic_variants: &[Variant],
-        plugin: &str,
-        job_type: &str,
-    ) {
+    /// A diagram: one image per format in each of `dirs` (the topic's
+    /// variant folders and pages folders), under `img/`.
+    fn diagram(&mut self, file: &CourseFile, formats: &[String], dirs: &[PathBuf], plugin: &str, job_type: &str) {
         if formats.is_empty() {
             return;
         }
@@ -381,8 +385,8 @@ impl Planner<'_> {
         for format in formats {
             let rel = file.image_rel(format);
             let mut destinations = Vec::new();
-            for &v in topic_variants {
-                let to = self.layout.topic_file_path(v, &section.name, &rel);
+            for dir in dirs {
+                let to = topic_file_in(dir, &rel);
                 if self.claim(&to, &who) {
                     destinations.push(to);
                 }
@@ -794,6 +798,43 @@ mod tests {
             deck.outputs.iter().flat_map(|o| &o.destinations).all(|d| d.to_string_lossy().contains("/01 slides_x.")),
             "pages do not renumber the deck"
         );
+    }
+
+    #[test]
+    fn a_page_is_named_for_its_stem_before_the_compound_suffix_kept_as_written() {
+        use crate::course::testing::{spec, write};
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        write(root, "slides/module_000_a/topic_100_x/welcome.handout.md", "w");
+        write(root, "slides/module_000_a/topic_100_x/cheat_sheet.v2.handout.md", "c");
+        write(root, "slides/module_000_a/topic_100_x/classes.puml", "@startuml\n@enduml\n");
+        write(root, "slides/module_000_a/topic_100_x/data/table.csv", "1,2");
+        let course = Course::load(spec(root, &[("S", &["x"])]), root, &TestClassifier).unwrap();
+        let out = root.join("out");
+        let plan = plan_course(&course, &out, &PlanOptions::default());
+        let mut names: Vec<String> = plan
+            .jobs
+            .iter()
+            .filter(|j| j.job_type == "handout")
+            .flat_map(|j| &j.outputs)
+            .flat_map(|o| &o.destinations)
+            .filter(|d| d.starts_with(out.join("public/En")))
+            .map(|d| scan::display(&out, d))
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            ["public/En/C/Slides/Pages/S/cheat_sheet.v2.html", "public/En/C/Slides/Pages/S/welcome.html"]
+        );
+        // The topic's images and data lie beside its pages, at the paths a
+        // deck links them by, in every tree and language.
+        let outputs = outputs(&plan, &out);
+        for tree in ["public/En/C/Slides/Pages/S", "speaker/De/K/Folien/Seiten/S"] {
+            for file in ["img/classes.png", "data/table.csv"] {
+                let want = format!("{tree}/{file}");
+                assert!(outputs.contains(&want), "{want} missing from {outputs:#?}");
+            }
+        }
     }
 
     #[test]

@@ -21,7 +21,15 @@ impl Classifier for TestClassifier {
             formats: formats.iter().map(|f| f.to_string()).collect(),
             numbered: false,
             densities: Default::default(),
+            suffix: format!(".{ext}"),
         };
+        if name.ends_with(".handout.md") {
+            // A third party's page type with a compound suffix.
+            return Some(JobClass {
+                suffix: ".handout.md".into(),
+                ..class("handouts", "handout", Role::Page, &["html"])
+            });
+        }
         match ext {
             "py" if name.starts_with("slides_") || name.starts_with("topic_") => {
                 Some(class("notebook", "notebook", Role::Slides, &["ipynb", "code", "html"]))

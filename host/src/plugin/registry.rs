@@ -233,38 +233,42 @@ pub enum RequirementError {
 
 impl Registry {
     /// Check the course's `requires-plugins`: each must be loaded and in use
-    /// with a matching version.
+    /// with a matching version. The first that is not stops the build.
     pub fn check_requirements(&self, requirements: &[PluginRequirement]) -> Result<(), RequirementError> {
-        for req in requirements {
-            let wanted = req.to_string();
-            if let Some(plugin) = self.plugin(&req.name) {
-                if !req.matches(plugin.manifest.version.as_str()) {
-                    return Err(RequirementError::Version {
-                        wanted,
-                        path: plugin.path.clone(),
-                        found: plugin.manifest.version.to_string(),
-                    });
-                }
-                continue;
-            }
-            // Not in use: say why, naming a candidate with that name (or, for
-            // one that could not even be read, any that is not usable).
-            let named = self.candidates.iter().find(|c| c.plugin.as_ref().is_some_and(|p| p.name() == req.name));
-            let unreadable =
-                || self.candidates.iter().find(|c| c.plugin.is_none() && file_stem_names(&c.path, &req.name));
-            match named.or_else(unreadable) {
-                Some(c) => {
-                    return Err(RequirementError::Unusable {
-                        wanted,
-                        path: c.path.clone(),
-                        label: c.status.label(),
-                        reason: c.status.reason().unwrap_or_default(),
-                    })
-                }
-                None => return Err(RequirementError::Missing { wanted, name: req.name.clone() }),
-            }
+        match self.unmet_requirements(requirements).into_iter().next() {
+            Some(unmet) => Err(unmet),
+            None => Ok(()),
         }
-        Ok(())
+    }
+
+    /// Every requirement of `requires-plugins` that is not met, in order,
+    /// each saying why (what `clx doctor` lists).
+    pub fn unmet_requirements(&self, requirements: &[PluginRequirement]) -> Vec<RequirementError> {
+        requirements.iter().filter_map(|req| self.unmet(req)).collect()
+    }
+
+    fn unmet(&self, req: &PluginRequirement) -> Option<RequirementError> {
+        let wanted = req.to_string();
+        if let Some(plugin) = self.plugin(&req.name) {
+            return (!req.matches(plugin.manifest.version.as_str())).then(|| RequirementError::Version {
+                wanted,
+                path: plugin.path.clone(),
+                found: plugin.manifest.version.to_string(),
+            });
+        }
+        // Not in use: say why, naming a candidate with that name (or, for
+        // one that could not even be read, any that is not usable).
+        let named = self.candidates.iter().find(|c| c.plugin.as_ref().is_some_and(|p| p.name() == req.name));
+        let unreadable = || self.candidates.iter().find(|c| c.plugin.is_none() && file_stem_names(&c.path, &req.name));
+        Some(match named.or_else(unreadable) {
+            Some(c) => RequirementError::Unusable {
+                wanted,
+                path: c.path.clone(),
+                label: c.status.label(),
+                reason: c.status.reason().unwrap_or_default(),
+            },
+            None => RequirementError::Missing { wanted, name: req.name.clone() },
+        })
     }
 }
 
@@ -280,13 +284,17 @@ fn file_stem_names(path: &std::path::Path, name: &str) -> bool {
 /// The course model asks the loaded plugins what a file is.
 impl Classifier for Registry {
     fn classify(&self, file_name: &str) -> Option<JobClass> {
-        self.job_types().find(|(_, decl)| decl.claims(file_name)).map(|(plugin, decl)| JobClass {
-            plugin: plugin.name().to_owned(),
-            job_type: decl.name.to_string(),
-            role: decl.role,
-            formats: decl.formats.iter().map(|f| f.to_string()).collect(),
-            numbered: decl.numbered,
-            densities: decl.densities.iter().map(|d| (d.format.to_string(), d.density)).collect(),
+        self.job_types().find_map(|(plugin, decl)| {
+            let suffix = decl.claimed_suffix(file_name)?;
+            Some(JobClass {
+                plugin: plugin.name().to_owned(),
+                job_type: decl.name.to_string(),
+                role: decl.role,
+                formats: decl.formats.iter().map(|f| f.to_string()).collect(),
+                numbered: decl.numbered,
+                suffix: suffix.to_owned(),
+                densities: decl.densities.iter().map(|d| (d.format.to_string(), d.density)).collect(),
+            })
         })
     }
 

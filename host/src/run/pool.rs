@@ -390,11 +390,18 @@ impl Pool {
             News::Closed => {
                 if slot.alive {
                     let status = slot.child.wait().ok();
-                    let reason = match status.and_then(|s| describe_exit(&s)) {
-                        Some(how) => format!("worker {how}"),
-                        None => "worker exited".to_owned(),
+                    let plugin = &self.specs[slot.spec].plugin;
+                    let reason = match status.as_ref().and_then(describe_exit) {
+                        Some(how) => format!("worker of plugin `{plugin}` {how}"),
+                        None => format!("worker of plugin `{plugin}` exited"),
                     };
-                    self.lost(index, reason, Retry::Once)?;
+                    // abort() is the plugin's own verdict on the job (a failed
+                    // assertion, panic = "abort"): it would abort again. Other
+                    // deaths (killed, out of memory) may be the machine's.
+                    let aborted =
+                        status.as_ref().and_then(std::os::unix::process::ExitStatusExt::signal) == Some(libc::SIGABRT);
+                    let retry = if aborted { Retry::No } else { Retry::Once };
+                    self.lost(index, reason, retry)?;
                 }
             }
         }
@@ -545,8 +552,8 @@ fn group_running(group: u32) -> bool {
 }
 
 /// Whether a lost worker's job gets another attempt: yes after a crash or a
-/// lost heartbeat (the machine may be at fault), no after a time-out (the
-/// job itself hangs, and would again).
+/// lost heartbeat (the machine may be at fault), no after a time-out or an
+/// abort (the job itself hangs or aborts, and would again).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Retry {
     Once,

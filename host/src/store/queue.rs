@@ -220,6 +220,10 @@ pub trait Queue: Send {
     /// How long ago the worker last beat; `None` for an unknown worker.
     fn heartbeat_age(&self, worker: WorkerId) -> Result<Option<Duration>, QueueError>;
 
+    /// Record the last progress a job's plugin reported (`3/12 cell 3`),
+    /// which `clx jobs list` shows.
+    fn set_progress(&self, id: JobId, message: &str) -> Result<(), QueueError>;
+
     /// Record that a worker ended: [`WorkerStatus::Dead`] (lost: crashed,
     /// killed, hung) or [`WorkerStatus::Stopped`] (by its host).
     fn end_worker(&self, worker: WorkerId, status: WorkerStatus) -> Result<(), QueueError>;

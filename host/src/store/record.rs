@@ -270,6 +270,8 @@ pub struct JobRecord {
     /// engine lands only this, never whatever the cache holds under the key.
     #[serde(skip)]
     pub result: Option<String>,
+    /// The last progress its plugin reported (`3/12 cell 3`), if any.
+    pub progress: Option<String>,
 }
 
 /// A worker as `clx workers` shows it.

@@ -78,7 +78,10 @@ impl InFlight<'_> {
                 }
                 PoolEvent::Progress { job, message } => {
                     if let Some(p) = self.jobs.get(&job) {
-                        landing.report.progress(&p.job.progress_name(), &message);
+                        let name = p.job.progress_name();
+                        tracing::debug!(job = job.0, "{name}: {message}");
+                        landing.report.progress(&name, &message);
+                        queue.set_progress(job, &message)?;
                     }
                 }
                 PoolEvent::Interrupted => return Err(EngineError::Interrupted),

@@ -44,9 +44,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Schema changes, applied in order, each once. Never edit one that was
 /// released: add the next.
-const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    "CREATE TABLE clx_sessions(
+const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        "CREATE TABLE clx_sessions(
          id BIGSERIAL PRIMARY KEY, spec TEXT NOT NULL, host TEXT NOT NULL, pid BIGINT NOT NULL,
          status TEXT NOT NULL, started_at DOUBLE PRECISION NOT NULL, finished_at DOUBLE PRECISION,
          heartbeat DOUBLE PRECISION NOT NULL);
@@ -74,7 +75,10 @@ const MIGRATIONS: &[(i32, &str)] = &[(
      CREATE TABLE clx_cache_blobs(
          hash TEXT PRIMARY KEY, bytes BYTEA NOT NULL, size BIGINT NOT NULL, used_at DOUBLE PRECISION NOT NULL);
      CREATE TABLE clx_cache_memo(key TEXT PRIMARY KEY, value TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL);",
-)];
+    ),
+    // The last progress a job's plugin reported, for `clx jobs list`.
+    (2, "ALTER TABLE clx_jobs ADD COLUMN progress TEXT;"),
+];
 
 /// The schema version this clx writes and understands.
 pub const SCHEMA_VERSION: i32 = MIGRATIONS[MIGRATIONS.len() - 1].0;

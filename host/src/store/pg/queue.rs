@@ -51,7 +51,7 @@ pub fn session_channel(session: SessionId) -> String {
 const SESSION_FILTER: &str = "j.session = $2 AND j.job_type = ANY($3)";
 
 const JOB_COLUMNS: &str = "id, session, job_type, source, status, attempts, worker, created_at, started_at, \
-                           finished_at, error_message, error_location, error_category, result";
+                           finished_at, error_message, error_location, error_category, result, progress";
 
 fn job_from_row(row: &Row) -> JobRecord {
     let status: String = row.get(4);
@@ -75,6 +75,7 @@ fn job_from_row(row: &Row) -> JobRecord {
             category: ErrorCategory::parse(category.as_deref().unwrap_or("")),
         }),
         result: row.get(13),
+        progress: row.get(14),
     }
 }
 
@@ -556,6 +557,11 @@ impl Queue for PgQueue {
             &[&job.0, &worker.0],
         )?;
         Ok(held == 1)
+    }
+
+    fn set_progress(&self, id: JobId, message: &str) -> Result<(), QueueError> {
+        self.execute("UPDATE clx_jobs SET progress=$2 WHERE id=$1", &[&id.0, &message])?;
+        Ok(())
     }
 
     fn heartbeat_age(&self, worker: WorkerId) -> Result<Option<Duration>, QueueError> {

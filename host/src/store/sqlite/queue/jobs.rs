@@ -12,7 +12,7 @@ use crate::store::record::{
 
 pub(super) const JOB_COLUMNS: &str =
     "id, session, job_type, source, status, attempts, worker, created_at, started_at, \
-                           finished_at, error_message, error_location, error_category, result";
+                           finished_at, error_message, error_location, error_category, result, progress";
 
 pub(super) fn job_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
     let status: String = row.get(4)?;
@@ -35,6 +35,7 @@ pub(super) fn job_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecor
             category: ErrorCategory::parse(category.as_deref().unwrap_or("")),
         }),
         result: row.get(13)?,
+        progress: row.get(14)?,
     })
 }
 

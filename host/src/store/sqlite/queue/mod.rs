@@ -25,7 +25,7 @@ use crate::store::record::Recovered;
 
 /// Bumped when the schema changes; an old database is recreated (the queue
 /// holds no data worth migrating: the cache holds the results).
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 /// WAL pages after which a commit checkpoints the queue.
 const WAL_AUTOCHECKPOINT_PAGES: i64 = 10_000;
 /// The queue in one SQLite file.
@@ -66,7 +66,8 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
              attempts INTEGER NOT NULL DEFAULT 0, max_attempts INTEGER NOT NULL,
              payload TEXT NOT NULL, cache_key TEXT NOT NULL, worker INTEGER,
              created_at REAL NOT NULL, started_at REAL, finished_at REAL,
-             error_message TEXT, error_location TEXT, error_category TEXT, result TEXT);
+             error_message TEXT, error_location TEXT, error_category TEXT, result TEXT,
+             progress TEXT);
          CREATE INDEX jobs_claim ON jobs(session, status, job_type, priority DESC, id, worker);
          CREATE TABLE workers(
              id INTEGER PRIMARY KEY, session INTEGER NOT NULL, job_types TEXT NOT NULL,

@@ -306,6 +306,11 @@ impl Queue for SqliteQueue {
         Ok(status.as_deref() == Some("running"))
     }
 
+    fn set_progress(&self, id: JobId, message: &str) -> Result<(), QueueError> {
+        self.conn.execute("UPDATE jobs SET progress=?2 WHERE id=?1", params![id.0, message])?;
+        Ok(())
+    }
+
     fn heartbeat_age(&self, worker: WorkerId) -> Result<Option<Duration>, QueueError> {
         let beat: Option<f64> =
             self.conn.query_row("SELECT heartbeat FROM workers WHERE id=?1", [worker.0], |r| r.get(0)).optional()?;
