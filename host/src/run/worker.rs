@@ -176,8 +176,8 @@ pub fn run(config: WorkerConfig) -> Result<(), WorkerError> {
             };
             // The outcome and the next claim share one commit.
             next = queue.finish_and_claim(config.session, worker, job.id, outcome, &config.job_types)?;
-            kill_leftovers();
             send(Event::Done(job.id))?;
+            kill_leftovers();
         }
         send(Event::Idle)?;
         // Block until the host has more work (or is gone: EOF).

@@ -88,7 +88,9 @@ fn arguments(sandbox: &Sandbox, program: &Path) -> Vec<OsString> {
         paths
     };
     // Hidden first, then what is put back inside, shallow before deep.
-    for hidden in by_depth(&sandbox.hidden).into_iter().filter(|p| p.is_dir()) {
+    // A home of `/` (some system users have one) is not hidden: that would
+    // hide the system itself.
+    for hidden in by_depth(&sandbox.hidden).into_iter().filter(|p| p.is_dir() && p.parent().is_some()) {
         args.extend(["--tmpfs".into(), hidden.into_os_string()]);
     }
     let mut readable = sandbox.readable.clone();
