@@ -145,11 +145,7 @@ pub fn add(course: &Course, layout: &Layout, options: &SiteOptions, plan: &mut P
         for lang in Lang::ALL {
             let assets = layout.course_root(top, lang).join(ASSETS_DIR);
             if let Some(reveal) = options.reveal.as_deref().filter(|_| presenting(&layout.course_root(top, lang))) {
-                for file in files_below(reveal) {
-                    if let Ok(rel) = file.strip_prefix(reveal) {
-                        plan.copies.push(PlannedCopy { from: file.clone(), to: assets.join(REVEAL_DIR).join(rel) });
-                    }
-                }
+                plan.copies.extend(tree_copies(reveal, &assets.join(REVEAL_DIR)));
             }
             plan.pages.push(PlannedPage::fixed(assets.join(STYLESHEET), SITE_CSS.as_bytes().to_vec()));
             plan.pages.push(PlannedPage::fixed(assets.join(SEARCH_SCRIPT), SEARCH_JS.as_bytes().to_vec()));
@@ -162,11 +158,7 @@ pub fn add(course: &Course, layout: &Layout, options: &SiteOptions, plan: &mut P
                 copy(logo, assets.join(name));
             }
             if let Some(mathjax) = &options.mathjax {
-                for file in files_below(mathjax) {
-                    if let Ok(rel) = file.strip_prefix(mathjax) {
-                        copy(&file, assets.join(MATHJAX_DIR).join(rel));
-                    }
-                }
+                plan.copies.extend(tree_copies(mathjax, &assets.join(MATHJAX_DIR)));
             }
         }
     }
@@ -503,6 +495,17 @@ fn kind_label(kind: Kind, lang: Lang) -> &'static str {
         (Kind::Speaker, Lang::De) => "Vortrag",
         (Kind::Speaker, Lang::En) => "Speaker",
     }
+}
+
+/// A copy of every file below `from` to the same place below `to`.
+fn tree_copies(from: &Path, to: &Path) -> Vec<PlannedCopy> {
+    files_below(from)
+        .into_iter()
+        .filter_map(|file| {
+            let rel = file.strip_prefix(from).ok()?.to_owned();
+            Some(PlannedCopy { to: to.join(rel), from: file })
+        })
+        .collect()
 }
 
 /// Every file below `dir`, sorted.
