@@ -281,6 +281,23 @@ impl Kernel {
         }
     }
 
+    /// Send an execute request; its message id, which its replies and
+    /// outputs name as their parent.
+    async fn send_execute(&mut self, code: String, silent: bool, store_history: bool) -> Result<String, KernelError> {
+        let request: JupyterMessage = ExecuteRequest {
+            code,
+            silent,
+            store_history,
+            user_expressions: None,
+            allow_stdin: false,
+            stop_on_error: true,
+        }
+        .into();
+        let id = request.header.msg_id.clone();
+        self.send_shell(request).await?;
+        Ok(id)
+    }
+
     async fn send_shell(&mut self, msg: JupyterMessage) -> Result<(), KernelError> {
         self.shell.send(msg).await.map_err(|e| KernelError::Protocol(e.to_string()))
     }
@@ -341,17 +358,7 @@ impl Kernel {
         limit: Duration,
         stop: &dyn Fn() -> bool,
     ) -> Result<CellRun, KernelError> {
-        let request: JupyterMessage = ExecuteRequest {
-            code: code.to_owned(),
-            silent,
-            store_history: !silent,
-            user_expressions: None,
-            allow_stdin: false,
-            stop_on_error: true,
-        }
-        .into();
-        let id = request.header.msg_id.clone();
-        self.send_shell(request).await?;
+        let id = self.send_execute(code.to_owned(), silent, !silent).await?;
         let mut collector = Collector::default();
         let (mut idle, mut reply) = (false, None::<ReplyStatus>);
         let deadline = Instant::now() + limit;
@@ -432,17 +439,7 @@ impl Kernel {
         collector: &mut Collector,
     ) -> Result<(), KernelError> {
         let marker = format!("clx-drained-{}", uuid::Uuid::new_v4().simple());
-        let request: JupyterMessage = ExecuteRequest {
-            code: print_line(&marker),
-            silent: false,
-            store_history: false,
-            user_expressions: None,
-            allow_stdin: false,
-            stop_on_error: false,
-        }
-        .into();
-        let drain_id = request.header.msg_id.clone();
-        self.send_shell(request).await?;
+        let drain_id = self.send_execute(print_line(&marker), false, false).await?;
         let deadline = Instant::now() + DRAIN_LIMIT;
         let (mut drained, mut idle, mut counted) = (false, false, None::<u64>);
         while !(drained && idle && counted.is_some()) {
