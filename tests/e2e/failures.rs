@@ -164,3 +164,88 @@ fn a_file_name_that_is_not_utf8_is_reported_with_its_lossy_name_not_skipped_sile
     assert!(err.contains("slides/module_100_test/topic_100_t/bild_\u{fffd}.png: the name is not valid UTF-8"), "{err}");
     assert!(err.contains("rename it"), "{err}");
 }
+
+/// How many lines of `out-NNNN` a page shows (the deck's source names the
+/// pattern without digits).
+fn output_lines(page: &str) -> usize {
+    page.match_indices("out-").filter(|(at, _)| page[at + 4..].starts_with(|c: char| c.is_ascii_digit())).count()
+}
+
+/// Threads that spin until dropped: a busy machine beside the build.
+struct CpuLoad {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl CpuLoad {
+    fn start(threads: usize) -> CpuLoad {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let threads = (0..threads)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let mut x = 0u64;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+                    }
+                })
+            })
+            .collect();
+        CpuLoad { stop, threads }
+    }
+}
+
+impl Drop for CpuLoad {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Builds per language: `CLX_TEST_LONG_OUTPUT_BUILDS` (30 for the full
+/// check), 3 by default so CI stays quick.
+fn long_output_builds() -> usize {
+    std::env::var("CLX_TEST_LONG_OUTPUT_BUILDS").ok().and_then(|n| n.parse().ok()).unwrap_or(3)
+}
+
+#[test]
+fn a_long_output_is_never_cut_short_on_a_busy_machine() {
+    let decks = [
+        ("python", "slides_t.py", "# %%\nfor i in range(2000):\n    print(f\"out-{i:04d}\")\n"),
+        (
+            "typescript",
+            "slides_t.ts",
+            "// %%\nfor (let i = 0; i < 2000; i++) console.log(`out-${String(i).padStart(4, \"0\")}`);\n",
+        ),
+    ];
+    let _load = CpuLoad::start(3);
+    for (lang, file, deck) in decks {
+        let env = Env::new();
+        let course = TestCourse::new(&[("t", &[(file, deck)])]);
+        let spec = std::fs::read_to_string(course.spec()).unwrap();
+        std::fs::write(
+            course.spec(),
+            spec.replace("<prog-lang>python</prog-lang>", &format!("<prog-lang>{lang}</prog-lang>")),
+        )
+        .unwrap();
+        let mut truncated = 0;
+        for round in 0..long_output_builds() {
+            let (code, err) = build(&env, &course, &["--no-cache"]);
+            if code != Some(0) {
+                // Failing because clx could not be sure is allowed; a green truncated page is not.
+                assert!(err.contains("incomplete"), "{lang} build {round}: {err}");
+                continue;
+            }
+            for page in speaker_pages(&course) {
+                let lines = output_lines(&page);
+                if lines != 2000 {
+                    eprintln!("{lang} build {round}: {lines} of 2000 lines");
+                    truncated += 1;
+                }
+            }
+        }
+        assert_eq!(truncated, 0, "{lang}: pages published cut short");
+    }
+}

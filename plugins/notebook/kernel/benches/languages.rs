@@ -47,7 +47,12 @@ fn main() {
         "{:<11} {:<8} {:<7} {:>14} {:>20}",
         "language", "kernel", "start", "start (median)", "20-cell deck (median)"
     );
+    // `CLX_BENCH_LANGUAGES=typescript,python` measures only those.
+    let only = std::env::var("CLX_BENCH_LANGUAGES").unwrap_or_default();
     for ((lang, kernel, cell), start) in rows {
+        if !only.is_empty() && !only.split(',').any(|l| l == lang) {
+            continue;
+        }
         let how = match (lang, start) {
             (_, Start::Forked) => "forked",
             ("python", Start::Plain) => "plain",

@@ -66,7 +66,24 @@ pub struct Kernel {
     /// Executions the kernel counted that were not the deck's: JJava counts
     /// silent setup code, ipykernel and Deno do not.
     uncounted: u64,
+    /// How to print a line in this kernel's language, for kernels that
+    /// forward console output from a queue of their own (Deno): printing a
+    /// marker after a cell and waiting for it drains that queue.
+    print_line: Option<fn(&str) -> String>,
 }
+
+/// The code that prints `marker` on stdout in kernels whose console output
+/// reaches iopub through a queue that may lag behind the cell's idle status.
+fn print_line_for(language: &str) -> Option<fn(&str) -> String> {
+    match language.to_ascii_lowercase().as_str() {
+        "typescript" | "javascript" => Some(|marker: &str| format!("console.log({marker:?});")),
+        _ => None,
+    }
+}
+
+/// How long a kernel may take to publish what a cell printed after it
+/// reported idle before the outputs count as incomplete.
+const DRAIN_LIMIT: Duration = Duration::from_secs(60);
 
 /// The kernel process: a child of ours, or of a fork server.
 enum Process {
@@ -215,6 +232,7 @@ impl Kernel {
             exited: false,
             wire,
             uncounted: 0,
+            print_line: print_line_for(&spec.spec.language),
         };
         match timeout(STARTUP_TIMEOUT, kernel.handshake()).await {
             Ok(Ok(())) => Ok(kernel),
@@ -263,6 +281,23 @@ impl Kernel {
         }
     }
 
+    /// Send an execute request; its message id, which its replies and
+    /// outputs name as their parent.
+    async fn send_execute(&mut self, code: String, silent: bool, store_history: bool) -> Result<String, KernelError> {
+        let request: JupyterMessage = ExecuteRequest {
+            code,
+            silent,
+            store_history,
+            user_expressions: None,
+            allow_stdin: false,
+            stop_on_error: true,
+        }
+        .into();
+        let id = request.header.msg_id.clone();
+        self.send_shell(request).await?;
+        Ok(id)
+    }
+
     async fn send_shell(&mut self, msg: JupyterMessage) -> Result<(), KernelError> {
         self.shell.send(msg).await.map_err(|e| KernelError::Protocol(e.to_string()))
     }
@@ -301,9 +336,11 @@ impl Kernel {
         limit: Duration,
         stop: &dyn Fn() -> bool,
     ) -> Result<CellRun, KernelError> {
+        // Counted before the run: a drain after the cell may count itself.
+        let uncounted = self.uncounted;
         let mut run = self.execute_inner(code, false, limit, stop).await?;
-        if self.uncounted > 0 {
-            let lower = |count: u64| count.saturating_sub(self.uncounted);
+        if uncounted > 0 {
+            let lower = |count: u64| count.saturating_sub(uncounted);
             run.execution_count = run.execution_count.map(lower);
             for output in &mut run.outputs {
                 if let Some(count) = output.get("execution_count").and_then(Value::as_u64) {
@@ -321,17 +358,7 @@ impl Kernel {
         limit: Duration,
         stop: &dyn Fn() -> bool,
     ) -> Result<CellRun, KernelError> {
-        let request: JupyterMessage = ExecuteRequest {
-            code: code.to_owned(),
-            silent,
-            store_history: !silent,
-            user_expressions: None,
-            allow_stdin: false,
-            stop_on_error: true,
-        }
-        .into();
-        let id = request.header.msg_id.clone();
-        self.send_shell(request).await?;
+        let id = self.send_execute(code.to_owned(), silent, !silent).await?;
         let mut collector = Collector::default();
         let (mut idle, mut reply) = (false, None::<ReplyStatus>);
         let deadline = Instant::now() + limit;
@@ -389,10 +416,71 @@ impl Kernel {
         if interrupted_at.is_some() {
             return Err(KernelError::CellTimeout { secs: limit.as_secs() });
         }
-        if self.wire == Wire::Tcp && !silent {
+        if let (Some(print_line), false) = (self.print_line, silent) {
+            self.drain_console(&id, print_line, &mut collector).await?;
+        } else if self.wire == Wire::Tcp && !silent {
             self.collect_late_outputs(&id, &mut collector).await;
         }
         Ok(collector.finish(reply.unwrap_or(ReplyStatus::Ok)))
+    }
+
+    /// Deno forwards what a cell prints from a queue of its own, which on a
+    /// busy machine publishes long after the cell's idle status (a
+    /// 2,000-line output lost half its lines). A marker printed by a second
+    /// request goes through the same queue: once it arrives, everything the
+    /// cell printed before it has too. Output that arrives under either
+    /// request before the marker is the cell's. A kernel that does not get
+    /// there within [`DRAIN_LIMIT`] fails the deck rather than let a page be
+    /// published cut short.
+    async fn drain_console(
+        &mut self,
+        id: &str,
+        print_line: fn(&str) -> String,
+        collector: &mut Collector,
+    ) -> Result<(), KernelError> {
+        let marker = format!("clx-drained-{}", uuid::Uuid::new_v4().simple());
+        let drain_id = self.send_execute(print_line(&marker), false, false).await?;
+        let deadline = Instant::now() + DRAIN_LIMIT;
+        let (mut drained, mut idle, mut counted) = (false, false, None::<u64>);
+        while !(drained && idle && counted.is_some()) {
+            tokio::select! {
+                msg = message::read(&mut self.shell) => {
+                    let msg = msg.map_err(|e| KernelError::Protocol(e.to_string()))?;
+                    if let (true, JupyterMessageContent::ExecuteReply(r)) = (is_child_of(&msg, &drain_id), &msg.content) {
+                        counted = Some(r.execution_count.0 as u64);
+                    }
+                }
+                msg = self.iopub.recv() => {
+                    let Some(msg) = msg else { return Err(self.died().await) };
+                    let (cell, drain) = (is_child_of(&msg, id), is_child_of(&msg, &drain_id));
+                    match msg.content {
+                        JupyterMessageContent::Status(s) if drain => idle |= s.execution_state == ExecutionState::Idle,
+                        JupyterMessageContent::StreamContent(mut s) if (cell || drain) && !drained => {
+                            if let Some(at) = s.text.find(&marker) {
+                                s.text.truncate(at);
+                                drained = true;
+                            }
+                            if !s.text.is_empty() {
+                                collector.add(JupyterMessageContent::StreamContent(s));
+                            }
+                        }
+                        JupyterMessageContent::Status(_) | JupyterMessageContent::ExecuteInput(_) => {}
+                        other if cell => collector.add(other),
+                        _ => {}
+                    }
+                }
+                _ = self.child.wait() => return Err(self.died().await),
+                _ = tokio::time::sleep_until(deadline) => {
+                    return Err(KernelError::OutputIncomplete { secs: DRAIN_LIMIT.as_secs() });
+                }
+            }
+        }
+        // A kernel that counts the marker's run: later cells keep the
+        // numbers the deck shows.
+        if let (Some(marker_count), Some(cell_count)) = (counted, collector.execution_count) {
+            self.uncounted += marker_count.saturating_sub(cell_count);
+        }
+        Ok(())
     }
 
     /// Kernels other than ipykernel (Deno's, for one) forward a cell's

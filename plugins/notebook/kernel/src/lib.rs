@@ -46,6 +46,11 @@ pub enum KernelError {
     Died { name: String, status: String, log: String },
     #[error("cell did not finish within {secs} s (interrupted, then the kernel was stopped)")]
     CellTimeout { secs: u64 },
+    #[error(
+        "the kernel was still publishing the cell's output {secs} s after the cell finished; its outputs may be \
+         incomplete, so the deck fails rather than be published cut short"
+    )]
+    OutputIncomplete { secs: u64 },
     #[error("stopped: the job was cancelled or passed its time limit (the kernel was killed)")]
     Stopped,
     #[error("cannot fork a kernel from the fork server: {0}")]
