@@ -49,11 +49,12 @@ mod imp {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn a_bound_listener_is_seen_and_a_closed_port_is_not() {
+    fn a_bound_listener_is_seen_and_every_port_must_listen() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         assert!(super::listening(&[port]));
-        drop(listener);
-        assert!(!super::listening(&[port]));
+        // Port 0 never listens; a freed port could be taken again by any
+        // process on the machine before the check.
+        assert!(!super::listening(&[port, 0]));
     }
 }

@@ -10,15 +10,6 @@ pub(super) fn hide_memory() {
     }
 }
 
-pub(super) fn die_with_parent() -> bool {
-    // SAFETY: prctl with PR_SET_PDEATHSIG only sets a flag on this process.
-    unsafe {
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-    }
-    // The parent may have died before the flag was set.
-    std::os::unix::process::parent_id() != 1
-}
-
 pub(super) fn adopt_orphans() -> bool {
     // SAFETY: prctl with PR_SET_CHILD_SUBREAPER only sets a flag on this process.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0 }

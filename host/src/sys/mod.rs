@@ -75,7 +75,7 @@ pub fn hide_memory() {
 /// Linux: `PR_SET_PDEATHSIG`. Elsewhere: `true`, and a worker notices its
 /// host's death only when the pipe to it closes.
 pub fn die_with_parent() -> bool {
-    imp::die_with_parent()
+    clx_sys::process::die_with_parent()
 }
 
 /// Become the process that inherits every orphan among its descendants:

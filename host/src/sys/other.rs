@@ -3,10 +3,6 @@
 
 pub(super) fn hide_memory() {}
 
-pub(super) fn die_with_parent() -> bool {
-    true
-}
-
 pub(super) fn adopt_orphans() -> bool {
     false
 }

@@ -164,7 +164,7 @@ impl ForkServer {
         let dir = tempfile::Builder::new().prefix("clx-forkserver-").tempdir().map_err(ForkServerError::Io)?;
         let log_path = dir.path().join("server.log");
         let log = std::fs::File::create(&log_path).map_err(ForkServerError::Io)?;
-        let (program, sandbox) = crate::sandbox::wrap(&launch.interpreter[0]);
+        let (program, sandbox) = clx_sys::sandbox::wrap(&launch.interpreter[0]);
         let mut cmd = Command::new(program);
         cmd.args(sandbox);
         LaunchEnv::for_spec(spec).apply(&mut cmd);

@@ -630,12 +630,12 @@ fn spawn(
     let log =
         std::fs::File::create(&files.log).map_err(|e| KernelError::Io("cannot create the kernel log".into(), e))?;
     let log2 = log.try_clone().map_err(|e| KernelError::Io("cannot create the kernel log".into(), e))?;
-    if wire == Wire::Tcp && crate::sandbox::without_network() {
+    if wire == Wire::Tcp && clx_sys::sandbox::without_network() {
         let why = "network = false cuts the sandbox off from loopback, where this kernel talks to clx over TCP; \
                    only kernels speaking over Unix sockets (ipykernel) run without network";
         return Err(KernelError::Spawn { argv: argv.join(" "), source: std::io::Error::other(why) });
     }
-    let (program, sandbox) = crate::sandbox::wrap(&argv[0]);
+    let (program, sandbox) = clx_sys::sandbox::wrap(&argv[0]);
     let mut cmd = tokio::process::Command::new(program);
     cmd.args(sandbox);
     LaunchEnv::for_spec(spec).apply(cmd.as_std_mut());

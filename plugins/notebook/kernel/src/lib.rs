@@ -12,10 +12,11 @@ pub mod launch;
 mod message;
 pub mod notebook;
 pub mod rundir;
-pub mod sandbox;
+pub use clx_sys::sandbox;
 
 use std::path::PathBuf;
 
+pub use clx_sys::sandbox::{run_kernels_sandboxed, Sandbox};
 pub use executor::{Executor, ForkNote, ForkOptions, Session};
 pub use forkserver::{ForkServer, ForkServerError, IpykernelLaunch};
 pub use kernel::{CellError, CellRun, Kernel};
@@ -24,7 +25,6 @@ pub use languages::{kernel_for, language, survey, KernelChoice, Language, Langua
 pub use launch::{cache_without_home_in, pass_only_env, Wire};
 pub use notebook::{copy_outputs, execute, execute_until, strip_ansi, ExecuteError};
 pub use rundir::RunDir;
-pub use sandbox::{run_kernels_sandboxed, Sandbox};
 
 #[derive(Debug, thiserror::Error)]
 pub enum KernelError {

@@ -4,7 +4,8 @@
 //! empty in-memory folders, and only what a deck needs put back: its run
 //! directory, the worker's temp dir, the course environments and the tools,
 //! optionally without any network. This module is the one place that knows
-//! bubblewrap and how this system may refuse it.
+//! bubblewrap and how this system may refuse it; other systems get an error
+//! saying the sandbox needs Linux.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -32,6 +33,9 @@ static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
 /// bubblewrap can make one on this machine; the error says why not and what
 /// to do. Set once per process; later calls only check.
 pub fn run_kernels_sandboxed(sandbox: Sandbox) -> Result<(), String> {
+    if cfg!(not(target_os = "linux")) {
+        return Err("sandbox = true needs Linux: bubblewrap builds the sandbox from Linux namespaces".to_owned());
+    }
     let probe =
         std::process::Command::new(BWRAP).args(arguments(&sandbox, Path::new("/bin/true"))).arg("/bin/true").output();
     match probe {
@@ -57,7 +61,7 @@ pub fn run_kernels_sandboxed(sandbox: Sandbox) -> Result<(), String> {
 }
 
 /// Whether kernels run without network; TCP kernels cannot then be reached.
-pub(crate) fn without_network() -> bool {
+pub fn without_network() -> bool {
     SANDBOX.get().is_some_and(|s| !s.network)
 }
 
@@ -65,7 +69,7 @@ const BWRAP: &str = "bwrap";
 
 /// The program and leading arguments that start `program` in the sandbox,
 /// or `program` itself when kernels are not sandboxed.
-pub(crate) fn wrap(program: &str) -> (OsString, Vec<OsString>) {
+pub fn wrap(program: &str) -> (OsString, Vec<OsString>) {
     match SANDBOX.get() {
         Some(sandbox) => {
             let mut args = arguments(sandbox, Path::new(program));
