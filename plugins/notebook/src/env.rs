@@ -188,8 +188,13 @@ fn build(requirements: &Requirements, dir: &Path) -> Result<(), EnvError> {
     let python = dir.join("bin/python");
     let (python_arg, dir_arg, req_arg) =
         (python.to_string_lossy().into_owned(), dir.to_string_lossy().into_owned(), req_file.to_string_lossy());
+    // An installer outlives a worker killed mid-install unless told not to,
+    // and would go on writing into the directory the next build replaces;
+    // `--clear` covers what such a straggler wrote before it died.
     let run = |program: &Path, args: &[&str]| -> Result<String, EnvError> {
-        let output = Command::new(program)
+        let mut cmd = Command::new(program);
+        clx_sys::process::dying_with_parent(&mut cmd);
+        let output = cmd
             .args(args)
             .envs(clx_plugin_api::installer_cache_env())
             .env_remove("VIRTUAL_ENV")
@@ -209,17 +214,17 @@ fn build(requirements: &Requirements, dir: &Path) -> Result<(), EnvError> {
     let freeze = match uv() {
         // A lock is installed exactly: its hashes checked, nothing added.
         Some(uv) if requirements.locked => {
-            run(&uv, &["venv", "--quiet", "--python", &base_arg, &dir_arg])?;
+            run(&uv, &["venv", "--quiet", "--clear", "--python", &base_arg, &dir_arg])?;
             run(&uv, &["pip", "sync", "--quiet", "--require-hashes", "--python", &python_arg, &req_arg])?;
             run(&uv, &["pip", "freeze", "--python", &python_arg])?
         }
         Some(uv) => {
-            run(&uv, &["venv", "--quiet", "--python", &base_arg, &dir_arg])?;
+            run(&uv, &["venv", "--quiet", "--clear", "--python", &base_arg, &dir_arg])?;
             run(&uv, &["pip", "install", "--quiet", "--python", &python_arg, "-r", &req_arg, "ipykernel"])?;
             run(&uv, &["pip", "freeze", "--python", &python_arg])?
         }
         None => {
-            run(&base, &["-m", "venv", &dir_arg])?;
+            run(&base, &["-m", "venv", "--clear", &dir_arg])?;
             let mut pip = vec!["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", &req_arg];
             pip.extend(if requirements.locked { ["--require-hashes", "--no-deps"] } else { ["ipykernel", ""] });
             pip.retain(|a| !a.is_empty());
