@@ -180,7 +180,7 @@ fn a_plugin_scaffolded_by_an_installed_clx_builds_against_the_installed_api_copy
     assert!(out.status.success(), "{}", stderr(&out));
     let crate_dir = elsewhere.path().join("clx-plugin-outside");
     let cargo_toml = std::fs::read_to_string(crate_dir.join("Cargo.toml")).expect("scaffold Cargo.toml");
-    assert!(cargo_toml.contains("clx-plugin-api = \"0.2\""), "{cargo_toml}");
+    assert!(cargo_toml.contains("clx-plugin-api = \"0.3\""), "{cargo_toml}");
     let api = api.canonicalize().expect("installed api");
     assert!(cargo_toml.contains(&format!("clx-plugin-api = {{ path = \"{}\" }}", api.display())), "{cargo_toml}");
     let repo = repo_root().canonicalize().expect("repo");

@@ -95,7 +95,7 @@ fn a_scaffolded_plugin_builds_installs_and_converts_a_course_that_requires_it() 
     let manifest = std::fs::read_to_string(handout.join("Cargo.toml")).unwrap();
     // A clx run from its build tree has no installed copy: its own source stands in.
     let api = repo_root().join("plugin-api").canonicalize().unwrap();
-    assert!(manifest.contains("clx-plugin-api = \"0.2\""), "{manifest}");
+    assert!(manifest.contains("clx-plugin-api = \"0.3\""), "{manifest}");
     assert!(
         manifest.contains(&format!("[patch.crates-io]\nclx-plugin-api = {{ path = \"{}\" }}", api.display())),
         "{manifest}"
