@@ -398,6 +398,8 @@ pub struct Issue {
     pub file: ROption<RString>,
     /// 1-based line in `file`.
     pub line: ROption<u32>,
+    /// 1-based column in that line, shown after the line (`file:3:7`).
+    pub column: ROption<u32>,
     /// 1-based cell number, for decks.
     pub cell: ROption<u32>,
     /// Whether the issue is about the input, the machine or the plugin;
@@ -414,6 +416,7 @@ impl Issue {
             message: RString::from(message.into()),
             file: ROption::RNone,
             line: ROption::RNone,
+            column: ROption::RNone,
             cell: ROption::RNone,
             kind: IssueKind::Input,
         }
@@ -439,6 +442,14 @@ impl Issue {
     /// Point the issue at a 1-based line of its file.
     pub fn at_line(mut self, line: u32) -> Self {
         self.line = ROption::RSome(line);
+        self
+    }
+
+    /// Point the issue at a 1-based line and column of its file, as a
+    /// parser reports them; editors jump to `file:line:column`.
+    pub fn at(mut self, line: u32, column: u32) -> Self {
+        self.line = ROption::RSome(line);
+        self.column = ROption::RSome(column);
         self
     }
 

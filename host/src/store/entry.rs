@@ -156,6 +156,10 @@ pub struct StoredIssue {
     pub file: Option<String>,
     /// The line, when the issue has one.
     pub line: Option<u32>,
+    /// The column in that line, when the plugin knows it (entries stored
+    /// before columns existed have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<u32>,
     /// The notebook cell, when the issue has one.
     pub cell: Option<u32>,
 }
@@ -167,6 +171,7 @@ impl From<&clx_plugin_api::Issue> for StoredIssue {
             message: i.message.to_string(),
             file: i.file.as_ref().map(|f| f.to_string()).into_option(),
             line: i.line.into_option(),
+            column: i.column.into_option(),
             cell: i.cell.into_option(),
         }
     }

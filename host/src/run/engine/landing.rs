@@ -270,7 +270,7 @@ impl<'a> Landing<'a> {
 
 fn diagnostic_of(job: &PlannedJob, issue: &StoredIssue) -> Diagnostic {
     let file = issue.file.clone().unwrap_or_else(|| job.display.clone());
-    let location = Location::cell(issue.cell, issue.line);
+    let location = Location { column: issue.line.and(issue.column), ..Location::cell(issue.cell, issue.line) };
     Diagnostic { level: issue.severity, file, location, message: issue.message.clone() }
 }
 
@@ -327,7 +327,15 @@ mod tests {
     }
 
     fn issue(severity: Level, message: &str, line: Option<u32>) -> StoredIssue {
-        StoredIssue { severity, message: message.into(), file: None, line, cell: None }
+        StoredIssue { severity, message: message.into(), file: None, line, column: None, cell: None }
+    }
+
+    #[test]
+    fn an_issue_with_a_column_is_reported_at_its_line_and_column() {
+        let job = Fixture::new().job(&["html"]);
+        let at = |column| diagnostic_of(&job, &StoredIssue { column, ..issue(Level::Error, "bad", Some(3)) });
+        assert_eq!(at(Some(7)).location.to_string(), "3:7");
+        assert_eq!(at(None).location.to_string(), "line 3");
     }
 
     #[test]
