@@ -60,6 +60,21 @@ fn assert_no_password(course: &TestCourse, deck: &str) {
 
 /// A `clx worker serve` in `env`, given the URL the way an administrator
 /// would: in its environment.
+/// Build `course` with remote workers only, through the queue at `url`,
+/// then stop `server`, the worker serving it.
+fn build_on_remote_workers(env: &Env, url: &str, course: &TestCourse, mut server: Child) {
+    let out = env
+        .clx()
+        .env("CLX_QUEUE_URL", url)
+        .args(["build", "--local-workers", "0"])
+        .arg(course.spec())
+        .output()
+        .expect("run clx");
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
 fn serve(env: &Env, url: &str) -> Child {
     env.clx()
         .env("CLX_QUEUE_URL", url)
@@ -87,18 +102,9 @@ fn a_deck_finds_the_database_password_neither_in_its_environment_nor_in_its_ance
 
     // A long-running worker another machine's build uses.
     let remote = Env::new();
-    let mut server = serve(&remote, &url);
+    let server = serve(&remote, &url);
     let course = TestCourse::new(&[("snoop", &[("slides_snoop.py", &SNOOPING_DECK.replace("Snoop", "Remote"))])]);
-    let out = env
-        .clx()
-        .env("CLX_QUEUE_URL", &url)
-        .args(["build", "--local-workers", "0"])
-        .arg(course.spec())
-        .output()
-        .expect("run clx");
-    let _ = server.kill();
-    let _ = server.wait();
-    assert!(out.status.success(), "{}", stderr(&out));
+    build_on_remote_workers(&env, &url, &course, server);
     assert_no_password(&course, "slides_snoop");
 }
 
@@ -221,7 +227,7 @@ fn a_worker_serving_with_sandbox_runs_every_deck_sandboxed_whatever_the_course_s
     let home = remote.home.path().join("home");
     std::fs::create_dir(&home).expect("mkdir home");
     std::fs::write(home.join("secret.txt"), "the worker's own").expect("write secret");
-    let mut server = remote
+    let server = remote
         .clx()
         .env("HOME", &home)
         .env("CLX_QUEUE_URL", &url)
@@ -233,16 +239,7 @@ fn a_worker_serving_with_sandbox_runs_every_deck_sandboxed_whatever_the_course_s
         .expect("start clx worker serve");
     let deck = REACHING_DECK.replace("PORT", &cluster.port.to_string());
     let course = TestCourse::new(&[("reach", &[("slides_reach.py", &deck)])]);
-    let out = Env::new()
-        .clx()
-        .env("CLX_QUEUE_URL", &url)
-        .args(["build", "--local-workers", "0"])
-        .arg(course.spec())
-        .output()
-        .expect("run clx");
-    let _ = server.kill();
-    let _ = server.wait();
-    assert!(out.status.success(), "{}", stderr(&out));
+    build_on_remote_workers(&Env::new(), &url, &course, server);
     let verdicts = reached(&course);
     assert_eq!(verdicts[0], "home refused", "{verdicts:?}");
     assert_eq!(verdicts[3], "rundir REACHED", "{verdicts:?}");
