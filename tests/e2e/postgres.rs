@@ -445,15 +445,8 @@ fn a_spinning_cell_on_a_remote_worker_is_stopped_at_the_job_timeout() {
 
 /// A one-deck course built against `url` by remote workers only.
 fn remote_build(url: &str) -> (i32, String) {
-    let env = Env::new();
     let course = TestCourse::new(&[("t", &[("slides_t.py", "# %%\nprint(6 * 7)\n")])]);
-    let out = env
-        .clx()
-        .env("CLX_QUEUE_URL", url)
-        .args(["build", "--local-workers", "0"])
-        .arg(course.spec())
-        .output()
-        .expect("run clx");
+    let out = Env::new().build_on_remote_workers(url, &course.spec());
     (out.status.code().unwrap_or(-1), stderr(&out))
 }
 

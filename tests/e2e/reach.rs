@@ -58,23 +58,17 @@ fn assert_no_password(course: &TestCourse, deck: &str) {
     }
 }
 
-/// A `clx worker serve` in `env`, given the URL the way an administrator
-/// would: in its environment.
 /// Build `course` with remote workers only, through the queue at `url`,
 /// then stop `server`, the worker serving it.
 fn build_on_remote_workers(env: &Env, url: &str, course: &TestCourse, mut server: Child) {
-    let out = env
-        .clx()
-        .env("CLX_QUEUE_URL", url)
-        .args(["build", "--local-workers", "0"])
-        .arg(course.spec())
-        .output()
-        .expect("run clx");
+    let out = env.build_on_remote_workers(url, &course.spec());
     let _ = server.kill();
     let _ = server.wait();
     assert!(out.status.success(), "{}", stderr(&out));
 }
 
+/// A `clx worker serve` in `env`, given the URL the way an administrator
+/// would: in its environment.
 fn serve(env: &Env, url: &str) -> Child {
     env.clx()
         .env("CLX_QUEUE_URL", url)

@@ -93,6 +93,18 @@ impl Env {
     pub fn run(&self, args: &[&str]) -> Output {
         self.clx().args(args).output().expect("run clx")
     }
+
+    /// `clx build SPEC` through the PostgreSQL queue at `url` (given in
+    /// the environment, as an administrator would), with no local workers:
+    /// every job runs on a `clx worker serve` elsewhere.
+    pub fn build_on_remote_workers(&self, url: &str, spec: &Path) -> Output {
+        self.clx()
+            .env("CLX_QUEUE_URL", url)
+            .args(["build", "--local-workers", "0"])
+            .arg(spec)
+            .output()
+            .expect("run clx")
+    }
 }
 
 /// A relative URL's path with its `%XX` escapes decoded.
