@@ -322,6 +322,12 @@ impl Session {
         Ok(result.value().cloned().unwrap_or(serde_json::Value::Null))
     }
 
+    /// Most of a browser's start is this load: V8 compiling and running the
+    /// 6 MB `app.min.js`. Its compiled code is not kept between browsers:
+    /// Chromium keeps code caches only for scripts fetched over HTTP(S), not
+    /// for `file://`, and DevTools' `Page.produceCompilationCache` keeps what
+    /// it produces inside the renderer (Chromium 156 sends no
+    /// `compilationCacheProduced` event), so there is nothing to store.
     fn load(&mut self, engine: &Engine) -> Result<(), String> {
         let url = format!("file://{}", engine.app.join("export3.html").display());
         self.rt
