@@ -6,7 +6,7 @@ use clx::report::Location;
 use clx::store::job::JobPayload;
 use clx::store::{
     BlobHash, Cache, CacheEntry, CacheKey, ErrorCategory, JobError, JobId, JobOutcome, JobStatus, Lookup, NewJob,
-    Queue, Requeued, SessionStatus, StoreLocation, StoredOutput, WorkerId, WorkerStatus, MAX_ATTEMPTS,
+    Queue, Requeued, SessionId, SessionStatus, StoreLocation, StoredOutput, WorkerId, WorkerStatus, MAX_ATTEMPTS,
 };
 use clx_e2e::pg::PgCluster;
 
@@ -41,6 +41,13 @@ impl Store {
                 assert_eq!(db.execute(sql, &[&blob.to_hex()]).unwrap(), 1);
             }
         }
+    }
+
+    /// A connection of its own to a PostgreSQL store's database, to change
+    /// behind the queue's back what a clock, a server or a lost worker would.
+    fn direct(&self) -> postgres::Client {
+        let StoreLocation::Postgres(url) = &self.location else { unreachable!("a PostgreSQL store") };
+        postgres::Client::connect(url.as_secret_str(), postgres::NoTls).unwrap()
     }
 
     fn sqlite() -> Store {
@@ -483,8 +490,7 @@ fn sqlite_reaps_the_session_of_a_host_that_died() {
 fn a_shared_queue_expires_workers_that_stopped_heartbeating() {
     let cluster = PgCluster::start();
     let store = Store::postgres(&cluster, "expiry");
-    let StoreLocation::Postgres(url) = &store.location else { unreachable!("a PostgreSQL store") };
-    let mut db = postgres::Client::connect(url.as_secret_str(), postgres::NoTls).unwrap();
+    let mut db = store.direct();
     let q = store.open();
     let shared = q.shared().expect("a shared queue");
     let requirements = vec!["r".to_owned()];
@@ -506,4 +512,54 @@ fn a_shared_queue_expires_workers_that_stopped_heartbeating() {
     db.execute("UPDATE clx_workers SET stopped_at = stopped_at - 86401 WHERE id = $1", &[&killed.0]).unwrap();
     q.reap_stale().unwrap();
     assert!(!ids(true).contains(&killed), "a day after it ended, the row is removed");
+}
+
+/// A claim takes a pending job before one whose lease ran out, and the
+/// expired one next; the worker that lost it cannot record an outcome.
+/// Each claim is the one statement that also records the last outcome.
+#[test]
+fn a_shared_queue_claims_pending_jobs_before_an_expired_lease_and_fences_the_late_worker() {
+    let cluster = PgCluster::start();
+    let store = Store::postgres(&cluster, "lease");
+    let mut db = store.direct();
+    let (q, session, ids, lost) = two_jobs_and_a_claim(&store);
+    let other = q.register_worker(session, &types("a"), 2).unwrap();
+    db.execute("UPDATE clx_jobs SET lease_until = lease_until - 16 WHERE id = $1", &[&ids[0].0]).unwrap();
+
+    assert_eq!(q.claim(session, other, &types("a")).unwrap().map(|j| j.id), Some(ids[1]), "pending first");
+    let next = q.finish_and_claim(session, other, ids[1], JobOutcome::Done { result: "{}" }, &types("a")).unwrap();
+    assert_eq!(next.map(|j| j.id), Some(ids[0]), "then the job whose lease ran out");
+    q.finish(ids[0], lost, JobOutcome::Done { result: "late" }).unwrap();
+    let job = q.job(ids[0]).unwrap();
+    assert_eq!((job.status, job.worker, job.attempts), (JobStatus::Running, Some(other), 2));
+    let record = q.workers(false).unwrap().into_iter().find(|w| w.id == other).unwrap();
+    assert_eq!((record.status, record.current_job, record.jobs_done), (WorkerStatus::Busy, Some(ids[0]), 1));
+}
+
+/// Statements are kept prepared per connection; a connection the server
+/// ended is opened again and its statements prepared again, unseen.
+#[test]
+fn a_shared_queue_prepares_its_statements_again_on_a_new_connection() {
+    let cluster = PgCluster::start();
+    let store = Store::postgres(&cluster, "reconnect");
+    let mut db = store.direct();
+    let (q, session, ids, worker) = two_jobs_and_a_claim(&store);
+    let ended =
+        db.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'clx'", &[]).unwrap();
+    assert_eq!(ended.len(), 1, "the queue's one connection");
+    let next = q.finish_and_claim(session, worker, ids[0], JobOutcome::Done { result: "{}" }, &types("a")).unwrap();
+    assert_eq!(next.map(|j| j.id), Some(ids[1]));
+    assert_eq!(q.job(ids[0]).unwrap().status, JobStatus::Done);
+}
+
+/// A session with two jobs, the first at a higher priority, and a worker
+/// that claimed that one.
+fn two_jobs_and_a_claim(store: &Store) -> (Box<dyn Queue>, SessionId, Vec<JobId>, WorkerId) {
+    let q = store.open();
+    let session = q.start_session("s").unwrap();
+    let (k1, k2) = (key("1"), key("2"));
+    let ids = q.submit_many(session, &[new_job("urgent", 1, &k1), new_job("later", 0, &k2)]).unwrap();
+    let worker = q.register_worker(session, &types("a"), 1).unwrap();
+    assert_eq!(q.claim(session, worker, &types("a")).unwrap().map(|j| j.id), Some(ids[0]));
+    (q, session, ids, worker)
 }

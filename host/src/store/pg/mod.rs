@@ -7,16 +7,22 @@
 //! restarting server is re-established and the statement retried for a
 //! while: every statement here is either idempotent or fenced by the job's
 //! worker, so running one again cannot record anything twice.
+//!
+//! Every statement is prepared once per connection and kept: the server
+//! parses and plans it once, and each later use is one round trip that only
+//! binds and runs it. A new connection starts with none prepared.
 
 pub mod cache;
 pub mod queue;
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use postgres::fallible_iterator::FallibleIterator;
-use postgres::{Client, NoTls};
+use postgres::types::ToSql;
+use postgres::{Client, NoTls, Row, Statement};
 
 use crate::store::error::{BackendError, CacheError, QueueError};
 
@@ -78,6 +84,17 @@ const MIGRATIONS: &[(i32, &str)] = &[
     ),
     // The last progress a job's plugin reported, for `clx jobs list`.
     (2, "ALTER TABLE clx_jobs ADD COLUMN progress TEXT;"),
+    // A claim's walk to the next pending job, for a build's own workers and
+    // for remote ones. Only pending rows are in these indexes, so a claim
+    // (pending to running) adds nothing to them: the leaf pages claims walk
+    // stay unchanged between submissions, and the entries of jobs already
+    // claimed are marked dead by the first walk past them instead of being
+    // walked again by every claim.
+    (
+        3,
+        "CREATE INDEX clx_jobs_pending_in_session ON clx_jobs(session, priority DESC, id) WHERE status = 'pending';
+         CREATE INDEX clx_jobs_pending ON clx_jobs(priority DESC, id) WHERE status = 'pending';",
+    ),
 ];
 
 /// The schema version this clx writes and understands.
@@ -265,7 +282,7 @@ fn unsupported_sslmode(mode: &str) -> String {
 /// One connection that comes back by itself after the server restarted.
 pub struct PgConn {
     url: PgUrl,
-    client: Mutex<Option<Client>>,
+    client: Mutex<Option<PgClient>>,
     /// Channels to listen on again after a reconnect.
     channels: Mutex<Vec<String>>,
 }
@@ -275,7 +292,7 @@ impl PgConn {
     /// retrying, when the server cannot be reached: a build must not start
     /// against a database that is not there.
     pub fn open(url: &PgUrl) -> Result<PgConn, PgError> {
-        let client = connect(url)?;
+        let client = PgClient::new(connect(url)?);
         let conn = PgConn { url: url.clone(), client: Mutex::new(Some(client)), channels: Mutex::new(Vec::new()) };
         // Once the server answered, a connection lost while the schema is
         // checked (the server restarting) is tried again like any other.
@@ -291,14 +308,14 @@ impl PgConn {
         &self.url
     }
 
-    fn lock(&self) -> MutexGuard<'_, Option<Client>> {
+    fn lock(&self) -> MutexGuard<'_, Option<PgClient>> {
         self.client.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Run `op` on the connection; when the connection itself failed (the
     /// server restarted, the network dropped), connect again and run it
     /// again, for up to a minute.
-    pub fn with<T>(&self, mut op: impl FnMut(&mut Client) -> Result<T, postgres::Error>) -> Result<T, PgError> {
+    pub fn with<T>(&self, mut op: impl FnMut(&mut PgClient) -> Result<T, postgres::Error>) -> Result<T, PgError> {
         let started = Instant::now();
         let mut delay = FIRST_RETRY;
         let mut guard = self.lock();
@@ -306,19 +323,23 @@ impl PgConn {
             let failure = match guard.as_mut() {
                 Some(client) => match op(client) {
                     Ok(value) => return Ok(value),
-                    Err(e) => match retry_after(&e, client) {
+                    Err(e) => match retry_after(&e, &client.client) {
                         Some(Retry::Reconnect) => {
                             *guard = None;
                             describe(&e)
                         }
                         Some(Retry::Again) => describe(&e),
+                        Some(Retry::Prepare) => {
+                            client.statements.clear();
+                            describe(&e)
+                        }
                         None => return Err(PgError::Sql { target: self.url.target(), source: e }),
                     },
                 },
                 None => match connect(&self.url).and_then(|mut c| self.listen_again(&mut c).map(|()| c)) {
                     Ok(client) => {
                         tracing::info!("reconnected to {}", self.url);
-                        *guard = Some(client);
+                        *guard = Some(PgClient::new(client));
                         continue;
                     }
                     Err(e) => e.to_string(),
@@ -354,13 +375,14 @@ impl PgConn {
     /// Subscribe this connection to `channel` (a plain identifier).
     pub fn listen(&self, channel: &str) -> Result<(), PgError> {
         self.channels.lock().unwrap_or_else(PoisonError::into_inner).push(channel.to_owned());
-        self.with(|c| c.batch_execute(&format!("LISTEN {channel}")))
+        self.with(|c| c.client.batch_execute(&format!("LISTEN {channel}")))
     }
 
     /// Wait up to `timeout` for a notification on a channel this connection
     /// listens on; returns the payloads that arrived (empty on time-out).
     pub fn wait_notified(&self, timeout: Duration) -> Result<Vec<String>, PgError> {
         self.with(|c| {
+            let c = &mut c.client;
             let mut payloads = Vec::new();
             let first = c.notifications().timeout_iter(timeout).next()?;
             if first.is_none() && c.is_closed() {
@@ -380,6 +402,58 @@ impl PgConn {
             }
             Ok(payloads)
         })
+    }
+}
+
+/// A connection and the statements prepared on it, by their text. The
+/// texts are the store's own, so the map stays as small as the store.
+pub struct PgClient {
+    client: Client,
+    statements: HashMap<String, Statement>,
+}
+
+impl PgClient {
+    fn new(client: Client) -> PgClient {
+        PgClient { client, statements: HashMap::new() }
+    }
+
+    /// `sql`, prepared on this connection the first time it is asked for.
+    fn statement(&mut self, sql: &str) -> Result<Statement, postgres::Error> {
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.client.prepare(sql)?;
+        self.statements.insert(sql.to_owned(), statement.clone());
+        Ok(statement)
+    }
+
+    /// Run the prepared `sql`; the rows it returns.
+    pub fn query(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, postgres::Error> {
+        let statement = self.statement(sql)?;
+        self.client.query(&statement, params)
+    }
+
+    /// Run the prepared `sql`; the one row it returns.
+    pub fn query_one(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row, postgres::Error> {
+        let statement = self.statement(sql)?;
+        self.client.query_one(&statement, params)
+    }
+
+    /// Run the prepared `sql`; how many rows it changed.
+    pub fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, postgres::Error> {
+        let statement = self.statement(sql)?;
+        self.client.execute(&statement, params)
+    }
+
+    /// Several statements in one transaction, for what runs rarely
+    /// (migrations, closing a session, pruning): not prepared.
+    pub fn transaction(&mut self) -> Result<postgres::Transaction<'_>, postgres::Error> {
+        self.client.transaction()
+    }
+
+    /// Statements without parameters, as one string; not prepared.
+    pub fn batch_execute(&mut self, sql: &str) -> Result<(), postgres::Error> {
+        self.client.batch_execute(sql)
     }
 }
 
@@ -445,6 +519,9 @@ enum Retry {
     /// The server gave up on this attempt (a deadlock, a serialisation
     /// conflict): the same statement on the same connection may succeed.
     Again,
+    /// A kept statement no longer fits the schema (a newer clx migrated
+    /// it) or the server forgot it: prepare them again.
+    Prepare,
 }
 
 /// Whether a failed statement is worth running again, and how.
@@ -455,6 +532,10 @@ fn retry_after(e: &postgres::Error, client: &Client) -> Option<Retry> {
     match e.code().map(|c| c.code()) {
         Some(code) if code.starts_with("08") || code.starts_with("57P") => Some(Retry::Reconnect),
         Some(code) if code.starts_with("40") => Some(Retry::Again),
+        Some("26000") => Some(Retry::Prepare),
+        Some("0A000") if e.as_db_error().is_some_and(|db| db.message().starts_with("cached plan")) => {
+            Some(Retry::Prepare)
+        }
         Some(_) => None,
         // No SQLSTATE: an I/O error on the socket shows as such; anything
         // else (a value that cannot be encoded) is not the connection's fault.
@@ -465,7 +546,7 @@ fn retry_after(e: &postgres::Error, client: &Client) -> Option<Retry> {
 /// Apply every migration the database lacks, under a lock so two clx
 /// processes starting together do not both apply one. Returns the version
 /// found; one newer than this clx's is left alone for the caller to refuse.
-fn migrate(client: &mut Client) -> Result<i32, postgres::Error> {
+fn migrate(client: &mut PgClient) -> Result<i32, postgres::Error> {
     let mut tx = client.transaction()?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
     let fresh: bool = tx.query_one("SELECT to_regclass('clx_schema') IS NULL", &[])?.get(0);

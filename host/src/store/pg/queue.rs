@@ -3,11 +3,13 @@
 //!
 //! * A claim is one `UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED)`:
 //!   many workers claim side by side without waiting on each other's rows.
+//!   A worker's outcome and its next claim are one statement, prepared once
+//!   per connection: one round trip per job.
 //! * A claim is a lease: the worker's heartbeat extends it, and a job whose
 //!   lease ran out (its worker was killed, stopped, or cut off) is claimed
-//!   again by another worker. Every outcome is written only `WHERE worker = me
-//!   AND status = 'running'`, so a worker that comes back late finds its job
-//!   taken and its result is dropped.
+//!   again by another worker once no job is pending for it. Every outcome
+//!   is written only `WHERE worker = me AND status = 'running'`, so a worker
+//!   that comes back late finds its job taken and its result is dropped.
 //! * A remote worker claims only jobs whose requirement (job type and the
 //!   plugin library's hash) it meets, and refuses, once, a job whose tool
 //!   identity differs from its own; the job then waits for another worker.
@@ -15,13 +17,13 @@
 //!   `clx_session_<id>`: workers and hosts sleep until told.
 
 use postgres::types::ToSql;
-use postgres::{Row, Transaction};
+use postgres::Row;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{hostname, PgConn, PgError, PgUrl, NOW};
+use super::{hostname, PgClient, PgConn, PgError, PgUrl, NOW};
 use crate::report::Location;
 use crate::store::entry::CacheKey;
 use crate::store::error::QueueError;
@@ -42,13 +44,20 @@ const WORKER_ROW_KEPT_SECS: f64 = 86400.0;
 /// Announces new pending jobs to every listening worker.
 pub const JOBS_CHANNEL: &str = "clx_jobs";
 
+/// What a session's channel is named by, before the session's id.
+const SESSION_CHANNEL: &str = "clx_session_";
+
 /// The channel on which a session's finished jobs are announced.
 pub fn session_channel(session: SessionId) -> String {
-    format!("clx_session_{}", session.0)
+    format!("{SESSION_CHANNEL}{}", session.0)
 }
 
 /// What a build's own worker claims: its session's jobs of its types.
-const SESSION_FILTER: &str = "j.session = $2 AND j.job_type = ANY($3)";
+const SESSION_FILTER: &str = "j.session = $8 AND j.job_type = ANY($9)";
+/// What a remote worker claims: jobs whose requirement it meets, of a
+/// build still running.
+const SHARED_FILTER: &str = "j.requirement = ANY($8) \
+     AND EXISTS (SELECT 1 FROM clx_sessions s WHERE s.id = j.session AND s.status = 'running')";
 
 const JOB_COLUMNS: &str = "id, session, job_type, source, status, attempts, worker, created_at, started_at, \
                            finished_at, error_message, error_location, error_category, result, progress";
@@ -142,12 +151,7 @@ impl PgQueue {
     ) -> Result<Option<ClaimedJob>, QueueError> {
         Ok(self
             .conn
-            .with(|c| {
-                let mut tx = c.transaction()?;
-                let next = claim_in(&mut tx, filter, worker, extra)?;
-                tx.commit()?;
-                Ok(next)
-            })?
+            .with(|c| settle(c, worker, None, Some((filter, extra))))?
             .map(|(id, payload, key)| ClaimedJob::decode(id, &payload, key)))
     }
 
@@ -302,35 +306,35 @@ impl Queue for PgQueue {
         let requirements: Vec<String> =
             jobs.iter().map(|j| requirement(j.job_type, &j.payload.plugin_library)).collect();
         let payloads = jobs.iter().map(|job| job.payload.encode()).collect::<Result<Vec<_>, _>>()?;
-        let sql = format!(
-            "INSERT INTO clx_jobs(session, job_type, source, priority, status, max_attempts, payload, cache_key,
-                 requirement, created_at)
-             VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, {NOW}) RETURNING id"
-        );
-        Ok(self.conn.with(|c| {
-            let mut tx = c.transaction()?;
-            let insert = tx.prepare(&sql)?;
-            let mut ids = Vec::with_capacity(jobs.len());
-            for ((job, requirement), payload) in jobs.iter().zip(&requirements).zip(&payloads) {
-                let row = tx.query_one(
-                    &insert,
-                    &[
-                        &session.0,
-                        &job.job_type,
-                        &job.source,
-                        &job.priority,
-                        &MAX_ATTEMPTS,
-                        payload,
-                        &job.cache_key.as_str(),
-                        requirement,
-                    ],
-                )?;
-                ids.push(JobId(row.get(0)));
-            }
-            tx.execute(&format!("NOTIFY {JOBS_CHANNEL}"), &[])?;
-            tx.commit()?;
-            Ok(ids)
-        })?)
+        let types: Vec<&str> = jobs.iter().map(|j| j.job_type).collect();
+        let sources: Vec<&str> = jobs.iter().map(|j| j.source).collect();
+        let priorities: Vec<i64> = jobs.iter().map(|j| j.priority).collect();
+        let keys: Vec<&str> = jobs.iter().map(|j| j.cache_key.as_str()).collect();
+        // One statement for the whole plan. Ids come from a sequence in the
+        // order the rows are inserted, which is the arrays' order, so the
+        // sorted ids are the jobs' ids in order.
+        let mut ids: Vec<i64> = self
+            .query(
+                &format!(
+                    "WITH inserted AS (
+                         INSERT INTO clx_jobs(session, job_type, source, priority, status, max_attempts, payload,
+                             cache_key, requirement, created_at)
+                         SELECT $1, t.job_type, t.source, t.priority, 'pending', $2, t.payload, t.cache_key,
+                             t.requirement, {NOW}
+                         FROM unnest($3::TEXT[], $4::TEXT[], $5::BIGINT[], $6::TEXT[], $7::TEXT[], $8::TEXT[])
+                             WITH ORDINALITY AS t(job_type, source, priority, payload, cache_key, requirement, n)
+                         ORDER BY t.n
+                         RETURNING id),
+                     announced AS (SELECT pg_notify('{JOBS_CHANNEL}', ''))
+                     SELECT i.id FROM inserted i, announced"
+                ),
+                &[&session.0, &MAX_ATTEMPTS, &types, &sources, &priorities, &payloads, &keys, &requirements],
+            )?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        ids.sort_unstable();
+        Ok(ids.into_iter().map(JobId).collect())
     }
 
     fn job(&self, id: JobId) -> Result<JobRecord, QueueError> {
@@ -505,11 +509,8 @@ impl Queue for PgQueue {
     }
 
     fn finish(&self, id: JobId, worker: WorkerId, outcome: JobOutcome<'_>) -> Result<(), QueueError> {
-        Ok(self.conn.with(|c| {
-            let mut tx = c.transaction()?;
-            record_in(&mut tx, id, worker, &outcome)?;
-            tx.commit()
-        })?)
+        self.conn.with(|c| settle(c, worker, Some((id, &outcome)), None))?;
+        Ok(())
     }
 
     fn finish_and_claim(
@@ -522,13 +523,7 @@ impl Queue for PgQueue {
     ) -> Result<Option<ClaimedJob>, QueueError> {
         Ok(self
             .conn
-            .with(|c| {
-                let mut tx = c.transaction()?;
-                record_in(&mut tx, id, worker, &outcome)?;
-                let next = claim_in(&mut tx, SESSION_FILTER, worker, &[&session.0, &job_types])?;
-                tx.commit()?;
-                Ok(next)
-            })?
+            .with(|c| settle(c, worker, Some((id, &outcome)), Some((SESSION_FILTER, &[&session.0, &job_types]))))?
             .map(|(id, payload, key)| ClaimedJob::decode(id, &payload, key)))
     }
 
@@ -603,12 +598,7 @@ impl Queue for PgQueue {
 
 impl SharedQueue for PgQueue {
     fn claim_any(&self, worker: WorkerId, requirements: &[String]) -> Result<Option<ClaimedJob>, QueueError> {
-        self.claim_where(
-            "j.requirement = ANY($2) \
-             AND EXISTS (SELECT 1 FROM clx_sessions s WHERE s.id = j.session AND s.status = 'running')",
-            worker,
-            &[&requirements],
-        )
+        self.claim_where(SHARED_FILTER, worker, &[&requirements])
     }
 
     fn refuse(&self, id: JobId, worker: WorkerId) -> Result<(), QueueError> {
@@ -646,75 +636,110 @@ impl SharedQueue for PgQueue {
     }
 }
 
-/// Take the next job `filter` allows (`$1` is the worker; `extra` binds
-/// `$2`…): a pending one, or one whose lease ran out with attempts left.
-fn claim_in(
-    tx: &mut Transaction<'_>,
-    filter: &str,
-    worker: WorkerId,
-    extra: &[&(dyn ToSql + Sync)],
-) -> Result<Option<(JobId, String, CacheKey)>, postgres::Error> {
-    let sql = format!(
-        "UPDATE clx_jobs SET status='running', worker=$1, attempts=attempts+1, started_at={NOW},
-             lease_until={NOW} + {LEASE_SECS}, result=NULL
-         WHERE id = (
-             SELECT j.id FROM clx_jobs j
-             WHERE {filter} AND NOT ($1 = ANY(j.refused_by))
-               AND (j.status = 'pending'
-                    OR (j.status = 'running' AND j.lease_until < {NOW} AND j.attempts < j.max_attempts))
-             ORDER BY j.priority DESC, j.id LIMIT 1 FOR UPDATE SKIP LOCKED)
-         RETURNING id, payload, cache_key"
-    );
-    let mut params: Vec<&(dyn ToSql + Sync)> = vec![&worker.0];
-    params.extend_from_slice(extra);
-    let rows = tx.query(&sql, &params)?;
-    let current = rows.first().map(|r| r.get::<_, i64>(0));
-    let status = if current.is_some() { WorkerStatus::Busy } else { WorkerStatus::Idle };
-    tx.execute(
-        &format!(
-            "UPDATE clx_workers SET status=$2, current_job=$3, heartbeat={NOW}
-             WHERE id=$1 AND status NOT IN ('dead','stopped')"
-        ),
-        &[&worker.0, &status.as_str(), &current],
-    )?;
-    Ok(rows.first().map(|r| (JobId(r.get(0)), r.get(1), CacheKey::from_stored(r.get(2)))))
+/// The outcome a settling statement records, as its parameters `$3`…`$7`
+/// (status, error message, location, category, result); all NULL when it
+/// records none.
+#[derive(Default)]
+struct Recorded<'a> {
+    status: Option<&'static str>,
+    message: Option<&'a str>,
+    location: Option<String>,
+    category: Option<&'static str>,
+    result: Option<&'a str>,
 }
 
-/// Record `outcome` if the job is still `worker`'s and running, and tell its
-/// session's host; a late worker's outcome changes nothing.
-fn record_in(
-    tx: &mut Transaction<'_>,
-    id: JobId,
-    worker: WorkerId,
-    outcome: &JobOutcome<'_>,
-) -> Result<(), postgres::Error> {
-    let (place, category) = match outcome {
-        JobOutcome::Failed { error, .. } => (location(error), error.category.as_str()),
-        JobOutcome::Done { .. } => (None, ""),
-    };
-    let (set, extra, counter): (&str, Vec<&(dyn ToSql + Sync)>, &str) = match outcome {
-        JobOutcome::Done { result } => (
-            "status='done', error_message=NULL, error_location=NULL, error_category=NULL, result=$3",
-            vec![result],
-            "jobs_done",
-        ),
-        JobOutcome::Failed { error, result } => (
-            "status='failed', error_message=$3, error_location=$4, error_category=$5, result=$6",
-            vec![&error.message, &place, &category, result],
-            "jobs_failed",
-        ),
-    };
-    let sql = format!(
-        "UPDATE clx_jobs SET {set}, finished_at={NOW}, lease_until=NULL
-         WHERE id=$1 AND worker=$2 AND status='running' RETURNING session"
-    );
-    let mut params: Vec<&(dyn ToSql + Sync)> = vec![&id.0, &worker.0];
-    params.extend(extra);
-    let rows = tx.query(&sql, &params)?;
-    if let Some(row) = rows.first() {
-        let session = SessionId(row.get(0));
-        tx.execute(&format!("UPDATE clx_workers SET {counter}={counter}+1 WHERE id=$1"), &[&worker.0])?;
-        tx.execute("SELECT pg_notify($1, $2)", &[&session_channel(session), &id.0.to_string()])?;
+impl<'a> Recorded<'a> {
+    fn of(outcome: &JobOutcome<'a>) -> Recorded<'a> {
+        match *outcome {
+            JobOutcome::Done { result } => {
+                Recorded { status: Some("done"), result: Some(result), ..Recorded::default() }
+            }
+            JobOutcome::Failed { error, result } => Recorded {
+                status: Some("failed"),
+                message: Some(&error.message),
+                location: location(error),
+                category: Some(error.category.as_str()),
+                result,
+            },
+        }
     }
-    Ok(())
+}
+
+/// One statement, so one round trip, that records the outcome of job `$2`
+/// if it is still worker `$1`'s and running, tells its session's host, and,
+/// given a `filter` (binding from `$8`), claims the next job that filter
+/// allows: a pending one, else one whose lease ran out with attempts left
+/// (looked for only when none is pending, so the usual claim walks only
+/// the pending jobs' index). A late worker's outcome changes nothing. Its
+/// row: the claimed job's id, payload and cache key, NULL when none.
+///
+/// The parts run on one snapshot, so the claim cannot see the recorded
+/// job finished: it skips that job by id instead, and the worker's row is
+/// written once, by one part.
+fn settle_sql(filter: Option<&str>) -> String {
+    let recorded = format!(
+        "recorded AS (
+             UPDATE clx_jobs SET status=$3, error_message=$4, error_location=$5, error_category=$6, result=$7,
+                 finished_at={NOW}, lease_until=NULL
+             WHERE id=$2 AND worker=$1 AND status='running' RETURNING id, session, status)"
+    );
+    let counters = "jobs_done = jobs_done + (SELECT count(*) FROM recorded r WHERE r.status = 'done'),
+                    jobs_failed = jobs_failed + (SELECT count(*) FROM recorded r WHERE r.status = 'failed')";
+    let notify = format!("SELECT count(pg_notify('{SESSION_CHANNEL}' || r.session, r.id::TEXT)) FROM recorded r");
+    let Some(filter) = filter else {
+        return format!(
+            "WITH {recorded},
+             worker AS (UPDATE clx_workers SET {counters} WHERE id=$1 AND EXISTS (SELECT 1 FROM recorded))
+             SELECT NULL::BIGINT, NULL::TEXT, NULL::TEXT, ({notify})"
+        );
+    };
+    // A worker recorded dead or stopped keeps that state: it only counts.
+    format!(
+        "WITH {recorded},
+         claimed AS (
+             UPDATE clx_jobs SET status='running', worker=$1, attempts=attempts+1, started_at={NOW},
+                 lease_until={NOW} + {LEASE_SECS}, result=NULL
+             WHERE id = coalesce(
+                 (SELECT j.id FROM clx_jobs j
+                  WHERE {filter} AND j.status = 'pending' AND NOT ($1 = ANY(j.refused_by))
+                  ORDER BY j.priority DESC, j.id LIMIT 1 FOR UPDATE SKIP LOCKED),
+                 (SELECT j.id FROM clx_jobs j
+                  WHERE {filter} AND j.status = 'running' AND j.lease_until < {NOW} AND j.attempts < j.max_attempts
+                    AND j.id IS DISTINCT FROM $2 AND NOT ($1 = ANY(j.refused_by))
+                  ORDER BY j.priority DESC, j.id LIMIT 1 FOR UPDATE SKIP LOCKED))
+             RETURNING id, payload, cache_key),
+         worker AS (
+             UPDATE clx_workers SET {counters},
+                 status = CASE WHEN status IN ('dead','stopped') THEN status
+                               WHEN EXISTS (SELECT 1 FROM claimed) THEN 'busy' ELSE 'idle' END,
+                 current_job = CASE WHEN status IN ('dead','stopped') THEN current_job
+                                    ELSE (SELECT id FROM claimed) END,
+                 heartbeat = CASE WHEN status IN ('dead','stopped') THEN heartbeat ELSE {NOW} END
+             WHERE id=$1)
+         SELECT c.id, c.payload, c.cache_key, ({notify}) FROM (VALUES (1)) AS one LEFT JOIN claimed c ON true"
+    )
+}
+
+/// Run [`settle_sql`]: record `outcome` (when given) and claim by `filter`
+/// (when given) with its parameters `extra`.
+fn settle(
+    c: &mut PgClient,
+    worker: WorkerId,
+    finished: Option<(JobId, &JobOutcome<'_>)>,
+    claim: Option<(&str, &[&(dyn ToSql + Sync)])>,
+) -> Result<Option<(JobId, String, CacheKey)>, postgres::Error> {
+    let id = finished.map(|(id, _)| id.0);
+    let recorded = finished.map(|(_, outcome)| Recorded::of(outcome)).unwrap_or_default();
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![
+        &worker.0,
+        &id,
+        &recorded.status,
+        &recorded.message,
+        &recorded.location,
+        &recorded.category,
+        &recorded.result,
+    ];
+    params.extend_from_slice(claim.map_or(&[][..], |(_, extra)| extra));
+    let row = c.query_one(&settle_sql(claim.map(|(filter, _)| filter)), &params)?;
+    Ok(row.get::<_, Option<i64>>(0).map(|id| (JobId(id), row.get(1), CacheKey::from_stored(row.get(2)))))
 }
