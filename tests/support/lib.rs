@@ -94,7 +94,7 @@ impl Env {
         self.clx().args(args).output().expect("run clx")
     }
 
-    /// `clx build SPEC` through the PostgreSQL queue at `url` (given in
+    /// `clx build` of `spec` through the PostgreSQL queue at `url` (given in
     /// the environment, as an administrator would), with no local workers:
     /// every job runs on a `clx worker serve` elsewhere.
     pub fn build_on_remote_workers(&self, url: &str, spec: &Path) -> Output {
