@@ -52,6 +52,16 @@ fn a_course_requirements_file_gives_its_decks_their_packages_and_a_new_pin_rerun
     let report = doctor(&course);
     let line = report.lines().find(|l| l.contains("course environment")).unwrap_or_else(|| panic!("{report}"));
     assert!(line.contains(&*envs[0].path().to_string_lossy()) && line.contains("up to date"), "{line}");
+    // The lock as a Windows checkout writes it (a byte-order mark, CRLF)
+    // names the same environment for the doctor as for the build.
+    let lock = course.root().join("requirements.lock");
+    let locked = std::fs::read_to_string(&lock).expect("read lock");
+    std::fs::write(&lock, format!("\u{feff}{}", locked.replace('\n', "\r\n"))).expect("write lock");
+    let report = doctor(&course);
+    let line = report.lines().find(|l| l.contains("course environment")).unwrap_or_else(|| panic!("{report}"));
+    assert!(line.contains(&*envs[0].path().to_string_lossy()) && line.contains("up to date"), "{line}");
+    let windows = build(&env, &course.spec());
+    assert!(windows.contains("0 built, 4 from cache"), "the build agrees: {windows}");
 
     std::fs::write(course.root().join("requirements.txt"), "six==1.17.0\n").expect("write requirements");
     assert!(doctor(&course).contains("not built yet"), "a changed pin needs a new environment");

@@ -214,12 +214,12 @@ impl Plugin for Notebook {
     /// text and the Python version, so a built one is up to date).
     fn doctor(&self, course_root: &str) -> Vec<String> {
         let file = std::path::Path::new(course_root).join("requirements.txt");
-        let text = match std::fs::read_to_string(&file) {
-            Ok(text) => text,
-            Err(_) if self.config.requirements.is_none() => {
+        let text = match package_list(&file) {
+            Some(text) => text,
+            None if self.config.requirements.is_none() => {
                 return vec!["course environment: none (no requirements.txt here); decks use the tools venv".into()]
             }
-            Err(_) => self.config.requirements.clone().unwrap_or_default(),
+            None => self.config.requirements.clone().unwrap_or_default(),
         };
         let lock = std::path::Path::new(course_root).join("requirements.lock");
         let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
@@ -230,9 +230,9 @@ impl Plugin for Notebook {
                     .into(),
             ];
         }
-        let requirements = match std::fs::read_to_string(&lock) {
-            Ok(locked) => Requirements { file: "requirements.lock".into(), text: locked, locked: true },
-            Err(_) => Requirements { file: "requirements.txt".into(), text, locked: false },
+        let requirements = match package_list(&lock) {
+            Some(locked) => Requirements { file: "requirements.lock".into(), text: locked, locked: true },
+            None => Requirements { file: "requirements.txt".into(), text, locked: false },
         };
         let packages = requirements.text.lines().filter(|l| !l.trim().is_empty() && !l.trim().starts_with('#')).count();
         match env::env_dir(&requirements) {
@@ -367,6 +367,14 @@ impl Plugin for Notebook {
     }
 }
 
+/// A package list as the build names its environment by: a byte-order mark
+/// and CRLF line ends (a Windows checkout) change nothing, so the doctor
+/// finds the environment the build made. `None` when it cannot be read.
+fn package_list(path: &std::path::Path) -> Option<String> {
+    let text = clx_plugin_api::text::decode_owned(std::fs::read(path).ok()?).ok()?;
+    Some(clx_plugin_api::text::unix_newlines(&text).into_owned())
+}
+
 fn push_unique(issues: &mut Vec<Issue>, issue: Issue) {
     if !issues.contains(&issue) {
         issues.push(issue);
@@ -466,5 +474,19 @@ impl JobOptions {
             course: options.course,
             requirements: options.requirements.map(|r| Requirements { file: r.path, text: r.text, locked: r.locked }),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_package_list_saved_on_windows_names_the_same_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("requirements.lock");
+        std::fs::write(&path, "\u{feff}six==1.16.0 \\\r\n    --hash=sha256:aa\r\n").unwrap();
+        assert_eq!(package_list(&path).as_deref(), Some("six==1.16.0 \\\n    --hash=sha256:aa\n"));
+        assert_eq!(package_list(&dir.path().join("missing.txt")), None);
     }
 }
