@@ -14,6 +14,7 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Options of every command: they may come before the command's name.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// Directory with converter plugins; searched first (repeatable)
@@ -22,9 +23,25 @@ pub struct GlobalArgs {
     /// Log level: error, warn, info, debug, trace
     #[arg(long, global = true, default_value = "warn", value_name = "LEVEL")]
     pub log_level: String,
+}
+
+/// Where the commands that read or write the job queue and the cache find
+/// them. Only those commands take it, so `--queue` given to another one is
+/// a usage error instead of being silently ignored.
+#[derive(Debug, Default, Args)]
+pub struct QueueArgs {
     /// A PostgreSQL database for the job queue and the cache, shared by machines [default: the state dir's SQLite files, or `[queue] url` in clx.toml]
     #[arg(long = "queue", global = true, env = "CLX_QUEUE_URL", value_name = "postgres://…", hide_env_values = true)]
     pub queue_url: Option<String>,
+}
+
+/// A group of subcommands that all work on the queue or the cache.
+#[derive(Debug, Args)]
+pub struct OnQueue<C: Subcommand> {
+    #[command(flatten)]
+    pub queue: QueueArgs,
+    #[command(subcommand)]
+    pub command: C,
 }
 
 #[derive(Debug, Subcommand)]
@@ -38,16 +55,15 @@ pub enum Command {
     Status {
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        queue: QueueArgs,
     },
     /// Inspect worker processes
-    #[command(subcommand)]
-    Workers(WorkersCommand),
+    Workers(OnQueue<WorkersCommand>),
     /// Inspect, cancel and retry jobs
-    #[command(subcommand)]
-    Jobs(JobsCommand),
+    Jobs(OnQueue<JobsCommand>),
     /// Inspect and trim the result cache
-    #[command(subcommand)]
-    Cache(CacheCommand),
+    Cache(OnQueue<CacheCommand>),
     /// Check which converters are ready and which external tools are missing
     Doctor,
     /// The course's Python environment: `clx env update` re-resolves requirements.lock
@@ -134,6 +150,8 @@ pub struct BuildArgs {
     /// Also build every deck as reveal.js slides (also `[output] slides = true` in clx.toml)
     #[arg(long)]
     pub slides: bool,
+    #[command(flatten)]
+    pub queue: QueueArgs,
 }
 
 #[derive(Debug, Args)]
@@ -283,6 +301,8 @@ pub struct WorkerArgs {
     /// Start the plugin, print its tool identities as JSON and exit
     #[arg(long, hide = true)]
     pub probe: bool,
+    #[command(flatten)]
+    pub queue: QueueArgs,
 }
 
 #[derive(Debug, Subcommand)]

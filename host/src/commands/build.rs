@@ -259,7 +259,7 @@ fn engine_options(
     let state = StateDir::from_env();
     Ok(EngineOptions {
         exe: std::env::current_exe().context("cannot find the clx executable to start workers from")?,
-        store: super::store_location(global, config)?,
+        store: super::store_location(&args.queue, config)?,
         local_workers: args.local_workers,
         scratch: state.scratch(),
         label: course.spec.display().to_string(),

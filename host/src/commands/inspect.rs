@@ -10,14 +10,14 @@ use clx::config::Config;
 use clx::run::pool::HEARTBEAT_TIMEOUT;
 use clx::store::{now, JobId, JobStatus, Queue, StoreLocation, WorkerStatus};
 
-use crate::cli::{CacheCommand, GlobalArgs, JobsCommand, WorkersCommand};
+use crate::cli::{CacheCommand, JobsCommand, QueueArgs, WorkersCommand};
 
-fn location(global: &GlobalArgs) -> Result<StoreLocation> {
-    super::store_location(global, &Config::load(None)?)
+fn location(queue: &QueueArgs) -> Result<StoreLocation> {
+    super::store_location(queue, &Config::load(None)?)
 }
 
-fn open_queue(global: &GlobalArgs) -> Result<Box<dyn Queue>> {
-    let queue = location(global)?.open_queue()?;
+fn open_queue(queue: &QueueArgs) -> Result<Box<dyn Queue>> {
+    let queue = location(queue)?.open_queue()?;
     queue.reap_stale()?;
     Ok(queue)
 }
@@ -35,8 +35,8 @@ fn age(t: f64) -> String {
 
 /// `clx status`: exit 0 healthy, 1 warning (recent failures, old pending
 /// jobs), 2 error (a live worker stopped heartbeating).
-pub fn status(global: &GlobalArgs, json: bool) -> Result<ExitCode> {
-    let queue = open_queue(global)?;
+pub fn status(args: &QueueArgs, json: bool) -> Result<ExitCode> {
+    let queue = open_queue(args)?;
     let sessions = queue.sessions(1)?;
     let current = sessions.first();
     let counts = queue.counts(current.map(|s| s.id))?;
@@ -66,7 +66,7 @@ pub fn status(global: &GlobalArgs, json: bool) -> Result<ExitCode> {
     }
     match current {
         Some(s) => outln!("build {} ({}): {}, started {}", s.id.0, s.spec, s.status.as_str(), age(s.started_at)),
-        None => outln!("no build has run yet (queue: {})", location(global)?.describe()),
+        None => outln!("no build has run yet (queue: {})", location(args)?.describe()),
     }
     let counts: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {}", s.as_str())).collect();
     outln!("jobs: {}", counts.join(", "));
@@ -103,9 +103,9 @@ pub fn status(global: &GlobalArgs, json: bool) -> Result<ExitCode> {
     Ok(ExitCode::from(level as u8))
 }
 
-pub fn workers(global: &GlobalArgs, cmd: WorkersCommand) -> Result<ExitCode> {
+pub fn workers(queue: &QueueArgs, cmd: WorkersCommand) -> Result<ExitCode> {
     let WorkersCommand::List = cmd;
-    let queue = open_queue(global)?;
+    let queue = open_queue(queue)?;
     let workers = queue.workers(true)?;
     if workers.is_empty() {
         outln!("no workers recorded");
@@ -137,8 +137,8 @@ pub fn workers(global: &GlobalArgs, cmd: WorkersCommand) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn jobs(global: &GlobalArgs, cmd: JobsCommand) -> Result<ExitCode> {
-    let queue = open_queue(global)?;
+pub fn jobs(queue: &QueueArgs, cmd: JobsCommand) -> Result<ExitCode> {
+    let queue = open_queue(queue)?;
     match cmd {
         JobsCommand::List { status } => {
             let status = match status {
@@ -204,8 +204,8 @@ pub fn jobs(global: &GlobalArgs, cmd: JobsCommand) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn cache(global: &GlobalArgs, cmd: CacheCommand) -> Result<ExitCode> {
-    let cache = location(global)?.open_cache()?;
+pub fn cache(queue: &QueueArgs, cmd: CacheCommand) -> Result<ExitCode> {
+    let cache = location(queue)?.open_cache()?;
     match cmd {
         CacheCommand::Stats => {
             let s = cache.stats()?;

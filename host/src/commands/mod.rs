@@ -27,7 +27,7 @@ use anyhow::Result;
 use clx::config::{self, Config};
 use clx::plugin::{Registry, SearchPath};
 
-use crate::cli::{Cli, Command, GlobalArgs};
+use crate::cli::{Cli, Command, GlobalArgs, QueueArgs};
 
 /// Writing to stdout failed: the reader closed the pipe, or the disk is full.
 #[derive(Debug, thiserror::Error)]
@@ -62,10 +62,10 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Plugins(cmd) => plugins::run(&global, cmd),
         Command::Build(args) => build::run(&global, args),
-        Command::Status { json } => inspect::status(&global, json),
-        Command::Workers(cmd) => inspect::workers(&global, cmd),
-        Command::Jobs(cmd) => inspect::jobs(&global, cmd),
-        Command::Cache(cmd) => inspect::cache(&global, cmd),
+        Command::Status { json, queue } => inspect::status(&queue, json),
+        Command::Workers(args) => inspect::workers(&args.queue, args.command),
+        Command::Jobs(args) => inspect::jobs(&args.queue, args.command),
+        Command::Cache(args) => inspect::cache(&args.queue, args.command),
         Command::Doctor => doctor::run(&global),
         Command::Env(cmd) => env::run(cmd),
         Command::Init(args) => init::run(args),
@@ -78,9 +78,9 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
 
 /// Where the queue and cache are: `--queue`/`CLX_QUEUE_URL`, else
 /// `[queue] url` of the configuration, else the state dir.
-pub fn store_location(global: &GlobalArgs, config: &Config) -> Result<clx::store::StoreLocation> {
+pub fn store_location(queue: &QueueArgs, config: &Config) -> Result<clx::store::StoreLocation> {
     let state = clx::config::StateDir::from_env();
-    let url = global.queue_url.as_deref().or(config.queue_url.as_deref());
+    let url = queue.queue_url.as_deref().or(config.queue_url.as_deref());
     let store = clx::store::StoreLocation::resolve(url, &state.queue(), &state.cache())?;
     if store.is_shared() {
         // This process holds the password from now on: decks run as the

@@ -9,11 +9,11 @@ use clx::run::worker::{self, WorkerConfig};
 use clx::signals::Interrupt;
 use clx::store::{SessionId, StoreLocation};
 
-use crate::cli::{GlobalArgs, ServeArgs, WorkerArgs, WorkerCommand};
+use crate::cli::{GlobalArgs, QueueArgs, ServeArgs, WorkerArgs, WorkerCommand};
 
 pub fn run(global: &GlobalArgs, args: WorkerArgs) -> Result<ExitCode> {
-    if let Some(WorkerCommand::Serve(serve)) = args.command {
-        return self::serve(global, serve);
+    if let Some(WorkerCommand::Serve(serve)) = &args.command {
+        return self::serve(global, &args.queue, serve);
     }
     let Some(plugin) = args.plugin else { anyhow::bail!("a worker needs --plugin") };
     // Passed by environment so it never shows in `ps`.
@@ -24,7 +24,7 @@ pub fn run(global: &GlobalArgs, args: WorkerArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let Some(session) = args.session else { anyhow::bail!("a worker needs --session") };
-    let store = match (args.queue_db, args.cache_dir, global.queue_url.as_deref()) {
+    let store = match (args.queue_db, args.cache_dir, args.queue.queue_url.as_deref()) {
         (Some(queue), Some(cache), _) => StoreLocation::Local { queue, cache },
         (None, None, Some(url)) => StoreLocation::resolve(Some(url), Path::new(""), Path::new(""))?,
         _ => anyhow::bail!("a worker needs --queue-db and --cache-dir, or a PostgreSQL --queue"),
@@ -36,21 +36,22 @@ pub fn run(global: &GlobalArgs, args: WorkerArgs) -> Result<ExitCode> {
 
 /// `clx worker serve`: serve every build that uses the same PostgreSQL
 /// database, until SIGTERM or Ctrl-C.
-fn serve(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode> {
+fn serve(global: &GlobalArgs, queue: &QueueArgs, args: &ServeArgs) -> Result<ExitCode> {
     if args.sandbox {
         // Read by the notebook plugin when it makes a converter; set while
         // this process has no other thread.
         std::env::set_var("CLX_SANDBOX", "1");
     }
     let (registry, config) = super::discover_plugins(global, None)?;
-    let store = super::store_location(global, &config)?;
+    let store = super::store_location(queue, &config)?;
     if !store.is_shared() {
         anyhow::bail!(
             "clx worker serve needs a PostgreSQL queue: pass --queue postgres://USER@HOST/DB or set CLX_QUEUE_URL"
         );
     }
     let interrupt = Interrupt::install().context("cannot install the SIGTERM handler")?;
-    let options = clx::run::serve::ServeOptions { store, types: args.types, jobs: args.jobs as usize, interrupt };
+    let options =
+        clx::run::serve::ServeOptions { store, types: args.types.clone(), jobs: args.jobs as usize, interrupt };
     clx::run::serve::serve(&registry, options)?;
     Ok(ExitCode::SUCCESS)
 }
