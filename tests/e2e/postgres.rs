@@ -47,9 +47,20 @@ struct Server {
 
 impl Server {
     fn start(url: &str, user: Option<&TestUser>) -> Server {
+        Server::start_with_plugins(url, user, &[])
+    }
+
+    /// [`Server::start`] with these fixture plugins installed for its user.
+    fn start_with_plugins(url: &str, user: Option<&TestUser>, fixtures: &[&str]) -> Server {
         let home = tempfile::Builder::new().prefix("clx-worker-").tempdir().expect("temp dir");
         for d in ["state", "tmp", "config", "data"] {
             std::fs::create_dir(home.path().join(d)).expect("mkdir");
+        }
+        let plugins = home.path().join("data/clx/plugins");
+        for fixture in fixtures {
+            let lib = library(fixture);
+            std::fs::create_dir_all(&plugins).expect("mkdir");
+            std::fs::copy(&lib, plugins.join(lib.file_name().expect("file name"))).expect("install plugin");
         }
         let log = std::fs::File::create(home.path().join("serve.log")).expect("log file");
         let mut cmd = Command::new(clx_bin());
@@ -503,4 +514,34 @@ fn status_against_a_shared_database_is_healthy_again_after_a_worker_was_killed()
     assert!(stdout(&out).contains("health: healthy"), "{}", stdout(&out));
     let listed = env.clx().env("CLX_QUEUE_URL", &url).args(["workers", "list"]).output().expect("clx workers list");
     assert!(stdout(&listed).contains("dead"), "{}", stdout(&listed));
+}
+
+#[test]
+fn a_remote_workers_progress_reaches_jobs_list_and_the_building_host() {
+    let cluster = PgCluster::start();
+    let url = cluster.database("progress");
+    let server = Server::start_with_plugins(&url, None, &["clx-fixture-testkit"]);
+    let plugins = plugin_dir(&["clx-fixture-testkit"]);
+    // Long enough between its two steps for the host to look at the queue.
+    let course = TestCourse::new(&[("t", &[("slow.testjob", "steps 3000 done")])]);
+    let env = Env::new();
+    let out = env
+        .clx()
+        .env("CLX_QUEUE_URL", &url)
+        .args(["--log-level", "debug", "--plugin-dir"])
+        .arg(plugins.path())
+        .args(["build", "--local-workers", "0"])
+        .arg(course.spec())
+        .output()
+        .expect("run clx");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}\n{}", server.log());
+    // The host showed the step it read from the queue while the job ran.
+    assert!(err.lines().any(|l| l.contains("DEBUG") && l.contains("slow.testjob: 1/2 halfway")), "{err}");
+    // `clx jobs list` shows the last step the remote worker reported.
+    let jobs = env.clx().env("CLX_QUEUE_URL", &url).args(["jobs", "list"]).output().expect("clx jobs list");
+    let jobs = stdout(&jobs);
+    let job = jobs.lines().find(|l| l.contains("slow.testjob")).unwrap_or_default();
+    assert!(job.contains(" done ") && job.contains("2/2 finishing"), "{jobs}");
+    server.stop();
 }

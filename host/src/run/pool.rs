@@ -377,7 +377,7 @@ impl Pool {
                 self.pending_events.push_back(PoolEvent::Log { job, level, message })
             }
             News::Event(Event::Progress { job, done, total, message }) => {
-                let message = if total > 0 { format!("{done}/{total} {message}") } else { message };
+                let message = crate::run::protocol::progress_text(done, total, &message);
                 self.pending_events.push_back(PoolEvent::Progress { job, message })
             }
             News::Stderr(line) => {

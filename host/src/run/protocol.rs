@@ -108,6 +108,16 @@ fn json(text: &str) -> String {
     serde_json::Value::String(text.to_owned()).to_string()
 }
 
+/// A plugin's progress as people read it (`3/12 cell 3`): on the progress
+/// line, in the log and in `clx jobs list`.
+pub fn progress_text(done: u32, total: u32, message: &str) -> String {
+    if total > 0 {
+        format!("{done}/{total} {message}")
+    } else {
+        message.to_owned()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,6 +22,9 @@ pub struct Findings {
     pub settled: Vec<JobId>,
     /// Things to tell the user once.
     pub notes: Vec<String>,
+    /// The last progress recorded for running jobs (another machine's
+    /// worker records it in the queue).
+    pub progress: Vec<(JobId, String)>,
 }
 
 /// The periodic look at the queue.
@@ -43,6 +46,7 @@ impl Watch {
         queue.keep_session_alive(session)?;
         findings.settled.extend(queue.expire_leases(session)?);
         findings.settled.extend(queue.settled_among(in_flight)?);
+        findings.progress = queue.progress_among(in_flight)?;
         let unserved = queue.unserved(session)?;
         self.unserved_since.retain(|t, _| unserved.iter().any(|(u, _)| u == t));
         for (job_type, waiting) in unserved {

@@ -18,7 +18,7 @@ use clx_plugin_api::ConverterBox;
 use crate::plugin::loader::LoadedPlugin;
 use crate::plugin::Registry;
 use crate::run::engine::IdentityError;
-use crate::run::worker::{self, Converted, Services};
+use crate::run::worker::{self, Converted, LatestProgress, Services};
 use crate::signals::Interrupt;
 use crate::store::{
     requirement, Cache, CacheError, ClaimedJob, JobError, JobId, Queue, QueueError, SharedQueue, StoreLocation,
@@ -218,7 +218,8 @@ fn serve_one(
     let worker = shared.register_server(&offer.types, &offer.requirements, &offer.description, std::process::id())?;
     let current = Arc::new(AtomicI64::new(0));
     let cancelled = Arc::new(AtomicBool::new(false));
-    worker::spawn_heartbeat(store, worker, Arc::clone(&current), Arc::clone(&cancelled))?;
+    let progress = Arc::new(LatestProgress::default());
+    worker::spawn_heartbeat(store, worker, Arc::clone(&current), Arc::clone(&cancelled), Some(Arc::clone(&progress)))?;
     let mut converters = Converters::default();
     while !stop.load(Ordering::Relaxed) {
         let Some(job) = shared.claim_any(worker, &offer.requirements)? else {
@@ -229,7 +230,8 @@ fn serve_one(
         let Ok(payload) = &job.payload else { continue };
         current.store(job.id.0, Ordering::Relaxed);
         cancelled.store(false, Ordering::Relaxed);
-        let services = Services { job: job.id, channel: None, cancelled: Arc::clone(&cancelled) };
+        let services =
+            Services { job: job.id, channel: None, progress: Some(&progress), cancelled: Arc::clone(&cancelled) };
         running.fetch_add(1, Ordering::SeqCst);
         let limit = payload.time_limit_secs.map(Duration::from_secs);
         let timed_out = AtomicBool::new(false);
@@ -248,6 +250,8 @@ fn serve_one(
             worker::kill_leftovers();
         }
         current.store(0, Ordering::Relaxed);
+        // Its last step, before the outcome: `clx jobs list` shows it.
+        progress.write(&*queue)?;
         if timed_out.load(Ordering::Relaxed) {
             // Recorded as timed out at the limit; what the stopped converter
             // returned is not this job's result.

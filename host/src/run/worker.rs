@@ -94,11 +94,42 @@ impl Channel {
 /// Host services for one job: logs and progress go to the host as events
 /// (it shows them at their level), cancellation is noticed by the heartbeat
 /// thread.
-/// A worker serving other machines' builds has no host to tell: it logs.
+/// A worker serving other machines' builds has no host to tell: it logs,
+/// and leaves progress in `progress` for the queue.
 pub(crate) struct Services<'a> {
     pub(crate) job: JobId,
     pub(crate) channel: Option<&'a Channel>,
+    pub(crate) progress: Option<&'a LatestProgress>,
     pub(crate) cancelled: Arc<AtomicBool>,
+}
+
+/// The last progress a plugin reported on a worker that serves other
+/// machines' builds, on its way to the queue, where `clx jobs list` and the
+/// build's host read it. The plugin only leaves it here (a call may come
+/// often, from any of its threads, and must not wait for the database);
+/// the heartbeat writes it once per beat and the worker once more as the
+/// job ends.
+#[derive(Default)]
+pub(crate) struct LatestProgress {
+    latest: std::sync::Mutex<Option<(JobId, String)>>,
+    /// Held over a write, so an older message never lands after a newer one.
+    writing: std::sync::Mutex<()>,
+}
+
+impl LatestProgress {
+    fn set(&self, job: JobId, message: String) {
+        *self.latest.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((job, message));
+    }
+
+    /// Record what was reported since the last write, if anything.
+    pub(crate) fn write(&self, queue: &dyn crate::store::Queue) -> Result<(), QueueError> {
+        let _writing = self.writing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let latest = self.latest.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        match latest {
+            Some((job, message)) => queue.set_progress(job, &message),
+            None => Ok(()),
+        }
+    }
 }
 
 impl HostServices for Services<'_> {
@@ -122,6 +153,8 @@ impl HostServices for Services<'_> {
     fn progress(&self, done: u32, total: u32, message: RStr<'_>) {
         if let Some(channel) = self.channel {
             let _ = channel.send(&Event::Progress { job: self.job, done, total, message: message.to_string() });
+        } else if let Some(progress) = self.progress {
+            progress.set(self.job, crate::run::protocol::progress_text(done, total, &message));
         }
     }
 
@@ -150,7 +183,7 @@ pub fn run(config: WorkerConfig) -> Result<(), WorkerError> {
 
     let current = Arc::new(AtomicI64::new(0));
     let cancelled = Arc::new(AtomicBool::new(false));
-    spawn_heartbeat(&config.store, worker, Arc::clone(&current), Arc::clone(&cancelled))?;
+    spawn_heartbeat(&config.store, worker, Arc::clone(&current), Arc::clone(&cancelled), None)?;
 
     let channel = Channel(std::sync::Mutex::new(std::io::stdout()));
     let send = |e: Event| channel.send(&e);
@@ -163,7 +196,8 @@ pub fn run(config: WorkerConfig) -> Result<(), WorkerError> {
             current.store(job.id.0, Ordering::Relaxed);
             cancelled.store(false, Ordering::Relaxed);
             send(Event::Started(job.id))?;
-            let services = Services { job: job.id, channel: Some(&channel), cancelled: Arc::clone(&cancelled) };
+            let services =
+                Services { job: job.id, channel: Some(&channel), progress: None, cancelled: Arc::clone(&cancelled) };
             let converted = match &job.payload {
                 Ok(payload) => run_job(plugin.name(), &converter, &*cache, payload, &job.cache_key, &services),
                 Err(error) => Err(error.clone()),
@@ -383,6 +417,7 @@ pub(crate) fn spawn_heartbeat(
     worker: WorkerId,
     current: Arc<AtomicI64>,
     cancelled: Arc<AtomicBool>,
+    progress: Option<Arc<LatestProgress>>,
 ) -> Result<(), WorkerError> {
     // A connection of its own: SQLite connections are per thread.
     let queue = store.open_queue()?;
@@ -401,6 +436,9 @@ pub(crate) fn spawn_heartbeat(
                 }
             }
             Err(e) => tracing::warn!("heartbeat failed: {e}"),
+        }
+        if let Some(Err(e)) = progress.as_deref().map(|p| p.write(&*queue)) {
+            tracing::warn!("cannot record a job's progress: {e}");
         }
         std::thread::sleep(HEARTBEAT_INTERVAL);
     })?;

@@ -109,6 +109,13 @@ pub trait Queue: Send {
     /// finished by another machine's worker).
     fn settled_among(&self, ids: &[JobId]) -> Result<Vec<JobId>, QueueError>;
 
+    /// The last progress recorded for those of `ids` that are running: how
+    /// a host learns how far another machine's worker is. Empty for a queue
+    /// of one machine, whose workers tell their host on their pipes.
+    fn progress_among(&self, _ids: &[JobId]) -> Result<Vec<(JobId, String)>, QueueError> {
+        Ok(Vec::new())
+    }
+
     /// Cancel pending or running jobs; returns how many. A running job's
     /// worker learns of it on its next heartbeat; the status stays
     /// `cancelled` whatever the worker reports afterwards.

@@ -29,6 +29,9 @@ pub(super) struct Pending<'p> {
 #[derive(Default)]
 pub(super) struct InFlight<'p> {
     pub(super) jobs: HashMap<JobId, Pending<'p>>,
+    /// The progress last shown per job, so a step read again from the
+    /// queue is not shown twice.
+    progress: HashMap<JobId, String>,
 }
 
 impl InFlight<'_> {
@@ -49,6 +52,9 @@ impl InFlight<'_> {
                 let findings = watch.check(queue, session, &ids)?;
                 for note in findings.notes {
                     landing.report.note(&note);
+                }
+                for (job, message) in findings.progress {
+                    self.show_progress(job, message, landing);
                 }
                 for id in findings.settled {
                     self.settle(id, queue, landing)?;
@@ -77,11 +83,9 @@ impl InFlight<'_> {
                     }
                 }
                 PoolEvent::Progress { job, message } => {
-                    if let Some(p) = self.jobs.get(&job) {
-                        let name = p.job.progress_name();
-                        tracing::debug!(job = job.0, "{name}: {message}");
-                        landing.report.progress(&name, &message);
+                    if self.jobs.contains_key(&job) {
                         queue.set_progress(job, &message)?;
+                        self.show_progress(job, message, landing);
                     }
                 }
                 PoolEvent::Interrupted => return Err(EngineError::Interrupted),
@@ -90,10 +94,24 @@ impl InFlight<'_> {
         Ok(())
     }
 
+    /// A running job's progress on the progress line and in the log, once
+    /// per step, whether its worker told us or the queue did.
+    fn show_progress(&mut self, job: JobId, message: String, landing: &mut Landing<'_>) {
+        let Some(p) = self.jobs.get(&job) else { return };
+        if self.progress.get(&job) == Some(&message) {
+            return;
+        }
+        let name = p.job.progress_name();
+        tracing::debug!(job = job.0, "{name}: {message}");
+        landing.report.progress(&name, &message);
+        self.progress.insert(job, message);
+    }
+
     /// A job reached a terminal state: land its result from the cache, or
     /// report why there is none. A job that is not in flight is ignored.
     fn settle(&mut self, id: JobId, queue: &dyn Queue, landing: &mut Landing<'_>) -> Result<(), EngineError> {
         let Some(pending) = self.jobs.remove(&id) else { return Ok(()) };
+        self.progress.remove(&id);
         let record = queue.job(id)?;
         landing.report.job_finished(&pending.job.progress_name());
         // Only what this job's own worker recorded in this run lands; the

@@ -469,6 +469,15 @@ impl Queue for PgQueue {
         Ok(rows.iter().map(|r| JobId(r.get(0))).collect())
     }
 
+    fn progress_among(&self, ids: &[JobId]) -> Result<Vec<(JobId, String)>, QueueError> {
+        let ids: Vec<i64> = ids.iter().map(|i| i.0).collect();
+        let rows = self.query(
+            "SELECT id, progress FROM clx_jobs WHERE id = ANY($1) AND status='running' AND progress IS NOT NULL",
+            &[&ids],
+        )?;
+        Ok(rows.iter().map(|r| (JobId(r.get(0)), r.get(1))).collect())
+    }
+
     fn expire_leases(&self, session: SessionId) -> Result<Vec<JobId>, QueueError> {
         let rows = self.query(
             &format!(

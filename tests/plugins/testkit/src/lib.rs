@@ -12,6 +12,8 @@
 //! * `missing TEXT`  fails with TEXT as an environment issue (a missing tool)
 //! * `log TEXT`      outputs TEXT after logging it through the host at every
 //!   level, with a progress message between
+//! * `steps MS TEXT`  reports progress `1/2 halfway`, sleeps, reports
+//!   `2/2 finishing` and outputs TEXT
 //!
 //! With `CLX_TESTKIT_SWITCH` naming a file that exists, that file's contents
 //! are used instead of the source: a test changes what a job does without
@@ -99,6 +101,14 @@ impl Plugin for Testkit {
                 host.progress(1, 2, "halfway");
                 host.warn(&format!("warn: {rest}"));
                 rest.to_owned()
+            }
+            "steps" => {
+                let (ms, text) = rest.split_once(' ').unwrap_or((rest, ""));
+                let ms: u64 = ms.parse().map_err(|_| Issue::error("steps needs milliseconds").at_line(1))?;
+                host.progress(1, 2, "halfway");
+                std::thread::sleep(Duration::from_millis(ms));
+                host.progress(2, 2, "finishing");
+                text.to_owned()
             }
             "panic" => panic!("{rest}"),
             "abort" => std::process::abort(),
