@@ -157,7 +157,16 @@
 //! the page, so `<img src="img/flow.png">` or `[data](data/table.csv)`
 //! resolve from disk, from a web server and after the folder is moved. The
 //! siblings hold the same files under the same paths, so a plugin can check
-//! a link before it writes it. The course's home page links every page. A page type declared
+//! a link before it writes it.
+//!
+//! The course's home page links every page, under the title the page
+//! proposes: the text of its HTML `<title>` element (`<title>Cheat sheet
+//! &amp; tips</title>`), entities decoded, white space collapsed, cut at 100
+//! characters and escaped again by the host. A page without a non-empty
+//! `<title>` (or not in HTML) is listed under its file name. The file name
+//! itself is not the plugin's to choose: the host fixes every output path
+//! before any job runs, so links, collisions and stale outputs are known up
+//! front. A page type declared
 //! with [`JobTypeDecl::numbered`]`(true)` gets `01 handout.html`, `02 …`,
 //! counted among the section's pages; pages never count as decks.
 //!

@@ -109,7 +109,7 @@ fn a_scaffolded_plugin_builds_installs_and_converts_a_course_that_requires_it() 
     let course = TestCourse::new(&[(
         "notes",
         &[
-            ("cheat_sheet.v2.handout.md", "hi\nTODO finish\n![the order](img/order.svg)\n"),
+            ("cheat_sheet.v2.handout.md", "Cheat sheet & <more>\nTODO finish\n![the order](img/order.svg)\n"),
             ("order.flow.txt", "a -> b\n"),
         ],
     )]);
@@ -146,9 +146,13 @@ fn a_scaffolded_plugin_builds_installs_and_converts_a_course_that_requires_it() 
     let jobs = stdout(&env.run(&["jobs", "list"]));
     let job = jobs.lines().find(|l| l.contains("cheat_sheet.v2.handout.md")).unwrap_or_default();
     assert!(job.contains(" done ") && job.contains("2/2 en-html"), "{jobs}");
-    // The home page of each tree lists the page.
+    // The home page of each tree lists the page under the title it proposes
+    // (its first line, escaped once), the file keeping its own name.
     let home = std::fs::read_to_string(course.out().join("public/En/Test Course/index.html")).unwrap();
-    assert!(home.contains(r#"<a href="Slides/Pages/Week%201/cheat_sheet.v2.html">cheat_sheet.v2</a>"#), "{home}");
+    let listed = r#"<a href="Slides/Pages/Week%201/cheat_sheet.v2.html">Cheat sheet &amp; &lt;more&gt;</a>"#;
+    assert!(home.contains(listed), "{home}");
+    let heim = std::fs::read_to_string(course.out().join("speaker/De/Testkurs/index.html")).unwrap();
+    assert!(heim.contains(">Cheat sheet &amp; &lt;more&gt;</a>"), "{heim}");
 
     // A misspelt setting of its typed configuration: one error at its line
     // in clx.toml, exit 2, no job run.

@@ -71,6 +71,12 @@ impl Page {
         self.parts.push(PagePart::Needs { needs, produced, failed });
     }
 
+    /// The title `page` proposes, or `fallback`, once the build wrote it.
+    fn title(&mut self, page: PathBuf, fallback: String) {
+        self.flush();
+        self.parts.push(PagePart::Title { page, fallback });
+    }
+
     fn flush(&mut self) {
         if !self.text.is_empty() {
             self.parts.push(PagePart::Fixed(std::mem::take(&mut self.text).into_bytes()));
@@ -202,14 +208,18 @@ fn topic_item(body: &mut Page, topic: &Topic, plan: &Plan, lang: Lang, root: &Pa
         body.needs(files, String::new(), format!(" <span class=\"failed\">{failed}</span>"));
         body.push_str("</div>\n");
     }
-    // A page is linked only when this build wrote it, as a deck's files are.
+    // A page is linked only when this build wrote it, as a deck's files
+    // are, under the title it proposes (its file name without one).
     for link in &pages {
         let failed = if lang == Lang::De { "in diesem Build fehlgeschlagen" } else { "failed in this build" };
+        let file = root.join(&link.rel);
         body.needs(
-            vec![root.join(&link.rel)],
-            format!("<div class=\"page\">{}</div>\n", anchor(link)),
+            vec![file.clone()],
+            format!("<div class=\"page\"><a href=\"{}\">", href(&link.rel)),
             format!("<div class=\"page\">{} <span class=\"failed\">{failed}</span></div>\n", esc(&link.label)),
         );
+        body.title(file.clone(), esc(&link.label));
+        body.needs(vec![file], "</a></div>\n".to_owned(), String::new());
     }
     if !data.is_empty() {
         let parts: Vec<String> = data.iter().map(anchor).collect();
@@ -344,8 +354,11 @@ mod tests {
         let home = plan.pages.iter().find(|p| p.to == out.join("public/En/C/index.html")).unwrap();
         let written = String::from_utf8(home.bytes(|_| true)).unwrap();
         assert!(written.contains(r#"<a href="Slides/Pages/S/cheat_sheet.v2.html">cheat_sheet.v2</a>"#), "{written}");
+        let titled = String::from_utf8(home.bytes_titled(|_| true, |_| Some("Cheat & sheet".into()))).unwrap();
+        assert!(titled.contains(r#"<a href="Slides/Pages/S/cheat_sheet.v2.html">Cheat &amp; sheet</a>"#), "{titled}");
         let failed = String::from_utf8(home.bytes(|_| false)).unwrap();
         assert!(failed.contains("cheat_sheet.v2 <span class=\"failed\">"), "{failed}");
+        assert!(!failed.contains("</a></div>"), "{failed}");
         assert!(!failed.contains("Pages/S/cheat_sheet.v2.html"), "{failed}");
     }
 

@@ -17,5 +17,6 @@ pub mod site;
 pub mod spec;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod title;
 
 pub use plan::{Classifier, JobClass};

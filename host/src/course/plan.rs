@@ -118,6 +118,14 @@ pub enum PagePart {
         /// The text written when any was not (typically the name marked as failed).
         failed: String,
     },
+    /// When this build produced `page`: the title the page proposes
+    /// (escaped), else `fallback`; nothing when it was not produced.
+    Title {
+        /// The generated page's output file.
+        page: PathBuf,
+        /// Text written when the page proposes no title (already escaped).
+        fallback: String,
+    },
 }
 
 impl PlannedPage {
@@ -126,20 +134,29 @@ impl PlannedPage {
         PlannedPage { to, parts: vec![PagePart::Fixed(bytes)] }
     }
 
-    /// The page's bytes, given which files this build produced.
+    /// The page's bytes, given which files this build produced; no page
+    /// proposes a title.
     pub fn bytes(&self, produced: impl Fn(&Path) -> bool) -> Vec<u8> {
+        self.bytes_titled(produced, |_| None)
+    }
+
+    /// The page's bytes, given which files this build produced and the
+    /// title each produced page proposes (unescaped).
+    pub fn bytes_titled(&self, produced: impl Fn(&Path) -> bool, title: impl Fn(&Path) -> Option<String>) -> Vec<u8> {
         let mut out = Vec::new();
         for part in &self.parts {
-            out.extend_from_slice(match part {
-                PagePart::Fixed(bytes) => bytes,
+            match part {
+                PagePart::Fixed(bytes) => out.extend_from_slice(bytes),
                 PagePart::Needs { needs, produced: done, failed } => {
-                    if needs.iter().all(|p| produced(p)) {
-                        done.as_bytes()
-                    } else {
-                        failed.as_bytes()
-                    }
+                    let text = if needs.iter().all(|p| produced(p)) { done } else { failed };
+                    out.extend_from_slice(text.as_bytes());
                 }
-            });
+                PagePart::Title { page, fallback } if produced(page) => match title(page) {
+                    Some(title) => out.extend_from_slice(crate::course::frame::esc(&title).as_bytes()),
+                    None => out.extend_from_slice(fallback.as_bytes()),
+                },
+                PagePart::Title { .. } => {}
+            }
         }
         out
     }
@@ -265,5 +282,17 @@ mod tests {
         let mut framed = page.clone();
         framed.map_text(|text| [b"<body>".as_slice(), text, b"</body>"].concat());
         assert_eq!(framed.bytes(|p| p == Path::new("out/a.html")), b"<body><p>a!</body>");
+    }
+
+    #[test]
+    fn a_title_part_reads_the_pages_proposal_escaped_or_its_fallback_and_nothing_for_a_missing_page() {
+        let page = PlannedPage {
+            to: PathBuf::from("out/index.html"),
+            parts: vec![PagePart::Title { page: "out/a.html".into(), fallback: "a".into() }],
+        };
+        let proposal = |_: &Path| Some("A <b> & c".to_owned());
+        assert_eq!(page.bytes_titled(|_| true, proposal), b"A &lt;b&gt; &amp; c");
+        assert_eq!(page.bytes_titled(|_| true, |_| None), b"a");
+        assert_eq!(page.bytes_titled(|_| false, proposal), b"");
     }
 }

@@ -244,7 +244,7 @@ impl<'r> Engine<'r> {
         // Generated pages last: they link only what this build produced.
         let since = clock.now();
         for page in &plan.pages {
-            let bytes = page.bytes(|path| landing.produced(path));
+            let bytes = page.bytes_titled(|path| landing.produced(path), proposed_title);
             landing.write_generated(&page.to, &bytes);
         }
         clock.phase("generated pages", since);
@@ -481,6 +481,13 @@ fn worker_specs(
         });
     }
     specs
+}
+
+/// The title a page this build wrote proposes, read back from the output
+/// tree; only an HTML page has one.
+fn proposed_title(page: &Path) -> Option<String> {
+    let html = page.extension().is_some_and(|e| e.eq_ignore_ascii_case("html") || e.eq_ignore_ascii_case("htm"));
+    html.then(|| std::fs::read(page).ok()).flatten().and_then(|bytes| crate::course::title::proposed(&bytes))
 }
 
 #[cfg(test)]
