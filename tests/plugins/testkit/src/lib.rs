@@ -12,8 +12,7 @@
 //! * `missing TEXT`  fails with TEXT as an environment issue (a missing tool)
 //! * `log TEXT`      outputs TEXT after logging it through the host at every
 //!   level, with a progress message between
-//! * `steps MS TEXT`  reports progress `1/2 halfway`, sleeps, reports
-//!   `2/2 finishing` and outputs TEXT
+//! * `steps MS TEXT` reports `1/2 halfway`, sleeps, reports `2/2 finishing`
 //!
 //! With `CLX_TESTKIT_SWITCH` naming a file that exists, that file's contents
 //! are used instead of the source: a test changes what a job does without
@@ -102,6 +101,12 @@ impl Plugin for Testkit {
                 host.warn(&format!("warn: {rest}"));
                 rest.to_owned()
             }
+            "panic" => panic!("{rest}"),
+            "abort" => std::process::abort(),
+            "exit" => std::process::exit(3),
+            "hang" => loop {
+                std::thread::sleep(Duration::from_secs(3600));
+            },
             "steps" => {
                 let (ms, text) = rest.split_once(' ').unwrap_or((rest, ""));
                 let ms: u64 = ms.parse().map_err(|_| Issue::error("steps needs milliseconds").at_line(1))?;
@@ -110,12 +115,6 @@ impl Plugin for Testkit {
                 host.progress(2, 2, "finishing");
                 text.to_owned()
             }
-            "panic" => panic!("{rest}"),
-            "abort" => std::process::abort(),
-            "exit" => std::process::exit(3),
-            "hang" => loop {
-                std::thread::sleep(Duration::from_secs(3600));
-            },
             other => return Err(Issue::error(format!("unknown testkit verb `{other}`")).at_line(1)),
         };
         for out in job.outputs.iter() {
