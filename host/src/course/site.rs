@@ -509,7 +509,7 @@ fn tree_copies(from: &Path, to: &Path) -> Vec<PlannedCopy> {
 }
 
 /// Every file below `dir`, sorted.
-fn files_below(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn files_below(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut dirs = vec![dir.to_owned()];
     while let Some(d) = dirs.pop() {
