@@ -177,6 +177,9 @@ impl<'r> Engine<'r> {
         let since = clock.now();
         let missed: BTreeSet<&str> = misses.iter().map(|m| m.job.job_type.as_str()).collect();
         let mut in_flight = if misses.is_empty() { None } else { Some(self.submit(misses, report)?) };
+        if in_flight.is_some() {
+            self.start_printers(plan)?;
+        }
         clock.phase("submit", since);
         // Workers started ahead for job types that turned out to need no run
         // (every result cached, or the plugin cannot start) go now rather than
@@ -287,6 +290,25 @@ impl<'r> Engine<'r> {
             sorted.misses.push(Pending { job, key, payload });
         }
         Ok(sorted)
+    }
+
+    /// Start the printers' workers while the decks run: a browser's start
+    /// then overlaps the kernels' work instead of following the last page.
+    /// Called only when deck jobs run, so their pages (and so the prints'
+    /// keys) are likely new; printers that find every print cached simply
+    /// stop with the build.
+    fn start_printers(&mut self, plan: &Plan) -> Result<(), EngineError> {
+        let mut per_type: BTreeMap<&str, usize> = BTreeMap::new();
+        for print in &plan.prints {
+            if self.tools.identity(&print.job.job_type, &print.job.plugin).is_ok() {
+                *per_type.entry(print.job.job_type.as_str()).or_default() += 1;
+            }
+        }
+        let Some((_, _, pool)) = self.running.as_mut() else { return Ok(()) };
+        for spec in worker_specs(&per_type, self.registry, self.config, &self.options) {
+            pool.ensure(spec)?;
+        }
+        Ok(())
     }
 
     /// Print the pages that landed to PDF: each print job's source is its
