@@ -69,20 +69,7 @@ fn decode(value: &str) -> Option<String> {
         return None;
     }
     let value = value.replace("&amp;", "&");
-    let bytes = value.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = value.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
+    percent_encoding::percent_decode_str(&value).decode_utf8().ok().map(|v| v.into_owned())
 }
 
 /// `path` with its `..` resolved lexically, when it stays below `root`.
