@@ -75,6 +75,16 @@ fn pdf_prints_each_completed_page_with_its_outputs_and_a_footer_and_reuses_the_c
         home.contains("<a href=\"Slides/Pdf/Completed/Week%201/01%20Printing.pdf\">PDF completed</a>"),
         "the home page links the PDF: {home}"
     );
+    // The header of the deck's public pages leads to it; the speaker's pages do not.
+    for kind in ["Code-Along", "Completed"] {
+        let page = course.out().join(format!("public/En/Test Course/Slides/Html/{kind}/Week 1/01 Printing.html"));
+        let html = std::fs::read_to_string(&page).expect("page");
+        let link = html.split("<a class=\"clx-pdf\" href=\"").nth(1).and_then(|r| r.split('"').next());
+        let target = page.parent().expect("dir").join(percent_decode(link.expect("a link to the PDF")));
+        assert_eq!(target.canonicalize().ok(), pdf.canonicalize().ok());
+    }
+    let speaker = course.out().join("speaker/En/Test Course/Slides/Html/Speaker/Week 1/01 Printing.html");
+    assert!(!std::fs::read_to_string(speaker).expect("speaker page").contains("clx-pdf"));
 
     // Nothing changed: nothing is printed again, the PDF stays as it was.
     let before = std::fs::read(&pdf).expect("pdf");
