@@ -150,6 +150,9 @@ pub struct BuildArgs {
     /// Also build every deck as reveal.js slides (also `[output] slides = true` in clx.toml)
     #[arg(long)]
     pub slides: bool,
+    /// Also print every deck's completed HTML page to PDF (also `[output] pdf = true` in clx.toml)
+    #[arg(long)]
+    pub pdf: bool,
     #[command(flatten)]
     pub queue: QueueArgs,
 }

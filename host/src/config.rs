@@ -14,6 +14,7 @@
 //!
 //! [output]
 //! slides = true                      # reveal.js presentations too (`--slides`)
+//! pdf = true                         # completed pages printed to PDF (`--pdf`)
 //!
 //! [converters.graphviz]              # handed to the plugin as JSON
 //! dot = "/usr/bin/dot"
@@ -107,6 +108,9 @@ struct OutputSection {
     /// Every deck also as a reveal.js presentation, as `--slides` asks.
     #[serde(default)]
     slides: Option<bool>,
+    /// Every deck's completed page also printed to PDF, as `--pdf` asks.
+    #[serde(default)]
+    pdf: Option<bool>,
 }
 
 /// `[build]`: how builds of this course behave.
@@ -146,6 +150,8 @@ pub struct Config {
     pub site: crate::course::site::SiteSettings,
     /// `[output] slides`: reveal.js presentations of every deck.
     pub slides: bool,
+    /// `[output] pdf`: every deck's completed page printed to PDF.
+    pub pdf: bool,
     /// The files that were read, for messages.
     pub sources: Vec<PathBuf>,
     /// Which file each `[converters.<plugin>]` table came from.
@@ -241,8 +247,9 @@ impl Config {
         if let Some(strict) = file.build.and_then(|b| b.strict) {
             self.strict = strict;
         }
-        if let Some(slides) = file.output.and_then(|o| o.slides) {
-            self.slides = slides;
+        if let Some(output) = file.output {
+            self.slides = output.slides.unwrap_or(self.slides);
+            self.pdf = output.pdf.unwrap_or(self.pdf);
         }
         if let Some(url) = file.queue.and_then(|q| q.url) {
             self.queue_url = Some(url);
@@ -439,7 +446,7 @@ const SETTINGS: &[(&str, &[&str])] = &[
     ),
     ("queue", &["url"]),
     ("build", &["strict"]),
-    ("output", &["slides"]),
+    ("output", &["slides", "pdf"]),
     ("site", &["stylesheet", "logo", "organisation", "author", "footer"]),
 ];
 

@@ -358,9 +358,14 @@ impl Report {
         self.job_types.extend(pairs);
     }
 
-    /// Start showing progress over `total` jobs.
+    /// Start showing progress over `total` jobs, or `total` more when jobs
+    /// already run (pages printed once they have landed).
     pub fn start_jobs(&mut self, total: usize) {
-        self.total = total as u64;
+        self.total += total as u64;
+        if let Some(bar) = &self.bar {
+            bar.set_length(self.total);
+            return;
+        }
         if self.quiet || total == 0 || !std::io::stderr().is_terminal() {
             return;
         }

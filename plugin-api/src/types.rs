@@ -19,6 +19,7 @@ use abi_stable::{
 /// | [`Role::Slides`] | deck and language | `<Slides>/<Html\|Notebooks\|Code>/<kind>/<Section>/NN Title.<ext>` | the topic's other files |
 /// | [`Role::Diagram`] | source file | `<section>/img/<stem>.<format>` in every variant folder of the topic | none |
 /// | [`Role::Page`] | source file | `<Slides>/Pages/<Section>/[NN ]<stem>.<format>` (`Folien/Seiten` in German), the topic's `img/` and data files beside it | the topic's other files |
+/// | [`Role::Print`] | page the host wrote (`[output] pdf`) | `<Slides>/Pdf/Completed/<Section>/NN Title.pdf` | the files the page embeds, named from its course root |
 #[repr(transparent)]
 #[derive(StableAbi, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Role(u8);
@@ -36,9 +37,16 @@ impl Role {
     /// each section, in the public and the speaker tree, with its topic's
     /// `img/` and data files beside it.
     pub const Page: Role = Role(2);
+    /// Prints a page the host has written (a deck's completed HTML page in
+    /// its frame) to PDF; claims no course file, so declares no suffix. The
+    /// job's source is the page, its siblings every file the page embeds
+    /// (stylesheets, scripts, images, MathJax and its fonts) named relative
+    /// to the course root, and its options `{"page": <the page's path from
+    /// the course root>, "lang": "de"|"en", "footer": <the course title>}`.
+    pub const Print: Role = Role(3);
 
     /// The roles this plugin-api knows.
-    pub const KNOWN: [Role; 3] = [Role::Slides, Role::Diagram, Role::Page];
+    pub const KNOWN: [Role; 4] = [Role::Slides, Role::Diagram, Role::Page, Role::Print];
 
     /// The role's one-byte code, as it crosses the boundary.
     pub fn code(self) -> u8 {
@@ -61,6 +69,7 @@ impl Role {
             Role::Slides => "slides",
             Role::Diagram => "diagram",
             Role::Page => "page",
+            Role::Print => "print",
             _ => "unknown",
         }
     }

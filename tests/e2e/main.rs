@@ -13,6 +13,7 @@ mod isolation;
 mod languages;
 mod messages;
 mod pages;
+mod pdf;
 mod platform;
 mod plugins;
 mod postgres;

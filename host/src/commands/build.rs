@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use clx::build::{self, Build, BuildError, BuildOptions};
 use clx::config::{Config, ConfigError, StateDir};
 use clx::course::plan::Plan;
-use clx::course::planner::{CourseInputs, PlanError, PlanOptions};
+use clx::course::planner::{CourseInputs, PlanError, PlanOptions, Printer, PRINT_JOB_TYPE};
 use clx::course::spec::SpecError;
 use clx::plugin::{CandidateStatus, Registry};
 use clx::report::{Diagnostic, ExitStatus, Location, MessageFormat, Report};
@@ -112,7 +112,7 @@ fn build(global: &GlobalArgs, args: BuildArgs, after: &mut dyn AfterBuild) -> Re
     let (registry, config) = super::discover_plugins(global, Some(&course.data_dir))?;
     // A course that names its plugins stops before anything is written.
     registry.check_requirements(&config.required_plugins)?;
-    let course = CourseInputs { options: plan_options(&config, args.slides), ..course };
+    let course = CourseInputs { options: plan_options(&config, &registry, &args), ..course };
     let known: Vec<String> = registry.job_types().map(|(_, d)| d.name.to_string()).collect();
     let advice = |job_type: &str| {
         let rest = format!("known: {}", known.join(", "));
@@ -197,12 +197,16 @@ fn course_inputs(args: &BuildArgs) -> Result<CourseInputs> {
     Ok(CourseInputs { spec, data_dir, out_dir, options: PlanOptions::default() })
 }
 
-fn plan_options(config: &Config, slides: bool) -> PlanOptions {
+fn plan_options(config: &Config, registry: &Registry, args: &BuildArgs) -> PlanOptions {
     let mut options = PlanOptions::default();
     if let Some(formats) = &config.diagram_formats {
         options.diagram_formats = formats.clone();
     }
-    options.slides = slides || config.slides;
+    options.slides = args.slides || config.slides;
+    options.pdf = args.pdf || config.pdf;
+    options.printer = registry
+        .job_type(PRINT_JOB_TYPE)
+        .map(|(plugin, decl)| Printer { plugin: plugin.name().to_owned(), job_type: decl.name.to_string() });
     options.site.mathjax = mathjax_dir();
     if options.slides {
         options.site.reveal = tool_dir("CLX_REVEAL", "reveal.js", REVEAL_VERSION, "dist/reveal.js");

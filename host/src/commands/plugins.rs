@@ -85,7 +85,10 @@ fn claims(c: &Candidate) -> String {
         .map(|jt| {
             let prefixes: Vec<_> = jt.name_prefixes.iter().map(|s| format!("{s}*")).collect();
             let suffixes: Vec<_> = jt.suffixes.iter().map(|s| s.as_str()).collect();
-            let files = if prefixes.is_empty() {
+            let files = if jt.role == clx_plugin_api::Role::Print {
+                // A printer claims no file: it prints pages the build writes.
+                "pages".to_owned()
+            } else if prefixes.is_empty() {
                 suffixes.join(" ")
             } else {
                 format!("{} {}", prefixes.join("|"), suffixes.join(" "))
@@ -171,7 +174,11 @@ fn print_info(c: &Candidate) -> Result<()> {
         let list = |v: &abi_stable::std_types::RVec<abi_stable::std_types::RString>| {
             v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")
         };
-        outln!("    suffixes:      {}", list(&jt.suffixes));
+        if jt.role == clx_plugin_api::Role::Print {
+            outln!("    prints:        the completed page of every deck (`--pdf`)");
+        } else {
+            outln!("    suffixes:      {}", list(&jt.suffixes));
+        }
         if !jt.name_prefixes.is_empty() {
             outln!("    name prefixes: {}", list(&jt.name_prefixes));
         }

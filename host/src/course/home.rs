@@ -149,10 +149,13 @@ fn topic_item(body: &mut Page, topic: &Topic, plan: &Plan, lang: Lang, root: &Pa
     for file in &topic.files {
         match &file.role {
             FileRole::Deck(deck) => {
+                // The deck's own outputs and the PDFs printed from its pages.
+                let printed = plan.prints.iter().filter(|p| p.deck == file.path).map(|p| &p.job);
                 let mut links: Vec<Link> = plan
                     .jobs
                     .iter()
                     .filter(|j| j.source == file.path)
+                    .chain(printed)
                     .flat_map(|j| &j.outputs)
                     .flat_map(|o| &o.destinations)
                     .filter_map(|d| d.strip_prefix(root).ok())
@@ -267,6 +270,7 @@ fn variant_label(rel: &Path, lang: Lang) -> String {
         Some("Notebooks") => "Notebook".to_owned(),
         Some("Presentations") if de => "Folien".to_owned(),
         Some("Presentations") => "Slides".to_owned(),
+        Some("Pdf") => "PDF".to_owned(),
         Some(other) => other.to_owned(),
         None => String::new(),
     };
@@ -285,14 +289,15 @@ fn variant_label(rel: &Path, lang: Lang) -> String {
     }
 }
 
-/// HTML first, then slides, notebooks, code; completed before code-along before speaker.
+/// HTML first, then PDF, slides, notebooks, code; completed before code-along before speaker.
 fn variant_rank(rel: &Path) -> (u8, u8) {
     let mut parts = rel.components().skip(1).map(|c| c.as_os_str().to_string_lossy().into_owned());
     let format = match parts.next().as_deref() {
         Some("Html") => 0,
-        Some("Presentations") => 1,
-        Some("Notebooks") => 2,
-        _ => 3,
+        Some("Pdf") => 1,
+        Some("Presentations") => 2,
+        Some("Notebooks") => 3,
+        _ => 4,
     };
     let kind = match parts.next().as_deref() {
         Some("Completed") => 0,
@@ -333,7 +338,8 @@ pub(crate) fn href(rel: &Path) -> String {
     out
 }
 
-fn slash_path(p: &Path) -> String {
+/// A relative path with `/` between its parts, as URLs and plugins name it.
+pub(crate) fn slash_path(p: &Path) -> String {
     p.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
 }
 

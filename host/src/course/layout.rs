@@ -1,5 +1,5 @@
 //! Where every output goes:
-//! `<out>/<public|speaker>/<De|En>/<Course>/<Folien|Slides>/<Html|Notebooks|Presentations|Python…>/<Code-Along|Completed|Speaker>/<Section>/<NN> <Title>.<ext>`.
+//! `<out>/<public|speaker>/<De|En>/<Course>/<Folien|Slides>/<Html|Notebooks|Presentations|Pdf|Python…>/<Code-Along|Completed|Speaker>/<Section>/<NN> <Title>.<ext>`.
 
 use std::path::{Path, PathBuf};
 
@@ -54,6 +54,10 @@ pub enum Format {
     /// A reveal.js presentation (folder `Presentations`, beside `Html`;
     /// opt-in, completed and speaker kinds only).
     Slides,
+    /// The completed HTML page printed to PDF (folder `Pdf`, beside
+    /// `Html`; opt-in, completed kind only). Printed from the framed page
+    /// after it lands, not by the deck's job.
+    Pdf,
 }
 
 impl Format {
@@ -64,6 +68,7 @@ impl Format {
             Format::Notebook => "ipynb",
             Format::Code => "code",
             Format::Slides => "slides",
+            Format::Pdf => "pdf",
         }
     }
 }
@@ -279,6 +284,7 @@ impl Layout {
             Format::Notebook => "Notebooks",
             Format::Code => self.code.dir,
             Format::Slides => "Presentations",
+            Format::Pdf => "Pdf",
         };
         self.course_root(v.kind.top(), v.lang).join(v.lang.slides_dir()).join(format_dir).join(v.kind.dir())
     }
@@ -294,6 +300,7 @@ impl Layout {
             Format::Html | Format::Slides => "html",
             Format::Notebook => "ipynb",
             Format::Code => code_ext,
+            Format::Pdf => "pdf",
         };
         self.section_dir(v, section).join(format!("{number:02} {}.{ext}", title.get(v.lang)))
     }

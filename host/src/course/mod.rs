@@ -12,6 +12,7 @@ pub mod paths;
 pub mod plan;
 pub mod planner;
 pub mod present;
+pub mod print;
 pub mod scan;
 pub mod site;
 pub mod spec;

@@ -24,6 +24,8 @@ pub struct Plan {
     /// Deck pages -> the frame they are written in (title, language,
     /// stylesheet, navigation), applied as each lands.
     pub frames: std::collections::BTreeMap<PathBuf, crate::course::frame::PageFrame>,
+    /// Pages printed to PDF once they have landed (`[output] pdf`).
+    pub prints: Vec<PlannedPrint>,
 }
 
 impl Plan {
@@ -32,6 +34,11 @@ impl Plan {
     /// nothing, so a typo never costs published pages.
     pub fn has_input_errors(&self) -> bool {
         self.diagnostics.iter().any(|d| d.level == crate::report::Level::Error)
+    }
+
+    /// Every job of the build: the converters', then the prints'.
+    pub fn every_job(&self) -> impl Iterator<Item = &PlannedJob> {
+        self.jobs.iter().chain(self.prints.iter().map(|p| &p.job))
     }
 }
 
@@ -67,6 +74,23 @@ impl PlannedJob {
             None => self.display.clone(),
         }
     }
+}
+
+/// A job whose source is a page this build writes: the completed HTML page
+/// of a deck, printed to PDF in its frame. It can run only once the page
+/// has landed, so the engine submits it then, and not at all when the page
+/// was not produced.
+#[derive(Debug, Clone)]
+pub struct PlannedPrint {
+    /// The deck the page comes from (the home page lists the PDF with it).
+    pub deck: PathBuf,
+    /// The course root the page lies in: the page and the files it embeds
+    /// reach the printer named relative to it.
+    pub root: PathBuf,
+    /// The job: its source is the framed page in the output tree, its one
+    /// output the PDF; its siblings (the files the page embeds) are found
+    /// in the page once it is written.
+    pub job: PlannedJob,
 }
 
 /// One output of a job and every place it goes.
@@ -132,6 +156,12 @@ impl PlannedPage {
     /// A page that depends on no output.
     pub fn fixed(to: PathBuf, bytes: Vec<u8>) -> PlannedPage {
         PlannedPage { to, parts: vec![PagePart::Fixed(bytes)] }
+    }
+
+    /// Whether the page links no job output, so its bytes are known before
+    /// any job lands (the site's assets).
+    pub fn is_fixed(&self) -> bool {
+        self.parts.iter().all(|p| matches!(p, PagePart::Fixed(_)))
     }
 
     /// The page's bytes, given which files this build produced; no page

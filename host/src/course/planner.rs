@@ -14,9 +14,11 @@ use clx_plugin_api::notebook::{NotebookOptions, NotebookOutput, NotebookRequirem
 use serde_json::{json, Value};
 
 use crate::course::lang::Lang;
-use crate::course::layout::{sanitize_file_stem, slide_variants, topic_file_in, variants, Layout, Top, Variant};
+use crate::course::layout::{
+    sanitize_file_stem, slide_variants, topic_file_in, variants, Format, Kind, Layout, Top, Variant,
+};
 use crate::course::model::{Course, CourseFile, Deck, FileRole, Section, Topic};
-use crate::course::plan::{Classifier, JobClass, Plan, PlannedCopy, PlannedJob, PlannedOutput};
+use crate::course::plan::{Classifier, JobClass, Plan, PlannedCopy, PlannedJob, PlannedOutput, PlannedPrint};
 use crate::course::scan::{self, is_ignored_dir, is_safe_relative, CourseError};
 use crate::course::spec::{self, SpecError};
 use crate::report::{Diagnostic, Location};
@@ -35,11 +37,34 @@ pub struct PlanOptions {
     /// Every deck's completed and speaker kinds also as a reveal.js
     /// presentation (`[output] slides`, `--slides`).
     pub slides: bool,
+    /// Every deck's completed page also printed to PDF (`[output] pdf`,
+    /// `--pdf`).
+    pub pdf: bool,
+    /// The plugin job type that prints pages (`pdf`), when one is loaded.
+    pub printer: Option<Printer>,
 }
+
+/// The job type that prints a framed page to PDF, and its plugin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Printer {
+    /// The plugin serving the job type.
+    pub plugin: String,
+    /// The job type (`pdf`).
+    pub job_type: String,
+}
+
+/// The job type a plugin declares to print pages to PDF.
+pub const PRINT_JOB_TYPE: &str = "pdf";
 
 impl Default for PlanOptions {
     fn default() -> Self {
-        PlanOptions { diagram_formats: vec!["png".to_owned()], site: Default::default(), slides: false }
+        PlanOptions {
+            diagram_formats: vec!["png".to_owned()],
+            site: Default::default(),
+            slides: false,
+            pdf: false,
+            printer: None,
+        }
     }
 }
 
@@ -171,6 +196,16 @@ pub fn plan_course(course: &Course, out_dir: &Path, opts: &PlanOptions) -> Plan 
         logo: crate::course::site::logo_uri(&opts.site.settings),
         requirements: requirements(course),
     };
+    if opts.pdf && opts.printer.is_none() {
+        planner.plan.diagnostics.push(Diagnostic::error(
+            "clx.toml",
+            Location::NONE,
+            format!(
+                "[output] pdf: no loaded plugin prints pages (job type `{PRINT_JOB_TYPE}`, from the drawio plugin), \
+                 so no PDF can be made; run scripts/setup and check `clx plugins list`"
+            ),
+        ));
+    }
     for section in &course.sections {
         for topic in &section.topics {
             planner.topic(section, topic);
@@ -475,6 +510,53 @@ impl Planner<'_> {
             outputs,
             options,
             priority: DECK_PRIORITY,
+        });
+        if self.opts.pdf && !topic.skip_html {
+            self.print(section, file, deck, lang);
+        }
+    }
+
+    /// Plan the PDF of the deck's completed page in `lang`, printed once
+    /// the page has landed in its frame.
+    fn print(&mut self, section: &Section, file: &CourseFile, deck: &Deck, lang: Lang) {
+        let Some(printer) = self.opts.printer.clone() else { return };
+        let page_variant = Variant { lang, format: Format::Html, kind: Kind::Completed };
+        let page = self.layout.deck_path(page_variant, &section.name, deck.number, &deck.title, deck.prog_lang.ext);
+        // Only a page this deck's job writes is printed.
+        let who = self.course.display(&file.path);
+        if self.claims.get(&page) != Some(&who) {
+            return;
+        }
+        let pdf_variant = Variant { format: Format::Pdf, ..page_variant };
+        let to = self.layout.deck_path(pdf_variant, &section.name, deck.number, &deck.title, deck.prog_lang.ext);
+        if !self.claim(&to, &who) {
+            return;
+        }
+        let root = self.layout.course_root(Top::Public, lang);
+        let rel = page.strip_prefix(&root).map(crate::course::home::slash_path).unwrap_or_default();
+        self.plan.prints.push(PlannedPrint {
+            deck: file.path.clone(),
+            root,
+            job: PlannedJob {
+                plugin: printer.plugin,
+                job_type: printer.job_type,
+                source: page,
+                display: who,
+                lang: Some(lang),
+                siblings: Vec::new(),
+                outputs: vec![PlannedOutput {
+                    id: pdf_variant.output_id(),
+                    format: Format::Pdf.as_str().to_owned(),
+                    params: json!({}),
+                    destinations: vec![to],
+                }],
+                options: json!({
+                    "page": rel,
+                    "lang": lang.code(),
+                    "footer": self.course.spec.name.get(lang),
+                }),
+                priority: DECK_PRIORITY,
+            },
         });
     }
 

@@ -110,7 +110,7 @@ pub fn logo_uri(settings: &SiteSettings) -> Option<String> {
 pub fn add(course: &Course, layout: &Layout, options: &SiteOptions, plan: &mut Plan) {
     let site = Site::new(course, layout, options, plan);
     let planned: BTreeSet<&Path> =
-        plan.jobs.iter().flat_map(|j| &j.outputs).flat_map(|o| &o.destinations).map(PathBuf::as_path).collect();
+        plan.every_job().flat_map(|j| &j.outputs).flat_map(|o| &o.destinations).map(PathBuf::as_path).collect();
     let decks = decks(course, layout, &planned);
     let dense = dense_images(course, plan);
     let mut frames = BTreeMap::new();
@@ -412,6 +412,8 @@ struct DeckPages {
     notebooks: BTreeMap<(Lang, Kind), PathBuf>,
     /// (language, kind) -> presentation.
     slides: BTreeMap<(Lang, Kind), PathBuf>,
+    /// (language, kind) -> the page printed to PDF.
+    pdfs: BTreeMap<(Lang, Kind), PathBuf>,
 }
 
 fn decks(course: &Course, layout: &Layout, planned: &BTreeSet<&Path>) -> Vec<DeckPages> {
@@ -427,10 +429,11 @@ fn decks(course: &Course, layout: &Layout, planned: &BTreeSet<&Path>) -> Vec<Dec
                     html: BTreeMap::new(),
                     notebooks: BTreeMap::new(),
                     slides: BTreeMap::new(),
+                    pdfs: BTreeMap::new(),
                 };
                 for lang in Lang::ALL {
                     for kind in [Kind::CodeAlong, Kind::Completed, Kind::Speaker] {
-                        for format in [Format::Html, Format::Notebook, Format::Slides] {
+                        for format in [Format::Html, Format::Notebook, Format::Slides, Format::Pdf] {
                             let v = Variant { lang, format, kind };
                             let path = layout.deck_path(v, &section.name, deck.number, &deck.title, deck.prog_lang.ext);
                             if !planned.contains(path.as_path()) {
@@ -439,6 +442,7 @@ fn decks(course: &Course, layout: &Layout, planned: &BTreeSet<&Path>) -> Vec<Dec
                             let map = match format {
                                 Format::Html => &mut pages.html,
                                 Format::Slides => &mut pages.slides,
+                                Format::Pdf => &mut pages.pdfs,
                                 _ => &mut pages.notebooks,
                             };
                             map.insert((lang, kind), path);
@@ -509,7 +513,7 @@ fn tree_copies(from: &Path, to: &Path) -> Vec<PlannedCopy> {
 }
 
 /// Every file below `dir`, sorted.
-fn files_below(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn files_below(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut dirs = vec![dir.to_owned()];
     while let Some(d) = dirs.pop() {
@@ -613,6 +617,11 @@ impl Site<'_> {
         if let Some(to) = deck.slides.get(&(lang, presented)) {
             let label = if de { "Folien" } else { "Slides" };
             let _ = write!(h, "<a class=\"clx-slides\" href=\"{}\">{label}</a>", link(to));
+        }
+        // The hand-out is the completed page in the public tree: the
+        // speaker's pages, in a tree of their own, do not link it.
+        if let Some(to) = deck.pdfs.get(&(lang, Kind::Completed)).filter(|_| kind != Kind::Speaker) {
+            let _ = write!(h, "<a class=\"clx-pdf\" href=\"{}\">PDF</a>", link(to));
         }
         let other_lang = if de { Lang::En } else { Lang::De };
         if let Some(to) = deck.html.get(&(other_lang, kind)) {

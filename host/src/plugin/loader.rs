@@ -151,7 +151,9 @@ fn validate(m: &Manifest) -> Result<(), LoadError> {
         if !is_identifier(&jt.name) {
             return bad(format!("job type name {:?} must be 1-64 chars of a-z, 0-9, '-', '_'", jt.name.as_str()));
         }
-        if jt.suffixes.is_empty() || jt.suffixes.iter().any(|s| !s.starts_with('.') || s.len() < 2) {
+        // A printer claims no file: its pages come from the host.
+        let claims = jt.role != clx_plugin_api::Role::Print;
+        if (claims && jt.suffixes.is_empty()) || jt.suffixes.iter().any(|s| !s.starts_with('.') || s.len() < 2) {
             return bad(format!("job type `{}` must claim file suffixes like \".dot\"", jt.name));
         }
         if jt.formats.is_empty() {

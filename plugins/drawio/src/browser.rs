@@ -23,7 +23,7 @@ use chromiumoxide::cdp::browser_protocol::fetch::{
     ContinueRequestParams, EnableParams as FetchEnableParams, EventRequestPaused, FailRequestParams, RequestPattern,
 };
 use chromiumoxide::cdp::browser_protocol::network::ErrorReason;
-use chromiumoxide::cdp::browser_protocol::page::{CaptureScreenshotFormat, Viewport};
+use chromiumoxide::cdp::browser_protocol::page::{CaptureScreenshotFormat, PrintToPdfParams, Viewport};
 use chromiumoxide::cdp::js_protocol::runtime::EvaluateParams;
 use chromiumoxide::page::ScreenshotParams;
 use chromiumoxide::{Browser, BrowserConfig, Page};
@@ -89,6 +89,8 @@ pub struct Session {
     rt: tokio::runtime::Runtime,
     browser: Browser,
     page: Page,
+    /// The page pages are printed on, opened with the first print.
+    printer: Option<Printer>,
     renders: usize,
     refused: Arc<Mutex<Vec<String>>>,
     pub times: StartTimes,
@@ -231,6 +233,41 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// A blank page on which every request is paused and let through only
+/// when [`permitted`] by the folders in `allowed` at that moment; the
+/// refused URLs are recorded in `refused`.
+async fn filtered_page(
+    browser: &Browser,
+    allowed: Arc<Mutex<Vec<PathBuf>>>,
+    refused: Arc<Mutex<Vec<String>>>,
+) -> Result<Page, String> {
+    let page = browser.new_page("about:blank").await.map_err(|e| err("new page", e))?;
+    let mut paused = page.event_listener::<EventRequestPaused>().await.map_err(|e| err("request filter", e))?;
+    let filter_page = page.clone();
+    tokio::spawn(async move {
+        while let Some(event) = paused.next().await {
+            let url = event.request.url.clone();
+            let id = event.request_id.clone();
+            let ok = permitted(&url, &allowed.lock().unwrap_or_else(|e| e.into_inner()));
+            // Recorded before the request fails, so the render that
+            // asked for it finds it when it finishes.
+            let answer = if ok {
+                filter_page.execute(ContinueRequestParams::new(id)).await.map(|_| ())
+            } else {
+                refused.lock().unwrap_or_else(|e| e.into_inner()).push(url);
+                filter_page.execute(FailRequestParams::new(id, ErrorReason::BlockedByClient)).await.map(|_| ())
+            };
+            // The page went away; the session notices on its next call.
+            if answer.is_err() {
+                break;
+            }
+        }
+    });
+    let all = RequestPattern::builder().url_pattern("*").build();
+    page.execute(FetchEnableParams::builder().pattern(all).build()).await.map_err(|e| err("request filter", e))?;
+    Ok(page)
+}
+
 impl Session {
     pub fn start(engine: &Engine) -> Result<Session, String> {
         let tmp = std::env::temp_dir();
@@ -264,7 +301,7 @@ impl Session {
         }
         let config = config.build().map_err(|e| err("browser options", e))?;
         let chromium = engine.chromium.clone();
-        let allowed = engine.allowed_dirs();
+        let allowed = Arc::new(Mutex::new(engine.allowed_dirs()));
         let refused = Arc::new(Mutex::new(Vec::new()));
         let filter_refused = Arc::clone(&refused);
         let started = Instant::now();
@@ -275,37 +312,14 @@ impl Session {
             let (browser, mut handler) = Browser::launch(config).await.map_err(|e| launch_error(&chromium, e))?;
             tokio::spawn(async move { while handler.next().await.is_some() {} });
             let launch = started.elapsed();
-            let page = browser.new_page("about:blank").await.map_err(|e| err("new page", e))?;
-            let mut paused = page.event_listener::<EventRequestPaused>().await.map_err(|e| err("request filter", e))?;
-            let filter_page = page.clone();
-            tokio::spawn(async move {
-                while let Some(event) = paused.next().await {
-                    let url = event.request.url.clone();
-                    let id = event.request_id.clone();
-                    // Recorded before the request fails, so the render that
-                    // asked for it finds it when it finishes.
-                    let answer = if permitted(&url, &allowed) {
-                        filter_page.execute(ContinueRequestParams::new(id)).await.map(|_| ())
-                    } else {
-                        filter_refused.lock().unwrap_or_else(|e| e.into_inner()).push(url);
-                        filter_page.execute(FailRequestParams::new(id, ErrorReason::BlockedByClient)).await.map(|_| ())
-                    };
-                    // The page went away; the session notices on its next call.
-                    if answer.is_err() {
-                        break;
-                    }
-                }
-            });
-            let all = RequestPattern::builder().url_pattern("*").build();
-            page.execute(FetchEnableParams::builder().pattern(all).build())
-                .await
-                .map_err(|e| err("request filter", e))?;
+            let page = filtered_page(&browser, allowed, filter_refused).await?;
             Ok::<_, String>((browser, page, launch))
         }));
         let (browser, page, launch) = launched.map_err(|e| err("browser start", e))??;
         let page_ready = started.elapsed();
         let times = StartTimes { launch, page: page_ready - launch, app: Duration::ZERO };
-        let mut session = Session { rt, browser, page, renders: 0, refused, times, _dir: dir, _short: short };
+        let mut session =
+            Session { rt, browser, page, printer: None, renders: 0, refused, times, _dir: dir, _short: short };
         session.load(engine)?;
         session.times.app = started.elapsed() - page_ready;
         Ok(session)
@@ -399,9 +413,80 @@ impl Session {
         Ok(Output { bytes: svg.as_bytes().to_vec(), pages, refused: self.take_refused() })
     }
 
+    /// Print the page at `file` to PDF (A4, backgrounds, the page's print
+    /// stylesheet) with `footer` (HTML) at the foot of every sheet, once its
+    /// math is typeset. The page may load files below `dir` only.
+    pub fn pdf(&mut self, dir: &Path, file: &Path, footer: &str) -> Result<Output, String> {
+        if self.printer.is_none() {
+            let allowed = Arc::new(Mutex::new(Vec::new()));
+            let refused = Arc::new(Mutex::new(Vec::new()));
+            let opened = self.rt.block_on(filtered_page(&self.browser, Arc::clone(&allowed), Arc::clone(&refused)))?;
+            self.printer = Some(Printer { page: opened, allowed, refused });
+        }
+        let Some(printer) = &self.printer else { return Err("no page to print on".into()) };
+        let mut dirs = vec![dir.to_owned()];
+        dirs.extend(dir.canonicalize().ok());
+        *printer.allowed.lock().unwrap_or_else(|e| e.into_inner()) = dirs;
+        printer.refused.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        let url = file_url(file);
+        let params = PrintToPdfParams::builder()
+            .display_header_footer(true)
+            .header_template("<span></span>")
+            .footer_template(footer)
+            .print_background(true)
+            .paper_width(A4_INCHES.0)
+            .paper_height(A4_INCHES.1)
+            .margin_top(0.6)
+            .margin_bottom(0.7)
+            .margin_left(0.6)
+            .margin_right(0.6)
+            .build();
+        let typeset = EvaluateParams::builder()
+            .expression(include_str!("../js/typeset.js"))
+            .await_promise(true)
+            .return_by_value(true)
+            .build()
+            .map_err(|e| err("evaluate", e))?;
+        let page = &printer.page;
+        let pdf = self
+            .rt
+            .block_on(async {
+                page.goto(url).await?;
+                page.wait_for_navigation().await?;
+                page.evaluate_expression(typeset).await?;
+                page.pdf(params).await
+            })
+            .map_err(|e| err("print the page", e))?;
+        let refused = std::mem::take(&mut *printer.refused.lock().unwrap_or_else(|e| e.into_inner()));
+        Ok(Output { bytes: pdf, pages: 1, refused })
+    }
+
     fn take_refused(&self) -> Vec<String> {
         std::mem::take(&mut *self.refused.lock().unwrap_or_else(|e| e.into_inner()))
     }
+}
+
+/// The page prints happen on, with the folders it may load from now.
+struct Printer {
+    page: Page,
+    allowed: Arc<Mutex<Vec<PathBuf>>>,
+    refused: Arc<Mutex<Vec<String>>>,
+}
+
+/// A4 in inches, as `Page.printToPDF` measures paper.
+const A4_INCHES: (f64, f64) = (8.27, 11.69);
+
+/// A `file://` URL for `path`, each byte outside the unreserved set escaped.
+fn file_url(path: &Path) -> String {
+    let mut url = String::from("file://");
+    for b in path.to_string_lossy().bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            url.push(b as char);
+        } else {
+            url.push_str(&format!("%{b:02X}"));
+        }
+    }
+    url
 }
 
 impl Drop for Session {

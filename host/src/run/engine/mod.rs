@@ -14,10 +14,12 @@ mod landing;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::Duration;
 
 use crate::config::Config;
 use crate::course::plan::{Plan, PlannedJob};
+use crate::course::print::embedded;
 use crate::plugin::Registry;
 use crate::report::{Diagnostic, Location, Report};
 use crate::run::pool::{Pool, PoolConfig, WorkerSpec};
@@ -103,7 +105,8 @@ pub struct Engine<'r> {
     registry: &'r Registry,
     config: &'r Config,
     options: EngineOptions,
-    cache: Box<dyn Cache>,
+    /// Shared with the build's `Landing`, which outlives a stage's submission.
+    cache: Rc<dyn Cache>,
     /// Tool identities and library hashes; asked once per engine.
     tools: ToolIdentities,
     /// Opened when the first job has to run.
@@ -123,7 +126,7 @@ impl<'r> Engine<'r> {
     /// settings from `config`; opens the cache now, the queue and the
     /// workers only when the first job has to run.
     pub fn new(registry: &'r Registry, config: &'r Config, options: EngineOptions) -> Result<Self, EngineError> {
-        let cache = options.store.open_cache()?;
+        let cache: Rc<dyn Cache> = Rc::from(options.store.open_cache()?);
         Ok(Engine {
             registry,
             config,
@@ -146,7 +149,10 @@ impl<'r> Engine<'r> {
         if let Some(took) = self.planned_in.take() {
             clock.before("plan", took.as_secs_f64());
         }
-        warn_recovered(report, self.cache.take_recovered());
+        // Between builds no landing holds the cache: it is ours alone.
+        if let Some(cache) = Rc::get_mut(&mut self.cache) {
+            warn_recovered(report, cache.take_recovered());
+        }
         for d in &plan.diagnostics {
             report.diagnostic(d.clone());
         }
@@ -156,7 +162,7 @@ impl<'r> Engine<'r> {
         if self.options.interrupt.take() {
             return Err(EngineError::Interrupted);
         }
-        for job in &plan.jobs {
+        for job in plan.every_job() {
             if let Err(e) = self.tools.identity(&job.job_type, &job.plugin) {
                 if let Some(e) = self.config.converter_error(&job.plugin, &e.to_string()) {
                     return Err(EngineError::Config(e));
@@ -164,65 +170,33 @@ impl<'r> Engine<'r> {
             }
         }
         let since = clock.now();
-        let mut misses: Vec<Pending<'_>> = Vec::new();
-        let mut hits: Vec<(&PlannedJob, CacheEntry)> = Vec::new();
-        let mut unready: Vec<(&PlannedJob, String)> = Vec::new();
-        for job in &plan.jobs {
-            let config = self.config.converter_json(&job.plugin);
-            let payload = self
-                .tools
-                .identity(&job.job_type, &job.plugin)
-                .and_then(|identity| Ok((identity, self.tools.library(&job.plugin)?)))
-                .map_err(|e| e.to_string())
-                .and_then(|(identity, library)| payload(&*self.cache, self.registry, job, identity, library, config))
-                .map(|payload| JobPayload { time_limit_secs: Some(self.options.job_deadline.as_secs()), ..payload });
-            let payload = match payload {
-                Ok(p) => p,
-                Err(message) => {
-                    unready.push((job, message));
-                    continue;
-                }
-            };
-            let key = payload.cache_key();
-            if !self.options.no_cache {
-                match self.cache.lookup(&key)? {
-                    Lookup::Hit(entry) => {
-                        hits.push((job, entry));
-                        continue;
-                    }
-                    Lookup::Miss => {}
-                    Lookup::Healed { damaged } => {
-                        for blob in damaged {
-                            let message = format!(
-                                "cache blob {} did not match its hash: dropped it and its entry, the job runs again",
-                                blob.to_hex()
-                            );
-                            report.diagnostic(Diagnostic::warning(&job.display, Location::NONE, message));
-                        }
-                    }
-                }
-            }
-            misses.push(Pending { job, key, payload });
-        }
+        let Sorted { misses, hits, unready } = self.sort(plan.jobs.iter(), report)?;
         clock.phase("hashing", since);
         // Misses go to the queue first, so workers start while the host lands
         // the rest.
         let since = clock.now();
         let missed: BTreeSet<&str> = misses.iter().map(|m| m.job.job_type.as_str()).collect();
         let mut in_flight = if misses.is_empty() { None } else { Some(self.submit(misses, report)?) };
+        if in_flight.is_some() {
+            self.start_printers(plan)?;
+        }
         clock.phase("submit", since);
         // Workers started ahead for job types that turned out to need no run
         // (every result cached, or the plugin cannot start) go now rather than
         // at the end, where a browser still starting would delay the exit.
         if let Some((_, _, pool)) = self.running.as_mut() {
             for (plugin, job_type) in &head_start {
-                if !missed.contains(job_type.as_str()) {
+                // Printers wait for their pages: whether those are cached is
+                // known only once the pages have landed.
+                let prints = plan.prints.iter().any(|p| &p.job.job_type == job_type);
+                if !missed.contains(job_type.as_str()) && !prints {
                     pool.stop(plugin, std::slice::from_ref(job_type));
                 }
             }
         }
         let since = clock.now();
-        let mut landing = Landing::new(&*self.cache, plan.roots.clone(), &plan.frames, report);
+        let cache = Rc::clone(&self.cache);
+        let mut landing = Landing::new(&*cache, plan.roots.clone(), &plan.frames, report);
         // Copies first: they need no worker, and a failed job must not keep
         // data files from being written.
         for copy in &plan.copies {
@@ -242,8 +216,19 @@ impl<'r> Engine<'r> {
         }
         clock.phase("jobs", since);
         // Generated pages last: they link only what this build produced.
+        // Those that link nothing (the site's assets) go before the prints,
+        // which embed them.
+        let (fixed, linking): (Vec<_>, Vec<_>) = plan.pages.iter().partition(|p| p.is_fixed());
+        for page in fixed {
+            landing.write_generated(&page.to, &page.bytes(|_| true));
+        }
+        if !plan.prints.is_empty() {
+            let since = clock.now();
+            self.print(plan, &mut landing, &mut clock)?;
+            clock.phase("prints", since);
+        }
         let since = clock.now();
-        for page in &plan.pages {
+        for page in linking {
             let bytes = page.bytes_titled(|path| landing.produced(path), proposed_title);
             landing.write_generated(&page.to, &bytes);
         }
@@ -256,6 +241,106 @@ impl<'r> Engine<'r> {
         }
         clock.phase("sweep", since);
         self.write_timings(clock);
+        Ok(())
+    }
+
+    /// Hash each job's inputs and look its key up: a cached result, a job
+    /// to run, or one that cannot run (its plugin has no tool identity).
+    fn sort<'p>(
+        &self,
+        jobs: impl Iterator<Item = &'p PlannedJob>,
+        report: &mut Report,
+    ) -> Result<Sorted<'p>, EngineError> {
+        let mut sorted = Sorted { misses: Vec::new(), hits: Vec::new(), unready: Vec::new() };
+        for job in jobs {
+            let config = self.config.converter_json(&job.plugin);
+            let payload = self
+                .tools
+                .identity(&job.job_type, &job.plugin)
+                .and_then(|identity| Ok((identity, self.tools.library(&job.plugin)?)))
+                .map_err(|e| e.to_string())
+                .and_then(|(identity, library)| payload(&*self.cache, self.registry, job, identity, library, config))
+                .map(|payload| JobPayload { time_limit_secs: Some(self.options.job_deadline.as_secs()), ..payload });
+            let payload = match payload {
+                Ok(p) => p,
+                Err(message) => {
+                    sorted.unready.push((job, message));
+                    continue;
+                }
+            };
+            let key = payload.cache_key();
+            if !self.options.no_cache {
+                match self.cache.lookup(&key)? {
+                    Lookup::Hit(entry) => {
+                        sorted.hits.push((job, entry));
+                        continue;
+                    }
+                    Lookup::Miss => {}
+                    Lookup::Healed { damaged } => {
+                        for blob in damaged {
+                            let message = format!(
+                                "cache blob {} did not match its hash: dropped it and its entry, the job runs again",
+                                blob.to_hex()
+                            );
+                            report.diagnostic(Diagnostic::warning(&job.display, Location::NONE, message));
+                        }
+                    }
+                }
+            }
+            sorted.misses.push(Pending { job, key, payload });
+        }
+        Ok(sorted)
+    }
+
+    /// Start the printers' workers while the decks run: a browser's start
+    /// then overlaps the kernels' work instead of following the last page.
+    /// Called only when deck jobs run, so their pages (and so the prints'
+    /// keys) are likely new; printers that find every print cached simply
+    /// stop with the build.
+    fn start_printers(&mut self, plan: &Plan) -> Result<(), EngineError> {
+        let mut per_type: BTreeMap<&str, usize> = BTreeMap::new();
+        for print in &plan.prints {
+            if self.tools.identity(&print.job.job_type, &print.job.plugin).is_ok() {
+                *per_type.entry(print.job.job_type.as_str()).or_default() += 1;
+            }
+        }
+        let Some((_, _, pool)) = self.running.as_mut() else { return Ok(()) };
+        for spec in worker_specs(&per_type, self.registry, self.config, &self.options) {
+            pool.ensure(spec)?;
+        }
+        Ok(())
+    }
+
+    /// Print the pages that landed to PDF: each print job's source is its
+    /// page as written in its frame, its siblings the files the page
+    /// embeds, so a cache hit is exact. A page that was not produced is not
+    /// printed (its deck's job has said why); its PDF is swept.
+    fn print(&mut self, plan: &Plan, landing: &mut Landing<'_>, clock: &mut Stopwatch) -> Result<(), EngineError> {
+        let jobs: Vec<PlannedJob> = plan
+            .prints
+            .iter()
+            .filter(|p| landing.produced(&p.job.source))
+            .filter_map(|p| {
+                let html = std::fs::read(&p.job.source).ok()?;
+                let siblings = embedded(&p.job.source, &String::from_utf8_lossy(&html), &p.root);
+                Some(PlannedJob { siblings, ..p.job.clone() })
+            })
+            .collect();
+        let Sorted { misses, hits, unready } = self.sort(jobs.iter(), landing.report)?;
+        for (job, message) in unready {
+            landing.fail(job, Location::NONE, message);
+        }
+        for (job, entry) in &hits {
+            landing.land(job, entry, Source::Cache)?;
+            clock.cached(&job.display, &job.job_type);
+        }
+        if misses.is_empty() {
+            return Ok(());
+        }
+        let mut in_flight = self.submit(misses, landing.report)?;
+        if let Some((queue, session, pool)) = self.running.as_mut() {
+            in_flight.wait(pool, &**queue, *session, &mut self.watch, landing)?;
+        }
         Ok(())
     }
 
@@ -399,6 +484,13 @@ impl<'r> Engine<'r> {
     }
 }
 
+/// A build's jobs sorted by what their cache keys found.
+struct Sorted<'p> {
+    misses: Vec<Pending<'p>>,
+    hits: Vec<(&'p PlannedJob, CacheEntry)>,
+    unready: Vec<(&'p PlannedJob, String)>,
+}
+
 /// A damaged state file was replaced by an empty one: say why work is redone.
 fn warn_recovered(report: &mut Report, recovered: Option<Recovered>) {
     if let Some(recovered) = recovered {
@@ -462,7 +554,8 @@ fn worker_specs(
     for (&job_type, &jobs) in per_type {
         let Some((plugin, decl)) = registry.job_type(job_type) else { continue };
         let default = match decl.role {
-            clx_plugin_api::Role::Slides => cores,
+            // Decks and prints each keep a core busy (a kernel, a browser).
+            clx_plugin_api::Role::Slides | clx_plugin_api::Role::Print => cores,
             _ => 1,
         };
         let wanted = options.workers.get(job_type).or_else(|| config.workers.get(job_type)).copied().unwrap_or(default);
