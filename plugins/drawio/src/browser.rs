@@ -258,7 +258,11 @@ impl Session {
             .launch_timeout(Duration::from_secs(60))
             .request_timeout(Duration::from_secs(60))
             .viewport(None)
-            .args(FLAGS);
+            .args(FLAGS)
+            // The first tab is the page: no second tab (and renderer) to
+            // open. It must start blank: a document that loaded before the
+            // request filter was in place keeps loading files unfiltered.
+            .arg("about:blank");
         if let Some(short) = &short {
             config = config.env("TMPDIR", short.path().display().to_string());
         }
@@ -275,7 +279,7 @@ impl Session {
             let (browser, mut handler) = Browser::launch(config).await.map_err(|e| launch_error(&chromium, e))?;
             tokio::spawn(async move { while handler.next().await.is_some() {} });
             let launch = started.elapsed();
-            let page = browser.new_page("about:blank").await.map_err(|e| err("new page", e))?;
+            let page = first_tab(&browser).await?;
             let mut paused = page.event_listener::<EventRequestPaused>().await.map_err(|e| err("request filter", e))?;
             let filter_page = page.clone();
             tokio::spawn(async move {
@@ -407,6 +411,22 @@ impl Session {
 impl Drop for Session {
     fn drop(&mut self) {
         let _ = self.rt.block_on(self.browser.close());
+    }
+}
+
+/// The blank tab Chromium opened at its start. The connection learns of it
+/// by target discovery shortly after the launch and attaches to it.
+async fn first_tab(browser: &Browser) -> Result<Page, String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let pages = browser.pages().await.map_err(|e| err("first tab", e))?;
+        if let Some(page) = pages.into_iter().next() {
+            return Ok(page);
+        }
+        if Instant::now() > deadline {
+            return Err("Chromium showed no tab within 60 s of its start".into());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
