@@ -233,15 +233,14 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// A blank page on which every request is paused and let through only
-/// when [`permitted`] by the folders in `allowed` at that moment; the
-/// refused URLs are recorded in `refused`.
+/// `page` (blank) with every request paused and let through only when
+/// [`permitted`] by the folders in `allowed` at that moment; the refused
+/// URLs are recorded in `refused`.
 async fn filtered_page(
-    browser: &Browser,
+    page: Page,
     allowed: Arc<Mutex<Vec<PathBuf>>>,
     refused: Arc<Mutex<Vec<String>>>,
 ) -> Result<Page, String> {
-    let page = browser.new_page("about:blank").await.map_err(|e| err("new page", e))?;
     let mut paused = page.event_listener::<EventRequestPaused>().await.map_err(|e| err("request filter", e))?;
     let filter_page = page.clone();
     tokio::spawn(async move {
@@ -295,7 +294,11 @@ impl Session {
             .launch_timeout(Duration::from_secs(60))
             .request_timeout(Duration::from_secs(60))
             .viewport(None)
-            .args(FLAGS);
+            .args(FLAGS)
+            // The first tab is the page: no second tab (and renderer) to
+            // open. It must start blank: a document that loaded before the
+            // request filter was in place keeps loading files unfiltered.
+            .arg("about:blank");
         if let Some(short) = &short {
             config = config.env("TMPDIR", short.path().display().to_string());
         }
@@ -312,7 +315,8 @@ impl Session {
             let (browser, mut handler) = Browser::launch(config).await.map_err(|e| launch_error(&chromium, e))?;
             tokio::spawn(async move { while handler.next().await.is_some() {} });
             let launch = started.elapsed();
-            let page = filtered_page(&browser, allowed, filter_refused).await?;
+            // Chromium's own first tab: opening a second one costs a renderer.
+            let page = filtered_page(first_tab(&browser).await?, allowed, filter_refused).await?;
             Ok::<_, String>((browser, page, launch))
         }));
         let (browser, page, launch) = launched.map_err(|e| err("browser start", e))??;
@@ -420,7 +424,10 @@ impl Session {
         if self.printer.is_none() {
             let allowed = Arc::new(Mutex::new(Vec::new()));
             let refused = Arc::new(Mutex::new(Vec::new()));
-            let opened = self.rt.block_on(filtered_page(&self.browser, Arc::clone(&allowed), Arc::clone(&refused)))?;
+            let opened = self.rt.block_on(async {
+                let blank = self.browser.new_page("about:blank").await.map_err(|e| err("new page", e))?;
+                filtered_page(blank, Arc::clone(&allowed), Arc::clone(&refused)).await
+            })?;
             self.printer = Some(Printer { page: opened, allowed, refused });
         }
         let Some(printer) = &self.printer else { return Err("no page to print on".into()) };
@@ -492,6 +499,22 @@ fn file_url(path: &Path) -> String {
 impl Drop for Session {
     fn drop(&mut self) {
         let _ = self.rt.block_on(self.browser.close());
+    }
+}
+
+/// The blank tab Chromium opened at its start. The connection learns of it
+/// by target discovery shortly after the launch and attaches to it.
+async fn first_tab(browser: &Browser) -> Result<Page, String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let pages = browser.pages().await.map_err(|e| err("first tab", e))?;
+        if let Some(page) = pages.into_iter().next() {
+            return Ok(page);
+        }
+        if Instant::now() > deadline {
+            return Err("Chromium showed no tab within 60 s of its start".into());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 

@@ -21,6 +21,7 @@ import sys
 
 def _serve(preload):
     import errno
+    import gc
     import json
     import select
     import signal
@@ -186,6 +187,10 @@ def _serve(preload):
                 continue
             sys.stdout.flush()
             sys.stderr.flush()
+            # Everything the server holds is the kernel's start: frozen, the
+            # child's collector never walks it, so its pages are not copied
+            # merely because a collection touched each object's header.
+            gc.freeze()
             try:
                 pid = os.fork()
             except OSError as e:

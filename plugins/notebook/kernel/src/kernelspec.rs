@@ -69,6 +69,9 @@ fn env_prefix_of(data_dir: &Path) -> Option<PathBuf> {
     prefix.join("bin/python").exists().then(|| prefix.to_owned())
 }
 
+/// IPython's option that keeps a kernel's input history in memory only.
+const NO_HISTORY: &str = "--HistoryManager.enabled=False";
+
 impl Kernelspec {
     /// argv with `{connection_file}` and `{resource_dir}` filled in and a bare
     /// `python` replaced by the spec's own interpreter (otherwise `PATH`
@@ -87,6 +90,12 @@ impl Kernelspec {
             if matches!(first.as_str(), "python" | "python3") || first.starts_with("python3.") {
                 *first = prefix.join("bin/python").to_string_lossy().into_owned();
             }
+        }
+        // A deck's run is never looked up again: IPython's input history
+        // would only cost each kernel an SQLite file (with a commit at start)
+        // in the shared IPython dir and a thread to save it.
+        if argv.iter().any(|a| a.starts_with("ipykernel")) {
+            argv.push(NO_HISTORY.to_owned());
         }
         argv
     }
