@@ -465,7 +465,7 @@ impl Session {
             })
             .map_err(|e| err("print the page", e))?;
         let refused = std::mem::take(&mut *printer.refused.lock().unwrap_or_else(|e| e.into_inner()));
-        Ok(Output { bytes: pdf, pages: 1, refused })
+        Ok(Output { bytes: without_print_time(pdf), pages: 1, refused })
     }
 
     fn take_refused(&self) -> Vec<String> {
@@ -478,6 +478,27 @@ struct Printer {
     page: Page,
     allowed: Arc<Mutex<Vec<PathBuf>>>,
     refused: Arc<Mutex<Vec<String>>>,
+}
+
+/// `pdf` with the moment of printing that Chromium stamps into its
+/// `/CreationDate` and `/ModDate` replaced by the Unix epoch, so printing the
+/// same page twice gives the same bytes (a rebuild with `--no-cache`, another
+/// worker, another time zone). The replacement has the stamp's length, so
+/// the byte offsets in the file's cross-reference table stay right.
+fn without_print_time(mut pdf: Vec<u8>) -> Vec<u8> {
+    for key in [&b"/CreationDate (D:"[..], b"/ModDate (D:"] {
+        let Some(at) = pdf.windows(key.len()).position(|w| w == key) else { continue };
+        let start = at + key.len();
+        let Some(len) = pdf[start..].iter().position(|&b| b == b')') else { continue };
+        // YYYYMMDDHHmmSS, then `Z` or an offset such as `+01'00'`.
+        let epoch: &[u8] = match len {
+            15 => b"19700101000000Z",
+            21 => b"19700101000000+00'00'",
+            _ => continue,
+        };
+        pdf[start..start + len].copy_from_slice(epoch);
+    }
+    pdf
 }
 
 /// A4 in inches, as `Page.printToPDF` measures paper.
@@ -548,5 +569,17 @@ mod tests {
         let short = short_tmpdir(&deep).unwrap().expect("a short dir");
         assert!(short.path().starts_with("/tmp"));
         assert!(short.path().as_os_str().len() + SOCKET_SUFFIX <= SOCKET_PATH_MAX, "{}", short.path().display());
+    }
+
+    #[test]
+    fn a_pdf_keeps_its_length_and_loses_the_moment_it_was_printed() {
+        let printed =
+            b"<</Creator (x)\n/CreationDate (D:20261206010005+01'00')\n/ModDate (D:20261206010005Z)>>".to_vec();
+        let fixed = without_print_time(printed.clone());
+        assert_eq!(fixed.len(), printed.len());
+        assert_eq!(
+            String::from_utf8(fixed).unwrap(),
+            "<</Creator (x)\n/CreationDate (D:19700101000000+00'00')\n/ModDate (D:19700101000000Z)>>"
+        );
     }
 }
