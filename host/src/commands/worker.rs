@@ -50,7 +50,8 @@ fn serve(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode> {
         );
     }
     let interrupt = Interrupt::install().context("cannot install the SIGTERM handler")?;
-    let options = clx::run::serve::ServeOptions { store, types: args.types, jobs: args.jobs as usize, interrupt };
+    let options =
+        clx::run::serve::ServeOptions { store, types: args.types, jobs: args.jobs.map(|n| n as usize), interrupt };
     clx::run::serve::serve(&registry, options)?;
     Ok(ExitCode::SUCCESS)
 }
