@@ -238,6 +238,9 @@ impl ToolIdentities {
             match answer {
                 Ok(ids) => {
                     probe.remember(&ids, cache);
+                    for (t, id) in ids.iter().filter_map(|(t, id)| Some((t, id.as_ref().ok()?))) {
+                        probe.remember_last(t, id, cache);
+                    }
                     for t in &probe.job_types {
                         let id = match ids.get(t) {
                             Some(Ok(id)) => Ok(id.clone()),
@@ -258,51 +261,71 @@ impl ToolIdentities {
     /// the tool identities the queue's live `clx worker serve` processes
     /// registered, so a build with no workers of its own runs no tool here.
     /// Every worker serving a job type must name the same tool; a job type
-    /// no worker serves yet is waited for up to [`UNSERVED_GRACE`], with
-    /// `note` told after three seconds. Returns the probes left to run here:
+    /// no worker serves now takes the identity last named for it (by a
+    /// worker or a machine's own probe, kept in the cache), else is waited
+    /// for up to [`UNSERVED_GRACE`], with `note` told after three seconds. Returns the probes left to run here:
     /// plugins with settings, whose identity the workers cannot know.
     pub(super) fn ask_servers(
         &mut self,
         probes: Vec<Probe>,
+        cache: &dyn Cache,
         shared: &dyn SharedQueue,
         queue: &str,
         interrupt: &Interrupt,
         note: &mut dyn FnMut(String),
     ) -> Vec<Probe> {
         let (remote, local): (Vec<Probe>, Vec<Probe>) = probes.into_iter().partition(|p| p.config == NO_SETTINGS);
-        let mut open: Vec<(String, String)> =
-            remote.iter().flat_map(|p| p.job_types.iter().map(|t| (t.clone(), requirement(t, &p.library)))).collect();
+        let mut open: Vec<(String, String, Option<String>)> = remote
+            .iter()
+            .flat_map(|p| p.job_types.iter().map(|t| (t.clone(), requirement(t, &p.library), p.last(t, cache))))
+            .collect();
         let started = Instant::now();
         let mut noted = false;
+        let mut first = true;
         while !open.is_empty() && !interrupt.is_set() {
             let servers = match shared.servers() {
                 Ok(servers) => servers,
                 Err(e) => {
-                    for (job_type, _) in open.drain(..) {
+                    for (job_type, _, _) in open.drain(..) {
                         let error = IdentityError::Tool { job_type: job_type.clone(), message: e.to_string() };
                         self.identities.insert(job_type, Err(error));
                     }
                     break;
                 }
             };
-            open.retain(|(job_type, requirement)| match agreed(&servers, job_type, requirement) {
-                Some(identity) => {
-                    self.identities.insert(job_type.clone(), identity);
-                    false
+            open.retain(|(job_type, requirement, last)| {
+                let identity = match agreed(&servers, job_type, requirement) {
+                    Some(identity) => identity,
+                    // No worker serves it now: the tool the last machine to
+                    // name one named keys the jobs, so results in the cache
+                    // need no worker, and a worker that comes later and
+                    // has another tool refuses the rest.
+                    None if first => match last {
+                        Some(last) => Ok(last.clone()),
+                        None => return true,
+                    },
+                    None => return true,
+                };
+                if let Some(probe) = remote.iter().find(|p| p.job_types.contains(job_type)) {
+                    if let Ok(id) = &identity {
+                        probe.remember_last(job_type, id, cache);
+                    }
                 }
-                None => true,
+                self.identities.insert(job_type.clone(), identity);
+                false
             });
+            first = false;
             if open.is_empty() {
                 break;
             }
             if !noted && started.elapsed() >= UNSERVED_NOTE {
                 noted = true;
-                for (job_type, _) in &open {
+                for (job_type, _, _) in &open {
                     note(format!("`{job_type}` jobs {}", unserved_note(queue)));
                 }
             }
             if started.elapsed() >= UNSERVED_GRACE {
-                for (job_type, _) in open.drain(..) {
+                for (job_type, _, _) in open.drain(..) {
                     let message = unserved_message(queue, &job_type);
                     self.identities.insert(job_type.clone(), Err(IdentityError::NoServer { job_type, message }));
                 }
@@ -367,6 +390,31 @@ impl Probe {
         let json = cache.memo(&self.memo_key).ok().flatten()?;
         let ids = serde_json::from_str::<BTreeMap<String, String>>(&json).ok()?;
         self.job_types.iter().all(|t| ids.contains_key(t)).then_some(ids)
+    }
+
+    /// The last tool identity any machine named for `job_type` of this
+    /// plugin library under these settings.
+    fn last(&self, job_type: &str, cache: &dyn Cache) -> Option<String> {
+        cache.memo(&self.last_key(job_type)).ok().flatten()
+    }
+
+    /// Remember `identity` as the last one named for `job_type`, for a
+    /// build on a machine without tools while no worker is connected.
+    fn remember_last(&self, job_type: &str, identity: &str, cache: &dyn Cache) {
+        if self.last(job_type, cache).as_deref() != Some(identity) {
+            let _ = cache.put_memo(&self.last_key(job_type), identity);
+        }
+    }
+
+    /// Where [`Probe::last`] is kept: by library, settings and job type,
+    /// whatever machine named it.
+    fn last_key(&self, job_type: &str) -> String {
+        let mut h = blake3::Hasher::new();
+        for part in ["last-tool-identity", &self.library, &self.config, job_type] {
+            h.update(&(part.len() as u64).to_le_bytes());
+            h.update(part.as_bytes());
+        }
+        format!("identity-last:{}", h.finalize().to_hex())
     }
 
     /// Remember a complete answer: a missing tool is looked for again next

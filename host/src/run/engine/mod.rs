@@ -304,7 +304,8 @@ impl<'r> Engine<'r> {
                 if let Some(shared) = queue.shared() {
                     let mut note = |n: String| report.note(&n);
                     let interrupt = &self.options.interrupt;
-                    probes = self.tools.ask_servers(probes, shared, &queue.describe(), interrupt, &mut note);
+                    probes =
+                        self.tools.ask_servers(probes, &*self.cache, shared, &queue.describe(), interrupt, &mut note);
                 }
             }
         }
