@@ -82,6 +82,8 @@ struct Lane<'r> {
     plugin: &'r LoadedPlugin,
     /// What its workers register, for builds (the tool identity) and people.
     capabilities: String,
+    /// The tool identity under default settings, as registered.
+    identity: Result<String, String>,
     count: usize,
 }
 
@@ -222,12 +224,13 @@ fn lanes<'r>(
             plugin: plugin.name().to_owned(),
             version: plugin.manifest.version.to_string(),
             library: library.clone(),
-            identity,
+            identity: identity.clone(),
         };
         let count = default_workers(decl.role).min(most.unwrap_or(usize::MAX)).max(1);
         lanes.push(Lane {
             requirement: requirement(&job_type, &library),
             capabilities: serde_json::to_string(&[capability]).unwrap_or_default(),
+            identity,
             job_type,
             plugin,
             count,
@@ -265,7 +268,7 @@ fn serve_one(
     let current = Arc::new(AtomicI64::new(0));
     let cancelled = Arc::new(AtomicBool::new(false));
     worker::spawn_heartbeat(store, worker, Arc::clone(&current), Arc::clone(&cancelled))?;
-    let mut converters = Converters::default();
+    let mut converters = Converters::warm(lane);
     while !stop.load(Ordering::Relaxed) {
         let Some(job) = shared.claim_any(worker, std::slice::from_ref(&lane.requirement))? else {
             shared.wait_for_work(IDLE_WAIT)?;
@@ -361,7 +364,30 @@ struct Converters<'a> {
     identities: HashMap<(String, String, String), Result<String, IdentityError>>,
 }
 
+/// A converter of `plugin` under `config`, or why the plugin cannot start.
+fn make<'a>(plugin: &'a LoadedPlugin, config: &str) -> Result<Ready<'a>, String> {
+    plugin
+        .new_converter(config)
+        .map(|converter| Ready { plugin: plugin.name(), converter })
+        .map_err(|e| format!("the {} plugin cannot start here: {e}", plugin.name()))
+}
+
 impl<'a> Converters<'a> {
+    /// Converters for a lane, its default settings' one made now: a daemon
+    /// starts its tool (a browser, a JVM) before the first build asks, as a
+    /// build's own workers start theirs while it hashes. The identity its
+    /// lane registered is the one asked of it, so the converter is not asked
+    /// again (a plugin may drop what it started for a converter asked that).
+    fn warm(lane: &Lane<'a>) -> Converters<'a> {
+        let mut converters = Converters::default();
+        let (plugin, config) = (lane.plugin.name().to_owned(), NO_SETTINGS.to_owned());
+        converters.made.insert((plugin.clone(), config.clone()), make(lane.plugin, NO_SETTINGS));
+        let identity =
+            lane.identity.clone().map_err(|message| IdentityError::Tool { job_type: lane.job_type.clone(), message });
+        converters.identities.insert((plugin, config, lane.job_type.clone()), identity);
+        converters
+    }
+
     /// The converter for `job`, if this worker can run it as its key was
     /// computed; otherwise the job is failed (unreadable, plugin cannot
     /// start) or handed back (other tools here) and `None` returned.
@@ -385,12 +411,7 @@ impl<'a> Converters<'a> {
             return Ok(None);
         };
         let key = (payload.plugin.clone(), payload.plugin_config.clone());
-        let made = self.made.entry(key.clone()).or_insert_with(|| {
-            plugin
-                .new_converter(&payload.plugin_config)
-                .map(|converter| Ready { plugin: plugin.name(), converter })
-                .map_err(|e| format!("the {} plugin cannot start here: {e}", plugin.name()))
-        });
+        let made = self.made.entry(key.clone()).or_insert_with(|| make(plugin, &payload.plugin_config));
         let ready = match made {
             Ok(ready) => ready,
             Err(message) => {
