@@ -319,9 +319,10 @@ pub struct ServeArgs {
     /// Only these job types, comma-separated [default: every type of every plugin found]
     #[arg(long, value_delimiter = ',', value_name = "TYPE,…")]
     pub types: Vec<String>,
-    /// Jobs run at the same time
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..256))]
-    pub jobs: u64,
+    /// At most this many jobs of one type at the same time [default: as a build on this machine runs
+    /// them: one per core for slide decks, one for each other type]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..256))]
+    pub jobs: Option<u64>,
     /// Run every notebook kernel under bubblewrap, whatever the course's clx.toml says:
     /// no home directory, config, queue or cache in sight
     #[arg(long)]

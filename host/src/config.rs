@@ -321,9 +321,16 @@ impl Config {
 
     /// A plugin's `[converters.<name>]` table as the JSON the plugin receives.
     pub fn converter_json(&self, plugin: &str) -> String {
-        self.converters.get(plugin).and_then(|t| serde_json::to_string(t).ok()).unwrap_or_else(|| "{}".to_owned())
+        self.converters
+            .get(plugin)
+            .and_then(|t| serde_json::to_string(t).ok())
+            .unwrap_or_else(|| NO_SETTINGS.to_owned())
     }
 }
+
+/// A plugin's settings as JSON when `clx.toml` has no `[converters.<plugin>]`
+/// table for it.
+pub const NO_SETTINGS: &str = "{}";
 
 /// One entry of `requires-plugins`: a plugin name, optionally with a version
 /// bound (`graphviz`, `graphviz >= 0.1`, `notebook = 0.1.0`, `x < 2`).

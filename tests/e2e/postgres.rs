@@ -47,21 +47,28 @@ struct Server {
 
 impl Server {
     fn start(url: &str, user: Option<&TestUser>) -> Server {
-        Server::start_with_plugins(url, user, &[])
+        Server::start_with(url, user, |_| {})
     }
 
     /// [`Server::start`] with these fixture plugins installed for its user.
     fn start_with_plugins(url: &str, user: Option<&TestUser>, fixtures: &[&str]) -> Server {
+        Server::start_with(url, user, |home| {
+            let plugins = home.join("data/clx/plugins");
+            for fixture in fixtures {
+                let lib = library(fixture);
+                std::fs::create_dir_all(&plugins).expect("mkdir");
+                std::fs::copy(&lib, plugins.join(lib.file_name().expect("file name"))).expect("install plugin");
+            }
+        })
+    }
+
+    /// A daemon whose home `prepare` fills first.
+    fn start_with(url: &str, user: Option<&TestUser>, prepare: impl FnOnce(&Path)) -> Server {
         let home = tempfile::Builder::new().prefix("clx-worker-").tempdir().expect("temp dir");
         for d in ["state", "tmp", "config", "data"] {
             std::fs::create_dir(home.path().join(d)).expect("mkdir");
         }
-        let plugins = home.path().join("data/clx/plugins");
-        for fixture in fixtures {
-            let lib = library(fixture);
-            std::fs::create_dir_all(&plugins).expect("mkdir");
-            std::fs::copy(&lib, plugins.join(lib.file_name().expect("file name"))).expect("install plugin");
-        }
+        prepare(home.path());
         let log = std::fs::File::create(home.path().join("serve.log")).expect("log file");
         let mut cmd = Command::new(clx_bin());
         // The machine's environment stays (proxies, certificate bundles for
@@ -503,7 +510,7 @@ fn status_against_a_shared_database_is_healthy_again_after_a_worker_was_killed()
     let cluster = PgCluster::start();
     let url = cluster.database("killed");
     let server = Server::start(&url, None);
-    poll(&cluster, "killed", "SELECT count(*) FROM clx_workers", |v| v == "1", "the worker registering");
+    poll(&cluster, "killed", "SELECT count(DISTINCT pid) FROM clx_workers", |v| v == "1", "the worker registering");
     signal(server.pid(), "KILL");
     let status = |env: &Env| env.clx().env("CLX_QUEUE_URL", &url).args(["status"]).output().expect("clx status");
     let env = Env::new();
@@ -544,4 +551,89 @@ fn a_remote_workers_progress_reaches_jobs_list_and_the_building_host() {
     let job = jobs.lines().find(|l| l.contains("slow.testjob")).unwrap_or_default();
     assert!(job.contains(" done ") && job.contains("2/2 finishing"), "{jobs}");
     server.stop();
+}
+
+/// `clx build` as on a machine with no converter tools at all: an empty
+/// `PATH` (no python, java, chromium, dot or uv) and an empty tools dir.
+/// MathJax, a web asset every course root ships rather than a converter's
+/// tool, comes from its own variable.
+fn toolless_build(env: &Env, bare: &Path, args: &[&str], spec: &Path) -> std::process::Output {
+    env.clx()
+        .env("PATH", bare.join("bin"))
+        .env("CLX_TOOLS_DIR", bare.join("tools"))
+        .env("CLX_MATHJAX", tools_dir().join("mathjax/3.2.2"))
+        .env_remove("JUPYTER_PATH")
+        .arg("build")
+        .args(args)
+        .arg(spec)
+        .output()
+        .expect("run clx")
+}
+
+#[test]
+fn a_host_without_tools_builds_on_remote_workers_the_same_bytes_as_a_local_build_and_shares_its_cache() {
+    let expected = local_reference();
+    let bare = tempfile::Builder::new().prefix("clx-bare-").tempdir().expect("temp dir");
+    for d in ["bin", "tools"] {
+        std::fs::create_dir(bare.path().join(d)).expect("mkdir");
+    }
+    // Proof that this host has no tools: on its own it converts nothing.
+    let (env, course) = (Env::new(), example_course());
+    let alone = toolless_build(&env, bare.path(), &[], &course.path().join(SPEC));
+    assert_eq!(alone.status.code(), Some(1), "{}", stderr(&alone));
+    assert!(stderr(&alone).contains("no PlantUML jar found"), "{}", stderr(&alone));
+    assert!(stderr(&alone).contains("cannot run python3"), "{}", stderr(&alone));
+
+    let cluster = PgCluster::start();
+    let (url, servers) = two_servers(&cluster, "toolless", None);
+    let (env, course) = (Env::new(), example_course());
+    let out = toolless_build(&env, bare.path(), &["--queue", &url, "--local-workers", "0"], &course.path().join(SPEC));
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}\n{}", servers[0].log());
+    assert!(err.contains("15 built, 0 from cache, 0 failed"), "{err}");
+    assert_same_tree(&course.path().join("output"), &expected, "build on a host without tools");
+
+    // The keys are the ones a machine with the tools computes: its build
+    // against the same database finds every result in the cache.
+    let (env, course) = (Env::new(), example_course());
+    let with_tools =
+        env.clx().env("CLX_QUEUE_URL", &url).arg("build").arg(course.path().join(SPEC)).output().expect("run clx");
+    let err = stderr(&with_tools);
+    assert!(with_tools.status.success(), "{err}");
+    assert!(err.contains("0 built, 15 from cache, 0 failed"), "{err}");
+    stop_all(servers);
+}
+
+#[test]
+fn workers_with_different_tools_fail_a_toolless_build_naming_both_and_the_tool() {
+    let cluster = PgCluster::start();
+    let url = cluster.database("disagree");
+    let first = Server::start(&url, None);
+    // A second machine with one more kernel installed: a C++ kernelspec in
+    // its user's Jupyter dir changes what its notebook jobs would run with.
+    let second = Server::start_with(&url, None, |home| {
+        let spec = home.join("data/jupyter/kernels/xcpp17");
+        std::fs::create_dir_all(&spec).expect("mkdir");
+        let json = r#"{"argv": ["/opt/xeus-cling/bin/xcpp", "-f", "{connection_file}", "-std=c++17"],
+            "display_name": "C++17", "language": "c++"}"#;
+        std::fs::write(spec.join("kernel.json"), json).expect("write kernelspec");
+    });
+    poll(
+        &cluster,
+        "disagree",
+        "SELECT count(DISTINCT pid) FROM clx_workers WHERE 'notebook' = ANY(job_types)",
+        |v| v == "2",
+        "both workers serving notebooks",
+    );
+    let course = TestCourse::new(&[("t", &[("slides_t.py", "# %%\nprint(6 * 7)\n")])]);
+    let out = Env::new().build_on_remote_workers(&url, &course.spec());
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("the workers serving `notebook` jobs have different tools"), "{err}");
+    assert!(err.contains("cpp=xcpp17"), "names the tool: {err}");
+    for server in [&first, &second] {
+        assert!(err.contains(&format!("(pid {})", server.pid())), "names worker {}: {err}", server.pid());
+    }
+    first.stop();
+    second.stop();
 }

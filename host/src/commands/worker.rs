@@ -50,8 +50,12 @@ fn serve(global: &GlobalArgs, queue: &QueueArgs, args: &ServeArgs) -> Result<Exi
         );
     }
     let interrupt = Interrupt::install().context("cannot install the SIGTERM handler")?;
-    let options =
-        clx::run::serve::ServeOptions { store, types: args.types.clone(), jobs: args.jobs as usize, interrupt };
+    let options = clx::run::serve::ServeOptions {
+        store,
+        types: args.types.clone(),
+        jobs: args.jobs.map(|n| n as usize),
+        interrupt,
+    };
     clx::run::serve::serve(&registry, options)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -28,6 +28,26 @@ pub const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(15);
 const MAX_START_FAILURES: usize = 3;
 const STDERR_LINES_KEPT: usize = 20;
 
+/// How many jobs of one type this machine runs side by side when nothing
+/// says otherwise, in a build's own pool and in `clx worker serve` alike: one
+/// per core for slides, one for every other role. With kernels forked in
+/// milliseconds a deck keeps its core busy: on one core a second worker no
+/// longer helps (7.6 s against 7.5 s for the bench course under
+/// `taskset -c 0`) and only adds a worker and its kernels; on two cores two
+/// workers beat one and four (4.1 s against 6.7 and 4.1 s). One per core
+/// beyond that follows from those points, not from a measurement. A diagram
+/// tool (a JVM, a browser) is started once and serves its jobs in
+/// milliseconds each. A printer keeps a browser's page busy for a whole
+/// page, so prints get one worker per core like decks.
+pub fn default_workers(role: clx_plugin_api::Role) -> usize {
+    match role {
+        clx_plugin_api::Role::Slides | clx_plugin_api::Role::Print => {
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+        }
+        _ => 1,
+    }
+}
+
 /// Workers to run for some job types of one plugin.
 #[derive(Debug, Clone)]
 pub struct WorkerSpec {

@@ -1,6 +1,8 @@
 //! The worker's stdout protocol: one line per event, which the pool reads.
 //! The lines only make the host react fast; the queue stays the record, so
-//! a lost line costs time, never a result.
+//! a lost line costs time, never a result. A `clx worker serve` on another
+//! machine speaks through its row in the queue instead: what it serves and
+//! with which tools ([`Capability`]).
 
 use crate::store::{JobId, WorkerId};
 
@@ -115,6 +117,33 @@ pub fn progress_text(done: u32, total: u32, message: &str) -> String {
         format!("{done}/{total} {message}")
     } else {
         message.to_owned()
+    }
+}
+
+/// What a `clx worker serve` says of one job type it serves, in its
+/// workers' rows: a build with no workers of its own keys its jobs with the
+/// tool identity found here, so the building machine needs no tools.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Capability {
+    /// The job type.
+    #[serde(rename = "type")]
+    pub job_type: String,
+    /// Its plugin's name.
+    pub plugin: String,
+    /// Its plugin's version.
+    pub version: String,
+    /// The hash of its plugin library.
+    pub library: String,
+    /// The tool identity under the plugin's default settings (no
+    /// `[converters.<plugin>]` table), or why this machine has none.
+    pub identity: Result<String, String>,
+}
+
+impl Capability {
+    /// The capabilities a worker registered; nothing for text another clx
+    /// wrote in another shape.
+    pub fn parse_all(text: &str) -> Vec<Capability> {
+        serde_json::from_str(text).unwrap_or_default()
     }
 }
 

@@ -15,6 +15,25 @@ use crate::store::{JobError, JobId, Queue, QueueError, SessionId};
 /// connect after the build started.
 pub const UNSERVED_GRACE: Duration = Duration::from_secs(20);
 
+/// How long jobs wait for a worker before the build says so.
+pub const UNSERVED_NOTE: Duration = Duration::from_secs(3);
+
+/// What the build says of jobs no worker has taken for [`UNSERVED_NOTE`],
+/// after the jobs.
+pub fn unserved_note(queue: &str) -> String {
+    format!("wait for a worker; none connected to {queue} serves them yet")
+}
+
+/// Why jobs of `job_type` fail when no worker took them for
+/// [`UNSERVED_GRACE`], and what to do.
+pub fn unserved_message(queue: &str, job_type: &str) -> String {
+    format!(
+        "no worker connected to {queue} serves `{job_type}` jobs with this clx's plugin and tools; start \
+         `clx worker serve --types {job_type}` on a machine with the same clx release and tools, or build with \
+         --local-workers 1 or more"
+    )
+}
+
 /// What the build loop learns when it looks.
 #[derive(Debug, Default)]
 pub struct Findings {
@@ -51,20 +70,12 @@ impl Watch {
         self.unserved_since.retain(|t, _| unserved.iter().any(|(u, _)| u == t));
         for (job_type, waiting) in unserved {
             let since = *self.unserved_since.entry(job_type.clone()).or_insert_with(Instant::now);
-            if since.elapsed() >= Duration::from_secs(3) && !self.announced.contains(&job_type) {
+            if since.elapsed() >= UNSERVED_NOTE && !self.announced.contains(&job_type) {
                 self.announced.push(job_type.clone());
-                findings.notes.push(format!(
-                    "{waiting} `{job_type}` job(s) wait for a worker; none connected to {} serves them yet",
-                    queue.describe()
-                ));
+                findings.notes.push(format!("{waiting} `{job_type}` job(s) {}", unserved_note(&queue.describe())));
             }
             if since.elapsed() >= UNSERVED_GRACE {
-                let message = format!(
-                    "no worker connected to {} serves `{job_type}` jobs with this clx's plugin and tools; start \
-                     `clx worker serve --types {job_type}` on a machine with the same clx release and tools, or build \
-                     with --local-workers 1 or more",
-                    queue.describe()
-                );
+                let message = unserved_message(&queue.describe(), &job_type);
                 let failed = queue.fail_pending(session, std::slice::from_ref(&job_type), &JobError::tool(message))?;
                 findings.settled.extend(failed);
                 self.unserved_since.remove(&job_type);

@@ -15,9 +15,12 @@ use std::time::Duration;
 
 use clx_plugin_api::ConverterBox;
 
+use crate::config::NO_SETTINGS;
 use crate::plugin::loader::LoadedPlugin;
 use crate::plugin::Registry;
 use crate::run::engine::IdentityError;
+use crate::run::pool::default_workers;
+use crate::run::protocol::Capability;
 use crate::run::worker::{self, Converted, LatestProgress, Services};
 use crate::signals::Interrupt;
 use crate::store::{
@@ -36,8 +39,10 @@ pub struct ServeOptions {
     pub store: StoreLocation,
     /// Only these job types; empty: every type of every plugin found.
     pub types: Vec<String>,
-    /// Jobs run side by side, each with its own connection and converters.
-    pub jobs: usize,
+    /// `--jobs`: at most this many jobs of one type side by side, each with
+    /// its own connection and converter; `None`: as many as a build on this
+    /// machine runs ([`default_workers`]).
+    pub jobs: Option<usize>,
     /// Stops serving: each running job is finished first.
     pub interrupt: Interrupt,
 }
@@ -69,13 +74,17 @@ pub enum ServeError {
     NotShared(String),
 }
 
-/// What one worker of this process can take.
-struct Offer<'r> {
-    types: Vec<String>,
-    requirements: Vec<String>,
-    /// For `clx workers` and people: type, plugin, version, library.
-    description: String,
-    plugins: HashMap<String, &'r LoadedPlugin>,
+/// The jobs of one type this process runs: `count` workers, each with its
+/// own connection, registration and converter.
+struct Lane<'r> {
+    job_type: String,
+    requirement: String,
+    plugin: &'r LoadedPlugin,
+    /// What its workers register, for builds (the tool identity) and people.
+    capabilities: String,
+    /// The tool identity under default settings, as registered.
+    identity: Result<String, String>,
+    count: usize,
 }
 
 /// The longest pause between attempts to reach a database that is down.
@@ -153,17 +162,18 @@ pub fn serve(registry: &Registry, options: ServeOptions) -> Result<(), ServeErro
     worker::start_guarded(store);
     let stop = options.interrupt.flag();
     let Some(cache) = waiting_out_outages(stop, || Ok(store.open_cache()?))? else { return Ok(()) };
-    let offer = offer(registry, &*cache, &options.types)?;
-    tracing::warn!(
-        "serving {} for builds on {} with {} worker(s); stop with SIGTERM or Ctrl-C",
-        offer.types.join(", "),
-        store.describe(),
-        options.jobs
-    );
+    let lanes = lanes(registry, &*cache, &options.types, options.jobs)?;
+    let described: Vec<String> = lanes.iter().map(|l| format!("{} ({})", l.job_type, l.count)).collect();
+    tracing::warn!("serving {} for builds on {}; stop with SIGTERM or Ctrl-C", described.join(", "), store.describe());
     let running = AtomicUsize::new(0);
     let results: Vec<Result<(), ServeError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..options.jobs.max(1))
-            .map(|_| scope.spawn(|| waiting_out_outages(stop, || serve_one(store, &offer, stop, &running)).map(drop)))
+        let handles: Vec<_> = lanes
+            .iter()
+            .flat_map(|lane| std::iter::repeat_n(lane, lane.count))
+            .map(|lane| {
+                let running = &running;
+                scope.spawn(move || waiting_out_outages(stop, || serve_one(store, lane, stop, running)).map(drop))
+            })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Ok(()))).collect()
     });
@@ -171,40 +181,74 @@ pub fn serve(registry: &Registry, options: ServeOptions) -> Result<(), ServeErro
     results.into_iter().collect()
 }
 
-fn offer<'r>(registry: &'r Registry, cache: &dyn Cache, only: &[String]) -> Result<Offer<'r>, ServeError> {
+/// The lanes for the job types to serve: as many workers per type as a
+/// build on this machine would start ([`default_workers`]), at most `most`.
+/// Each plugin is asked once, under its default settings, for the tool
+/// identities its workers register.
+fn lanes<'r>(
+    registry: &'r Registry,
+    cache: &dyn Cache,
+    only: &[String],
+    most: Option<usize>,
+) -> Result<Vec<Lane<'r>>, ServeError> {
     let known: Vec<String> = registry.job_types().map(|(_, d)| d.name.to_string()).collect();
     if let Some(missing) = only.iter().find(|t| !known.contains(t)) {
         return Err(ServeError::UnknownType(missing.clone(), known.join(", ")));
     }
-    let mut offer =
-        Offer { types: Vec::new(), requirements: Vec::new(), description: String::new(), plugins: HashMap::new() };
-    let mut described = Vec::new();
+    let mut converters: HashMap<String, Result<ConverterBox, String>> = HashMap::new();
+    let mut lanes = Vec::new();
     for (plugin, decl) in registry.job_types() {
         let job_type = decl.name.to_string();
         if !only.is_empty() && !only.contains(&job_type) {
             continue;
         }
         let library = crate::run::engine::library_hash(cache, &plugin.path)?;
-        offer.requirements.push(requirement(&job_type, &library));
-        described.push(serde_json::json!({
-            "type": job_type, "plugin": plugin.name(), "version": plugin.manifest.version.as_str(), "library": library,
-        }));
-        offer.plugins.insert(plugin.name().to_owned(), plugin);
-        offer.types.push(job_type);
+        let converter = converters.entry(plugin.name().to_owned()).or_insert_with(|| {
+            plugin
+                .new_converter(NO_SETTINGS)
+                .map_err(|e| format!("the {} plugin cannot start here: {e}", plugin.name()))
+        });
+        let identity = match converter {
+            Ok(c) => c
+                .tool_identity(job_type.as_str().into())
+                .into_result()
+                .map(|s| s.to_string())
+                .map_err(|e| e.to_string()),
+            Err(message) => Err(message.clone()),
+        };
+        if let Err(why) = &identity {
+            tracing::warn!("{job_type}: no tool identity under default settings: {why}");
+        }
+        let capability = Capability {
+            job_type: job_type.clone(),
+            plugin: plugin.name().to_owned(),
+            version: plugin.manifest.version.to_string(),
+            library: library.clone(),
+            identity: identity.clone(),
+        };
+        let count = default_workers(decl.role).min(most.unwrap_or(usize::MAX)).max(1);
+        lanes.push(Lane {
+            requirement: requirement(&job_type, &library),
+            capabilities: serde_json::to_string(&[capability]).unwrap_or_default(),
+            identity,
+            job_type,
+            plugin,
+            count,
+        });
     }
-    if offer.types.is_empty() {
+    if lanes.is_empty() {
         return Err(ServeError::NothingToServe);
     }
-    offer.description = serde_json::Value::Array(described).to_string();
-    Ok(offer)
+    Ok(lanes)
 }
 
-/// One worker: its own connection, registration, heartbeat and converters.
+/// One worker of a lane: its own connection, registration, heartbeat and
+/// converters (one per plugin settings its jobs come with).
 /// `running` counts the jobs of all of them: what decks left running is
 /// killed once none runs, so no deck loses a process it still uses.
 fn serve_one(
     store: &StoreLocation,
-    offer: &Offer<'_>,
+    lane: &Lane<'_>,
     stop: &AtomicBool,
     running: &AtomicUsize,
 ) -> Result<(), ServeError> {
@@ -215,18 +259,23 @@ fn serve_one(
     // The time-limit watch records a job that ran out of time while the
     // converter still holds this thread: a connection of its own.
     let watch = std::sync::Mutex::new(store.open_queue()?);
-    let worker = shared.register_server(&offer.types, &offer.requirements, &offer.description, std::process::id())?;
+    let worker = shared.register_server(
+        std::slice::from_ref(&lane.job_type),
+        std::slice::from_ref(&lane.requirement),
+        &lane.capabilities,
+        std::process::id(),
+    )?;
     let current = Arc::new(AtomicI64::new(0));
     let cancelled = Arc::new(AtomicBool::new(false));
     let progress = Arc::new(LatestProgress::default());
     worker::spawn_heartbeat(store, worker, Arc::clone(&current), Arc::clone(&cancelled), Some(Arc::clone(&progress)))?;
-    let mut converters = Converters::default();
+    let mut converters = Converters::warm(lane);
     while !stop.load(Ordering::Relaxed) {
-        let Some(job) = shared.claim_any(worker, &offer.requirements)? else {
+        let Some(job) = shared.claim_any(worker, std::slice::from_ref(&lane.requirement))? else {
             shared.wait_for_work(IDLE_WAIT)?;
             continue;
         };
-        let Some(converter) = converters.ready_for(&*queue, shared, worker, offer, &job)? else { continue };
+        let Some(converter) = converters.ready_for(&*queue, shared, worker, lane.plugin, &job)? else { continue };
         let Ok(payload) = &job.payload else { continue };
         current.store(job.id.0, Ordering::Relaxed);
         cancelled.store(false, Ordering::Relaxed);
@@ -319,7 +368,30 @@ struct Converters<'a> {
     identities: HashMap<(String, String, String), Result<String, IdentityError>>,
 }
 
+/// A converter of `plugin` under `config`, or why the plugin cannot start.
+fn make<'a>(plugin: &'a LoadedPlugin, config: &str) -> Result<Ready<'a>, String> {
+    plugin
+        .new_converter(config)
+        .map(|converter| Ready { plugin: plugin.name(), converter })
+        .map_err(|e| format!("the {} plugin cannot start here: {e}", plugin.name()))
+}
+
 impl<'a> Converters<'a> {
+    /// Converters for a lane, its default settings' one made now: a daemon
+    /// starts its tool (a browser, a JVM) before the first build asks, as a
+    /// build's own workers start theirs while it hashes. The identity its
+    /// lane registered is the one asked of it, so the converter is not asked
+    /// again (a plugin may drop what it started for a converter asked that).
+    fn warm(lane: &Lane<'a>) -> Converters<'a> {
+        let mut converters = Converters::default();
+        let (plugin, config) = (lane.plugin.name().to_owned(), NO_SETTINGS.to_owned());
+        converters.made.insert((plugin.clone(), config.clone()), make(lane.plugin, NO_SETTINGS));
+        let identity =
+            lane.identity.clone().map_err(|message| IdentityError::Tool { job_type: lane.job_type.clone(), message });
+        converters.identities.insert((plugin, config, lane.job_type.clone()), identity);
+        converters
+    }
+
     /// The converter for `job`, if this worker can run it as its key was
     /// computed; otherwise the job is failed (unreadable, plugin cannot
     /// start) or handed back (other tools here) and `None` returned.
@@ -328,7 +400,7 @@ impl<'a> Converters<'a> {
         queue: &dyn Queue,
         shared: &dyn SharedQueue,
         worker: WorkerId,
-        offer: &Offer<'a>,
+        plugin: &'a LoadedPlugin,
         job: &ClaimedJob,
     ) -> Result<Option<&Ready<'a>>, ServeError> {
         let payload = match &job.payload {
@@ -338,17 +410,12 @@ impl<'a> Converters<'a> {
                 return Ok(None);
             }
         };
-        let Some(&plugin) = offer.plugins.get(&payload.plugin) else {
+        if payload.plugin != plugin.name() {
             shared.refuse(job.id, worker)?;
             return Ok(None);
         };
         let key = (payload.plugin.clone(), payload.plugin_config.clone());
-        let made = self.made.entry(key.clone()).or_insert_with(|| {
-            plugin
-                .new_converter(&payload.plugin_config)
-                .map(|converter| Ready { plugin: plugin.name(), converter })
-                .map_err(|e| format!("the {} plugin cannot start here: {e}", plugin.name()))
-        });
+        let made = self.made.entry(key.clone()).or_insert_with(|| make(plugin, &payload.plugin_config));
         let ready = match made {
             Ok(ready) => ready,
             Err(message) => {

@@ -26,6 +26,6 @@ pub use job::{ClaimedJob, NewJob};
 pub use location::{StoreLocation, QUEUE_URL_VAR};
 pub use queue::{requirement, FinishedFeed, Queue, SharedQueue};
 pub use record::{
-    now, ErrorCategory, JobError, JobId, JobOutcome, JobRecord, JobStatus, Recovered, Requeued, SessionId,
-    SessionRecord, SessionStatus, WorkerId, WorkerRecord, WorkerStatus, MAX_ATTEMPTS,
+    now, ErrorCategory, JobError, JobId, JobOutcome, JobRecord, JobStatus, Recovered, Requeued, ServerRecord,
+    SessionId, SessionRecord, SessionStatus, WorkerId, WorkerRecord, WorkerStatus, MAX_ATTEMPTS,
 };

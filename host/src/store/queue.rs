@@ -32,8 +32,8 @@ use std::time::Duration;
 use crate::store::error::QueueError;
 use crate::store::job::{ClaimedJob, NewJob};
 use crate::store::record::{
-    JobError, JobId, JobOutcome, JobRecord, JobStatus, Recovered, Requeued, SessionId, SessionRecord, SessionStatus,
-    WorkerId, WorkerRecord, WorkerStatus,
+    JobError, JobId, JobOutcome, JobRecord, JobStatus, Recovered, Requeued, ServerRecord, SessionId, SessionRecord,
+    SessionStatus, WorkerId, WorkerRecord, WorkerStatus,
 };
 
 /// The job queue: sessions, jobs and workers.
@@ -279,6 +279,10 @@ pub trait SharedQueue {
     /// identity): back to pending for another worker, without using up an
     /// attempt; this worker will not be offered it again.
     fn refuse(&self, id: JobId, worker: WorkerId) -> Result<(), QueueError>;
+
+    /// The `clx worker serve` processes alive now (a heartbeat within a
+    /// lease period), oldest first.
+    fn servers(&self) -> Result<Vec<ServerRecord>, QueueError>;
 
     /// Subscribe this connection to announcements of new work.
     fn listen_for_jobs(&self) -> Result<(), QueueError>;

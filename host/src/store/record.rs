@@ -274,6 +274,22 @@ pub struct JobRecord {
     pub progress: Option<String>,
 }
 
+/// A `clx worker serve` that is alive (it beat within a lease period), as
+/// a build asks for it: what it serves and what it said about itself.
+#[derive(Debug, Clone)]
+pub struct ServerRecord {
+    /// The worker's id.
+    pub id: WorkerId,
+    /// The machine it runs on.
+    pub host: String,
+    /// Its process id (on its own machine).
+    pub pid: i64,
+    /// What it can meet (see [`crate::store::requirement`]).
+    pub requirements: Vec<String>,
+    /// What it registered as its capabilities (JSON written by the worker).
+    pub capabilities: String,
+}
+
 /// A worker as `clx workers` shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct WorkerRecord {

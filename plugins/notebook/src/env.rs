@@ -261,8 +261,13 @@ pub fn ensure_kernelspec(env: &CourseEnv, name: &str) -> Result<(), EnvError> {
     write_atomically(&file, text.as_bytes())
 }
 
+/// Write through a temporary file of this writer's own: the converters of a
+/// `clx worker serve` run side by side in one process, and two jobs may make
+/// sure of the same environment's kernelspec at once.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), EnvError> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp{}.{n}", std::process::id()));
     std::fs::write(&tmp, bytes).map_err(io("cannot write", &tmp))?;
     std::fs::rename(&tmp, path).map_err(io("cannot write", path))
 }
@@ -333,6 +338,25 @@ mod tests {
         let spec: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(spec["argv"][0], tmp.path().join("bin/python").to_string_lossy().as_ref());
         assert_eq!(spec["language"], "python");
+    }
+
+    #[test]
+    fn jobs_side_by_side_in_one_process_make_sure_of_the_same_kernelspec_at_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let env = CourseEnv { prefix: tmp.path().to_owned(), freeze: String::new() };
+        // A stale spec, so every thread writes.
+        let dir = tmp.path().join("share/jupyter/kernels/python3");
+        std::fs::create_dir_all(&dir).unwrap();
+        for _ in 0..20 {
+            std::fs::write(dir.join("kernel.json"), "{}").unwrap();
+            let failures: Vec<String> = std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..8).map(|_| scope.spawn(|| ensure_kernelspec(&env, "python3"))).collect();
+                handles.into_iter().filter_map(|h| h.join().unwrap().err().map(|e| e.to_string())).collect()
+            });
+            assert!(failures.is_empty(), "{failures:?}");
+        }
+        let left: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.file_name()).collect();
+        assert_eq!(left, ["kernel.json"], "no temporary file left");
     }
 
     #[test]

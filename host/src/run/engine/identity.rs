@@ -9,13 +9,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::config::Config;
+use crate::config::{Config, NO_SETTINGS};
 use crate::course::plan::Plan;
 use crate::plugin::Registry;
 use crate::process::{Group, Waited};
+use crate::run::protocol::Capability;
+use crate::run::remote::{unserved_message, unserved_note, UNSERVED_GRACE, UNSERVED_NOTE};
 use crate::run::worker::ProbeAnswer;
 use crate::signals::Interrupt;
-use crate::store::Cache;
+use crate::store::{requirement, Cache, ServerRecord, SharedQueue};
 
 /// Why a job type has no tool identity, or a plugin no library hash: its
 /// jobs fail with this message.
@@ -103,6 +105,35 @@ pub enum IdentityError {
         /// What was wrong with the answer.
         message: String,
     },
+    /// With no workers of its own, the build found no `clx worker serve`
+    /// that serves the job type with this plugin library: the job type and
+    /// what to do, as the build loop says it of jobs no worker takes.
+    #[error("{message}")]
+    NoServer {
+        /// The job type.
+        job_type: String,
+        /// What to start or change.
+        message: String,
+    },
+    /// The workers serving a job type name different tools: the build
+    /// cannot key its jobs for both.
+    #[error(
+        "the workers serving `{job_type}` jobs have different tools: {first} has `{first_identity}`, {second} has \
+         `{second_identity}`; install the same tools on every worker machine (scripts/setup with the same \
+         arguments), or stop one of them"
+    )]
+    Disagree {
+        /// The job type.
+        job_type: String,
+        /// One worker (id, machine, pid).
+        first: String,
+        /// Its tool identity.
+        first_identity: String,
+        /// A worker with another tool.
+        second: String,
+        /// Its tool identity.
+        second_identity: String,
+    },
     /// The thread that ran the probe failed.
     #[error("the probe of the {0} plugin failed")]
     ProbeFailed(String),
@@ -142,12 +173,15 @@ impl ToolIdentities {
     /// remembered, else the probes this returns (to run with
     /// [`ToolIdentities::probe`]). A plugin that is not loaded or cannot be
     /// read settles its job types with that error.
+    /// `remembered`: whether answers remembered in the cache index count
+    /// (not when they must come from other machines' workers).
     pub(super) fn look_up(
         &mut self,
         plan: &Plan,
         registry: &Registry,
         config: &Config,
         cache: &dyn Cache,
+        remembered: bool,
     ) -> Vec<Probe> {
         let mut wanted: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for job in plan.every_job() {
@@ -177,7 +211,7 @@ impl ToolIdentities {
             };
             let probe =
                 Probe::new(plugin, &loaded.path, config.converter_json(plugin), job_types, &library, &environment);
-            match probe.remembered(cache) {
+            match probe.remembered(cache).filter(|_| remembered) {
                 Some(ids) => self.identities.extend(ids.into_iter().map(|(t, id)| (t, Ok(id)))),
                 None => probes.push(probe),
             }
@@ -204,6 +238,9 @@ impl ToolIdentities {
             match answer {
                 Ok(ids) => {
                     probe.remember(&ids, cache);
+                    for (t, id) in ids.iter().filter_map(|(t, id)| Some((t, id.as_ref().ok()?))) {
+                        probe.remember_last(t, id, cache);
+                    }
                     for t in &probe.job_types {
                         let id = match ids.get(t) {
                             Some(Ok(id)) => Ok(id.clone()),
@@ -218,6 +255,85 @@ impl ToolIdentities {
                 Err(error) => self.settle(&probe.job_types, &error),
             }
         }
+    }
+
+    /// Settle the job types of `probes` for plugins without settings from
+    /// the tool identities the queue's live `clx worker serve` processes
+    /// registered, so a build with no workers of its own runs no tool here.
+    /// Every worker serving a job type must name the same tool; a job type
+    /// no worker serves now takes the identity last named for it (by a
+    /// worker or a machine's own probe, kept in the cache), else is waited
+    /// for up to [`UNSERVED_GRACE`], with `note` told after three seconds. Returns the probes left to run here:
+    /// plugins with settings, whose identity the workers cannot know.
+    pub(super) fn ask_servers(
+        &mut self,
+        probes: Vec<Probe>,
+        cache: &dyn Cache,
+        shared: &dyn SharedQueue,
+        queue: &str,
+        interrupt: &Interrupt,
+        note: &mut dyn FnMut(String),
+    ) -> Vec<Probe> {
+        let (remote, local): (Vec<Probe>, Vec<Probe>) = probes.into_iter().partition(|p| p.config == NO_SETTINGS);
+        let mut open: Vec<(String, String, Option<String>)> = remote
+            .iter()
+            .flat_map(|p| p.job_types.iter().map(|t| (t.clone(), requirement(t, &p.library), p.last(t, cache))))
+            .collect();
+        let started = Instant::now();
+        let mut noted = false;
+        let mut first = true;
+        while !open.is_empty() && !interrupt.is_set() {
+            let servers = match shared.servers() {
+                Ok(servers) => servers,
+                Err(e) => {
+                    for (job_type, _, _) in open.drain(..) {
+                        let error = IdentityError::Tool { job_type: job_type.clone(), message: e.to_string() };
+                        self.identities.insert(job_type, Err(error));
+                    }
+                    break;
+                }
+            };
+            open.retain(|(job_type, requirement, last)| {
+                let identity = match agreed(&servers, job_type, requirement) {
+                    Some(identity) => identity,
+                    // No worker serves it now: the tool the last machine to
+                    // name one named keys the jobs, so results in the cache
+                    // need no worker, and a worker that comes later and
+                    // has another tool refuses the rest.
+                    None if first => match last {
+                        Some(last) => Ok(last.clone()),
+                        None => return true,
+                    },
+                    None => return true,
+                };
+                if let Some(probe) = remote.iter().find(|p| p.job_types.contains(job_type)) {
+                    if let Ok(id) = &identity {
+                        probe.remember_last(job_type, id, cache);
+                    }
+                }
+                self.identities.insert(job_type.clone(), identity);
+                false
+            });
+            first = false;
+            if open.is_empty() {
+                break;
+            }
+            if !noted && started.elapsed() >= UNSERVED_NOTE {
+                noted = true;
+                for (job_type, _, _) in &open {
+                    note(format!("`{job_type}` jobs {}", unserved_note(queue)));
+                }
+            }
+            if started.elapsed() >= UNSERVED_GRACE {
+                for (job_type, _, _) in open.drain(..) {
+                    let message = unserved_message(queue, &job_type);
+                    self.identities.insert(job_type.clone(), Err(IdentityError::NoServer { job_type, message }));
+                }
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        local
     }
 
     fn settle(&mut self, job_types: &[String], error: &IdentityError) {
@@ -243,6 +359,8 @@ pub(super) struct Probe {
     path: PathBuf,
     config: String,
     pub(super) job_types: Vec<String>,
+    /// The hash of its library.
+    library: String,
     /// Where the answer is remembered in the cache index.
     memo_key: String,
 }
@@ -256,8 +374,14 @@ impl Probe {
         library: &str,
         environment: &str,
     ) -> Probe {
-        let probe =
-            Probe { plugin: plugin.to_owned(), path: path.to_owned(), config, job_types, memo_key: String::new() };
+        let probe = Probe {
+            plugin: plugin.to_owned(),
+            path: path.to_owned(),
+            config,
+            job_types,
+            library: library.to_owned(),
+            memo_key: String::new(),
+        };
         Probe { memo_key: probe.memo_key(library, environment), ..probe }
     }
 
@@ -266,6 +390,31 @@ impl Probe {
         let json = cache.memo(&self.memo_key).ok().flatten()?;
         let ids = serde_json::from_str::<BTreeMap<String, String>>(&json).ok()?;
         self.job_types.iter().all(|t| ids.contains_key(t)).then_some(ids)
+    }
+
+    /// The last tool identity any machine named for `job_type` of this
+    /// plugin library under these settings.
+    fn last(&self, job_type: &str, cache: &dyn Cache) -> Option<String> {
+        cache.memo(&self.last_key(job_type)).ok().flatten()
+    }
+
+    /// Remember `identity` as the last one named for `job_type`, for a
+    /// build on a machine without tools while no worker is connected.
+    fn remember_last(&self, job_type: &str, identity: &str, cache: &dyn Cache) {
+        if self.last(job_type, cache).as_deref() != Some(identity) {
+            let _ = cache.put_memo(&self.last_key(job_type), identity);
+        }
+    }
+
+    /// Where [`Probe::last`] is kept: by library, settings and job type,
+    /// whatever machine named it.
+    fn last_key(&self, job_type: &str) -> String {
+        let mut h = blake3::Hasher::new();
+        for part in ["last-tool-identity", &self.library, &self.config, job_type] {
+            h.update(&(part.len() as u64).to_le_bytes());
+            h.update(part.as_bytes());
+        }
+        format!("identity-last:{}", h.finalize().to_hex())
     }
 
     /// Remember a complete answer: a missing tool is looked for again next
@@ -360,6 +509,40 @@ impl Probe {
             Err(e) => Err(IdentityError::NoAnswer { plugin: plugin.clone(), message: e.to_string() }),
         }
     }
+}
+
+/// The tool identity the live servers of `requirement` registered for
+/// `job_type`: `None` while none has; an error when they name different
+/// tools, or when none of them has the tool.
+fn agreed(servers: &[ServerRecord], job_type: &str, requirement: &str) -> Option<Result<String, IdentityError>> {
+    let answers: Vec<(String, Result<String, String>)> = servers
+        .iter()
+        .filter(|s| s.requirements.iter().any(|r| r == requirement))
+        .flat_map(|s| {
+            let who = format!("worker {} on {} (pid {})", s.id.0, s.host, s.pid);
+            Capability::parse_all(&s.capabilities)
+                .into_iter()
+                .filter(|c| c.job_type == job_type)
+                .map(move |c| (who.clone(), c.identity))
+        })
+        .collect();
+    let mut found = answers.iter().filter_map(|(who, id)| Some((who, id.as_ref().ok()?)));
+    let Some((first, first_identity)) = found.next() else {
+        // Workers without the tool refuse such jobs; say why from the first.
+        let (who, why) = answers.first()?;
+        let message = format!("{who}: {}", why.as_ref().err()?);
+        return Some(Err(IdentityError::Tool { job_type: job_type.to_owned(), message }));
+    };
+    if let Some((second, second_identity)) = found.find(|(_, id)| id != &first_identity) {
+        return Some(Err(IdentityError::Disagree {
+            job_type: job_type.to_owned(),
+            first: first.clone(),
+            first_identity: first_identity.clone(),
+            second: second.clone(),
+            second_identity: second_identity.clone(),
+        }));
+    }
+    Some(Ok(first_identity.clone()))
 }
 
 /// Environment variables that change with every shell or terminal and that
@@ -468,6 +651,57 @@ mod tests {
     use super::*;
 
     use crate::run::engine::tests::Fixture;
+    use crate::store::WorkerId;
+
+    /// A live `clx worker serve` of the notebook type that names `identity`.
+    fn server(id: i64, library: &str, identity: Result<&str, &str>) -> ServerRecord {
+        let capability = Capability {
+            job_type: "notebook".into(),
+            plugin: "notebook".into(),
+            version: "0.1.0".into(),
+            library: library.into(),
+            identity: identity.map(str::to_owned).map_err(str::to_owned),
+        };
+        ServerRecord {
+            id: WorkerId(id),
+            host: format!("m{id}"),
+            pid: 100 + id,
+            requirements: vec![requirement("notebook", library)],
+            capabilities: serde_json::to_string(&[capability]).unwrap(),
+        }
+    }
+
+    #[test]
+    fn workers_that_name_the_same_tool_give_it_to_the_build() {
+        let servers = [server(1, "lib", Ok("python3 a")), server(2, "lib", Ok("python3 a"))];
+        assert_eq!(agreed(&servers, "notebook", &requirement("notebook", "lib")), Some(Ok("python3 a".into())));
+    }
+
+    #[test]
+    fn workers_of_another_plugin_library_are_not_asked() {
+        let servers = [server(1, "other", Ok("python3 a"))];
+        assert_eq!(agreed(&servers, "notebook", &requirement("notebook", "lib")), None);
+    }
+
+    #[test]
+    fn workers_that_name_different_tools_are_an_error_naming_both() {
+        let servers = [server(1, "lib", Ok("python3 a")), server(2, "lib", Ok("python3 b"))];
+        let error = agreed(&servers, "notebook", &requirement("notebook", "lib")).unwrap().unwrap_err().to_string();
+        for part in ["`notebook`", "worker 1 on m1 (pid 101)", "`python3 a`", "worker 2 on m2 (pid 102)", "`python3 b`"]
+        {
+            assert!(error.contains(part), "{part}: {error}");
+        }
+    }
+
+    #[test]
+    fn a_worker_without_the_tool_leaves_it_to_those_with_it_and_alone_says_why() {
+        let without = server(1, "lib", Err("no kernel"));
+        let with = server(2, "lib", Ok("python3 a"));
+        let wanted = requirement("notebook", "lib");
+        assert_eq!(agreed(&[without.clone(), with], "notebook", &wanted), Some(Ok("python3 a".into())));
+        let error = agreed(&[without], "notebook", &wanted).unwrap().unwrap_err().to_string();
+        assert!(error.contains("worker 1 on m1 (pid 101): no kernel"), "{error}");
+    }
 
     impl Fixture {
         /// A stand-in for `clx worker --probe`: a script that ignores its

@@ -22,7 +22,7 @@ use crate::course::plan::{Plan, PlannedJob};
 use crate::course::print::embedded;
 use crate::plugin::Registry;
 use crate::report::{Diagnostic, Location, Report};
-use crate::run::pool::{Pool, PoolConfig, WorkerSpec};
+use crate::run::pool::{default_workers, Pool, PoolConfig, WorkerSpec};
 use crate::run::remote::Watch;
 use crate::signals::Interrupt;
 use crate::store::job::{JobPayload, OutputSpec, SiblingRef};
@@ -380,7 +380,20 @@ impl<'r> Engine<'r> {
     /// the hashing and the other plugins' work instead of following them.
     /// Returns the (plugin, job type) pairs started that way.
     fn ask_tool_identities(&mut self, plan: &Plan, report: &mut Report) -> Result<Vec<(String, String)>, EngineError> {
-        let probes = self.tools.look_up(plan, self.registry, self.config, &*self.cache);
+        // With no workers here, the tools are the workers': they name them.
+        let remote_only = self.options.local_workers == Some(0);
+        let mut probes = self.tools.look_up(plan, self.registry, self.config, &*self.cache, !remote_only);
+        if remote_only && !probes.is_empty() {
+            self.start_running(report)?;
+            if let Some((queue, _, _)) = self.running.as_ref() {
+                if let Some(shared) = queue.shared() {
+                    let mut note = |n: String| report.note(&n);
+                    let interrupt = &self.options.interrupt;
+                    probes =
+                        self.tools.ask_servers(probes, &*self.cache, shared, &queue.describe(), interrupt, &mut note);
+                }
+            }
+        }
         if probes.is_empty() {
             return Ok(Vec::new());
         }
@@ -536,29 +549,23 @@ fn payload(
     })
 }
 
-/// Workers per job type: `--workers`/`clx.toml` when set, else one per core
-/// for slides and one for diagrams, never more than there are jobs. With
-/// kernels forked in milliseconds a deck keeps its core busy: on one core
-/// a second worker no longer helps (7.6 s against 7.5 s for the bench
-/// course under `taskset -c 0`) and only adds a worker and its kernels; on
-/// two cores two workers beat one and four (4.1 s against 6.7 and 4.1 s).
-/// One per core beyond that follows from those points, not from a measurement.
+/// Workers per job type: `--workers`/`clx.toml` when set, else
+/// [`default_workers`], never more than there are jobs.
 fn worker_specs(
     per_type: &BTreeMap<&str, usize>,
     registry: &Registry,
     config: &Config,
     options: &EngineOptions,
 ) -> Vec<WorkerSpec> {
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     let mut specs = Vec::new();
     for (&job_type, &jobs) in per_type {
         let Some((plugin, decl)) = registry.job_type(job_type) else { continue };
-        let default = match decl.role {
-            // Decks and prints each keep a core busy (a kernel, a browser).
-            clx_plugin_api::Role::Slides | clx_plugin_api::Role::Print => cores,
-            _ => 1,
-        };
-        let wanted = options.workers.get(job_type).or_else(|| config.workers.get(job_type)).copied().unwrap_or(default);
+        let wanted = options
+            .workers
+            .get(job_type)
+            .or_else(|| config.workers.get(job_type))
+            .copied()
+            .unwrap_or_else(|| default_workers(decl.role));
         // `--local-workers`: 0 leaves every job to other machines' workers.
         let wanted = match options.local_workers {
             Some(0) => continue,

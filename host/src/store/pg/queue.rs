@@ -30,7 +30,7 @@ use crate::store::error::QueueError;
 use crate::store::job::{ClaimedJob, NewJob};
 use crate::store::queue::{requirement, FinishedFeed, Queue, SharedQueue};
 use crate::store::record::{
-    ErrorCategory, JobError, JobId, JobOutcome, JobRecord, JobStatus, Requeued, SessionId, SessionRecord,
+    ErrorCategory, JobError, JobId, JobOutcome, JobRecord, JobStatus, Requeued, ServerRecord, SessionId, SessionRecord,
     SessionStatus, WorkerId, WorkerRecord, WorkerStatus, MAX_ATTEMPTS,
 };
 
@@ -633,6 +633,26 @@ impl SharedQueue for PgQueue {
         pid: u32,
     ) -> Result<WorkerId, QueueError> {
         self.insert_worker(None, job_types, requirements, capabilities, pid)
+    }
+
+    fn servers(&self) -> Result<Vec<ServerRecord>, QueueError> {
+        let rows = self.query(
+            &format!(
+                "SELECT id, host, pid, requirements, capabilities FROM clx_workers
+                 WHERE session IS NULL AND status IN ('idle','busy') AND heartbeat > {NOW} - $1 ORDER BY id"
+            ),
+            &[&LEASE_SECS],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| ServerRecord {
+                id: WorkerId(r.get(0)),
+                host: r.get(1),
+                pid: r.get(2),
+                requirements: r.get(3),
+                capabilities: r.get(4),
+            })
+            .collect())
     }
 
     fn wait_for_work(&self, timeout: Duration) -> Result<(), QueueError> {
