@@ -68,7 +68,7 @@ fn decode(value: &str) -> Option<String> {
     if value.is_empty() || value.starts_with('/') || value.contains(':') {
         return None;
     }
-    let value = value.replace("&amp;", "&");
+    let value = crate::course::frame::unescape(value);
     percent_encoding::percent_decode_str(&value).decode_utf8().ok().map(|v| v.into_owned())
 }
 
@@ -129,5 +129,18 @@ mod tests {
                 "_site/site.css",
             ]
         );
+    }
+
+    #[test]
+    fn a_file_name_the_frame_escaped_is_found_under_its_own_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("En/Course");
+        let image = root.join("Slides/Html/Completed/Week 1/img/say \"hi\" <now>.png");
+        std::fs::create_dir_all(image.parent().unwrap()).unwrap();
+        std::fs::write(&image, "png").unwrap();
+        let page = root.join("Slides/Html/Completed/Week 1/01 Intro.html");
+        let html = r#"<img src="img/say%20&quot;hi&quot;%20&lt;now&gt;.png" alt="">"#;
+        let found: Vec<String> = embedded(&page, html, &root).into_iter().map(|(rel, _)| rel).collect();
+        assert_eq!(found, ["Slides/Html/Completed/Week 1/img/say \"hi\" <now>.png"]);
     }
 }

@@ -9,6 +9,8 @@
 //! (no tags inside), found by its two tags, and nothing else of the page is
 //! read; a parser would add a tree of crates for one element.
 
+use crate::course::frame::unescape;
+
 /// The longest title kept; a longer one is cut and ends in `…`.
 pub const MAX_CHARS: usize = 100;
 
@@ -19,7 +21,7 @@ pub fn proposed(html: &[u8]) -> Option<String> {
     let open = lower.find("<title")?;
     let start = open + lower[open..].find('>')? + 1;
     let end = start + lower[start..].find("</title")?;
-    let words: Vec<String> = decode_entities(&html[start..end])
+    let words: Vec<String> = unescape(&html[start..end])
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect::<String>()
@@ -35,49 +37,6 @@ pub fn proposed(html: &[u8]) -> Option<String> {
         return Some(format!("{}…", cut.trim_end()));
     }
     Some(title)
-}
-
-/// `&amp;`, `&lt;`, `&gt;`, `&quot;`, `&apos;`, `&nbsp;` and numeric
-/// references as their characters; anything else stays as written.
-fn decode_entities(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find('&') {
-        out.push_str(&rest[..at]);
-        rest = &rest[at..];
-        let decoded = rest.find(';').filter(|&end| end <= 10).and_then(|end| Some((entity(&rest[1..end])?, end)));
-        match decoded {
-            Some((c, end)) => {
-                out.push(c);
-                rest = &rest[end + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-fn entity(name: &str) -> Option<char> {
-    let code = match name {
-        "amp" => return Some('&'),
-        "lt" => return Some('<'),
-        "gt" => return Some('>'),
-        "quot" => return Some('"'),
-        "apos" => return Some('\''),
-        "nbsp" => return Some(' '),
-        _ => {
-            let number = name.strip_prefix('#')?;
-            match number.strip_prefix(['x', 'X']) {
-                Some(hex) => u32::from_str_radix(hex, 16).ok()?,
-                None => number.parse().ok()?,
-            }
-        }
-    };
-    char::from_u32(code)
 }
 
 #[cfg(test)]
