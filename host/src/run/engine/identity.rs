@@ -409,12 +409,7 @@ impl Probe {
     /// Where [`Probe::last`] is kept: by library, settings and job type,
     /// whatever machine named it.
     fn last_key(&self, job_type: &str) -> String {
-        let mut h = blake3::Hasher::new();
-        for part in ["last-tool-identity", &self.library, &self.config, job_type] {
-            h.update(&(part.len() as u64).to_le_bytes());
-            h.update(part.as_bytes());
-        }
-        format!("identity-last:{}", h.finalize().to_hex())
+        memo_name("identity-last", &["last-tool-identity", &self.library, &self.config, job_type])
     }
 
     /// Remember a complete answer: a missing tool is looked for again next
@@ -436,20 +431,18 @@ impl Probe {
     /// site-packages of Python environments in the tools dir. A tool changed
     /// elsewhere deeper down is noticed after `clx cache clear`.
     fn memo_key(&self, library: &str, environment: &str) -> String {
-        let mut h = blake3::Hasher::new();
-        for part in [
-            "tool-identity",
-            env!("CARGO_PKG_VERSION"),
-            &self.path.to_string_lossy(),
-            library,
-            &self.config,
-            &self.job_types.join("\n"),
-            environment,
-        ] {
-            h.update(&(part.len() as u64).to_le_bytes());
-            h.update(part.as_bytes());
-        }
-        format!("identity:{}", h.finalize().to_hex())
+        memo_name(
+            "identity",
+            &[
+                "tool-identity",
+                env!("CARGO_PKG_VERSION"),
+                &self.path.to_string_lossy(),
+                library,
+                &self.config,
+                &self.job_types.join("\n"),
+                environment,
+            ],
+        )
     }
 
     /// Run `clx worker --probe` in a process group of its own and wait up to
@@ -509,6 +502,17 @@ impl Probe {
             Err(e) => Err(IdentityError::NoAnswer { plugin: plugin.clone(), message: e.to_string() }),
         }
     }
+}
+
+/// A name in the cache index's memo: `prefix:` and the hash of `parts`,
+/// each length-prefixed so no two lists of parts give the same bytes.
+fn memo_name(prefix: &str, parts: &[&str]) -> String {
+    let mut h = blake3::Hasher::new();
+    for part in parts {
+        h.update(&(part.len() as u64).to_le_bytes());
+        h.update(part.as_bytes());
+    }
+    format!("{prefix}:{}", h.finalize().to_hex())
 }
 
 /// The tool identity the live servers of `requirement` registered for
