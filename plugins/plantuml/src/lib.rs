@@ -2,6 +2,7 @@
 //! by the real PlantUML jar. One long-lived JVM per output format in `-pipe`
 //! mode serves every diagram of the worker, so N diagrams cost one JVM start.
 
+mod identity;
 mod pipe;
 mod source;
 
@@ -14,8 +15,6 @@ use clx_plugin_api::*;
 use serde::Deserialize;
 
 use crate::pipe::{Answer, PipeError, PipeJvm, Tools};
-
-pub use pipe::version;
 
 /// `[converters.plantuml]` in clx.toml.
 #[derive(Debug, Default, Deserialize)]
@@ -132,8 +131,8 @@ impl Plugin for PlantUml {
     }
 
     fn tool_identity(&self, _job_type: &str) -> Result<String, String> {
-        // PlantUML's own version line: upgrading the jar re-renders. Graphviz
-        // lays out most diagrams, so its version belongs to the identity too.
+        // The jar's version and hash: upgrading it re-renders. The JVM and
+        // Graphviz (which lays out most diagrams) belong to it too.
         let tools = self.tools.as_ref().map_err(Clone::clone)?;
         let stamp = JarStamp::of(&tools.jar)?;
         let mut memo = self.version.lock().unwrap_or_else(|e| e.into_inner());
@@ -142,13 +141,7 @@ impl Plugin for PlantUml {
                 return Ok(identity.clone());
             }
         }
-        let plantuml = pipe::version(tools)?;
-        let dot = std::process::Command::new("dot")
-            .arg("-V")
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stderr).trim().to_owned())
-            .unwrap_or_else(|_| "no dot".into());
-        let identity = format!("{plantuml}; {dot}");
+        let identity = identity::identity(tools)?;
         *memo = Some((stamp, identity.clone()));
         Ok(identity)
     }

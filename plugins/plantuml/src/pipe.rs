@@ -267,17 +267,3 @@ fn rand_u64() -> u64 {
     h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
     h.finish()
 }
-
-/// `java -jar plantuml.jar -version`, first line.
-pub fn version(tools: &Tools) -> Result<String, String> {
-    let out = Command::new(&tools.java)
-        .arg("-jar")
-        .arg(&tools.jar)
-        .arg("-version")
-        .output()
-        .map_err(|e| format!("cannot run `{}` ({e}); install Java: scripts/setup", tools.java.display()))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.lines().next().filter(|l| l.starts_with("PlantUML")).map(str::to_owned).ok_or_else(|| {
-        format!("{} is not a PlantUML jar (-version printed nothing); run scripts/setup", tools.jar.display())
-    })
-}

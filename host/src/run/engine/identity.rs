@@ -219,8 +219,8 @@ impl ToolIdentities {
         probes
     }
 
-    /// Run `probes` side by side (each may start its tool, and
-    /// `java -version` takes a third of a second) and settle their job
+    /// Run `probes` side by side (a plugin may run its tool to learn its
+    /// version, `chromium --version` a tenth of a second) and settle their job
     /// types; a complete answer is remembered in the cache index. Answers cut
     /// short by the interrupt are no answers: the next build asks again.
     pub(super) fn probe(&mut self, probes: &[Probe], run: &ProbeRun<'_>, cache: &dyn Cache) {

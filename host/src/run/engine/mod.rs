@@ -371,8 +371,8 @@ impl<'r> Engine<'r> {
     }
 
     /// Find every plan plugin's tool identities: remembered ones from the
-    /// cache index, the rest from probe processes run side by side (each may
-    /// start its tool, and `java -version` takes a third of a second).
+    /// cache index, the rest from probe processes run side by side (a plugin
+    /// may run its tool to learn its version).
     ///
     /// A plugin that has to be probed has most likely never run with this
     /// state dir, so its jobs will run: its workers are started before the
