@@ -475,6 +475,22 @@ pub fn output_tail(output: &std::process::Output, max: usize) -> String {
     lines[lines.len().saturating_sub(max)..].join("\n")
 }
 
+/// The environment variable [`shared_dir`] reads; the host sets it for the
+/// workers it starts.
+pub const SHARED_DIR_ENV: &str = "CLX_SHARED_DIR";
+
+/// A folder the workers one `clx build` starts on this machine share, every
+/// plugin's: for work one job may hand to another job of the same build
+/// (the notebook plugin keeps a deck's execution there for the deck's other
+/// language). It is emptied when a build starts and removed when it ends,
+/// so nothing in it outlives the build that wrote it. `None` under
+/// `clx worker serve` and when the build reuses nothing (`--no-cache`).
+/// Write into it by renaming a finished file into place: another worker
+/// may read it at any moment.
+pub fn shared_dir() -> Option<std::path::PathBuf> {
+    std::env::var_os(SHARED_DIR_ENV).filter(|d| !d.is_empty()).map(std::path::PathBuf::from)
+}
+
 /// Where `scripts/setup` installs external tools: `$CLX_TOOLS_DIR`, else
 /// `$XDG_DATA_HOME/clx/tools`, else `~/.local/share/clx/tools`. Plugins look
 /// for their tools here after their own config and environment variables.

@@ -18,6 +18,7 @@ mod platform;
 mod plugins;
 mod postgres;
 mod reach;
+mod runs;
 mod serve;
 mod site;
 mod slides;

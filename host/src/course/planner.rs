@@ -27,6 +27,18 @@ use crate::report::{Diagnostic, Location};
 const DECK_PRIORITY: i64 = 10;
 const DIAGRAM_PRIORITY: i64 = 0;
 
+/// Every deck in the first language before any in the second: a deck whose
+/// languages run the same code then has one run to share (the notebook
+/// plugin hands it over through the workers' shared folder) instead of two
+/// running side by side.
+fn deck_priority(lang: Lang) -> i64 {
+    if lang == Lang::ALL[0] {
+        DECK_PRIORITY + 1
+    } else {
+        DECK_PRIORITY
+    }
+}
+
 #[derive(Debug, Clone)]
 /// Build choices that are not part of the course itself.
 pub struct PlanOptions {
@@ -509,7 +521,7 @@ impl Planner<'_> {
             siblings: siblings.to_vec(),
             outputs,
             options,
-            priority: DECK_PRIORITY,
+            priority: deck_priority(lang),
         });
         if self.opts.pdf && !topic.skip_html {
             self.print(section, file, deck, lang);
@@ -952,7 +964,9 @@ mod tests {
         assert_eq!(job.outputs[5].params, json!({"kind": "speaker"}));
         let siblings: Vec<_> = job.siblings.iter().map(|(rel, _)| rel.as_str()).collect();
         assert_eq!(siblings, ["data/test.data", "img/my_diag.png", "img/my_drawing.png", "img/my_image.png"]);
-        assert_eq!(job.priority, DECK_PRIORITY);
+        assert_eq!(job.priority, DECK_PRIORITY + 1, "German decks go first");
+        let english = plan.jobs.iter().find(|j| j.source == job.source && j.lang == Some(Lang::En)).unwrap();
+        assert_eq!(english.priority, DECK_PRIORITY);
     }
 
     #[test]

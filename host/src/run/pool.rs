@@ -9,7 +9,7 @@
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -81,6 +81,9 @@ pub struct PoolConfig {
     pub log_level: String,
     /// Set by Ctrl-C or SIGTERM.
     pub interrupted: Interrupt,
+    /// Whether the workers get a folder to hand work to each other in
+    /// (`clx_plugin_api::shared_dir`); off when the build reuses nothing.
+    pub share: bool,
 }
 
 /// What the build loop hears from the pool.
@@ -185,6 +188,8 @@ pub struct Pool {
     /// Scratch folders of lost workers, removed once nothing in the
     /// worker's process group can write to them any more.
     to_remove: Vec<(u32, PathBuf)>,
+    /// The folder every worker of this pool shares, when asked for.
+    shared: Option<PathBuf>,
 }
 
 /// Why the pool could not go on; a worker that dies is not one (its job is
@@ -208,10 +213,15 @@ impl Pool {
         let (tx, rx) = mpsc::channel();
         let interrupted = config.interrupted.clone();
         let queue = config.store.open_queue()?;
-        let scratch =
+        let mut scratch =
             Scratch::new(config.scratch.clone()).map_err(|e| PoolError::Scratch(config.scratch.clone(), e))?;
+        let shared = match config.share {
+            true => Some(scratch.create().map_err(|e| PoolError::Scratch(config.scratch.clone(), e))?),
+            false => None,
+        };
         Ok(Pool {
             scratch,
+            shared,
             to_remove: Vec::new(),
             start_failures: Vec::new(),
             config,
@@ -224,6 +234,17 @@ impl Pool {
             interrupted,
             last_check: Instant::now(),
         })
+    }
+
+    /// Empty the workers' shared folder: what one build handed between its
+    /// jobs is not for the next (the tools may have changed in between).
+    pub fn start_build(&mut self) {
+        if let Some(dir) = &self.shared {
+            crate::run::scratch::remove(dir);
+            if let Err(e) = std::fs::create_dir(dir) {
+                tracing::debug!("cannot recreate the workers' shared folder {}: {e}", dir.display());
+            }
+        }
     }
 
     /// Make sure the workers of `spec` run (started once; a later call for
@@ -271,6 +292,7 @@ impl Pool {
             .arg(self.config.session.0.to_string())
             .env("CLX_PLUGIN_CONFIG", &spec.plugin_config)
             .env("TMPDIR", &scratch)
+            .env(clx_plugin_api::SHARED_DIR_ENV, self.shared.as_deref().unwrap_or(Path::new("")))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

@@ -13,6 +13,7 @@ use sha3::{Digest, Sha3_224};
 use crate::deck::{source_line, Variant};
 use crate::kind::Kind;
 use crate::lang::ProgLang;
+use crate::shared_run::SharedRun;
 
 /// How an issue that lies in the machine's setup (a kernel not installed,
 /// a kernelspec that cannot start) begins: such a result says nothing about
@@ -216,9 +217,19 @@ fn run(
         Some(line) => (deck_cell(ctx.source, line, ctx.prog_lang.comment()), Some(line)),
         None => (cell as u32, None),
     };
-    let dir = clx_kernel::RunDir::claim(&run_root(), &run_key(ctx.job, ctx.course, ctx.lang)).map_err(environment)?;
-    seed(dir.path(), ctx.job).map_err(|m| Issue::error(m).in_file(path).environment())?;
     let notebook = speaker.notebook();
+    let key = run_key(ctx.job, ctx.course, ctx.lang);
+    // The run dir as this job's pages show it, whether or not it runs.
+    let run_dir = neutral_text(&run_root().join(&key));
+    let shared = SharedRun::find(&notebook, ctx);
+    // Held through this job's own run, so the other language waits for it.
+    let _running = shared.as_ref().and_then(SharedRun::lock);
+    if let Some((mut nb, other_dir)) = shared.as_ref().and_then(|s| s.take(&notebook)) {
+        NeutralPaths { rewrites: vec![(other_dir, run_dir)] }.apply(&mut nb);
+        return Ok(nb);
+    }
+    let dir = clx_kernel::RunDir::claim(&run_root(), &key).map_err(environment)?;
+    seed(dir.path(), ctx.job).map_err(|m| Issue::error(m).in_file(path).environment())?;
     let mut last = None;
     for attempt in 0..2 {
         let mut nb = notebook.clone();
@@ -235,6 +246,9 @@ fn run(
         match clx_kernel::execute_until(&mut nb, &mut session, ctx.timeout, &|| host.is_cancelled()) {
             Ok(()) => {
                 neutral.apply(&mut nb);
+                if let Some(shared) = &shared {
+                    shared.keep(&nb, &run_dir);
+                }
                 return Ok(nb);
             }
             Err(e) if e.is_kernel_death() && attempt == 0 => {
@@ -331,6 +345,13 @@ impl NeutralPaths {
             _ => {}
         }
     }
+}
+
+/// `run_dir` as the pages show it (see [`NeutralPaths`]).
+fn neutral_text(run_dir: &Path) -> String {
+    let mut text = Value::String(run_dir.to_string_lossy().into_owned());
+    NeutralPaths::for_run(run_dir, None).apply_to(&mut text);
+    text.as_str().unwrap_or_default().to_owned()
 }
 
 /// ipykernel names a cell's code `<tmp>/ipykernel_<pid>/<hash of the code>.py`.

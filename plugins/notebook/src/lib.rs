@@ -18,6 +18,7 @@ pub mod kind;
 pub mod lang;
 pub mod percent;
 mod plugin;
+mod shared_run;
 pub mod slides;
 pub mod template;
 

@@ -156,6 +156,9 @@ impl<'r> Engine<'r> {
         for d in &plan.diagnostics {
             report.diagnostic(d.clone());
         }
+        if let Some((_, _, pool)) = self.running.as_mut() {
+            pool.start_build();
+        }
         let since = clock.now();
         let head_start = self.ask_tool_identities(plan, report)?;
         clock.phase("tool identities", since);
@@ -457,6 +460,7 @@ impl<'r> Engine<'r> {
                     job_deadline: self.options.job_deadline,
                     log_level: self.options.log_level.clone(),
                     interrupted: self.options.interrupt.clone(),
+                    share: !self.options.no_cache,
                 })?;
                 let announcer = pool.announcer();
                 self.listener = queue.announce_finished(session, Box::new(move |id| announcer.finished(id)))?;

@@ -25,22 +25,7 @@ impl RunDir {
         };
         std::fs::create_dir_all(root).map_err(io("cannot create", root))?;
         let lock_path = root.join(format!("{key}.lock"));
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io("cannot open", &lock_path))?;
-        loop {
-            // SAFETY: flock on a descriptor we own; no memory is involved.
-            if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } == 0 {
-                break;
-            }
-            let e = std::io::Error::last_os_error();
-            if e.kind() != std::io::ErrorKind::Interrupted {
-                return Err(io("cannot lock", &lock_path)(e));
-            }
-        }
+        let lock = lock_exclusive(&lock_path).map_err(io("cannot lock", &lock_path))?;
         let path = root.join(key);
         if path.exists() {
             std::fs::remove_dir_all(&path).map_err(io("cannot empty", &path))?;
@@ -51,6 +36,22 @@ impl RunDir {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// Open (creating) `path` and wait for an exclusive `flock` on it. The lock
+/// goes with the returned file, and with the process if it dies.
+pub fn lock_exclusive(path: &Path) -> std::io::Result<std::fs::File> {
+    let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path)?;
+    loop {
+        // SAFETY: flock on a descriptor we own; no memory is involved.
+        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } == 0 {
+            return Ok(lock);
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
     }
 }
 
