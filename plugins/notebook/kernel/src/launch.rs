@@ -55,6 +55,9 @@ fn home_is_writable() -> bool {
     unsafe { libc::access(path.as_ptr(), libc::W_OK | libc::X_OK) == 0 }
 }
 
+/// Python's string-hash salt; set, so runs print sets alike.
+const PYTHONHASHSEED: &str = "PYTHONHASHSEED";
+
 /// The JVM options JJava's launcher hands to the kernel's JVM.
 const JJAVA_JVM_OPTS: &str = "JJAVA_JVM_OPTS";
 
@@ -81,6 +84,12 @@ impl LaunchEnv {
         vars.push(("PYDEVD_DISABLE_FILE_VALIDATION".into(), "1".into()));
         vars.push(("IPYTHONDIR".into(), std::env::temp_dir().join("clx-ipython").into()));
         vars.push(("DENO_NO_UPDATE_CHECK".into(), "1".into()));
+        if std::env::var_os(PYTHONHASHSEED).is_none() {
+            // Python salts string hashes per process, so a set of strings
+            // prints in another order on every run; one seed makes a deck's
+            // pages the same on every build and machine.
+            vars.push((PYTHONHASHSEED.into(), "0".into()));
+        }
         vars.extend(homeless_cache_vars());
         if Wire::for_spec(spec) == Wire::Tcp {
             // Deno styles values for a terminal unless told not to; the
