@@ -8,7 +8,6 @@
 //! again. The venv is built in place rather than renamed into place because
 //! a venv's scripts carry absolute paths.
 
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
@@ -215,7 +214,19 @@ fn build(requirements: &Requirements, dir: &Path) -> Result<(), EnvError> {
         // A lock is installed exactly: its hashes checked, nothing added.
         Some(uv) if requirements.locked => {
             run(&uv, &["venv", "--quiet", "--clear", "--python", &base_arg, &dir_arg])?;
-            run(&uv, &["pip", "sync", "--quiet", "--require-hashes", "--python", &python_arg, &req_arg])?;
+            let sync = ["pip", "sync", "--quiet", "--require-hashes", "--python", &python_arg, &req_arg];
+            match run(&uv, &sync) {
+                // Just after a release the index can answer one request with
+                // it and the next without: the lock names a version uv's
+                // cached index page does not list yet. Asked again past the
+                // cache, it does; any other failure repeats and is reported.
+                Err(EnvError::Install { .. }) => {
+                    run(&uv, &[&sync[..], &["--refresh"]].concat())?;
+                }
+                other => {
+                    other?;
+                }
+            }
             run(&uv, &["pip", "freeze", "--python", &python_arg])?
         }
         Some(uv) => {
@@ -275,22 +286,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), EnvError> {
 /// An exclusive `flock` on `path`, held until the file is dropped; the kernel
 /// releases it when this process dies.
 fn lock(path: &Path) -> Result<std::fs::File, EnvError> {
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .map_err(io("cannot open", path))?;
-    loop {
-        // SAFETY: flock on a descriptor we own; no memory is involved.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
-            return Ok(file);
-        }
-        let e = std::io::Error::last_os_error();
-        if e.kind() != std::io::ErrorKind::Interrupted {
-            return Err(io("cannot lock", path)(e));
-        }
-    }
+    clx_kernel::rundir::lock_exclusive(path).map_err(io("cannot lock", path))
 }
 
 /// The last lines of a process's output, stderr after stdout.
