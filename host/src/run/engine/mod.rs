@@ -319,18 +319,24 @@ impl<'r> Engine<'r> {
     /// embeds, so a cache hit is exact. A page that was not produced is not
     /// printed (its deck's job has said why); its PDF is swept.
     fn print(&mut self, plan: &Plan, landing: &mut Landing<'_>, clock: &mut Stopwatch) -> Result<(), EngineError> {
-        let jobs: Vec<PlannedJob> = plan
-            .prints
-            .iter()
-            .filter(|p| landing.produced(&p.job.source))
-            .filter_map(|p| {
-                let html = std::fs::read(&p.job.source).ok()?;
-                let siblings = embedded(&p.job.source, &String::from_utf8_lossy(&html), &p.root);
-                Some(PlannedJob { siblings, ..p.job.clone() })
-            })
-            .collect();
+        let mut unreadable = Vec::new();
+        let mut jobs: Vec<PlannedJob> = Vec::new();
+        for print in plan.prints.iter().filter(|p| landing.produced(&p.job.source)) {
+            match std::fs::read(&print.job.source) {
+                Ok(html) => {
+                    let siblings = embedded(&print.job.source, &String::from_utf8_lossy(&html), &print.root);
+                    jobs.push(PlannedJob { siblings, ..print.job.clone() });
+                }
+                // Landed a moment ago: only something outside clx removes
+                // or locks it in between. Its PDF fails, saying so.
+                Err(e) => unreadable.push((
+                    &print.job,
+                    format!("cannot read the page to print, {} ({e}); build again", print.job.source.display()),
+                )),
+            }
+        }
         let Sorted { misses, hits, unready } = self.sort(jobs.iter(), landing.report)?;
-        for (job, message) in unready {
+        for (job, message) in unready.into_iter().chain(unreadable) {
             landing.fail(job, Location::NONE, message);
         }
         for (job, entry) in &hits {
