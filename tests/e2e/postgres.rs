@@ -47,12 +47,12 @@ struct Server {
 
 impl Server {
     fn start(url: &str, user: Option<&TestUser>) -> Server {
-        Server::start_with(url, user, |_| {})
+        Server::start_with(url, user, |_, _| {})
     }
 
     /// [`Server::start`] with these fixture plugins installed for its user.
     fn start_with_plugins(url: &str, user: Option<&TestUser>, fixtures: &[&str]) -> Server {
-        Server::start_with(url, user, |home| {
+        Server::start_with(url, user, |home, _| {
             let plugins = home.join("data/clx/plugins");
             for fixture in fixtures {
                 let lib = library(fixture);
@@ -62,13 +62,12 @@ impl Server {
         })
     }
 
-    /// A daemon whose home `prepare` fills first.
-    fn start_with(url: &str, user: Option<&TestUser>, prepare: impl FnOnce(&Path)) -> Server {
+    /// A daemon whose home (and command) `prepare` fills first.
+    fn start_with(url: &str, user: Option<&TestUser>, prepare: impl FnOnce(&Path, &mut Command)) -> Server {
         let home = tempfile::Builder::new().prefix("clx-worker-").tempdir().expect("temp dir");
         for d in ["state", "tmp", "config", "data"] {
             std::fs::create_dir(home.path().join(d)).expect("mkdir");
         }
-        prepare(home.path());
         let log = std::fs::File::create(home.path().join("serve.log")).expect("log file");
         let mut cmd = Command::new(clx_bin());
         // The machine's environment stays (proxies, certificate bundles for
@@ -87,6 +86,7 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log);
+        prepare(home.path(), &mut cmd);
         if let Some(u) = user {
             u.own(home.path());
             u.apply(&mut cmd);
@@ -611,7 +611,7 @@ fn workers_with_different_tools_fail_a_toolless_build_naming_both_and_the_tool()
     let first = Server::start(&url, None);
     // A second machine with one more kernel installed: a C++ kernelspec in
     // its user's Jupyter dir changes what its notebook jobs would run with.
-    let second = Server::start_with(&url, None, |home| {
+    let second = Server::start_with(&url, None, |home, _| {
         let spec = home.join("data/jupyter/kernels/xcpp17");
         std::fs::create_dir_all(&spec).expect("mkdir");
         let json = r#"{"argv": ["/opt/xeus-cling/bin/xcpp", "-f", "{connection_file}", "-std=c++17"],
@@ -636,4 +636,42 @@ fn workers_with_different_tools_fail_a_toolless_build_naming_both_and_the_tool()
     }
     first.stop();
     second.stop();
+}
+
+#[test]
+fn a_serving_worker_starts_each_converter_once_for_its_identity_and_its_first_job() {
+    let cluster = PgCluster::start();
+    let url = cluster.database("starts");
+    let starts = tempfile::tempdir().expect("temp dir");
+    let log = starts.path().join("new.log");
+    let server = Server::start_with(&url, None, |home, cmd| {
+        let plugins = home.join("data/clx/plugins");
+        let lib = library("clx-fixture-testkit");
+        std::fs::create_dir_all(&plugins).expect("mkdir");
+        std::fs::copy(&lib, plugins.join(lib.file_name().expect("file name"))).expect("install plugin");
+        cmd.env("CLX_TESTKIT_START_LOG", &log);
+    });
+    poll(
+        &cluster,
+        "starts",
+        "SELECT count(*) FROM clx_workers WHERE 'testkit' = ANY(job_types)",
+        |v| v == "1",
+        "testkit served",
+    );
+    let course = TestCourse::new(&[("t", &[("a.testjob", "ok"), ("b.testjob", "ok")])]);
+    let plugins = plugin_dir(&["clx-fixture-testkit"]);
+    let env = Env::new();
+    let out = env
+        .clx()
+        .env("CLX_QUEUE_URL", &url)
+        .arg("--plugin-dir")
+        .arg(plugins.path())
+        .args(["build", "--local-workers", "0"])
+        .arg(course.spec())
+        .output()
+        .expect("run clx");
+    assert_eq!(out.status.code(), Some(0), "{}\n{}", stderr(&out), server.log());
+    let started = std::fs::read_to_string(&log).expect("the start log");
+    assert_eq!(started.lines().count(), 1, "one converter asked for the identity and then serving: {started}");
+    server.stop();
 }

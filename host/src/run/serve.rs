@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clx_plugin_api::ConverterBox;
@@ -85,7 +85,13 @@ struct Lane<'r> {
     /// The tool identity under default settings, as registered.
     identity: Result<String, String>,
     count: usize,
+    /// The converter the identity was asked of, for the first worker of
+    /// the plugin to take instead of starting its tools a second time.
+    spare: Spare,
 }
+
+/// A converter made before any worker, until one takes it.
+type Spare = Arc<Mutex<Option<ConverterBox>>>;
 
 /// The longest pause between attempts to reach a database that is down.
 const OUTAGE_BACKOFF_CAP: Duration = Duration::from_secs(30);
@@ -184,7 +190,8 @@ pub fn serve(registry: &Registry, options: ServeOptions) -> Result<(), ServeErro
 /// The lanes for the job types to serve: as many workers per type as a
 /// build on this machine would start ([`default_workers`]), at most `most`.
 /// Each plugin is asked once, under its default settings, for the tool
-/// identities its workers register.
+/// identities its workers register; that converter then serves the first
+/// of its workers, so its tools (a browser, a JVM) start once.
 fn lanes<'r>(
     registry: &'r Registry,
     cache: &dyn Cache,
@@ -195,7 +202,7 @@ fn lanes<'r>(
     if let Some(missing) = only.iter().find(|t| !known.contains(t)) {
         return Err(ServeError::UnknownType(missing.clone(), known.join(", ")));
     }
-    let mut converters: HashMap<String, Result<ConverterBox, String>> = HashMap::new();
+    let mut spares: HashMap<String, (Spare, Option<String>)> = HashMap::new();
     let mut lanes = Vec::new();
     for (plugin, decl) in registry.job_types() {
         let job_type = decl.name.to_string();
@@ -203,18 +210,18 @@ fn lanes<'r>(
             continue;
         }
         let library = crate::run::engine::library_hash(cache, &plugin.path)?;
-        let converter = converters.entry(plugin.name().to_owned()).or_insert_with(|| {
-            plugin
-                .new_converter(NO_SETTINGS)
-                .map_err(|e| format!("the {} plugin cannot start here: {e}", plugin.name()))
-        });
-        let identity = match converter {
-            Ok(c) => c
+        let (spare, cannot_start) =
+            spares.entry(plugin.name().to_owned()).or_insert_with(|| match plugin.new_converter(NO_SETTINGS) {
+                Ok(converter) => (Arc::new(Mutex::new(Some(converter))), None),
+                Err(e) => (Arc::default(), Some(format!("the {} plugin cannot start here: {e}", plugin.name()))),
+            });
+        let identity = match (spare.lock().unwrap_or_else(|e| e.into_inner()).as_ref(), cannot_start.as_ref()) {
+            (Some(c), _) => c
                 .tool_identity(job_type.as_str().into())
                 .into_result()
                 .map(|s| s.to_string())
                 .map_err(|e| e.to_string()),
-            Err(message) => Err(message.clone()),
+            (None, message) => Err(message.cloned().unwrap_or_default()),
         };
         if let Err(why) = &identity {
             tracing::warn!("{job_type}: no tool identity under default settings: {why}");
@@ -234,6 +241,7 @@ fn lanes<'r>(
             job_type,
             plugin,
             count,
+            spare: Arc::clone(spare),
         });
     }
     if lanes.is_empty() {
@@ -258,7 +266,7 @@ fn serve_one(
     let cache = store.open_cache()?;
     // The time-limit watch records a job that ran out of time while the
     // converter still holds this thread: a connection of its own.
-    let watch = std::sync::Mutex::new(store.open_queue()?);
+    let watch = Mutex::new(store.open_queue()?);
     let worker = shared.register_server(
         std::slice::from_ref(&lane.job_type),
         std::slice::from_ref(&lane.requirement),
@@ -377,7 +385,8 @@ fn make<'a>(plugin: &'a LoadedPlugin, config: &str) -> Result<Ready<'a>, String>
 }
 
 impl<'a> Converters<'a> {
-    /// Converters for a lane, its default settings' one made now: a daemon
+    /// Converters for a lane, its default settings' one made now (or the
+    /// one the lane's identity was asked of, while no worker took it): a daemon
     /// starts its tool (a browser, a JVM) before the first build asks, as a
     /// build's own workers start theirs while it hashes. The identity its
     /// lane registered is the one asked of it, so the converter is not asked
@@ -385,7 +394,12 @@ impl<'a> Converters<'a> {
     fn warm(lane: &Lane<'a>) -> Converters<'a> {
         let mut converters = Converters::default();
         let (plugin, config) = (lane.plugin.name().to_owned(), NO_SETTINGS.to_owned());
-        converters.made.insert((plugin.clone(), config.clone()), make(lane.plugin, NO_SETTINGS));
+        let spare = lane.spare.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let made = match spare {
+            Some(converter) => Ok(Ready { plugin: lane.plugin.name(), converter }),
+            None => make(lane.plugin, NO_SETTINGS),
+        };
+        converters.made.insert((plugin.clone(), config.clone()), made);
         let identity =
             lane.identity.clone().map_err(|message| IdentityError::Tool { job_type: lane.job_type.clone(), message });
         converters.identities.insert((plugin, config, lane.job_type.clone()), identity);

@@ -19,7 +19,8 @@
 //! changing its input (and so its cache key). `CLX_TESTKIT_ON_START` and
 //! `CLX_TESTKIT_ON_IDENTITY` (`abort`, `hang`, `panic`, `fail`) make `new()`
 //! or `tool_identity()` misbehave; with `CLX_TESTKIT_PROBE_LOG` set, every
-//! `tool_identity()` call appends `<pid>` to that file.
+//! `tool_identity()` call appends `<pid>` to that file, with
+//! `CLX_TESTKIT_START_LOG` every `new()` (a converter started).
 //!
 //! With `CLX_TESTKIT_LOG` set, every conversion first appends
 //! `<pid> <source path>` to that file, so tests can count how often each job
@@ -39,21 +40,13 @@ impl Plugin for Testkit {
     }
 
     fn new(_config: &str) -> Result<Self, String> {
+        log_pid("CLX_TESTKIT_START_LOG")?;
         misbehave("CLX_TESTKIT_ON_START")?;
         Ok(Testkit)
     }
 
     fn tool_identity(&self, _job_type: &str) -> Result<String, String> {
-        if let Ok(log) = std::env::var("CLX_TESTKIT_PROBE_LOG") {
-            use std::io::Write;
-            let line = format!("{}\n", std::process::id());
-            let appended = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&log)
-                .and_then(|mut f| f.write_all(line.as_bytes()));
-            appended.map_err(|e| format!("cannot append to {log}: {e}"))?;
-        }
+        log_pid("CLX_TESTKIT_PROBE_LOG")?;
         misbehave("CLX_TESTKIT_ON_IDENTITY")?;
         Ok(std::env::var("CLX_TESTKIT_IDENTITY").unwrap_or_else(|_| "testkit 1".to_owned()))
     }
@@ -138,3 +131,13 @@ fn misbehave(var: &str) -> Result<(), String> {
 }
 
 export_plugin!(Testkit);
+
+/// Append this process's id to the file the variable `var` names, if set.
+fn log_pid(var: &str) -> Result<(), String> {
+    use std::io::Write;
+    let Ok(log) = std::env::var(var) else { return Ok(()) };
+    let line = format!("{}\n", std::process::id());
+    let appended =
+        std::fs::OpenOptions::new().create(true).append(true).open(&log).and_then(|mut f| f.write_all(line.as_bytes()));
+    appended.map_err(|e| format!("cannot append to {log}: {e}"))
+}
