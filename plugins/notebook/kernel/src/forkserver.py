@@ -62,7 +62,10 @@ def _serve(preload):
         "ipykernel.debugger",
         "IPython.core.debugger",
         "IPython.core.completerlib",
+        "IPython.core.logger",
+        "IPython.core.oinspect",
         "IPython.extensions.storemagic",
+        "faulthandler",
         "sqlite3",
         "psutil",
         "tornado.gen",
@@ -74,6 +77,17 @@ def _serve(preload):
             __import__(name)
         except ImportError:
             pass
+    # Caches every kernel fills the same way on its first cell: the regular
+    # expressions of tokenize and of IPython's input transformation (the
+    # tokenizer's alone takes milliseconds to compile). Filled here, each
+    # child finds them filled; a cache holds the same compiled values either
+    # way, so nothing a cell can see differs.
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+
+        TransformerManager().transform_cell("x = [n for n in range(3)]\nx\n")
+    except Exception:  # noqa: BLE001  (a cold cache only costs time)
+        pass
     if threading.active_count() != 1:
         send({"unfit": "importing ipykernel started a thread"})
         sys.exit(1)

@@ -675,16 +675,19 @@ async fn connect(
     let session = uuid::Uuid::new_v4().to_string();
     let connect = async {
         // zeromq's connect backs off exponentially (50, 100, 200 ms…);
-        // polling for the kernel's listening sockets is much quicker.
+        // polling for the kernel's listening sockets is much quicker. All
+        // three: ipykernel binds control and iopub after shell, often 5 to
+        // 40 ms later on a loaded machine, and a connect that comes too
+        // early waits out the first 50 ms back-off.
+        let ports = [info.shell_port, info.iopub_port, info.control_port];
         match wire {
             Wire::Ipc => {
-                let shell_path = PathBuf::from(format!("{}-{}", info.ip, info.shell_port));
-                while !shell_path.exists() {
+                let paths = ports.map(|port| PathBuf::from(format!("{}-{}", info.ip, port)));
+                while !paths.iter().all(|path| path.exists()) {
                     sleep(Duration::from_millis(5)).await;
                 }
             }
             Wire::Tcp => {
-                let ports = [info.shell_port, info.iopub_port, info.control_port];
                 while !clx_sys::net::listening(&ports) {
                     sleep(Duration::from_millis(5)).await;
                 }
