@@ -18,9 +18,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams;
 use chromiumoxide::cdp::browser_protocol::fetch::{
-    ContinueRequestParams, EnableParams as FetchEnableParams, EventRequestPaused, FailRequestParams, RequestPattern,
+    ContinueRequestParams, EnableParams as FetchEnableParams, EventRequestPaused, FailRequestParams,
+    FulfillRequestParams, HeaderEntry, RequestPattern,
 };
 use chromiumoxide::cdp::browser_protocol::network::ErrorReason;
 use chromiumoxide::cdp::browser_protocol::page::{CaptureScreenshotFormat, PrintToPdfParams, Viewport};
@@ -104,8 +106,11 @@ fn err(context: &str, e: impl std::fmt::Display) -> String {
     format!("{context}: {e}")
 }
 
-const FLAGS: [&str; 13] = [
+const FLAGS: [&str; 14] = [
     "--disable-gpu",
+    // The full browser's hinting on Linux; the headless build's default
+    // (full) draws web fonts a pixel wider here and there.
+    "--font-render-hinting=slight",
     "--disable-quic",
     "--no-first-run",
     "--disable-background-networking",
@@ -205,15 +210,19 @@ fn permitted(url: &str, allowed: &[PathBuf]) -> bool {
     if url.starts_with("data:") {
         return true;
     }
-    let Some(rest) = url.strip_prefix("file://") else { return false };
-    let path = rest.split(['?', '#']).next().unwrap_or_default();
-    let Some(path) = percent_decode(path) else { return false };
+    let Some(path) = file_path(url) else { return false };
     // Chromium hands URLs over canonical, but a `..` must never climb out.
     if path.split('/').any(|seg| seg == "..") {
         return false;
     }
     let path = Path::new(&path);
     allowed.iter().any(|dir| path.starts_with(dir))
+}
+
+/// The path a `file://` URL names, without query and fragment.
+fn file_path(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("file://")?;
+    percent_decode(rest.split(['?', '#']).next().unwrap_or_default())
 }
 
 fn percent_decode(s: &str) -> Option<String> {
@@ -235,11 +244,13 @@ fn percent_decode(s: &str) -> Option<String> {
 
 /// `page` (blank) with every request paused and let through only when
 /// [`permitted`] by the folders in `allowed` at that moment; the refused
-/// URLs are recorded in `refused`.
+/// URLs are recorded in `refused`. A request for the `served` page is
+/// answered with its HTML.
 async fn filtered_page(
     page: Page,
     allowed: Arc<Mutex<Vec<PathBuf>>>,
     refused: Arc<Mutex<Vec<String>>>,
+    served: Option<Served>,
 ) -> Result<Page, String> {
     let mut paused = page.event_listener::<EventRequestPaused>().await.map_err(|e| err("request filter", e))?;
     let filter_page = page.clone();
@@ -250,7 +261,12 @@ async fn filtered_page(
             let ok = permitted(&url, &allowed.lock().unwrap_or_else(|e| e.into_inner()));
             // Recorded before the request fails, so the render that
             // asked for it finds it when it finishes.
-            let answer = if ok {
+            let answer = if let Some(page) = served.as_ref().filter(|p| file_path(&url) == Some(p.path.clone())) {
+                let mut fulfil = FulfillRequestParams::new(id, 200);
+                fulfil.response_headers = Some(vec![HeaderEntry::new("Content-Type", "text/html; charset=utf-8")]);
+                fulfil.body = Some(base64::engine::general_purpose::STANDARD.encode(page.html).into());
+                filter_page.execute(fulfil).await.map(|_| ())
+            } else if ok {
                 filter_page.execute(ContinueRequestParams::new(id)).await.map(|_| ())
             } else {
                 refused.lock().unwrap_or_else(|e| e.into_inner()).push(url);
@@ -305,6 +321,7 @@ impl Session {
         let config = config.build().map_err(|e| err("browser options", e))?;
         let chromium = engine.chromium.clone();
         let allowed = Arc::new(Mutex::new(engine.allowed_dirs()));
+        let served = Served { path: engine.app.join(EXPORT_PAGE).display().to_string(), html: EXPORT_HTML };
         let refused = Arc::new(Mutex::new(Vec::new()));
         let filter_refused = Arc::clone(&refused);
         let started = Instant::now();
@@ -316,7 +333,7 @@ impl Session {
             tokio::spawn(async move { while handler.next().await.is_some() {} });
             let launch = started.elapsed();
             // Chromium's own first tab: opening a second one costs a renderer.
-            let page = filtered_page(first_tab(&browser).await?, allowed, filter_refused).await?;
+            let page = filtered_page(first_tab(&browser).await?, allowed, filter_refused, Some(served)).await?;
             Ok::<_, String>((browser, page, launch))
         }));
         let (browser, page, launch) = launched.map_err(|e| err("browser start", e))??;
@@ -341,13 +358,13 @@ impl Session {
     }
 
     /// Most of a browser's start is this load: V8 compiling and running the
-    /// 6 MB `app.min.js`. Its compiled code is not kept between browsers:
+    /// 2 MB viewer bundle. Its compiled code is not kept between browsers:
     /// Chromium keeps code caches only for scripts fetched over HTTP(S), not
     /// for `file://`, and DevTools' `Page.produceCompilationCache` keeps what
     /// it produces inside the renderer (Chromium 156 sends no
     /// `compilationCacheProduced` event), so there is nothing to store.
     fn load(&mut self, engine: &Engine) -> Result<(), String> {
-        let url = format!("file://{}", engine.app.join("export3.html").display());
+        let url = export_url(&engine.app);
         self.rt
             .block_on(async {
                 self.page.goto(url).await?;
@@ -426,7 +443,7 @@ impl Session {
             let refused = Arc::new(Mutex::new(Vec::new()));
             let opened = self.rt.block_on(async {
                 let blank = self.browser.new_page("about:blank").await.map_err(|e| err("new page", e))?;
-                filtered_page(blank, Arc::clone(&allowed), Arc::clone(&refused)).await
+                filtered_page(blank, Arc::clone(&allowed), Arc::clone(&refused), None).await
             })?;
             self.printer = Some(Printer { page: opened, allowed, refused });
         }
@@ -501,6 +518,27 @@ fn without_print_time(mut pdf: Vec<u8>) -> Vec<u8> {
     pdf
 }
 
+/// Where the export page is opened: in the app's folder, so that draw.io
+/// resolves the relative paths it builds itself (stencils, shapes, the
+/// images of icon libraries) against the app, as for its own export3.html.
+/// No file is there: the request filter answers with the page.
+fn export_url(app: &Path) -> String {
+    file_url(&app.join(EXPORT_PAGE))
+}
+
+const EXPORT_PAGE: &str = "clx-export.html";
+
+/// The plugin's export page (see its head for how it differs from the
+/// app's export3.html).
+const EXPORT_HTML: &str = include_str!("../js/export.html");
+
+/// A page the request filter answers itself instead of letting it load.
+struct Served {
+    /// The file the page pretends to be.
+    path: String,
+    html: &'static str,
+}
+
 /// A4 in inches, as `Page.printToPDF` measures paper.
 const A4_INCHES: (f64, f64) = (8.27, 11.69);
 
@@ -560,6 +598,15 @@ mod tests {
         assert!(!permitted("file:///etc/hostname", &allowed));
         assert!(!permitted("http://127.0.0.1:8080/x.png", &allowed));
         assert!(!permitted("blob:null/1234", &allowed));
+    }
+
+    #[test]
+    fn the_export_page_is_recognised_by_the_file_it_pretends_to_be() {
+        let app = Path::new("/opt/draw io/app+1");
+        let url = export_url(app);
+        assert_eq!(file_path(&url), Some(app.join(EXPORT_PAGE).display().to_string()));
+        // As Chromium spells it, with what it leaves unescaped.
+        assert_eq!(file_path("file:///opt/draw%20io/app+1/clx-export.html"), file_path(&url));
     }
 
     #[test]

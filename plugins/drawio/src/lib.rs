@@ -29,7 +29,7 @@ use crate::browser::{Engine, Output, Session};
 #[serde(deny_unknown_fields)]
 struct Config {
     chromium: Option<PathBuf>,
-    /// The unpacked draw.io web app (the folder holding export3.html).
+    /// The unpacked draw.io web app (the folder holding js/viewer.min.js).
     app: Option<PathBuf>,
 }
 
@@ -125,12 +125,28 @@ impl Slot {
     }
 }
 
+/// The app's files the export page loads.
+const APP_FILES: [&str; 3] = ["js/export-init.js", "js/viewer.min.js", "js/export.js"];
+
+/// Chromium's headless build when it is installed: it starts in about a
+/// third of the full browser's time (no browser UI, profile services or
+/// extensions to bring up) and, with the font hinting the full browser uses,
+/// draws the same pixels.
+fn default_chromium() -> PathBuf {
+    let shell = PathBuf::from("/usr/bin/chromium-headless-shell");
+    if shell.is_file() {
+        shell
+    } else {
+        PathBuf::from("/usr/bin/chromium")
+    }
+}
+
 fn find_engine(config: &Config) -> Result<Engine, String> {
     let chromium = config
         .chromium
         .clone()
         .or_else(|| std::env::var_os("CLX_CHROMIUM").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+        .unwrap_or_else(default_chromium);
     if !chromium.is_file() {
         return Err(format!("Chromium not found at {}; install it with scripts/setup", chromium.display()));
     }
@@ -139,8 +155,8 @@ fn find_engine(config: &Config) -> Result<Engine, String> {
         .clone()
         .or_else(|| std::env::var_os("CLX_DRAWIO_APP").map(PathBuf::from))
         .or_else(|| clx_plugin_api::tools_dir().map(|d| d.join("drawio/app")))
-        .filter(|a| a.join("export3.html").is_file())
-        .ok_or("the draw.io web app (export3.html) is not installed; run scripts/setup")?;
+        .filter(|a| APP_FILES.iter().all(|f| a.join(f).is_file()))
+        .ok_or("the draw.io web app (js/viewer.min.js and js/export.js) is not installed; run scripts/setup")?;
     let font_css =
         clx_plugin_api::tools_dir().map(|d| d.join("drawio/fonts/architects-daughter/400.css")).filter(|p| p.is_file());
     Ok(Engine { chromium, app, font_css })

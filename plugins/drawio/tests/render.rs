@@ -139,3 +139,19 @@ fn missing_web_app_names_the_setup_command() {
     let err = plugin.tool_identity("drawio").unwrap_err();
     assert!(err.contains("scripts/setup"), "{err}");
 }
+
+/// An AWS stencil, an Azure icon (an image path relative to the app) and a
+/// formula: each comes from the app's own folders (stencils, shapes, img,
+/// math), none from draw.io's servers.
+const LIBRARIES: &str = r#"<mxfile><diagram id="p1" name="p"><mxGraphModel math="1"><root><mxCell id="0"/><mxCell id="1" parent="0"/><mxCell id="2" value="EC2" style="fillColor=#ED7100;strokeColor=#ffffff;verticalLabelPosition=bottom;html=1;shape=mxgraph.aws4.resourceIcon;resIcon=mxgraph.aws4.ec2;" vertex="1" parent="1"><mxGeometry x="20" y="20" width="78" height="78" as="geometry"/></mxCell><mxCell id="3" value="VM" style="aspect=fixed;html=1;image;image=img/lib/azure2/compute/Virtual_Machine.svg;" vertex="1" parent="1"><mxGeometry x="140" y="20" width="64" height="64" as="geometry"/></mxCell><mxCell id="4" value="$$x^2$$" style="text;html=1;" vertex="1" parent="1"><mxGeometry x="240" y="20" width="80" height="40" as="geometry"/></mxCell></root></mxGraphModel></diagram></mxfile>"#;
+
+#[test]
+fn stencils_icon_images_and_math_load_from_the_apps_own_folders() {
+    let plugin = Drawio::new("{}").unwrap();
+    let result = run(&plugin, &job(LIBRARIES, &[("png", "png", "{}"), ("svg", "svg", "{}")]));
+    assert!(result.issues.is_empty(), "nothing refused, nothing fetched from a server: {:?}", result.issues);
+    let svg = String::from_utf8(bytes(&result, "svg")).unwrap();
+    assert!(svg.contains("href=\"data:image/svg+xml;base64,"), "the Azure icon is embedded: {svg}");
+    assert!(svg.contains("<path"), "the AWS stencil is drawn: {svg}");
+    assert!(size(&bytes(&result, "png")).0 > 3 * 300, "all three shapes are in the picture");
+}
