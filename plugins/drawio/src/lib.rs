@@ -131,9 +131,13 @@ const APP_FILES: [&str; 3] = ["js/export-init.js", "js/viewer.min.js", "js/expor
 /// Chromium's headless build when it is installed: it starts in about a
 /// third of the full browser's time (no browser UI, profile services or
 /// extensions to bring up) and, with the font hinting the full browser uses,
-/// draws the same pixels.
+/// draws the same pixels. The binary itself, not Debian's
+/// `/usr/bin/chromium-headless-shell`: that script runs the browser as its
+/// child instead of replacing itself, so the parent-death signal the
+/// launcher sets would reach only the script, and a browser whose worker
+/// was killed would live on.
 fn default_chromium() -> PathBuf {
-    let shell = PathBuf::from("/usr/bin/chromium-headless-shell");
+    let shell = PathBuf::from("/usr/lib/chromium/chromium-headless-shell");
     if shell.is_file() {
         shell
     } else {
