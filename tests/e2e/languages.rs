@@ -136,6 +136,16 @@ fn java_example_course_runs_in_jjava_with_outputs_in_completed_and_speaker_pages
     assert!(err.contains("cannot find symbol"), "{err}");
     let classes = "public/En/Java Basics/Slides/Html/Completed/First Steps/02 Classes.html";
     assert!(file_tree(&out_dir).get(classes) == first.get(classes), "the other deck's pages stay");
+
+    // JJava's launcher starts the kernel's own JVM: a warm kernel still
+    // starting when its worker stops must not leave that JVM behind.
+    let state = env.state_dir();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !processes_with_env("CLX_HOME", &state).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let left = processes_with_env("CLX_HOME", &state);
+    assert!(left.is_empty(), "processes outlived the builds: {left:?}");
 }
 
 /// evcxr's kernel takes a long compile (`scripts/setup --kernels rust`), so

@@ -111,6 +111,25 @@ impl Process {
     }
 }
 
+impl Drop for Process {
+    /// A kernel given up while it starts (the warm one started ahead, when
+    /// the worker stops) goes with its whole group: `kill_on_drop` reaches
+    /// only the process clx started, and a launcher such as JJava's has by
+    /// then started the kernel's own JVM, which would live on. Once reaped
+    /// the child has no id, so no group that reused the number is touched.
+    fn drop(&mut self) {
+        if let Process::Spawned(child) = self {
+            if let Some(pid) = child.id() {
+                // SAFETY: only signals the kernel's own process group (it
+                // called setsid), whose leader is not reaped yet.
+                unsafe {
+                    libc::killpg(pid as i32, libc::SIGKILL);
+                }
+            }
+        }
+    }
+}
+
 /// A kernel's private directory: its connection file, its IPC sockets and
 /// the log its stdout and stderr go to.
 struct RuntimeFiles {
