@@ -202,7 +202,7 @@ fn lanes<'r>(
     if let Some(missing) = only.iter().find(|t| !known.contains(t)) {
         return Err(ServeError::UnknownType(missing.clone(), known.join(", ")));
     }
-    let mut spares: HashMap<String, (Spare, Option<String>)> = HashMap::new();
+    let mut spares: HashMap<String, Result<Spare, String>> = HashMap::new();
     let mut lanes = Vec::new();
     for (plugin, decl) in registry.job_types() {
         let job_type = decl.name.to_string();
@@ -210,18 +210,22 @@ fn lanes<'r>(
             continue;
         }
         let library = crate::run::engine::library_hash(cache, &plugin.path)?;
-        let (spare, cannot_start) =
-            spares.entry(plugin.name().to_owned()).or_insert_with(|| match plugin.new_converter(NO_SETTINGS) {
-                Ok(converter) => (Arc::new(Mutex::new(Some(converter))), None),
-                Err(e) => (Arc::default(), Some(format!("the {} plugin cannot start here: {e}", plugin.name()))),
-            });
-        let identity = match (spare.lock().unwrap_or_else(|e| e.into_inner()).as_ref(), cannot_start.as_ref()) {
-            (Some(c), _) => c
-                .tool_identity(job_type.as_str().into())
-                .into_result()
-                .map(|s| s.to_string())
-                .map_err(|e| e.to_string()),
-            (None, message) => Err(message.cloned().unwrap_or_default()),
+        let made = spares.entry(plugin.name().to_owned()).or_insert_with(|| {
+            plugin
+                .new_converter(NO_SETTINGS)
+                .map(|converter| Arc::new(Mutex::new(Some(converter))))
+                .map_err(|e| format!("the {} plugin cannot start here: {e}", plugin.name()))
+        });
+        let identity = match made {
+            Ok(spare) => match spare.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+                Some(c) => c
+                    .tool_identity(job_type.as_str().into())
+                    .into_result()
+                    .map(|s| s.to_string())
+                    .map_err(|e| e.to_string()),
+                None => Err(format!("the {} plugin's converter is already serving", plugin.name())),
+            },
+            Err(message) => Err(message.clone()),
         };
         if let Err(why) = &identity {
             tracing::warn!("{job_type}: no tool identity under default settings: {why}");
@@ -241,7 +245,7 @@ fn lanes<'r>(
             job_type,
             plugin,
             count,
-            spare: Arc::clone(spare),
+            spare: made.as_ref().map(Arc::clone).unwrap_or_default(),
         });
     }
     if lanes.is_empty() {
