@@ -155,3 +155,27 @@ fn stencils_icon_images_and_math_load_from_the_apps_own_folders() {
     assert!(svg.contains("<path"), "the AWS stencil is drawn: {svg}");
     assert!(size(&bytes(&result, "png")).0 > 3 * 300, "all three shapes are in the picture");
 }
+
+/// A fraction in TeX, in a diagram with math on or off.
+fn formula(math: bool) -> String {
+    format!(
+        r#"<mxfile><diagram id="f" name="f"><mxGraphModel math="{}"><root><mxCell id="0"/><mxCell id="1" parent="0"/><mxCell id="2" value="$$\frac{{a+b}}{{2}}$$" style="text;html=1;" vertex="1" parent="1"><mxGeometry x="20" y="20" width="120" height="60" as="geometry"/></mxCell></root></mxGraphModel></diagram></mxfile>"#,
+        u8::from(math)
+    )
+}
+
+/// MathJax is loaded with the first formula, not with the page: a formula
+/// in a browser's first diagram and one after a plain diagram come out the
+/// same, and typeset (unlike the TeX shown as text when math is off).
+#[test]
+fn formulas_are_typeset_whether_the_first_diagram_or_a_later_one_loads_mathjax() {
+    let png = |plugin: &Drawio, xml: &str| bytes(&run(plugin, &job(xml, &[("png", "png", "{}")])), "png");
+    let first = Drawio::new("{}").unwrap();
+    let typeset_first = png(&first, &formula(true));
+    let as_text = png(&first, &formula(false));
+    let later = Drawio::new("{}").unwrap();
+    png(&later, BOX);
+    let typeset_later = png(&later, &formula(true));
+    assert_ne!(typeset_first, as_text, "the formula is typeset, not shown as TeX");
+    assert_eq!(typeset_first, typeset_later, "the same picture whichever diagram loaded MathJax");
+}
