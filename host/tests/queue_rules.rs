@@ -3,6 +3,7 @@
 //! on a throwaway cluster of its own (one database per rule).
 
 use clx::report::Location;
+use clx::run::worker::{release, JobSlot};
 use clx::store::job::JobPayload;
 use clx::store::{
     BlobHash, Cache, CacheEntry, CacheKey, ErrorCategory, JobError, JobId, JobOutcome, JobStatus, Lookup, NewJob,
@@ -140,6 +141,10 @@ rules!(
     a_worker_shows_busy_with_its_job_and_counts_what_it_finished,
     a_job_claimed_with_the_last_outcome_is_held_by_its_worker_until_it_finishes,
     settled_among_names_the_jobs_that_reached_a_terminal_state,
+    heartbeat_holds_a_job_only_for_the_worker_whose_claim_is_current,
+    a_released_job_goes_back_to_pending_only_while_its_worker_holds_it,
+    a_heartbeat_answer_about_a_finished_job_never_stops_the_next_one,
+    a_stop_for_an_earlier_claim_of_a_retried_job_never_stops_its_new_claim,
 );
 
 rules!(
@@ -363,22 +368,28 @@ fn finish_and_claim_leaves_a_cancelled_job_cancelled_and_still_claims(store: &St
 }
 
 fn finish_and_claim_ignores_the_outcome_of_a_job_the_worker_no_longer_owns(store: &Store) {
-    let q = store.open();
-    let s = q.start_session("spec").unwrap();
-    let id = q.submit(s, new_job("x", 0, &key("k"))).unwrap();
-    let lost = q.register_worker(s, &types("a"), 1).unwrap();
-    let other = q.register_worker(s, &types("a"), 2).unwrap();
-    q.claim(s, lost, &types("a")).unwrap();
-    // The pool took the first worker for lost and requeued its job,
-    // which another worker then claimed: the second attempt.
-    assert_eq!(q.requeue(id, &JobError::worker("hung")).unwrap(), Requeued::Pending);
-    assert_eq!(q.claim(s, other, &types("a")).unwrap().map(|j| j.id), Some(id));
+    let (q, s, id, lost, other) = a_job_taken_over(store);
     let late = q.finish_and_claim(s, lost, id, JobOutcome::Done { result: "stale" }, &types("a")).unwrap();
     assert!(late.is_none());
     let job = q.job(id).unwrap();
     assert_eq!((job.status, job.worker, job.attempts, job.result), (JobStatus::Running, Some(other), 2, None));
     q.finish_and_claim(s, other, id, JobOutcome::Done { result: "fresh" }, &types("a")).unwrap();
     assert_eq!(q.job(id).unwrap().result.as_deref(), Some("fresh"));
+}
+
+/// The pool took a job's first worker for lost and requeued the job, which
+/// another worker then claimed: the second attempt. The queue, the session,
+/// the job, the lost worker and the other.
+fn a_job_taken_over(store: &Store) -> (Box<dyn Queue>, SessionId, JobId, WorkerId, WorkerId) {
+    let q = store.open();
+    let s = q.start_session("spec").unwrap();
+    let id = q.submit(s, new_job("x", 0, &key("k"))).unwrap();
+    let lost = q.register_worker(s, &types("a"), 1).unwrap();
+    let other = q.register_worker(s, &types("a"), 2).unwrap();
+    q.claim(s, lost, &types("a")).unwrap();
+    assert_eq!(q.requeue(id, &JobError::worker("hung")).unwrap(), Requeued::Pending);
+    assert_eq!(q.claim(s, other, &types("a")).unwrap().map(|j| j.id), Some(id));
+    (q, s, id, lost, other)
 }
 
 fn finish_and_claim_hands_each_job_to_one_worker_across_connections(store: &Store) {
@@ -466,6 +477,110 @@ fn settled_among_names_the_jobs_that_reached_a_terminal_state(store: &Store) {
     settled.sort();
     assert_eq!(settled, vec![ids[0], ids[1]], "the pending job has not settled");
     assert!(q.settled_among(&[]).unwrap().is_empty());
+}
+
+fn heartbeat_holds_a_job_only_for_the_worker_whose_claim_is_current(store: &Store) {
+    let (q, _, id, lost, other) = a_job_taken_over(store);
+    assert!(!q.heartbeat(lost, Some(id)).unwrap(), "another worker's claim is not the lost worker's");
+    assert!(q.heartbeat(other, Some(id)).unwrap());
+    q.complete(id, other, "{}").unwrap();
+    assert!(!q.heartbeat(other, Some(id)).unwrap(), "a finished job is held by nobody");
+    assert!(q.heartbeat(other, None).unwrap(), "a worker between jobs is only alive");
+}
+
+fn a_released_job_goes_back_to_pending_only_while_its_worker_holds_it(store: &Store) {
+    let q = store.open();
+    let s = q.start_session("spec").unwrap();
+    let id = q.submit(s, new_job("x", 0, &key("k"))).unwrap();
+    let first = q.register_worker(s, &types("a"), 1).unwrap();
+    let second = q.register_worker(s, &types("a"), 2).unwrap();
+    let stopped = JobError::worker("stopped");
+    q.claim(s, first, &types("a")).unwrap();
+    assert_eq!(q.release(id, first, &stopped).unwrap(), Requeued::Pending);
+    let job = q.job(id).unwrap();
+    assert_eq!((job.status, job.worker, job.result, job.finished_at), (JobStatus::Pending, None, None, None));
+    assert_eq!(q.release(id, first, &stopped).unwrap(), Requeued::Elsewhere, "already pending");
+
+    q.claim(s, second, &types("a")).unwrap();
+    assert_eq!(q.release(id, first, &stopped).unwrap(), Requeued::Elsewhere, "another worker's claim");
+    let job = q.job(id).unwrap();
+    assert_eq!((job.status, job.worker, job.attempts), (JobStatus::Running, Some(second), 2));
+    // Its attempts used up, a job given back fails for good, as a lost
+    // worker's does.
+    assert_eq!(q.release(id, second, &stopped).unwrap(), Requeued::Terminal);
+    let job = q.job(id).unwrap();
+    assert_eq!((job.status, job.result), (JobStatus::Failed, None));
+    assert!(job.error.unwrap().message.contains("gave up after 2 attempts"));
+
+    q.retry(&[id]).unwrap();
+    q.claim(s, first, &types("a")).unwrap();
+    q.cancel(&[id]).unwrap();
+    assert_eq!(q.release(id, first, &stopped).unwrap(), Requeued::Terminal, "a cancelled job stays cancelled");
+    assert_eq!(q.job(id).unwrap().status, JobStatus::Cancelled);
+}
+
+/// One beat of a worker's heartbeat (a connection of its own, as in a
+/// worker), with the worker's own steps where the heartbeat thread may lose
+/// the processor: `before_asking` after it saw which job runs,
+/// `before_heeding` after the queue answered.
+fn beat_with(
+    store: &Store,
+    worker: WorkerId,
+    slot: &JobSlot,
+    before_asking: impl FnOnce(),
+    before_heeding: impl FnOnce(),
+) {
+    let heartbeat = store.open();
+    let asked = slot.current();
+    before_asking();
+    let held = heartbeat.heartbeat(worker, asked.map(|c| c.job)).unwrap();
+    before_heeding();
+    slot.heard(asked, held);
+}
+
+fn a_heartbeat_answer_about_a_finished_job_never_stops_the_next_one(store: &Store) {
+    let (q, s, ids, w) = two_jobs_and_a_claim(store);
+    let slot = JobSlot::default();
+    slot.start(ids[0]);
+    let mut second = None;
+    let finish_and_claim_the_next = || {
+        slot.end();
+        let done = JobOutcome::Done { result: "{}" };
+        let next = q.finish_and_claim(s, w, ids[0], done, &types("a")).unwrap().unwrap();
+        second = Some(slot.start(next.id));
+    };
+    beat_with(store, w, &slot, finish_and_claim_the_next, || {});
+    let second = second.unwrap();
+    assert_eq!(second.job, ids[1]);
+    assert!(!slot.is_stopped(second), "the second job was stopped by the answer about the first");
+
+    // The answers about the second job itself still count.
+    beat_with(store, w, &slot, || {}, || {});
+    assert!(!slot.is_stopped(second), "the worker holds its second job");
+    q.cancel(&[second.job]).unwrap();
+    beat_with(store, w, &slot, || {}, || {});
+    assert!(slot.is_stopped(second), "a cancelled job is stopped");
+}
+
+fn a_stop_for_an_earlier_claim_of_a_retried_job_never_stops_its_new_claim(store: &Store) {
+    let (q, s, ids, w) = two_jobs_and_a_claim(store);
+    let slot = JobSlot::default();
+    let first = slot.start(ids[0]);
+    q.cancel(&[ids[0]]).unwrap();
+    let mut again = None;
+    let retried_and_claimed_again = || {
+        // The worker gives the cancelled job up; the user retries it and the
+        // same worker claims it again before the answer is heeded.
+        slot.end();
+        assert!(release(&*q, w, first).unwrap(), "a cancelled job has ended");
+        q.retry(&[ids[0]]).unwrap();
+        let claimed = q.claim(s, w, &types("a")).unwrap().unwrap();
+        again = Some(slot.start(claimed.id));
+    };
+    beat_with(store, w, &slot, || {}, retried_and_claimed_again);
+    let again = again.unwrap();
+    assert_eq!(again.job, ids[0]);
+    assert!(!slot.is_stopped(again), "the new claim of the retried job was stopped by the old one's answer");
 }
 
 /// SQLite tells a dead host by its pid; the shared queue by its heartbeat.

@@ -414,7 +414,8 @@ impl Pool {
                 slot.current = None;
                 self.pending_events.push_back(PoolEvent::Finished(job));
             }
-            News::Event(Event::Idle) => {}
+            // A worker that gave a stopped job back says no `done` for it.
+            News::Event(Event::Idle) => slot.current = None,
             News::Event(Event::Log { job, level, message }) => {
                 self.pending_events.push_back(PoolEvent::Log { job, level, message })
             }
@@ -510,14 +511,14 @@ impl Pool {
                 if current.is_some_and(|(c, _)| c == job) {
                     continue;
                 }
-                let requeued = matches!(self.queue.requeue(job, &JobError::worker(reason.clone()))?, Requeued::Pending);
+                let requeued = self.queue.requeue(job, &JobError::worker(reason.clone()))? != Requeued::Terminal;
                 self.pending_events.push_back(PoolEvent::Lost { job, requeued, reason: reason.clone() });
             }
         }
         if let Some((job, _)) = current {
             let error = JobError::worker(reason.clone());
             let requeued = match retry {
-                Retry::Once => matches!(self.queue.requeue(job, &error)?, Requeued::Pending),
+                Retry::Once => self.queue.requeue(job, &error)? != Requeued::Terminal,
                 Retry::No => {
                     self.queue.fail_running(job, &error)?;
                     false

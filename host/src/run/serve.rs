@@ -9,7 +9,7 @@
 //! back there, so the course's files never have to be on this machine.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,11 +21,10 @@ use crate::plugin::Registry;
 use crate::run::engine::IdentityError;
 use crate::run::pool::default_workers;
 use crate::run::protocol::Capability;
-use crate::run::worker::{self, Converted, LatestProgress, Services};
+use crate::run::worker::{self, Claim, Converted, JobSlot, LatestProgress, Services};
 use crate::signals::Interrupt;
 use crate::store::{
-    requirement, Cache, CacheError, ClaimedJob, JobError, JobId, Queue, QueueError, SharedQueue, StoreLocation,
-    WorkerId,
+    requirement, Cache, CacheError, ClaimedJob, JobError, Queue, QueueError, SharedQueue, StoreLocation, WorkerId,
 };
 
 /// How long an idle worker sleeps before it looks at the stop flag again
@@ -277,10 +276,9 @@ fn serve_one(
         &lane.capabilities,
         std::process::id(),
     )?;
-    let current = Arc::new(AtomicI64::new(0));
-    let cancelled = Arc::new(AtomicBool::new(false));
+    let slot = Arc::new(JobSlot::default());
     let progress = Arc::new(LatestProgress::default());
-    worker::spawn_heartbeat(store, worker, Arc::clone(&current), Arc::clone(&cancelled), Some(Arc::clone(&progress)))?;
+    worker::spawn_heartbeat(store, worker, Arc::clone(&slot), Some(Arc::clone(&progress)))?;
     let mut converters = Converters::warm(lane);
     while !stop.load(Ordering::Relaxed) {
         let Some(job) = shared.claim_any(worker, std::slice::from_ref(&lane.requirement))? else {
@@ -289,18 +287,16 @@ fn serve_one(
         };
         let Some(converter) = converters.ready_for(&*queue, shared, worker, lane.plugin, &job)? else { continue };
         let Ok(payload) = &job.payload else { continue };
-        current.store(job.id.0, Ordering::Relaxed);
-        cancelled.store(false, Ordering::Relaxed);
-        let services =
-            Services { job: job.id, channel: None, progress: Some(&progress), cancelled: Arc::clone(&cancelled) };
+        let claim = slot.start(job.id);
+        let services = Services { claim, slot: &slot, channel: None, progress: Some(&progress) };
         running.fetch_add(1, Ordering::SeqCst);
         let limit = payload.time_limit_secs.map(Duration::from_secs);
         let timed_out = AtomicBool::new(false);
         let outcome = std::thread::scope(|scope| {
             let (finished, watched) = std::sync::mpsc::channel::<()>();
             if let Some(limit) = limit {
-                let (cancelled, timed_out, watch) = (&*cancelled, &timed_out, &watch);
-                scope.spawn(move || stop_at_limit(&watched, limit, (job.id, worker), cancelled, timed_out, watch));
+                let (slot, timed_out, watch) = (&*slot, &timed_out, &watch);
+                scope.spawn(move || stop_at_limit(&watched, limit, (claim, worker), slot, timed_out, watch));
             }
             let outcome =
                 worker::run_job(converter.plugin, &converter.converter, &*cache, payload, &job.cache_key, &services);
@@ -310,12 +306,19 @@ fn serve_one(
         if running.fetch_sub(1, Ordering::SeqCst) == 1 {
             worker::kill_leftovers();
         }
-        current.store(0, Ordering::Relaxed);
+        slot.end();
         // Its last step, before the outcome: `clx jobs list` shows it.
         progress.write(&*queue)?;
         if timed_out.load(Ordering::Relaxed) {
             // Recorded as timed out at the limit; what the stopped converter
             // returned is not this job's result.
+            continue;
+        }
+        if slot.is_stopped(claim) {
+            // The queue said the job is no longer this worker's (cancelled,
+            // or claimed again after its lease ran out): what the stopped
+            // converter returned is nobody's result.
+            worker::release(&*queue, worker, claim)?;
             continue;
         }
         match outcome {
@@ -339,8 +342,8 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 fn stop_at_limit(
     finished: &std::sync::mpsc::Receiver<()>,
     limit: Duration,
-    (job, worker): (JobId, WorkerId),
-    cancelled: &AtomicBool,
+    (claim, worker): (Claim, WorkerId),
+    slot: &JobSlot,
     timed_out: &AtomicBool,
     watch: &std::sync::Mutex<Box<dyn Queue>>,
 ) {
@@ -348,10 +351,11 @@ fn stop_at_limit(
     if finished.recv_timeout(limit) != Err(RecvTimeoutError::Timeout) {
         return;
     }
+    let job = claim.job;
     let secs = limit.as_secs();
     tracing::warn!("job {} passed its {secs} s limit; stopping it", job.0);
     timed_out.store(true, Ordering::Relaxed);
-    cancelled.store(true, Ordering::Relaxed);
+    slot.stop(claim);
     let error = JobError::worker(format!("timed out after {secs} s (--job-timeout); not retried"));
     let queue = watch.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Err(e) = queue.fail(job, worker, &error, None) {

@@ -9,8 +9,8 @@
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use abi_stable::sabi_trait::TD_Opaque;
@@ -26,8 +26,8 @@ use crate::report::Location;
 use crate::run::protocol::Event;
 use crate::store::job::JobPayload;
 use crate::store::{
-    Cache, CacheEntry, CacheError, CacheKey, JobError, JobId, JobOutcome, QueueError, SessionId, StoreLocation,
-    StoredIssue, StoredOutput, WorkerId,
+    Cache, CacheEntry, CacheError, CacheKey, JobError, JobId, JobOutcome, Queue, QueueError, Requeued, SessionId,
+    StoreLocation, StoredIssue, StoredOutput, WorkerId,
 };
 
 /// How often a worker proves it is alive, also while a job runs.
@@ -91,16 +91,77 @@ impl Channel {
     }
 }
 
+/// One claim of a job by this worker, numbered by the worker: what a stop
+/// is about. A job id alone would not do: a retried job comes back under
+/// its id, and may come back to the same worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim {
+    number: u64,
+    /// The job claimed.
+    pub job: JobId,
+}
+
+/// The job a worker runs, shared by its job loop, its heartbeat and the
+/// time-limit watch, which may stop it, and the plugin, which asks whether
+/// it is stopped. A stop names the claim it is for: the heartbeat asks the
+/// queue about the job it saw running, and when the answer ("no longer
+/// yours") comes back after the worker finished that job and claimed the
+/// next, it must not stop the next one.
+#[derive(Default)]
+pub struct JobSlot {
+    current: Mutex<Option<Claim>>,
+    claims: AtomicU64,
+    /// The number of the claim to stop; 0 for none (claims count from 1).
+    stopped: AtomicU64,
+}
+
+impl JobSlot {
+    /// The worker begins running `job`.
+    pub fn start(&self, job: JobId) -> Claim {
+        let claim = Claim { number: self.claims.fetch_add(1, Ordering::Relaxed) + 1, job };
+        *self.current.lock().unwrap_or_else(PoisonError::into_inner) = Some(claim);
+        claim
+    }
+
+    /// The worker is done with its job, whatever became of it.
+    pub fn end(&self) {
+        *self.current.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    /// The claim the worker is running now, if any.
+    pub fn current(&self) -> Option<Claim> {
+        *self.current.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Stop the job of `claim` (its plugin sees itself cancelled); a stop
+    /// for a claim that already ended touches nothing.
+    pub fn stop(&self, claim: Claim) {
+        self.stopped.store(claim.number, Ordering::Relaxed);
+    }
+
+    /// Whether the job of `claim` was stopped.
+    pub fn is_stopped(&self, claim: Claim) -> bool {
+        self.stopped.load(Ordering::Relaxed) == claim.number
+    }
+
+    /// What the heartbeat heard about the claim it asked for: `held`
+    /// false stops that claim's job, never a later one.
+    pub fn heard(&self, asked: Option<Claim>, held: bool) {
+        if let (Some(claim), false) = (asked, held) {
+            self.stop(claim);
+        }
+    }
+}
+
 /// Host services for one job: logs and progress go to the host as events
-/// (it shows them at their level), cancellation is noticed by the heartbeat
-/// thread.
+/// (it shows them at their level), a stop comes through the job's slot.
 /// A worker serving other machines' builds has no host to tell: it logs,
 /// and leaves progress in `progress` for the queue.
 pub(crate) struct Services<'a> {
-    pub(crate) job: JobId,
+    pub(crate) claim: Claim,
+    pub(crate) slot: &'a JobSlot,
     pub(crate) channel: Option<&'a Channel>,
     pub(crate) progress: Option<&'a LatestProgress>,
-    pub(crate) cancelled: Arc<AtomicBool>,
 }
 
 /// The last progress a plugin reported on a worker that serves other
@@ -135,7 +196,7 @@ impl LatestProgress {
 impl HostServices for Services<'_> {
     fn log(&self, level: LogLevel, message: RStr<'_>) {
         let Some(channel) = self.channel else {
-            let job = self.job.0;
+            let job = self.claim.job.0;
             match level {
                 LogLevel::Error => tracing::error!(job, "{message}"),
                 LogLevel::Warn => tracing::warn!(job, "{message}"),
@@ -145,21 +206,21 @@ impl HostServices for Services<'_> {
             }
             return;
         };
-        let event = Event::Log { job: self.job, level, message: message.to_string() };
+        let event = Event::Log { job: self.claim.job, level, message: message.to_string() };
         // A host that stopped listening ends the worker at the next job anyway.
         let _ = channel.send(&event);
     }
 
     fn progress(&self, done: u32, total: u32, message: RStr<'_>) {
         if let Some(channel) = self.channel {
-            let _ = channel.send(&Event::Progress { job: self.job, done, total, message: message.to_string() });
+            let _ = channel.send(&Event::Progress { job: self.claim.job, done, total, message: message.to_string() });
         } else if let Some(progress) = self.progress {
-            progress.set(self.job, crate::run::protocol::progress_text(done, total, &message));
+            progress.set(self.claim.job, crate::run::protocol::progress_text(done, total, &message));
         }
     }
 
     fn is_cancelled(&self) -> bool {
-        self.cancelled.load(Ordering::Relaxed)
+        self.slot.is_stopped(self.claim)
     }
 }
 
@@ -181,9 +242,8 @@ pub fn run(config: WorkerConfig) -> Result<(), WorkerError> {
     let cache = config.store.open_cache()?;
     let worker = queue.register_worker(config.session, &config.job_types, std::process::id())?;
 
-    let current = Arc::new(AtomicI64::new(0));
-    let cancelled = Arc::new(AtomicBool::new(false));
-    spawn_heartbeat(&config.store, worker, Arc::clone(&current), Arc::clone(&cancelled), None)?;
+    let slot = Arc::new(JobSlot::default());
+    spawn_heartbeat(&config.store, worker, Arc::clone(&slot), None)?;
 
     let channel = Channel(std::sync::Mutex::new(std::io::stdout()));
     let send = |e: Event| channel.send(&e);
@@ -193,16 +253,25 @@ pub fn run(config: WorkerConfig) -> Result<(), WorkerError> {
     loop {
         let mut next = queue.claim(config.session, worker, &config.job_types)?;
         while let Some(job) = next {
-            current.store(job.id.0, Ordering::Relaxed);
-            cancelled.store(false, Ordering::Relaxed);
+            let claim = slot.start(job.id);
             send(Event::Started(job.id))?;
-            let services =
-                Services { job: job.id, channel: Some(&channel), progress: None, cancelled: Arc::clone(&cancelled) };
+            let services = Services { claim, slot: &slot, channel: Some(&channel), progress: None };
             let converted = match &job.payload {
                 Ok(payload) => run_job(plugin.name(), &converter, &*cache, payload, &job.cache_key, &services),
                 Err(error) => Err(error.clone()),
             };
-            current.store(0, Ordering::Relaxed);
+            slot.end();
+            if slot.is_stopped(claim) {
+                // Its job is not this worker's any more (or not wanted):
+                // the stopped converter's output is nobody's result.
+                let settled = release(&*queue, worker, claim)?;
+                next = queue.claim(config.session, worker, &config.job_types)?;
+                if settled {
+                    send(Event::Done(job.id))?;
+                }
+                kill_leftovers();
+                continue;
+            }
             let outcome = match &converted {
                 Ok(Converted { result, error: None }) => JobOutcome::Done { result },
                 Ok(Converted { result, error: Some(error) }) => JobOutcome::Failed { error, result: Some(result) },
@@ -226,6 +295,19 @@ pub fn run(config: WorkerConfig) -> Result<(), WorkerError> {
             }
         }
     }
+}
+
+/// Give back the job of a claim the worker stopped; whether the job has
+/// ended (cancelled, failed for good), so its host may land it now. A job
+/// the worker still held goes back to pending; one another worker holds,
+/// or that ended, is left as it is.
+pub fn release(queue: &dyn Queue, worker: WorkerId, claim: Claim) -> Result<bool, QueueError> {
+    let why = JobError::worker("its worker stopped it before it finished");
+    let released = queue.release(claim.job, worker, &why)?;
+    if released == Requeued::Pending {
+        tracing::info!("job {}: stopped while this worker still held it; back in the queue", claim.job.0);
+    }
+    Ok(released == Requeued::Terminal)
 }
 
 /// Before the worker starts anything: a worker holding a database's
@@ -325,7 +407,6 @@ pub(crate) fn run_job(
         .map_err(|e| JobError::internal(format!("cannot create a work dir: {e}")))?;
     let job = abi_job(payload, cache, work_dir.path())
         .map_err(|e| JobError::internal(format!("cannot read job inputs from the cache: {e}")))?;
-    let cancelled = &services.cancelled;
     let host = HostServices_TO::from_ptr(RRef::new(services), TD_Opaque);
     let result = converter.convert(&job, host);
     let mut entry = store_result(cache, payload, &result)
@@ -336,12 +417,13 @@ pub(crate) fn run_job(
         }
     }
     let input_only = result.issues.iter().all(|i| i.kind == IssueKind::Input);
-    let error = if cancelled.load(Ordering::Relaxed) {
+    let stopped = services.is_cancelled();
+    let error = if stopped {
         Some(JobError::cancelled("cancelled while it ran"))
     } else {
         first_error(plugin, payload, &result)
     };
-    if input_only && !cancelled.load(Ordering::Relaxed) {
+    if input_only && !stopped {
         cache.put(cache_key, &entry).map_err(|e| JobError::internal(format!("cannot store the result: {e}")))?;
     }
     let result =
@@ -412,11 +494,13 @@ fn first_error(plugin: &str, payload: &JobPayload, result: &JobResult) -> Option
     Some(JobError::input(format!("output `{}` failed", failed.id), None))
 }
 
+/// Beat for the worker, from a thread of its own, until the worker lets go
+/// of its slot; its job is stopped when the queue says it is no longer the
+/// worker's (see [`JobSlot::heard`]).
 pub(crate) fn spawn_heartbeat(
     store: &StoreLocation,
     worker: WorkerId,
-    current: Arc<AtomicI64>,
-    cancelled: Arc<AtomicBool>,
+    slot: Arc<JobSlot>,
     progress: Option<Arc<LatestProgress>>,
 ) -> Result<(), WorkerError> {
     // A connection of its own: SQLite connections are per thread.
@@ -424,17 +508,12 @@ pub(crate) fn spawn_heartbeat(
     std::thread::Builder::new().name("heartbeat".into()).spawn(move || loop {
         // The worker let go of its job slot: it stopped, or a worker serving
         // a shared queue registers anew after a database outage.
-        if Arc::strong_count(&current) == 1 {
+        if Arc::strong_count(&slot) == 1 {
             return;
         }
-        let job = current.load(Ordering::Relaxed);
-        let job = (job != 0).then_some(JobId(job));
-        match queue.heartbeat(worker, job) {
-            Ok(still_wanted) => {
-                if job.is_some() && !still_wanted {
-                    cancelled.store(true, Ordering::Relaxed);
-                }
-            }
+        let asked = slot.current();
+        match queue.heartbeat(worker, asked.map(|c| c.job)) {
+            Ok(held) => slot.heard(asked, held),
             Err(e) => tracing::warn!("heartbeat failed: {e}"),
         }
         if let Some(Err(e)) = progress.as_deref().map(|p| p.write(&*queue)) {

@@ -15,7 +15,15 @@
 //! * **Fence.** A worker's outcome is recorded only while the worker still
 //!   owns the job (`worker = me AND status = 'running'`): a late worker's
 //!   result is dropped, a cancelled job stays cancelled, a job the pool
-//!   requeued or failed keeps what the pool decided.
+//!   requeued or failed keeps what the pool decided. The heartbeat answers
+//!   by the same test, and its answer is about the claim it asked for: a
+//!   worker stops a job only for the claim the queue said it lost, never
+//!   the one it took since.
+//! * **Release.** A job its worker stopped without converting it (the
+//!   queue said it was no longer the worker's, or the worker is stopping)
+//!   never records what the stopped converter returned: the worker releases
+//!   it instead, which, while the worker still holds it, puts it back to
+//!   pending like a lost worker's job, and otherwise leaves it as it is.
 //! * **Requeue.** A lost worker's job goes back to pending until
 //!   [`MAX_ATTEMPTS`](crate::store::MAX_ATTEMPTS) are used up, then fails for
 //!   good; a job that ran past its deadline fails at once.
@@ -127,9 +135,16 @@ pub trait Queue: Send {
 
     /// A lost worker's running job goes back to pending, or fails for good
     /// when its attempts are used up (the message then says after how many).
-    /// A job no longer running (cancelled, finished) is left as it is and
-    /// reads as [`Requeued::Terminal`].
+    /// A job that ended (cancelled, finished) is left as it is and reads as
+    /// [`Requeued::Terminal`]; one already pending as [`Requeued::Elsewhere`].
     fn requeue(&self, id: JobId, error: &JobError) -> Result<Requeued, QueueError>;
+
+    /// `worker` stopped its running job `id` without an outcome of its own:
+    /// [`Queue::requeue`], only while the worker still holds the job. A job
+    /// that ended reads as [`Requeued::Terminal`]; one another worker holds,
+    /// or already pending, is left as it is and reads as
+    /// [`Requeued::Elsewhere`].
+    fn release(&self, id: JobId, worker: WorkerId, error: &JobError) -> Result<Requeued, QueueError>;
 
     /// A running job whose worker was killed for a reason that would recur
     /// (it ran past its deadline): failed at once, without another attempt
@@ -221,7 +236,8 @@ pub trait Queue: Send {
 
     /// The worker is alive and, with `job`, still working on it (a lease is
     /// extended). `false` when the job is no longer its own to finish
-    /// (cancelled, or taken over), so the converter can stop early.
+    /// (cancelled, finished, or another worker's), so the converter can stop
+    /// early.
     fn heartbeat(&self, worker: WorkerId, job: Option<JobId>) -> Result<bool, QueueError>;
 
     /// How long ago the worker last beat; `None` for an unknown worker.

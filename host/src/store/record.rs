@@ -332,13 +332,16 @@ pub struct SessionRecord {
     pub finished_at: Option<f64>,
 }
 
-/// What happened to a job whose worker was lost.
+/// What happened to a job whose worker was lost or let it go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Requeued {
     /// Back to pending for another attempt.
     Pending,
     /// Its attempts are used up (or it was cancelled meanwhile): terminal.
     Terminal,
+    /// Not running for whoever asked: already pending again, or another
+    /// worker's claim now. Left as it is.
+    Elsewhere,
 }
 
 /// A damaged state file that was moved aside and replaced by an empty one.

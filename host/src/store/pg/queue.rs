@@ -174,6 +174,32 @@ impl PgQueue {
         Ok(WorkerId(rows[0].get(0)))
     }
 
+    /// A running job back to pending, or failed for good with its attempts
+    /// used up; with `holder`, only while that worker still holds it.
+    fn requeue_held(&self, id: JobId, holder: Option<WorkerId>, error: &JobError) -> Result<Requeued, QueueError> {
+        let rows = self.query(
+            &format!(
+                "UPDATE clx_jobs SET
+                     status = CASE WHEN attempts < max_attempts THEN 'pending' ELSE 'failed' END,
+                     finished_at = CASE WHEN attempts < max_attempts THEN NULL ELSE {NOW} END,
+                     error_message = CASE WHEN attempts < max_attempts THEN $2
+                                     ELSE $2 || ' (gave up after ' || attempts || ' attempts)' END,
+                     error_location=$3, error_category=$4, worker=NULL, lease_until=NULL
+                 WHERE id=$1 AND status='running' AND ($5::BIGINT IS NULL OR worker=$5) RETURNING status"
+            ),
+            &[&id.0, &error.message, &location(error), &error.category.as_str(), &holder.map(|w| w.0)],
+        )?;
+        match rows.first().map(|r| r.get::<_, String>(0)) {
+            Some(s) if s == "pending" => {
+                self.execute(&format!("NOTIFY {JOBS_CHANNEL}"), &[])?;
+                Ok(Requeued::Pending)
+            }
+            Some(_) => Ok(Requeued::Terminal),
+            None if self.job(id)?.status.is_terminal() => Ok(Requeued::Terminal),
+            None => Ok(Requeued::Elsewhere),
+        }
+    }
+
     fn listen_for_session(&self, session: SessionId) -> Result<(), QueueError> {
         Ok(self.conn.listen(&session_channel(session))?)
     }
@@ -403,29 +429,11 @@ impl Queue for PgQueue {
     }
 
     fn requeue(&self, id: JobId, error: &JobError) -> Result<Requeued, QueueError> {
-        let rows = self.query(
-            &format!(
-                "UPDATE clx_jobs SET
-                     status = CASE WHEN attempts < max_attempts THEN 'pending' ELSE 'failed' END,
-                     finished_at = CASE WHEN attempts < max_attempts THEN NULL ELSE {NOW} END,
-                     error_message = CASE WHEN attempts < max_attempts THEN $2
-                                     ELSE $2 || ' (gave up after ' || attempts || ' attempts)' END,
-                     error_location=$3, error_category=$4, worker=NULL, lease_until=NULL
-                 WHERE id=$1 AND status='running' RETURNING status"
-            ),
-            &[&id.0, &error.message, &location(error), &error.category.as_str()],
-        )?;
-        match rows.first().map(|r| r.get::<_, String>(0)) {
-            Some(s) if s == "pending" => {
-                self.execute(&format!("NOTIFY {JOBS_CHANNEL}"), &[])?;
-                Ok(Requeued::Pending)
-            }
-            Some(_) => Ok(Requeued::Terminal),
-            None => {
-                self.job(id)?;
-                Ok(Requeued::Terminal)
-            }
-        }
+        self.requeue_held(id, None, error)
+    }
+
+    fn release(&self, id: JobId, worker: WorkerId, error: &JobError) -> Result<Requeued, QueueError> {
+        self.requeue_held(id, Some(worker), error)
     }
 
     fn fail_running(&self, id: JobId, error: &JobError) -> Result<(), QueueError> {

@@ -41,6 +41,43 @@ impl SqliteQueue {
         )?;
         Ok(())
     }
+
+    /// A running job back to pending, or failed for good with its attempts
+    /// used up; with `holder`, only while that worker still holds it.
+    fn requeue_held(&self, id: JobId, holder: Option<WorkerId>, error: &JobError) -> Result<Requeued, QueueError> {
+        let tx = self.conn.unchecked_transaction_immediate()?;
+        let row: Option<(String, i64, i64, Option<i64>)> = tx
+            .query_row("SELECT status, attempts, max_attempts, worker FROM jobs WHERE id=?1", [id.0], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .optional()?;
+        let Some((status, attempts, max, worker)) = row else {
+            return Err(QueueError::NoSuchJob(id.0));
+        };
+        let held = status == "running" && holder.is_none_or(|holder| worker == Some(holder.0));
+        let outcome = if JobStatus::parse(&status).is_none_or(JobStatus::is_terminal) {
+            Requeued::Terminal
+        } else if !held {
+            Requeued::Elsewhere
+        } else if attempts < max {
+            tx.execute(
+                "UPDATE jobs SET status='pending', worker=NULL, error_message=?2, error_location=?3, error_category=?4
+                 WHERE id=?1",
+                params![id.0, error.message, error.location.map(|l| l.to_string()), error.category.as_str()],
+            )?;
+            Requeued::Pending
+        } else {
+            let message = format!("{} (gave up after {attempts} attempts)", error.message);
+            tx.execute(
+                "UPDATE jobs SET status='failed', finished_at=?2, error_message=?3, error_location=?4, error_category=?5
+                 WHERE id=?1",
+                params![id.0, now(), message, error.location.map(|l| l.to_string()), error.category.as_str()],
+            )?;
+            Requeued::Terminal
+        };
+        tx.commit()?;
+        Ok(outcome)
+    }
 }
 
 impl Queue for SqliteQueue {
@@ -185,35 +222,11 @@ impl Queue for SqliteQueue {
     }
 
     fn requeue(&self, id: JobId, error: &JobError) -> Result<Requeued, QueueError> {
-        let tx = self.conn.unchecked_transaction_immediate()?;
-        let row: Option<(String, i64, i64)> = tx
-            .query_row("SELECT status, attempts, max_attempts FROM jobs WHERE id=?1", [id.0], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
-            .optional()?;
-        let Some((status, attempts, max)) = row else {
-            return Err(QueueError::NoSuchJob(id.0));
-        };
-        let outcome = if status != "running" {
-            Requeued::Terminal
-        } else if attempts < max {
-            tx.execute(
-                "UPDATE jobs SET status='pending', worker=NULL, error_message=?2, error_location=?3, error_category=?4
-                 WHERE id=?1",
-                params![id.0, error.message, error.location.map(|l| l.to_string()), error.category.as_str()],
-            )?;
-            Requeued::Pending
-        } else {
-            let message = format!("{} (gave up after {attempts} attempts)", error.message);
-            tx.execute(
-                "UPDATE jobs SET status='failed', finished_at=?2, error_message=?3, error_location=?4, error_category=?5
-                 WHERE id=?1",
-                params![id.0, now(), message, error.location.map(|l| l.to_string()), error.category.as_str()],
-            )?;
-            Requeued::Terminal
-        };
-        tx.commit()?;
-        Ok(outcome)
+        self.requeue_held(id, None, error)
+    }
+
+    fn release(&self, id: JobId, worker: WorkerId, error: &JobError) -> Result<Requeued, QueueError> {
+        self.requeue_held(id, Some(worker), error)
     }
 
     fn fail_running(&self, id: JobId, error: &JobError) -> Result<(), QueueError> {
@@ -301,9 +314,13 @@ impl Queue for SqliteQueue {
     fn heartbeat(&self, worker: WorkerId, job: Option<JobId>) -> Result<bool, QueueError> {
         self.conn.execute("UPDATE workers SET heartbeat=?2 WHERE id=?1", params![worker.0, now()])?;
         let Some(job) = job else { return Ok(true) };
-        let status: Option<String> =
-            self.conn.query_row("SELECT status FROM jobs WHERE id=?1", [job.0], |r| r.get(0)).optional()?;
-        Ok(status.as_deref() == Some("running"))
+        let held: Option<i64> = self
+            .conn
+            .query_row("SELECT 1 FROM jobs WHERE id=?1 AND worker=?2 AND status='running'", [job.0, worker.0], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        Ok(held.is_some())
     }
 
     fn set_progress(&self, id: JobId, message: &str) -> Result<(), QueueError> {
