@@ -37,7 +37,7 @@ pub fn own_group_dying_with_parent(cmd: &mut Command) {
 /// user namespaces that containers and some distributions deny. A pipe and
 /// a process group work for any program and on every Unix.
 ///
-/// The guard ignores the signals a kernel's group gets (SIGINT interrupts,
+/// The guard blocks the signals a kernel's group gets (SIGINT interrupts,
 /// SIGTERM asks to stop), so it lives until the group is killed with
 /// SIGKILL or this process dies. Dropping the guard kills and reaps it.
 #[derive(Debug)]
@@ -51,13 +51,30 @@ impl GroupGuard {
     pub fn start(group: u32) -> std::io::Result<GroupGuard> {
         let group = libc::pid_t::try_from(group).map_err(|_| std::io::Error::from_raw_os_error(libc::ESRCH))?;
         let watch = lifeline()?;
-        // SAFETY: in the child, which never returns from here, only
-        // async-signal-safe calls run (the parent's other threads are not
-        // copied, so nothing may allocate or take a lock).
-        match unsafe { libc::fork() } {
-            -1 => Err(std::io::Error::last_os_error()),
-            0 => guard(watch, group),
-            pid => Ok(GroupGuard { pid }),
+        // The guard starts with every signal blocked, so none the group
+        // gets can end it (nor run a handler of ours in the copy), and
+        // this thread's own mask comes back right after the fork.
+        // SAFETY: sigfillset and pthread_sigmask only fill and swap signal
+        // masks owned here. In the child, which never returns from here,
+        // only async-signal-safe calls run (the parent's other threads are
+        // not copied, so nothing may allocate or take a lock). setpgid on
+        // our own child that has not exec'd is allowed, and done on both
+        // sides so the guard is in the group once this returns.
+        unsafe {
+            let (mut all, mut before) = (std::mem::zeroed(), std::mem::zeroed());
+            libc::sigfillset(&mut all);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut before);
+            let pid = libc::fork();
+            if pid == 0 {
+                guard(watch, group);
+            }
+            let forked = std::io::Error::last_os_error();
+            libc::pthread_sigmask(libc::SIG_SETMASK, &before, std::ptr::null_mut());
+            if pid < 0 {
+                return Err(forked);
+            }
+            libc::setpgid(pid, group);
+            Ok(GroupGuard { pid })
         }
     }
 }
@@ -91,10 +108,10 @@ fn lifeline() -> std::io::Result<libc::c_int> {
     made.map_err(std::io::Error::from_raw_os_error)
 }
 
-/// The guard, in a child forked from a process with threads: join `group`,
-/// keep only the lifeline (a copy of its write end held here would keep it
-/// open forever, and a pipe whose reader waits for a kernel's end-of-file
-/// must not stay open here either), ignore every signal but SIGKILL, wait
+/// The guard, in a child forked from a process with threads and started
+/// with every signal blocked (only SIGKILL ends it): join `group`, keep only the lifeline (a copy of its
+/// write end held here would keep it open forever, and a pipe whose reader
+/// waits for a kernel's end-of-file must not stay open here either), wait
 /// until the lifeline ends, then kill the group.
 fn guard(watch: libc::c_int, group: libc::pid_t) -> ! {
     // SAFETY: only async-signal-safe calls on this process's own
@@ -105,11 +122,6 @@ fn guard(watch: libc::c_int, group: libc::pid_t) -> ! {
         }
         imp::name_guard();
         imp::close_from(1);
-        for signal in 1..32 {
-            if signal != libc::SIGKILL && signal != libc::SIGSTOP {
-                libc::signal(signal, libc::SIG_IGN);
-            }
-        }
         let mut byte = 0u8;
         loop {
             let read = libc::read(0, (&raw mut byte).cast(), 1);
@@ -312,20 +324,23 @@ mod tests {
     }
 
     #[test]
-    fn a_guard_outlives_the_signals_its_group_gets_but_sigkill_and_is_reaped_when_dropped() {
+    fn a_guard_outlives_every_signal_its_group_gets_but_sigkill_and_is_reaped_when_dropped() {
         let mut cmd = Command::new("sleep");
         cmd.arg("60");
         own_group_dying_with_parent(&mut cmd);
         let mut child = cmd.spawn().unwrap();
         let guard = GroupGuard::start(child.id()).unwrap();
         let group = child.id() as libc::pid_t;
+        // SIGTERM, as kernels are asked to stop (SIGINT may be ignored by
+        // the test itself when started in the background, and its children
+        // inherit that).
         // SAFETY: signals only the group this test started.
         unsafe {
-            libc::killpg(group, libc::SIGINT);
+            libc::killpg(group, libc::SIGTERM);
         }
-        assert!(!child.wait().unwrap().success(), "SIGINT ends the sleep");
+        assert!(!child.wait().unwrap().success(), "SIGTERM ends the sleep");
         std::thread::sleep(std::time::Duration::from_millis(50));
-        assert_eq!(group_has_running_member(group as u32), Some(true), "the guard ignored SIGINT");
+        assert_eq!(group_has_running_member(group as u32), Some(true), "SIGTERM leaves the guard running");
         let pid = guard.pid;
         drop(guard);
         // SAFETY: waitpid on a pid that is no longer our child only fails.
