@@ -671,10 +671,10 @@ fn spawn(
         .stdout(log)
         .stderr(log2)
         .kill_on_drop(true);
-    let _guard = SPAWN_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _lock = SPAWN_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     // Held until the child is spawned, so no other kernel can be handed
     // these ports in between.
-    let _reserved = if wire == Wire::Tcp {
+    let reserved = if wire == Wire::Tcp {
         let (ports, listeners) = launch::reserve_ports()?;
         info.transport = Transport::TCP;
         info.ip = "127.0.0.1".into();
@@ -685,6 +685,11 @@ fn spawn(
     };
     files.write_connection(info)?;
     let child = cmd.spawn().map_err(|e| KernelError::Spawn { argv: argv.join(" "), source: e })?;
+    // The guard is a copy of this process that never execs: forked while
+    // the reserved ports are still open here, it would hold them until it
+    // closes its descriptors, and the kernel could not bind them. Still
+    // under the spawn lock, so no other start's reserved ports are open.
+    drop(reserved);
     let Some(pid) = child.id() else {
         return Err(KernelError::DiedAtStart {
             name: spec.name.clone(),
