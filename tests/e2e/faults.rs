@@ -437,3 +437,80 @@ fn cache_prune_beside_a_build_loses_nothing() {
     compare_to_reference(&course.out(), None, "build beside cache prune");
     assert_nothing_left(&env, "build beside cache prune");
 }
+
+/// A kernelspec whose launcher forks the real kernel and waits for it, as
+/// JJava's launcher JVM does: the parent-death signal reaches only the
+/// launcher, so the forked kernel is what must not outlive the worker.
+/// Without `JPY_PARENT_PID` ipykernel, like JJava's kernel, does not watch
+/// for its parent's death itself.
+fn install_forking_kernelspec(env: &Env) {
+    let spec = env.home.path().join("data/jupyter/kernels/forking-python");
+    std::fs::create_dir_all(&spec).expect("mkdir");
+    let python = tools_dir().join("venv/bin/python");
+    let argv = [
+        "/bin/sh",
+        "-c",
+        "unset JPY_PARENT_PID; \"$0\" -m ipykernel_launcher -f \"$1\" & wait",
+        &python.to_string_lossy(),
+        "{connection_file}",
+    ];
+    let json = serde_json::json!({"argv": argv, "display_name": "Python (forked)", "language": "python"});
+    std::fs::write(spec.join("kernel.json"), json.to_string()).expect("write kernelspec");
+}
+
+/// The kernels forking launchers started.
+fn forked_kernels(env: &Env) -> Vec<u32> {
+    processes_with_env("CLX_HOME", &env.state_dir())
+        .into_iter()
+        .filter(|&pid| {
+            args(pid).iter().any(|a| a == "ipykernel_launcher")
+                && parent_of(pid).is_some_and(|parent| args(parent).first().is_some_and(|a| a == "/bin/sh"))
+        })
+        .collect()
+}
+
+#[test]
+fn kernels_their_launchers_forked_die_with_a_worker_killed_mid_deck() {
+    let env = Env::new();
+    install_forking_kernelspec(&env);
+    // The deck says when it runs (kernels started ahead for the next deck
+    // run too), then sleeps for longer than the test takes.
+    let running = env.home.path().join("deck-running");
+    let deck = format!("# %%\nimport time\nopen({:?}, 'w').close()\ntime.sleep(100)\n", running.display().to_string());
+    let course = TestCourse::new(&[("slow", &[("slides_slow.py", &deck)])]);
+    std::fs::write(course.root().join("clx.toml"), "[converters.notebook.kernels]\npython = \"forking-python\"\n")
+        .expect("clx.toml");
+    let log = tempfile::tempfile().expect("log file");
+    let child = env
+        .clx()
+        .arg("build")
+        .arg(course.spec())
+        .stdout(Stdio::null())
+        .stderr(log.try_clone().expect("clone log"))
+        .spawn()
+        .expect("spawn clx build");
+    let run = Running { child, log };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !running.exists() {
+        assert!(Instant::now() < deadline, "the deck did not run within 60 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let kernels = forked_kernels(&env);
+    let workers = workers_of(run.child.id());
+    assert!(!kernels.is_empty() && !workers.is_empty(), "no worker runs the deck in a forked kernel");
+    for &pid in &workers {
+        send("KILL", pid);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while kernels.iter().any(|&k| alive(k)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let survivors: Vec<String> =
+        kernels.iter().filter(|&&k| alive(k)).map(|&k| format!("{k}: {}", args(k).join(" "))).collect();
+    // The host retries the deck on a new worker; killing it too must
+    // leave nothing either.
+    send("KILL", run.child.id());
+    let _ = run.finish();
+    assert!(survivors.is_empty(), "forked kernels outlived their killed worker by 10 s: {survivors:#?}");
+    assert_no_processes_left(&env, "after kill -9 of the worker, then of the host");
+}

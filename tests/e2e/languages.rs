@@ -85,6 +85,13 @@ fn a_failing_typescript_cell_is_reported_at_its_deck_line_and_rebuilding_gives_t
 #[test]
 fn java_example_course_runs_in_jjava_with_outputs_in_completed_and_speaker_pages_and_rebuilds_byte_identical() {
     assert!(kernelspec_installed("java"), "JJava's kernel is missing: run scripts/setup --kernels python,java");
+    let kernelspec = std::fs::read_to_string(tools_dir().join("venv/share/jupyter/kernels/java/kernel.json"))
+        .expect("read the java kernelspec");
+    assert!(
+        !kernelspec.contains("jjava-launcher"),
+        "the java kernelspec starts the kernel's JVM through JJava's launcher JVM, out of the parent-death \
+         signal's reach: run scripts/setup --kernels python,java to write the one that starts it directly"
+    );
     let env = Env::new();
     let (course, spec, out_dir) = build_example(&env, "java-course");
     let executed = [

@@ -87,7 +87,13 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(60);
 
 /// The kernel process: a child of ours, or of a fork server.
 enum Process {
-    Spawned(tokio::process::Child),
+    /// Started from its kernelspec's command, its group guarded: a
+    /// launcher may fork the kernel itself (JJava's launcher JVM does),
+    /// which the parent-death signal would not reach.
+    Spawned {
+        child: tokio::process::Child,
+        _guard: clx_sys::process::GroupGuard,
+    },
     Forked(ForkedChild),
 }
 
@@ -95,7 +101,7 @@ impl Process {
     /// Wait for the process to exit; its exit status as text. Cancel-safe.
     async fn wait(&mut self) -> String {
         match self {
-            Process::Spawned(child) => match child.wait().await {
+            Process::Spawned { child, .. } => match child.wait().await {
                 Ok(status) => status.to_string(),
                 Err(e) => format!("no exit status ({e})"),
             },
@@ -105,7 +111,7 @@ impl Process {
 
     fn pid(&self) -> i32 {
         match self {
-            Process::Spawned(child) => child.id().map(|p| p as i32).unwrap_or(0),
+            Process::Spawned { child, .. } => child.id().map(|p| p as i32).unwrap_or(0),
             Process::Forked(child) => child.pid,
         }
     }
@@ -118,7 +124,7 @@ impl Drop for Process {
     /// then started the kernel's own JVM, which would live on. Once reaped
     /// the child has no id, so no group that reused the number is touched.
     fn drop(&mut self) {
-        if let Process::Spawned(child) = self {
+        if let Process::Spawned { child, .. } = self {
             if let Some(pid) = child.id() {
                 // SAFETY: only signals the kernel's own process group (it
                 // called setsid), whose leader is not reaped yet.
@@ -665,10 +671,10 @@ fn spawn(
         .stdout(log)
         .stderr(log2)
         .kill_on_drop(true);
-    let _guard = SPAWN_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _lock = SPAWN_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     // Held until the child is spawned, so no other kernel can be handed
     // these ports in between.
-    let _reserved = if wire == Wire::Tcp {
+    let reserved = if wire == Wire::Tcp {
         let (ports, listeners) = launch::reserve_ports()?;
         info.transport = Transport::TCP;
         info.ip = "127.0.0.1".into();
@@ -679,7 +685,30 @@ fn spawn(
     };
     files.write_connection(info)?;
     let child = cmd.spawn().map_err(|e| KernelError::Spawn { argv: argv.join(" "), source: e })?;
-    Ok(Process::Spawned(child))
+    // The guard is a copy of this process that never execs: forked while
+    // the reserved ports are still open here, it would hold them until it
+    // closes its descriptors, and the kernel could not bind them. Still
+    // under the spawn lock, so no other start's reserved ports are open.
+    drop(reserved);
+    let Some(pid) = child.id() else {
+        return Err(KernelError::DiedAtStart {
+            name: spec.name.clone(),
+            status: "exited".into(),
+            log: files.log_tail(),
+        });
+    };
+    match clx_sys::process::GroupGuard::start(pid) {
+        Ok(guard) => Ok(Process::Spawned { child, _guard: guard }),
+        Err(e) => {
+            // SAFETY: only signals the kernel's own process group, whose
+            // leader `child` is not reaped yet.
+            unsafe {
+                libc::killpg(pid as i32, libc::SIGKILL);
+            }
+            let source = std::io::Error::new(e.kind(), format!("cannot fork the guard that kills it with clx: {e}"));
+            Err(KernelError::Spawn { argv: argv.join(" "), source })
+        }
+    }
 }
 
 /// Connect to the kernel's sockets once it listens, racing its exit and

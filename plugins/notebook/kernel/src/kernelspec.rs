@@ -91,6 +91,12 @@ impl Kernelspec {
                 *first = prefix.join("bin/python").to_string_lossy().into_owned();
             }
         }
+        if self.spec.language.eq_ignore_ascii_case("java")
+            && argv.first().is_some_and(|java| Path::new(java).file_name().is_some_and(|n| n == "java"))
+        {
+            let options = crate::launch::jvm_options();
+            argv.splice(1..1, options.split_whitespace().map(str::to_owned));
+        }
         // A deck's run is never looked up again: IPython's input history
         // would only cost each kernel an SQLite file (with a commit at start)
         // in the shared IPython dir and a thread to save it.
@@ -102,5 +108,45 @@ impl Kernelspec {
 
     pub fn interrupt_by_message(&self) -> bool {
         self.spec.interrupt_mode.as_deref() == Some("message")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec_in(data: &Path, name: &str, json: &str) -> Kernelspec {
+        let dir = data.join("kernels").join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("kernel.json"), json).unwrap();
+        find(name, &[data.to_owned()]).unwrap()
+    }
+
+    #[test]
+    fn a_java_kernelspec_running_java_gets_the_deck_jvm_options_right_after_java() {
+        let data = tempfile::tempdir().unwrap();
+        let direct = spec_in(
+            data.path(),
+            "java",
+            r#"{"argv": ["java", "--add-opens", "jdk.jshell/jdk.jshell=ALL-UNNAMED", "-jar",
+                "{resource_dir}/jjava.jar", "{connection_file}"], "display_name": "Java", "language": "java"}"#,
+        );
+        let argv = direct.argv(Path::new("/c.json"));
+        let options: Vec<String> = crate::launch::jvm_options().split_whitespace().map(str::to_owned).collect();
+        assert!(!options.is_empty());
+        assert_eq!(argv[0], "java");
+        assert_eq!(argv[1..=options.len()], options[..], "{argv:?}");
+        assert_eq!(argv[options.len() + 1..options.len() + 3], ["--add-opens", "jdk.jshell/jdk.jshell=ALL-UNNAMED"]);
+        assert_eq!(argv.last().map(String::as_str), Some("/c.json"));
+        let other = spec_in(
+            data.path(),
+            "kotlin",
+            r#"{"argv": ["java", "-jar", "kotlin.jar", "{connection_file}"], "display_name": "K", "language": "kotlin"}"#,
+        );
+        assert_eq!(
+            other.argv(Path::new("/c.json")),
+            ["java", "-jar", "kotlin.jar", "/c.json"],
+            "only Java decks' JVMs"
+        );
     }
 }

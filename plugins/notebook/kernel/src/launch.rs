@@ -61,6 +61,22 @@ const PYTHONHASHSEED: &str = "PYTHONHASHSEED";
 /// The JVM options JJava's launcher hands to the kernel's JVM.
 const JJAVA_JVM_OPTS: &str = "JJAVA_JVM_OPTS";
 
+/// A deck's JVM lives for seconds: the client compiler alone starts it and
+/// compiles jshell's snippets in well under half the CPU time of the tiered
+/// default (a 20-cell deck 3.2 s instead of 7.4 s on the loaded 2-core
+/// machine), and a serial collector suits one short-lived heap.
+const DECK_JVM_OPTS: &str = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC";
+
+/// The options a Java kernel's JVM starts with: `JJAVA_JVM_OPTS` as clx's
+/// environment sets it, else [`DECK_JVM_OPTS`]. A kernelspec that runs
+/// `java` itself gets them on its command line (the one `scripts/setup`
+/// writes starts the kernel's JVM directly, one process the parent-death
+/// signal reaches); JJava's launcher JVM gets them there too and hands the
+/// variable on to the kernel's JVM.
+pub(crate) fn jvm_options() -> String {
+    std::env::var(JJAVA_JVM_OPTS).unwrap_or_else(|_| DECK_JVM_OPTS.to_owned())
+}
+
 /// The environment a kernel of a kernelspec starts with: clx's own (or only
 /// its allowlisted part), the variables clx sets for every kernel, then the
 /// kernelspec's `env`. A fork server starts with the same, so a forked
@@ -97,12 +113,7 @@ impl LaunchEnv {
             vars.push(("NO_COLOR".into(), "1".into()));
         }
         if spec.spec.language.eq_ignore_ascii_case("java") && std::env::var_os(JJAVA_JVM_OPTS).is_none() {
-            // A deck's JVM lives for seconds: the client compiler alone
-            // starts it and compiles jshell's snippets in well under half the
-            // CPU time of the tiered default (a 20-cell deck 3.2 s instead of
-            // 7.4 s on the loaded 2-core machine), and a serial collector
-            // suits one short-lived heap.
-            vars.push((JJAVA_JVM_OPTS.into(), "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC".into()));
+            vars.push((JJAVA_JVM_OPTS.into(), DECK_JVM_OPTS.into()));
         }
         if let Some(env) = &spec.spec.env {
             vars.extend(env.iter().map(|(k, v)| (k.into(), v.into())));
