@@ -750,8 +750,7 @@ impl<'a> Recorded<'a> {
 /// ran out with attempts left (looked for only when none is pending, so the
 /// usual claim walks only the pending jobs' index). A late worker's outcome
 /// changes nothing. Its row: the claimed job's id, payload and cache key,
-/// NULL when none, and whether job `$2` has ended (recorded now, or ended
-/// before: cancelled, failed by the host).
+/// NULL when none, and whether the outcome of job `$2` was recorded.
 ///
 /// The parts run on one snapshot, so the claim cannot see the recorded
 /// job finished: it skips that job by id instead, and the worker's row is
@@ -766,9 +765,7 @@ fn settle_sql(filter: Option<&str>) -> String {
     let counters = "jobs_done = jobs_done + (SELECT count(*) FROM recorded r WHERE r.status = 'done'),
                     jobs_failed = jobs_failed + (SELECT count(*) FROM recorded r WHERE r.status = 'failed')";
     let notify = format!("SELECT count(pg_notify('{SESSION_CHANNEL}' || r.session, r.id::TEXT)) FROM recorded r");
-    // On the statement's snapshot the job still shows as it was before.
-    let ended = "EXISTS (SELECT 1 FROM recorded)
-                 OR EXISTS (SELECT 1 FROM clx_jobs e WHERE e.id=$2 AND e.status IN ('done','failed','cancelled'))";
+    let ended = "EXISTS (SELECT 1 FROM recorded)";
     let Some(filter) = filter else {
         return format!(
             "WITH {recorded},
@@ -832,7 +829,21 @@ fn settle(
     }
     let row = c.query_one(&settle_sql(claim.map(|(filter, _, _)| filter)), &params)?;
     let taken = row.get::<_, Option<i64>>(0).map(|id| (JobId(id), row.get(1), CacheKey::from_stored(row.get(2))));
-    Ok((row.get(4), taken))
+    let recorded: bool = row.get(4);
+    // A job whose outcome was not recorded may have ended without it
+    // (cancelled, failed by the host); asked only then, so the usual job
+    // costs no second statement.
+    let ended = match id {
+        Some(id) if !recorded => has_ended(c, id)?,
+        _ => recorded,
+    };
+    Ok((ended, taken))
+}
+
+/// Whether job `id` is in a terminal state.
+fn has_ended(c: &mut PgClient, id: i64) -> Result<bool, postgres::Error> {
+    let rows = c.query("SELECT 1 FROM clx_jobs WHERE id=$1 AND status IN ('done','failed','cancelled')", &[&id])?;
+    Ok(!rows.is_empty())
 }
 
 /// After a lost reply: the job the claim numbered `token` took, if that
