@@ -765,12 +765,12 @@ fn settle_sql(filter: Option<&str>) -> String {
     let counters = "jobs_done = jobs_done + (SELECT count(*) FROM recorded r WHERE r.status = 'done'),
                     jobs_failed = jobs_failed + (SELECT count(*) FROM recorded r WHERE r.status = 'failed')";
     let notify = format!("SELECT count(pg_notify('{SESSION_CHANNEL}' || r.session, r.id::TEXT)) FROM recorded r");
-    let ended = "EXISTS (SELECT 1 FROM recorded)";
+    let was_recorded = "EXISTS (SELECT 1 FROM recorded)";
     let Some(filter) = filter else {
         return format!(
             "WITH {recorded},
              worker AS (UPDATE clx_workers SET {counters} WHERE id=$1 AND EXISTS (SELECT 1 FROM recorded))
-             SELECT NULL::BIGINT, NULL::TEXT, NULL::TEXT, ({notify}), {ended}"
+             SELECT NULL::BIGINT, NULL::TEXT, NULL::TEXT, ({notify}), {was_recorded}"
         );
     };
     // A worker recorded dead or stopped keeps that state: it only counts.
@@ -796,7 +796,8 @@ fn settle_sql(filter: Option<&str>) -> String {
                                     ELSE (SELECT id FROM claimed) END,
                  heartbeat = CASE WHEN status IN ('dead','stopped') THEN heartbeat ELSE {NOW} END
              WHERE id=$1)
-         SELECT c.id, c.payload, c.cache_key, ({notify}), {ended} FROM (VALUES (1)) AS one LEFT JOIN claimed c ON true"
+         SELECT c.id, c.payload, c.cache_key, ({notify}), {was_recorded}
+         FROM (VALUES (1)) AS one LEFT JOIN claimed c ON true"
     )
 }
 
