@@ -3,7 +3,13 @@
 //! on a throwaway cluster of its own (one database per rule).
 
 use clx::report::Location;
-use clx::run::worker::{release, JobSlot};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use clx::run::protocol::Event;
+use clx::run::worker::{release, told, JobSlot};
 use clx::store::job::JobPayload;
 use clx::store::{
     BlobHash, Cache, CacheEntry, CacheKey, ErrorCategory, JobError, JobId, JobOutcome, JobStatus, Lookup, NewJob,
@@ -58,9 +64,13 @@ impl Store {
     }
 
     fn postgres(cluster: &PgCluster, database: &str) -> Store {
-        let url = cluster.database(database);
+        Store::at(&cluster.database(database))
+    }
+
+    /// A PostgreSQL store at `url`.
+    fn at(url: &str) -> Store {
         let dir = tempfile::tempdir().unwrap();
-        let location = StoreLocation::resolve(Some(&url), dir.path(), dir.path()).unwrap();
+        let location = StoreLocation::resolve(Some(url), dir.path(), dir.path()).unwrap();
         Store { location, _dir: dir }
     }
 }
@@ -145,6 +155,7 @@ rules!(
     a_released_job_goes_back_to_pending_only_while_its_worker_holds_it,
     a_heartbeat_answer_about_a_finished_job_never_stops_the_next_one,
     a_stop_for_an_earlier_claim_of_a_retried_job_never_stops_its_new_claim,
+    a_worker_tells_its_host_a_job_taken_over_from_it_was_dropped_not_done,
 );
 
 rules!(
@@ -581,6 +592,151 @@ fn a_stop_for_an_earlier_claim_of_a_retried_job_never_stops_its_new_claim(store:
     let again = again.unwrap();
     assert_eq!(again.job, ids[0]);
     assert!(!slot.is_stopped(again), "the new claim of the retried job was stopped by the old one's answer");
+}
+
+fn a_worker_tells_its_host_a_job_taken_over_from_it_was_dropped_not_done(store: &Store) {
+    let (q, s, id, lost, other) = a_job_taken_over(store);
+    let late = q.hand_over(s, lost, id, JobOutcome::Done { result: "stale" }, &types("a")).unwrap();
+    assert_eq!(told(id, late.ended), Event::Dropped(id), "the job still runs under the other worker");
+    let own = q.hand_over(s, other, id, JobOutcome::Done { result: "fresh" }, &types("a")).unwrap();
+    assert_eq!(told(id, own.ended), Event::Done(id));
+
+    // A job that ended before its worker reported (cancelled) has ended all
+    // the same: its host lands it as it is.
+    let next = q.submit(s, new_job("y", 0, &key("k2"))).unwrap();
+    q.claim(s, other, &types("a")).unwrap();
+    q.cancel(&[next]).unwrap();
+    let cancelled = q.hand_over(s, other, next, JobOutcome::Done { result: "{}" }, &types("a")).unwrap();
+    assert_eq!(told(next, cancelled.ended), Event::Done(next));
+    assert_eq!(q.job(next).unwrap().status, JobStatus::Cancelled);
+}
+
+/// A TCP relay to a PostgreSQL server that can lose the reply to a
+/// statement the server committed, as a dropped connection or a server
+/// restart does: armed, it holds back what the server sends until
+/// `ReadyForQuery`, and when a `CommandComplete` was among it, drops it all
+/// and closes the connection.
+struct Relay {
+    port: u16,
+    lose_next_reply: Arc<AtomicBool>,
+    connections: Arc<AtomicUsize>,
+}
+
+impl Relay {
+    fn to(server: u16) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let relay = Relay { port, lose_next_reply: Arc::default(), connections: Arc::new(AtomicUsize::new(0)) };
+        let (lose, connections) = (Arc::clone(&relay.lose_next_reply), Arc::clone(&relay.connections));
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                connections.fetch_add(1, Ordering::SeqCst);
+                let upstream = TcpStream::connect(("127.0.0.1", server)).unwrap();
+                let (mut from_client, mut to_server) = (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+                std::thread::spawn(move || std::io::copy(&mut from_client, &mut to_server));
+                let lose = Arc::clone(&lose);
+                std::thread::spawn(move || relay_replies(upstream, client, &lose));
+            }
+        });
+        relay
+    }
+
+    fn lose_next_reply(&self) {
+        self.lose_next_reply.store(true, Ordering::SeqCst);
+    }
+}
+
+/// The server's messages (a type byte, a length, the rest) to the client.
+fn relay_replies(mut server: TcpStream, mut client: TcpStream, lose: &AtomicBool) {
+    let mut held = Vec::new();
+    let mut completed = false;
+    loop {
+        let mut header = [0u8; 5];
+        if server.read_exact(&mut header).is_err() {
+            break;
+        }
+        let len = u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
+        let mut body = vec![0u8; len - 4];
+        if server.read_exact(&mut body).is_err() {
+            break;
+        }
+        held.extend_from_slice(&header);
+        held.extend_from_slice(&body);
+        completed |= header[0] == b'C';
+        let ready = header[0] == b'Z';
+        if ready && completed && lose.swap(false, Ordering::SeqCst) {
+            break;
+        }
+        if ready || !lose.load(Ordering::SeqCst) {
+            if client.write_all(&held).is_err() {
+                break;
+            }
+            held.clear();
+            completed = false;
+        }
+    }
+    let _ = client.shutdown(std::net::Shutdown::Both);
+    let _ = server.shutdown(std::net::Shutdown::Both);
+}
+
+/// The server committed a claim but its reply never came: the queue
+/// connects again and runs the claim again, which returns the job the
+/// claim took instead of taking a second one (that one would stay running
+/// under a worker that never heard of it until its lease ran out, using
+/// up an attempt). The same for a claim that records the last outcome.
+#[test]
+fn a_claim_whose_reply_was_lost_takes_no_second_job() {
+    let cluster = PgCluster::start();
+    let (store, relay) = relayed(&cluster);
+    let q = store.open();
+    let s = q.start_session("s").unwrap();
+    let (k1, k2, k3) = (key("1"), key("2"), key("3"));
+    let ids = q.submit_many(s, &[new_job("x", 2, &k1), new_job("y", 1, &k2), new_job("z", 0, &k3)]).unwrap();
+    let w = q.register_worker(s, &types("a"), 1).unwrap();
+
+    relay.lose_next_reply();
+    assert_eq!(q.claim(s, w, &types("a")).unwrap().map(|j| j.id), Some(ids[0]));
+    assert_eq!(relay.connections.load(Ordering::SeqCst), 2, "the reply was lost and the queue connected again");
+    let status = |id: JobId| q.job(id).unwrap().status;
+    assert_eq!((status(ids[1]), status(ids[2])), (JobStatus::Pending, JobStatus::Pending), "no second job taken");
+    assert_eq!(q.job(ids[0]).unwrap().attempts, 1);
+
+    relay.lose_next_reply();
+    let handover = q.hand_over(s, w, ids[0], JobOutcome::Done { result: "{}" }, &types("a")).unwrap();
+    assert_eq!(relay.connections.load(Ordering::SeqCst), 3);
+    assert!(handover.ended, "the outcome was recorded by the statement whose reply was lost");
+    assert_eq!(handover.next.map(|j| j.id), Some(ids[1]));
+    assert_eq!((status(ids[0]), status(ids[2])), (JobStatus::Done, JobStatus::Pending), "no second job taken");
+    let record = q.workers(false).unwrap().into_iter().find(|r| r.id == w).unwrap();
+    assert_eq!((record.current_job, record.jobs_done), (Some(ids[1]), 1), "the outcome counted once");
+}
+
+/// A submission the server committed without its reply arriving is not
+/// inserted again when the queue runs it again: the ids of the jobs it
+/// inserted come back.
+#[test]
+fn a_submission_whose_reply_was_lost_inserts_its_jobs_once() {
+    let cluster = PgCluster::start();
+    let (store, relay) = relayed(&cluster);
+    let q = store.open();
+    let s = q.start_session("s").unwrap();
+    let (k1, k2) = (key("1"), key("2"));
+    relay.lose_next_reply();
+    let ids = q.submit_many(s, &[new_job("x", 0, &k1), new_job("y", 0, &k2)]).unwrap();
+    assert_eq!(relay.connections.load(Ordering::SeqCst), 2, "the reply was lost and the queue connected again");
+    let mut all: Vec<JobId> = q.jobs(Some(s), None, 10).unwrap().iter().map(|j| j.id).collect();
+    all.sort();
+    assert_eq!(all, ids, "each job once, under the ids returned");
+    assert_eq!(q.job(ids[0]).unwrap().source, "x");
+}
+
+/// A store on a database of `cluster` reached through a [`Relay`].
+fn relayed(cluster: &PgCluster) -> (Store, Relay) {
+    let url = cluster.database("relayed");
+    let port: u16 = url.rsplit_once(':').and_then(|(_, rest)| rest.split('/').next()).unwrap().parse().unwrap();
+    let relay = Relay::to(port);
+    (Store::at(&url.replace(&format!(":{port}/"), &format!(":{}/", relay.port))), relay)
 }
 
 /// SQLite tells a dead host by its pid; the shared queue by its heartbeat.

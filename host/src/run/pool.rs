@@ -414,7 +414,14 @@ impl Pool {
                 slot.current = None;
                 self.pending_events.push_back(PoolEvent::Finished(job));
             }
-            // A worker that gave a stopped job back says no `done` for it.
+            // Not this worker's to finish any more: should the worker die
+            // now, the job is not its to requeue.
+            News::Event(Event::Dropped(job)) => {
+                if slot.current.is_some_and(|(current, _)| current == job) {
+                    slot.current = None;
+                }
+                tracing::debug!("job {}: its worker let go of it; waiting for its outcome", job.0);
+            }
             News::Event(Event::Idle) => slot.current = None,
             News::Event(Event::Log { job, level, message }) => {
                 self.pending_events.push_back(PoolEvent::Log { job, level, message })

@@ -35,8 +35,13 @@ pub enum Event {
     /// The worker claimed this job and began converting it; the job's
     /// deadline runs from here.
     Started(JobId),
-    /// The job's outcome is committed to the queue.
+    /// The job has ended in the queue: the worker's outcome is committed,
+    /// or the job ended before it (cancelled).
     Done(JobId),
+    /// The worker let go of the job without its outcome recorded: another
+    /// worker took it over (its lease ran out) or it is back in the queue.
+    /// Its real outcome is still to come; the host waits for it.
+    Dropped(JobId),
     /// No job left to claim; the worker waits for a line on its stdin.
     Idle,
     /// The plugin logged while converting `job`.
@@ -71,6 +76,7 @@ impl Event {
             "ready" => Event::Ready(WorkerId(id()?)),
             "started" => Event::Started(JobId(id()?)),
             "done" => Event::Done(JobId(id()?)),
+            "dropped" => Event::Dropped(JobId(id()?)),
             "idle" => Event::Idle,
             "log" => {
                 let mut parts = arg.splitn(3, ' ');
@@ -97,6 +103,7 @@ impl Event {
             Event::Ready(w) => format!("ready {}\n", w.0),
             Event::Started(j) => format!("started {}\n", j.0),
             Event::Done(j) => format!("done {}\n", j.0),
+            Event::Dropped(j) => format!("dropped {}\n", j.0),
             Event::Idle => "idle\n".to_owned(),
             Event::Log { job, level, message } => format!("log {} {} {}\n", level_name(*level), job.0, json(message)),
             Event::Progress { job, done, total, message } => {
@@ -157,6 +164,7 @@ mod tests {
             Event::Ready(WorkerId(3)),
             Event::Started(JobId(7)),
             Event::Done(JobId(7)),
+            Event::Dropped(JobId(8)),
             Event::Idle,
             Event::Log { job: JobId(7), level: LogLevel::Warn, message: "two\nlines \u{1b}[31mred\u{1b}[0m".into() },
             Event::Progress { job: JobId(7), done: 2, total: 5, message: "cell 2 of 5".into() },

@@ -4,8 +4,8 @@
 //! SQLite is the record of every job; the pipes to the host only make things
 //! fast. The host writes `jobs` on the worker's stdin when there is new work
 //! and closes stdin to stop it; the worker writes one line per event on stdout
-//! (`ready`, `started`, `done`, `idle`), so the host learns of a finished job
-//! within milliseconds instead of polling the database.
+//! (`ready`, `started`, `done`, `dropped`, `idle`), so the host learns of a
+//! finished job within milliseconds instead of polling the database.
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -264,11 +264,9 @@ pub fn run(config: WorkerConfig) -> Result<(), WorkerError> {
             if slot.is_stopped(claim) {
                 // Its job is not this worker's any more (or not wanted):
                 // the stopped converter's output is nobody's result.
-                let settled = release(&*queue, worker, claim)?;
+                let ended = release(&*queue, worker, claim)?;
                 next = queue.claim(config.session, worker, &config.job_types)?;
-                if settled {
-                    send(Event::Done(job.id))?;
-                }
+                send(told(job.id, ended))?;
                 kill_leftovers();
                 continue;
             }
@@ -278,8 +276,9 @@ pub fn run(config: WorkerConfig) -> Result<(), WorkerError> {
                 Err(error) => JobOutcome::Failed { error, result: None },
             };
             // The outcome and the next claim share one commit.
-            next = queue.finish_and_claim(config.session, worker, job.id, outcome, &config.job_types)?;
-            send(Event::Done(job.id))?;
+            let handover = queue.hand_over(config.session, worker, job.id, outcome, &config.job_types)?;
+            next = handover.next;
+            send(told(job.id, handover.ended))?;
             kill_leftovers();
         }
         send(Event::Idle)?;
@@ -294,6 +293,19 @@ pub fn run(config: WorkerConfig) -> Result<(), WorkerError> {
                 return Ok(());
             }
         }
+    }
+}
+
+/// What the worker tells its host about a job it let go of: `done` when
+/// the job has ended, so the host lands it; `dropped` when its outcome was
+/// not recorded and the job has not ended (another worker took it over
+/// before this one's heartbeat noticed, or it is back in the queue), so the
+/// host waits for its real outcome instead of landing a job still running.
+pub fn told(job: JobId, ended: bool) -> Event {
+    if ended {
+        Event::Done(job)
+    } else {
+        Event::Dropped(job)
     }
 }
 

@@ -24,7 +24,7 @@ pub use entry::{BlobHash, CacheEntry, CacheKey, CacheKeyBuilder, CacheStats, Sto
 pub use error::{BackendError, CacheError, QueueError};
 pub use job::{ClaimedJob, NewJob};
 pub use location::{StoreLocation, QUEUE_URL_VAR};
-pub use queue::{requirement, FinishedFeed, Queue, SharedQueue};
+pub use queue::{requirement, FinishedFeed, Handover, Queue, SharedQueue};
 pub use record::{
     now, ErrorCategory, JobError, JobId, JobOutcome, JobRecord, JobStatus, Recovered, Requeued, ServerRecord,
     SessionId, SessionRecord, SessionStatus, WorkerId, WorkerRecord, WorkerStatus, MAX_ATTEMPTS,

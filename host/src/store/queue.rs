@@ -12,9 +12,14 @@
 //!   with other machines also gives each claim a lease that the worker's
 //!   heartbeat extends, and a job whose lease ran out is claimed again while
 //!   attempts remain.
+//! * **Once.** A claim takes at most one job, and a submission inserts its
+//!   jobs once, however often either is tried: a backend that runs one
+//!   again after losing its reply (the server committed it, the connection
+//!   dropped) returns what the first run did instead of doing it again.
 //! * **Fence.** A worker's outcome is recorded only while the worker still
 //!   owns the job (`worker = me AND status = 'running'`): a late worker's
-//!   result is dropped, a cancelled job stays cancelled, a job the pool
+//!   result is dropped, and the worker learns it, so its host waits for the
+//!   job's real outcome; a cancelled job stays cancelled, a job the pool
 //!   requeued or failed keeps what the pool decided. The heartbeat answers
 //!   by the same test, and its answer is about the claim it asked for: a
 //!   worker stops a job only for the claim the queue said it lost, never
@@ -219,7 +224,18 @@ pub trait Queue: Send {
 
     /// [`Queue::finish`] and [`Queue::claim`] in one transaction, so a worker
     /// that runs job after job pays one commit per job. The next job is
-    /// claimed whether or not the outcome could be recorded.
+    /// claimed whether or not the outcome could be recorded; the answer says
+    /// whether the finished job has ended.
+    fn hand_over(
+        &self,
+        session: SessionId,
+        worker: WorkerId,
+        id: JobId,
+        outcome: JobOutcome<'_>,
+        job_types: &[String],
+    ) -> Result<Handover, QueueError>;
+
+    /// [`Queue::hand_over`], for a caller that needs only the next job.
     fn finish_and_claim(
         &self,
         session: SessionId,
@@ -227,7 +243,9 @@ pub trait Queue: Send {
         id: JobId,
         outcome: JobOutcome<'_>,
         job_types: &[String],
-    ) -> Result<Option<ClaimedJob>, QueueError>;
+    ) -> Result<Option<ClaimedJob>, QueueError> {
+        Ok(self.hand_over(session, worker, id, outcome, job_types)?.next)
+    }
 
     // ---- workers ------------------------------------------------------------
 
@@ -312,6 +330,19 @@ pub trait SharedQueue {
 /// exact plugin library (the cache key covers the library's hash).
 pub fn requirement(job_type: &str, plugin_library: &str) -> String {
     format!("{job_type}@{plugin_library}")
+}
+
+/// What [`Queue::hand_over`] did with a worker's finished job and its next.
+#[derive(Debug)]
+pub struct Handover {
+    /// Whether the finished job has ended: its outcome was recorded now, or
+    /// it ended before (cancelled, failed by the host), so its host can land
+    /// it. `false` when it is not the worker's any more and has not ended
+    /// (another worker took it over, or it is back in the queue): its real
+    /// outcome is still to come.
+    pub ended: bool,
+    /// The job claimed next, if any.
+    pub next: Option<ClaimedJob>,
 }
 
 /// A running announcement of finished jobs (see

@@ -5,8 +5,10 @@
 //!
 //! One [`PgConn`] per thread, like the SQLite side. A connection lost to a
 //! restarting server is re-established and the statement retried for a
-//! while: every statement here is either idempotent or fenced by the job's
-//! worker, so running one again cannot record anything twice.
+//! while. A statement whose reply was lost may have committed, so what runs
+//! again must not do twice what it did once (see the list in
+//! [`queue`]'s module doc): every statement here is idempotent, fenced by
+//! the job's worker, or (a claim) finds what it did the first time.
 //!
 //! Every statement is prepared once per connection and kept: the server
 //! parses and plans it once, and each later use is one round trip that only
@@ -95,6 +97,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
         "CREATE INDEX clx_jobs_pending_in_session ON clx_jobs(session, priority DESC, id) WHERE status = 'pending';
          CREATE INDEX clx_jobs_pending ON clx_jobs(priority DESC, id) WHERE status = 'pending';",
     ),
+    // The claim that took a running job and the submission that inserted a
+    // job, each numbered by the process that made it: run again after its
+    // reply was lost, either finds what it did the first time.
+    (4, "ALTER TABLE clx_jobs ADD COLUMN claim_token BIGINT, ADD COLUMN submit_token BIGINT;"),
 ];
 
 /// The schema version this clx writes and understands.
@@ -360,6 +366,26 @@ impl PgConn {
             }
             delay = (delay * 2).min(Duration::from_secs(2));
         }
+    }
+
+    /// [`PgConn::with`] for a statement that must not do twice what it did
+    /// once: every try after the first runs `done_before` first, which
+    /// finds what an earlier try did if it committed (only its reply was
+    /// lost), and `op` runs only when that found nothing.
+    pub fn with_once<T>(
+        &self,
+        mut done_before: impl FnMut(&mut PgClient) -> Result<Option<T>, postgres::Error>,
+        mut op: impl FnMut(&mut PgClient) -> Result<T, postgres::Error>,
+    ) -> Result<T, PgError> {
+        let mut tried = false;
+        self.with(|c| {
+            if std::mem::replace(&mut tried, true) {
+                if let Some(done) = done_before(c)? {
+                    return Ok(done);
+                }
+            }
+            op(c)
+        })
     }
 
     fn listen_again(&self, client: &mut Client) -> Result<(), PgError> {

@@ -15,6 +15,38 @@
 //!   identity differs from its own; the job then waits for another worker.
 //! * New work is announced on `clx_jobs`, finished work on
 //!   `clx_session_<id>`: workers and hosts sleep until told.
+//!
+//! [`PgConn::with`] runs a statement again after a reconnect, and the
+//! first run may have committed with only its reply lost. What a second
+//! run does, statement by statement:
+//!
+//! * A claim (alone, with an outcome, or a remote worker's) and a
+//!   submission would do their work twice: a second job claimed, a session's
+//!   jobs inserted twice. Each carries a token made once per call and kept
+//!   over its tries, written into the rows it writes; a try after the
+//!   first looks for those rows before it does anything (a claim: the job
+//!   running under this worker with its token; a submission: the session's
+//!   jobs with its token). The token is a counter of this process: only the
+//!   process that registered a worker claims for it, and only the host of
+//!   a session submits to it. The extra look costs only tries after a
+//!   reconnect, never the first.
+//! * An outcome, a heartbeat's hold, `refuse`, `fail_running` and
+//!   `cancel` are fenced by the status they change (and the worker): the
+//!   second run changes nothing, and a worker's counters count only what
+//!   was recorded. `cancel` then counts fewer jobs than it cancelled.
+//! * `requeue` and `release` are fenced the same way; the second run finds
+//!   the job pending and reads [`Requeued::Elsewhere`], which every caller
+//!   treats as "not ended", as it is; the announcement of the pending job
+//!   was sent by the first run.
+//! * `retry`, `fail_pending` and `expire_leases` change only jobs in the
+//!   state they leave behind: the second run finds none and returns fewer
+//!   than were changed; a host learns of jobs failed that way by its
+//!   polling of settled jobs.
+//! * Heartbeats, progress, ending a worker or a session, reaping: the same
+//!   values written again.
+//! * Starting a session or registering a worker inserts a second row; the
+//!   first, never used, is reaped like any host or worker that stopped
+//!   beating.
 
 use postgres::types::ToSql;
 use postgres::Row;
@@ -28,7 +60,7 @@ use crate::report::Location;
 use crate::store::entry::CacheKey;
 use crate::store::error::QueueError;
 use crate::store::job::{ClaimedJob, NewJob};
-use crate::store::queue::{requirement, FinishedFeed, Queue, SharedQueue};
+use crate::store::queue::{requirement, FinishedFeed, Handover, Queue, SharedQueue};
 use crate::store::record::{
     ErrorCategory, JobError, JobId, JobOutcome, JobRecord, JobStatus, Requeued, ServerRecord, SessionId, SessionRecord,
     SessionStatus, WorkerId, WorkerRecord, WorkerStatus, MAX_ATTEMPTS,
@@ -53,10 +85,10 @@ pub fn session_channel(session: SessionId) -> String {
 }
 
 /// What a build's own worker claims: its session's jobs of its types.
-const SESSION_FILTER: &str = "j.session = $8 AND j.job_type = ANY($9)";
+const SESSION_FILTER: &str = "j.session = $9 AND j.job_type = ANY($10)";
 /// What a remote worker claims: jobs whose requirement it meets, of a
 /// build still running.
-const SHARED_FILTER: &str = "j.requirement = ANY($8) \
+const SHARED_FILTER: &str = "j.requirement = ANY($9) \
      AND EXISTS (SELECT 1 FROM clx_sessions s WHERE s.id = j.session AND s.status = 'running')";
 
 const JOB_COLUMNS: &str = "id, session, job_type, source, status, attempts, worker, created_at, started_at, \
@@ -143,16 +175,23 @@ impl PgQueue {
         Ok(())
     }
 
-    fn claim_where(
+    /// Record `finished` (when given) and claim by `filter` with its
+    /// parameters `extra`. The claim is numbered once, before the first
+    /// try: a try after a lost reply first looks for the job that number
+    /// already took (see the module doc).
+    fn settle_and_claim(
         &self,
-        filter: &str,
         worker: WorkerId,
+        finished: Option<(JobId, &JobOutcome<'_>)>,
+        filter: &str,
         extra: &[&(dyn ToSql + Sync)],
-    ) -> Result<Option<ClaimedJob>, QueueError> {
-        Ok(self
-            .conn
-            .with(|c| settle(c, worker, None, Some((filter, extra))))?
-            .map(|(id, payload, key)| ClaimedJob::decode(id, &payload, key)))
+    ) -> Result<Handover, QueueError> {
+        let token = Token::next();
+        let (ended, next) = self.conn.with_once(
+            |c| claimed_before(c, worker, token, finished.map(|(id, _)| id)),
+            |c| settle(c, worker, finished, Some((filter, token, extra))),
+        )?;
+        Ok(Handover { ended, next: next.map(|(id, payload, key)| ClaimedJob::decode(id, &payload, key)) })
     }
 
     fn insert_worker(
@@ -339,14 +378,20 @@ impl Queue for PgQueue {
         // One statement for the whole plan. Ids come from a sequence in the
         // order the rows are inserted, which is the arrays' order, so the
         // sorted ids are the jobs' ids in order.
-        let mut ids: Vec<i64> = self
-            .query(
+        let token = Token::next();
+        let inserted_before = |c: &mut PgClient| {
+            let rows =
+                c.query("SELECT id FROM clx_jobs WHERE session=$1 AND submit_token=$2", &[&session.0, &token.0])?;
+            Ok((!rows.is_empty()).then_some(rows))
+        };
+        let rows = self.conn.with_once(inserted_before, |c| {
+            c.query(
                 &format!(
                     "WITH inserted AS (
                          INSERT INTO clx_jobs(session, job_type, source, priority, status, max_attempts, payload,
-                             cache_key, requirement, created_at)
+                             cache_key, requirement, created_at, submit_token)
                          SELECT $1, t.job_type, t.source, t.priority, 'pending', $2, t.payload, t.cache_key,
-                             t.requirement, {NOW}
+                             t.requirement, {NOW}, $9
                          FROM unnest($3::TEXT[], $4::TEXT[], $5::BIGINT[], $6::TEXT[], $7::TEXT[], $8::TEXT[])
                              WITH ORDINALITY AS t(job_type, source, priority, payload, cache_key, requirement, n)
                          ORDER BY t.n
@@ -354,11 +399,10 @@ impl Queue for PgQueue {
                      announced AS (SELECT pg_notify('{JOBS_CHANNEL}', ''))
                      SELECT i.id FROM inserted i, announced"
                 ),
-                &[&session.0, &MAX_ATTEMPTS, &types, &sources, &priorities, &payloads, &keys, &requirements],
-            )?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
+                &[&session.0, &MAX_ATTEMPTS, &types, &sources, &priorities, &payloads, &keys, &requirements, &token.0],
+            )
+        })?;
+        let mut ids: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
         ids.sort_unstable();
         Ok(ids.into_iter().map(JobId).collect())
     }
@@ -522,7 +566,7 @@ impl Queue for PgQueue {
         worker: WorkerId,
         job_types: &[String],
     ) -> Result<Option<ClaimedJob>, QueueError> {
-        self.claim_where(SESSION_FILTER, worker, &[&session.0, &job_types])
+        Ok(self.settle_and_claim(worker, None, SESSION_FILTER, &[&session.0, &job_types])?.next)
     }
 
     fn finish(&self, id: JobId, worker: WorkerId, outcome: JobOutcome<'_>) -> Result<(), QueueError> {
@@ -530,18 +574,15 @@ impl Queue for PgQueue {
         Ok(())
     }
 
-    fn finish_and_claim(
+    fn hand_over(
         &self,
         session: SessionId,
         worker: WorkerId,
         id: JobId,
         outcome: JobOutcome<'_>,
         job_types: &[String],
-    ) -> Result<Option<ClaimedJob>, QueueError> {
-        Ok(self
-            .conn
-            .with(|c| settle(c, worker, Some((id, &outcome)), Some((SESSION_FILTER, &[&session.0, &job_types]))))?
-            .map(|(id, payload, key)| ClaimedJob::decode(id, &payload, key)))
+    ) -> Result<Handover, QueueError> {
+        self.settle_and_claim(worker, Some((id, &outcome)), SESSION_FILTER, &[&session.0, &job_types])
     }
 
     fn register_worker(&self, session: SessionId, job_types: &[String], pid: u32) -> Result<WorkerId, QueueError> {
@@ -615,7 +656,7 @@ impl Queue for PgQueue {
 
 impl SharedQueue for PgQueue {
     fn claim_any(&self, worker: WorkerId, requirements: &[String]) -> Result<Option<ClaimedJob>, QueueError> {
-        self.claim_where(SHARED_FILTER, worker, &[&requirements])
+        Ok(self.settle_and_claim(worker, None, SHARED_FILTER, &[&requirements])?.next)
     }
 
     fn refuse(&self, id: JobId, worker: WorkerId) -> Result<(), QueueError> {
@@ -704,11 +745,12 @@ impl<'a> Recorded<'a> {
 
 /// One statement, so one round trip, that records the outcome of job `$2`
 /// if it is still worker `$1`'s and running, tells its session's host, and,
-/// given a `filter` (binding from `$8`), claims the next job that filter
-/// allows: a pending one, else one whose lease ran out with attempts left
-/// (looked for only when none is pending, so the usual claim walks only
-/// the pending jobs' index). A late worker's outcome changes nothing. Its
-/// row: the claimed job's id, payload and cache key, NULL when none.
+/// given a `filter` (binding from `$9`), claims the next job that filter
+/// allows under the claim's token `$8`: a pending one, else one whose lease
+/// ran out with attempts left (looked for only when none is pending, so the
+/// usual claim walks only the pending jobs' index). A late worker's outcome
+/// changes nothing. Its row: the claimed job's id, payload and cache key,
+/// NULL when none, and whether the outcome of job `$2` was recorded.
 ///
 /// The parts run on one snapshot, so the claim cannot see the recorded
 /// job finished: it skips that job by id instead, and the worker's row is
@@ -723,11 +765,12 @@ fn settle_sql(filter: Option<&str>) -> String {
     let counters = "jobs_done = jobs_done + (SELECT count(*) FROM recorded r WHERE r.status = 'done'),
                     jobs_failed = jobs_failed + (SELECT count(*) FROM recorded r WHERE r.status = 'failed')";
     let notify = format!("SELECT count(pg_notify('{SESSION_CHANNEL}' || r.session, r.id::TEXT)) FROM recorded r");
+    let was_recorded = "EXISTS (SELECT 1 FROM recorded)";
     let Some(filter) = filter else {
         return format!(
             "WITH {recorded},
              worker AS (UPDATE clx_workers SET {counters} WHERE id=$1 AND EXISTS (SELECT 1 FROM recorded))
-             SELECT NULL::BIGINT, NULL::TEXT, NULL::TEXT, ({notify})"
+             SELECT NULL::BIGINT, NULL::TEXT, NULL::TEXT, ({notify}), {was_recorded}"
         );
     };
     // A worker recorded dead or stopped keeps that state: it only counts.
@@ -735,7 +778,7 @@ fn settle_sql(filter: Option<&str>) -> String {
         "WITH {recorded},
          claimed AS (
              UPDATE clx_jobs SET status='running', worker=$1, attempts=attempts+1, started_at={NOW},
-                 lease_until={NOW} + {LEASE_SECS}, result=NULL
+                 lease_until={NOW} + {LEASE_SECS}, result=NULL, claim_token=$8
              WHERE id = coalesce(
                  (SELECT j.id FROM clx_jobs j
                   WHERE {filter} AND j.status = 'pending' AND NOT ($1 = ANY(j.refused_by))
@@ -753,18 +796,23 @@ fn settle_sql(filter: Option<&str>) -> String {
                                     ELSE (SELECT id FROM claimed) END,
                  heartbeat = CASE WHEN status IN ('dead','stopped') THEN heartbeat ELSE {NOW} END
              WHERE id=$1)
-         SELECT c.id, c.payload, c.cache_key, ({notify}) FROM (VALUES (1)) AS one LEFT JOIN claimed c ON true"
+         SELECT c.id, c.payload, c.cache_key, ({notify}), {was_recorded}
+         FROM (VALUES (1)) AS one LEFT JOIN claimed c ON true"
     )
 }
 
+/// A job as a claim returns it: id, payload as stored, cache key.
+type Taken = (JobId, String, CacheKey);
+
 /// Run [`settle_sql`]: record `outcome` (when given) and claim by `filter`
-/// (when given) with its parameters `extra`.
+/// (when given) under its token with its parameters `extra`. Whether the
+/// finished job has ended, and the job claimed.
 fn settle(
     c: &mut PgClient,
     worker: WorkerId,
     finished: Option<(JobId, &JobOutcome<'_>)>,
-    claim: Option<(&str, &[&(dyn ToSql + Sync)])>,
-) -> Result<Option<(JobId, String, CacheKey)>, postgres::Error> {
+    claim: Option<(&str, Token, &[&(dyn ToSql + Sync)])>,
+) -> Result<(bool, Option<Taken>), postgres::Error> {
     let id = finished.map(|(id, _)| id.0);
     let recorded = finished.map(|(_, outcome)| Recorded::of(outcome)).unwrap_or_default();
     let mut params: Vec<&(dyn ToSql + Sync)> = vec![
@@ -776,7 +824,57 @@ fn settle(
         &recorded.category,
         &recorded.result,
     ];
-    params.extend_from_slice(claim.map_or(&[][..], |(_, extra)| extra));
-    let row = c.query_one(&settle_sql(claim.map(|(filter, _)| filter)), &params)?;
-    Ok(row.get::<_, Option<i64>>(0).map(|id| (JobId(id), row.get(1), CacheKey::from_stored(row.get(2)))))
+    if let Some((_, token, extra)) = &claim {
+        params.push(&token.0);
+        params.extend_from_slice(extra);
+    }
+    let row = c.query_one(&settle_sql(claim.map(|(filter, _, _)| filter)), &params)?;
+    let taken = row.get::<_, Option<i64>>(0).map(|id| (JobId(id), row.get(1), CacheKey::from_stored(row.get(2))));
+    let recorded: bool = row.get(4);
+    // A job whose outcome was not recorded may have ended without it
+    // (cancelled, failed by the host); asked only then, so the usual job
+    // costs no second statement.
+    let ended = match id {
+        Some(id) if !recorded => has_ended(c, id)?,
+        _ => recorded,
+    };
+    Ok((ended, taken))
+}
+
+/// Whether job `id` is in a terminal state.
+fn has_ended(c: &mut PgClient, id: i64) -> Result<bool, postgres::Error> {
+    let rows = c.query("SELECT 1 FROM clx_jobs WHERE id=$1 AND status IN ('done','failed','cancelled')", &[&id])?;
+    Ok(!rows.is_empty())
+}
+
+/// After a lost reply: the job the claim numbered `token` took, if that
+/// claim committed and the worker still holds the job, with whether the
+/// job finished with it has ended (the outcome and the claim commit
+/// together). `None` when the claim took nothing, or never ran: then it
+/// runs again.
+fn claimed_before(
+    c: &mut PgClient,
+    worker: WorkerId,
+    token: Token,
+    finished: Option<JobId>,
+) -> Result<Option<(bool, Option<Taken>)>, postgres::Error> {
+    let rows = c.query(
+        "SELECT j.id, j.payload, j.cache_key,
+             EXISTS (SELECT 1 FROM clx_jobs e WHERE e.id=$3 AND e.status IN ('done','failed','cancelled'))
+         FROM clx_jobs j WHERE j.worker=$1 AND j.claim_token=$2 AND j.status='running'",
+        &[&worker.0, &token.0, &finished.map(|id| id.0)],
+    )?;
+    Ok(rows.first().map(|row| (row.get(3), Some((JobId(row.get(0)), row.get(1), CacheKey::from_stored(row.get(2)))))))
+}
+
+/// What numbers a claim or a submission: new for every one this process
+/// makes, the same for every try of one (see the module doc).
+#[derive(Debug, Clone, Copy)]
+struct Token(i64);
+
+impl Token {
+    fn next() -> Token {
+        static MADE: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+        Token(MADE.fetch_add(1, Ordering::Relaxed) + 1)
+    }
 }

@@ -107,15 +107,16 @@ pub(super) fn claim_next(
 
 /// Record how the worker's job ended, only while the worker still owns it:
 /// a cancelled job stays cancelled, and a job requeued or failed by the pool
-/// (the worker was thought lost) keeps what the pool decided.
+/// (the worker was thought lost) keeps what the pool decided. Whether it
+/// was recorded.
 pub(super) fn record_outcome(
     conn: &Connection,
     job: JobId,
     worker: WorkerId,
     outcome: &JobOutcome<'_>,
     finished_at: f64,
-) -> rusqlite::Result<()> {
-    match *outcome {
+) -> rusqlite::Result<bool> {
+    let recorded = match *outcome {
         JobOutcome::Done { result } => conn
             .prepare_cached(
                 "UPDATE jobs SET status='done', finished_at=?3, error_message=NULL, error_location=NULL,
@@ -139,5 +140,10 @@ pub(super) fn record_outcome(
                 result
             ])?,
     };
-    Ok(())
+    Ok(recorded == 1)
+}
+
+/// Whether the job is in a terminal state.
+pub(super) fn has_ended(conn: &Connection, job: JobId) -> rusqlite::Result<bool> {
+    conn.prepare_cached("SELECT 1 FROM jobs WHERE id=?1 AND status IN ('done','failed','cancelled')")?.exists([job.0])
 }

@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use rusqlite::{params, params_from_iter, OptionalExtension};
 
-use super::jobs::{claim_next, insert_job, job_from_row, placeholders, record_outcome, JOB_COLUMNS};
+use super::jobs::{claim_next, has_ended, insert_job, job_from_row, placeholders, record_outcome, JOB_COLUMNS};
 use super::{ImmediateTransaction, SqliteQueue};
 use crate::store::error::QueueError;
 use crate::store::job::{ClaimedJob, NewJob};
-use crate::store::queue::Queue;
+use crate::store::queue::{Handover, Queue};
 use crate::store::record::{
     now, JobError, JobId, JobOutcome, JobRecord, JobStatus, Recovered, Requeued, SessionId, SessionRecord,
     SessionStatus, WorkerId, WorkerRecord, WorkerStatus,
@@ -286,20 +286,20 @@ impl Queue for SqliteQueue {
         Ok(())
     }
 
-    fn finish_and_claim(
+    fn hand_over(
         &self,
         session: SessionId,
         worker: WorkerId,
         id: JobId,
         outcome: JobOutcome<'_>,
         job_types: &[String],
-    ) -> Result<Option<ClaimedJob>, QueueError> {
+    ) -> Result<Handover, QueueError> {
         let t = now();
         let tx = self.conn.unchecked_transaction_immediate()?;
-        record_outcome(&tx, id, worker, &outcome, t)?;
+        let ended = record_outcome(&tx, id, worker, &outcome, t)? || has_ended(&tx, id)?;
         let next = claim_next(&tx, session, worker, job_types, t)?;
         tx.commit()?;
-        Ok(next.map(|(id, payload, key)| ClaimedJob::decode(id, &payload, key)))
+        Ok(Handover { ended, next: next.map(|(id, payload, key)| ClaimedJob::decode(id, &payload, key)) })
     }
 
     fn register_worker(&self, session: SessionId, job_types: &[String], pid: u32) -> Result<WorkerId, QueueError> {
