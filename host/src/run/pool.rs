@@ -513,19 +513,28 @@ impl Pool {
         // A worker records an outcome and claims its next job in one commit,
         // so it can die holding a job it never announced: that one never
         // started converting and goes back to the queue as well.
+        //
+        // Each job goes back only while this worker still holds it: a job
+        // whose heartbeat lapsed may have been taken over by another worker
+        // (a remote one, with PostgreSQL), and that claim must stand.
+        let give_back = |queue: &dyn Queue, job: JobId, error: &JobError| match worker {
+            Some(id) => queue.release(job, id, error),
+            None => queue.requeue(job, error),
+        };
         if let Some(id) = worker {
             for job in self.queue.jobs_held_by(id)? {
                 if current.is_some_and(|(c, _)| c == job) {
                     continue;
                 }
-                let requeued = self.queue.requeue(job, &JobError::worker(reason.clone()))? != Requeued::Terminal;
+                let error = JobError::worker(reason.clone());
+                let requeued = give_back(&*self.queue, job, &error)? != Requeued::Terminal;
                 self.pending_events.push_back(PoolEvent::Lost { job, requeued, reason: reason.clone() });
             }
         }
         if let Some((job, _)) = current {
             let error = JobError::worker(reason.clone());
             let requeued = match retry {
-                Retry::Once => self.queue.requeue(job, &error)? != Requeued::Terminal,
+                Retry::Once => give_back(&*self.queue, job, &error)? != Requeued::Terminal,
                 Retry::No => {
                     self.queue.fail_running(job, &error)?;
                     false
