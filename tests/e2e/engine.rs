@@ -393,6 +393,8 @@ fn an_environment_error_is_not_cached_and_the_job_runs_again() {
     assert!(out.status.success(), "the old error was replayed: {}", stderr(&out));
     assert_eq!(runs_of(&b, "deck.testjob"), 2, "{:?}", b.conversions());
     assert!(!b.course.outputs_ending("img/deck.txt").is_empty());
+    let jobs = stdout(&b.env.run(&["jobs", "list", "--status", "failed"]));
+    assert_eq!(jobs.trim(), "no jobs", "a failure a later build fixed is history");
 }
 
 #[test]

@@ -23,6 +23,12 @@ impl TestUser {
         if !is_root() {
             return None;
         }
+        // Tests of one binary start clusters in parallel threads, and
+        // concurrent `useradd`s of the same name on a fresh machine each
+        // wrote their own entry: a thread then ran initdb as a uid the
+        // next write had removed. One creation at a time.
+        static CREATING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _creating = CREATING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let exists = Command::new("id").arg("-u").arg(name).output().is_ok_and(|o| o.status.success());
         if !exists {
             let out = Command::new("useradd")

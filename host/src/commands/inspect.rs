@@ -151,9 +151,15 @@ pub fn jobs(queue: &QueueArgs, cmd: JobsCommand) -> Result<ExitCode> {
             if status == Some(JobStatus::Failed) {
                 // A failure a later build fixed is history, not a problem:
                 // the same source and job type done by a later job hides it.
-                let done = queue.jobs(None, Some(JobStatus::Done), usize::MAX >> 1)?;
+                // One pass over the done jobs (the latest per source and
+                // type), not one per failure: a long-lived queue holds many.
+                let mut latest_done = std::collections::HashMap::new();
+                for d in queue.jobs(None, Some(JobStatus::Done), usize::MAX >> 1)? {
+                    let id = latest_done.entry((d.job_type, d.source)).or_insert(d.id.0);
+                    *id = (*id).max(d.id.0);
+                }
                 jobs.retain(|f| {
-                    !done.iter().any(|d| d.id.0 > f.id.0 && d.job_type == f.job_type && d.source == f.source)
+                    latest_done.get(&(f.job_type.clone(), f.source.clone())).is_none_or(|&done| done < f.id.0)
                 });
             }
             if jobs.is_empty() {
