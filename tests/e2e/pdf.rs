@@ -19,13 +19,14 @@ fn deck(word: &str) -> String {
 }
 
 fn pdf_text(pdf: &Path) -> String {
-    let out = Command::new("pdftotext").arg(pdf).arg("-").output().expect("pdftotext (scripts/setup installs it)");
+    let out =
+        Command::new("pdftotext").arg(pdf).arg("-").output().expect("pdftotext (scripts/setup --tests installs it)");
     assert!(out.status.success(), "pdftotext: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn page_count(pdf: &Path) -> usize {
-    let out = Command::new("pdfinfo").arg(pdf).output().expect("pdfinfo (scripts/setup installs it)");
+    let out = Command::new("pdfinfo").arg(pdf).output().expect("pdfinfo (scripts/setup --tests installs it)");
     let info = String::from_utf8_lossy(&out.stdout).into_owned();
     info.lines()
         .find_map(|l| l.strip_prefix("Pages:"))
