@@ -475,6 +475,20 @@ pub fn output_tail(output: &std::process::Output, max: usize) -> String {
     lines[lines.len().saturating_sub(max)..].join("\n")
 }
 
+/// The environment variable [`serving`] reads; `clx worker serve` sets it
+/// to `1` in its own environment before it makes a converter.
+pub const SERVING_ENV: &str = "CLX_SERVING";
+
+/// Whether the converters of this process serve builds as a daemon
+/// (`clx worker serve`) rather than work for one build. A daemon's
+/// converter may start ahead what the builds it served before will need
+/// again (the notebook plugin starts the kernel server of the course
+/// environment it built last), which a build's own worker, gone with its
+/// build and perhaps working for another course, should not.
+pub fn serving() -> bool {
+    std::env::var_os(SERVING_ENV).is_some_and(|v| v == "1")
+}
+
 /// The environment variable [`shared_dir`] reads; the host sets it for the
 /// workers it starts.
 pub const SHARED_DIR_ENV: &str = "CLX_SHARED_DIR";

@@ -675,3 +675,62 @@ fn a_serving_worker_starts_each_converter_once_for_its_identity_and_its_first_jo
     assert_eq!(started.lines().count(), 1, "one converter asked for the identity and then serving: {started}");
     server.stop();
 }
+
+/// The processes running a Python of an environment under `envs`.
+fn env_pythons(envs: &Path) -> Vec<u32> {
+    use std::os::unix::ffi::OsStrExt;
+    live_processes()
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| {
+                let program = cmdline.split(|&b| b == 0).next().unwrap_or_default();
+                program.starts_with(envs.as_os_str().as_bytes())
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn a_serving_worker_starts_the_kernel_server_of_the_environment_it_built_last_before_a_build_asks() {
+    let cluster = PgCluster::start();
+    let url = cluster.database("ahead");
+    let course = example_course();
+    let local = Env::new();
+    // The worker's machine built the course once (its environment among
+    // what it keeps), as a daemon that served it before has.
+    let server = Server::start_with(&url, None, |home, _| {
+        let out = local
+            .clx()
+            .env("CLX_HOME", home.join("state"))
+            .arg("build")
+            .arg(course.path().join(SPEC))
+            .output()
+            .expect("run clx");
+        assert!(out.status.success(), "local build: {}", stderr(&out));
+    });
+    let envs = server.home.path().join("state/envs");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while env_pythons(&envs).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let ahead = env_pythons(&envs);
+    assert!(!ahead.is_empty(), "no kernel server of the environment started: {}", server.log());
+
+    let expected = file_tree(&course.path().join("output"));
+    let fresh = example_course();
+    let out = Env::new()
+        .clx()
+        .env("CLX_QUEUE_URL", &url)
+        .args(["build", "--local-workers", "0"])
+        .arg(fresh.path().join(SPEC))
+        .output()
+        .expect("run clx");
+    assert!(out.status.success(), "{}\n{}", stderr(&out), server.log());
+    assert_same_tree(&fresh.path().join("output"), &expected, "a build on the started server");
+    assert!(
+        ahead.iter().all(|pid| Path::new(&format!("/proc/{pid}")).exists()),
+        "the server started ahead was replaced instead of used: {}",
+        server.log()
+    );
+    server.stop();
+}

@@ -37,11 +37,12 @@ pub fn run(global: &GlobalArgs, args: WorkerArgs) -> Result<ExitCode> {
 /// `clx worker serve`: serve every build that uses the same PostgreSQL
 /// database, until SIGTERM or Ctrl-C.
 fn serve(global: &GlobalArgs, queue: &QueueArgs, args: &ServeArgs) -> Result<ExitCode> {
+    // Read by plugins when they make a converter; set while this process
+    // has no other thread.
     if args.sandbox {
-        // Read by the notebook plugin when it makes a converter; set while
-        // this process has no other thread.
         std::env::set_var("CLX_SANDBOX", "1");
     }
+    std::env::set_var(clx_plugin_api::SERVING_ENV, "1");
     let (registry, config) = super::discover_plugins(global, None)?;
     let store = super::store_location(queue, &config)?;
     if !store.is_shared() {

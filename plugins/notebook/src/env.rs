@@ -133,6 +133,31 @@ pub fn existing(dir: &Path) -> Option<CourseEnv> {
     Some(CourseEnv { prefix: dir.to_owned(), freeze })
 }
 
+/// The finished environment in this state dir built last, if any.
+pub fn latest() -> Option<CourseEnv> {
+    let envs = std::fs::read_dir(clx_plugin_api::state_dir().join("envs")).ok()?;
+    let built = |dir: &Path| std::fs::metadata(dir.join(MARKER)).and_then(|m| m.modified()).ok();
+    envs.flatten()
+        .filter_map(|entry| {
+            let dir = entry.path();
+            Some((built(&dir)?, existing(&dir)?))
+        })
+        .max_by_key(|(built, _)| *built)
+        .map(|(_, env)| env)
+}
+
+/// The kernelspecs the environment has been given ([`ensure_kernelspec`]).
+pub fn kernelspec_names(env: &CourseEnv) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(env.prefix.join("share/jupyter/kernels")) else { return Vec::new() };
+    let mut names: Vec<String> = entries
+        .flatten()
+        .filter(|e| e.path().join("kernel.json").is_file())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    names
+}
+
 impl CourseEnv {
     /// The installed versions of the packages the course names (a lock
     /// notes them `# via -r requirements.txt`) and of ipykernel.

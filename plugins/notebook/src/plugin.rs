@@ -105,8 +105,30 @@ pub struct Notebook {
     /// Started on the first deck that needs a kernel; it keeps a warm
     /// kernel ready for the next deck.
     executor: OnceLock<Result<clx_kernel::Executor, String>>,
-    /// One executor per course environment, its kernelspecs first.
-    env_executors: Mutex<HashMap<PathBuf, Arc<clx_kernel::Executor>>>,
+    /// One executor per course environment, its kernelspecs first; shared
+    /// with the thread that starts one ahead.
+    env_executors: EnvExecutors,
+}
+
+type EnvExecutors = Arc<Mutex<HashMap<PathBuf, Arc<clx_kernel::Executor>>>>;
+
+/// The executor of `course_env` in `executors`, made (no kernel started
+/// yet) when there is none: its kernelspecs come before `fallbacks`'.
+fn executor_for(
+    executors: &EnvExecutors,
+    course_env: &env::CourseEnv,
+    fallbacks: &[PathBuf],
+    fork: clx_kernel::ForkOptions,
+) -> Result<Arc<clx_kernel::Executor>, clx_kernel::KernelError> {
+    let mut executors = executors.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(executor) = executors.get(&course_env.prefix) {
+        return Ok(Arc::clone(executor));
+    }
+    let mut prefixes = vec![course_env.prefix.clone()];
+    prefixes.extend_from_slice(fallbacks);
+    let executor = Arc::new(clx_kernel::Executor::with_fork(&prefixes, fork)?);
+    executors.insert(course_env.prefix.clone(), Arc::clone(&executor));
+    Ok(executor)
 }
 
 impl Notebook {
@@ -162,17 +184,31 @@ impl Notebook {
             ));
         }
         env::ensure_kernelspec(&course_env, kernel).map_err(|e| failed(e.to_string()))?;
-        let mut executors = self.env_executors.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(executor) = executors.get(&course_env.prefix) {
-            return Ok(Arc::clone(executor));
+        executor_for(&self.env_executors, &course_env, &self.env_prefixes(), self.config.fork())
+            .map_err(|e| failed(format!("cannot start Jupyter kernels: {e}; run scripts/setup")))
+    }
+
+    /// A daemon's head start: the kernel servers of the course environment
+    /// built last in this state dir start now, in the background, so the
+    /// next build of that course forks its first kernels at once instead
+    /// of waiting about a second for the environment's Python to import
+    /// ipykernel. Only the kernelspecs a build already gave it; a build of
+    /// another course pays for nothing but an idle server.
+    fn start_latest_env_ahead(&self) {
+        let Some(course_env) = env::latest() else { return };
+        let names = env::kernelspec_names(&course_env);
+        if names.is_empty() {
+            return;
         }
-        let mut prefixes = vec![course_env.prefix.clone()];
-        prefixes.extend(self.env_prefixes());
-        let executor = clx_kernel::Executor::with_fork(&prefixes, self.config.fork())
-            .map_err(|e| failed(format!("cannot start Jupyter kernels: {e}; run scripts/setup")))?;
-        let executor = Arc::new(executor);
-        executors.insert(course_env.prefix, Arc::clone(&executor));
-        Ok(executor)
+        let (executors, fallbacks, fork) = (Arc::clone(&self.env_executors), self.env_prefixes(), self.config.fork());
+        // Best effort: without the thread the first deck starts the server.
+        let _ = std::thread::Builder::new().name("clx-env-ahead".into()).spawn(move || {
+            if let Ok(executor) = executor_for(&executors, &course_env, &fallbacks, fork) {
+                for name in &names {
+                    executor.start_fork_server(name);
+                }
+            }
+        });
     }
 }
 
@@ -206,7 +242,11 @@ impl Plugin for Notebook {
         if let Some(sandbox) = config.sandbox()? {
             clx_kernel::run_kernels_sandboxed(sandbox)?;
         }
-        Ok(Notebook { config, kernels, executor: OnceLock::new(), env_executors: Mutex::new(HashMap::new()) })
+        let notebook = Notebook { config, kernels, executor: OnceLock::new(), env_executors: EnvExecutors::default() };
+        if clx_plugin_api::serving() {
+            notebook.start_latest_env_ahead();
+        }
+        Ok(notebook)
     }
 
     /// The course's Python environment: where `requirements.txt` puts it and

@@ -222,6 +222,12 @@ impl Executor {
         self.note(ForkNote::Fallback { kernel: name.to_owned(), reason });
     }
 
+    /// Start kernelspec `name`'s fork server now, before a deck asks for
+    /// it; whether one runs. The first deck then forks at once.
+    pub fn start_fork_server(&self, name: &str) -> bool {
+        self.kernelspec(name).ok().and_then(|spec| self.fork_server(&spec)).is_some()
+    }
+
     pub fn kernelspec(&self, name: &str) -> Result<Kernelspec, KernelError> {
         kernelspec::find(name, &self.dirs)
     }
