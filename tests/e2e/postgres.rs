@@ -396,13 +396,7 @@ fn jobs_no_connected_worker_can_serve_fail_with_the_missing_job_types() {
     let url = cluster.database("unserved");
     let env = Env::new();
     let course = example_course();
-    let out = env
-        .clx()
-        .env("CLX_QUEUE_URL", &url)
-        .args(["build", "--local-workers", "0"])
-        .arg(course.path().join(SPEC))
-        .output()
-        .expect("run clx");
+    let out = env.build_on_remote_workers(&url, &course.path().join(SPEC));
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("wait for a worker"), "{err}");
@@ -718,13 +712,7 @@ fn a_serving_worker_starts_the_kernel_server_of_the_environment_it_built_last_be
 
     let expected = file_tree(&course.path().join("output"));
     let fresh = example_course();
-    let out = Env::new()
-        .clx()
-        .env("CLX_QUEUE_URL", &url)
-        .args(["build", "--local-workers", "0"])
-        .arg(fresh.path().join(SPEC))
-        .output()
-        .expect("run clx");
+    let out = Env::new().build_on_remote_workers(&url, &fresh.path().join(SPEC));
     assert!(out.status.success(), "{}\n{}", stderr(&out), server.log());
     assert_same_tree(&fresh.path().join("output"), &expected, "a build on the started server");
     assert!(
