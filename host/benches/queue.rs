@@ -5,7 +5,7 @@
 //! One process submits `QUEUE_BENCH_JOBS` trivial jobs (default 20,000) into
 //! a fresh database with `submit_many`, as the engine submits a plan, then K
 //! worker processes (K = 1, 2, 4) drain them as `clx worker` does: one
-//! `claim`, then `finish_and_claim` (the outcome and the next claim in one
+//! `claim`, then `hand_over` (the outcome and the next claim in one
 //! transaction) until the queue is empty, each through its own queue on the
 //! same file. Workers are this binary started again with `worker`; they open
 //! the queue and register first and start claiming only when every one is
@@ -178,8 +178,7 @@ fn worker(db: &Path, session: SessionId) {
     let mut done = 0usize;
     let mut next = queue.claim(session, id, &types).expect("claim");
     while let Some(job) = next {
-        next =
-            queue.finish_and_claim(session, id, job.id, JobOutcome::Done { result: "{}" }, &types).expect("complete");
+        next = queue.hand_over(session, id, job.id, JobOutcome::Done { result: "{}" }, &types).expect("complete").next;
         done += 1;
     }
     println!("{done}");

@@ -144,10 +144,10 @@ rules!(
     a_job_carries_only_the_result_its_own_worker_recorded,
     retry_makes_a_failed_job_pending_again,
     submit_many_returns_ids_in_the_order_of_its_jobs_all_pending,
-    finish_and_claim_records_the_outcome_and_takes_the_next_job,
-    finish_and_claim_leaves_a_cancelled_job_cancelled_and_still_claims,
-    finish_and_claim_ignores_the_outcome_of_a_job_the_worker_no_longer_owns,
-    finish_and_claim_hands_each_job_to_one_worker_across_connections,
+    hand_over_records_the_outcome_and_takes_the_next_job,
+    hand_over_leaves_a_cancelled_job_cancelled_and_still_claims,
+    hand_over_ignores_the_outcome_of_a_job_the_worker_no_longer_owns,
+    hand_over_hands_each_job_to_one_worker_across_connections,
     a_worker_shows_busy_with_its_job_and_counts_what_it_finished,
     a_job_claimed_with_the_last_outcome_is_held_by_its_worker_until_it_finishes,
     settled_among_names_the_jobs_that_reached_a_terminal_state,
@@ -329,7 +329,7 @@ fn submit_many_returns_ids_in_the_order_of_its_jobs_all_pending(store: &Store) {
     assert!(q.submit_many(s, &[]).unwrap().is_empty());
 }
 
-fn finish_and_claim_records_the_outcome_and_takes_the_next_job(store: &Store) {
+fn hand_over_records_the_outcome_and_takes_the_next_job(store: &Store) {
     let q = store.open();
     let s = q.start_session("spec").unwrap();
     let k = key("k");
@@ -337,13 +337,15 @@ fn finish_and_claim_records_the_outcome_and_takes_the_next_job(store: &Store) {
     let w = q.register_worker(s, &types("a"), 1).unwrap();
     let first = q.claim(s, w, &types("a")).unwrap().unwrap();
     let second = q
-        .finish_and_claim(s, w, first.id, JobOutcome::Done { result: "{\"outputs\":[]}" }, &types("a"))
+        .hand_over(s, w, first.id, JobOutcome::Done { result: "{\"outputs\":[]}" }, &types("a"))
         .unwrap()
+        .next
         .unwrap();
     let error = JobError::input("bad", Some(Location::line(2)));
     let third = q
-        .finish_and_claim(s, w, second.id, JobOutcome::Failed { error: &error, result: Some("{}") }, &types("a"))
+        .hand_over(s, w, second.id, JobOutcome::Failed { error: &error, result: Some("{}") }, &types("a"))
         .unwrap()
+        .next
         .unwrap();
     assert_eq!([first.id, second.id, third.id], [ids[0], ids[1], ids[2]]);
 
@@ -358,12 +360,12 @@ fn finish_and_claim_records_the_outcome_and_takes_the_next_job(store: &Store) {
     assert!(running.started_at.is_some() && running.finished_at.is_none());
 
     let last = JobOutcome::Failed { error: &JobError::plugin("panicked"), result: None };
-    assert!(q.finish_and_claim(s, w, third.id, last, &types("a")).unwrap().is_none(), "nothing left");
+    assert!(q.hand_over(s, w, third.id, last, &types("a")).unwrap().next.is_none(), "nothing left");
     let failed = q.job(third.id).unwrap();
     assert_eq!((failed.status, failed.result), (JobStatus::Failed, None));
 }
 
-fn finish_and_claim_leaves_a_cancelled_job_cancelled_and_still_claims(store: &Store) {
+fn hand_over_leaves_a_cancelled_job_cancelled_and_still_claims(store: &Store) {
     let q = store.open();
     let s = q.start_session("spec").unwrap();
     let k = key("k");
@@ -371,20 +373,20 @@ fn finish_and_claim_leaves_a_cancelled_job_cancelled_and_still_claims(store: &St
     let w = q.register_worker(s, &types("a"), 1).unwrap();
     q.claim(s, w, &types("a")).unwrap();
     q.cancel(&[ids[0]]).unwrap();
-    let next = q.finish_and_claim(s, w, ids[0], JobOutcome::Done { result: "{}" }, &types("a")).unwrap();
+    let next = q.hand_over(s, w, ids[0], JobOutcome::Done { result: "{}" }, &types("a")).unwrap().next;
     assert_eq!(next.map(|j| j.id), Some(ids[1]));
     let job = q.job(ids[0]).unwrap();
     assert_eq!((job.status, job.result), (JobStatus::Cancelled, None));
     assert!(job.finished_at.is_some());
 }
 
-fn finish_and_claim_ignores_the_outcome_of_a_job_the_worker_no_longer_owns(store: &Store) {
+fn hand_over_ignores_the_outcome_of_a_job_the_worker_no_longer_owns(store: &Store) {
     let (q, s, id, lost, other) = a_job_taken_over(store);
-    let late = q.finish_and_claim(s, lost, id, JobOutcome::Done { result: "stale" }, &types("a")).unwrap();
+    let late = q.hand_over(s, lost, id, JobOutcome::Done { result: "stale" }, &types("a")).unwrap().next;
     assert!(late.is_none());
     let job = q.job(id).unwrap();
     assert_eq!((job.status, job.worker, job.attempts, job.result), (JobStatus::Running, Some(other), 2, None));
-    q.finish_and_claim(s, other, id, JobOutcome::Done { result: "fresh" }, &types("a")).unwrap();
+    q.hand_over(s, other, id, JobOutcome::Done { result: "fresh" }, &types("a")).unwrap();
     assert_eq!(q.job(id).unwrap().result.as_deref(), Some("fresh"));
 }
 
@@ -403,7 +405,7 @@ fn a_job_taken_over(store: &Store) -> (Box<dyn Queue>, SessionId, JobId, WorkerI
     (q, s, id, lost, other)
 }
 
-fn finish_and_claim_hands_each_job_to_one_worker_across_connections(store: &Store) {
+fn hand_over_hands_each_job_to_one_worker_across_connections(store: &Store) {
     let host = store.open();
     let s = host.start_session("spec").unwrap();
     let keys: Vec<CacheKey> = (0..60).map(|i| key(&format!("k{i}"))).collect();
@@ -419,7 +421,7 @@ fn finish_and_claim_hands_each_job_to_one_worker_across_connections(store: &Stor
                 let mut next = q.claim(s, w, &types("a")).unwrap();
                 while let Some(job) = next {
                     taken.push(job.id);
-                    next = q.finish_and_claim(s, w, job.id, JobOutcome::Done { result: "{}" }, &types("a")).unwrap();
+                    next = q.hand_over(s, w, job.id, JobOutcome::Done { result: "{}" }, &types("a")).unwrap().next;
                 }
                 taken
             })
@@ -443,15 +445,15 @@ fn a_worker_shows_busy_with_its_job_and_counts_what_it_finished(store: &Store) {
 
     q.claim(s, w, &types("a")).unwrap();
     assert_eq!((record(&*q).status, record(&*q).current_job), (WorkerStatus::Busy, Some(ids[0])));
-    q.finish_and_claim(s, w, ids[0], JobOutcome::Done { result: "{}" }, &types("a")).unwrap();
+    q.hand_over(s, w, ids[0], JobOutcome::Done { result: "{}" }, &types("a")).unwrap();
     let error = JobError::input("bad", None);
-    q.finish_and_claim(s, w, ids[1], JobOutcome::Failed { error: &error, result: None }, &types("a")).unwrap();
+    q.hand_over(s, w, ids[1], JobOutcome::Failed { error: &error, result: None }, &types("a")).unwrap();
     let busy = record(&*q);
     assert_eq!(
         (busy.status, busy.current_job, busy.jobs_done, busy.jobs_failed),
         (WorkerStatus::Busy, Some(ids[2]), 1, 1)
     );
-    q.finish_and_claim(s, w, ids[2], JobOutcome::Done { result: "{}" }, &types("a")).unwrap();
+    q.hand_over(s, w, ids[2], JobOutcome::Done { result: "{}" }, &types("a")).unwrap();
     let idle = record(&*q);
     assert_eq!((idle.status, idle.current_job, idle.jobs_done, idle.jobs_failed), (WorkerStatus::Idle, None, 2, 1));
 
@@ -467,7 +469,7 @@ fn a_job_claimed_with_the_last_outcome_is_held_by_its_worker_until_it_finishes(s
     let first = q.submit(s, new_job("x", 0, &key("k1"))).unwrap();
     let second = q.submit(s, new_job("y", 0, &key("k2"))).unwrap();
     q.claim(s, w, &types("a")).unwrap().unwrap();
-    let next = q.finish_and_claim(s, w, first, JobOutcome::Done { result: "{}" }, &types("a")).unwrap();
+    let next = q.hand_over(s, w, first, JobOutcome::Done { result: "{}" }, &types("a")).unwrap().next;
     assert_eq!(next.map(|j| j.id), Some(second));
     // The worker dies before saying it started `second`: the pool finds it.
     assert_eq!(q.jobs_held_by(w).unwrap(), vec![second]);
@@ -554,13 +556,13 @@ fn a_heartbeat_answer_about_a_finished_job_never_stops_the_next_one(store: &Stor
     let slot = JobSlot::default();
     slot.start(ids[0]);
     let mut second = None;
-    let finish_and_claim_the_next = || {
+    let hand_over_and_claim_the_next = || {
         slot.end();
         let done = JobOutcome::Done { result: "{}" };
-        let next = q.finish_and_claim(s, w, ids[0], done, &types("a")).unwrap().unwrap();
+        let next = q.hand_over(s, w, ids[0], done, &types("a")).unwrap().next.unwrap();
         second = Some(slot.start(next.id));
     };
-    beat_with(store, w, &slot, finish_and_claim_the_next, || {});
+    beat_with(store, w, &slot, hand_over_and_claim_the_next, || {});
     let second = second.unwrap();
     assert_eq!(second.job, ids[1]);
     assert!(!slot.is_stopped(second), "the second job was stopped by the answer about the first");
@@ -798,7 +800,7 @@ fn a_shared_queue_claims_pending_jobs_before_an_expired_lease_and_fences_the_lat
     db.execute("UPDATE clx_jobs SET lease_until = lease_until - 16 WHERE id = $1", &[&ids[0].0]).unwrap();
 
     assert_eq!(q.claim(session, other, &types("a")).unwrap().map(|j| j.id), Some(ids[1]), "pending first");
-    let next = q.finish_and_claim(session, other, ids[1], JobOutcome::Done { result: "{}" }, &types("a")).unwrap();
+    let next = q.hand_over(session, other, ids[1], JobOutcome::Done { result: "{}" }, &types("a")).unwrap().next;
     assert_eq!(next.map(|j| j.id), Some(ids[0]), "then the job whose lease ran out");
     q.finish(ids[0], lost, JobOutcome::Done { result: "late" }).unwrap();
     let job = q.job(ids[0]).unwrap();
@@ -818,7 +820,7 @@ fn a_shared_queue_prepares_its_statements_again_on_a_new_connection() {
     let ended =
         db.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'clx'", &[]).unwrap();
     assert_eq!(ended.len(), 1, "the queue's one connection");
-    let next = q.finish_and_claim(session, worker, ids[0], JobOutcome::Done { result: "{}" }, &types("a")).unwrap();
+    let next = q.hand_over(session, worker, ids[0], JobOutcome::Done { result: "{}" }, &types("a")).unwrap().next;
     assert_eq!(next.map(|j| j.id), Some(ids[1]));
     assert_eq!(q.job(ids[0]).unwrap().status, JobStatus::Done);
 }

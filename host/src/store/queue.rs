@@ -235,18 +235,6 @@ pub trait Queue: Send {
         job_types: &[String],
     ) -> Result<Handover, QueueError>;
 
-    /// [`Queue::hand_over`], for a caller that needs only the next job.
-    fn finish_and_claim(
-        &self,
-        session: SessionId,
-        worker: WorkerId,
-        id: JobId,
-        outcome: JobOutcome<'_>,
-        job_types: &[String],
-    ) -> Result<Option<ClaimedJob>, QueueError> {
-        Ok(self.hand_over(session, worker, id, outcome, job_types)?.next)
-    }
-
     // ---- workers ------------------------------------------------------------
 
     /// Record a build's own worker for these job types.

@@ -222,7 +222,7 @@ impl WorkerStatus {
     }
 }
 
-/// How a worker's job ended, as [`crate::store::Queue::finish_and_claim`] records it.
+/// How a worker's job ended, as [`crate::store::Queue::hand_over`] records it.
 #[derive(Debug, Clone, Copy)]
 pub enum JobOutcome<'a> {
     /// Converted; `result` is what it produced (the cache entry as JSON).
