@@ -12,8 +12,9 @@ use clx::run::protocol::Event;
 use clx::run::worker::{release, told, JobSlot};
 use clx::store::job::JobPayload;
 use clx::store::{
-    BlobHash, Cache, CacheEntry, CacheKey, ErrorCategory, JobError, JobId, JobOutcome, JobStatus, Lookup, NewJob,
-    Queue, Requeued, SessionId, SessionStatus, StoreLocation, StoredOutput, WorkerId, WorkerStatus, MAX_ATTEMPTS,
+    requirement, BlobHash, Cache, CacheEntry, CacheKey, ErrorCategory, JobError, JobId, JobOutcome, JobStatus, Lookup,
+    NewJob, Queue, Requeued, SessionId, SessionStatus, StoreLocation, StoredOutput, WorkerId, WorkerStatus,
+    MAX_ATTEMPTS,
 };
 use clx_e2e::pg::PgCluster;
 
@@ -807,6 +808,38 @@ fn a_shared_queue_claims_pending_jobs_before_an_expired_lease_and_fences_the_lat
     assert_eq!((job.status, job.worker, job.attempts), (JobStatus::Running, Some(other), 2));
     let record = q.workers(false).unwrap().into_iter().find(|w| w.id == other).unwrap();
     assert_eq!((record.status, record.current_job, record.jobs_done), (WorkerStatus::Busy, Some(ids[0]), 1));
+}
+
+/// A serving worker records its outcome and takes the next job of any
+/// running session in one statement, as a build's own worker does within
+/// its session; the outcome is fenced by the worker like every other, and
+/// what it holds and finished is what `clx workers list` shows.
+#[test]
+fn a_serving_worker_hands_over_its_outcome_and_takes_the_next_job_of_any_session() {
+    let cluster = PgCluster::start();
+    let store = Store::postgres(&cluster, "serving");
+    let q = store.open();
+    let shared = q.shared().expect("a shared queue");
+    let requirements = vec![requirement("a", &payload().plugin_library)];
+    let (first, second) = (q.start_session("one").unwrap(), q.start_session("two").unwrap());
+    let (k1, k2) = (key("1"), key("2"));
+    let x = q.submit(first, new_job("x", 0, &k1)).unwrap();
+    let y = q.submit(second, new_job("y", 0, &k2)).unwrap();
+    let w = shared.register_server(&types("a"), &requirements, "{}", 1).unwrap();
+    let late = shared.register_server(&types("a"), &requirements, "{}", 2).unwrap();
+
+    assert_eq!(shared.claim_any(w, &requirements).unwrap().map(|j| j.id), Some(x));
+    let stale = shared.hand_over_any(late, x, JobOutcome::Done { result: "stale" }, &requirements).unwrap();
+    assert!(!stale.ended, "another worker's outcome is not recorded");
+    assert_eq!(stale.next.map(|j| j.id), Some(y), "the late worker still claims");
+    shared.refuse(y, late).unwrap();
+
+    let handover = shared.hand_over_any(w, x, JobOutcome::Done { result: "fresh" }, &requirements).unwrap();
+    assert!(handover.ended);
+    assert_eq!(handover.next.map(|j| j.id), Some(y), "the next job of another session");
+    assert_eq!((q.job(x).unwrap().status, q.job(x).unwrap().result.as_deref()), (JobStatus::Done, Some("fresh")));
+    let record = q.workers(false).unwrap().into_iter().find(|r| r.id == w).unwrap();
+    assert_eq!((record.status, record.current_job, record.jobs_done), (WorkerStatus::Busy, Some(y), 1));
 }
 
 /// Statements are kept prepared per connection; a connection the server

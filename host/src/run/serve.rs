@@ -21,7 +21,7 @@ use crate::plugin::Registry;
 use crate::run::engine::IdentityError;
 use crate::run::pool::default_workers;
 use crate::run::protocol::Capability;
-use crate::run::worker::{self, Claim, Converted, JobSlot, LatestProgress, Services};
+use crate::run::worker::{self, Claim, JobSlot, LatestProgress, Services};
 use crate::signals::Interrupt;
 use crate::store::{
     requirement, Cache, CacheError, ClaimedJob, JobError, Queue, QueueError, SharedQueue, StoreLocation, WorkerId,
@@ -280,8 +280,15 @@ fn serve_one(
     let progress = Arc::new(LatestProgress::default());
     worker::spawn_heartbeat(store, worker, Arc::clone(&slot), Some(Arc::clone(&progress)))?;
     let mut converters = Converters::warm(lane);
+    let requirements = std::slice::from_ref(&lane.requirement);
+    // The job claimed with the last outcome, or none (then claim anew).
+    let mut next: Option<ClaimedJob> = None;
     while !stop.load(Ordering::Relaxed) {
-        let Some(job) = shared.claim_any(worker, std::slice::from_ref(&lane.requirement))? else {
+        let claimed = match next.take() {
+            Some(job) => Some(job),
+            None => shared.claim_any(worker, requirements)?,
+        };
+        let Some(job) = claimed else {
             shared.wait_for_work(IDLE_WAIT)?;
             continue;
         };
@@ -321,11 +328,19 @@ fn serve_one(
             worker::release(&*queue, worker, claim)?;
             continue;
         }
-        match outcome {
-            Ok(Converted { result, error: None }) => queue.complete(job.id, worker, &result)?,
-            Ok(Converted { result, error: Some(error) }) => queue.fail(job.id, worker, &error, Some(&result))?,
-            Err(error) => queue.fail(job.id, worker, &error, None)?,
+        // The outcome and the next claim share one statement; a worker
+        // asked to stop records its outcome and claims nothing.
+        let outcome = worker::outcome_of(&outcome);
+        if stop.load(Ordering::Relaxed) {
+            queue.finish(job.id, worker, outcome)?;
+        } else {
+            next = shared.hand_over_any(worker, job.id, outcome, requirements)?.next;
         }
+    }
+    if let Some(job) = next {
+        // Claimed with the last outcome just before the stop: another
+        // worker takes it, with the attempt this one never started.
+        shared.refuse(job.id, worker)?;
     }
     queue.mark_worker_stopped(worker)?;
     Ok(())

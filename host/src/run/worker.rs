@@ -270,12 +270,8 @@ pub fn run(config: WorkerConfig) -> Result<(), WorkerError> {
                 kill_leftovers();
                 continue;
             }
-            let outcome = match &converted {
-                Ok(Converted { result, error: None }) => JobOutcome::Done { result },
-                Ok(Converted { result, error: Some(error) }) => JobOutcome::Failed { error, result: Some(result) },
-                Err(error) => JobOutcome::Failed { error, result: None },
-            };
             // The outcome and the next claim share one commit.
+            let outcome = outcome_of(&converted);
             let handover = queue.hand_over(config.session, worker, job.id, outcome, &config.job_types)?;
             next = handover.next;
             send(told(job.id, handover.ended))?;
@@ -398,6 +394,16 @@ pub fn probe(plugin_path: &std::path::Path, plugin_config: &str, job_types: &[St
 pub(crate) struct Converted {
     pub(crate) result: String,
     pub(crate) error: Option<JobError>,
+}
+
+/// How a job ended, as the queue records it: what its converter returned,
+/// or why it could not run.
+pub(crate) fn outcome_of(converted: &Result<Converted, JobError>) -> JobOutcome<'_> {
+    match converted {
+        Ok(Converted { result, error: None }) => JobOutcome::Done { result },
+        Ok(Converted { result, error: Some(error) }) => JobOutcome::Failed { error, result: Some(result) },
+        Err(error) => JobOutcome::Failed { error, result: None },
+    }
 }
 
 /// Convert one job. The result is cached only when it depends on nothing but

@@ -297,6 +297,17 @@ pub trait SharedQueue {
     /// worker meets and which it has not refused.
     fn claim_any(&self, worker: WorkerId, requirements: &[String]) -> Result<Option<ClaimedJob>, QueueError>;
 
+    /// [`Queue::hand_over`] for a worker that serves every running
+    /// session: the outcome of its job `id` and its next claim (as
+    /// [`SharedQueue::claim_any`] takes it) in one statement.
+    fn hand_over_any(
+        &self,
+        worker: WorkerId,
+        id: JobId,
+        outcome: JobOutcome<'_>,
+        requirements: &[String],
+    ) -> Result<Handover, QueueError>;
+
     /// The worker cannot run this job as its key was computed (another tool
     /// identity): back to pending for another worker, without using up an
     /// attempt; this worker will not be offered it again.

@@ -101,6 +101,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
     // job, each numbered by the process that made it: run again after its
     // reply was lost, either finds what it did the first time.
     (4, "ALTER TABLE clx_jobs ADD COLUMN claim_token BIGINT, ADD COLUMN submit_token BIGINT;"),
+    // What a worker holds and has finished is read from the jobs (a job
+    // counts for the worker that ran it last): a claim or an outcome
+    // writes the job's row alone, not its worker's too.
+    (5, "ALTER TABLE clx_workers DROP COLUMN current_job, DROP COLUMN jobs_done, DROP COLUMN jobs_failed;"),
 ];
 
 /// The schema version this clx writes and understands.

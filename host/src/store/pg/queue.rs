@@ -4,7 +4,8 @@
 //! * A claim is one `UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED)`:
 //!   many workers claim side by side without waiting on each other's rows.
 //!   A worker's outcome and its next claim are one statement, prepared once
-//!   per connection: one round trip per job.
+//!   per connection: one round trip per job, writing the jobs' rows alone
+//!   (what a worker holds and finished is read from the jobs).
 //! * A claim is a lease: the worker's heartbeat extends it, and a job whose
 //!   lease ran out (its worker was killed, stopped, or cut off) is claimed
 //!   again by another worker once no job is pending for it. Every outcome
@@ -32,8 +33,8 @@
 //!   reconnect, never the first.
 //! * An outcome, a heartbeat's hold, `refuse`, `fail_running` and
 //!   `cancel` are fenced by the status they change (and the worker): the
-//!   second run changes nothing, and a worker's counters count only what
-//!   was recorded. `cancel` then counts fewer jobs than it cancelled.
+//!   second run changes nothing. `cancel` then counts fewer jobs than it
+//!   cancelled.
 //! * `requeue` and `release` are fenced the same way; the second run finds
 //!   the job pending and reads [`Requeued::Elsewhere`], which every caller
 //!   treats as "not ended", as it is; the announcement of the pending job
@@ -161,7 +162,7 @@ impl PgQueue {
             )?;
             tx.execute(
                 &format!(
-                    "UPDATE clx_workers SET status=$2, stopped_at={NOW}, current_job=NULL
+                    "UPDATE clx_workers SET status=$2, stopped_at={NOW}
                      WHERE session=$1 AND status NOT IN ('dead','stopped')"
                 ),
                 &[&session.0, &workers.as_str()],
@@ -335,7 +336,7 @@ impl Queue for PgQueue {
         // ever. A day later its row is removed.
         self.execute(
             &format!(
-                "UPDATE clx_workers SET status='dead', stopped_at={NOW}, current_job=NULL
+                "UPDATE clx_workers SET status='dead', stopped_at={NOW}
                  WHERE status NOT IN ('dead','stopped') AND heartbeat < {NOW} - {LEASE_SECS}"
             ),
             &[],
@@ -624,16 +625,27 @@ impl Queue for PgQueue {
 
     fn end_worker(&self, worker: WorkerId, status: WorkerStatus) -> Result<(), QueueError> {
         self.execute(
-            &format!("UPDATE clx_workers SET status=$2, stopped_at={NOW}, current_job=NULL WHERE id=$1"),
+            &format!("UPDATE clx_workers SET status=$2, stopped_at={NOW} WHERE id=$1"),
             &[&worker.0, &status.as_str()],
         )?;
         Ok(())
     }
 
     fn workers(&self, all: bool) -> Result<Vec<WorkerRecord>, QueueError> {
+        // What each worker holds and finished, from one pass over the jobs:
+        // `clx workers list` runs rarely, claims and outcomes once per job.
         let rows = self.query(
-            "SELECT id, session, job_types, pid, status, heartbeat, current_job, jobs_done, jobs_failed, started_at
-             FROM clx_workers WHERE $1 OR status NOT IN ('dead','stopped') ORDER BY id DESC LIMIT 500",
+            "SELECT w.id, w.session, w.job_types, w.pid,
+                 CASE WHEN w.status IN ('dead','stopped') THEN w.status
+                      WHEN h.current IS NOT NULL THEN 'busy' ELSE 'idle' END,
+                 w.heartbeat, CASE WHEN w.status IN ('dead','stopped') THEN NULL ELSE h.current END,
+                 coalesce(h.done, 0), coalesce(h.failed, 0), w.started_at
+             FROM clx_workers w LEFT JOIN (
+                 SELECT worker, max(id) FILTER (WHERE status = 'running') AS current,
+                        count(*) FILTER (WHERE status = 'done') AS done,
+                        count(*) FILTER (WHERE status = 'failed') AS failed
+                 FROM clx_jobs WHERE worker IS NOT NULL GROUP BY worker) h ON h.worker = w.id
+             WHERE $1 OR w.status NOT IN ('dead','stopped') ORDER BY w.id DESC LIMIT 500",
             &[&all],
         )?;
         Ok(rows
@@ -657,6 +669,16 @@ impl Queue for PgQueue {
 impl SharedQueue for PgQueue {
     fn claim_any(&self, worker: WorkerId, requirements: &[String]) -> Result<Option<ClaimedJob>, QueueError> {
         Ok(self.settle_and_claim(worker, None, SHARED_FILTER, &[&requirements])?.next)
+    }
+
+    fn hand_over_any(
+        &self,
+        worker: WorkerId,
+        id: JobId,
+        outcome: JobOutcome<'_>,
+        requirements: &[String],
+    ) -> Result<Handover, QueueError> {
+        self.settle_and_claim(worker, Some((id, &outcome)), SHARED_FILTER, &[&requirements])
     }
 
     fn refuse(&self, id: JobId, worker: WorkerId) -> Result<(), QueueError> {
@@ -753,8 +775,8 @@ impl<'a> Recorded<'a> {
 /// NULL when none, and whether the outcome of job `$2` was recorded.
 ///
 /// The parts run on one snapshot, so the claim cannot see the recorded
-/// job finished: it skips that job by id instead, and the worker's row is
-/// written once, by one part.
+/// job finished: it skips that job by id instead. The worker's row is not
+/// written: what a worker holds and finished is read from the jobs.
 fn settle_sql(filter: Option<&str>) -> String {
     let recorded = format!(
         "recorded AS (
@@ -762,18 +784,11 @@ fn settle_sql(filter: Option<&str>) -> String {
                  finished_at={NOW}, lease_until=NULL
              WHERE id=$2 AND worker=$1 AND status='running' RETURNING id, session, status)"
     );
-    let counters = "jobs_done = jobs_done + (SELECT count(*) FROM recorded r WHERE r.status = 'done'),
-                    jobs_failed = jobs_failed + (SELECT count(*) FROM recorded r WHERE r.status = 'failed')";
     let notify = format!("SELECT count(pg_notify('{SESSION_CHANNEL}' || r.session, r.id::TEXT)) FROM recorded r");
     let was_recorded = "EXISTS (SELECT 1 FROM recorded)";
     let Some(filter) = filter else {
-        return format!(
-            "WITH {recorded},
-             worker AS (UPDATE clx_workers SET {counters} WHERE id=$1 AND EXISTS (SELECT 1 FROM recorded))
-             SELECT NULL::BIGINT, NULL::TEXT, NULL::TEXT, ({notify}), {was_recorded}"
-        );
+        return format!("WITH {recorded} SELECT NULL::BIGINT, NULL::TEXT, NULL::TEXT, ({notify}), {was_recorded}");
     };
-    // A worker recorded dead or stopped keeps that state: it only counts.
     format!(
         "WITH {recorded},
          claimed AS (
@@ -787,15 +802,7 @@ fn settle_sql(filter: Option<&str>) -> String {
                   WHERE {filter} AND j.status = 'running' AND j.lease_until < {NOW} AND j.attempts < j.max_attempts
                     AND j.id IS DISTINCT FROM $2 AND NOT ($1 = ANY(j.refused_by))
                   ORDER BY j.priority DESC, j.id LIMIT 1 FOR UPDATE SKIP LOCKED))
-             RETURNING id, payload, cache_key),
-         worker AS (
-             UPDATE clx_workers SET {counters},
-                 status = CASE WHEN status IN ('dead','stopped') THEN status
-                               WHEN EXISTS (SELECT 1 FROM claimed) THEN 'busy' ELSE 'idle' END,
-                 current_job = CASE WHEN status IN ('dead','stopped') THEN current_job
-                                    ELSE (SELECT id FROM claimed) END,
-                 heartbeat = CASE WHEN status IN ('dead','stopped') THEN heartbeat ELSE {NOW} END
-             WHERE id=$1)
+             RETURNING id, payload, cache_key)
          SELECT c.id, c.payload, c.cache_key, ({notify}), {was_recorded}
          FROM (VALUES (1)) AS one LEFT JOIN claimed c ON true"
     )
