@@ -5,18 +5,40 @@ use std::process::Command;
 
 /// Make `cmd`'s child lead a process group of its own (so it and whatever
 /// it starts are signalled and killed as one) and die with the thread that
-/// spawns it, even when that thread's process is killed with `kill -9`.
-/// The signal reaches only the child: when the child may fork the program
-/// that does the work (a launcher), guard its group with [`GroupGuard`].
+/// spawns it, even when that thread's process is killed with `kill -9`;
+/// the start fails when the parent is already gone by the time the child
+/// runs. The signal reaches only the child: when the child may fork the
+/// program that does the work (a launcher), start it in a group its
+/// [`GroupGuard`] leads instead ([`join_group_dying_with_parent`]).
 ///
 /// Linux: `setpgid` and `PR_SET_PDEATHSIG`. Elsewhere: the group only; the
 /// child outlives a killed parent until the parent's cleanup finds it.
 pub fn own_group_dying_with_parent(cmd: &mut Command) {
-    // SAFETY: setpgid and prctl are async-signal-safe and touch only the child.
+    dying_with_parent_in(cmd, Some(0));
+}
+
+/// Start `cmd`'s child in `guard`'s process group, dying with the thread
+/// that spawns it as [`own_group_dying_with_parent`] says: whatever the
+/// child forks stays in the group, which the guard kills when this process
+/// dies, however it dies, at any moment of the start.
+pub fn join_group_dying_with_parent(cmd: &mut Command, guard: &GroupGuard) {
+    dying_with_parent_in(cmd, Some(guard.pid));
+}
+
+/// [`dying_with_parent`], in process group `group` first when given (0: a
+/// group of the child's own).
+fn dying_with_parent_in(cmd: &mut Command, group: Option<libc::pid_t>) {
+    // SAFETY: getpid is async-signal-safe; it runs in the parent here.
+    let parent = unsafe { libc::getpid() };
+    // SAFETY: setpgid, prctl and getppid are async-signal-safe and touch
+    // only the child. A parent killed between the fork and the prctl would
+    // leave the child running for good: the getppid check refuses the start.
     unsafe {
-        cmd.pre_exec(|| {
-            libc::setpgid(0, 0);
-            set_parent_death_signal();
+        cmd.pre_exec(move || {
+            let joined = group.is_none_or(|group| libc::setpgid(0, group) == 0);
+            if !joined || !set_parent_death_signal() || libc::getppid() != parent {
+                return Err(std::io::Error::last_os_error());
+            }
             Ok(())
         });
     }
@@ -37,19 +59,21 @@ pub fn own_group_dying_with_parent(cmd: &mut Command) {
 /// user namespaces that containers and some distributions deny. A pipe and
 /// a process group work for any program and on every Unix.
 ///
-/// The guard blocks the signals a kernel's group gets (SIGINT interrupts,
-/// SIGTERM asks to stop), so it lives until the group is killed with
-/// SIGKILL or this process dies. Dropping the guard kills and reaps it.
+/// The guard leads the group and is forked before the program joins it
+/// ([`join_group_dying_with_parent`]), so no moment of the start leaves a
+/// launcher's child unguarded, and it holds none of the descriptors the
+/// program is started with (reserved ports, pipes). It blocks the signals
+/// a kernel's group gets (SIGINT interrupts, SIGTERM asks to stop), so it
+/// lives until the group is killed with SIGKILL or this process dies.
+/// Dropping the guard kills and reaps it.
 #[derive(Debug)]
 pub struct GroupGuard {
     pid: libc::pid_t,
 }
 
 impl GroupGuard {
-    /// Fork a guard into `group` (a process group this process started, in
-    /// its session).
-    pub fn start(group: u32) -> std::io::Result<GroupGuard> {
-        let group = libc::pid_t::try_from(group).map_err(|_| std::io::Error::from_raw_os_error(libc::ESRCH))?;
+    /// Fork a guard leading a new process group, for a program to join.
+    pub fn lead() -> std::io::Result<GroupGuard> {
         let watch = lifeline()?;
         // The guard starts with every signal blocked, so none the group
         // gets can end it (nor run a handler of ours in the copy), and
@@ -66,16 +90,21 @@ impl GroupGuard {
             libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut before);
             let pid = libc::fork();
             if pid == 0 {
-                guard(watch, group);
+                guard(watch);
             }
             let forked = std::io::Error::last_os_error();
             libc::pthread_sigmask(libc::SIG_SETMASK, &before, std::ptr::null_mut());
             if pid < 0 {
                 return Err(forked);
             }
-            libc::setpgid(pid, group);
+            libc::setpgid(pid, pid);
             Ok(GroupGuard { pid })
         }
+    }
+
+    /// The group the guard leads: its own process id.
+    pub fn group(&self) -> i32 {
+        self.pid
     }
 }
 
@@ -109,15 +138,16 @@ fn lifeline() -> std::io::Result<libc::c_int> {
 }
 
 /// The guard, in a child forked from a process with threads and started
-/// with every signal blocked (only SIGKILL ends it): join `group`, keep only the lifeline (a copy of its
-/// write end held here would keep it open forever, and a pipe whose reader
-/// waits for a kernel's end-of-file must not stay open here either), wait
-/// until the lifeline ends, then kill the group.
-fn guard(watch: libc::c_int, group: libc::pid_t) -> ! {
+/// with every signal blocked (only SIGKILL ends it): lead a group of its
+/// own, keep only the lifeline (a copy of its write end held here would
+/// keep it open forever, and a pipe whose reader waits for a kernel's
+/// end-of-file must not stay open here either), wait until the lifeline
+/// ends, then kill the group.
+fn guard(watch: libc::c_int) -> ! {
     // SAFETY: only async-signal-safe calls on this process's own
     // descriptors, signal dispositions and process group.
     unsafe {
-        if libc::setpgid(0, group) != 0 || libc::dup2(watch, 0) != 0 {
+        if libc::setpgid(0, 0) != 0 || libc::dup2(watch, 0) != 0 {
             libc::_exit(0);
         }
         imp::name_guard();
@@ -142,17 +172,7 @@ fn guard(watch: libc::c_int, group: libc::pid_t) -> ! {
 /// Linux: `PR_SET_PDEATHSIG` and a `getppid` check. Elsewhere: the check
 /// only.
 pub fn dying_with_parent(cmd: &mut Command) {
-    // SAFETY: getpid is async-signal-safe; it runs in the parent here.
-    let parent = unsafe { libc::getpid() };
-    // SAFETY: prctl and getppid are async-signal-safe and touch only the child.
-    unsafe {
-        cmd.pre_exec(move || {
-            if !set_parent_death_signal() || libc::getppid() != parent {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    dying_with_parent_in(cmd, None);
 }
 
 /// Die with SIGKILL when the parent does. Returns `false` when the parent
@@ -325,12 +345,14 @@ mod tests {
 
     #[test]
     fn a_guard_outlives_every_signal_its_group_gets_but_sigkill_and_is_reaped_when_dropped() {
+        let guard = GroupGuard::lead().unwrap();
         let mut cmd = Command::new("sleep");
         cmd.arg("60");
-        own_group_dying_with_parent(&mut cmd);
+        join_group_dying_with_parent(&mut cmd, &guard);
         let mut child = cmd.spawn().unwrap();
-        let guard = GroupGuard::start(child.id()).unwrap();
-        let group = child.id() as libc::pid_t;
+        let group = guard.group();
+        // SAFETY: getpgid only reads the group of our own child.
+        assert_eq!(unsafe { libc::getpgid(child.id() as libc::pid_t) }, group, "the child joined the guard's group");
         // SIGTERM, as kernels are asked to stop (SIGINT may be ignored by
         // the test itself when started in the background, and its children
         // inherit that).

@@ -8,8 +8,8 @@
 //! kernel's listening sockets instead of zeromq's connect backoff, racing
 //! every wait against the child's exit (a kernel that dies at start fails in
 //! milliseconds, not after 30 s), a log file for the kernel's own output, and
-//! `setsid` + parent-death signal so a kernel and the processes it starts
-//! (Deno and evcxr run children of their own) go as one process group.
+//! a process group + parent-death signal so a kernel and the processes it
+//! starts (Deno and evcxr run children of their own) go as one.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -54,6 +54,8 @@ pub struct Kernel {
     name: String,
     child: Process,
     pid: i32,
+    /// The process group signals go to: the kernel and what it starts.
+    group: i32,
     shell: ClientShellConnection,
     control: ClientControlConnection,
     iopub: mpsc::UnboundedReceiver<JupyterMessage>,
@@ -92,7 +94,8 @@ enum Process {
     /// which the parent-death signal would not reach.
     Spawned {
         child: tokio::process::Child,
-        _guard: clx_sys::process::GroupGuard,
+        /// Leads the kernel's group.
+        guard: clx_sys::process::GroupGuard,
     },
     Forked(ForkedChild),
 }
@@ -115,22 +118,30 @@ impl Process {
             Process::Forked(child) => child.pid,
         }
     }
+
+    /// The process group the kernel and what it starts run in: its
+    /// guard's, or, forked, its own (it called setsid).
+    fn group(&self) -> i32 {
+        match self {
+            Process::Spawned { guard, .. } => guard.group(),
+            Process::Forked(child) => child.pid,
+        }
+    }
 }
 
 impl Drop for Process {
     /// A kernel given up while it starts (the warm one started ahead, when
     /// the worker stops) goes with its whole group: `kill_on_drop` reaches
     /// only the process clx started, and a launcher such as JJava's has by
-    /// then started the kernel's own JVM, which would live on. Once reaped
-    /// the child has no id, so no group that reused the number is touched.
+    /// then started the kernel's own JVM, which would live on. The group's
+    /// number stays taken while its guard is unreaped, so no other group is
+    /// touched.
     fn drop(&mut self) {
-        if let Process::Spawned { child, .. } = self {
-            if let Some(pid) = child.id() {
-                // SAFETY: only signals the kernel's own process group (it
-                // called setsid), whose leader is not reaped yet.
-                unsafe {
-                    libc::killpg(pid as i32, libc::SIGKILL);
-                }
+        if let Process::Spawned { guard, .. } = self {
+            // SAFETY: only signals the kernel's process group, which its
+            // guard leads and keeps until the guard is reaped below.
+            unsafe {
+                libc::killpg(guard.group(), libc::SIGKILL);
             }
         }
     }
@@ -247,6 +258,7 @@ impl Kernel {
         let mut kernel = Kernel {
             name: spec.name.clone(),
             pid: child.pid(),
+            group: child.group(),
             child,
             shell,
             control,
@@ -561,10 +573,10 @@ impl Kernel {
     async fn interrupt(&mut self) {
         if self.interrupt_by_message {
             let _ = self.control.send(InterruptRequest {}.into()).await;
-        } else if self.pid > 0 {
-            // SAFETY: signals the kernel's own process group (it called setsid).
+        } else if self.group > 0 {
+            // SAFETY: signals the kernel's own process group.
             unsafe {
-                libc::killpg(self.pid, libc::SIGINT);
+                libc::killpg(self.group, libc::SIGINT);
             }
         }
     }
@@ -606,10 +618,10 @@ impl Kernel {
     }
 
     fn kill_group(&self, signal: i32) {
-        if self.pid > 0 {
+        if self.group > 0 {
             // SAFETY: only signals the kernel's own process group.
             unsafe {
-                libc::killpg(self.pid, signal);
+                libc::killpg(self.group, signal);
             }
         }
     }
@@ -642,8 +654,8 @@ async fn fork(
     Ok(Process::Forked(forked))
 }
 
-/// Spawn `spec`'s command in `cwd`, its own process group, its output to the
-/// log; over TCP with loopback ports reserved until the spawn.
+/// Spawn `spec`'s command in `cwd`, in a process group its guard leads, its
+/// output to the log; over TCP with loopback ports reserved until the spawn.
 fn spawn(
     spec: &Kernelspec,
     cwd: &Path,
@@ -660,11 +672,17 @@ fn spawn(
                    only kernels speaking over Unix sockets (ipykernel) run without network";
         return Err(KernelError::Spawn { argv: argv.join(" "), source: std::io::Error::other(why) });
     }
+    // The guard first: from the moment the kernel exists, a worker killed
+    // however and whenever takes the kernel's group with it.
+    let guard = clx_sys::process::GroupGuard::lead().map_err(|e| KernelError::Spawn {
+        argv: argv.join(" "),
+        source: std::io::Error::new(e.kind(), format!("cannot fork the guard that kills it with clx: {e}")),
+    })?;
     let (program, sandbox) = clx_sys::sandbox::wrap(&argv[0]);
     let mut cmd = tokio::process::Command::new(program);
     cmd.args(sandbox);
     LaunchEnv::for_spec(spec).apply(cmd.as_std_mut());
-    clx_sys::process::own_group_dying_with_parent(cmd.as_std_mut());
+    clx_sys::process::join_group_dying_with_parent(cmd.as_std_mut(), &guard);
     cmd.args(&argv[1..])
         .current_dir(cwd)
         .stdin(std::process::Stdio::null())
@@ -685,30 +703,8 @@ fn spawn(
     };
     files.write_connection(info)?;
     let child = cmd.spawn().map_err(|e| KernelError::Spawn { argv: argv.join(" "), source: e })?;
-    // The guard is a copy of this process that never execs: forked while
-    // the reserved ports are still open here, it would hold them until it
-    // closes its descriptors, and the kernel could not bind them. Still
-    // under the spawn lock, so no other start's reserved ports are open.
     drop(reserved);
-    let Some(pid) = child.id() else {
-        return Err(KernelError::DiedAtStart {
-            name: spec.name.clone(),
-            status: "exited".into(),
-            log: files.log_tail(),
-        });
-    };
-    match clx_sys::process::GroupGuard::start(pid) {
-        Ok(guard) => Ok(Process::Spawned { child, _guard: guard }),
-        Err(e) => {
-            // SAFETY: only signals the kernel's own process group, whose
-            // leader `child` is not reaped yet.
-            unsafe {
-                libc::killpg(pid as i32, libc::SIGKILL);
-            }
-            let source = std::io::Error::new(e.kind(), format!("cannot fork the guard that kills it with clx: {e}"));
-            Err(KernelError::Spawn { argv: argv.join(" "), source })
-        }
-    }
+    Ok(Process::Spawned { child, guard })
 }
 
 /// Connect to the kernel's sockets once it listens, racing its exit and
