@@ -107,8 +107,9 @@ impl Server {
     fn stop(mut self) {
         signal(self.pid(), "TERM");
         let status = wait_for(&mut self.child, Duration::from_secs(60)).unwrap_or_else(|| {
+            let threads = thread_states(self.pid());
             let _ = self.child.kill();
-            panic!("clx worker serve did not stop on SIGTERM: {}", self.log())
+            panic!("clx worker serve did not stop on SIGTERM: {}\nits threads:\n{threads}", self.log())
         });
         assert!(status.success(), "clx worker serve exited with {status}: {}", self.log());
         self.assert_nothing_left();

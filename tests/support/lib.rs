@@ -351,6 +351,29 @@ pub fn copy_tree(src: &Path, dst: &Path) {
 /// inherits `CLX_HOME`, so this finds one test's processes among those of
 /// tests running in parallel. Processes that vanish or deny access while
 /// being read are skipped.
+/// Where each thread of process `pid` waits, one line per thread: its
+/// name, state and kernel wait channel, for a process that did not stop
+/// when it should have.
+pub fn thread_states(pid: u32) -> String {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return format!("process {pid} is gone") };
+    let mut lines: Vec<String> = tasks
+        .flatten()
+        .map(|task| {
+            let read = |file: &str| std::fs::read_to_string(task.path().join(file)).unwrap_or_default();
+            let state = read("status").lines().find(|l| l.starts_with("State:")).unwrap_or_default().to_owned();
+            format!(
+                "thread {} {:?}: {}, waiting in {}",
+                task.file_name().to_string_lossy(),
+                read("comm").trim(),
+                state.trim_start_matches("State:").trim(),
+                read("wchan")
+            )
+        })
+        .collect();
+    lines.sort();
+    lines.join("\n")
+}
+
 pub fn processes_with_env(var: &str, value: &Path) -> Vec<u32> {
     use std::os::unix::ffi::OsStrExt;
     let mut wanted = format!("{var}=").into_bytes();
