@@ -438,6 +438,57 @@ fn cache_prune_beside_a_build_loses_nothing() {
     assert_nothing_left(&env, "build beside cache prune");
 }
 
+/// A process a cell starts in a kernel forked by the fork server (the
+/// usual Python kernel) is in the group the kernel's guard leads: it dies
+/// with a worker killed mid-deck, though neither it nor the kernel is the
+/// worker's child.
+#[test]
+fn processes_a_cell_starts_in_a_forked_kernel_die_with_a_worker_killed_mid_deck() {
+    let env = Env::new();
+    let running = env.home.path().join("deck-running");
+    let deck = format!(
+        "# %%\nimport subprocess, time\nsubprocess.Popen(['sleep', '313'])\nopen({:?}, 'w').close()\ntime.sleep(100)\n",
+        running.display().to_string()
+    );
+    let course = TestCourse::new(&[("slow", &[("slides_slow.py", &deck)])]);
+    let log = tempfile::tempfile().expect("log file");
+    let child = env
+        .clx()
+        .arg("build")
+        .arg(course.spec())
+        .stdout(Stdio::null())
+        .stderr(log.try_clone().expect("clone log"))
+        .spawn()
+        .expect("spawn clx build");
+    let run = Running { child, log };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !running.exists() {
+        assert!(Instant::now() < deadline, "the deck did not run within 60 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let sleeps = || -> Vec<u32> {
+        processes_with_env("CLX_HOME", &env.state_dir())
+            .into_iter()
+            .filter(|&pid| args(pid) == ["sleep", "313"])
+            .collect()
+    };
+    let started = sleeps();
+    let workers = workers_of(run.child.id());
+    assert!(!started.is_empty() && !workers.is_empty(), "no worker runs the deck's cell");
+    for &pid in &workers {
+        send("KILL", pid);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while started.iter().any(|&p| alive(p)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let survivors: Vec<u32> = started.iter().copied().filter(|&p| alive(p)).collect();
+    send("KILL", run.child.id());
+    let _ = run.finish();
+    assert!(survivors.is_empty(), "a cell's process outlived its killed worker by 10 s: {survivors:?}");
+    assert_no_processes_left(&env, "after kill -9 of the worker, then of the host");
+}
+
 /// A kernelspec whose launcher forks the real kernel and waits for it, as
 /// JJava's launcher JVM does: the parent-death signal reaches only the
 /// launcher, so the forked kernel is what must not outlive the worker.

@@ -13,6 +13,13 @@ Protocol, one JSON object per line: requests on fd 0, replies on fd 1.
   -> {"forked": {"id", "pid"}} or {"error": {"id", "message"}}
   -> {"exited": {"pid", "status"}}                          for every child reaped
 The server exits, killing its kernels, when its stdin closes.
+
+A guard forked once, before the first kernel, kills every kernel's process
+group when the server is gone however it went (it dies with its worker, by
+SIGKILL too): a kernel dies with the server by itself, but a process a cell
+started would live on. The server tells the guard each kernel's group as it
+forks it and forgets it as it reaps it, over a pipe only the server writes
+to; its end-of-file is the server's end.
 """
 
 import os
@@ -105,6 +112,17 @@ def _serve(preload):
             sys.exit(1)
 
     server = os.getpid()
+    guarded_read, guarded = os.pipe()
+    if os.fork() == 0:
+        _guard(guarded_read)
+    os.close(guarded_read)
+
+    def guard(sign, pid):
+        try:
+            os.write(guarded, b"%s%d\n" % (sign, pid))
+        except OSError:
+            pass  # the guard is gone: the server's own end then goes unguarded
+
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_read, False)
     os.set_blocking(wake_write, False)
@@ -122,6 +140,7 @@ def _serve(preload):
             if pid == 0:
                 return
             children.discard(pid)
+            guard(b"-", pid)
             send({"exited": {"pid": pid, "status": os.waitstatus_to_exitcode(status)}})
 
     def shut_down():
@@ -142,7 +161,7 @@ def _serve(preload):
         """In the child: cut every tie to the server, then return the request."""
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        for fd in (requests, replies, wake_read, wake_write):
+        for fd in (requests, replies, wake_read, wake_write, guarded):
             os.close(fd)
         os.setsid()
         try:
@@ -213,7 +232,39 @@ def _serve(preload):
             if pid == 0:
                 return become_kernel(request)
             children.add(pid)
+            guard(b"+", pid)
             send({"forked": {"id": request_id, "pid": pid}})
+
+
+def _guard(updates):
+    """The server's guard: track the kernels' groups, kill them at the end."""
+    import signal
+
+    for signum in (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
+    # Every descriptor but the updates closes: one held here would keep the
+    # server's requests or replies open after the server is gone.
+    os.closerange(0, updates)
+    os.closerange(updates + 1, 65536)
+    groups = set()
+    pending = b""
+    while True:
+        try:
+            data = os.read(updates, 4096)
+        except InterruptedError:
+            continue
+        if not data:
+            break
+        pending += data
+        while b"\n" in pending:
+            line, pending = pending.split(b"\n", 1)
+            (groups.add if line[:1] == b"+" else groups.discard)(int(line[1:]))
+    for group in groups:
+        try:
+            os.killpg(group, signal.SIGKILL)
+        except OSError:
+            pass
+    os._exit(0)
 
 
 # Only a forked kernel returns from _serve; the server exits inside it.
