@@ -195,42 +195,55 @@ fn browsers(env: &Env) -> Vec<u32> {
         .collect()
 }
 
+/// A one-diagram build can end in a few hundred milliseconds, Chromium's
+/// start included, so the interrupt may come too late: the build is tried
+/// again (a finished one must leave nothing either) until an interrupt
+/// lands while it runs.
 #[test]
 fn a_build_interrupted_while_chromium_starts_leaves_no_process_and_no_scratch() {
-    let env = Env::new();
-    let course = TestCourse::new(&[("flow", &[("drawio/flow.drawio", diagram(&[]).as_str())])]);
-    let mut child = env
-        .clx()
-        .arg("build")
-        .arg(course.spec())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn clx build");
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while browsers(&env).is_empty() {
-        assert!(child.try_wait().expect("poll").is_none(), "the build ended before Chromium started");
-        assert!(std::time::Instant::now() < deadline, "no Chromium started within 60 s");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let status = std::process::Command::new("kill").arg("-INT").arg(child.id().to_string()).status();
-    assert!(status.is_ok_and(|s| s.success()), "kill -INT");
-    let out = child.wait_with_output().expect("wait for clx");
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(130), "{err}");
-    assert!(err.contains("interrupted"), "{err}");
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let left = processes_with_env("CLX_HOME", &env.state_dir());
-        if left.is_empty() {
-            break;
+    const ATTEMPTS: usize = 5;
+    for attempt in 1..=ATTEMPTS {
+        let env = Env::new();
+        let course = TestCourse::new(&[("flow", &[("drawio/flow.drawio", diagram(&[]).as_str())])]);
+        let mut child = env
+            .clx()
+            .arg("build")
+            .arg(course.spec())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn clx build");
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while browsers(&env).is_empty() {
+            assert!(child.try_wait().expect("poll").is_none(), "the build ended before Chromium started");
+            assert!(std::time::Instant::now() < deadline, "no Chromium started within 60 s");
+            std::thread::sleep(Duration::from_millis(10));
         }
-        assert!(std::time::Instant::now() < deadline, "processes outlived the build by 15 s: {left:?}");
-        std::thread::sleep(Duration::from_millis(100));
+        let status = std::process::Command::new("kill").arg("-INT").arg(child.id().to_string()).status();
+        assert!(status.is_ok_and(|s| s.success()) || attempt < ATTEMPTS, "kill -INT");
+        let out = child.wait_with_output().expect("wait for clx");
+        let err = stderr(&out);
+        let interrupted = out.status.code() == Some(130);
+        assert!(interrupted || out.status.code() == Some(0), "{err}");
+        assert!(!interrupted || err.contains("interrupted"), "{err}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let left = processes_with_env("CLX_HOME", &env.state_dir());
+            if left.is_empty() {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "processes outlived the build by 15 s: {left:?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let scratch: Vec<_> = std::fs::read_dir(env.state_dir().join("tmp"))
+            .map(|d| d.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        // Chromium's profile lives in its worker's scratch folder.
+        assert!(scratch.is_empty(), "worker scratch left: {scratch:?}");
+        if interrupted {
+            return;
+        }
+        eprintln!("attempt {attempt}: the build finished before the interrupt; again");
     }
-    let scratch: Vec<_> = std::fs::read_dir(env.state_dir().join("tmp"))
-        .map(|d| d.flatten().map(|e| e.file_name()).collect())
-        .unwrap_or_default();
-    // Chromium's profile lives in its worker's scratch folder.
-    assert!(scratch.is_empty(), "worker scratch left: {scratch:?}");
+    panic!("no interrupt landed while the build ran in {ATTEMPTS} attempts");
 }

@@ -439,9 +439,9 @@ fn cache_prune_beside_a_build_loses_nothing() {
 }
 
 /// A process a cell starts in a kernel forked by the fork server (the
-/// usual Python kernel) is in the group the kernel's guard leads: it dies
-/// with a worker killed mid-deck, though neither it nor the kernel is the
-/// worker's child.
+/// usual Python kernel) dies with a worker killed mid-deck, though neither
+/// it nor the kernel is the worker's child: the fork server's guard kills
+/// the kernel's group when the server goes with the worker.
 #[test]
 fn processes_a_cell_starts_in_a_forked_kernel_die_with_a_worker_killed_mid_deck() {
     let env = Env::new();
@@ -451,21 +451,7 @@ fn processes_a_cell_starts_in_a_forked_kernel_die_with_a_worker_killed_mid_deck(
         running.display().to_string()
     );
     let course = TestCourse::new(&[("slow", &[("slides_slow.py", &deck)])]);
-    let log = tempfile::tempfile().expect("log file");
-    let child = env
-        .clx()
-        .arg("build")
-        .arg(course.spec())
-        .stdout(Stdio::null())
-        .stderr(log.try_clone().expect("clone log"))
-        .spawn()
-        .expect("spawn clx build");
-    let run = Running { child, log };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !running.exists() {
-        assert!(Instant::now() < deadline, "the deck did not run within 60 s");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let run = build_until_the_deck_runs(&env, &course, &running);
     let sleeps = || -> Vec<u32> {
         processes_with_env("CLX_HOME", &env.state_dir())
             .into_iter()
@@ -487,6 +473,26 @@ fn processes_a_cell_starts_in_a_forked_kernel_die_with_a_worker_killed_mid_deck(
     let _ = run.finish();
     assert!(survivors.is_empty(), "a cell's process outlived its killed worker by 10 s: {survivors:?}");
     assert_no_processes_left(&env, "after kill -9 of the worker, then of the host");
+}
+
+/// Start a build of `course` and wait until its deck has created `running`.
+fn build_until_the_deck_runs(env: &Env, course: &TestCourse, running: &Path) -> Running {
+    let log = tempfile::tempfile().expect("log file");
+    let child = env
+        .clx()
+        .arg("build")
+        .arg(course.spec())
+        .stdout(Stdio::null())
+        .stderr(log.try_clone().expect("clone log"))
+        .spawn()
+        .expect("spawn clx build");
+    let run = Running { child, log };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !running.exists() {
+        assert!(Instant::now() < deadline, "the deck did not run within 60 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    run
 }
 
 /// A kernelspec whose launcher forks the real kernel and waits for it, as
@@ -531,21 +537,7 @@ fn kernels_their_launchers_forked_die_with_a_worker_killed_mid_deck() {
     let course = TestCourse::new(&[("slow", &[("slides_slow.py", &deck)])]);
     std::fs::write(course.root().join("clx.toml"), "[converters.notebook.kernels]\npython = \"forking-python\"\n")
         .expect("clx.toml");
-    let log = tempfile::tempfile().expect("log file");
-    let child = env
-        .clx()
-        .arg("build")
-        .arg(course.spec())
-        .stdout(Stdio::null())
-        .stderr(log.try_clone().expect("clone log"))
-        .spawn()
-        .expect("spawn clx build");
-    let run = Running { child, log };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !running.exists() {
-        assert!(Instant::now() < deadline, "the deck did not run within 60 s");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let run = build_until_the_deck_runs(&env, &course, &running);
     let kernels = forked_kernels(&env);
     let workers = workers_of(run.child.id());
     assert!(!kernels.is_empty() && !workers.is_empty(), "no worker runs the deck in a forked kernel");
