@@ -113,7 +113,8 @@ def _serve(preload):
 
     server = os.getpid()
     guarded_read, guarded = os.pipe()
-    if os.fork() == 0:
+    guard_pid = os.fork()
+    if guard_pid == 0:
         _guard(guarded_read)
     os.close(guarded_read)
 
@@ -139,6 +140,8 @@ def _serve(preload):
                 return
             if pid == 0:
                 return
+            if pid == guard_pid:
+                continue
             children.discard(pid)
             guard(b"-", pid)
             send({"exited": {"pid": pid, "status": os.waitstatus_to_exitcode(status)}})
@@ -150,7 +153,10 @@ def _serve(preload):
                 os.killpg(pid, signal.SIGKILL)
             except OSError:
                 pass
-        for pid in list(children):
+        # The guard sees the end of its pipe and goes; reaped here, it
+        # leaves no zombie where pid 1 does not reap.
+        os.close(guarded)
+        for pid in [*children, guard_pid]:
             try:
                 os.waitpid(pid, 0)
             except ChildProcessError:
