@@ -566,8 +566,12 @@ fn file_url(path: &Path) -> String {
 }
 
 impl Drop for Session {
+    /// Chromium is killed and reaped here, not asked to close: its profile
+    /// is a scratch folder removed next, and a browser left exiting after
+    /// this session's runtime is gone was reaped by no one (a defunct
+    /// Chromium per build where pid 1 does not reap).
     fn drop(&mut self) {
-        let _ = self.rt.block_on(self.browser.close());
+        let _ = self.rt.block_on(self.browser.kill());
     }
 }
 
