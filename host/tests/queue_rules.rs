@@ -734,6 +734,34 @@ fn a_submission_whose_reply_was_lost_inserts_its_jobs_once() {
     assert_eq!(q.job(ids[0]).unwrap().source, "x");
 }
 
+/// A job its worker gave back is announced to idle workers by the
+/// statement that puts it back, so a statement whose reply was lost (run
+/// again, it finds the job pending and changes nothing) has announced it
+/// all the same.
+#[test]
+fn a_job_given_back_is_announced_even_when_the_reply_was_lost() {
+    let cluster = PgCluster::start();
+    let (store, relay) = relayed(&cluster);
+    let q = store.open();
+    let s = q.start_session("s").unwrap();
+    let k = key("1");
+    let id = q.submit(s, new_job("x", 0, &k)).unwrap();
+    let w = q.register_worker(s, &types("a"), 1).unwrap();
+    q.claim(s, w, &types("a")).unwrap().unwrap();
+    let mut idle = postgres::Client::connect(&cluster.url("relayed"), postgres::NoTls).unwrap();
+    idle.batch_execute("LISTEN clx_jobs").unwrap();
+
+    relay.lose_next_reply();
+    let released = q.release(id, w, &JobError::worker("stopped")).unwrap();
+    assert_eq!(relay.connections.load(Ordering::SeqCst), 2, "the reply was lost and the queue connected again");
+    assert_eq!(released, Requeued::Elsewhere, "run again, the statement finds the job pending");
+    assert_eq!(q.job(id).unwrap().status, JobStatus::Pending);
+    use postgres::fallible_iterator::FallibleIterator;
+    let mut notifications = idle.notifications();
+    let woken = notifications.timeout_iter(std::time::Duration::from_secs(5)).next().unwrap();
+    assert!(woken.is_some_and(|n| n.channel() == "clx_jobs"), "idle workers were told of the job");
+}
+
 /// A store on a database of `cluster` reached through a [`Relay`].
 fn relayed(cluster: &PgCluster) -> (Store, Relay) {
     let url = cluster.database("relayed");

@@ -216,24 +216,29 @@ impl PgQueue {
 
     /// A running job back to pending, or failed for good with its attempts
     /// used up; with `holder`, only while that worker still holds it.
+    /// The announcement of a job back to pending is part of the statement
+    /// that puts it back: run again after a lost reply, that statement
+    /// finds the job pending and changes nothing, and the first run's
+    /// announcement went out with its commit.
     fn requeue_held(&self, id: JobId, holder: Option<WorkerId>, error: &JobError) -> Result<Requeued, QueueError> {
         let rows = self.query(
             &format!(
-                "UPDATE clx_jobs SET
-                     status = CASE WHEN attempts < max_attempts THEN 'pending' ELSE 'failed' END,
-                     finished_at = CASE WHEN attempts < max_attempts THEN NULL ELSE {NOW} END,
-                     error_message = CASE WHEN attempts < max_attempts THEN $2
-                                     ELSE $2 || ' (gave up after ' || attempts || ' attempts)' END,
-                     error_location=$3, error_category=$4, worker=NULL, lease_until=NULL
-                 WHERE id=$1 AND status='running' AND ($5::BIGINT IS NULL OR worker=$5) RETURNING status"
+                "WITH requeued AS (
+                     UPDATE clx_jobs SET
+                         status = CASE WHEN attempts < max_attempts THEN 'pending' ELSE 'failed' END,
+                         finished_at = CASE WHEN attempts < max_attempts THEN NULL ELSE {NOW} END,
+                         error_message = CASE WHEN attempts < max_attempts THEN $2
+                                         ELSE $2 || ' (gave up after ' || attempts || ' attempts)' END,
+                         error_location=$3, error_category=$4, worker=NULL, lease_until=NULL
+                     WHERE id=$1 AND status='running' AND ($5::BIGINT IS NULL OR worker=$5) RETURNING status)
+                 SELECT r.status,
+                     (SELECT count(pg_notify('{JOBS_CHANNEL}', '')) FROM requeued p WHERE p.status = 'pending')
+                 FROM requeued r"
             ),
             &[&id.0, &error.message, &location(error), &error.category.as_str(), &holder.map(|w| w.0)],
         )?;
         match rows.first().map(|r| r.get::<_, String>(0)) {
-            Some(s) if s == "pending" => {
-                self.execute(&format!("NOTIFY {JOBS_CHANNEL}"), &[])?;
-                Ok(Requeued::Pending)
-            }
+            Some(s) if s == "pending" => Ok(Requeued::Pending),
             Some(_) => Ok(Requeued::Terminal),
             None if self.job(id)?.status.is_terminal() => Ok(Requeued::Terminal),
             None => Ok(Requeued::Elsewhere),
