@@ -137,13 +137,14 @@ pub fn existing(dir: &Path) -> Option<CourseEnv> {
 pub fn latest() -> Option<CourseEnv> {
     let envs = std::fs::read_dir(clx_plugin_api::state_dir().join("envs")).ok()?;
     let built = |dir: &Path| std::fs::metadata(dir.join(MARKER)).and_then(|m| m.modified()).ok();
+    // Only the newest environment's freeze list is read.
     envs.flatten()
         .filter_map(|entry| {
             let dir = entry.path();
-            Some((built(&dir)?, existing(&dir)?))
+            Some((built(&dir)?, dir))
         })
         .max_by_key(|(built, _)| *built)
-        .map(|(_, env)| env)
+        .and_then(|(_, dir)| existing(&dir))
 }
 
 /// The kernelspecs the environment has been given ([`ensure_kernelspec`]).

@@ -223,9 +223,13 @@ impl Executor {
     }
 
     /// Start kernelspec `name`'s fork server now, before a deck asks for
-    /// it; whether one runs. The first deck then forks at once.
-    pub fn start_fork_server(&self, name: &str) -> bool {
-        self.kernelspec(name).ok().and_then(|spec| self.fork_server(&spec)).is_some()
+    /// it, so the first deck forks at once. A server that cannot start is
+    /// noted as when a deck asks, and the deck then starts its kernel
+    /// plainly.
+    pub fn start_fork_server(&self, name: &str) {
+        if let Ok(spec) = self.kernelspec(name) {
+            self.fork_server(&spec);
+        }
     }
 
     pub fn kernelspec(&self, name: &str) -> Result<Kernelspec, KernelError> {
