@@ -452,27 +452,33 @@ fn processes_a_cell_starts_in_a_forked_kernel_die_with_a_worker_killed_mid_deck(
     );
     let course = TestCourse::new(&[("slow", &[("slides_slow.py", &deck)])]);
     let run = build_until_the_deck_runs(&env, &course, &running);
-    let sleeps = || -> Vec<u32> {
-        processes_with_env("CLX_HOME", &env.state_dir())
-            .into_iter()
-            .filter(|&pid| args(pid) == ["sleep", "313"])
-            .collect()
-    };
-    let started = sleeps();
+    let started: Vec<u32> = processes_with_env("CLX_HOME", &env.state_dir())
+        .into_iter()
+        .filter(|&pid| args(pid) == ["sleep", "313"])
+        .collect();
     let workers = workers_of(run.child.id());
     assert!(!started.is_empty() && !workers.is_empty(), "no worker runs the deck's cell");
-    for &pid in &workers {
+    let survivors = kill_workers_then_host(run, &workers, &started);
+    assert!(survivors.is_empty(), "a cell's process outlived its killed worker by 10 s: {survivors:#?}");
+    assert_no_processes_left(&env, "after kill -9 of the worker, then of the host");
+}
+
+/// Kill `workers` with SIGKILL and give the processes `watched` 10 s to
+/// go with them; then kill the host too (it retries the deck on a new
+/// worker, and killing that one must leave nothing either). Those of
+/// `watched` still alive after the 10 s, each with its command line.
+fn kill_workers_then_host(run: Running, workers: &[u32], watched: &[u32]) -> Vec<String> {
+    for &pid in workers {
         send("KILL", pid);
     }
     let deadline = Instant::now() + Duration::from_secs(10);
-    while started.iter().any(|&p| alive(p)) && Instant::now() < deadline {
+    while watched.iter().any(|&p| alive(p)) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-    let survivors: Vec<u32> = started.iter().copied().filter(|&p| alive(p)).collect();
+    let survivors = watched.iter().filter(|&&p| alive(p)).map(|&p| format!("{p}: {}", args(p).join(" "))).collect();
     send("KILL", run.child.id());
     let _ = run.finish();
-    assert!(survivors.is_empty(), "a cell's process outlived its killed worker by 10 s: {survivors:?}");
-    assert_no_processes_left(&env, "after kill -9 of the worker, then of the host");
+    survivors
 }
 
 /// Start a build of `course` and wait until its deck has created `running`.
@@ -541,19 +547,7 @@ fn kernels_their_launchers_forked_die_with_a_worker_killed_mid_deck() {
     let kernels = forked_kernels(&env);
     let workers = workers_of(run.child.id());
     assert!(!kernels.is_empty() && !workers.is_empty(), "no worker runs the deck in a forked kernel");
-    for &pid in &workers {
-        send("KILL", pid);
-    }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while kernels.iter().any(|&k| alive(k)) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let survivors: Vec<String> =
-        kernels.iter().filter(|&&k| alive(k)).map(|&k| format!("{k}: {}", args(k).join(" "))).collect();
-    // The host retries the deck on a new worker; killing it too must
-    // leave nothing either.
-    send("KILL", run.child.id());
-    let _ = run.finish();
+    let survivors = kill_workers_then_host(run, &workers, &kernels);
     assert!(survivors.is_empty(), "forked kernels outlived their killed worker by 10 s: {survivors:#?}");
     assert_no_processes_left(&env, "after kill -9 of the worker, then of the host");
 }
